@@ -1,0 +1,18 @@
+//! Media for the studio: video frames (I420 and RGB), audio blocks with capture timestamps,
+//! Y4M and WAV files, synthetic sources for tests and demos, and the engine traits that
+//! servers run media through.
+
+pub mod audio;
+pub mod engine;
+pub mod error;
+pub mod source;
+pub mod synthetic;
+pub mod time;
+pub mod video;
+pub mod wav;
+pub mod y4m;
+
+pub use audio::AudioBlock;
+pub use error::MediaError;
+pub use time::Timestamp;
+pub use video::{I420Image, RgbImage, VideoFrame};

@@ -1,0 +1,112 @@
+//! Bodies of the server's HTTP API (`/v1/...`), shared by the server and its clients.
+
+use crate::Role;
+use crate::control::LiveSettings;
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+}
+
+/// The first line a server prints on stdout, so a parent that asked for `--port 0` learns
+/// the address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listening {
+    pub listening: String,
+    pub role: Role,
+}
+
+/// Every error body: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `unauthorized`, `not_found`, `bad_request`, `not_implemented`, ...
+    pub code: String,
+    /// A sentence a person can act on.
+    pub message: String,
+}
+
+/// Which transport a session uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Raw frames and audio blocks over a loopback socket: same host only, no codec.
+    Raw,
+    /// WebRTC with H.264 and Opus.
+    Webrtc,
+}
+
+/// `POST /v1/sessions` with `Content-Type: application/json`: open a same-host raw session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawSessionRequest {
+    pub transport: TransportKind,
+}
+
+/// The answer to a raw session request: where to connect and the one-time key to present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawSessionOffer {
+    pub id: String,
+    pub transport: TransportKind,
+    /// `host:port` of the loopback socket that waits for this session's connection.
+    pub address: String,
+    /// Must be the first thing sent on the socket; valid once.
+    pub key: String,
+}
+
+/// One session as seen in status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    pub id: String,
+    pub transport: TransportKind,
+    /// `waiting` (for its connection), `open` or `closed`.
+    pub state: String,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    /// Video frames replaced by a newer one before processing (video never queues).
+    pub frames_dropped: u64,
+    pub samples_in: u64,
+    pub samples_out: u64,
+    pub settings: LiveSettings,
+}
+
+/// Per-model state, filled by the model manager.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelStatus {
+    pub id: String,
+    /// `pending`, `downloading`, `verifying`, `loading`, `ready` or `failed`.
+    pub state: String,
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// `GET /v1/status`, and each event of `GET /v1/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    pub role: Role,
+    pub version: String,
+    /// The engine that processes media, e.g. `identity`.
+    pub engine: String,
+    /// Inference backend in use (`none` until an engine needs one).
+    pub backend: String,
+    /// Device the backend runs on (`cpu`, `cuda:0`, ...).
+    pub device: String,
+    pub models: Vec<ModelStatus>,
+    pub sessions: Vec<SessionStatus>,
+    pub load: Load,
+    pub uptime_s: f64,
+}
+
+/// Work done so far, for the UI's FPS and latency figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Load {
+    /// Mean processing time per frame (video) or block (audio), milliseconds.
+    pub process_ms_mean: f64,
+    pub processed_total: u64,
+}

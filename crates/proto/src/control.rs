@@ -1,0 +1,44 @@
+//! Live settings sent from the app to a server during a session. They apply from the next
+//! frame or block, with no renegotiation.
+
+use serde::{Deserialize, Serialize};
+
+/// One live setting change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    /// Use this target face (an id from `POST /v1/faces`); `None` stops swapping.
+    SetFace { face_id: Option<String> },
+    /// Use this voice (an id from `GET /v1/voices` or an ad-hoc `dsp:` spec).
+    SetVoice { voice_id: String },
+    /// The talk key's state: audio is converted only while talking.
+    Talk { active: bool },
+}
+
+/// A server's answer to one control message, in the order they were sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlAck {
+    /// The sequence number the app gave the control message.
+    pub seq: u64,
+    /// `None` when the setting was applied; otherwise why not (the previous setting stays).
+    pub error: Option<String>,
+}
+
+/// The settings a session runs with now, as reported in status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveSettings {
+    pub face_id: Option<String>,
+    pub voice_id: Option<String>,
+    pub talk: Option<bool>,
+}
+
+impl LiveSettings {
+    /// Record a control message that an engine accepted.
+    pub fn apply(&mut self, control: &Control) {
+        match control {
+            Control::SetFace { face_id } => self.face_id = face_id.clone(),
+            Control::SetVoice { voice_id } => self.voice_id = Some(voice_id.clone()),
+            Control::Talk { active } => self.talk = Some(*active),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Sessions between the studio and its servers.
