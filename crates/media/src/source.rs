@@ -2,7 +2,10 @@
 //! pace and stamps each frame or block with its capture time.
 
 use crate::{I420Image, MediaError};
-use std::path::PathBuf;
+use crate::synthetic::{SyncClick, SyncFlash, TestPattern, Tone};
+use crate::wav::WavReader;
+use crate::y4m::Y4mReader;
+use std::path::{Path, PathBuf};
 
 /// Frame rate as a fraction, as Y4M stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,15 +71,45 @@ pub enum AudioInput {
 impl VideoInput {
     /// `test`, `sync`, or a path ending in `.y4m`.
     pub fn parse(spec: &str) -> Result<VideoInput, MediaError> {
-        todo!("{spec}")
+        match spec {
+            "test" => Ok(VideoInput::Test),
+            "sync" => Ok(VideoInput::Sync),
+            path if has_extension(path, "y4m") => Ok(VideoInput::File(PathBuf::from(path))),
+            _ => Err(MediaError::BadSpec(format!(
+                "video input `{spec}` not understood: use `test` (moving pattern), `sync` \
+                 (a flash each second) or a path to a .y4m file"
+            ))),
+        }
     }
 }
 
 impl AudioInput {
     /// `tone:<Hz>`, `sync`, or a path ending in `.wav`.
     pub fn parse(spec: &str) -> Result<AudioInput, MediaError> {
-        todo!("{spec}")
+        if let Some(hz) = spec.strip_prefix("tone:") {
+            return match hz.trim().parse::<f64>() {
+                Ok(hz) if hz.is_finite() && hz > 0.0 => Ok(AudioInput::Tone(hz)),
+                _ => Err(MediaError::BadSpec(format!(
+                    "audio input `{spec}`: the tone frequency must be a positive number of \
+                     Hz, e.g. `tone:440`"
+                ))),
+            };
+        }
+        match spec {
+            "sync" => Ok(AudioInput::Sync),
+            path if has_extension(path, "wav") => Ok(AudioInput::File(PathBuf::from(path))),
+            _ => Err(MediaError::BadSpec(format!(
+                "audio input `{spec}` not understood: use `tone:<Hz>` (e.g. `tone:440`), \
+                 `sync` (a click each second) or a path to a .wav file"
+            ))),
+        }
     }
+}
+
+fn has_extension(path: &str, ext: &str) -> bool {
+    Path::new(path)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
 /// Open a video source. Synthetic sources take the size and rate from `default_format`;
@@ -85,14 +118,44 @@ pub fn open_video(
     input: &VideoInput,
     default_format: VideoFormat,
 ) -> Result<Box<dyn VideoSource>, MediaError> {
-    todo!("{input:?}{default_format:?}")
+    Ok(match input {
+        VideoInput::Test => Box::new(TestPattern::new(default_format)),
+        VideoInput::Sync => Box::new(SyncFlash::new(default_format)),
+        VideoInput::File(path) => Box::new(Y4mReader::open(path)?),
+    })
 }
 
-/// Open an audio source producing mono at `sample_rate`. A file at another rate or with
-/// several channels is an error that says so (resampling arrives with the voice engine).
+/// Open an audio source producing mono at `sample_rate`. A file at another rate is an error
+/// that says so (resampling arrives with the voice engine); several channels are averaged.
 pub fn open_audio(
     input: &AudioInput,
     sample_rate: u32,
 ) -> Result<Box<dyn AudioSource>, MediaError> {
-    todo!("{input:?}{sample_rate}")
+    Ok(match input {
+        &AudioInput::Tone(hz) => {
+            let nyquist = f64::from(sample_rate) / 2.0;
+            if !(hz > 0.0 && hz < nyquist) {
+                return Err(MediaError::BadSpec(format!(
+                    "tone:{hz}: the frequency must be above 0 and below {nyquist} Hz (half \
+                     the {sample_rate} Hz sample rate)"
+                )));
+            }
+            Box::new(Tone::new(hz, sample_rate))
+        }
+        AudioInput::Sync => Box::new(SyncClick::new(sample_rate)),
+        AudioInput::File(path) => {
+            let reader = WavReader::open(path)?;
+            let rate = reader.sample_rate();
+            if rate != sample_rate {
+                return Err(MediaError::BadFile {
+                    path: path.clone(),
+                    reason: format!(
+                        "sample rate {rate} Hz; the studio runs at {sample_rate} Hz — convert \
+                         it first, e.g. `sox in.wav -r {sample_rate} out.wav`"
+                    ),
+                });
+            }
+            Box::new(reader)
+        }
+    })
 }

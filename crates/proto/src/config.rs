@@ -1,6 +1,7 @@
 //! The configuration schema: defaults from the repository's `config.json`, a user file that
 //! overrides any key, and validation that reports every problem as `path.to.key: reason`.
 
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -179,7 +180,748 @@ impl Config {
 
     /// Defaults overridden by a user file's text. `user` is `(name for messages, JSON text)`.
     /// Objects merge key by key; any other value replaces the default.
+    ///
+    /// `models` and `voices` are maps keyed by id: a user entry replaces the default entry
+    /// with the same id as a whole (it is not merged key by key), and new ids are added.
+    ///
+    /// Every problem in the merged document is reported at once. Known keys are checked in
+    /// schema order (the order of `config.json`); unknown keys within one object are
+    /// reported in alphabetical order, as `serde_json` does not keep the file's key order.
     pub fn from_layers(user: Option<(&str, &str)>) -> Result<Config, ConfigError> {
-        todo!("{user:?}")
+        const DEFAULTS_NAME: &str = "config.json (defaults)";
+        let error = |source_name: &str, problems: Vec<ConfigProblem>| ConfigError {
+            source_name: source_name.to_owned(),
+            problems,
+        };
+
+        // The defaults are compiled in, so a problem here is a bug in the repository; it is
+        // still reported as an error rather than a panic so the app can show it.
+        let mut merged = parse_object(DEFAULTS_JSON).map_err(|p| error(DEFAULTS_NAME, vec![p]))?;
+
+        let source_name = match user {
+            Some((name, text)) => {
+                let user_doc = parse_object(text).map_err(|p| error(name, vec![p]))?;
+                merge_top_level(&mut merged, user_doc);
+                name
+            }
+            None => DEFAULTS_NAME,
+        };
+
+        let mut checker = Checker::default();
+        let config = checker.config(&Value::Object(merged));
+        match config {
+            Some(config) if checker.problems.is_empty() => Ok(config),
+            _ => {
+                let mut problems = checker.problems;
+                if problems.is_empty() {
+                    // Every reader that returns `None` records a problem first; this only
+                    // guards against a future reader forgetting to.
+                    problems.push(ConfigProblem {
+                        path: String::new(),
+                        reason: "could not read the configuration (internal error)".to_owned(),
+                    });
+                }
+                Err(error(source_name, problems))
+            }
+        }
+    }
+}
+
+/// Whether a key's name says it holds a secret (API keys, tokens, passwords). Such keys are
+/// refused anywhere in a config file: config files get shared, pasted into bug reports and
+/// committed to dotfile repositories, so credentials belong in the environment or a key store.
+pub fn is_secret_key_name(name: &str) -> bool {
+    const MARKERS: [&str; 5] = ["api_key", "apikey", "token", "secret", "password"];
+    let lower = name.to_ascii_lowercase();
+    MARKERS.iter().any(|m| lower.contains(m))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing and merging
+// ---------------------------------------------------------------------------------------------
+
+type Map = serde_json::Map<String, Value>;
+
+/// Parses `text` as a JSON document whose top level must be an object.
+fn parse_object(text: &str) -> Result<Map, ConfigProblem> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ConfigProblem {
+        path: String::new(),
+        reason: invalid_json_reason(&e),
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ConfigProblem {
+            path: String::new(),
+            reason: format!(
+                "expected a JSON object at the top level, got {}",
+                show(&other)
+            ),
+        }),
+    }
+}
+
+/// `not valid JSON at line 3, column 5: expected `,` or `}``. serde_json's own message ends in
+/// "at line L column C"; that tail is moved to the front in a friendlier form.
+fn invalid_json_reason(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let tail = format!(" at line {} column {}", e.line(), e.column());
+    let what = full.strip_suffix(&tail).unwrap_or(&full);
+    format!(
+        "not valid JSON at line {}, column {}: {what}",
+        e.line(),
+        e.column()
+    )
+}
+
+/// The keys whose values are maps of entries by id rather than fixed sections.
+const ID_MAPS: [&str; 2] = ["models", "voices"];
+
+/// Merges the user document over the defaults. `models` and `voices` take user entries whole
+/// (by id); everything else merges recursively.
+fn merge_top_level(base: &mut Map, user: Map) {
+    for (key, user_value) in user {
+        match (base.get_mut(&key), user_value) {
+            (Some(Value::Object(base_entries)), Value::Object(user_entries))
+                if ID_MAPS.contains(&key.as_str()) =>
+            {
+                // An entry is one unit (a model or a voice); mixing fields of a default entry
+                // with a user's entry of the same id would describe neither.
+                base_entries.extend(user_entries);
+            }
+            (Some(base_value), user_value) => merge_value(base_value, user_value),
+            (None, user_value) => {
+                base.insert(key, user_value);
+            }
+        }
+    }
+}
+
+/// Objects merge key by key; any other user value (arrays and `null` included) replaces.
+fn merge_value(base: &mut Value, user: Value) {
+    match (base, user) {
+        (Value::Object(base_map), Value::Object(user_map)) => {
+            for (key, user_value) in user_map {
+                match base_map.get_mut(&key) {
+                    Some(base_value) => merge_value(base_value, user_value),
+                    None => {
+                        base_map.insert(key, user_value);
+                    }
+                }
+            }
+        }
+        (base, user) => *base = user,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: a small reader over `serde_json::Value` that records every problem
+// ---------------------------------------------------------------------------------------------
+
+/// Longest rendering of an offending value before it is cut short with `…`.
+const MAX_SHOWN_CHARS: usize = 60;
+
+/// A value as compact JSON for messages (strings quoted), shortened if long.
+fn show(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= MAX_SHOWN_CHARS {
+        text
+    } else {
+        let cut: String = text.chars().take(MAX_SHOWN_CHARS).collect();
+        format!("{cut}…")
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Advice on where a secret should go instead, specific where the app reads one.
+fn secret_reason(path: &str) -> String {
+    let instead = if path.starts_with("cloud.runpod.") {
+        "set RUNPOD_API_KEY or use the app's key store"
+    } else {
+        "remove it and supply it through an environment variable or the app's key store"
+    };
+    format!("secrets do not belong in config files; {instead}")
+}
+
+/// An object being read, with its dotted path.
+struct Section<'v> {
+    path: String,
+    map: &'v Map,
+}
+
+impl<'v> Section<'v> {
+    /// Path and value of a key; the value is `None` when the key is absent.
+    fn get(&self, key: &str) -> (String, Option<&'v Value>) {
+        (join(&self.path, key), self.map.get(key))
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<ConfigProblem>,
+}
+
+impl Checker {
+    fn push(&mut self, path: &str, reason: String) {
+        self.problems.push(ConfigProblem {
+            path: path.to_owned(),
+            reason,
+        });
+    }
+
+    /// Records "expected X, got V" (or that the key is missing) and yields nothing.
+    fn expected<T>(&mut self, path: &str, what: &str, value: Option<&Value>) -> Option<T> {
+        let reason = match value {
+            Some(v) => format!("expected {what}, got {}", show(v)),
+            None => format!("missing; expected {what}"),
+        };
+        self.push(path, reason);
+        None
+    }
+
+    // --- objects -----------------------------------------------------------------------------
+
+    /// Opens a fixed-schema object: reports keys outside `known` (or secret-named ones) and
+    /// returns the section so its known keys can be read.
+    fn section<'v>(
+        &mut self,
+        path: &str,
+        value: Option<&'v Value>,
+        known: &[&str],
+    ) -> Option<Section<'v>> {
+        let Some(Value::Object(map)) = value else {
+            return self.expected(path, "an object", value);
+        };
+        for (key, child) in map {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let child_path = join(path, key);
+            if is_secret_key_name(key) {
+                // Said instead of "unknown key": it is the more useful thing to fix.
+                self.push(&child_path, secret_reason(&child_path));
+            } else {
+                let reason = format!("unknown key (expected one of: {})", known.join(", "));
+                self.push(&child_path, reason);
+                self.scan_secrets(&child_path, child);
+            }
+        }
+        Some(Section {
+            path: path.to_owned(),
+            map,
+        })
+    }
+
+    /// Reports secret-named keys at any depth below `value` (which is not otherwise checked).
+    fn scan_secrets(&mut self, path: &str, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let child_path = join(path, key);
+                    if is_secret_key_name(key) {
+                        self.push(&child_path, secret_reason(&child_path));
+                    } else {
+                        self.scan_secrets(&child_path, child);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.scan_secrets(&format!("{path}[{i}]"), item);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A map of entries by id (`models`, `voices`): each entry must be an object; its inner
+    /// schema belongs to the component that uses it, but secrets are refused here already.
+    fn entries(&mut self, path: &str, value: Option<&Value>) -> Option<BTreeMap<String, Value>> {
+        let Some(Value::Object(map)) = value else {
+            return self.expected(path, "an object of entries by id", value);
+        };
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (id, entry) in map {
+            let entry_path = join(path, id);
+            if is_secret_key_name(id) {
+                // Checked before the type so that a secret string is never echoed back.
+                self.push(&entry_path, secret_reason(&entry_path));
+                ok = false;
+            } else if entry.is_object() {
+                let before = self.problems.len();
+                self.scan_secrets(&entry_path, entry);
+                ok &= self.problems.len() == before;
+                out.insert(id.clone(), entry.clone());
+            } else {
+                self.expected::<()>(&entry_path, "an object", Some(entry));
+                ok = false;
+            }
+        }
+        ok.then_some(out)
+    }
+
+    // --- scalars -----------------------------------------------------------------------------
+
+    /// An integer from `min` to `max`; anything else is "expected {what}".
+    fn int_in(
+        &mut self,
+        path: &str,
+        value: Option<&Value>,
+        min: u64,
+        max: u64,
+        what: &str,
+    ) -> Option<u64> {
+        match value.and_then(Value::as_u64) {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => self.expected(path, what, value),
+        }
+    }
+
+    /// An integer of at least `min` that fits in `T`; `what` names the kind ("a positive
+    /// integer"), and a number too large for `T` says the limit.
+    fn integer<T: TryFrom<u64> + Into<u64> + Bounded>(
+        &mut self,
+        path: &str,
+        value: Option<&Value>,
+        min: u64,
+        what: &str,
+    ) -> Option<T> {
+        let limit: u64 = T::MAX_VALUE.into();
+        match value.and_then(Value::as_u64) {
+            Some(n) if n < min => self.expected(path, what, value),
+            Some(n) => match T::try_from(n) {
+                Ok(t) => Some(t),
+                Err(_) => self.expected(path, &format!("{what} up to {limit}"), value),
+            },
+            None => self.expected(path, what, value),
+        }
+    }
+
+    /// An integer > 0 that fits in `T`.
+    fn positive<T: TryFrom<u64> + Into<u64> + Bounded>(
+        &mut self,
+        path: &str,
+        value: Option<&Value>,
+    ) -> Option<T> {
+        self.integer(path, value, 1, "a positive integer")
+    }
+
+    /// An integer >= 0 that fits in `T`.
+    fn non_negative<T: TryFrom<u64> + Into<u64> + Bounded>(
+        &mut self,
+        path: &str,
+        value: Option<&Value>,
+    ) -> Option<T> {
+        self.integer(path, value, 0, "a non-negative integer")
+    }
+
+    /// A string with something other than whitespace in it.
+    fn non_empty_string(&mut self, path: &str, value: Option<&Value>) -> Option<String> {
+        match value {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            _ => self.expected(path, "a non-empty string", value),
+        }
+    }
+
+    /// One of a fixed set of strings, mapped to its value.
+    fn one_of<T: Copy>(
+        &mut self,
+        path: &str,
+        value: Option<&Value>,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        if let Some(Value::String(s)) = value
+            && let Some((_, t)) = choices.iter().find(|(name, _)| name == s)
+        {
+            return Some(*t);
+        }
+        let names: Vec<String> = choices
+            .iter()
+            .map(|(name, _)| format!("{name:?}"))
+            .collect();
+        self.expected(path, &format!("one of {}", names.join(", ")), value)
+    }
+
+    // --- the schema --------------------------------------------------------------------------
+
+    fn config(&mut self, doc: &Value) -> Option<Config> {
+        const TOP: [&str; 7] = [
+            "video", "audio", "servers", "models", "voices", "cloud", "talk",
+        ];
+        // Reading the top level as a section gives the same unknown-key and secret checks as
+        // everywhere else.
+        let top = self.section("", Some(doc), &TOP)?;
+
+        let video = self.video(&top);
+        let audio = self.audio(&top);
+        let servers = self.servers(&top);
+        let (models_path, models) = top.get("models");
+        let models = self.entries(&models_path, models);
+        let (voices_path, voices) = top.get("voices");
+        let voices = self.entries(&voices_path, voices);
+        let cloud = self.cloud(&top);
+        let talk = self.talk(&top);
+        Some(Config {
+            video: video?,
+            audio: audio?,
+            servers: servers?,
+            models: models?,
+            voices: voices?,
+            cloud: cloud?,
+            talk: talk?,
+        })
+    }
+
+    fn video(&mut self, parent: &Section) -> Option<VideoConfig> {
+        let (path, value) = parent.get("video");
+        let s = self.section(&path, value, &["width", "height", "fps", "fallback"])?;
+        let width = self.dimension(&s, "width", 7680);
+        let height = self.dimension(&s, "height", 4320);
+        let (path, value) = s.get("fps");
+        let fps = self.positive::<u32>(&path, value).and_then(|n| {
+            if n <= 120 {
+                Some(n)
+            } else {
+                self.expected(&path, "a frame rate from 1 to 120", value)
+            }
+        });
+        let (path, value) = s.get("fallback");
+        let fallback = self.one_of(
+            &path,
+            value,
+            &[
+                ("last_frame", VideoFallback::LastFrame),
+                ("card", VideoFallback::Card),
+            ],
+        );
+        Some(VideoConfig {
+            width: width?,
+            height: height?,
+            fps: fps?,
+            fallback: fallback?,
+        })
+    }
+
+    /// A frame width or height: 16 to `max` pixels, and even because I420 halves the chroma
+    /// planes in both directions.
+    fn dimension(&mut self, s: &Section, key: &str, max: u64) -> Option<u32> {
+        let (path, value) = s.get(key);
+        let n: u32 = self.positive(&path, value)?;
+        if !(16..=max).contains(&u64::from(n)) {
+            return self.expected(&path, &format!("from 16 to {max} pixels"), value);
+        }
+        if !n.is_multiple_of(2) {
+            return self.expected(&path, "an even number of pixels (I420 video)", value);
+        }
+        Some(n)
+    }
+
+    fn audio(&mut self, parent: &Section) -> Option<AudioConfig> {
+        const RATES: [u64; 5] = [16000, 24000, 32000, 44100, 48000];
+        let (path, value) = parent.get("audio");
+        let s = self.section(&path, value, &["sample_rate", "channels", "frame_ms"])?;
+
+        let (path, value) = s.get("sample_rate");
+        let sample_rate = self.positive::<u32>(&path, value).and_then(|n| {
+            if RATES.contains(&u64::from(n)) {
+                Some(n)
+            } else {
+                self.expected(
+                    &path,
+                    "one of 16000, 24000, 32000, 44100, 48000 (Hz)",
+                    value,
+                )
+            }
+        });
+
+        let (path, value) = s.get("channels");
+        let channels = match value.and_then(Value::as_u64) {
+            Some(1) => Some(1u16),
+            _ => {
+                let got = value.map_or_else(|| "nothing".to_owned(), show);
+                self.push(
+                    &path,
+                    format!("the pipeline is mono; expected 1, got {got}"),
+                );
+                None
+            }
+        };
+
+        let (path, value) = s.get("frame_ms");
+        let frame_ms = match value.and_then(Value::as_u64) {
+            Some(10) => Some(10),
+            Some(20) => Some(20),
+            _ => self.expected(&path, "10 or 20 (milliseconds)", value),
+        };
+
+        Some(AudioConfig {
+            sample_rate: sample_rate?,
+            channels: channels?,
+            frame_ms: frame_ms?,
+        })
+    }
+
+    fn servers(&mut self, parent: &Section) -> Option<ServersConfig> {
+        let (path, value) = parent.get("servers");
+        let s = self.section(&path, value, &["video", "audio", "restart"])?;
+        let video = self.server(&s, "video");
+        let audio = self.server(&s, "audio");
+        let restart = self.restart(&s);
+        Some(ServersConfig {
+            video: video?,
+            audio: audio?,
+            restart: restart?,
+        })
+    }
+
+    fn server(&mut self, parent: &Section, key: &str) -> Option<ServerConfig> {
+        let (path, value) = parent.get(key);
+        let s = self.section(&path, value, &["host", "port", "backend", "device"])?;
+        let (path, value) = s.get("host");
+        let host = self.non_empty_string(&path, value);
+        let (path, value) = s.get("port");
+        let port = self
+            .int_in(&path, value, 0, 65535, "a port number 0–65535")
+            .and_then(|n| u16::try_from(n).ok());
+        let (path, value) = s.get("backend");
+        let backend = self.one_of(
+            &path,
+            value,
+            &[
+                ("auto", Backend::Auto),
+                ("ort", Backend::Ort),
+                ("tract", Backend::Tract),
+            ],
+        );
+        let (path, value) = s.get("device");
+        let device = match value {
+            Some(Value::String(d)) if is_device_name(d) => Some(d.clone()),
+            _ => self.expected(
+                &path,
+                "\"auto\", \"cpu\" or a device such as \"cuda:0\"",
+                value,
+            ),
+        };
+        Some(ServerConfig {
+            host: host?,
+            port: port?,
+            backend: backend?,
+            device: device?,
+        })
+    }
+
+    fn restart(&mut self, parent: &Section) -> Option<RestartConfig> {
+        let (path, value) = parent.get("restart");
+        let s = self.section(
+            &path,
+            value,
+            &["initial_backoff_ms", "max_backoff_ms", "start_timeout_ms"],
+        )?;
+        let (path, value) = s.get("initial_backoff_ms");
+        let initial = self.positive::<u64>(&path, value);
+        let (max_path, max_value) = s.get("max_backoff_ms");
+        let mut max = self.positive::<u64>(&max_path, max_value);
+        // Backoff doubles from the initial delay up to the cap; a cap below the start makes
+        // no sense, so it is reported on the cap.
+        if let (Some(i), Some(m)) = (initial, max)
+            && m < i
+        {
+            max = self.expected(
+                &max_path,
+                &format!("at least initial_backoff_ms ({i})"),
+                max_value,
+            );
+        }
+        let (path, value) = s.get("start_timeout_ms");
+        let start_timeout = self.positive::<u64>(&path, value);
+        Some(RestartConfig {
+            initial_backoff_ms: initial?,
+            max_backoff_ms: max?,
+            start_timeout_ms: start_timeout?,
+        })
+    }
+
+    fn cloud(&mut self, parent: &Section) -> Option<CloudConfig> {
+        let (path, value) = parent.get("cloud");
+        let s = self.section(&path, value, &["runpod"])?;
+        let runpod = self.runpod(&s);
+        Some(CloudConfig { runpod: runpod? })
+    }
+
+    fn runpod(&mut self, parent: &Section) -> Option<RunpodConfig> {
+        const KEYS: [&str; 12] = [
+            "api_url",
+            "proxy_url_template",
+            "server_image",
+            "gpu_types",
+            "cloud_type",
+            "http_port",
+            "ice_tcp_port",
+            "volume_gb",
+            "container_disk_gb",
+            "idle_timeout_minutes",
+            "max_hourly_usd",
+            "pod_name_prefix",
+        ];
+        let (path, value) = parent.get("runpod");
+        let s = self.section(&path, value, &KEYS)?;
+
+        let (path, value) = s.get("api_url");
+        let api_url = match value {
+            Some(Value::String(u)) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.clone())
+            }
+            _ => self.expected(&path, "a URL starting with http:// or https://", value),
+        };
+
+        let (path, value) = s.get("proxy_url_template");
+        let proxy_url_template = match value {
+            Some(Value::String(t)) if t.contains("{pod_id}") && t.contains("{port}") => {
+                Some(t.clone())
+            }
+            _ => self.expected(
+                &path,
+                "a URL template containing {pod_id} and {port}",
+                value,
+            ),
+        };
+
+        let (path, value) = s.get("server_image");
+        let server_image = self.non_empty_string(&path, value);
+
+        let (path, value) = s.get("gpu_types");
+        let gpu_types = self.gpu_types(&path, value);
+
+        let (path, value) = s.get("cloud_type");
+        let cloud_type = self
+            .one_of(
+                &path,
+                value,
+                &[
+                    ("SECURE", "SECURE"),
+                    ("COMMUNITY", "COMMUNITY"),
+                    ("ALL", "ALL"),
+                ],
+            )
+            .map(str::to_owned);
+
+        let (path, value) = s.get("http_port");
+        let http_port = self
+            .int_in(&path, value, 1, 65535, "a port number 1–65535")
+            .and_then(|n| u16::try_from(n).ok());
+
+        // RunPod maps ports above 70000 symmetrically, so this one is deliberately not a
+        // 16-bit port.
+        let (path, value) = s.get("ice_tcp_port");
+        let ice_tcp_port = self
+            .int_in(
+                &path,
+                value,
+                1,
+                u64::from(u32::MAX),
+                "a port number 1–4294967295",
+            )
+            .and_then(|n| u32::try_from(n).ok());
+
+        let (path, value) = s.get("volume_gb");
+        let volume_gb = self.positive::<u32>(&path, value);
+        let (path, value) = s.get("container_disk_gb");
+        let container_disk_gb = self.positive::<u32>(&path, value);
+        let (path, value) = s.get("idle_timeout_minutes");
+        let idle_timeout_minutes = self.positive::<u32>(&path, value);
+
+        let (path, value) = s.get("max_hourly_usd");
+        let max_hourly_usd = match value.and_then(Value::as_f64) {
+            Some(x) if x.is_finite() && x > 0.0 => Some(x),
+            _ => self.expected(&path, "a positive number of US dollars", value),
+        };
+
+        let (path, value) = s.get("pod_name_prefix");
+        let pod_name_prefix = self.non_empty_string(&path, value);
+
+        Some(RunpodConfig {
+            api_url: api_url?,
+            proxy_url_template: proxy_url_template?,
+            server_image: server_image?,
+            gpu_types: gpu_types?,
+            cloud_type: cloud_type?,
+            http_port: http_port?,
+            ice_tcp_port: ice_tcp_port?,
+            volume_gb: volume_gb?,
+            container_disk_gb: container_disk_gb?,
+            idle_timeout_minutes: idle_timeout_minutes?,
+            max_hourly_usd: max_hourly_usd?,
+            pod_name_prefix: pod_name_prefix?,
+        })
+    }
+
+    /// A non-empty array of non-empty strings; each bad element is its own problem.
+    fn gpu_types(&mut self, path: &str, value: Option<&Value>) -> Option<Vec<String>> {
+        let Some(Value::Array(items)) =
+            value.filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        else {
+            return self.expected(path, "a non-empty array of GPU type names", value);
+        };
+        let mut names = Some(Vec::with_capacity(items.len()));
+        for (i, item) in items.iter().enumerate() {
+            let name = self.non_empty_string(&format!("{path}[{i}]"), Some(item));
+            match (names.as_mut(), name) {
+                (Some(list), Some(name)) => list.push(name),
+                _ => names = None,
+            }
+        }
+        names
+    }
+
+    fn talk(&mut self, parent: &Section) -> Option<TalkConfig> {
+        let (path, value) = parent.get("talk");
+        let s = self.section(&path, value, &["key", "hang_ms", "preroll_ms"])?;
+        let (path, value) = s.get("key");
+        let key = self.non_empty_string(&path, value);
+        let (path, value) = s.get("hang_ms");
+        let hang_ms = self.non_negative::<u32>(&path, value);
+        let (path, value) = s.get("preroll_ms");
+        let preroll_ms = self.non_negative::<u32>(&path, value);
+        Some(TalkConfig {
+            key: key?,
+            hang_ms: hang_ms?,
+            preroll_ms: preroll_ms?,
+        })
+    }
+}
+
+/// Integer types the reader produces, with their largest value for messages.
+trait Bounded {
+    const MAX_VALUE: Self;
+}
+
+impl Bounded for u32 {
+    const MAX_VALUE: Self = u32::MAX;
+}
+
+impl Bounded for u64 {
+    const MAX_VALUE: Self = u64::MAX;
+}
+
+/// `auto`, `cpu`, or `<name>:<index>` such as `cuda:0` or `rocm:1`.
+fn is_device_name(device: &str) -> bool {
+    if device == "auto" || device == "cpu" {
+        return true;
+    }
+    match device.split_once(':') {
+        Some((name, index)) => {
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !index.is_empty()
+                && index.chars().all(|c| c.is_ascii_digit())
+        }
+        None => false,
     }
 }

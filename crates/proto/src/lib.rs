@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod config_file;
 pub mod control;
 
 use serde::{Deserialize, Serialize};

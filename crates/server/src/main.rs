@@ -1,1 +1,159 @@
-fn main() {}
+//! `studio-server`: serves one role's HTTP API and sessions. The first line on stdout is
+//! `{"listening":"HOST:PORT","role":"..."}` so a parent that asked for `--port 0` can connect;
+//! logs go to stderr.
+
+use anyhow::Context;
+use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use studio_proto::Role;
+use studio_proto::api::Listening;
+use studio_server::api;
+use studio_server::engine::Engine;
+use studio_server::registry::Registry;
+
+/// Every flag can also come from the environment as `STUDIO_<FLAG>`, which is how the
+/// container image is configured.
+#[derive(Parser, Debug)]
+#[command(name = "studio-server", version, about = "Streaming Studio media server (video or audio role)")]
+struct Args {
+    /// Which half of the pipeline to serve: video (faces) or audio (voices).
+    #[arg(long, env = "STUDIO_ROLE", value_parser = parse_role)]
+    role: Role,
+    /// Address to bind; defaults to the role's `servers.<role>.host` (loopback).
+    #[arg(long, env = "STUDIO_HOST")]
+    host: Option<String>,
+    /// Port to bind; 0 lets the system choose. Defaults to `servers.<role>.port`.
+    #[arg(long, env = "STUDIO_PORT")]
+    port: Option<u16>,
+    /// Bearer token clients must present. Prefer the environment: arguments are visible to
+    /// other users of the machine.
+    #[arg(long, env = "STUDIO_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// User configuration file, applied over the defaults.
+    #[arg(long, env = "STUDIO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Exit when stdin closes. The studio app sets this so that a server never outlives it,
+    /// even when the app is killed.
+    #[arg(long, env = "STUDIO_WATCH_STDIN")]
+    watch_stdin: bool,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+fn main() {
+    let args = Args::parse();
+    let config = match studio_proto::config_file::load(args.config.as_deref()) {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            eprint!("studio-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    let Some(token) = args.token.clone().filter(|t| !t.is_empty()) else {
+        eprintln!("studio-server: a token is required: set STUDIO_TOKEN (or pass --token)");
+        std::process::exit(2);
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("studio-server: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(serve(args, config, token)) {
+        eprintln!("studio-server: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STUDIO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(args: Args, config: studio_proto::config::Config, token: String) -> anyhow::Result<()> {
+    let role_config = config.servers.role(args.role);
+    let host = args.host.unwrap_or_else(|| role_config.host.clone());
+    let port = args.port.unwrap_or(role_config.port);
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}"))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+
+    let engine_name = Engine::for_role(args.role).name().to_string();
+    let registry = Arc::new(Registry::new(args.role, token, engine_name));
+
+    let first_line = serde_json::to_string(&Listening {
+        listening: address.to_string(),
+        role: args.role,
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{first_line}").context("writing the address to stdout")?;
+    stdout.flush().context("writing the address to stdout")?;
+    drop(stdout);
+    tracing::info!(role = %args.role, %address, "listening");
+
+    let stop = shutdown_signal(args.watch_stdin);
+    let app = api::router(registry.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let registry = registry.clone();
+        async move {
+            let reason = stop.await;
+            tracing::info!("shutting down: {reason}");
+            registry.shutdown();
+        }
+    });
+    // Open sessions and event streams get a moment to finish, not forever.
+    let mut down = registry.shutdown_signal();
+    tokio::select! {
+        result = server => result.context("serving HTTP")?,
+        _ = async {
+            let _ = down.wait_for(|d| *d).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        } => {}
+    }
+    Ok(())
+}
+
+/// Resolves with the reason to stop: Ctrl-C, SIGTERM, or stdin closing when watched.
+async fn shutdown_signal(watch_stdin: bool) -> &'static str {
+    let stdin_closed = async {
+        if !watch_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            // Nothing is ever read from the parent: this only waits for end of file.
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = terminate => "terminated",
+        _ = stdin_closed => "the parent closed stdin",
+    }
+}

@@ -1,0 +1,142 @@
+//! Colour conversion against BT.601 limited-range reference values.
+
+use studio_media::{I420Image, MediaError, RgbImage};
+
+fn close(a: u8, b: u8, tol: u8) -> bool {
+    a.abs_diff(b) <= tol
+}
+
+/// The I420 of a 2×2 image filled with one colour.
+fn yuv_of(rgb: [u8; 3]) -> (u8, u8, u8) {
+    let image = RgbImage::from_data(2, 2, rgb.repeat(4)).unwrap().to_i420();
+    let (y, u, v) = image.planes();
+    assert!(y.iter().all(|&l| l == y[0]));
+    (y[0], u[0], v[0])
+}
+
+const REFERENCE: [([u8; 3], (u8, u8, u8)); 5] = [
+    ([255, 0, 0], (81, 90, 240)),
+    ([0, 255, 0], (145, 54, 34)),
+    ([0, 0, 255], (41, 240, 110)),
+    ([255, 255, 255], (235, 128, 128)),
+    ([0, 0, 0], (16, 128, 128)),
+];
+
+#[test]
+fn rgb_to_yuv_matches_reference_values() {
+    for (rgb, (ey, eu, ev)) in REFERENCE {
+        let (y, u, v) = yuv_of(rgb);
+        assert!(
+            close(y, ey, 1) && close(u, eu, 1) && close(v, ev, 1),
+            "{rgb:?} -> ({y}, {u}, {v}), expected ({ey}, {eu}, {ev})"
+        );
+    }
+}
+
+#[test]
+fn greys_have_neutral_chroma() {
+    for level in [0u8, 1, 64, 127, 128, 200, 254, 255] {
+        let (_, u, v) = yuv_of([level; 3]);
+        assert_eq!((u, v), (128, 128), "grey {level}");
+    }
+}
+
+#[test]
+fn yuv_to_rgb_matches_reference_values() {
+    for (rgb, (y, u, v)) in REFERENCE {
+        let mut data = vec![y; 4];
+        data.extend([u, v]);
+        let out = I420Image::from_data(2, 2, data).unwrap().to_rgb();
+        for py in 0..2 {
+            for px in 0..2 {
+                let got = out.pixel(px, py);
+                assert!(
+                    (0..3).all(|c| close(got[c], rgb[c], 2)),
+                    "({y}, {u}, {v}) -> {got:?}, expected {rgb:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Channels change by at most one level per pixel, whatever the size.
+fn gradient(width: u32, height: u32) -> RgbImage {
+    let mut data = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            data.extend([
+                (40 + 160 * x / width.max(160)) as u8,
+                (30 + 180 * y / height.max(180)) as u8,
+                (200 - 150 * (x + y) / (width + height).max(150)) as u8,
+            ]);
+        }
+    }
+    RgbImage::from_data(width, height, data).unwrap()
+}
+
+#[test]
+fn smooth_gradient_round_trips() {
+    for (w, h) in [(1280, 720), (64, 48), (33, 17), (1, 1), (3, 2), (2, 3)] {
+        let rgb = gradient(w, h);
+        let i420 = rgb.to_i420();
+        assert_eq!(i420.data().len(), I420Image::byte_len(w, h));
+        assert_eq!((i420.chroma_width(), i420.chroma_height()), (w.div_ceil(2), h.div_ceil(2)));
+        let back = i420.to_rgb();
+        let worst = rgb
+            .data()
+            .iter()
+            .zip(back.data())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 3, "{w}x{h}: worst channel error {worst}");
+    }
+}
+
+#[test]
+fn odd_edges_average_only_real_pixels() {
+    // 3×3: the right column and bottom row have their own chroma blocks; a red edge must
+    // come out red, not mixed with anything outside the image.
+    let mut data = [0, 0, 0].repeat(9);
+    for y in 0..3 {
+        data[(y * 3 + 2) * 3..][..3].copy_from_slice(&[255, 0, 0]);
+    }
+    let i420 = RgbImage::from_data(3, 3, data).unwrap().to_i420();
+    let (_, u, v) = i420.planes();
+    // Chroma is 2×2; column 1 covers only the red column.
+    assert!(close(u[1], 90, 1) && close(v[1], 240, 1));
+    assert!(close(u[3], 90, 1) && close(v[3], 240, 1));
+    assert_eq!((u[0], v[0]), (128, 128));
+}
+
+#[test]
+fn black_is_black() {
+    let image = I420Image::black(5, 3);
+    let (y, u, v) = image.planes();
+    assert_eq!((y.len(), u.len(), v.len()), (15, 6, 6));
+    assert!(y.iter().all(|&l| l == 16));
+    assert!(u.iter().chain(v).all(|&c| c == 128));
+    assert!(image.to_rgb().data().iter().all(|&c| c == 0));
+}
+
+#[test]
+fn wrong_buffer_sizes_are_clear_errors() {
+    let err = I420Image::from_data(1280, 720, vec![0; 5]).unwrap_err();
+    assert!(matches!(err, MediaError::BadFormat(_)));
+    assert_eq!(err.to_string(), "I420 1280x720 needs 1382400 bytes, got 5");
+    let err = RgbImage::from_data(2, 2, vec![0; 11]).unwrap_err();
+    assert_eq!(err.to_string(), "RGB 2x2 needs 12 bytes, got 11");
+    assert_eq!(I420Image::byte_len(3, 3), 9 + 2 * 4);
+}
+
+#[test]
+fn planes_mut_writes_through() {
+    let mut image = I420Image::black(4, 2);
+    let (y, u, v) = image.planes_mut();
+    y[0] = 200;
+    u[1] = 10;
+    v[1] = 20;
+    assert_eq!(image.data()[0], 200);
+    assert_eq!(image.data()[8 + 1], 10);
+    assert_eq!(image.data()[8 + 2 + 1], 20);
+}

@@ -1,0 +1,7 @@
+//! The studio's media server: one binary, role `video` or `audio`. It serves the HTTP API,
+//! keeps the registry of sessions, and runs each session's media through the role's engine.
+
+pub mod api;
+pub mod engine;
+pub mod registry;
+pub mod session;

@@ -1,0 +1,192 @@
+//! The server's one place of state: its role, its sessions and their counters, and a change
+//! signal that drives `GET /v1/events`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use studio_proto::Role;
+use studio_proto::api::{Load, ServerStatus, SessionStatus, TransportKind};
+use studio_proto::control::LiveSettings;
+use tokio::sync::{Notify, watch};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain data behind these locks stays consistent even if a holder panicked.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Counters a session's engine thread updates without locking.
+#[derive(Default)]
+pub struct SessionCounters {
+    pub frames_in: AtomicU64,
+    pub frames_out: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    pub samples_in: AtomicU64,
+    pub samples_out: AtomicU64,
+}
+
+/// One session in the registry.
+pub struct SessionEntry {
+    pub id: String,
+    pub transport: TransportKind,
+    state: Mutex<&'static str>,
+    pub counters: SessionCounters,
+    settings: Mutex<LiveSettings>,
+    cancel: Notify,
+}
+
+impl SessionEntry {
+    pub fn set_state(&self, state: &'static str) {
+        *lock(&self.state) = state;
+    }
+
+    pub fn settings(&self) -> LiveSettings {
+        lock(&self.settings).clone()
+    }
+
+    pub fn update_settings(&self, f: impl FnOnce(&mut LiveSettings)) {
+        f(&mut lock(&self.settings));
+    }
+
+    /// Ask the session to end (`DELETE /v1/sessions/{id}`).
+    pub fn cancel(&self) {
+        self.cancel.notify_one();
+    }
+
+    /// Resolves once [`Self::cancel`] was called (also if it was called before).
+    pub async fn cancelled(&self) {
+        self.cancel.notified().await
+    }
+
+    fn status(&self) -> SessionStatus {
+        let c = &self.counters;
+        SessionStatus {
+            id: self.id.clone(),
+            transport: self.transport,
+            state: lock(&self.state).to_string(),
+            frames_in: c.frames_in.load(Ordering::Relaxed),
+            frames_out: c.frames_out.load(Ordering::Relaxed),
+            frames_dropped: c.frames_dropped.load(Ordering::Relaxed),
+            samples_in: c.samples_in.load(Ordering::Relaxed),
+            samples_out: c.samples_out.load(Ordering::Relaxed),
+            settings: self.settings(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct LoadTotals {
+    process_ns: u128,
+    processed: u64,
+}
+
+/// The server's state, shared by the HTTP handlers and the session tasks.
+pub struct Registry {
+    pub role: Role,
+    token: String,
+    engine_name: String,
+    started: Instant,
+    sessions: Mutex<BTreeMap<String, Arc<SessionEntry>>>,
+    load: Mutex<LoadTotals>,
+    changes: watch::Sender<u64>,
+    shutting_down: watch::Sender<bool>,
+}
+
+impl Registry {
+    pub fn new(role: Role, token: String, engine_name: String) -> Registry {
+        Registry {
+            role,
+            token,
+            engine_name,
+            started: Instant::now(),
+            sessions: Mutex::new(BTreeMap::new()),
+            load: Mutex::new(LoadTotals::default()),
+            changes: watch::channel(0).0,
+            shutting_down: watch::channel(false).0,
+        }
+    }
+
+    /// Constant-time check of a presented bearer token.
+    pub fn token_matches(&self, presented: &str) -> bool {
+        studio_transport::raw::secrets_equal(presented, &self.token)
+    }
+
+    pub fn add_session(&self, id: String, transport: TransportKind) -> Arc<SessionEntry> {
+        let entry = Arc::new(SessionEntry {
+            id: id.clone(),
+            transport,
+            state: Mutex::new("waiting"),
+            counters: SessionCounters::default(),
+            settings: Mutex::new(LiveSettings::default()),
+            cancel: Notify::new(),
+        });
+        lock(&self.sessions).insert(id, entry.clone());
+        self.changed();
+        entry
+    }
+
+    pub fn session(&self, id: &str) -> Option<Arc<SessionEntry>> {
+        lock(&self.sessions).get(id).cloned()
+    }
+
+    pub fn remove_session(&self, id: &str) {
+        lock(&self.sessions).remove(id);
+        self.changed();
+    }
+
+    pub fn record_processing(&self, took: Duration) {
+        let mut load = lock(&self.load);
+        load.process_ns += took.as_nanos();
+        load.processed += 1;
+    }
+
+    /// Tell event subscribers that something in the status changed.
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub fn shutdown(&self) {
+        self.shutting_down.send_replace(true);
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutting_down.subscribe()
+    }
+
+    pub fn has_sessions(&self) -> bool {
+        !lock(&self.sessions).is_empty()
+    }
+
+    pub fn status(&self) -> ServerStatus {
+        let sessions = lock(&self.sessions)
+            .values()
+            .map(|s| s.status())
+            .collect();
+        let load = {
+            let totals = lock(&self.load);
+            Load {
+                process_ms_mean: if totals.processed == 0 {
+                    0.0
+                } else {
+                    totals.process_ns as f64 / totals.processed as f64 / 1e6
+                },
+                processed_total: totals.processed,
+            }
+        };
+        ServerStatus {
+            role: self.role,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            engine: self.engine_name.clone(),
+            backend: "none".to_string(),
+            device: "cpu".to_string(),
+            models: Vec::new(),
+            sessions,
+            load,
+            uptime_s: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}

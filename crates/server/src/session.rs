@@ -1,0 +1,136 @@
+//! Running one session: wait for the app's connection, then feed what arrives through the
+//! role's engine on a thread of its own and send the results back.
+
+use crate::engine::Engine;
+use crate::registry::{Registry, SessionEntry};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use studio_proto::api::{RawSessionOffer, TransportKind};
+use studio_proto::control::ControlAck;
+use studio_transport::wire::Message;
+use studio_transport::{RawListener, ServerConnection, TransportError, Work};
+
+/// How long an offered session waits for the app to connect.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Offer a raw session: bind its loopback socket, register it, and serve it in the background.
+pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, TransportError> {
+    let listener = RawListener::bind().await?;
+    let id = studio_transport::raw::random_key()?[..16].to_string();
+    let offer = RawSessionOffer {
+        id: id.clone(),
+        transport: TransportKind::Raw,
+        address: listener.address().to_string(),
+        key: listener.key().to_string(),
+    };
+    let entry = registry.add_session(id.clone(), TransportKind::Raw);
+    tokio::spawn(async move {
+        tokio::select! {
+            accepted = listener.accept(ACCEPT_TIMEOUT) => match accepted {
+                Ok(connection) => {
+                    entry.set_state("open");
+                    registry.changed();
+                    tracing::info!(session = %id, "session open");
+                    serve(connection, entry.clone(), registry.clone()).await;
+                    tracing::info!(session = %id, "session closed");
+                }
+                Err(e) => tracing::warn!(session = %id, "session never connected: {e}"),
+            },
+            _ = entry.cancelled() => tracing::info!(session = %id, "session cancelled before it connected"),
+        }
+        registry.remove_session(&id);
+    });
+    Ok(offer)
+}
+
+async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry: Arc<Registry>) {
+    let inbox = connection.inbox.clone();
+    let outgoing = connection.outgoing.clone();
+    let thread_entry = entry.clone();
+    let thread_registry = registry.clone();
+    let mut engine_thread = tokio::task::spawn_blocking(move || {
+        run_engine(
+            Engine::for_role(thread_registry.role),
+            &inbox,
+            &outgoing,
+            &thread_entry,
+            &thread_registry,
+        )
+    });
+    tokio::select! {
+        _ = &mut engine_thread => {}
+        _ = entry.cancelled() => {
+            connection.close();
+            let _ = engine_thread.await;
+        }
+    }
+    entry.set_state("closed");
+}
+
+/// The engine loop: one item at a time, controls first, until the inbox closes or the app
+/// stops reading.
+fn run_engine(
+    mut engine: Engine,
+    inbox: &studio_transport::Mailbox,
+    outgoing: &tokio::sync::mpsc::Sender<Message>,
+    entry: &SessionEntry,
+    registry: &Registry,
+) {
+    let counters = &entry.counters;
+    let mut warned_wrong_kind = false;
+    while let Some(work) = inbox.next_blocking() {
+        let reply = match work {
+            Work::Control { seq, control } => {
+                let error = engine.apply(&control).err();
+                if error.is_none() {
+                    entry.update_settings(|s| s.apply(&control));
+                    registry.changed();
+                }
+                Message::ControlAck(ControlAck { seq, error })
+            }
+            Work::Video(frame) => {
+                counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .frames_dropped
+                    .store(inbox.video_dropped(), Ordering::Relaxed);
+                let started = Instant::now();
+                let Some(out) = engine.process_video(frame) else {
+                    warn_wrong_kind(&mut warned_wrong_kind, registry, "video");
+                    continue;
+                };
+                registry.record_processing(started.elapsed());
+                counters.frames_out.fetch_add(1, Ordering::Relaxed);
+                Message::Video(out)
+            }
+            Work::Audio(block) => {
+                counters
+                    .samples_in
+                    .fetch_add(block.samples.len() as u64, Ordering::Relaxed);
+                let started = Instant::now();
+                let Some(out) = engine.process_audio(block) else {
+                    warn_wrong_kind(&mut warned_wrong_kind, registry, "audio");
+                    continue;
+                };
+                registry.record_processing(started.elapsed());
+                counters
+                    .samples_out
+                    .fetch_add(out.samples.len() as u64, Ordering::Relaxed);
+                Message::Audio(out)
+            }
+        };
+        if outgoing.blocking_send(reply).is_err() {
+            break;
+        }
+    }
+}
+
+fn warn_wrong_kind(warned: &mut bool, registry: &Registry, kind: &str) {
+    if !*warned {
+        tracing::warn!(
+            "this is the {} server: {kind} sent to it is ignored",
+            registry.role
+        );
+        *warned = true;
+    }
+}
