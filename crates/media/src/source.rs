@@ -1,10 +1,10 @@
 //! Sources: where frames and samples come from. The pipeline pulls from them at the capture
 //! pace and stamps each frame or block with its capture time.
 
-use crate::{I420Image, MediaError};
 use crate::synthetic::{SyncClick, SyncFlash, TestPattern, Tone};
 use crate::wav::WavReader;
 use crate::y4m::Y4mReader;
+use crate::{I420Image, MediaError};
 use std::path::{Path, PathBuf};
 
 /// Frame rate as a fraction, as Y4M stores it.

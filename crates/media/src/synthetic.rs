@@ -7,6 +7,10 @@ use crate::{I420Image, MediaError};
 
 /// Moving colour bars with the frame number written as 32 black/white bit cells along the top
 /// row, readable back with [`read_frame_number`] even after mild lossy coding.
+///
+/// The bars scroll left and a grey band moves down, so a frozen picture shows. The cells
+/// (a guard, the low 32 bits of the frame counter LSB first, a check nibble) are squares of
+/// about a fortieth of the width, wrapping onto a second or third row on narrow frames.
 pub struct TestPattern {
     format: VideoFormat,
     frame: u64,
@@ -95,27 +99,29 @@ pub fn read_frame_number(image: &I420Image) -> Option<u64> {
     let (luma, _, _) = image.planes();
     // The middle half of each cell, away from edges that lossy coding smears.
     let (lo, hi) = (layout.size / 4, layout.size - layout.size / 4);
-    let mut number = 0u32;
-    let mut check = 0u32;
-    for i in 0..CELLS {
+    let mut bits = [false; CELLS];
+    for (i, bit) in bits.iter_mut().enumerate() {
         let (x0, y0) = layout.origin(i);
         let sum: u32 = (y0 + lo..y0 + hi)
             .flat_map(|y| &luma[y * w + x0 + lo..y * w + x0 + hi])
             .map(|&v| u32::from(v))
             .sum();
         let mean = sum / ((hi - lo) * (hi - lo)) as u32;
-        let bit = mean >= 128;
-        match i.checked_sub(MARKER.len()) {
-            None => {
-                if bit != MARKER[i] || mean.abs_diff(128) < MARKER_MARGIN {
-                    return None;
-                }
-            }
-            Some(j) if j < NUMBER_BITS => number |= u32::from(bit) << j,
-            Some(j) => check |= u32::from(bit) << (j - NUMBER_BITS),
+        if i < MARKER.len() && mean.abs_diff(128) < MARKER_MARGIN {
+            return None;
         }
+        *bit = mean >= 128;
     }
-    (check == check_nibble(number)).then_some(u64::from(number))
+    let (marker, rest) = bits.split_at(MARKER.len());
+    let (number, check) = rest.split_at(NUMBER_BITS);
+    // LSB first, as `cell_bits` lays them out.
+    let value = |bits: &[bool]| {
+        bits.iter()
+            .rev()
+            .fold(0u32, |acc, &b| acc << 1 | u32::from(b))
+    };
+    let number = value(number);
+    (marker == MARKER && value(check) == check_nibble(number)).then_some(u64::from(number))
 }
 
 fn draw_pattern(format: VideoFormat, frame: u64) -> I420Image {
@@ -137,7 +143,10 @@ fn draw_pattern(format: VideoFormat, frame: u64) -> I420Image {
     for row in y_plane.chunks_exact_mut(w) {
         row.copy_from_slice(&y_row);
     }
-    for (u, v) in u_plane.chunks_exact_mut(cw).zip(v_plane.chunks_exact_mut(cw)) {
+    for (u, v) in u_plane
+        .chunks_exact_mut(cw)
+        .zip(v_plane.chunks_exact_mut(cw))
+    {
         u.copy_from_slice(&u_row);
         v.copy_from_slice(&v_row);
     }
@@ -212,7 +221,7 @@ impl VideoSource for SyncFlash {
     fn next_image(&mut self) -> Result<Option<I420Image>, MediaError> {
         let fps = (self.format.rate.as_f64().round() as u64).max(1);
         let mut image = I420Image::black(self.format.width, self.format.height);
-        if self.frame % fps == 0 {
+        if self.frame.is_multiple_of(fps) {
             let (y, _, _) = image.planes_mut();
             y.fill(235);
         }
@@ -299,5 +308,58 @@ impl AudioSource for SyncClick {
             .collect();
         self.sample += n as u64;
         Ok(Some(samples))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FrameRate;
+
+    #[test]
+    fn frame_number_is_the_low_32_bits() {
+        let format = VideoFormat {
+            width: 320,
+            height: 240,
+            rate: FrameRate::per_second(30),
+        };
+        for frame in [0xDEAD_BEEF, u64::from(u32::MAX), (7 << 32) | 0x8000_0001] {
+            let mut pattern = TestPattern { format, frame };
+            let image = pattern.next_image().unwrap().unwrap();
+            assert_eq!(read_frame_number(&image), Some(frame & 0xFFFF_FFFF));
+        }
+    }
+
+    #[test]
+    fn a_wrong_check_nibble_is_rejected() {
+        let bits = cell_bits(12345);
+        assert_eq!(bits[..MARKER.len()], MARKER);
+        let mut image = draw_pattern(
+            VideoFormat {
+                width: 400,
+                height: 100,
+                rate: FrameRate::per_second(30),
+            },
+            12345,
+        );
+        assert_eq!(read_frame_number(&image), Some(12345));
+        // Flip one data cell: the check nibble no longer matches.
+        let layout = CellLayout::for_size(400, 100).unwrap();
+        let (x0, y0) = layout.origin(MARKER.len());
+        let value = if bits[MARKER.len()] {
+            CELL_DARK
+        } else {
+            CELL_LIGHT
+        };
+        for row in image
+            .planes_mut()
+            .0
+            .chunks_exact_mut(400)
+            .skip(y0)
+            .take(layout.size)
+        {
+            row[x0..x0 + layout.size].fill(value);
+        }
+        assert_eq!(read_frame_number(&image), None);
     }
 }

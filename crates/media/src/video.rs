@@ -29,7 +29,7 @@ pub struct VideoFrame {
     pub image: I420Image,
 }
 
-// BT.601 limited range in 16-bit fixed point. Forward coefficients are the studio-swing matrix
+// BT.601 limited range in fixed point with 16 fraction bits. Forward coefficients are the studio-swing matrix
 // scaled by 65536/255; each chroma row sums to zero so greys map to exactly 128.
 const FIX: u32 = 16;
 const HALF: i32 = 1 << (FIX - 1);
@@ -164,29 +164,120 @@ impl I420Image {
             return out;
         }
         let (y_plane, u_plane, v_plane) = self.planes();
+        // Row-sized planar scratch, so each pass is a straight loop over one channel.
+        let mut offsets = Planar::new(2 * cw);
+        let mut half = Planar::new(cw);
+        let mut luma = vec![0i32; w];
+        let mut channels = [vec![0u8; w], vec![0u8; w], vec![0u8; w]];
         let rows = out
             .data
             .chunks_exact_mut(w * 3)
             .zip(y_plane.chunks_exact(w));
         for (row, (rgb_row, y_row)) in rows.enumerate() {
-            let u_row = &u_plane[row / 2 * cw..][..cw];
-            let v_row = &v_plane[row / 2 * cw..][..cw];
-            // Two pixels share each chroma pair; the last chunk is one pixel when w is odd.
-            let pairs = rgb_row.chunks_mut(6).zip(y_row.chunks(2)).zip(u_row.iter().zip(v_row));
-            for ((rgb, ys), (&u, &v)) in pairs {
-                let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
-                let r_off = R_CR * v + HALF;
-                let g_off = G_CB * u + G_CR * v + HALF;
-                let b_off = B_CB * u + HALF;
-                for (px, &y) in rgb.chunks_exact_mut(3).zip(ys) {
-                    let yv = (i32::from(y) - 16) * RGB_Y;
-                    px[0] = clamp_fix(yv + r_off);
-                    px[1] = clamp_fix(yv + g_off);
-                    px[2] = clamp_fix(yv + b_off);
+            if row % 2 == 0 {
+                // Each chroma row serves two luma rows: its per-pixel offsets are built once.
+                let u_row = &u_plane[row / 2 * cw..][..cw];
+                let v_row = &v_plane[row / 2 * cw..][..cw];
+                for (i, (&u, &v)) in u_row.iter().zip(v_row).enumerate() {
+                    let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
+                    half.r[i] = R_CR * v + HALF;
+                    half.g[i] = G_CB * u + G_CR * v + HALF;
+                    half.b[i] = B_CB * u + HALF;
                 }
+                offsets.upsample(&half);
+            }
+            for (l, &y) in luma.iter_mut().zip(y_row) {
+                *l = (i32::from(y) - 16) * RGB_Y;
+            }
+            for (channel, offset) in channels
+                .iter_mut()
+                .zip([&offsets.r, &offsets.g, &offsets.b])
+            {
+                for ((c, &l), &o) in channel.iter_mut().zip(&luma).zip(offset) {
+                    *c = clamp_fix(l + o);
+                }
+            }
+            let [r, g, b] = &channels;
+            for (px, ((&r, &g), &b)) in rgb_row.chunks_exact_mut(3).zip(r.iter().zip(g).zip(b)) {
+                px.copy_from_slice(&[r, g, b]);
             }
         }
         out
+    }
+}
+
+/// One row split into R, G and B (or per-channel values) as `i32`, the layout the conversion
+/// loops vectorise well on.
+struct Planar {
+    r: Vec<i32>,
+    g: Vec<i32>,
+    b: Vec<i32>,
+}
+
+impl Planar {
+    fn new(len: usize) -> Planar {
+        Planar {
+            r: vec![0; len],
+            g: vec![0; len],
+            b: vec![0; len],
+        }
+    }
+
+    /// Split an interleaved RGB row; when the row is shorter (odd width into an even-length
+    /// `Planar`), the last pixel is repeated.
+    fn load(&mut self, rgb_row: &[u8]) {
+        let pixels = rgb_row.chunks_exact(3);
+        let n = pixels.len();
+        let planes = self
+            .r
+            .iter_mut()
+            .zip(self.g.iter_mut())
+            .zip(self.b.iter_mut());
+        for (((r, g), b), px) in planes.zip(pixels) {
+            (*r, *g, *b) = (px[0].into(), px[1].into(), px[2].into());
+        }
+        if let Some(last) = n.checked_sub(1) {
+            for plane in [&mut self.r, &mut self.g, &mut self.b] {
+                let value = plane[last];
+                plane[n..].fill(value);
+            }
+        }
+    }
+
+    /// Each value of `half` twice over.
+    fn upsample(&mut self, half: &Planar) {
+        for (full, half) in [
+            (&mut self.r, &half.r),
+            (&mut self.g, &half.g),
+            (&mut self.b, &half.b),
+        ] {
+            for (pair, &v) in full.chunks_exact_mut(2).zip(half) {
+                pair.fill(v);
+            }
+        }
+    }
+
+    /// Limited-range luma of the row into `out` (as many pixels as `out` holds).
+    fn luma_into(&self, out: &mut [u8]) {
+        let pixels = self.r.iter().zip(&self.g).zip(&self.b);
+        for (y, ((&r, &g), &b)) in out.iter_mut().zip(pixels) {
+            *y = luma(r, g, b);
+        }
+    }
+
+    /// Sums of each 2×2 block of `top` and `bottom` (both of length `2 * self.len`).
+    fn block_sums(&mut self, top: &Planar, bottom: &Planar) {
+        let channels = [
+            (&mut self.r, &top.r, &bottom.r),
+            (&mut self.g, &top.g, &bottom.g),
+            (&mut self.b, &top.b, &bottom.b),
+        ];
+        for (sum, top, bottom) in channels {
+            let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+            for (s, (t, b)) in sum.iter_mut().zip(pairs) {
+                *s = t[0] + t[1] + b[0] + b[1];
+            }
+        }
     }
 }
 
@@ -246,24 +337,27 @@ impl RgbImage {
         }
         let cw = out.chroma_width() as usize;
         let (y_plane, u_plane, v_plane) = out.planes_mut();
-
-        for (y_px, rgb) in y_plane.iter_mut().zip(self.data.chunks_exact(3)) {
-            *y_px = luma(rgb[0].into(), rgb[1].into(), rgb[2].into());
-        }
-
-        let rgb_rows = |row: usize| &self.data[row * w * 3..][..w * 3];
-        let chroma_rows = u_plane.chunks_exact_mut(cw).zip(v_plane.chunks_exact_mut(cw));
-        for (crow, (u_row, v_row)) in chroma_rows.enumerate() {
-            // An odd last row or column repeats its pixels, so every block sums four samples.
-            let top = rgb_rows(2 * crow);
-            let bottom = rgb_rows((2 * crow + 1).min(h - 1));
-            let blocks = top.chunks(6).zip(bottom.chunks(6));
-            for ((u, v), (a, b)) in u_row.iter_mut().zip(v_row.iter_mut()).zip(blocks) {
-                let (a1, b1) = (&a[a.len() - 3..], &b[b.len() - 3..]);
-                let sum = |c: usize| i32::from(a[c]) + i32::from(a1[c]) + i32::from(b[c]) + i32::from(b1[c]);
-                let (r, g, bl) = (sum(0), sum(1), sum(2));
-                *u = chroma(CB_R * r + CB_G * g + CB_B * bl, FIX + 2);
-                *v = chroma(CR_R * r + CR_G * g + CR_B * bl, FIX + 2);
+        let rgb_row = |row: usize| &self.data[row * w * 3..][..w * 3];
+        // An odd last row or column repeats its pixels, so every chroma block sums four.
+        let (mut top, mut bottom) = (Planar::new(2 * cw), Planar::new(2 * cw));
+        let mut sums = Planar::new(cw);
+        let rows = y_plane.chunks_mut(2 * w).zip(
+            u_plane
+                .chunks_exact_mut(cw)
+                .zip(v_plane.chunks_exact_mut(cw)),
+        );
+        for (pair, (y_rows, (u_row, v_row))) in rows.enumerate() {
+            let (y_top, y_bottom) = y_rows.split_at_mut(w);
+            top.load(rgb_row(2 * pair));
+            bottom.load(rgb_row((2 * pair + 1).min(h - 1)));
+            top.luma_into(y_top);
+            bottom.luma_into(y_bottom);
+            sums.block_sums(&top, &bottom);
+            let chroma_out = u_row.iter_mut().zip(v_row.iter_mut());
+            let blocks = sums.r.iter().zip(&sums.g).zip(&sums.b);
+            for ((u, v), ((&r, &g), &b)) in chroma_out.zip(blocks) {
+                *u = chroma(CB_R * r + CB_G * g + CB_B * b, FIX + 2);
+                *v = chroma(CR_R * r + CR_G * g + CR_B * b, FIX + 2);
             }
         }
         out

@@ -27,12 +27,10 @@ impl WavReader {
             source,
         })?;
         let reader = hound::WavReader::new(BufReader::new(file)).map_err(|e| match e {
-            hound::Error::IoError(source) if source.kind() == ErrorKind::UnexpectedEof => {
-                MediaError::BadFile {
-                    path: path.to_path_buf(),
-                    reason: "not a WAV file (it ends before a complete WAV header)".into(),
-                }
-            }
+            hound::Error::IoError(source) if is_short_read(&source) => MediaError::BadFile {
+                path: path.to_path_buf(),
+                reason: "not a WAV file (it ends before a complete WAV header)".into(),
+            },
             other => wav_error(path, other),
         })?;
         let spec = reader.spec();
@@ -167,7 +165,7 @@ impl WavWriter {
 /// A hound error as ours: I/O stays I/O, the rest says why the file is unusable.
 fn wav_error(path: &Path, error: hound::Error) -> MediaError {
     let reason = match error {
-        hound::Error::IoError(source) if source.kind() == ErrorKind::UnexpectedEof => {
+        hound::Error::IoError(source) if is_short_read(&source) => {
             "truncated: the file ends before the audio data its header declares".to_string()
         }
         hound::Error::IoError(source) => {
@@ -186,4 +184,11 @@ fn wav_error(path: &Path, error: hound::Error) -> MediaError {
         path: path.to_path_buf(),
         reason,
     }
+}
+
+/// Whether hound hit the end of the file mid-read. It reports that as a plain `Other` error
+/// with this message rather than `UnexpectedEof`.
+fn is_short_read(error: &std::io::Error) -> bool {
+    error.kind() == ErrorKind::UnexpectedEof
+        || (error.kind() == ErrorKind::Other && error.to_string() == "Failed to read enough bytes.")
 }

@@ -105,18 +105,24 @@ fn parse_header(line: &[u8]) -> Result<VideoFormat, String> {
     let (mut width, mut height) = (None, None);
     let mut rate = FrameRate { num: 25, den: 1 };
     for tag in params.split(' ').filter(|t| !t.is_empty()) {
-        let (key, value) = tag.split_at(1);
+        let mut chars = tag.chars();
+        let (key, value) = (chars.next(), chars.as_str());
         match key {
-            "W" => width = value.parse::<u32>().ok().filter(|&w| w > 0),
-            "H" => height = value.parse::<u32>().ok().filter(|&h| h > 0),
-            "F" => {
+            Some('W') => width = value.parse::<u32>().ok().filter(|&w| w > 0),
+            Some('H') => height = value.parse::<u32>().ok().filter(|&h| h > 0),
+            Some('F') => {
                 rate = value
                     .split_once(':')
-                    .and_then(|(n, d)| Some(FrameRate { num: n.parse().ok()?, den: d.parse().ok()? }))
+                    .and_then(|(n, d)| {
+                        Some(FrameRate {
+                            num: n.parse().ok()?,
+                            den: d.parse().ok()?,
+                        })
+                    })
                     .filter(|r| r.num > 0 && r.den > 0)
                     .ok_or_else(|| format!("unusable frame rate `{tag}` (expected e.g. F30:1)"))?;
             }
-            "C" if !SUPPORTED_COLOURSPACES.contains(&value) => {
+            Some('C') if !SUPPORTED_COLOURSPACES.contains(&value) => {
                 return Err(format!(
                     "unsupported colour space `{tag}`: only 8-bit 4:2:0 (C420, C420jpeg, \
                      C420paldv, C420mpeg2, or no C tag) is supported"
@@ -131,7 +137,7 @@ fn parse_header(line: &[u8]) -> Result<VideoFormat, String> {
             height,
             rate,
         }),
-        _ => Err("Y4M header lacks a valid width (W) and height (H)".into()),
+        _ => Err("the Y4M header has no valid width (W) and height (H)".into()),
     }
 }
 
@@ -164,7 +170,11 @@ impl VideoSource for Y4mReader {
                 )));
             }
         };
-        let planes = [frame.get_y_plane(), frame.get_u_plane(), frame.get_v_plane()];
+        let planes = [
+            frame.get_y_plane(),
+            frame.get_u_plane(),
+            frame.get_v_plane(),
+        ];
         let mut data = Vec::with_capacity(planes.iter().map(|p| p.len()).sum());
         for plane in planes {
             data.extend_from_slice(plane);
@@ -189,7 +199,10 @@ pub struct Y4mWriter {
 struct SharedWriter(Arc<Mutex<BufWriter<File>>>);
 
 impl SharedWriter {
-    fn with<T>(&self, f: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>) -> std::io::Result<T> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
         let mut file = self
             .0
             .lock()
@@ -273,7 +286,11 @@ impl Y4mWriter {
         let file = Arc::try_unwrap(self.file)
             .map_err(|_| io_err(std::io::Error::other("Y4M file still shared")))?
             .into_inner()
-            .map_err(|_| io_err(std::io::Error::other("Y4M writer poisoned by an earlier panic")))?;
+            .map_err(|_| {
+                io_err(std::io::Error::other(
+                    "Y4M writer poisoned by an earlier panic",
+                ))
+            })?;
         file.into_inner().map_err(|e| io_err(e.into_error()))?;
         Ok(self.frames)
     }

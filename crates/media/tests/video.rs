@@ -80,7 +80,10 @@ fn smooth_gradient_round_trips() {
         let rgb = gradient(w, h);
         let i420 = rgb.to_i420();
         assert_eq!(i420.data().len(), I420Image::byte_len(w, h));
-        assert_eq!((i420.chroma_width(), i420.chroma_height()), (w.div_ceil(2), h.div_ceil(2)));
+        assert_eq!(
+            (i420.chroma_width(), i420.chroma_height()),
+            (w.div_ceil(2), h.div_ceil(2))
+        );
         let back = i420.to_rgb();
         let worst = rgb
             .data()

@@ -56,7 +56,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v1/sessions/{id}", delete(delete_session))
         .route("/v1/faces", post(faces))
         .route("/v1/voices", get(voices))
-        .route_layer(middleware::from_fn_with_state(registry.clone(), require_token))
+        .route_layer(middleware::from_fn_with_state(
+            registry.clone(),
+            require_token,
+        ))
         .route("/v1/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -154,7 +157,11 @@ async fn create_session(
                 return Err(webrtc_not_yet());
             }
             let offer = session::open_raw(registry).await.map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "session_failed", e.to_string())
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "session_failed",
+                    e.to_string(),
+                )
             })?;
             let location = format!("/v1/sessions/{}", offer.id);
             Ok((
@@ -200,11 +207,21 @@ async fn delete_session(
 }
 
 async fn faces(State(registry): State<Arc<Registry>>) -> ApiError {
-    role_route(&registry, Role::Video, "target faces", "faces are served by the video server")
+    role_route(
+        &registry,
+        Role::Video,
+        "target faces",
+        "faces are served by the video server",
+    )
 }
 
 async fn voices(State(registry): State<Arc<Registry>>) -> ApiError {
-    role_route(&registry, Role::Audio, "voices", "voices are served by the audio server")
+    role_route(
+        &registry,
+        Role::Audio,
+        "voices",
+        "voices are served by the audio server",
+    )
 }
 
 /// Faces and voices answer once their engines land; until then say so plainly.

@@ -17,7 +17,11 @@ use studio_server::registry::Registry;
 /// Every flag can also come from the environment as `STUDIO_<FLAG>`, which is how the
 /// container image is configured.
 #[derive(Parser, Debug)]
-#[command(name = "studio-server", version, about = "Streaming Studio media server (video or audio role)")]
+#[command(
+    name = "studio-server",
+    version,
+    about = "Streaming Studio media server (video or audio role)"
+)]
 struct Args {
     /// Which half of the pipeline to serve: video (faces) or audio (voices).
     #[arg(long, env = "STUDIO_ROLE", value_parser = parse_role)]
@@ -78,10 +82,15 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
-async fn serve(args: Args, config: studio_proto::config::Config, token: String) -> anyhow::Result<()> {
+async fn serve(
+    args: Args,
+    config: studio_proto::config::Config,
+    token: String,
+) -> anyhow::Result<()> {
     let role_config = config.servers.role(args.role);
     let host = args.host.unwrap_or_else(|| role_config.host.clone());
     let port = args.port.unwrap_or(role_config.port);

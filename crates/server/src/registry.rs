@@ -12,7 +12,9 @@ use tokio::sync::{Notify, watch};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Plain data behind these locks stays consistent even if a holder panicked.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Counters a session's engine thread updates without locking.
@@ -162,10 +164,7 @@ impl Registry {
     }
 
     pub fn status(&self) -> ServerStatus {
-        let sessions = lock(&self.sessions)
-            .values()
-            .map(|s| s.status())
-            .collect();
+        let sessions = lock(&self.sessions).values().map(|s| s.status()).collect();
         let load = {
             let totals = lock(&self.load);
             Load {

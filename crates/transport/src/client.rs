@@ -4,7 +4,9 @@ use crate::TransportError;
 use crate::raw::SessionHandle;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
-use studio_proto::api::{ErrorBody, RawSessionOffer, RawSessionRequest, ServerStatus, TransportKind};
+use studio_proto::api::{
+    ErrorBody, RawSessionOffer, RawSessionRequest, ServerStatus, TransportKind,
+};
 
 /// Talks to one server at `base_url` (e.g. `http://127.0.0.1:41234`) with its bearer token.
 #[derive(Clone)]
@@ -82,7 +84,9 @@ impl ServerClient {
     }
 
     /// Ask for a same-host raw session and connect to it.
-    pub async fn open_raw_session(&self) -> Result<(RawSessionOffer, SessionHandle), TransportError> {
+    pub async fn open_raw_session(
+        &self,
+    ) -> Result<(RawSessionOffer, SessionHandle), TransportError> {
         let url = self.url("/v1/sessions");
         let response = self
             .http

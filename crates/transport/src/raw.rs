@@ -3,9 +3,9 @@
 //! connection that presents the session's one-time key; the app end gets a sender for its
 //! capture threads and a stream of events for what comes back.
 
+use crate::TransportError;
 use crate::mailbox::{Mailbox, Work};
 use crate::wire::{self, Message};
-use crate::TransportError;
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,12 +50,13 @@ pub struct RawListener {
 impl RawListener {
     /// Listen on a free loopback port with a fresh key.
     pub async fn bind() -> Result<RawListener, TransportError> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|source| TransportError::Io {
-                what: "a loopback port for the session".into(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|source| TransportError::Io {
+                    what: "a loopback port for the session".into(),
+                    source,
+                })?;
         let address = listener.local_addr().map_err(|source| TransportError::Io {
             what: "the session's loopback port".into(),
             source,
@@ -238,7 +239,9 @@ pub enum SessionEvent {
     Audio(AudioBlock),
     ControlAck(ControlAck),
     /// The session ended; nothing more will come.
-    Closed { reason: String },
+    Closed {
+        reason: String,
+    },
 }
 
 /// The sending half of an app-side session, cheap to clone and usable from capture threads:

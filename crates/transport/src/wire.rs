@@ -21,10 +21,15 @@ const HEADER: usize = 5;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
     /// First message from the app: the one-time key from the session offer.
-    Hello { key: String },
+    Hello {
+        key: String,
+    },
     Video(VideoFrame),
     Audio(AudioBlock),
-    Control { seq: u64, control: Control },
+    Control {
+        seq: u64,
+        control: Control,
+    },
     ControlAck(ControlAck),
 }
 

@@ -1,0 +1,639 @@
+//! The media path of a run: sources are captured at their own pace and stamped with capture
+//! times, sent through one session per server, and what comes back is written to the sinks in
+//! capture order. Sessions follow their server: when the manager restarts one, the path
+//! reconnects by itself and the gap is counted.
+
+use crate::manager::{ManagerOptions, ServerInfo, ServerManager, signalled};
+use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
+use crate::sinks::{AudioSink, VideoSink};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::{Duration, Instant};
+use studio_media::source::{
+    AudioInput, AudioSource, FrameRate, VideoFormat, VideoInput, VideoSource, open_audio,
+    open_video,
+};
+use studio_media::wav::WavWriter;
+use studio_media::y4m::Y4mWriter;
+use studio_media::{AudioBlock, Timestamp, VideoFrame};
+use studio_proto::Role;
+use studio_proto::config::Config;
+use studio_transport::{SessionEvent, SessionSender};
+use tokio::sync::watch;
+
+/// How long to wait, after capture ends, for frames and blocks still being processed.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pause between attempts to open a session on a server that refused one.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub video_in: VideoInput,
+    pub audio_in: AudioInput,
+    /// Capture this long; `None` runs until the sources end or the run is interrupted.
+    pub seconds: Option<f64>,
+    pub video_out: Option<PathBuf>,
+    pub audio_out: Option<PathBuf>,
+    /// Print a status line this often (the console studio).
+    pub status_every: Option<Duration>,
+}
+
+/// Counters shared by the capture threads, the session links and the status line.
+#[derive(Default)]
+struct PathStats {
+    /// Frames or samples captured.
+    captured: AtomicU64,
+    /// Frames or samples captured while no session was open.
+    lost: AtomicU64,
+    /// Video frames replaced before sending.
+    dropped: AtomicU64,
+    /// Frames or samples that came back.
+    returned: AtomicU64,
+    /// Frames or blocks that came back (for the drain check).
+    returned_items: AtomicU64,
+    latencies_ms: Mutex<Vec<f64>>,
+}
+
+impl PathStats {
+    fn record_latency(&self, clock: Instant, capture: Timestamp) {
+        let now = Timestamp::from_duration(clock.elapsed());
+        let ms = now.saturating_since(capture).as_secs_f64() * 1000.0;
+        lock(&self.latencies_ms).push(ms);
+    }
+
+    fn latency(&self) -> LatencySummary {
+        LatencySummary::from_samples(&lock(&self.latencies_ms))
+    }
+
+    fn recent_latency(&self, last: usize) -> LatencySummary {
+        let all = lock(&self.latencies_ms);
+        LatencySummary::from_samples(&all[all.len().saturating_sub(last)..])
+    }
+}
+
+/// One path's link to its server: the sender in use now, if any.
+type CurrentSender = Arc<Mutex<Option<SessionSender>>>;
+
+enum SinkItem {
+    Video(VideoFrame),
+    Audio(AudioBlock),
+    /// Capture ended after this many frames or blocks: fill what is missing and close.
+    End(u64),
+}
+
+/// Run the whole path through two real servers and report.
+pub async fn run(
+    config: &Config,
+    manager_options: ManagerOptions,
+    options: RunOptions,
+    interrupted: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<Report> {
+    // Bad input fails here, before anything starts.
+    let default_format = VideoFormat {
+        width: config.video.width,
+        height: config.video.height,
+        rate: FrameRate::per_second(config.video.fps),
+    };
+    let video_source = open_video(&options.video_in, default_format).context("video input")?;
+    let audio_source =
+        open_audio(&options.audio_in, config.audio.sample_rate).context("audio input")?;
+    let format = video_source.format();
+    let block_samples = config.audio.block_samples();
+    let video_writer = match &options.video_out {
+        Some(path) => Some(Y4mWriter::create(path, format).context("video output")?),
+        None => None,
+    };
+    let audio_writer = match &options.audio_out {
+        Some(path) => {
+            Some(WavWriter::create(path, config.audio.sample_rate).context("audio output")?)
+        }
+        None => None,
+    };
+
+    let manager = ServerManager::start(manager_options);
+    let start_timeout = Duration::from_millis(config.servers.restart.start_timeout_ms);
+    if let Err(e) = manager.wait_ready(start_timeout).await {
+        manager.stop().await;
+        return Err(e);
+    }
+
+    let clock = Instant::now();
+    let video_stats = Arc::new(PathStats::default());
+    let audio_stats = Arc::new(PathStats::default());
+    let gaps = Arc::new(Mutex::new(Vec::<Gap>::new()));
+    let (stop_links, links_stopped) = watch::channel(false);
+    let capture_stop = Arc::new(AtomicBool::new(false));
+
+    // Sinks run on threads of their own: file writes never hold up the sessions.
+    let (video_sink_tx, video_sink_rx) = mpsc::channel::<SinkItem>();
+    let (audio_sink_tx, audio_sink_rx) = mpsc::channel::<SinkItem>();
+    let video_sink = VideoSink::new(
+        video_writer,
+        config.video.fallback,
+        format.width,
+        format.height,
+    );
+    let audio_sink = AudioSink::new(audio_writer, block_samples);
+    let video_sink_thread = std::thread::spawn(move || drain_video_sink(video_sink, video_sink_rx));
+    let audio_sink_thread = std::thread::spawn(move || drain_audio_sink(audio_sink, audio_sink_rx));
+
+    let video_sender: CurrentSender = Arc::default();
+    let audio_sender: CurrentSender = Arc::default();
+    let links = [
+        (
+            Role::Video,
+            video_sender.clone(),
+            video_stats.clone(),
+            video_sink_tx.clone(),
+        ),
+        (
+            Role::Audio,
+            audio_sender.clone(),
+            audio_stats.clone(),
+            audio_sink_tx.clone(),
+        ),
+    ]
+    .map(|(role, sender, stats, sink)| {
+        let link = Link {
+            role,
+            servers: manager.server(role),
+            current: sender,
+            stats,
+            sink,
+            gaps: gaps.clone(),
+            clock,
+            stop: links_stopped.clone(),
+        };
+        tokio::spawn(link.run())
+    });
+    wait_connected(&[&video_sender, &audio_sender], start_timeout)
+        .await
+        .context("opening sessions to the servers")?;
+
+    let fps = format.rate.as_f64();
+    let video_limit = options.seconds.map(|s| (s * fps).round() as u64);
+    let audio_limit = options
+        .seconds
+        .map(|s| (s * 1000.0 / config.audio.frame_ms as f64).round() as u64);
+    let video_capture = {
+        let (sender, stats, stop) = (
+            video_sender.clone(),
+            video_stats.clone(),
+            capture_stop.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            capture_video(video_source, clock, video_limit, &sender, &stats, &stop)
+        })
+    };
+    let audio_capture = {
+        let (sender, stats, stop) = (
+            audio_sender.clone(),
+            audio_stats.clone(),
+            capture_stop.clone(),
+        );
+        let frame_ms = config.audio.frame_ms;
+        tokio::task::spawn_blocking(move || {
+            capture_audio(
+                audio_source,
+                clock,
+                frame_ms,
+                block_samples,
+                audio_limit,
+                &sender,
+                &stats,
+                &stop,
+            )
+        })
+    };
+
+    let status_task = options.status_every.map(|every| {
+        let (video_stats, audio_stats) = (video_stats.clone(), audio_stats.clone());
+        let servers = [manager.server(Role::Video), manager.server(Role::Audio)];
+        tokio::spawn(print_status(
+            every,
+            fps,
+            config.audio.sample_rate,
+            video_stats,
+            audio_stats,
+            servers,
+        ))
+    });
+
+    let mut ended_by = if options.seconds.is_some() {
+        "duration"
+    } else {
+        "sources ended"
+    };
+    let captures = async { (video_capture.await, audio_capture.await) };
+    tokio::pin!(captures);
+    let (video_result, audio_result) = tokio::select! {
+        results = &mut captures => results,
+        _ = interrupted => {
+            ended_by = "interrupted";
+            capture_stop.store(true, Ordering::Relaxed);
+            captures.await
+        }
+    };
+    let video_items = video_result
+        .context("video capture")?
+        .context("video capture")?;
+    let audio_items = audio_result
+        .context("audio capture")?
+        .context("audio capture")?;
+
+    drain(&video_stats, video_items, &audio_stats, audio_items).await;
+    // Each link closes its session and tells its server, without counting that as a gap.
+    stop_links.send_replace(true);
+    for link in links {
+        let _ = link.await;
+    }
+    if let Some(task) = status_task {
+        task.abort();
+    }
+    let _ = video_sink_tx.send(SinkItem::End(video_items));
+    let _ = audio_sink_tx.send(SinkItem::End(audio_items));
+    let video_sink = video_sink_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the video output thread failed"))??;
+    let audio_sink = audio_sink_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the audio output thread failed"))??;
+
+    let servers = manager.history();
+    manager.stop().await;
+    let gaps = lock(&gaps).clone();
+    let restarts = servers.iter().filter(|s| s.exited_s.is_some()).count() as u64;
+    Ok(Report {
+        transport: "raw".into(),
+        seconds: video_items as f64 / fps,
+        ended_by: ended_by.into(),
+        video: VideoReport {
+            width: format.width,
+            height: format.height,
+            fps,
+            frames_in: video_stats.captured.load(Ordering::Relaxed),
+            frames_out: video_sink.frames_out,
+            frames_lost: video_stats.lost.load(Ordering::Relaxed),
+            frames_dropped: video_stats.dropped.load(Ordering::Relaxed),
+            frames_concealed: video_sink.frames_concealed,
+            frames_late: video_sink.frames_late,
+            frames_written: video_sink.frames_written(),
+        },
+        audio: AudioReport {
+            sample_rate: config.audio.sample_rate,
+            samples_in: audio_stats.captured.load(Ordering::Relaxed),
+            samples_out: audio_sink.samples_out,
+            samples_lost: audio_stats.lost.load(Ordering::Relaxed),
+            samples_concealed: audio_sink.samples_concealed,
+            blocks_late: audio_sink.blocks_late,
+            samples_written: audio_sink.samples_written(),
+        },
+        latency_ms: Latencies {
+            video: video_stats.latency(),
+            audio: audio_stats.latency(),
+        },
+        servers,
+        restarts,
+        gaps,
+    })
+}
+
+/// Wait until every path has a session.
+async fn wait_connected(senders: &[&CurrentSender], timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while senders.iter().any(|s| lock(s).is_none()) {
+        if Instant::now() > deadline {
+            anyhow::bail!("no session within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Wait for what is still being processed, up to [`DRAIN_TIMEOUT`].
+async fn drain(video: &PathStats, video_items: u64, audio: &PathStats, audio_items: u64) {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let settled = |stats: &PathStats, items: u64, counts_drops: bool| {
+        let accounted = stats.returned_items.load(Ordering::Relaxed)
+            + if counts_drops {
+                stats.lost.load(Ordering::Relaxed) + stats.dropped.load(Ordering::Relaxed)
+            } else {
+                0
+            };
+        accounted >= items
+    };
+    while Instant::now() < deadline {
+        // Audio counts samples lost, not blocks; any loss means waiting out the timeout,
+        // which only happens after a server failed.
+        if settled(video, video_items, true)
+            && audio.lost.load(Ordering::Relaxed) == 0
+            && settled(audio, audio_items, false)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Keeps one path connected to its role's current server.
+struct Link {
+    role: Role,
+    servers: watch::Receiver<Option<ServerInfo>>,
+    current: CurrentSender,
+    stats: Arc<PathStats>,
+    sink: mpsc::Sender<SinkItem>,
+    gaps: Arc<Mutex<Vec<Gap>>>,
+    clock: Instant,
+    stop: watch::Receiver<bool>,
+}
+
+impl Link {
+    async fn run(mut self) {
+        let mut connected_generation = 0;
+        loop {
+            let mut stop = self.stop.clone();
+            let server = tokio::select! {
+                server = next_server(&mut self.servers, connected_generation) => server,
+                _ = signalled(&mut stop) => return,
+            };
+            let Some(server) = server else { return };
+            let opened = tokio::select! {
+                opened = server.client.open_raw_session() => opened,
+                _ = signalled(&mut self.stop) => return,
+            };
+            let (offer, mut handle) = match opened {
+                Ok(opened) => opened,
+                Err(e) => {
+                    tracing::warn!("opening a {} session failed: {e}", self.role);
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    continue;
+                }
+            };
+            connected_generation = server.generation;
+            tracing::info!(role = %self.role, session = %offer.id, "session open");
+            *lock(&self.current) = Some(handle.sender.clone());
+            self.end_gap();
+            let reason = loop {
+                let event = tokio::select! {
+                    event = handle.events.recv() => event,
+                    _ = signalled(&mut self.stop) => {
+                        // Let the session end cleanly, then let the server forget it.
+                        handle.sender.close();
+                        let _ = server.client.close_session(&offer.id).await;
+                        return;
+                    }
+                };
+                match event {
+                    Some(SessionEvent::Video(frame)) => {
+                        self.stats.record_latency(self.clock, frame.capture);
+                        self.stats.returned.fetch_add(1, Ordering::Relaxed);
+                        self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
+                        let _ = self.sink.send(SinkItem::Video(frame));
+                    }
+                    Some(SessionEvent::Audio(block)) => {
+                        self.stats.record_latency(self.clock, block.capture);
+                        self.stats
+                            .returned
+                            .fetch_add(block.samples.len() as u64, Ordering::Relaxed);
+                        self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
+                        let _ = self.sink.send(SinkItem::Audio(block));
+                    }
+                    Some(SessionEvent::ControlAck(ack)) => {
+                        if let Some(error) = ack.error {
+                            tracing::warn!("the {} server refused a setting: {error}", self.role);
+                        }
+                    }
+                    Some(SessionEvent::Closed { reason }) => break reason,
+                    None => break "the session ended".to_string(),
+                }
+            };
+            *lock(&self.current) = None;
+            tracing::warn!("the {} session closed: {reason}", self.role);
+            self.start_gap(reason);
+        }
+    }
+
+    fn start_gap(&self, reason: String) {
+        lock(&self.gaps).push(Gap {
+            role: self.role,
+            from_s: self.clock.elapsed().as_secs_f64(),
+            to_s: None,
+            duration_ms: None,
+            reason,
+        });
+    }
+
+    fn end_gap(&self) {
+        let now = self.clock.elapsed().as_secs_f64();
+        if let Some(gap) = lock(&self.gaps)
+            .iter_mut()
+            .rev()
+            .find(|g| g.role == self.role && g.to_s.is_none())
+        {
+            gap.to_s = Some(now);
+            gap.duration_ms = Some(((now - gap.from_s) * 1e6).round() / 1e3);
+        }
+    }
+}
+
+/// The role's server once it is up with a generation other than `seen`; `None` if the
+/// manager is gone.
+async fn next_server(
+    servers: &mut watch::Receiver<Option<ServerInfo>>,
+    seen: u64,
+) -> Option<ServerInfo> {
+    loop {
+        if let Some(server) = servers.borrow_and_update().clone()
+            && server.generation != seen
+        {
+            return Some(server);
+        }
+        servers.changed().await.ok()?;
+    }
+}
+
+/// Sleep until `due` after `clock`, in small steps so a stop is noticed.
+fn sleep_until(clock: Instant, due: Duration, stop: &AtomicBool) {
+    loop {
+        let elapsed = clock.elapsed();
+        if elapsed >= due || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep((due - elapsed).min(Duration::from_millis(50)));
+    }
+}
+
+/// The current sender, if its session is open.
+fn open_sender(current: &CurrentSender) -> Option<SessionSender> {
+    lock(current).as_ref().filter(|s| s.is_open()).cloned()
+}
+
+/// Capture frames at the source's rate; returns how many were captured.
+fn capture_video(
+    mut source: Box<dyn VideoSource>,
+    clock: Instant,
+    limit: Option<u64>,
+    current: &CurrentSender,
+    stats: &PathStats,
+    stop: &AtomicBool,
+) -> anyhow::Result<u64> {
+    let rate = source.format().rate;
+    let mut seq = 0u64;
+    while limit.is_none_or(|l| seq < l) {
+        let due = Duration::from_secs_f64(seq as f64 * rate.den as f64 / rate.num.max(1) as f64);
+        sleep_until(clock, due, stop);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Some(image) = source.next_image()? else {
+            break;
+        };
+        let frame = VideoFrame {
+            seq,
+            capture: Timestamp::from_duration(due),
+            image,
+        };
+        stats.captured.fetch_add(1, Ordering::Relaxed);
+        match open_sender(current) {
+            Some(sender) => {
+                if sender.send_video(frame) {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            None => {
+                stats.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        seq += 1;
+    }
+    Ok(seq)
+}
+
+/// Capture blocks at the audio rate; returns how many were captured.
+#[allow(clippy::too_many_arguments)]
+fn capture_audio(
+    mut source: Box<dyn AudioSource>,
+    clock: Instant,
+    frame_ms: u32,
+    block_samples: usize,
+    limit: Option<u64>,
+    current: &CurrentSender,
+    stats: &PathStats,
+    stop: &AtomicBool,
+) -> anyhow::Result<u64> {
+    let sample_rate = source.sample_rate();
+    let mut seq = 0u64;
+    while limit.is_none_or(|l| seq < l) {
+        let due = Duration::from_millis(seq * frame_ms as u64);
+        sleep_until(clock, due, stop);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Some(samples) = source.read(block_samples)? else {
+            break;
+        };
+        if samples.is_empty() {
+            break;
+        }
+        let count = samples.len() as u64;
+        let block = AudioBlock {
+            seq,
+            capture: Timestamp::from_duration(due),
+            sample_rate,
+            samples,
+        };
+        stats.captured.fetch_add(count, Ordering::Relaxed);
+        match open_sender(current) {
+            Some(sender) => sender.send_audio(block),
+            None => {
+                stats.lost.fetch_add(count, Ordering::Relaxed);
+            }
+        }
+        seq += 1;
+        if count < block_samples as u64 {
+            break;
+        }
+    }
+    Ok(seq)
+}
+
+fn drain_video_sink(
+    mut sink: VideoSink,
+    items: mpsc::Receiver<SinkItem>,
+) -> anyhow::Result<VideoSink> {
+    for item in items {
+        match item {
+            SinkItem::Video(frame) => sink.push(frame)?,
+            SinkItem::End(total) => {
+                sink.conceal_until(total)?;
+                break;
+            }
+            SinkItem::Audio(_) => {}
+        }
+    }
+    sink.finish()?;
+    Ok(sink)
+}
+
+fn drain_audio_sink(
+    mut sink: AudioSink,
+    items: mpsc::Receiver<SinkItem>,
+) -> anyhow::Result<AudioSink> {
+    for item in items {
+        match item {
+            SinkItem::Audio(block) => sink.push(block)?,
+            SinkItem::End(total) => {
+                sink.conceal_until(total)?;
+                break;
+            }
+            SinkItem::Video(_) => {}
+        }
+    }
+    sink.finish()?;
+    Ok(sink)
+}
+
+/// The console studio's status line: rates, recent latency and the servers in use.
+async fn print_status(
+    every: Duration,
+    fps: f64,
+    sample_rate: u32,
+    video: Arc<PathStats>,
+    audio: Arc<PathStats>,
+    servers: [watch::Receiver<Option<ServerInfo>>; 2],
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    let mut last = (0u64, 0u64);
+    let window = (fps * every.as_secs_f64()).ceil() as usize;
+    loop {
+        ticker.tick().await;
+        let frames = video.returned.load(Ordering::Relaxed);
+        let samples = audio.returned.load(Ordering::Relaxed);
+        let seconds = every.as_secs_f64();
+        let video_fps = (frames - last.0) as f64 / seconds;
+        let audio_ratio = (samples - last.1) as f64 / seconds / sample_rate.max(1) as f64;
+        last = (frames, samples);
+        let describe = |rx: &watch::Receiver<Option<ServerInfo>>| match &*rx.borrow() {
+            Some(info) => format!("pid {}", info.pid),
+            None => "restarting".to_string(),
+        };
+        println!(
+            "video {video_fps:5.1} fps, latency p50 {:6.1} ms ({}) | audio {:4.0}% of real time, latency p50 {:6.1} ms ({})",
+            video.recent_latency(window).p50,
+            describe(&servers[0]),
+            audio_ratio * 100.0,
+            audio.recent_latency(window).p50,
+            describe(&servers[1]),
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The headless run's report: what went in, what came out, how late, and through which
+//! server processes.
+
+use crate::manager::ServerRecord;
+use serde::Serialize;
+
+/// Latency of one path, from capture to the processed result arriving back, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: usize,
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+impl LatencySummary {
+    /// Nearest-rank percentiles of the samples.
+    pub fn from_samples(samples: &[f64]) -> LatencySummary {
+        if samples.is_empty() {
+            return LatencySummary::default();
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            let index = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+            round3(sorted[index.clamp(1, sorted.len()) - 1])
+        };
+        LatencySummary {
+            count: sorted.len(),
+            p50: rank(50.0),
+            p95: rank(95.0),
+            max: round3(sorted[sorted.len() - 1]),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VideoReport {
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    /// Frames captured.
+    pub frames_in: u64,
+    /// Processed frames that came back and were written.
+    pub frames_out: u64,
+    /// Captured while no server session was open (the server was restarting).
+    pub frames_lost: u64,
+    /// Replaced on the way out by a newer frame before they were sent (video never queues).
+    pub frames_dropped: u64,
+    /// Fallback frames written where no processed frame came back.
+    pub frames_concealed: u64,
+    pub frames_late: u64,
+    pub frames_written: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AudioReport {
+    pub sample_rate: u32,
+    pub samples_in: u64,
+    pub samples_out: u64,
+    /// Captured while no server session was open.
+    pub samples_lost: u64,
+    /// Silence written where no processed block came back.
+    pub samples_concealed: u64,
+    pub blocks_late: u64,
+    pub samples_written: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latencies {
+    pub video: LatencySummary,
+    pub audio: LatencySummary,
+}
+
+/// A stretch of time during which a path had no server session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gap {
+    pub role: studio_proto::Role,
+    /// Seconds since the run's capture clock started.
+    pub from_s: f64,
+    pub to_s: Option<f64>,
+    pub duration_ms: Option<f64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub transport: String,
+    pub seconds: f64,
+    /// Why the run ended: `duration`, `sources ended` or `interrupted`.
+    pub ended_by: String,
+    pub video: VideoReport,
+    pub audio: AudioReport,
+    pub latency_ms: Latencies,
+    /// Every server process used, in start order: a restarted server adds an entry.
+    pub servers: Vec<ServerRecord>,
+    /// Server restarts during the run.
+    pub restarts: u64,
+    pub gaps: Vec<Gap>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        let summary = LatencySummary::from_samples(&samples);
+        assert_eq!(summary.p50, 50.0);
+        assert_eq!(summary.p95, 95.0);
+        assert_eq!(summary.max, 100.0);
+        assert_eq!(summary.count, 100);
+    }
+
+    #[test]
+    fn one_sample_is_every_percentile_and_none_is_zero() {
+        let one = LatencySummary::from_samples(&[7.5]);
+        assert_eq!((one.p50, one.p95, one.max), (7.5, 7.5, 7.5));
+        assert_eq!(LatencySummary::from_samples(&[]), LatencySummary::default());
+    }
+}

@@ -1,0 +1,121 @@
+//! Helpers shared by the app's end-to-end tests: the binaries, and the processes they start.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The `studio-server` binary, built (or confirmed fresh) once per test run, so that
+/// `cargo test -p studio-app` never runs a stale server.
+pub fn server_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "studio-server",
+                    "--bin",
+                    "studio-server",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build for studio-server");
+            assert!(status.success(), "building studio-server failed");
+            let studio = PathBuf::from(env!("CARGO_BIN_EXE_studio"));
+            studio.with_file_name(format!("studio-server{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
+
+/// `studio` with the server binary it must use and no user configuration.
+pub fn studio() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_studio"));
+    command
+        .env("STUDIO_SERVER_BIN", server_binary())
+        .env_remove("STUDIO_CONFIG")
+        .env("STUDIO_LOG", "warn");
+    command
+}
+
+/// Children of `pid` (Linux `/proc`), as `(pid, command line)`.
+#[cfg(target_os = "linux")]
+pub fn children(pid: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // The fields after the command name: state, then the parent's pid.
+        let Some(after_name) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        let mut fields = after_name.split_whitespace();
+        let (_state, parent) = (fields.next(), fields.next());
+        if parent.and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push((child, cmdline));
+        }
+    }
+    found
+}
+
+/// True while `pid` exists and is not a zombie.
+#[cfg(target_os = "linux")]
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next()),
+            Some("Z") | Some("X")
+        ),
+        Err(_) => false,
+    }
+}
+
+/// The running server of `role` under `parent`, waiting up to `timeout` for it.
+#[cfg(target_os = "linux")]
+pub fn wait_for_server(parent: u32, role: &str, except: Option<u32>, timeout: Duration) -> u32 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = children(parent).into_iter().find(|(pid, cmd)| {
+            cmd.contains("studio-server")
+                && cmd.contains(&format!("--role {role}"))
+                && Some(*pid) != except
+        });
+        if let Some((pid, _)) = found {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no {role} server under {parent}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) with a pid we started and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
+
+pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
