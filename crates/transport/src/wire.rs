@@ -184,3 +184,92 @@ fn need(payload: &BytesMut, n: usize, what: &str) -> Result<(), TransportError> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_kinds() -> Vec<Message> {
+        let mut image = I420Image::black(6, 4);
+        image
+            .planes_mut()
+            .0
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, p)| *p = i as u8);
+        vec![
+            Message::Hello { key: "k3y".into() },
+            Message::Video(VideoFrame {
+                seq: 7,
+                capture: Timestamp(123_456),
+                image,
+            }),
+            Message::Audio(AudioBlock {
+                seq: 9,
+                capture: Timestamp(20_000),
+                sample_rate: 48_000,
+                samples: vec![0.25, -1.0, 1.0, f32::MIN_POSITIVE],
+            }),
+            Message::Control {
+                seq: 3,
+                control: Control::SetVoice {
+                    voice_id: "deeper".into(),
+                },
+            },
+            Message::ControlAck(ControlAck {
+                seq: 3,
+                error: Some("no such voice".into()),
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_message_kind_round_trips_exactly() {
+        let mut buf = BytesMut::new();
+        for message in all_kinds() {
+            encode(&message, &mut buf);
+        }
+        for expected in all_kinds() {
+            assert_eq!(decode(&mut buf).unwrap(), Some(expected));
+        }
+        assert!(buf.is_empty());
+        assert_eq!(decode(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn a_message_split_anywhere_decodes_once_whole() {
+        let mut whole = BytesMut::new();
+        encode(&all_kinds()[1], &mut whole);
+        for cut in 0..whole.len() {
+            let mut buf = BytesMut::from(&whole[..cut]);
+            assert_eq!(decode(&mut buf).unwrap(), None, "cut at {cut}");
+            buf.extend_from_slice(&whole[cut..]);
+            assert_eq!(decode(&mut buf).unwrap(), Some(all_kinds()[1].clone()));
+        }
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error_not_a_panic_or_a_huge_allocation() {
+        let mut huge = BytesMut::from(&[TAG_VIDEO, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(
+            decode(&mut huge),
+            Err(TransportError::Protocol(_))
+        ));
+
+        let mut unknown = BytesMut::from(&[99u8, 0, 0, 0, 0][..]);
+        assert!(decode(&mut unknown).is_err());
+
+        // A video frame whose pixels do not fit its size.
+        let mut bad_video = BytesMut::new();
+        put_frame(&mut bad_video, TAG_VIDEO, &[0u8; 24 + 3]);
+        assert!(decode(&mut bad_video).is_err());
+
+        let mut short_audio = BytesMut::new();
+        put_frame(&mut short_audio, TAG_AUDIO, &[0u8; 10]);
+        assert!(decode(&mut short_audio).is_err());
+
+        let mut bad_control = BytesMut::new();
+        put_frame(&mut bad_control, TAG_CONTROL, b"{\"seq\":1}");
+        assert!(decode(&mut bad_control).is_err());
+    }
+}
