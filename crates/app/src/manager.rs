@@ -374,6 +374,10 @@ impl Supervisor {
         if let Some(config) = &self.options.config_file {
             command.arg("--config").arg(config);
         }
+        // A group of its own: Ctrl-C in the terminal reaches only the app, which then stops
+        // the servers in order instead of seeing them die and restarting them.
+        #[cfg(unix)]
+        command.process_group(0);
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot run {}", self.options.server_binary.display()))?;
@@ -475,6 +479,11 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 async fn forward_logs(role: Role, stderr: tokio::process::ChildStderr) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "studio::server", "[{role} server] {line}");
+        // Routine server chatter stays out of the user's way; its problems do not.
+        if line.contains(" WARN ") || line.contains(" ERROR ") {
+            tracing::warn!(target: "studio::server", "[{role} server] {line}");
+        } else {
+            tracing::debug!(target: "studio::server", "[{role} server] {line}");
+        }
     }
 }
