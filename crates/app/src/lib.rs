@@ -1,6 +1,7 @@
 //! The studio app: the local server manager, the media path between sources, servers and
 //! sinks, and the headless run that reports what happened.
 
+pub mod controls;
 pub mod manager;
 pub mod pipeline;
 pub mod report;

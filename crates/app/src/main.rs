@@ -127,6 +127,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         video_out: args.video_out,
         audio_out: args.audio_out,
         status_every: None,
+        controls: Default::default(),
     };
     let report = pipeline::run(
         &loaded.config,
@@ -168,6 +169,7 @@ async fn run_console(loaded: &LoadedConfig) -> anyhow::Result<()> {
         video_out: None,
         audio_out: None,
         status_every: Some(Duration::from_secs(1)),
+        controls: Default::default(),
     };
     let report = pipeline::run(
         &loaded.config,

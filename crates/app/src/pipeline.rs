@@ -3,6 +3,7 @@
 //! capture order. Sessions follow their server: when the manager restarts one, the path
 //! reconnects by itself and the gap is counted.
 
+use crate::controls::LiveControls;
 use crate::manager::{ManagerOptions, ServerInfo, ServerManager, signalled};
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
 use crate::sinks::{AudioSink, VideoSink};
@@ -35,7 +36,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     pub video_in: VideoInput,
     pub audio_in: AudioInput,
@@ -45,6 +46,8 @@ pub struct RunOptions {
     pub audio_out: Option<PathBuf>,
     /// Print a status line this often (the console studio).
     pub status_every: Option<Duration>,
+    /// Live settings: set before the run to start with them, change them while it runs.
+    pub controls: Arc<LiveControls>,
 }
 
 /// Counters shared by the capture threads, the session links and the status line.
@@ -165,6 +168,7 @@ pub async fn run(
     .map(|(role, sender, stats, sink)| {
         let link = Link {
             role,
+            controls: options.controls.clone(),
             servers: manager.server(role),
             current: sender,
             stats,
@@ -347,6 +351,7 @@ async fn drain(video: &PathStats, video_items: u64, audio: &PathStats, audio_ite
 /// Keeps one path connected to its role's current server.
 struct Link {
     role: Role,
+    controls: Arc<LiveControls>,
     servers: watch::Receiver<Option<ServerInfo>>,
     current: CurrentSender,
     stats: Arc<PathStats>,
@@ -380,6 +385,7 @@ impl Link {
             };
             connected_generation = server.generation;
             tracing::info!(role = %self.role, session = %offer.id, "session open");
+            self.controls.attach(self.role, handle.sender.clone());
             *lock(&self.current) = Some(handle.sender.clone());
             self.end_gap();
             let reason = loop {
@@ -417,6 +423,7 @@ impl Link {
                 }
             };
             *lock(&self.current) = None;
+            self.controls.detach(self.role);
             tracing::warn!("the {} session closed: {reason}", self.role);
             self.start_gap(reason);
         }
