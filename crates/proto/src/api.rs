@@ -79,11 +79,55 @@ pub struct SessionStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelStatus {
     pub id: String,
-    /// `pending`, `downloading`, `verifying`, `loading`, `ready` or `failed`.
+    /// `pending`, `downloading`, `verifying`, `loading`, `ready` or `failed` (see
+    /// [`ModelState`]).
     pub state: String,
     pub bytes_done: u64,
     pub bytes_total: Option<u64>,
     pub error: Option<String>,
+    /// Download speed, bytes per second, while downloading.
+    #[serde(default)]
+    pub rate_bytes_per_s: Option<f64>,
+    /// Seconds left at the current rate, while downloading with a known size.
+    #[serde(default)]
+    pub eta_s: Option<f64>,
+    /// SHA-256 the file is checked against, once known.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Where that checksum comes from: `pinned` (the configuration names it) or `first_use`
+    /// (the configuration has none, so the first download's checksum was recorded and
+    /// later copies must match it).
+    #[serde(default)]
+    pub trust: Option<String>,
+}
+
+/// The states of [`ModelStatus::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelState {
+    /// Wanted, not started yet.
+    Pending,
+    Downloading,
+    /// Checking the SHA-256 (of a fresh download or of the cached copy).
+    Verifying,
+    /// Being loaded by the engine.
+    Loading,
+    Ready,
+    /// See `error`.
+    Failed,
+}
+
+impl ModelState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelState::Pending => "pending",
+            ModelState::Downloading => "downloading",
+            ModelState::Verifying => "verifying",
+            ModelState::Loading => "loading",
+            ModelState::Ready => "ready",
+            ModelState::Failed => "failed",
+        }
+    }
 }
 
 /// `GET /v1/status`, and each event of `GET /v1/events`.

@@ -14,8 +14,9 @@ pub struct Config {
     pub video: VideoConfig,
     pub audio: AudioConfig,
     pub servers: ServersConfig,
-    /// Model registry entries by id; their schema arrives with the model manager.
-    pub models: BTreeMap<String, serde_json::Value>,
+    /// Model registry entries by id: what each server downloads, from where, and how it is
+    /// checked.
+    pub models: BTreeMap<String, ModelEntry>,
     /// Voices by id; their schema arrives with the voice engine.
     pub voices: BTreeMap<String, serde_json::Value>,
     pub cloud: CloudConfig,
@@ -60,6 +61,9 @@ pub struct ServersConfig {
     pub video: ServerConfig,
     pub audio: ServerConfig,
     pub restart: RestartConfig,
+    /// Where downloaded models are kept; `None`: the OS cache folder. `STUDIO_CACHE_DIR`
+    /// overrides both.
+    pub cache_dir: Option<String>,
 }
 
 impl ServersConfig {
@@ -69,6 +73,72 @@ impl ServersConfig {
             crate::Role::Audio => &self.audio,
         }
     }
+}
+
+/// One downloadable file of the model registry (`models.<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelEntry {
+    /// Which server needs it.
+    pub role: ModelRole,
+    /// Fetched when the server starts; other entries are fetched when first asked for.
+    pub required: bool,
+    /// What the file is: a model, or the ONNX Runtime library the `ort` backend loads.
+    pub kind: ModelKind,
+    /// Name of the file in the cache folder (no folders).
+    pub file: String,
+    /// Mirrors, tried in order; never empty.
+    pub urls: Vec<String>,
+    /// Lowercase SHA-256 of the downloaded file; `None` pins the file on first download
+    /// (trust on first use).
+    pub sha256: Option<String>,
+    /// Size of the download, when known: checked before and after downloading.
+    pub bytes: Option<u64>,
+    pub license: String,
+    /// When the download is a zip archive (a Python wheel): the member to extract as `file`,
+    /// with at most one `*` (e.g. `onnxruntime/capi/libonnxruntime.so.*`).
+    pub archive_member: Option<String>,
+    /// `<os>-<arch>` as Rust names them (`linux-x86_64`, `windows-x86_64`, `macos-aarch64`);
+    /// other platforms skip the entry. `None`: every platform.
+    pub platform: Option<String>,
+}
+
+impl ModelEntry {
+    /// Whether a server of `role` on this machine uses this entry.
+    pub fn serves(&self, role: crate::Role) -> bool {
+        let role_matches = match self.role {
+            ModelRole::Any => true,
+            ModelRole::Only(r) => r == role,
+        };
+        role_matches && self.for_this_platform()
+    }
+
+    /// Whether the entry is meant for the platform this program was built for.
+    pub fn for_this_platform(&self) -> bool {
+        self.platform
+            .as_deref()
+            .is_none_or(|p| p == this_platform())
+    }
+}
+
+/// `<os>-<arch>` of this build, as `models.<id>.platform` spells it.
+pub fn this_platform() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelRole {
+    /// `"video"` or `"audio"`.
+    Only(crate::Role),
+    /// `"any"`: both servers use it (the ONNX Runtime library).
+    Any,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// `"model"`: an ONNX model.
+    Model,
+    /// `"onnxruntime"`: the runtime library, fetched only when none is installed.
+    OnnxRuntime,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -440,8 +510,8 @@ impl Checker {
         }
     }
 
-    /// A map of entries by id (`models`, `voices`): each entry must be an object; its inner
-    /// schema belongs to the component that uses it, but secrets are refused here already.
+    /// A map of entries by id (`voices`): each entry must be an object; its inner schema
+    /// belongs to the component that uses it, but secrets are refused here already.
     fn entries(&mut self, path: &str, value: Option<&Value>) -> Option<BTreeMap<String, Value>> {
         let Some(Value::Object(map)) = value else {
             return self.expected(path, "an object of entries by id", value);
@@ -465,6 +535,167 @@ impl Checker {
             }
         }
         ok.then_some(out)
+    }
+
+    /// `models`: entries by id, each a [`ModelEntry`].
+    fn models(
+        &mut self,
+        path: &str,
+        value: Option<&Value>,
+    ) -> Option<BTreeMap<String, ModelEntry>> {
+        let Some(Value::Object(map)) = value else {
+            return self.expected(path, "an object of entries by id", value);
+        };
+        let mut out = Some(BTreeMap::new());
+        for (id, entry) in map {
+            let entry_path = join(path, id);
+            let model = if is_secret_key_name(id) {
+                self.push(&entry_path, secret_reason(&entry_path));
+                None
+            } else if !is_model_id(id) {
+                self.push(
+                    &entry_path,
+                    "a model id uses only letters, digits, '-', '_' and '.'".to_owned(),
+                );
+                None
+            } else {
+                self.model(&entry_path, entry)
+            };
+            match (out.as_mut(), model) {
+                (Some(list), Some(model)) => {
+                    list.insert(id.clone(), model);
+                }
+                _ => out = None,
+            }
+        }
+        out
+    }
+
+    fn model(&mut self, path: &str, value: &Value) -> Option<ModelEntry> {
+        const KEYS: [&str; 10] = [
+            "role",
+            "required",
+            "kind",
+            "file",
+            "urls",
+            "sha256",
+            "bytes",
+            "license",
+            "archive_member",
+            "platform",
+        ];
+        let s = self.section(path, Some(value), &KEYS)?;
+        let (p, v) = s.get("role");
+        let role = self.one_of(
+            &p,
+            v,
+            &[
+                ("video", ModelRole::Only(crate::Role::Video)),
+                ("audio", ModelRole::Only(crate::Role::Audio)),
+                ("any", ModelRole::Any),
+            ],
+        );
+        let (p, v) = s.get("required");
+        let required = match v {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => self.expected(&p, "true or false", v),
+        };
+        let (p, v) = s.get("kind");
+        let kind = match v {
+            None => Some(ModelKind::Model),
+            Some(_) => self.one_of(
+                &p,
+                v,
+                &[
+                    ("model", ModelKind::Model),
+                    ("onnxruntime", ModelKind::OnnxRuntime),
+                ],
+            ),
+        };
+        let (p, v) = s.get("file");
+        let file = match v {
+            Some(Value::String(f)) if is_plain_file_name(f) => Some(f.clone()),
+            _ => self.expected(&p, "a file name without folders", v),
+        };
+        let (p, v) = s.get("urls");
+        let urls = self.urls(&p, v);
+        let (p, v) = s.get("sha256");
+        let sha256 = match v {
+            Some(Value::Null) => Some(None),
+            Some(Value::String(h)) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                Some(Some(h.to_ascii_lowercase()))
+            }
+            _ => self.expected(&p, "64 hex digits or null", v),
+        };
+        let (p, v) = s.get("bytes");
+        let bytes = match v {
+            Some(Value::Null) => Some(None),
+            _ => self.positive::<u64>(&p, v).map(Some),
+        };
+        let (p, v) = s.get("license");
+        let license = self.non_empty_string(&p, v);
+        let (p, v) = s.get("archive_member");
+        let archive_member = match v {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(m)) if !m.is_empty() && m.matches('*').count() <= 1 => {
+                Some(Some(m.clone()))
+            }
+            _ => self.expected(
+                &p,
+                "a path inside the archive with at most one '*', or null",
+                v,
+            ),
+        };
+        let (p, v) = s.get("platform");
+        let platform = match v {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(t))
+                if t.split_once('-')
+                    .is_some_and(|(os, arch)| !os.is_empty() && !arch.is_empty()) =>
+            {
+                Some(Some(t.clone()))
+            }
+            _ => self.expected(&p, "\"<os>-<arch>\" such as \"linux-x86_64\", or null", v),
+        };
+        Some(ModelEntry {
+            role: role?,
+            required: required?,
+            kind: kind?,
+            file: file?,
+            urls: urls?,
+            sha256: sha256?,
+            bytes: bytes?,
+            license: license?,
+            archive_member: archive_member?,
+            platform: platform?,
+        })
+    }
+
+    /// A non-empty array of http(s) URLs; each bad element is its own problem.
+    fn urls(&mut self, path: &str, value: Option<&Value>) -> Option<Vec<String>> {
+        let Some(Value::Array(items)) =
+            value.filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        else {
+            return self.expected(path, "a non-empty array of URLs", value);
+        };
+        let mut urls = Some(Vec::with_capacity(items.len()));
+        for (i, item) in items.iter().enumerate() {
+            let url = match item {
+                Value::String(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                    Some(u.clone())
+                }
+                _ => self.expected(
+                    &format!("{path}[{i}]"),
+                    "a URL starting with http:// or https://",
+                    Some(item),
+                ),
+            };
+            match (urls.as_mut(), url) {
+                (Some(list), Some(url)) => list.push(url),
+                _ => urls = None,
+            }
+        }
+        urls
     }
 
     // --- scalars -----------------------------------------------------------------------------
@@ -563,7 +794,7 @@ impl Checker {
         let audio = self.audio(&top);
         let servers = self.servers(&top);
         let (models_path, models) = top.get("models");
-        let models = self.entries(&models_path, models);
+        let models = self.models(&models_path, models);
         let (voices_path, voices) = top.get("voices");
         let voices = self.entries(&voices_path, voices);
         let cloud = self.cloud(&top);
@@ -670,14 +901,21 @@ impl Checker {
 
     fn servers(&mut self, parent: &Section) -> Option<ServersConfig> {
         let (path, value) = parent.get("servers");
-        let s = self.section(&path, value, &["video", "audio", "restart"])?;
+        let s = self.section(&path, value, &["video", "audio", "restart", "cache_dir"])?;
         let video = self.server(&s, "video");
         let audio = self.server(&s, "audio");
         let restart = self.restart(&s);
+        let (path, value) = s.get("cache_dir");
+        let cache_dir = match value {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(d)) if !d.trim().is_empty() => Some(Some(d.clone())),
+            _ => self.expected(&path, "a folder path or null (the OS cache folder)", value),
+        };
         Some(ServersConfig {
             video: video?,
             audio: audio?,
             restart: restart?,
+            cache_dir: cache_dir?,
         })
     }
 
@@ -908,6 +1146,24 @@ impl Bounded for u32 {
 
 impl Bounded for u64 {
     const MAX_VALUE: Self = u64::MAX;
+}
+
+/// Ids name cache entries and appear in URLs and messages: keep them to a safe alphabet.
+fn is_model_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A bare file name: nothing that could climb out of the cache folder.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.trim().is_empty()
+        && name != "."
+        && name != ".."
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', ':', '\0'])
 }
 
 /// `auto`, `cpu`, or `<name>:<index>` such as `cuda:0` or `rocm:1`.

@@ -2,8 +2,10 @@
 //! in a malformed file as `path: reason`.
 
 use serde_json::json;
+use studio_proto::Role;
 use studio_proto::config::{
-    Backend, Config, ConfigError, ConfigProblem, VideoFallback, is_secret_key_name,
+    Backend, Config, ConfigError, ConfigProblem, ModelKind, ModelRole, VideoFallback,
+    is_secret_key_name,
 };
 
 const USER: &str = "user.json";
@@ -92,21 +94,111 @@ fn arrays_replace_the_default_instead_of_merging() {
     assert_eq!(c.cloud.runpod.http_port, 8000);
 }
 
+/// A complete, valid model entry as JSON text, with `sha256` given.
+const SWAPPER: &str = r#"{
+    "role": "video", "required": true, "file": "inswapper_128.onnx",
+    "urls": ["https://a.example/inswapper_128.onnx", "http://b.example/m.onnx"],
+    "sha256": "E4A3F08C753CB72D04E10AA0F7DBE3DEEBBF39567D4EAD6DCE08E98AA49E16AF",
+    "bytes": 554253681, "license": "non-commercial research"
+}"#;
+
 #[test]
 fn models_and_voices_entries_are_added_by_id() {
-    let c = load(
-        r#"{
-            "models": {"inswapper": {"file": "inswapper_128.onnx", "sha256": "ab"}},
-            "voices": {"alto": {"model": "rvc-alto.onnx"}, "bass": {"pitch": -3}}
-        }"#,
-    )
+    let c = load(&format!(
+        r#"{{
+            "models": {{"inswapper": {SWAPPER}}},
+            "voices": {{"alto": {{"model": "rvc-alto.onnx"}}, "bass": {{"pitch": -3}}}}
+        }}"#
+    ))
     .expect("valid");
+    let m = c.models.get("inswapper").expect("the entry is there");
+    assert_eq!(m.role, ModelRole::Only(Role::Video));
+    assert!(m.required);
+    assert_eq!(m.kind, ModelKind::Model);
+    assert_eq!(m.file, "inswapper_128.onnx");
+    assert_eq!(m.urls.len(), 2);
     assert_eq!(
-        c.models.get("inswapper"),
-        Some(&json!({"file": "inswapper_128.onnx", "sha256": "ab"}))
+        m.sha256.as_deref(),
+        Some("e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af"),
+        "hex is kept lowercase"
     );
+    assert_eq!(m.bytes, Some(554253681));
+    assert_eq!(m.archive_member, None);
+    assert_eq!(m.platform, None);
+    assert!(m.serves(Role::Video) && !m.serves(Role::Audio));
     assert_eq!(c.voices.len(), 2);
     assert_eq!(c.voices.get("bass"), Some(&json!({"pitch": -3})));
+}
+
+#[test]
+fn a_model_without_checksum_or_size_is_pinned_on_first_use() {
+    let c = load(
+        r#"{"models": {"ort": {
+            "role": "any", "required": true, "kind": "onnxruntime", "file": "libonnxruntime.so",
+            "urls": ["https://files.example/ort.whl"], "sha256": null, "bytes": null,
+            "license": "MIT", "archive_member": "onnxruntime/capi/libonnxruntime.so.*",
+            "platform": "linux-x86_64"
+        }}}"#,
+    )
+    .expect("valid");
+    let m = &c.models["ort"];
+    assert_eq!(m.sha256, None);
+    assert_eq!(m.bytes, None);
+    assert_eq!(m.kind, ModelKind::OnnxRuntime);
+    assert_eq!(m.role, ModelRole::Any);
+    assert_eq!(m.platform.as_deref(), Some("linux-x86_64"));
+    assert_eq!(
+        m.serves(Role::Audio),
+        studio_proto::config::this_platform() == "linux-x86_64"
+    );
+}
+
+#[test]
+fn bad_model_entries_name_each_field() {
+    let list = problems(
+        r#"{"models": {"m": {
+            "role": "both", "required": "yes", "file": "../evil.onnx",
+            "urls": ["ftp://x/m.onnx"], "sha256": "abc", "bytes": -1, "license": "",
+            "archive_member": "a*b*", "platform": "linux", "kind": "weights", "mirror": 1
+        }}}"#,
+    );
+    assert_eq!(
+        list,
+        [
+            "models.m.mirror: unknown key (expected one of: role, required, kind, file, urls, sha256, bytes, license, archive_member, platform)",
+            "models.m.role: expected one of \"video\", \"audio\", \"any\", got \"both\"",
+            "models.m.required: expected true or false, got \"yes\"",
+            "models.m.kind: expected one of \"model\", \"onnxruntime\", got \"weights\"",
+            "models.m.file: expected a file name without folders, got \"../evil.onnx\"",
+            "models.m.urls[0]: expected a URL starting with http:// or https://, got \"ftp://x/m.onnx\"",
+            "models.m.sha256: expected 64 hex digits or null, got \"abc\"",
+            "models.m.bytes: expected a positive integer, got -1",
+            "models.m.license: expected a non-empty string, got \"\"",
+            "models.m.archive_member: expected a path inside the archive with at most one '*', or null, got \"a*b*\"",
+            "models.m.platform: expected \"<os>-<arch>\" such as \"linux-x86_64\", or null, got \"linux\"",
+        ]
+    );
+    assert_eq!(
+        only_problem(
+            r#"{"models": {"m": {"role": "video", "required": true, "file": "m.onnx", "urls": [], "sha256": null, "bytes": null, "license": "MIT"}}}"#
+        ),
+        "models.m.urls: expected a non-empty array of URLs, got []"
+    );
+    assert_eq!(
+        only_problem(r#"{"models": {"a b": {}}}"#),
+        "models.a b: a model id uses only letters, digits, '-', '_' and '.'"
+    );
+}
+
+#[test]
+fn the_cache_folder_defaults_to_the_os_one() {
+    assert_eq!(Config::defaults().expect("valid").servers.cache_dir, None);
+    let c = load(r#"{"servers": {"cache_dir": "/data/models"}}"#).expect("valid");
+    assert_eq!(c.servers.cache_dir.as_deref(), Some("/data/models"));
+    assert_eq!(
+        only_problem(r#"{"servers": {"cache_dir": 7}}"#),
+        "servers.cache_dir: expected a folder path or null (the OS cache folder), got 7"
+    );
 }
 
 #[test]
@@ -320,7 +412,9 @@ fn secrets_are_refused_at_any_depth_and_never_echoed() {
     let err = load(
         r#"{
             "cloud": {"runpod": {"api_key": "rp_SECRETVALUE"}},
-            "models": {"hub": {"source": {"HF_Token": "hf_SECRETVALUE"}}},
+            "models": {"hub": {"role": "audio", "required": false, "file": "hub.onnx",
+                "urls": ["https://hub.example/hub.onnx"], "sha256": null, "bytes": null,
+                "license": "MIT", "HF_Token": "hf_SECRETVALUE"}},
             "voices": {"password": "SECRETVALUE"},
             "extras": {"list": [{"client_secret": "SECRETVALUE"}]}
         }"#,
@@ -332,7 +426,7 @@ fn secrets_are_refused_at_any_depth_and_never_echoed() {
         [
             "extras: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk)",
             "extras.list[0].client_secret: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
-            "models.hub.source.HF_Token: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
+            "models.hub.HF_Token: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
             "voices.password: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
             "cloud.runpod.api_key: secrets do not belong in config files; set RUNPOD_API_KEY or use the app's key store",
         ]
