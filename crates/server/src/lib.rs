@@ -3,5 +3,6 @@
 
 pub mod api;
 pub mod engine;
+pub mod models;
 pub mod registry;
 pub mod session;

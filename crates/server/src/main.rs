@@ -111,6 +111,8 @@ async fn serve(
     stdout.flush().context("writing the address to stdout")?;
     drop(stdout);
     tracing::info!(role = %args.role, %address, "listening");
+    // In the background: health answers at once, and status shows the progress.
+    studio_server::models::start(&registry, &config, args.role);
 
     let stop = shutdown_signal(args.watch_stdin);
     let app = api::router(registry.clone());

@@ -1,12 +1,12 @@
-//! The server's one place of state: its role, its sessions and their counters, and a change
-//! signal that drives `GET /v1/events`.
+//! The server's one place of state: its role, its sessions and their counters, its models'
+//! status, and a change signal that drives `GET /v1/events`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_proto::Role;
-use studio_proto::api::{Load, ServerStatus, SessionStatus, TransportKind};
+use studio_proto::api::{Load, ModelStatus, ServerStatus, SessionStatus, TransportKind};
 use studio_proto::control::LiveSettings;
 use tokio::sync::{Notify, watch};
 
@@ -90,6 +90,10 @@ pub struct Registry {
     started: Instant,
     sessions: Mutex<BTreeMap<String, Arc<SessionEntry>>>,
     load: Mutex<LoadTotals>,
+    /// Each model's latest status, reported by the model manager.
+    models: Mutex<BTreeMap<String, ModelStatus>>,
+    /// The model manager, once started: engines ask it for models they need later.
+    model_manager: std::sync::OnceLock<studio_models::ModelManager>,
     changes: watch::Sender<u64>,
     shutting_down: watch::Sender<bool>,
 }
@@ -103,6 +107,8 @@ impl Registry {
             started: Instant::now(),
             sessions: Mutex::new(BTreeMap::new()),
             load: Mutex::new(LoadTotals::default()),
+            models: Mutex::new(BTreeMap::new()),
+            model_manager: std::sync::OnceLock::new(),
             changes: watch::channel(0).0,
             shutting_down: watch::channel(false).0,
         }
@@ -140,6 +146,22 @@ impl Registry {
         let mut load = lock(&self.load);
         load.process_ns += took.as_nanos();
         load.processed += 1;
+    }
+
+    /// Records a model's status and tells event subscribers.
+    pub fn set_model_status(&self, status: ModelStatus) {
+        lock(&self.models).insert(status.id.clone(), status);
+        self.changed();
+    }
+
+    /// Keeps the model manager for on-demand fetches; the first one set stays.
+    pub fn set_model_manager(&self, manager: studio_models::ModelManager) {
+        let _ = self.model_manager.set(manager);
+    }
+
+    /// The model manager, when this server has models configured.
+    pub fn model_manager(&self) -> Option<&studio_models::ModelManager> {
+        self.model_manager.get()
     }
 
     /// Tell event subscribers that something in the status changed.
@@ -182,10 +204,16 @@ impl Registry {
             engine: self.engine_name.clone(),
             backend: "none".to_string(),
             device: "cpu".to_string(),
-            models: Vec::new(),
+            models: lock(&self.models).values().cloned().collect(),
             sessions,
             load,
             uptime_s: self.started.elapsed().as_secs_f64(),
         }
+    }
+}
+
+impl studio_models::StatusSink for Registry {
+    fn model_status(&self, status: ModelStatus) {
+        self.set_model_status(status);
     }
 }

@@ -1,0 +1,205 @@
+//! A real `studio-server` fetching its role's models from a loopback file server at start:
+//! health answers at once, and the event stream shows the download rising to `ready`.
+
+#[path = "../../models/tests/support/file_server.rs"]
+mod file_server;
+
+use file_server::FileServer;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use studio_proto::api::{Listening, ModelStatus, ServerStatus};
+
+const TOKEN: &str = "test-token-models-0123456789";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(role: &str, config: &std::path::Path, cache: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-server"))
+        .args(["--role", role, "--port", "0", "--config"])
+        .arg(config)
+        .env("STUDIO_TOKEN", TOKEN)
+        .env("STUDIO_CACHE_DIR", cache)
+        .env_remove("ORT_DYLIB_PATH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start studio-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("first line");
+    let listening: Listening = serde_json::from_str(&first).expect("first line is JSON");
+    Server {
+        url: format!("http://{}", listening.listening),
+        child,
+    }
+}
+
+/// Deterministic bytes that do not compress or repeat.
+fn data(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_event_stream_shows_a_required_model_rising_to_ready() {
+    const LEN: usize = 2 * 1024 * 1024;
+    let files = FileServer::start().await;
+    let body = data(LEN);
+    let sha: String = Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // About a second end to end, so several progress events go out.
+    files.serve_slowly(
+        "swapper.onnx",
+        body.clone(),
+        32 * 1024,
+        Duration::from_millis(15),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let cache = dir.path().join("cache");
+    let user = serde_json::json!({"models": {
+        "swapper": {
+            "role": "video", "required": true, "file": "swapper.onnx",
+            "urls": [files.url("missing.onnx"), files.url("swapper.onnx")],
+            "sha256": sha, "bytes": LEN, "license": "test"
+        },
+        "voice": {
+            "role": "audio", "required": true, "file": "voice.onnx",
+            "urls": [files.url("voice.onnx")], "sha256": null, "bytes": null, "license": "test"
+        }
+    }});
+    std::fs::write(&config, user.to_string()).unwrap();
+
+    let server = start("video", &config, &cache);
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/v1/health", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let early: ServerStatus = http
+        .get(format!("{}/v1/status", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(early.models.len(), 1, "listed from the start: {early:?}");
+    assert_ne!(
+        early.models[0].state, "ready",
+        "the server answers while the model is still on its way"
+    );
+
+    let events = http
+        .get(format!("{}/v1/events", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let mut stream = events.bytes_stream();
+    let mut buffer = String::new();
+    let mut seen: Vec<ModelStatus> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    'events: while let Ok(Some(chunk)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
+                continue;
+            };
+            let status: ServerStatus = serde_json::from_str(data.trim()).unwrap();
+            assert!(
+                status.models.iter().all(|m| m.id == "swapper"),
+                "a video server fetches only video models: {:?}",
+                status.models
+            );
+            if let Some(model) = status.models.into_iter().next() {
+                let done = model.state == "ready";
+                seen.push(model);
+                if done {
+                    break 'events;
+                }
+            }
+        }
+    }
+
+    let last = seen.last().expect("model status events");
+    assert_eq!(last.state, "ready", "{seen:#?}");
+    assert_eq!(last.bytes_done, LEN as u64);
+    assert_eq!(last.sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(last.trust.as_deref(), Some("pinned"));
+    let progress: Vec<u64> = seen
+        .iter()
+        .filter(|m| m.state == "downloading")
+        .map(|m| m.bytes_done)
+        .collect();
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress only rises: {progress:?}"
+    );
+    let distinct_partial = {
+        let mut p: Vec<u64> = progress
+            .iter()
+            .copied()
+            .filter(|&b| b > 0 && b < LEN as u64)
+            .collect();
+        p.dedup();
+        p
+    };
+    assert!(
+        distinct_partial.len() >= 2,
+        "several progress steps between 0 and the end: {progress:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m.state == "downloading"
+            && m.bytes_total == Some(LEN as u64)
+            && m.rate_bytes_per_s.is_some_and(|r| r > 0.0)
+            && m.eta_s.is_some()),
+        "progress carries rate and ETA: {seen:#?}"
+    );
+    assert_eq!(
+        std::fs::read(cache.join("models/swapper.onnx")).unwrap(),
+        body
+    );
+
+    let status: ServerStatus = http
+        .get(format!("{}/v1/status", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status.models.len(), 1);
+    assert_eq!(status.models[0].state, "ready");
+    assert!(files.requests("voice.onnx").is_empty());
+}
