@@ -11,6 +11,8 @@ use studio_app::pipeline::{self, RunOptions};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::config_file::LoadedConfig;
 
+mod models_cli;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "studio",
@@ -29,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run the whole path once without a window: sources in, both servers, files out.
     Run(RunArgs),
+    /// The model cache: list, fetch (with progress), verify, clear.
+    Models(models_cli::ModelsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -91,6 +95,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Run(args)) => run_headless(&loaded, args).await,
+            Some(Command::Models(args)) => models_cli::run(&loaded.config, args).await,
             None => run_console(&loaded).await,
         }
     });
