@@ -114,7 +114,7 @@ async fn fetch_list_verify_and_clear_the_cache() {
     let (ok, stdout, _) = studio_models(&config, &cache, &["fetch", "face"]).await;
     assert!(ok);
     assert!(stdout.contains("1 model(s) ready"));
-    let (ok, stdout, _) = studio_models(&config, &cache, &["clear"]).await;
+    let (ok, stdout, _) = studio_models(&config, &cache, &["clear", "face", "extra"]).await;
     assert!(ok);
     assert!(
         stdout.contains("cleared 2 model(s), 300.0 kB freed"),

@@ -1,8 +1,11 @@
 //! The download driver: runs a [`Fetch`] over HTTP(S) with reqwest, appending to the partial
-//! file, and stops when cancelled.
+//! file and hashing the bytes as they are written (so no second pass over the file is needed
+//! to verify it), and stops when cancelled.
 
 use crate::fetch::{Accept, Action, ContentRange, Failure, Fetch, ResponseHead, RetryPolicy};
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::io::Read;
 use std::path::Path;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -35,14 +38,20 @@ pub(crate) struct Target<'a> {
     pub policy: RetryPolicy,
 }
 
-/// Downloads the target's URLs into its partial file and returns the full size.
+/// A finished download: its size and lowercase hex SHA-256.
+pub(crate) struct Downloaded {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Downloads the target's URLs into its partial file.
 pub(crate) async fn download(
     client: &reqwest::Client,
     target: Target<'_>,
     progress: Progress<'_>,
     check_space: SpaceCheck<'_>,
     cancel: &mut watch::Receiver<bool>,
-) -> Result<u64, Stop> {
+) -> Result<Downloaded, Stop> {
     let Target {
         urls,
         partial,
@@ -54,10 +63,23 @@ pub(crate) async fn download(
         .map(|m| m.len())
         .unwrap_or(0);
     let mut fetch = Fetch::new(urls, have, expected, policy);
+    // SHA-256 of the partial file's first `hashed` bytes.
+    let mut hasher = Sha256::new();
+    let mut hashed = 0u64;
     let mut action = fetch.start();
     loop {
         action = match action {
-            Action::Done { bytes } => return Ok(bytes),
+            Action::Done { bytes } => {
+                if hashed != bytes {
+                    // Finished without a body (the partial file was already complete).
+                    (hasher, hashed) = hash_prefix(partial, bytes).await?;
+                }
+                let sha256 = crate::cache::hex(&hasher.finalize());
+                return Ok(Downloaded {
+                    bytes: hashed,
+                    sha256,
+                });
+            }
             Action::Fail(reason) => return Err(Stop::Failed(reason)),
             Action::Wait(delay) => {
                 tokio::select! {
@@ -83,6 +105,10 @@ pub(crate) async fn download(
                                 check_space(total.saturating_sub(offset)).map_err(Stop::NoSpace)?;
                             }
                             let mut file = open_at(partial, offset).await?;
+                            if hashed != offset {
+                                // Resuming a file from an earlier run, or starting over.
+                                (hasher, hashed) = hash_prefix(partial, offset).await?;
+                            }
                             let mut body = response.bytes_stream();
                             loop {
                                 let chunk = tokio::select! {
@@ -97,6 +123,8 @@ pub(crate) async fn download(
                                         file.write_all(&bytes).await.map_err(|e| {
                                             Stop::Io(format!("writing {}", partial.display()), e)
                                         })?;
+                                        hasher.update(&bytes);
+                                        hashed += bytes.len() as u64;
                                         fetch.on_data(bytes.len() as u64);
                                         progress(fetch.offset(), fetch.total());
                                     }
@@ -118,8 +146,41 @@ pub(crate) async fn download(
     }
 }
 
+/// A hasher fed with the first `len` bytes of `path` (read off the async threads).
+async fn hash_prefix(path: &Path, len: u64) -> Result<(Sha256, u64), Stop> {
+    let owned = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<(Sha256, u64)> {
+        let mut hasher = Sha256::new();
+        let mut file = std::fs::File::open(&owned)?.take(len);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = 0u64;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            done += n as u64;
+        }
+        Ok((hasher, done))
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    match read {
+        Ok((hasher, done)) if done == len => Ok((hasher, done)),
+        Ok((_, done)) => Err(Stop::Io(
+            format!("reading {}", path.display()),
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("holds {done} bytes, expected {len}"),
+            ),
+        )),
+        Err(e) => Err(Stop::Io(format!("reading {}", path.display()), e)),
+    }
+}
+
 /// Resolves when `cancel` turns true; never if its sender is gone.
-async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+pub(crate) async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     if cancel.wait_for(|c| *c).await.is_err() {
         std::future::pending::<()>().await;
     }

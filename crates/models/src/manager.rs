@@ -231,7 +231,12 @@ impl ModelManager {
                 Ok(verified)
             }
             Ok(verified) => {
-                lock(&self.inner.jobs).remove(id);
+                // A finished job must not keep answering with the deleted file.
+                let mut jobs = lock(&self.inner.jobs);
+                if jobs.get(id).is_some_and(|j| j.outcome.borrow().is_some()) {
+                    jobs.remove(id);
+                }
+                drop(jobs);
                 if let Verified::Deleted { expected, actual } = &verified {
                     tracker.fail(&format!(
                         "the cached file's SHA-256 is {actual}, expected {expected}; it was deleted"
@@ -444,8 +449,8 @@ impl Inner {
             &mut cancel,
         )
         .await;
-        let bytes = match result {
-            Ok(bytes) => bytes,
+        let http::Downloaded { bytes, sha256 } = match result {
+            Ok(done) => done,
             Err(Stop::Cancelled) => return Err(ModelError::Cancelled(id.to_owned())),
             Err(Stop::Failed(reason)) => {
                 return Err(ModelError::Download {
@@ -459,7 +464,8 @@ impl Inner {
 
         tracker.bytes(bytes, Some(bytes));
         tracker.state(ModelState::Verifying);
-        let actual = hash(id, &partial).await?;
+        // Hashed while it was written: no second pass over a multi-gigabyte file.
+        let actual = sha256;
         let pinned = self.cache.pin(id);
         let (expected, trust, why) = match (&entry.sha256, &pinned) {
             (Some(sha), _) => (Some(sha.clone()), Trust::Pinned, "from the configuration"),
@@ -662,9 +668,7 @@ impl Inner {
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                r = cancel.wait_for(|c| *c) => if r.is_ok() {
-                    return Err(ModelError::Cancelled(id.to_owned()));
-                }
+                _ = http::cancelled(cancel) => return Err(ModelError::Cancelled(id.to_owned())),
             }
         }
     }

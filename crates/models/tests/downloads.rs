@@ -227,6 +227,26 @@ async fn a_partial_file_left_by_an_earlier_run_is_resumed() {
 }
 
 #[tokio::test]
+async fn a_complete_partial_file_is_verified_without_a_request() {
+    let server = FileServer::start().await;
+    let body = data(LEN, 15);
+    server.serve("m.onnx", body.clone());
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cache.path().join("models")).unwrap();
+    std::fs::write(cache.path().join("models/model.onnx.part"), &body).unwrap();
+    let e = entry(
+        vec![server.url("m.onnx")],
+        Some(sha256(&body)),
+        Some(LEN as u64),
+    );
+    let (models, status) = manager(cache.path(), "m", e);
+    let path = models.ensure("m").await.expect("verified");
+    assert_eq!(std::fs::read(path).unwrap(), body);
+    assert!(server.requests("m.onnx").is_empty());
+    assert_eq!(status.last("m").state, "ready");
+}
+
+#[tokio::test]
 async fn a_corrupt_file_fails_and_nothing_is_kept() {
     let server = FileServer::start().await;
     let body = data(LEN, 4);

@@ -54,7 +54,22 @@ fn defaults_have_the_documented_values() {
         assert_eq!(s.backend, Backend::Auto);
         assert_eq!(s.device, "auto");
     }
-    assert!(c.models.is_empty());
+    // The defaults carry only the ONNX Runtime library, one wheel per platform, fetched on
+    // demand, each pinned to PyPI's published checksum.
+    assert_eq!(
+        c.models.keys().collect::<Vec<_>>(),
+        [
+            "onnxruntime-linux-x86_64",
+            "onnxruntime-macos-aarch64",
+            "onnxruntime-windows-x86_64"
+        ]
+    );
+    for m in c.models.values() {
+        assert_eq!(m.kind, ModelKind::OnnxRuntime);
+        assert!(!m.required);
+        assert!(m.sha256.is_some() && m.bytes.is_some() && m.archive_member.is_some());
+        assert!(m.urls[0].starts_with("https://files.pythonhosted.org/"));
+    }
     assert!(c.voices.is_empty());
     let r = &c.cloud.runpod;
     assert_eq!(r.cloud_type, "SECURE");
