@@ -56,6 +56,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v1/sessions/{id}", delete(delete_session))
         .route("/v1/faces", post(faces))
         .route("/v1/voices", get(voices))
+        .route(
+            "/v1/models/{id}",
+            post(crate::models::fetch_route).delete(crate::models::cancel_route),
+        )
         .route_layer(middleware::from_fn_with_state(
             registry.clone(),
             require_token,

@@ -1,7 +1,12 @@
-//! Fetching the role's required models in the background when the server starts, with their
-//! progress in the registry (so on `/v1/status` and `/v1/events`).
+//! Fetching the role's required models in the background when the server starts, others on
+//! request (`POST /v1/models/{id}`, cancelled with `DELETE`), with their progress in the
+//! registry (so on `/v1/status` and `/v1/events`).
 
+use crate::api::ApiError;
 use crate::registry::Registry;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use std::sync::Arc;
 use studio_models::{ManagerOptions, ModelManager, StatusSink};
 use studio_proto::Role;
@@ -62,6 +67,68 @@ pub fn start(registry: &Arc<Registry>, config: &Config, role: Role) {
         });
     }
     registry.set_model_manager(manager);
+}
+
+/// `POST /v1/models/{id}`: make a model of this role ready (download it if needed). Answers at
+/// once with its status: `200` when ready, `202` while it is on its way.
+pub async fn fetch_route(
+    State(registry): State<Arc<Registry>>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ModelStatus>), ApiError> {
+    let manager = known(&registry, &id)?;
+    let current = registry.model_status(&id);
+    if let Some(ready) = current.filter(|s| s.state == ModelState::Ready.as_str()) {
+        return Ok((StatusCode::OK, Json(ready)));
+    }
+    if registry
+        .model_status(&id)
+        .is_none_or(|s| s.state == ModelState::Failed.as_str())
+    {
+        registry.set_model_status(status(&id, ModelState::Pending, None));
+    }
+    let task_id = id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = manager.ensure(&task_id).await {
+            tracing::error!(model = %task_id, "{e}");
+        }
+    });
+    let now = registry
+        .model_status(&id)
+        .unwrap_or_else(|| status(&id, ModelState::Pending, None));
+    Ok((StatusCode::ACCEPTED, Json(now)))
+}
+
+/// `DELETE /v1/models/{id}`: stop the model's download; the partial file is kept so that a
+/// later fetch resumes it.
+pub async fn cancel_route(
+    State(registry): State<Arc<Registry>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let manager = known(&registry, &id)?;
+    if manager.cancel(&id) {
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_downloading",
+            format!("model {id:?} is not being downloaded"),
+        ))
+    }
+}
+
+/// The manager, when `id` is one of this server's models.
+fn known(registry: &Registry, id: &str) -> Result<ModelManager, ApiError> {
+    match registry.model_manager() {
+        Some(manager) if manager.entries().contains_key(id) => Ok(manager.clone()),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no model {id:?} for the {} server on this platform",
+                registry.role
+            ),
+        )),
+    }
 }
 
 /// Whether an ONNX Runtime library is already installed where the `ort` backend looks.

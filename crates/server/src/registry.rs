@@ -154,6 +154,10 @@ impl Registry {
         self.changed();
     }
 
+    pub fn model_status(&self, id: &str) -> Option<ModelStatus> {
+        lock(&self.models).get(id).cloned()
+    }
+
     /// Keeps the model manager for on-demand fetches; the first one set stays.
     pub fn set_model_manager(&self, manager: studio_models::ModelManager) {
         let _ = self.model_manager.set(manager);

@@ -203,3 +203,133 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
     assert_eq!(status.models[0].state, "ready");
     assert!(files.requests("voice.onnx").is_empty());
 }
+
+async fn model_status(http: &reqwest::Client, server: &Server, id: &str) -> Option<ModelStatus> {
+    let status: ServerStatus = http
+        .get(format!("{}/v1/status", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status.models.into_iter().find(|m| m.id == id)
+}
+
+/// Polls status until `done` holds for the model, or fails after 20 s.
+async fn wait_for(
+    http: &reqwest::Client,
+    server: &Server,
+    id: &str,
+    done: impl Fn(&ModelStatus) -> bool,
+) -> ModelStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = model_status(http, server, id).await
+            && done(&status)
+        {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} never got there");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_optional_model_is_fetched_on_request_cancelled_and_resumed() {
+    const LEN: usize = 1024 * 1024;
+    let files = FileServer::start().await;
+    let body = data(LEN);
+    files.serve_slowly(
+        "extra.onnx",
+        body.clone(),
+        16 * 1024,
+        Duration::from_millis(20),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let cache = dir.path().join("cache");
+    let user = serde_json::json!({"models": {
+        "extra": {
+            "role": "video", "required": false, "file": "extra.onnx",
+            "urls": [files.url("extra.onnx")], "sha256": null, "bytes": LEN, "license": "test"
+        },
+        "voice": {
+            "role": "audio", "required": false, "file": "voice.onnx",
+            "urls": [files.url("voice.onnx")], "sha256": null, "bytes": null, "license": "test"
+        }
+    }});
+    std::fs::write(&config, user.to_string()).unwrap();
+    let server = start("video", &config, &cache);
+    let http = reqwest::Client::new();
+    let url = |id: &str| format!("{}/v1/models/{id}", server.url);
+
+    assert!(
+        model_status(&http, &server, "extra").await.is_none(),
+        "not fetched at start"
+    );
+    let other_role = http
+        .post(url("voice"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_role.status(), 404);
+    let no_token = http.post(url("extra")).send().await.unwrap();
+    assert_eq!(no_token.status(), 401);
+    let idle = http
+        .delete(url("extra"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(idle.status(), 409, "nothing to cancel yet");
+
+    let asked = http
+        .post(url("extra"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 202);
+    wait_for(&http, &server, "extra", |m| m.bytes_done > 0).await;
+    let cancel = http
+        .delete(url("extra"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 202);
+    let cancelled = wait_for(&http, &server, "extra", |m| m.state == "failed").await;
+    assert_eq!(cancelled.error.as_deref(), Some("extra: cancelled"));
+    assert!(cancelled.bytes_done > 0 && cancelled.bytes_done < LEN as u64);
+
+    files.serve("extra.onnx", body.clone());
+    let again = http
+        .post(url("extra"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 202);
+    let ready = wait_for(&http, &server, "extra", |m| m.state == "ready").await;
+    assert_eq!(ready.trust.as_deref(), Some("first_use"));
+    let ranges = files.requests("extra.onnx");
+    assert_eq!(ranges.len(), 2);
+    assert!(
+        ranges[1].as_deref().is_some_and(|r| r != "bytes=0-"),
+        "{ranges:?}"
+    );
+    assert_eq!(
+        std::fs::read(cache.join("models/extra.onnx")).unwrap(),
+        body
+    );
+    let done = http
+        .post(url("extra"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200, "already ready");
+}
