@@ -11,13 +11,14 @@ use std::sync::Arc;
 use studio_models::{ManagerOptions, ModelManager, StatusSink};
 use studio_proto::Role;
 use studio_proto::api::{ModelState, ModelStatus};
-use studio_proto::config::{Config, ModelKind};
+use studio_proto::config::{Backend, Config, ModelKind};
 
 /// Environment variable naming an installed ONNX Runtime library (as the `ort` crate reads
 /// it); when it names a file, the runtime is not downloaded.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
 
-/// Starts fetching the required models of `role` (for this platform) and keeps the manager in
+/// Starts fetching the required models of `role` (for this platform), and the ONNX Runtime
+/// library when `servers.<role>.backend` is `ort` and none is installed; keeps the manager in
 /// the registry for later, on-demand models. Does nothing when the role has no models.
 pub fn start(registry: &Arc<Registry>, config: &Config, role: Role) {
     let entries: std::collections::BTreeMap<_, _> = config
@@ -29,11 +30,21 @@ pub fn start(registry: &Arc<Registry>, config: &Config, role: Role) {
     if entries.is_empty() {
         return;
     }
+    // The runtime library is needed at start when the role's backend is `ort` (or the entry
+    // says so) and none is installed.
+    // One runtime is enough: the first such entry for this platform (by id).
+    let wants_ort = config.servers.role(role).backend == Backend::Ort;
+    let runtime = entries
+        .iter()
+        .filter(|(_, e)| e.kind == ModelKind::OnnxRuntime)
+        .find(|(_, e)| e.required || wants_ort)
+        .map(|(id, _)| id.clone())
+        .filter(|_| !onnxruntime_installed());
     let required: Vec<String> = entries
         .iter()
-        .filter(|(_, e)| e.required)
-        .filter(|(_, e)| e.kind != ModelKind::OnnxRuntime || !onnxruntime_installed())
+        .filter(|(_, e)| e.kind == ModelKind::Model && e.required)
         .map(|(id, _)| id.clone())
+        .chain(runtime)
         .collect();
     let failed = |error: String| {
         for id in &required {

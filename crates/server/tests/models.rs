@@ -333,3 +333,92 @@ async fn an_optional_model_is_fetched_on_request_cancelled_and_resumed() {
         .unwrap();
     assert_eq!(done.status(), 200, "already ready");
 }
+
+/// A zip shaped like the `onnxruntime` wheel.
+fn wheel(library: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in [
+        ("onnxruntime/__init__.py", b"# runtime\n".as_slice()),
+        ("onnxruntime/capi/libonnxruntime.so.1.99.0", library),
+    ] {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn an_ort_server_without_a_runtime_fetches_it_from_the_wheel() {
+    let files = FileServer::start().await;
+    let library = data(200_000);
+    let wheel = wheel(&library);
+    let sha: String = Sha256::digest(&wheel)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    files.serve("ort.whl", wheel.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let cache = dir.path().join("cache");
+    // Replaces the default entry for this platform (same id), so nothing leaves loopback.
+    let platform = studio_proto::config::this_platform();
+    let id = format!("onnxruntime-{platform}");
+    let user = serde_json::json!({
+        "servers": {"audio": {"backend": "ort"}},
+        "models": {
+            id.clone(): {
+                "role": "any", "required": false, "kind": "onnxruntime",
+                "file": "libonnxruntime.so", "urls": [files.url("ort.whl")],
+                "sha256": sha, "bytes": wheel.len(), "license": "MIT",
+                "archive_member": "onnxruntime/capi/libonnxruntime.so.*",
+                "platform": platform
+            }
+        }
+    });
+    std::fs::write(&config, user.to_string()).unwrap();
+    let http = reqwest::Client::new();
+
+    // The video server's backend is `auto`: it leaves the runtime alone.
+    let video = start("video", &config, &cache);
+    assert!(model_status(&http, &video, &id).await.is_none());
+
+    let audio = start("audio", &config, &cache);
+    let ready = wait_for(&http, &audio, &id, |m| m.state == "ready").await;
+    assert_eq!(ready.sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(
+        std::fs::read(cache.join("models/libonnxruntime.so")).unwrap(),
+        library
+    );
+    drop(audio);
+
+    // With an installed runtime named by ORT_DYLIB_PATH, nothing is fetched.
+    let installed = dir.path().join("libonnxruntime.so.installed");
+    std::fs::write(&installed, b"installed").unwrap();
+    let other_cache = dir.path().join("other-cache");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-server"))
+        .args(["--role", "audio", "--port", "0", "--config"])
+        .arg(&config)
+        .env("STUDIO_TOKEN", TOKEN)
+        .env("STUDIO_CACHE_DIR", &other_cache)
+        .env("ORT_DYLIB_PATH", &installed)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start studio-server");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let listening: Listening = serde_json::from_str(&first).expect("first line is JSON");
+    let with_runtime = Server {
+        url: format!("http://{}", listening.listening),
+        child,
+    };
+    assert!(model_status(&http, &with_runtime, &id).await.is_none());
+    assert_eq!(files.requests("ort.whl").len(), 1);
+}
