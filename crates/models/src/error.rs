@@ -32,6 +32,8 @@ pub enum ModelError {
     },
     #[error("{id}: cannot use the downloaded archive: {reason}")]
     Archive { id: String, reason: String },
+    #[error("cannot start the HTTP client: {0}")]
+    Client(String),
     #[error("{0}: cancelled")]
     Cancelled(String),
     #[error("{0}: is being downloaded; cancel it first")]

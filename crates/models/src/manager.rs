@@ -118,11 +118,7 @@ impl ModelManager {
             .read_timeout(options.read_timeout)
             .user_agent(concat!("streaming-studio/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ModelError::Io {
-                id: "-".into(),
-                context: "starting the HTTP client".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| ModelError::Client(e.to_string()))?;
         Ok(ModelManager {
             inner: Arc::new(Inner {
                 entries,
