@@ -54,6 +54,24 @@ struct RunArgs {
     /// Write the run's report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Diagnostic: make a server hold its results, e.g. `video=150` or `audio=80`
+    /// (milliseconds; repeat the flag for both). Lip sync should make up for it.
+    #[arg(long, value_name = "ROLE=MS", value_parser = parse_inject_delay)]
+    inject_delay: Vec<(studio_proto::Role, Duration)>,
+    /// Diagnostic: let each path keep its own delay instead of holding the faster one.
+    #[arg(long)]
+    no_lip_sync: bool,
+}
+
+fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String> {
+    let bad = || format!("expected ROLE=MS such as `video=150` or `audio=80`, got {s:?}");
+    let (role, ms) = s.split_once('=').ok_or_else(bad)?;
+    let role = role.trim().parse::<studio_proto::Role>().map_err(|_| bad())?;
+    let ms = ms.trim().parse::<u64>().map_err(|_| bad())?;
+    if ms > 10_000 {
+        return Err(format!("{s}: at most 10000 ms"));
+    }
+    Ok((role, Duration::from_millis(ms)))
 }
 
 fn parse_video_in(s: &str) -> Result<VideoInput, String> {
@@ -115,6 +133,7 @@ fn manager_options(loaded: &LoadedConfig) -> anyhow::Result<ManagerOptions> {
         server_binary: find_server_binary()?,
         config_file: loaded.user_file.clone(),
         restart: loaded.config.servers.restart.clone(),
+        inject_delay: Default::default(),
     })
 }
 
@@ -128,10 +147,15 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         audio_out: args.audio_out,
         status_every: None,
         controls: Default::default(),
+        lip_sync: !args.no_lip_sync,
+        video_devices: Vec::new(),
+        audio_devices: Vec::new(),
     };
+    let mut manager = manager_options(loaded)?;
+    manager.inject_delay = args.inject_delay.iter().copied().collect();
     let report = pipeline::run(
         &loaded.config,
-        manager_options(loaded)?,
+        manager,
         options,
         interrupted(),
     )
@@ -170,6 +194,9 @@ async fn run_console(loaded: &LoadedConfig) -> anyhow::Result<()> {
         audio_out: None,
         status_every: Some(Duration::from_secs(1)),
         controls: Default::default(),
+        lip_sync: true,
+        video_devices: Vec::new(),
+        audio_devices: Vec::new(),
     };
     let report = pipeline::run(
         &loaded.config,

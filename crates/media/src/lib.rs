@@ -3,6 +3,7 @@
 //! servers run media through.
 
 pub mod audio;
+pub mod avsync;
 pub mod engine;
 pub mod error;
 pub mod source;
