@@ -2,8 +2,7 @@
 //! microphone would receive. Gaps (a server restarting, a frame lost in flight) are filled so
 //! the output keeps its timeline: audio with silence, video with the configured fallback.
 
-use studio_media::wav::WavWriter;
-use studio_media::y4m::Y4mWriter;
+pub use studio_media::sink::{AudioWrite, VideoWrite};
 use studio_media::{AudioBlock, I420Image, MediaError, VideoFrame};
 use studio_proto::config::VideoFallback;
 
@@ -27,21 +26,6 @@ pub struct VideoSink {
     pub frames_concealed: u64,
     /// Frames that arrived after their slot was already filled.
     pub frames_late: u64,
-}
-
-/// Where a video sink's frames go: a Y4M file, a virtual camera.
-pub trait VideoWrite: Send {
-    fn write(&mut self, image: &I420Image) -> Result<(), MediaError>;
-    fn finish(self: Box<Self>) -> Result<(), MediaError>;
-}
-
-impl VideoWrite for Y4mWriter {
-    fn write(&mut self, image: &I420Image) -> Result<(), MediaError> {
-        Y4mWriter::write(self, image)
-    }
-    fn finish(self: Box<Self>) -> Result<(), MediaError> {
-        Y4mWriter::finish(*self).map(|_| ())
-    }
 }
 
 impl VideoSink {
@@ -178,21 +162,6 @@ pub struct AudioSink {
     pub blocks_late: u64,
 }
 
-/// Where an audio sink's samples go: a WAV file, a virtual microphone, an output device.
-pub trait AudioWrite: Send {
-    fn write(&mut self, samples: &[f32]) -> Result<(), MediaError>;
-    fn finish(self: Box<Self>) -> Result<(), MediaError>;
-}
-
-impl AudioWrite for WavWriter {
-    fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
-        WavWriter::write(self, samples)
-    }
-    fn finish(self: Box<Self>) -> Result<(), MediaError> {
-        WavWriter::finish(*self).map(|_| ())
-    }
-}
-
 impl AudioSink {
     pub fn new(writer: Option<Box<dyn AudioWrite>>, block_samples: usize) -> Self {
         AudioSink {
@@ -275,6 +244,8 @@ impl AudioSink {
 mod tests {
     use super::*;
     use studio_media::Timestamp;
+    use studio_media::wav::WavWriter;
+    use studio_media::y4m::Y4mWriter;
 
     fn frame(seq: u64, luma: u8) -> VideoFrame {
         let mut image = I420Image::black(8, 8);

@@ -4,8 +4,10 @@
 
 pub mod audio;
 pub mod avsync;
+pub mod devices;
 pub mod engine;
 pub mod error;
+pub mod sink;
 pub mod source;
 pub mod synthetic;
 pub mod time;
