@@ -4,6 +4,7 @@
 pub mod controls;
 pub mod lipsync;
 pub mod manager;
+pub mod outputs;
 pub mod pipeline;
 pub mod report;
 pub mod sinks;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 use studio_app::manager::{ManagerOptions, find_server_binary};
+use studio_app::outputs::{AudioOut, VideoOut};
 use studio_app::pipeline::{self, RunOptions};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::config_file::LoadedConfig;
@@ -45,12 +46,14 @@ struct RunArgs {
     /// How long to capture; without it the run lasts until the inputs end or Ctrl-C.
     #[arg(long, value_parser = parse_seconds)]
     seconds: Option<f64>,
-    /// Where the processed video goes (Y4M): what the virtual camera would show.
-    #[arg(long)]
-    video_out: Option<PathBuf>,
-    /// Where the processed audio goes (WAV): what the virtual microphone would play.
-    #[arg(long)]
-    audio_out: Option<PathBuf>,
+    /// Where the processed video goes: a .y4m file, `v4l2[:/dev/videoN]` (the Linux virtual
+    /// camera) or `obs` (OBS Virtual Camera on Windows). Repeat for several.
+    #[arg(long, value_parser = parse_video_out)]
+    video_out: Vec<VideoOut>,
+    /// Where the processed audio goes: a .wav file or `pulse` (the "Streaming Studio
+    /// Microphone" on Linux). Repeat for several.
+    #[arg(long, value_parser = parse_audio_out)]
+    audio_out: Vec<AudioOut>,
     /// Write the run's report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -66,7 +69,10 @@ struct RunArgs {
 fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String> {
     let bad = || format!("expected ROLE=MS such as `video=150` or `audio=80`, got {s:?}");
     let (role, ms) = s.split_once('=').ok_or_else(bad)?;
-    let role = role.trim().parse::<studio_proto::Role>().map_err(|_| bad())?;
+    let role = role
+        .trim()
+        .parse::<studio_proto::Role>()
+        .map_err(|_| bad())?;
     let ms = ms.trim().parse::<u64>().map_err(|_| bad())?;
     if ms > 10_000 {
         return Err(format!("{s}: at most 10000 ms"));
@@ -80,6 +86,14 @@ fn parse_video_in(s: &str) -> Result<VideoInput, String> {
 
 fn parse_audio_in(s: &str) -> Result<AudioInput, String> {
     AudioInput::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_video_out(s: &str) -> Result<VideoOut, String> {
+    VideoOut::parse(s)
+}
+
+fn parse_audio_out(s: &str) -> Result<AudioOut, String> {
+    AudioOut::parse(s)
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -139,27 +153,52 @@ fn manager_options(loaded: &LoadedConfig) -> anyhow::Result<ManagerOptions> {
 
 async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()> {
     let _ = args.headless;
+    // Devices first: a missing driver is reported, with its fix, before servers start.
+    let config = &loaded.config;
+    let video_format = if args
+        .video_out
+        .iter()
+        .any(|o| !matches!(o, VideoOut::File(_)))
+    {
+        // Devices take the input's size and rate (a file keeps its own).
+        let default_format = studio_media::source::VideoFormat {
+            width: config.video.width,
+            height: config.video.height,
+            rate: studio_media::source::FrameRate::per_second(config.video.fps),
+        };
+        studio_media::source::open_video(&args.video_in, default_format)
+            .context("video input")?
+            .format()
+    } else {
+        studio_media::source::VideoFormat {
+            width: 0,
+            height: 0,
+            rate: studio_media::source::FrameRate::per_second(1),
+        }
+    };
+    let (video_out, video_devices) = studio_app::outputs::open_video(
+        &args.video_out,
+        video_format.width,
+        video_format.height,
+        video_format.rate.as_f64(),
+    )?;
+    let (audio_out, audio_devices) =
+        studio_app::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
     let options = RunOptions {
         video_in: args.video_in,
         audio_in: args.audio_in,
         seconds: args.seconds,
-        video_out: args.video_out,
-        audio_out: args.audio_out,
+        video_out,
+        audio_out,
         status_every: None,
         controls: Default::default(),
         lip_sync: !args.no_lip_sync,
-        video_devices: Vec::new(),
-        audio_devices: Vec::new(),
+        video_devices,
+        audio_devices,
     };
     let mut manager = manager_options(loaded)?;
     manager.inject_delay = args.inject_delay.iter().copied().collect();
-    let report = pipeline::run(
-        &loaded.config,
-        manager,
-        options,
-        interrupted(),
-    )
-    .await?;
+    let report = pipeline::run(&loaded.config, manager, options, interrupted()).await?;
     let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
     if let Some(path) = &args.report {
         std::fs::write(path, format!("{json}\n"))

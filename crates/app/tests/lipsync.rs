@@ -123,7 +123,9 @@ fn a_slow_video_server_is_made_up_for_flash_and_click_stay_within_20_ms() {
     // The video path really was slow, and audio was held to match it.
     let video_latency = report["latency_ms"]["video"]["p50"].as_f64().unwrap();
     assert!(video_latency >= 150.0, "video latency {video_latency} ms");
-    let held = report["lip_sync"]["audio"]["held_ms_mean"].as_f64().unwrap();
+    let held = report["lip_sync"]["audio"]["held_ms_mean"]
+        .as_f64()
+        .unwrap();
     assert!(held >= 130.0, "audio held {held} ms on average");
     assert_eq!(report["lip_sync"]["enabled"], true);
 }

@@ -275,7 +275,11 @@ impl<T> AvSync<T> {
             l.get(l.len() / 2).copied()
         });
         if self.config.lip_sync {
-            let shared = firsts.iter().flatten().max().map(|l| (*l + margin).min(cap));
+            let shared = firsts
+                .iter()
+                .flatten()
+                .max()
+                .map(|l| (*l + margin).min(cap));
             for (k, first) in firsts.iter().enumerate() {
                 if first.is_some() {
                     self.delay[k] = shared;
@@ -317,7 +321,10 @@ impl<T> AvSync<T> {
         let window = self.config.late_window;
         let recent = &mut self.recent_late[k];
         recent.push_back((now, latency));
-        while recent.front().is_some_and(|(t, _)| now.saturating_sub(*t) > window) {
+        while recent
+            .front()
+            .is_some_and(|(t, _)| now.saturating_sub(*t) > window)
+        {
             recent.pop_front();
         }
         if recent.len() >= self.config.late_to_adapt {

@@ -79,9 +79,13 @@ fn pattern(width: u32, height: u32, n: usize) -> Vec<I420Image> {
 #[test]
 fn v4l2loopback_gets_i420_format_then_whole_frames() {
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let camera =
-        LoopbackCamera::open(FakeNode::loopback(&seen), Path::new("/dev/video10"), 320, 240)
-            .unwrap();
+    let camera = LoopbackCamera::open(
+        FakeNode::loopback(&seen),
+        Path::new("/dev/video10"),
+        320,
+        240,
+    )
+    .unwrap();
     let mut camera: Box<dyn VideoWrite> = Box::new(camera);
     let frames = pattern(320, 240, 3);
     for frame in &frames {
@@ -93,16 +97,24 @@ fn v4l2loopback_gets_i420_format_then_whole_frames() {
     assert_eq!(parse_format(&seen.formats[0]), (320, 240, PIX_FMT_YUV420));
     assert_eq!(seen.frames.len(), 3);
     for (written, frame) in seen.frames.iter().zip(&frames) {
-        assert_eq!(written.as_slice(), frame.data(), "Y, U and V planes as they are");
+        assert_eq!(
+            written.as_slice(),
+            frame.data(),
+            "Y, U and V planes as they are"
+        );
     }
 }
 
 #[test]
 fn a_frame_of_another_size_is_refused_not_written() {
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let mut camera =
-        LoopbackCamera::open(FakeNode::loopback(&seen), Path::new("/dev/video10"), 320, 240)
-            .unwrap();
+    let mut camera = LoopbackCamera::open(
+        FakeNode::loopback(&seen),
+        Path::new("/dev/video10"),
+        320,
+        240,
+    )
+    .unwrap();
     let error = camera.write(&pattern(64, 48, 1)[0]).unwrap_err();
     assert!(error.to_string().contains("64x48"), "{error}");
     assert!(seen.lock().unwrap().frames.is_empty());
@@ -128,7 +140,10 @@ fn a_device_that_settles_on_another_format_or_is_a_real_camera_is_refused() {
     let error = LoopbackCamera::open(camera, Path::new("/dev/video0"), 320, 240)
         .err()
         .unwrap();
-    assert!(error.to_string().contains("not a v4l2loopback output"), "{error}");
+    assert!(
+        error.to_string().contains("not a v4l2loopback output"),
+        "{error}"
+    );
     assert!(error.to_string().contains("v4l2loopback-dkms"), "{error}");
 }
 
@@ -155,7 +170,11 @@ fn loopback_devices_are_found_among_cameras_by_their_driver() {
         .iter()
         .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(paths, ["video2", "video10"], "numeric order, cameras skipped");
+    assert_eq!(
+        paths,
+        ["video2", "video10"],
+        "numeric order, cameras skipped"
+    );
     assert_eq!(found[0].1, "Streaming Studio Camera");
 }
 
@@ -163,7 +182,10 @@ fn loopback_devices_are_found_among_cameras_by_their_driver() {
 fn a_missing_module_says_how_to_install_it() {
     let text = missing_device_error(false).to_string();
     assert!(text.contains("not loaded"), "{text}");
-    assert!(text.contains("sudo apt install v4l2loopback-dkms"), "{text}");
+    assert!(
+        text.contains("sudo apt install v4l2loopback-dkms"),
+        "{text}"
+    );
     assert!(text.contains("modprobe v4l2loopback"), "{text}");
 }
 

@@ -53,7 +53,13 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_millis(150));
         let second = out_rx.recv().await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_millis(190));
-        assert!(matches!(first, Message::ControlAck(ControlAck { seq: 1, .. })));
-        assert!(matches!(second, Message::ControlAck(ControlAck { seq: 2, .. })));
+        assert!(matches!(
+            first,
+            Message::ControlAck(ControlAck { seq: 1, .. })
+        ));
+        assert!(matches!(
+            second,
+            Message::ControlAck(ControlAck { seq: 2, .. })
+        ));
     }
 }

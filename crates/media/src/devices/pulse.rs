@@ -197,7 +197,7 @@ impl PulsePlayback {
                 &format!("--rate={sample_rate}"),
                 "--channels=1",
                 // Small, so what plays follows the lip-sync buffer closely.
-                "--latency-msec=30",
+                "--latency-msec=50",
                 "--client-name=Streaming Studio",
                 "--stream-name=processed voice",
             ])
@@ -207,8 +207,7 @@ impl PulsePlayback {
             .spawn()
             .map_err(|e| DeviceError::Unavailable {
                 problem: format!("cannot run pacat: {e}"),
-                fix: "Install the sound server's tools: `sudo apt install pulseaudio-utils`"
-                    .into(),
+                fix: "Install the sound server's tools: `sudo apt install pulseaudio-utils`".into(),
             })?;
         let stdin = child.stdin.take();
         Ok(PulsePlayback {
@@ -273,8 +272,7 @@ impl<R: CommandRunner> VirtualMicrophone<R> {
         sample_rate: u32,
         alive: impl Fn(u32) -> bool,
     ) -> Result<VirtualMicrophone<R>, DeviceError> {
-        let microphone =
-            PulseMicrophone::create(runner, sample_rate, std::process::id(), alive)?;
+        let microphone = PulseMicrophone::create(runner, sample_rate, std::process::id(), alive)?;
         let playback = PulsePlayback::start(microphone.sink_name(), sample_rate)?;
         Ok(VirtualMicrophone {
             playback: Some(playback),
@@ -355,7 +353,10 @@ mod tests {
              source_name=streaming_studio_microphone channels=1 \
              source_properties='device.description=\"Streaming Studio Microphone\"'"
         );
-        assert_eq!(calls[4..], ["pactl unload-module 22", "pactl unload-module 21"]);
+        assert_eq!(
+            calls[4..],
+            ["pactl unload-module 22", "pactl unload-module 21"]
+        );
     }
 
     #[test]

@@ -15,17 +15,18 @@ pub struct SystemRunner;
 impl CommandRunner for SystemRunner {
     fn run(&mut self, program: &str, args: &[String]) -> Result<String, DeviceError> {
         let command = format!("{program} {}", args.join(" "));
-        let output = Command::new(program)
-            .args(args)
-            .output()
-            .map_err(|e| DeviceError::Command {
-                command: command.clone(),
-                message: if e.kind() == std::io::ErrorKind::NotFound {
-                    format!("{program} is not installed")
-                } else {
-                    e.to_string()
-                },
-            })?;
+        let output =
+            Command::new(program)
+                .args(args)
+                .output()
+                .map_err(|e| DeviceError::Command {
+                    command: command.clone(),
+                    message: if e.kind() == std::io::ErrorKind::NotFound {
+                        format!("{program} is not installed")
+                    } else {
+                        e.to_string()
+                    },
+                })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
             return Err(DeviceError::Command {

@@ -85,7 +85,7 @@ pub fn output_format(width: u32, height: u32) -> [u8; FORMAT_SIZE] {
         height,
         PIX_FMT_YUV420,
         FIELD_NONE,
-        width,              // bytesperline of the luma plane
+        width,                       // bytesperline of the luma plane
         width * height + 2 * chroma, // sizeimage
         COLORSPACE_SMPTE170M,
     ];
@@ -217,15 +217,13 @@ impl<F: LoopbackFile> VideoWrite for LoopbackCamera<F> {
                 self.height
             )));
         }
-        self.file
-            .write_frame(image.data())
-            .map_err(|source| {
-                DeviceError::Io {
-                    device: self.path.display().to_string(),
-                    source,
-                }
-                .into()
-            })
+        self.file.write_frame(image.data()).map_err(|source| {
+            DeviceError::Io {
+                device: self.path.display().to_string(),
+                source,
+            }
+            .into()
+        })
     }
 
     fn finish(self: Box<Self>) -> Result<(), MediaError> {
@@ -331,7 +329,11 @@ mod tests {
     #[test]
     fn the_output_format_is_i420_at_the_frame_size() {
         let raw = output_format(1280, 720);
-        assert_eq!(&raw[0..4], &2u32.to_ne_bytes(), "V4L2_BUF_TYPE_VIDEO_OUTPUT");
+        assert_eq!(
+            &raw[0..4],
+            &2u32.to_ne_bytes(),
+            "V4L2_BUF_TYPE_VIDEO_OUTPUT"
+        );
         assert_eq!(parse_format(&raw), (1280, 720, PIX_FMT_YUV420));
         let word = |at: usize| u32::from_ne_bytes(raw[at..at + 4].try_into().unwrap());
         assert_eq!(word(20), FIELD_NONE);

@@ -1,0 +1,241 @@
+//! The Linux virtual microphone end to end: a private PulseAudio daemon, the studio creating
+//! "Streaming Studio Microphone" and playing processed audio into it, a recorder on that
+//! source, and the recording compared with what went in. Needs `pulseaudio` and
+//! `pulseaudio-utils` (`.ci/run` installs them).
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use common::studio;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use studio_media::wav::WavWriter;
+
+/// A PulseAudio daemon of our own: private runtime folder and socket, no system daemon, no
+/// D-Bus. Stopped when dropped.
+struct PulseDaemon {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl PulseDaemon {
+    fn start() -> PulseDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("native");
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "--disable-shm=yes",
+                "-L",
+            ])
+            .arg(format!(
+                "module-native-protocol-unix auth-anonymous=1 socket={}",
+                socket.display()
+            ))
+            .envs(Self::env_for(dir.path()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pulseaudio is installed (Debian: apt install pulseaudio pulseaudio-utils)");
+        let daemon = PulseDaemon { child, dir };
+        assert!(
+            common::wait_until(Duration::from_secs(10), || {
+                daemon.pactl(&["info"]).is_some()
+            }),
+            "the test's PulseAudio daemon did not come up"
+        );
+        daemon
+    }
+
+    fn env_for(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("XDG_RUNTIME_DIR", dir.to_path_buf()),
+            ("HOME", dir.to_path_buf()),
+            (
+                "PULSE_SERVER",
+                PathBuf::from(format!("unix:{}", dir.join("native").display())),
+            ),
+        ]
+    }
+
+    fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        Self::env_for(self.dir.path())
+    }
+
+    fn pactl(&self, args: &[&str]) -> Option<String> {
+        let output = Command::new("pactl")
+            .args(args)
+            .envs(self.env())
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+impl Drop for PulseDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Three seconds that never repeat: a few incommensurate tones under a slow swell.
+fn test_signal(rate: u32) -> Vec<f32> {
+    let tones = [(173.0, 0.3), (401.3, 0.2), (937.7, 0.15), (2_311.1, 0.1)];
+    (0..3 * rate)
+        .map(|i| {
+            let t = f64::from(i) / f64::from(rate);
+            let swell = 0.6 + 0.4 * (std::f64::consts::TAU * 0.7 * t).sin();
+            let sum: f64 = tones
+                .iter()
+                .map(|(hz, amp)| amp * (std::f64::consts::TAU * hz * t + hz).sin())
+                .sum();
+            (swell * sum) as f32
+        })
+        .collect()
+}
+
+/// Pearson correlation of `recorded` against `expected` shifted by `lag` (recorded[i] is
+/// compared with expected[i + lag]) over their overlap.
+fn correlation(recorded: &[f32], expected: &[f32], lag: i64) -> (f64, usize) {
+    let start = (-lag).max(0) as usize;
+    let end = (recorded.len() as i64)
+        .min(expected.len() as i64 - lag)
+        .max(0) as usize;
+    if end <= start + 1 {
+        return (0.0, 0);
+    }
+    let r = &recorded[start..end];
+    let e = &expected[(start as i64 + lag) as usize..(end as i64 + lag) as usize];
+    let n = r.len() as f64;
+    let mr = r.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+    let me = e.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+    let (mut cov, mut vr, mut ve) = (0.0, 0.0, 0.0);
+    for (r, e) in r.iter().zip(e) {
+        let (dr, de) = (f64::from(*r) - mr, f64::from(*e) - me);
+        cov += dr * de;
+        vr += dr * dr;
+        ve += de * de;
+    }
+    (cov / (vr.sqrt() * ve.sqrt()).max(1e-12), r.len())
+}
+
+/// The best alignment: a coarse search on 8× decimated signals, then a fine one around it.
+fn best_correlation(recorded: &[f32], expected: &[f32]) -> (f64, i64, usize) {
+    let decimate = |s: &[f32]| -> Vec<f32> {
+        s.chunks(8)
+            .map(|c| c.iter().sum::<f32>() / c.len() as f32)
+            .collect()
+    };
+    let (r8, e8) = (decimate(recorded), decimate(expected));
+    let min_overlap = 48_000 / 8 / 2;
+    let mut best = (f64::MIN, 0i64);
+    for lag in -(r8.len() as i64)..e8.len() as i64 {
+        let (c, n) = correlation(&r8, &e8, lag);
+        if n >= min_overlap && c > best.0 {
+            best = (c, lag);
+        }
+    }
+    let mut fine = (f64::MIN, 0i64, 0usize);
+    for lag in best.1 * 8 - 16..=best.1 * 8 + 16 {
+        let (c, n) = correlation(recorded, expected, lag);
+        if c > fine.0 {
+            fine = (c, lag, n);
+        }
+    }
+    fine
+}
+
+#[test]
+fn processed_audio_comes_out_of_the_streaming_studio_microphone() {
+    let daemon = PulseDaemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("voice.wav");
+    let signal = test_signal(48_000);
+    let mut writer = WavWriter::create(&input, 48_000).unwrap();
+    writer.write(&signal).unwrap();
+    writer.finish().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, r#"{"video": {"width": 160, "height": 120}}"#).unwrap();
+
+    let run = studio()
+        .envs(daemon.env())
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--headless", "--video-in", "test", "--audio-in"])
+        .arg(&input)
+        .args(["--audio-out", "pulse", "--seconds", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // As soon as call apps could see the microphone, a recorder opens it.
+    let listed = common::wait_until(Duration::from_secs(20), || {
+        daemon
+            .pactl(&["list", "short", "sources"])
+            .is_some_and(|s| s.contains("streaming_studio_microphone"))
+    });
+    assert!(listed, "the microphone never appeared");
+    let description = daemon.pactl(&["list", "sources"]).unwrap();
+    assert!(
+        description.contains("Description: Streaming Studio Microphone"),
+        "{description}"
+    );
+    let recording = dir.path().join("recorded.raw");
+    let mut recorder = Command::new("parec")
+        .args([
+            "--device=streaming_studio_microphone",
+            "--format=float32le",
+            "--rate=48000",
+            "--channels=1",
+            "--latency-msec=20",
+        ])
+        .envs(daemon.env())
+        .stdout(std::fs::File::create(&recording).unwrap())
+        .spawn()
+        .expect("parec (pulseaudio-utils)");
+
+    let output = run.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = recorder.kill();
+    let _ = recorder.wait();
+
+    let bytes = std::fs::read(&recording).unwrap();
+    let recorded: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert!(
+        recorded.len() > 48_000,
+        "only {} samples recorded",
+        recorded.len()
+    );
+    let (r, lag, overlap) = best_correlation(&recorded, &signal);
+    println!(
+        "correlation {r:.4} over {:.2} s at lag {lag} samples",
+        overlap as f64 / 48_000.0
+    );
+    assert!(
+        overlap >= 48_000,
+        "at least a second of the voice was heard ({overlap} samples)"
+    );
+    assert!(r > 0.9, "correlation {r}");
+
+    // The studio removed its sink and source when it stopped.
+    let modules = daemon.pactl(&["list", "short", "modules"]).unwrap();
+    assert!(!modules.contains("streaming_studio"), "{modules}");
+}
