@@ -25,6 +25,9 @@ pub enum AudioOut {
     File(PathBuf),
     /// The "Streaming Studio Microphone" through PulseAudio or PipeWire (Linux).
     Pulse,
+    /// An output device by name (or part of it): VB-Cable's input on Windows, BlackHole on
+    /// macOS. Empty names the default output.
+    Device(String),
 }
 
 impl VideoOut {
@@ -45,7 +48,10 @@ impl AudioOut {
     pub fn parse(spec: &str) -> Result<AudioOut, String> {
         match spec {
             "pulse" => Ok(AudioOut::Pulse),
-            _ => Ok(AudioOut::File(PathBuf::from(spec))),
+            _ => match spec.strip_prefix("device:") {
+                Some(name) => Ok(AudioOut::Device(name.trim().to_string())),
+                None => Ok(AudioOut::File(PathBuf::from(spec))),
+            },
         }
     }
 }
@@ -87,6 +93,12 @@ pub fn open_audio(
                 }
             }
             AudioOut::Pulse => devices.push(open_pulse(sample_rate)?),
+            AudioOut::Device(name) => {
+                let name = (!name.is_empty()).then_some(name.as_str());
+                let output = studio_media::devices::sound::SpeakerOutput::open(name, sample_rate)
+                    .context("the audio output device")?;
+                devices.push(Box::new(output));
+            }
         }
     }
     Ok((file, devices))
@@ -168,6 +180,10 @@ mod tests {
         );
         assert!(VideoOut::parse("v4l2:").is_err());
         assert_eq!(AudioOut::parse("pulse"), Ok(AudioOut::Pulse));
+        assert_eq!(
+            AudioOut::parse("device:CABLE Input"),
+            Ok(AudioOut::Device("CABLE Input".into()))
+        );
         assert_eq!(
             AudioOut::parse("out.wav"),
             Ok(AudioOut::File("out.wav".into()))

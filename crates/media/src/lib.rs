@@ -7,6 +7,7 @@ pub mod avsync;
 pub mod devices;
 pub mod engine;
 pub mod error;
+pub mod resample;
 pub mod sink;
 pub mod source;
 pub mod synthetic;

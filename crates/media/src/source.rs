@@ -66,6 +66,8 @@ pub enum AudioInput {
     Sync,
     /// A WAV file.
     File(PathBuf),
+    /// A microphone by name (or part of it); `None` is the system's default.
+    Microphone(Option<String>),
 }
 
 impl VideoInput {
@@ -95,12 +97,20 @@ impl AudioInput {
                 ))),
             };
         }
+        if let Some(name) = spec.strip_prefix("mic:") {
+            let name = name.trim();
+            return Ok(AudioInput::Microphone(
+                (!name.is_empty()).then(|| name.to_string()),
+            ));
+        }
         match spec {
             "sync" => Ok(AudioInput::Sync),
+            "mic" => Ok(AudioInput::Microphone(None)),
             path if has_extension(path, "wav") => Ok(AudioInput::File(PathBuf::from(path))),
             _ => Err(MediaError::BadSpec(format!(
                 "audio input `{spec}` not understood: use `tone:<Hz>` (e.g. `tone:440`), \
-                 `sync` (a click each second) or a path to a .wav file"
+                 `sync` (a click each second), `mic` or `mic:<name>` (a microphone; see \
+                 `studio devices`) or a path to a .wav file"
             ))),
         }
     }
@@ -143,6 +153,10 @@ pub fn open_audio(
             Box::new(Tone::new(hz, sample_rate))
         }
         AudioInput::Sync => Box::new(SyncClick::new(sample_rate)),
+        AudioInput::Microphone(name) => Box::new(crate::devices::sound::MicrophoneSource::open(
+            name.as_deref(),
+            sample_rate,
+        )?),
         AudioInput::File(path) => {
             let reader = WavReader::open(path)?;
             let rate = reader.sample_rate();

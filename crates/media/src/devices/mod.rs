@@ -7,6 +7,7 @@
 pub mod obs;
 pub mod pulse;
 pub mod runner;
+pub mod sound;
 pub mod v4l2;
 
 /// What went wrong with a device, with a fix a person can follow where there is one.
