@@ -2,6 +2,7 @@
 //! sinks, and the headless run that reports what happened.
 
 pub mod controls;
+pub mod doctor;
 pub mod lipsync;
 pub mod manager;
 pub mod outputs;

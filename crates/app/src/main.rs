@@ -30,6 +30,20 @@ struct Cli {
 enum Command {
     /// Run the whole path once without a window: sources in, both servers, files out.
     Run(RunArgs),
+    /// Check this computer: GPU, ONNX Runtime, cameras, microphones, the virtual camera and
+    /// microphone, the model hosts — each with a fix when something is wrong.
+    Doctor {
+        /// Print the checks as a JSON list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List cameras, microphones, outputs and virtual devices, with the spec to pass to
+    /// `--video-in`, `--audio-in`, `--video-out` or `--audio-out`.
+    Devices {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -123,6 +137,8 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Run(args)) => run_headless(&loaded, args).await,
+            Some(Command::Doctor { json }) => studio_app::doctor::run(&loaded.config, json).await,
+            Some(Command::Devices { json }) => studio_app::doctor::print_devices(json),
             None => run_console(&loaded).await,
         }
     });

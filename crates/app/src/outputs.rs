@@ -56,13 +56,17 @@ impl AudioOut {
     }
 }
 
+/// The one file output (the run creates it, after checking its inputs) and the devices,
+/// already open.
+pub type Opened<W> = (Option<PathBuf>, Vec<Box<W>>);
+
 /// Split the outputs into the one file (the run writes it) and opened devices.
 pub fn open_video(
     outs: &[VideoOut],
     width: u32,
     height: u32,
     fps: f64,
-) -> anyhow::Result<(Option<PathBuf>, Vec<Box<dyn VideoWrite>>)> {
+) -> anyhow::Result<Opened<dyn VideoWrite>> {
     let mut file = None;
     let mut devices: Vec<Box<dyn VideoWrite>> = Vec::new();
     for out in outs {
@@ -79,10 +83,7 @@ pub fn open_video(
     Ok((file, devices))
 }
 
-pub fn open_audio(
-    outs: &[AudioOut],
-    sample_rate: u32,
-) -> anyhow::Result<(Option<PathBuf>, Vec<Box<dyn AudioWrite>>)> {
+pub fn open_audio(outs: &[AudioOut], sample_rate: u32) -> anyhow::Result<Opened<dyn AudioWrite>> {
     let mut file = None;
     let mut devices: Vec<Box<dyn AudioWrite>> = Vec::new();
     for out in outs {

@@ -35,7 +35,7 @@ fn run(
     events: &[(Duration, MediaKind, Timestamp)],
 ) -> Vec<(Duration, Released<u64>)> {
     let mut out = Vec::new();
-    let mut drain = |sync: &mut AvSync<u64>, now: Duration, out: &mut Vec<_>| {
+    let drain = |sync: &mut AvSync<u64>, now: Duration, out: &mut Vec<_>| {
         while let Some(r) = sync.poll(now) {
             out.push((now, r));
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use studio_media::I420Image;
 use studio_media::devices::obs::{ObsQueueWriter, QueueLayout, QueueState, i420_to_nv12};
 use studio_media::devices::v4l2::{
-    CAPABILITY_SIZE, FORMAT_SIZE, LoopbackCamera, LoopbackFile, PIX_FMT_YUV420,
+    CAPABILITY_SIZE, FORMAT_SIZE, LoopbackCamera, LoopbackFile, PIX_FMT_YUV420, find_cameras,
     find_loopback_devices, missing_device_error, parse_format,
 };
 use studio_media::sink::VideoWrite;
@@ -176,6 +176,27 @@ fn loopback_devices_are_found_among_cameras_by_their_driver() {
         "numeric order, cameras skipped"
     );
     assert_eq!(found[0].1, "Streaming Studio Camera");
+
+    let cameras = find_cameras(dir.path(), |path| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        Ok(match name.as_str() {
+            "video10" => FakeNode::loopback(&seen),
+            _ => FakeNode {
+                driver: "uvcvideo",
+                caps: 1,
+                ..FakeNode::loopback(&seen)
+            },
+        })
+    });
+    let cameras: Vec<_> = cameras
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        cameras,
+        ["video0", "video1", "video2"],
+        "the loopback is not a camera"
+    );
 }
 
 #[test]

@@ -113,7 +113,7 @@ pub struct ObsQueueWriter<R: SharedRegion> {
 impl<R: SharedRegion> ObsQueueWriter<R> {
     /// Lay out the header in `region` (at least `layout.size` bytes) and mark it starting.
     pub fn new(mut region: R, width: u32, height: u32, fps: f64) -> Result<Self, DeviceError> {
-        if width % 2 != 0 || height % 2 != 0 || width == 0 || height == 0 {
+        if !width.is_multiple_of(2) || !height.is_multiple_of(2) || width == 0 || height == 0 {
             return Err(DeviceError::Format(format!(
                 "OBS Virtual Camera needs an even frame size, not {width}x{height}"
             )));

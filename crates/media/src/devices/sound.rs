@@ -22,6 +22,9 @@ const READ_PATIENCE: Duration = Duration::from_millis(300);
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// An output queue longer than this drops its oldest samples (the device stalled).
 const MAX_QUEUE_SECONDS: usize = 1;
+/// An output starts (and restarts after running dry) once this much is queued, so the
+/// jitter between our writes and the device's pulls does not become a stream of clicks.
+const OUTPUT_PRIME: Duration = Duration::from_millis(60);
 
 fn device_name(device: &cpal::Device) -> String {
     device
@@ -30,11 +33,36 @@ fn device_name(device: &cpal::Device) -> String {
         .unwrap_or_else(|_| "unnamed device".into())
 }
 
+/// ALSA plugins that show up as devices but are converters or sinks, not sound hardware:
+/// listing them as microphones would only confuse.
+const ALSA_PLUGINS: &[&str] = &[
+    "null",
+    "lavrate",
+    "samplerate",
+    "speexrate",
+    "speex",
+    "upmix",
+    "vdownmix",
+    "jack",
+    "oss",
+];
+
+/// Whether a device is something a person would pick (not an ALSA converter plugin).
+fn is_real_device(device: &cpal::Device) -> bool {
+    let Ok(id) = device.id() else { return true };
+    let id = id.to_string();
+    match id.strip_prefix("alsa:") {
+        Some(pcm) => !ALSA_PLUGINS.contains(&pcm),
+        None => true,
+    }
+}
+
 /// Microphones the system offers.
 pub fn microphones() -> Result<Vec<DeviceInfo>, DeviceError> {
     let host = cpal::default_host();
     let devices = host.input_devices().map_err(host_error)?;
     Ok(devices
+        .filter(is_real_device)
         .map(|d| {
             let name = device_name(&d);
             DeviceInfo {
@@ -51,6 +79,7 @@ pub fn speakers() -> Result<Vec<DeviceInfo>, DeviceError> {
     let host = cpal::default_host();
     let devices = host.output_devices().map_err(host_error)?;
     Ok(devices
+        .filter(is_real_device)
         .map(|d| {
             let name = device_name(&d);
             DeviceInfo {
@@ -83,15 +112,20 @@ fn find_device(input: bool, name: Option<&str>) -> Result<cpal::Device, DeviceEr
         };
         return default.ok_or_else(|| DeviceError::Unavailable {
             problem: format!("no {what} found"),
-            fix: format!(
-                "Plug one in (or enable it in the sound settings), then run `studio devices`"
-            ),
+            fix: "Plug one in (or enable it in the sound settings), then run `studio devices`"
+                .into(),
         });
     };
     let devices: Vec<cpal::Device> = if input {
-        host.input_devices().map_err(host_error)?.collect()
+        host.input_devices()
+            .map_err(host_error)?
+            .filter(is_real_device)
+            .collect()
     } else {
-        host.output_devices().map_err(host_error)?.collect()
+        host.output_devices()
+            .map_err(host_error)?
+            .filter(is_real_device)
+            .collect()
     };
     let wanted = name.to_lowercase();
     let exact = devices.iter().position(|d| device_name(d) == name);
@@ -404,11 +438,12 @@ fn open_output(
         .map_err(|e| DeviceError::Format(format!("{label}: {e}")))?;
     let channels = usize::from(config.channels());
     let rate = config.sample_rate();
+    let prime = (OUTPUT_PRIME.as_secs_f64() * f64::from(rate)) as usize;
     let stream = match config.sample_format() {
-        SampleFormat::F32 => build_output::<f32>(&device, &config, channels, queue),
-        SampleFormat::I16 => build_output::<i16>(&device, &config, channels, queue),
-        SampleFormat::I32 => build_output::<i32>(&device, &config, channels, queue),
-        SampleFormat::U16 => build_output::<u16>(&device, &config, channels, queue),
+        SampleFormat::F32 => build_output::<f32>(&device, &config, channels, prime, queue),
+        SampleFormat::I16 => build_output::<i16>(&device, &config, channels, prime, queue),
+        SampleFormat::I32 => build_output::<i32>(&device, &config, channels, prime, queue),
+        SampleFormat::U16 => build_output::<u16>(&device, &config, channels, prime, queue),
         other => {
             return Err(DeviceError::Format(format!(
                 "{label} takes {other:?} samples, which the studio does not write yet"
@@ -429,19 +464,23 @@ fn build_output<T>(
     device: &cpal::Device,
     config: &cpal::SupportedStreamConfig,
     channels: usize,
+    prime: usize,
     queue: Arc<Mutex<VecDeque<f32>>>,
 ) -> Result<cpal::Stream, cpal::Error>
 where
     T: SizedSample + FromSample<f32> + Send + 'static,
 {
+    let mut playing = false;
     device.build_output_stream::<T, _, _>(
         config.config(),
         move |out: &mut [T], _| {
             let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            playing = next_playing(playing, queue.len(), prime);
             for frame in out.chunks_mut(channels.max(1)) {
-                // An empty queue plays silence: the studio fell behind, the device does not.
-                let sample = queue.pop_front().unwrap_or(0.0);
-                frame.fill(T::from_sample(sample));
+                // Silence while priming or dry: the studio fell behind, the device does not.
+                let sample = if playing { queue.pop_front() } else { None };
+                playing &= sample.is_some();
+                frame.fill(T::from_sample(sample.unwrap_or(0.0)));
             }
         },
         |_error| {},
@@ -449,9 +488,22 @@ where
     )
 }
 
+/// Whether an output plays from its queue: it starts once `prime` samples wait and stops
+/// when the queue runs dry (the callback clears it then).
+fn next_playing(playing: bool, queued: usize, prime: usize) -> bool {
+    playing || queued >= prime
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_waits_for_its_prime_before_playing() {
+        assert!(!next_playing(false, 100, 2_880));
+        assert!(next_playing(false, 2_880, 2_880));
+        assert!(next_playing(true, 10, 2_880), "keeps playing what is left");
+    }
 
     #[test]
     fn stereo_is_averaged_to_mono() {

@@ -40,6 +40,7 @@ const FIELD_NONE: u32 = 1;
 const COLORSPACE_SMPTE170M: u32 = 1;
 /// `V4L2_PIX_FMT_YUV420`, planar I420.
 pub const PIX_FMT_YUV420: u32 = u32::from_le_bytes(*b"YU12");
+const CAP_VIDEO_CAPTURE: u32 = 0x0000_0001;
 const CAP_VIDEO_OUTPUT: u32 = 0x0000_0002;
 const CAP_DEVICE_CAPS: u32 = 0x8000_0000;
 
@@ -115,7 +116,25 @@ pub trait LoopbackFile: Send {
 /// `open`. Devices that fail to open or answer are skipped: they are not ours to judge.
 pub fn find_loopback_devices<F: LoopbackFile>(
     dev_dir: &Path,
+    open: impl FnMut(&Path) -> std::io::Result<F>,
+) -> Vec<(PathBuf, String)> {
+    find_devices(dev_dir, open, Capability::is_loopback_output)
+}
+
+/// Cameras in `dev_dir`: capture nodes that are not loopback devices.
+pub fn find_cameras<F: LoopbackFile>(
+    dev_dir: &Path,
+    open: impl FnMut(&Path) -> std::io::Result<F>,
+) -> Vec<(PathBuf, String)> {
+    find_devices(dev_dir, open, |c| {
+        c.driver != LOOPBACK_DRIVER && c.caps & CAP_VIDEO_CAPTURE != 0
+    })
+}
+
+fn find_devices<F: LoopbackFile>(
+    dev_dir: &Path,
     mut open: impl FnMut(&Path) -> std::io::Result<F>,
+    wanted: impl Fn(&Capability) -> bool,
 ) -> Vec<(PathBuf, String)> {
     let Ok(entries) = std::fs::read_dir(dev_dir) else {
         return Vec::new();
@@ -134,9 +153,7 @@ pub fn find_loopback_devices<F: LoopbackFile>(
         .filter_map(|(_, path)| {
             let mut file = open(&path).ok()?;
             let capability = Capability::parse(&file.query_capability().ok()?);
-            capability
-                .is_loopback_output()
-                .then(|| (path, capability.card))
+            wanted(&capability).then_some((path, capability.card))
         })
         .collect()
 }
