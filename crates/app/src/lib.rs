@@ -9,3 +9,4 @@ pub mod outputs;
 pub mod pipeline;
 pub mod report;
 pub mod sinks;
+pub mod talk;

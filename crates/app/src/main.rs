@@ -78,6 +78,9 @@ struct RunArgs {
     /// Diagnostic: let each path keep its own delay instead of holding the faster one.
     #[arg(long)]
     no_lip_sync: bool,
+    /// Listen to the global talk key (config `talk.key`) during the run.
+    #[arg(long)]
+    talk_key: bool,
 }
 
 fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String> {
@@ -200,6 +203,11 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
     )?;
     let (audio_out, audio_devices) =
         studio_app::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
+    let controls = std::sync::Arc::new(studio_app::controls::LiveControls::new());
+    if args.talk_key {
+        let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
+        eprintln!("talk key {} ({driver}): hold it to talk", config.talk.key);
+    }
     let options = RunOptions {
         video_in: args.video_in,
         audio_in: args.audio_in,
@@ -207,7 +215,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         video_out,
         audio_out,
         status_every: None,
-        controls: Default::default(),
+        controls,
         lip_sync: !args.no_lip_sync,
         video_devices,
         audio_devices,
@@ -241,6 +249,12 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
 /// tone through them live, and a status line each second. Ctrl-C stops everything.
 async fn run_console(loaded: &LoadedConfig) -> anyhow::Result<()> {
     println!("Streaming Studio: starting the video and audio servers (Ctrl-C stops)");
+    let controls = std::sync::Arc::new(studio_app::controls::LiveControls::new());
+    let key = &loaded.config.talk.key;
+    match studio_app::talk::start(key, controls.clone()) {
+        Ok(driver) => println!("talk key: hold {key} to talk ({driver})"),
+        Err(e) => println!("talk key {key} is not available: {e:#}"),
+    }
     let options = RunOptions {
         video_in: VideoInput::Test,
         audio_in: AudioInput::Tone(440.0),
@@ -248,7 +262,7 @@ async fn run_console(loaded: &LoadedConfig) -> anyhow::Result<()> {
         video_out: None,
         audio_out: None,
         status_every: Some(Duration::from_secs(1)),
-        controls: Default::default(),
+        controls,
         lip_sync: true,
         video_devices: Vec::new(),
         audio_devices: Vec::new(),
