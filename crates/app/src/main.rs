@@ -242,6 +242,14 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         report.latency_ms.audio.p95,
         report.restarts,
     );
+    let sync = &report.lip_sync;
+    if let (Some(video), Some(audio)) = (sync.video.delay_ms, sync.audio.delay_ms) {
+        println!(
+            "lip sync {}: video leaves {video:.1} ms after capture, audio {audio:.1} ms (offset {:.1} ms)",
+            if sync.enabled { "on" } else { "off" },
+            sync.offset_ms
+        );
+    }
     Ok(())
 }
 
