@@ -4,6 +4,7 @@
 //! through a small seam (a command runner, a device file, a memory region) so the logic is
 //! tested without the hardware.
 
+pub mod camera;
 pub mod obs;
 pub mod pulse;
 pub mod runner;
