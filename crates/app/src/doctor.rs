@@ -358,19 +358,7 @@ fn nvidia_smi() -> Result<Vec<String>, String> {
                 if !status.success() {
                     return Err(format!("nvidia-smi failed ({status})"));
                 }
-                return Ok(text
-                    .lines()
-                    .map(|l| {
-                        let f: Vec<&str> = l.split(',').map(str::trim).collect();
-                        match f.as_slice() {
-                            [name, driver, memory] => {
-                                format!("{name}, driver {driver}, {memory}")
-                            }
-                            _ => l.trim().to_string(),
-                        }
-                    })
-                    .filter(|l| !l.is_empty())
-                    .collect());
+                return Ok(parse_nvidia_smi(&text));
             }
             Ok(None) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(50));
@@ -382,6 +370,21 @@ fn nvidia_smi() -> Result<Vec<String>, String> {
             }
         }
     }
+}
+
+/// `nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader` output,
+/// one GPU a line, as `name, driver X, memory`.
+fn parse_nvidia_smi(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            match f.as_slice() {
+                [name, driver, memory] => format!("{name}, driver {driver}, {memory}"),
+                _ => l.trim().to_string(),
+            }
+        })
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// ONNX Runtime's library names on each system.
@@ -685,6 +688,17 @@ mod tests {
         assert!(checks[6].detail.contains("b.example"));
         assert!(!checks[6].detail.contains("a.example"));
         assert!(checks[0].fix.as_deref().unwrap().contains("cloud mode"));
+    }
+
+    #[test]
+    fn nvidia_smi_output_reads_as_name_driver_and_memory() {
+        // Captured from an H100 machine with the same query.
+        let text = "NVIDIA H100 80GB HBM3, 580.159.04, 81559 MiB\n";
+        assert_eq!(
+            parse_nvidia_smi(text),
+            ["NVIDIA H100 80GB HBM3, driver 580.159.04, 81559 MiB"]
+        );
+        assert!(parse_nvidia_smi("\n").is_empty());
     }
 
     #[test]
