@@ -472,7 +472,7 @@ where
 {
     let mut playing = false;
     device.build_output_stream::<T, _, _>(
-        config.config(),
+        steady_buffer(config),
         move |out: &mut [T], _| {
             let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
             playing = next_playing(playing, queue.len(), prime);
@@ -486,6 +486,17 @@ where
         |_error| {},
         None,
     )
+}
+
+/// The stream configuration with a 20 ms device buffer where the device allows it: system
+/// defaults can be a few milliseconds, which underruns whenever the machine is busy.
+fn steady_buffer(config: &cpal::SupportedStreamConfig) -> cpal::StreamConfig {
+    let mut stream = config.config();
+    if let cpal::SupportedBufferSize::Range { min, max } = *config.buffer_size() {
+        let wanted = config.sample_rate() / 50;
+        stream.buffer_size = cpal::BufferSize::Fixed(wanted.clamp(min, max));
+    }
+    stream
 }
 
 /// Whether an output plays from its queue: it starts once `prime` samples wait and stops
