@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 use studio_app::manager::{ManagerOptions, find_server_binary};
+use studio_app::outputs::{AudioOut, VideoOut};
 use studio_app::pipeline::{self, RunOptions};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::config_file::LoadedConfig;
@@ -33,6 +34,20 @@ enum Command {
     Run(RunArgs),
     /// The model cache: list, fetch (with progress), verify, clear.
     Models(models_cli::ModelsArgs),
+    /// Check this computer: GPU, ONNX Runtime, cameras, microphones, the virtual camera and
+    /// microphone, the model hosts — each with a fix when something is wrong.
+    Doctor {
+        /// Print the checks as a JSON list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List cameras, microphones, outputs and virtual devices, with the spec to pass to
+    /// `--video-in`, `--audio-in`, `--video-out` or `--audio-out`.
+    Devices {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -49,15 +64,41 @@ struct RunArgs {
     /// How long to capture; without it the run lasts until the inputs end or Ctrl-C.
     #[arg(long, value_parser = parse_seconds)]
     seconds: Option<f64>,
-    /// Where the processed video goes (Y4M): what the virtual camera would show.
-    #[arg(long)]
-    video_out: Option<PathBuf>,
-    /// Where the processed audio goes (WAV): what the virtual microphone would play.
-    #[arg(long)]
-    audio_out: Option<PathBuf>,
+    /// Where the processed video goes: a .y4m file, `v4l2[:/dev/videoN]` (the Linux virtual
+    /// camera) or `obs` (OBS Virtual Camera on Windows). Repeat for several.
+    #[arg(long, value_parser = parse_video_out)]
+    video_out: Vec<VideoOut>,
+    /// Where the processed audio goes: a .wav file or `pulse` (the "Streaming Studio
+    /// Microphone" on Linux). Repeat for several.
+    #[arg(long, value_parser = parse_audio_out)]
+    audio_out: Vec<AudioOut>,
     /// Write the run's report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Diagnostic: make a server hold its results, e.g. `video=150` or `audio=80`
+    /// (milliseconds; repeat the flag for both). Lip sync should make up for it.
+    #[arg(long, value_name = "ROLE=MS", value_parser = parse_inject_delay)]
+    inject_delay: Vec<(studio_proto::Role, Duration)>,
+    /// Diagnostic: let each path keep its own delay instead of holding the faster one.
+    #[arg(long)]
+    no_lip_sync: bool,
+    /// Listen to the global talk key (config `talk.key`) during the run.
+    #[arg(long)]
+    talk_key: bool,
+}
+
+fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String> {
+    let bad = || format!("expected ROLE=MS such as `video=150` or `audio=80`, got {s:?}");
+    let (role, ms) = s.split_once('=').ok_or_else(bad)?;
+    let role = role
+        .trim()
+        .parse::<studio_proto::Role>()
+        .map_err(|_| bad())?;
+    let ms = ms.trim().parse::<u64>().map_err(|_| bad())?;
+    if ms > 10_000 {
+        return Err(format!("{s}: at most 10000 ms"));
+    }
+    Ok((role, Duration::from_millis(ms)))
 }
 
 fn parse_video_in(s: &str) -> Result<VideoInput, String> {
@@ -66,6 +107,14 @@ fn parse_video_in(s: &str) -> Result<VideoInput, String> {
 
 fn parse_audio_in(s: &str) -> Result<AudioInput, String> {
     AudioInput::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_video_out(s: &str) -> Result<VideoOut, String> {
+    VideoOut::parse(s)
+}
+
+fn parse_audio_out(s: &str) -> Result<AudioOut, String> {
+    AudioOut::parse(s)
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -96,6 +145,8 @@ fn main() {
         match cli.command {
             Some(Command::Run(args)) => run_headless(&loaded, args).await,
             Some(Command::Models(args)) => models_cli::run(&loaded.config, args).await,
+            Some(Command::Doctor { json }) => studio_app::doctor::run(&loaded.config, json).await,
+            Some(Command::Devices { json }) => studio_app::doctor::print_devices(json),
             None => run_console(&loaded).await,
         }
     });
@@ -120,27 +171,63 @@ fn manager_options(loaded: &LoadedConfig) -> anyhow::Result<ManagerOptions> {
         server_binary: find_server_binary()?,
         config_file: loaded.user_file.clone(),
         restart: loaded.config.servers.restart.clone(),
+        inject_delay: Default::default(),
     })
 }
 
 async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()> {
     let _ = args.headless;
+    // Devices first: a missing driver is reported, with its fix, before servers start.
+    let config = &loaded.config;
+    let video_format = if args
+        .video_out
+        .iter()
+        .any(|o| !matches!(o, VideoOut::File(_)))
+    {
+        // Devices take the input's size and rate (a file keeps its own).
+        let default_format = studio_media::source::VideoFormat {
+            width: config.video.width,
+            height: config.video.height,
+            rate: studio_media::source::FrameRate::per_second(config.video.fps),
+        };
+        studio_media::source::open_video(&args.video_in, default_format)
+            .context("video input")?
+            .format()
+    } else {
+        studio_media::source::VideoFormat {
+            width: 0,
+            height: 0,
+            rate: studio_media::source::FrameRate::per_second(1),
+        }
+    };
+    let (video_out, video_devices) = studio_app::outputs::open_video(
+        &args.video_out,
+        video_format.width,
+        video_format.height,
+        video_format.rate.as_f64(),
+    )?;
+    let (audio_out, audio_devices) =
+        studio_app::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
+    let controls = std::sync::Arc::new(studio_app::controls::LiveControls::new());
+    if args.talk_key {
+        let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
+        eprintln!("talk key {} ({driver}): hold it to talk", config.talk.key);
+    }
     let options = RunOptions {
         video_in: args.video_in,
         audio_in: args.audio_in,
         seconds: args.seconds,
-        video_out: args.video_out,
-        audio_out: args.audio_out,
+        video_out,
+        audio_out,
         status_every: None,
-        controls: Default::default(),
+        controls,
+        lip_sync: !args.no_lip_sync,
+        video_devices,
+        audio_devices,
     };
-    let report = pipeline::run(
-        &loaded.config,
-        manager_options(loaded)?,
-        options,
-        interrupted(),
-    )
-    .await?;
+    let mut manager = manager_options(loaded)?;
+    manager.inject_delay = args.inject_delay.iter().copied().collect();
+    let report = pipeline::run(&loaded.config, manager, options, interrupted()).await?;
     let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
     if let Some(path) = &args.report {
         std::fs::write(path, format!("{json}\n"))
@@ -160,6 +247,14 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         report.latency_ms.audio.p95,
         report.restarts,
     );
+    let sync = &report.lip_sync;
+    if let (Some(video), Some(audio)) = (sync.video.delay_ms, sync.audio.delay_ms) {
+        println!(
+            "lip sync {}: video leaves {video:.1} ms after capture, audio {audio:.1} ms (offset {:.1} ms)",
+            if sync.enabled { "on" } else { "off" },
+            sync.offset_ms
+        );
+    }
     Ok(())
 }
 
@@ -167,6 +262,12 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
 /// tone through them live, and a status line each second. Ctrl-C stops everything.
 async fn run_console(loaded: &LoadedConfig) -> anyhow::Result<()> {
     println!("Streaming Studio: starting the video and audio servers (Ctrl-C stops)");
+    let controls = std::sync::Arc::new(studio_app::controls::LiveControls::new());
+    let key = &loaded.config.talk.key;
+    match studio_app::talk::start(key, controls.clone()) {
+        Ok(driver) => println!("talk key: hold {key} to talk ({driver})"),
+        Err(e) => println!("talk key {key} is not available: {e:#}"),
+    }
     let options = RunOptions {
         video_in: VideoInput::Test,
         audio_in: AudioInput::Tone(440.0),
@@ -174,7 +275,10 @@ async fn run_console(loaded: &LoadedConfig) -> anyhow::Result<()> {
         video_out: None,
         audio_out: None,
         status_every: Some(Duration::from_secs(1)),
-        controls: Default::default(),
+        controls,
+        lip_sync: true,
+        video_devices: Vec::new(),
+        audio_devices: Vec::new(),
     };
     let report = pipeline::run(
         &loaded.config,

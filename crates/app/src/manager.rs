@@ -113,6 +113,8 @@ pub struct ManagerOptions {
     /// The user's config file, passed on so servers see the same settings as the app.
     pub config_file: Option<PathBuf>,
     pub restart: RestartConfig,
+    /// Diagnostic hold on each role's results (`studio run --inject-delay`); empty normally.
+    pub inject_delay: std::collections::BTreeMap<Role, Duration>,
 }
 
 /// Find `studio-server`: `STUDIO_SERVER_BIN`, else beside this executable (or one folder up,
@@ -367,12 +369,16 @@ impl Supervisor {
             .env("STUDIO_TOKEN", &token)
             .env_remove("STUDIO_PORT")
             .env_remove("STUDIO_HOST")
+            .env_remove("STUDIO_INJECT_DELAY_MS")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(config) = &self.options.config_file {
             command.arg("--config").arg(config);
+        }
+        if let Some(delay) = self.options.inject_delay.get(&role) {
+            command.env("STUDIO_INJECT_DELAY_MS", delay.as_millis().to_string());
         }
         // A group of its own: Ctrl-C in the terminal reaches only the app, which then stops
         // the servers in order instead of seeing them die and restarting them.

@@ -4,9 +4,10 @@
 //! reconnects by itself and the gap is counted.
 
 use crate::controls::LiveControls;
+use crate::lipsync::{self, Arrival, Presented};
 use crate::manager::{ManagerOptions, ServerInfo, ServerManager, signalled};
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
-use crate::sinks::{AudioSink, VideoSink};
+use crate::sinks::{AudioSink, AudioWrite, Tee, VideoSink, VideoWrite};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,7 +37,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What to run.
-#[derive(Clone)]
 pub struct RunOptions {
     pub video_in: VideoInput,
     pub audio_in: AudioInput,
@@ -48,6 +48,13 @@ pub struct RunOptions {
     pub status_every: Option<Duration>,
     /// Live settings: set before the run to start with them, change them while it runs.
     pub controls: Arc<LiveControls>,
+    /// Hold the faster path so video and audio leave with the same delay (off only to
+    /// diagnose).
+    pub lip_sync: bool,
+    /// Devices the processed media also goes to (virtual camera, virtual microphone, an
+    /// output device), opened before the servers start.
+    pub video_devices: Vec<Box<dyn VideoWrite>>,
+    pub audio_devices: Vec<Box<dyn AudioWrite>>,
 }
 
 /// Counters shared by the capture threads, the session links and the status line.
@@ -87,8 +94,10 @@ impl PathStats {
 type CurrentSender = Arc<Mutex<Option<SessionSender>>>;
 
 enum SinkItem {
-    Video(VideoFrame),
-    Audio(AudioBlock),
+    /// A frame and the slots its path is shifted by (lip sync).
+    Video(VideoFrame, u64),
+    /// A block and the samples its path is shifted by (lip sync).
+    Audio(AudioBlock, u64),
     /// Capture ended after this many frames or blocks: fill what is missing and close.
     End(u64),
 }
@@ -97,7 +106,7 @@ enum SinkItem {
 pub async fn run(
     config: &Config,
     manager_options: ManagerOptions,
-    options: RunOptions,
+    mut options: RunOptions,
     interrupted: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Report> {
     // Bad input fails here, before anything starts.
@@ -111,16 +120,20 @@ pub async fn run(
         open_audio(&options.audio_in, config.audio.sample_rate).context("audio input")?;
     let format = video_source.format();
     let block_samples = config.audio.block_samples();
-    let video_writer = match &options.video_out {
-        Some(path) => Some(Y4mWriter::create(path, format).context("video output")?),
-        None => None,
-    };
-    let audio_writer = match &options.audio_out {
-        Some(path) => {
-            Some(WavWriter::create(path, config.audio.sample_rate).context("audio output")?)
-        }
-        None => None,
-    };
+    let mut video_writers = std::mem::take(&mut options.video_devices);
+    if let Some(path) = &options.video_out {
+        video_writers.push(Box::new(
+            Y4mWriter::create(path, format).context("video output")?,
+        ));
+    }
+    let mut audio_writers = std::mem::take(&mut options.audio_devices);
+    if let Some(path) = &options.audio_out {
+        audio_writers.push(Box::new(
+            WavWriter::create(path, config.audio.sample_rate).context("audio output")?,
+        ));
+    }
+    let video_writer = Tee::of(video_writers).map(|t| t as Box<dyn VideoWrite>);
+    let audio_writer = Tee::of(audio_writers).map(|t| t as Box<dyn AudioWrite>);
 
     let manager = ServerManager::start(manager_options);
     let start_timeout = Duration::from_millis(config.servers.restart.start_timeout_ms);
@@ -148,6 +161,24 @@ pub async fn run(
     let audio_sink = AudioSink::new(audio_writer, block_samples);
     let video_sink_thread = std::thread::spawn(move || drain_video_sink(video_sink, video_sink_rx));
     let audio_sink_thread = std::thread::spawn(move || drain_audio_sink(audio_sink, audio_sink_rx));
+    // Between the links and the sinks: the lip-sync buffer.
+    let (arrival_tx, arrival_rx) = mpsc::channel::<Arrival>();
+    let sync_thread = {
+        let sync_config = studio_media::avsync::SyncConfig {
+            lip_sync: options.lip_sync,
+            ..Default::default()
+        };
+        let (video_out, audio_out) = (video_sink_tx.clone(), audio_sink_tx.clone());
+        let (fps, rate) = (format.rate.as_f64(), config.audio.sample_rate);
+        std::thread::spawn(move || {
+            lipsync::run(sync_config, clock, fps, rate, arrival_rx, |presented| {
+                let _ = match presented {
+                    Presented::Video(frame, shift) => video_out.send(SinkItem::Video(frame, shift)),
+                    Presented::Audio(block, shift) => audio_out.send(SinkItem::Audio(block, shift)),
+                };
+            })
+        })
+    };
 
     let video_sender: CurrentSender = Arc::default();
     let audio_sender: CurrentSender = Arc::default();
@@ -156,13 +187,13 @@ pub async fn run(
             Role::Video,
             video_sender.clone(),
             video_stats.clone(),
-            video_sink_tx.clone(),
+            arrival_tx.clone(),
         ),
         (
             Role::Audio,
             audio_sender.clone(),
             audio_stats.clone(),
-            audio_sink_tx.clone(),
+            arrival_tx.clone(),
         ),
     ]
     .map(|(role, sender, stats, sink)| {
@@ -260,6 +291,11 @@ pub async fn run(
     for link in links {
         let _ = link.await;
     }
+    // The links are gone: the buffer flushes what it still holds and reports.
+    drop(arrival_tx);
+    let lip_sync = sync_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the lip-sync thread failed"))?;
     if let Some(task) = status_task {
         task.abort();
     }
@@ -308,6 +344,7 @@ pub async fn run(
         servers,
         restarts,
         gaps,
+        lip_sync,
     })
 }
 
@@ -355,7 +392,7 @@ struct Link {
     servers: watch::Receiver<Option<ServerInfo>>,
     current: CurrentSender,
     stats: Arc<PathStats>,
-    sink: mpsc::Sender<SinkItem>,
+    sink: mpsc::Sender<Arrival>,
     gaps: Arc<Mutex<Vec<Gap>>>,
     clock: Instant,
     stop: watch::Receiver<bool>,
@@ -403,7 +440,7 @@ impl Link {
                         self.stats.record_latency(self.clock, frame.capture);
                         self.stats.returned.fetch_add(1, Ordering::Relaxed);
                         self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.sink.send(SinkItem::Video(frame));
+                        let _ = self.sink.send(Arrival::Video(frame));
                     }
                     Some(SessionEvent::Audio(block)) => {
                         self.stats.record_latency(self.clock, block.capture);
@@ -411,7 +448,7 @@ impl Link {
                             .returned
                             .fetch_add(block.samples.len() as u64, Ordering::Relaxed);
                         self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.sink.send(SinkItem::Audio(block));
+                        let _ = self.sink.send(Arrival::Audio(block));
                     }
                     Some(SessionEvent::ControlAck(ack)) => {
                         if let Some(error) = ack.error {
@@ -579,12 +616,12 @@ fn drain_video_sink(
 ) -> anyhow::Result<VideoSink> {
     for item in items {
         match item {
-            SinkItem::Video(frame) => sink.push(frame)?,
+            SinkItem::Video(frame, shift) => sink.push_shifted(frame, shift)?,
             SinkItem::End(total) => {
                 sink.conceal_until(total)?;
                 break;
             }
-            SinkItem::Audio(_) => {}
+            SinkItem::Audio(..) => {}
         }
     }
     sink.finish()?;
@@ -597,12 +634,12 @@ fn drain_audio_sink(
 ) -> anyhow::Result<AudioSink> {
     for item in items {
         match item {
-            SinkItem::Audio(block) => sink.push(block)?,
+            SinkItem::Audio(block, shift) => sink.push_shifted(block, shift)?,
             SinkItem::End(total) => {
                 sink.conceal_until(total)?;
                 break;
             }
-            SinkItem::Video(_) => {}
+            SinkItem::Video(..) => {}
         }
     }
     sink.finish()?;

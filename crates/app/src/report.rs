@@ -101,6 +101,8 @@ pub struct Report {
     /// Server restarts during the run.
     pub restarts: u64,
     pub gaps: Vec<Gap>,
+    /// The lip-sync buffer: delays chosen per path and the offset between them.
+    pub lip_sync: crate::lipsync::LipSyncReport,
 }
 
 #[cfg(test)]

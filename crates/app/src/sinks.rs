@@ -2,17 +2,21 @@
 //! microphone would receive. Gaps (a server restarting, a frame lost in flight) are filled so
 //! the output keeps its timeline: audio with silence, video with the configured fallback.
 
-use studio_media::wav::WavWriter;
-use studio_media::y4m::Y4mWriter;
+pub use studio_media::sink::{AudioWrite, VideoWrite};
 use studio_media::{AudioBlock, I420Image, MediaError, VideoFrame};
 use studio_proto::config::VideoFallback;
 
 /// Writes processed frames in sequence order; frames that never came back are replaced by
 /// the fallback, and frames that come back after their slot was filled are dropped.
+///
+/// A frame goes to output slot `seq + shift`: the lip-sync buffer shifts a path whose
+/// presentation delay grew, and the slots in between show the fallback, as a device would.
 pub struct VideoSink {
-    writer: Option<Y4mWriter>,
+    writer: Option<Box<dyn VideoWrite>>,
     fallback: VideoFallback,
     next_seq: u64,
+    next_slot: u64,
+    shift: u64,
     last: Option<I420Image>,
     width: u32,
     height: u32,
@@ -26,7 +30,7 @@ pub struct VideoSink {
 
 impl VideoSink {
     pub fn new(
-        writer: Option<Y4mWriter>,
+        writer: Option<Box<dyn VideoWrite>>,
         fallback: VideoFallback,
         width: u32,
         height: u32,
@@ -35,6 +39,8 @@ impl VideoSink {
             writer,
             fallback,
             next_seq: 0,
+            next_slot: 0,
+            shift: 0,
             last: None,
             width,
             height,
@@ -45,23 +51,35 @@ impl VideoSink {
     }
 
     pub fn push(&mut self, frame: VideoFrame) -> Result<(), MediaError> {
+        self.push_shifted(frame, 0)
+    }
+
+    /// Write `frame` at slot `seq + shift` (shifts only ever grow).
+    pub fn push_shifted(&mut self, frame: VideoFrame, shift: u64) -> Result<(), MediaError> {
         if frame.seq < self.next_seq {
             self.frames_late += 1;
             return Ok(());
         }
-        self.conceal_until(frame.seq)?;
+        self.shift = self.shift.max(shift);
+        self.fill_slots_until(frame.seq + self.shift)?;
         if let Some(writer) = &mut self.writer {
             writer.write(&frame.image)?;
         }
         self.frames_out += 1;
         self.next_seq = frame.seq + 1;
+        self.next_slot += 1;
         self.last = Some(frame.image);
         Ok(())
     }
 
     /// Fill every slot before `seq` that has no frame yet.
     pub fn conceal_until(&mut self, seq: u64) -> Result<(), MediaError> {
-        while self.next_seq < seq {
+        self.next_seq = self.next_seq.max(seq);
+        self.fill_slots_until(seq + self.shift)
+    }
+
+    fn fill_slots_until(&mut self, slot: u64) -> Result<(), MediaError> {
+        while self.next_slot < slot {
             let image = match (self.fallback, &self.last) {
                 (VideoFallback::LastFrame, Some(last)) => last.clone(),
                 _ => grey_card(self.width, self.height),
@@ -70,22 +88,53 @@ impl VideoSink {
                 writer.write(&image)?;
             }
             self.frames_concealed += 1;
-            self.next_seq += 1;
+            self.next_slot += 1;
         }
         Ok(())
     }
 
     /// Frames written in all, processed and concealed.
     pub fn frames_written(&self) -> u64 {
-        self.next_seq
+        self.next_slot
     }
 
-    /// Close the file; the counts stay readable.
+    /// Close the output; the counts stay readable.
     pub fn finish(&mut self) -> Result<(), MediaError> {
         if let Some(writer) = self.writer.take() {
             writer.finish()?;
         }
         Ok(())
+    }
+}
+
+/// Several outputs fed the same media: a file and a device, say. `None` when there are none.
+pub struct Tee<W: ?Sized>(Vec<Box<W>>);
+
+impl<W: ?Sized> Tee<W> {
+    pub fn of(outputs: Vec<Box<W>>) -> Option<Box<Tee<W>>> {
+        (!outputs.is_empty()).then(|| Box::new(Tee(outputs)))
+    }
+}
+
+impl VideoWrite for Tee<dyn VideoWrite> {
+    fn write(&mut self, image: &I420Image) -> Result<(), MediaError> {
+        self.0.iter_mut().try_for_each(|w| w.write(image))
+    }
+    fn finish(self: Box<Self>) -> Result<(), MediaError> {
+        // Finish all, then report the first failure: one bad output must not leave the
+        // others unfinished.
+        let results: Vec<_> = self.0.into_iter().map(|w| w.finish()).collect();
+        results.into_iter().collect()
+    }
+}
+
+impl AudioWrite for Tee<dyn AudioWrite> {
+    fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
+        self.0.iter_mut().try_for_each(|w| w.write(samples))
+    }
+    fn finish(self: Box<Self>) -> Result<(), MediaError> {
+        let results: Vec<_> = self.0.into_iter().map(|w| w.finish()).collect();
+        results.into_iter().collect()
     }
 }
 
@@ -99,21 +148,28 @@ fn grey_card(width: u32, height: u32) -> I420Image {
 
 /// Writes processed blocks in sequence order; blocks that never came back become silence of
 /// the same length, so the output's timeline matches the input's.
+///
+/// A block starts at sample `seq * block_samples + shift`; a shift that grew (lip sync made
+/// room for a slower path) is filled with silence, as a device would play it.
 pub struct AudioSink {
-    writer: Option<WavWriter>,
+    writer: Option<Box<dyn AudioWrite>>,
     block_samples: usize,
     next_seq: u64,
+    shift: u64,
+    written: u64,
     pub samples_out: u64,
     pub samples_concealed: u64,
     pub blocks_late: u64,
 }
 
 impl AudioSink {
-    pub fn new(writer: Option<WavWriter>, block_samples: usize) -> Self {
+    pub fn new(writer: Option<Box<dyn AudioWrite>>, block_samples: usize) -> Self {
         AudioSink {
             writer,
             block_samples,
             next_seq: 0,
+            shift: 0,
+            written: 0,
             samples_out: 0,
             samples_concealed: 0,
             blocks_late: 0,
@@ -121,38 +177,61 @@ impl AudioSink {
     }
 
     pub fn push(&mut self, block: AudioBlock) -> Result<(), MediaError> {
+        self.push_shifted(block, 0)
+    }
+
+    /// Write `block` at sample `seq * block_samples + shift` (shifts only ever grow).
+    pub fn push_shifted(&mut self, block: AudioBlock, shift: u64) -> Result<(), MediaError> {
         if block.seq < self.next_seq {
             self.blocks_late += 1;
             return Ok(());
         }
-        self.conceal_until(block.seq)?;
+        self.shift = self.shift.max(shift);
+        self.fill_until(self.position(block.seq))?;
         if let Some(writer) = &mut self.writer {
             writer.write(&block.samples)?;
         }
         self.samples_out += block.samples.len() as u64;
+        self.written += block.samples.len() as u64;
         self.next_seq = block.seq + 1;
         Ok(())
     }
 
     pub fn conceal_until(&mut self, seq: u64) -> Result<(), MediaError> {
         if self.next_seq < seq {
-            let silence = vec![0.0f32; self.block_samples];
-            while self.next_seq < seq {
+            self.fill_until(self.position(seq))?;
+            self.next_seq = seq;
+        }
+        Ok(())
+    }
+
+    fn position(&self, seq: u64) -> u64 {
+        seq * self.block_samples as u64 + self.shift
+    }
+
+    fn fill_until(&mut self, position: u64) -> Result<(), MediaError> {
+        if position > self.written {
+            let missing = (position - self.written) as usize;
+            let silence = vec![0.0f32; missing.min(self.block_samples.max(1))];
+            let mut left = missing;
+            while left > 0 {
+                let n = left.min(silence.len());
                 if let Some(writer) = &mut self.writer {
-                    writer.write(&silence)?;
+                    writer.write(&silence[..n])?;
                 }
-                self.samples_concealed += self.block_samples as u64;
-                self.next_seq += 1;
+                left -= n;
             }
+            self.samples_concealed += missing as u64;
+            self.written = position;
         }
         Ok(())
     }
 
     pub fn samples_written(&self) -> u64 {
-        self.samples_out + self.samples_concealed
+        self.written
     }
 
-    /// Close the file; the counts stay readable.
+    /// Close the output; the counts stay readable.
     pub fn finish(&mut self) -> Result<(), MediaError> {
         if let Some(writer) = self.writer.take() {
             writer.finish()?;
@@ -165,6 +244,8 @@ impl AudioSink {
 mod tests {
     use super::*;
     use studio_media::Timestamp;
+    use studio_media::wav::WavWriter;
+    use studio_media::y4m::Y4mWriter;
 
     fn frame(seq: u64, luma: u8) -> VideoFrame {
         let mut image = I420Image::black(8, 8);
@@ -215,7 +296,7 @@ mod tests {
             rate: studio_media::source::FrameRate::per_second(30),
         };
         let writer = Y4mWriter::create(&path, format).unwrap();
-        let mut sink = VideoSink::new(Some(writer), VideoFallback::Card, 8, 8);
+        let mut sink = VideoSink::new(Some(Box::new(writer)), VideoFallback::Card, 8, 8);
         sink.push(frame(1, 200)).unwrap();
         sink.finish().unwrap();
         let mut reader = studio_media::y4m::Y4mReader::open(&path).unwrap();
@@ -232,7 +313,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.wav");
         let writer = WavWriter::create(&path, 48_000).unwrap();
-        let mut sink = AudioSink::new(Some(writer), 4);
+        let mut sink = AudioSink::new(Some(Box::new(writer)), 4);
         sink.push(block(0, 0.5, 4)).unwrap();
         sink.push(block(2, 0.25, 4)).unwrap();
         sink.conceal_until(4).unwrap();
@@ -248,5 +329,30 @@ mod tests {
                 0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.0, 0.0
             ]
         );
+    }
+
+    #[test]
+    fn a_grown_shift_moves_later_frames_and_fills_the_slots_between() {
+        let mut sink = VideoSink::new(None, VideoFallback::LastFrame, 8, 8);
+        sink.push_shifted(frame(0, 50), 0).unwrap();
+        sink.push_shifted(frame(1, 60), 2).unwrap();
+        sink.conceal_until(3).unwrap();
+        // Slots: frame 0, two repeats of it, frame 1, then frame 2's slot concealed.
+        assert_eq!(sink.frames_out, 2);
+        assert_eq!(sink.frames_concealed, 3);
+        assert_eq!(sink.frames_written(), 5);
+    }
+
+    #[test]
+    fn a_grown_audio_shift_inserts_exactly_that_much_silence() {
+        let mut sink = AudioSink::new(None, 4);
+        sink.push_shifted(block(0, 0.5, 4), 0).unwrap();
+        sink.push_shifted(block(1, 0.5, 4), 3).unwrap();
+        assert_eq!(sink.samples_concealed, 3);
+        assert_eq!(sink.samples_written(), 11);
+        // A short last block is not padded.
+        sink.push_shifted(block(2, 0.5, 2), 3).unwrap();
+        sink.conceal_until(3).unwrap();
+        assert_eq!(sink.samples_written(), 13);
     }
 }

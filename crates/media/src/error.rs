@@ -19,4 +19,7 @@ pub enum MediaError {
     /// A `--video-in` / `--audio-in` spec that names nothing we can open.
     #[error("{0}")]
     BadSpec(String),
+    /// A camera, microphone or virtual device that could not be used.
+    #[error(transparent)]
+    Device(#[from] crate::devices::DeviceError),
 }

@@ -3,8 +3,12 @@
 //! servers run media through.
 
 pub mod audio;
+pub mod avsync;
+pub mod devices;
 pub mod engine;
 pub mod error;
+pub mod resample;
+pub mod sink;
 pub mod source;
 pub mod synthetic;
 pub mod time;

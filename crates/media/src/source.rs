@@ -55,6 +55,8 @@ pub enum VideoInput {
     Sync,
     /// A Y4M file.
     File(PathBuf),
+    /// A camera's device node (`/dev/video0`); `camera:<n>` names `/dev/video<n>`.
+    Camera(PathBuf),
 }
 
 /// What `--audio-in` names.
@@ -66,18 +68,31 @@ pub enum AudioInput {
     Sync,
     /// A WAV file.
     File(PathBuf),
+    /// A microphone by name (or part of it); `None` is the system's default.
+    Microphone(Option<String>),
 }
 
 impl VideoInput {
     /// `test`, `sync`, or a path ending in `.y4m`.
     pub fn parse(spec: &str) -> Result<VideoInput, MediaError> {
+        if let Some(camera) = spec.strip_prefix("camera:") {
+            let camera = camera.trim();
+            return match camera.parse::<u32>() {
+                Ok(n) => Ok(VideoInput::Camera(PathBuf::from(format!("/dev/video{n}")))),
+                Err(_) if !camera.is_empty() => Ok(VideoInput::Camera(PathBuf::from(camera))),
+                Err(_) => Err(MediaError::BadSpec(
+                    "`camera:` needs a camera, e.g. `camera:0` (see `studio devices`)".into(),
+                )),
+            };
+        }
         match spec {
             "test" => Ok(VideoInput::Test),
             "sync" => Ok(VideoInput::Sync),
             path if has_extension(path, "y4m") => Ok(VideoInput::File(PathBuf::from(path))),
             _ => Err(MediaError::BadSpec(format!(
                 "video input `{spec}` not understood: use `test` (moving pattern), `sync` \
-                 (a flash each second) or a path to a .y4m file"
+                 (a flash each second), `camera:<n>` (see `studio devices`) or a path to a \
+                 .y4m file"
             ))),
         }
     }
@@ -95,12 +110,20 @@ impl AudioInput {
                 ))),
             };
         }
+        if let Some(name) = spec.strip_prefix("mic:") {
+            let name = name.trim();
+            return Ok(AudioInput::Microphone(
+                (!name.is_empty()).then(|| name.to_string()),
+            ));
+        }
         match spec {
             "sync" => Ok(AudioInput::Sync),
+            "mic" => Ok(AudioInput::Microphone(None)),
             path if has_extension(path, "wav") => Ok(AudioInput::File(PathBuf::from(path))),
             _ => Err(MediaError::BadSpec(format!(
                 "audio input `{spec}` not understood: use `tone:<Hz>` (e.g. `tone:440`), \
-                 `sync` (a click each second) or a path to a .wav file"
+                 `sync` (a click each second), `mic` or `mic:<name>` (a microphone; see \
+                 `studio devices`) or a path to a .wav file"
             ))),
         }
     }
@@ -122,7 +145,28 @@ pub fn open_video(
         VideoInput::Test => Box::new(TestPattern::new(default_format)),
         VideoInput::Sync => Box::new(SyncFlash::new(default_format)),
         VideoInput::File(path) => Box::new(Y4mReader::open(path)?),
+        VideoInput::Camera(path) => open_camera(path, default_format)?,
     })
+}
+
+#[cfg(target_os = "linux")]
+fn open_camera(path: &Path, format: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
+    use crate::devices::camera::{CameraSource, v4l2_capture::V4l2Capture};
+    let path = path.to_path_buf();
+    let camera = CameraSource::open(
+        Box::new(move || V4l2Capture::open(&path)),
+        format.width,
+        format.height,
+        format.rate,
+    )?;
+    Ok(Box::new(camera))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_camera(_: &Path, _: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
+    Err(MediaError::BadSpec(
+        "camera capture on this system is not built yet; use a .y4m file meanwhile".into(),
+    ))
 }
 
 /// Open an audio source producing mono at `sample_rate`. A file at another rate is an error
@@ -143,6 +187,10 @@ pub fn open_audio(
             Box::new(Tone::new(hz, sample_rate))
         }
         AudioInput::Sync => Box::new(SyncClick::new(sample_rate)),
+        AudioInput::Microphone(name) => Box::new(crate::devices::sound::MicrophoneSource::open(
+            name.as_deref(),
+            sample_rate,
+        )?),
         AudioInput::File(path) => {
             let reader = WavReader::open(path)?;
             let rate = reader.sample_rate();

@@ -59,7 +59,7 @@ fn audio_specs_parse() {
         let text = AudioInput::parse(bad).unwrap_err().to_string();
         assert!(text.contains("tone:440"), "{bad}: {text}");
     }
-    for bad in ["", "mic", "voice.mp3", "tone"] {
+    for bad in ["", "microphone", "voice.mp3", "tone"] {
         let err = AudioInput::parse(bad).unwrap_err();
         assert!(matches!(err, MediaError::BadSpec(_)), "{bad}: {err:?}");
         let text = err.to_string();
@@ -124,4 +124,41 @@ fn tones_at_or_above_nyquist_are_rejected() {
         assert!(text.contains("24000"), "{text}");
     }
     assert!(open_audio(&AudioInput::Tone(23_999.0), 48_000).is_ok());
+}
+
+#[test]
+fn microphone_specs_parse() {
+    assert_eq!(
+        AudioInput::parse("mic").unwrap(),
+        AudioInput::Microphone(None)
+    );
+    assert_eq!(
+        AudioInput::parse("mic:USB Audio").unwrap(),
+        AudioInput::Microphone(Some("USB Audio".into()))
+    );
+    assert_eq!(
+        AudioInput::parse("mic:").unwrap(),
+        AudioInput::Microphone(None)
+    );
+}
+
+#[test]
+fn a_microphone_that_is_not_there_is_a_clear_error() {
+    let err = open_audio(
+        &AudioInput::Microphone(Some("no such microphone 7f3a".into())),
+        48_000,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    // Either the sound system lists devices and none matches, or it has none at all.
+    assert!(
+        err.contains("no microphone called \"no such microphone 7f3a\"")
+            || err.contains("sound system did not answer"),
+        "{err}"
+    );
+    assert!(
+        err.contains("studio devices") || err.contains("sound server"),
+        "{err}"
+    );
 }

@@ -43,6 +43,10 @@ struct Args {
     /// even when the app is killed.
     #[arg(long, env = "STUDIO_WATCH_STDIN")]
     watch_stdin: bool,
+    /// Diagnostic: hold every result this many milliseconds before sending it back, as a
+    /// slow engine would (how `studio run --inject-delay` tests lip sync).
+    #[arg(long, env = "STUDIO_INJECT_DELAY_MS", default_value_t = 0)]
+    inject_delay_ms: u64,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -100,7 +104,10 @@ async fn serve(
     let address = listener.local_addr().context("reading the bound address")?;
 
     let engine_name = Engine::for_role(args.role).name().to_string();
-    let registry = Arc::new(Registry::new(args.role, token, engine_name));
+    let registry = Arc::new(
+        Registry::new(args.role, token, engine_name)
+            .with_output_delay(Duration::from_millis(args.inject_delay_ms)),
+    );
 
     let first_line = serde_json::to_string(&Listening {
         listening: address.to_string(),

@@ -96,6 +96,8 @@ pub struct Registry {
     model_manager: std::sync::OnceLock<studio_models::ModelManager>,
     changes: watch::Sender<u64>,
     shutting_down: watch::Sender<bool>,
+    /// Diagnostic hold on every result before it goes back (`--inject-delay-ms`).
+    pub output_delay: Duration,
 }
 
 impl Registry {
@@ -111,7 +113,14 @@ impl Registry {
             model_manager: std::sync::OnceLock::new(),
             changes: watch::channel(0).0,
             shutting_down: watch::channel(false).0,
+            output_delay: Duration::ZERO,
         }
+    }
+
+    /// Hold every result for `delay` before sending it back, as a slow engine would.
+    pub fn with_output_delay(mut self, delay: Duration) -> Registry {
+        self.output_delay = delay;
+        self
     }
 
     /// Constant-time check of a presented bearer token.

@@ -46,7 +46,11 @@ pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, Transp
 
 async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry: Arc<Registry>) {
     let inbox = connection.inbox.clone();
-    let outgoing = connection.outgoing.clone();
+    let outgoing = if registry.output_delay.is_zero() {
+        connection.outgoing.clone()
+    } else {
+        crate::delay::delay_line(connection.outgoing.clone(), registry.output_delay)
+    };
     let thread_entry = entry.clone();
     let thread_registry = registry.clone();
     let mut engine_thread = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,149 @@
+//! The thread that runs the A/V sync buffer between the session links and the sinks: it
+//! holds each processed frame and block until its presentation time and hands it on with the
+//! shift its sink must apply, so the virtual camera and microphone stay in lip sync.
+
+use crate::report::LatencySummary;
+use serde::Serialize;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+use studio_media::avsync::{AvSync, MediaKind, PathSyncStats, Released, SyncConfig};
+use studio_media::{AudioBlock, VideoFrame};
+
+/// How long to sleep at most when nothing is due, so the end of the run is noticed.
+const IDLE_WAKE: Duration = Duration::from_millis(50);
+
+/// What the links hand to the sync thread.
+pub enum Arrival {
+    Video(VideoFrame),
+    Audio(AudioBlock),
+}
+
+/// A processed item leaving the buffer, with where its sink must place it.
+pub enum Presented {
+    /// Write at output slot `seq + shift_frames`.
+    Video(VideoFrame, u64),
+    /// Write at sample `seq * block + shift_samples`.
+    Audio(AudioBlock, u64),
+}
+
+enum Item {
+    Video(VideoFrame),
+    Audio(AudioBlock),
+}
+
+/// Lip sync in the report: the delays chosen and what they cost.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LipSyncReport {
+    pub enabled: bool,
+    pub video: PathSync,
+    pub audio: PathSync,
+    /// Presentation delay of video minus that of audio at the end (0 when in sync).
+    pub offset_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PathSync {
+    /// Capture to presentation, at the end of the run.
+    pub delay_ms: Option<f64>,
+    /// Capture to arrival of the first item, which set the starting delay.
+    pub first_latency_ms: Option<f64>,
+    /// Mean time an item was held back for the other path.
+    pub held_ms_mean: f64,
+    /// Items that arrived after their presentation time.
+    pub late: u64,
+    /// Times the delay rose because this path kept arriving late.
+    pub raises: u64,
+    /// How long after its presentation time each item actually left (thread wake-up and
+    /// late arrivals): what a device sees beyond the scheduled timeline.
+    pub release_lag_ms: LatencySummary,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl PathSync {
+    fn from_stats(stats: &PathSyncStats, lags_ms: &[f64]) -> PathSync {
+        PathSync {
+            delay_ms: stats.delay.map(ms),
+            first_latency_ms: stats.first_latency.map(ms),
+            held_ms_mean: if stats.released == 0 {
+                0.0
+            } else {
+                ms(stats.held / stats.released as u32)
+            },
+            late: stats.late,
+            raises: stats.raises,
+            release_lag_ms: LatencySummary::from_samples(lags_ms),
+        }
+    }
+}
+
+/// Run the buffer until `arrivals` closes, then flush it. `clock` is the run's capture clock;
+/// `fps` and `sample_rate` turn a shift in time into frames and samples.
+pub fn run(
+    config: SyncConfig,
+    clock: Instant,
+    fps: f64,
+    sample_rate: u32,
+    arrivals: Receiver<Arrival>,
+    mut present: impl FnMut(Presented),
+) -> LipSyncReport {
+    let mut sync: AvSync<Item> = AvSync::new(config);
+    let mut lags: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut emit = |released: Released<Item>, now: Duration, flushing: bool| {
+        if !flushing {
+            let lag = now.saturating_sub(released.due).as_secs_f64() * 1e3;
+            lags[usize::from(released.kind == MediaKind::Audio)].push(lag);
+        }
+        let shift = released.shift.as_secs_f64();
+        present(match released.item {
+            Item::Video(frame) => Presented::Video(frame, (shift * fps).round() as u64),
+            Item::Audio(block) => {
+                Presented::Audio(block, (shift * f64::from(sample_rate)).round() as u64)
+            }
+        })
+    };
+    loop {
+        let now = clock.elapsed();
+        let wait = sync
+            .next_wake()
+            .map(|wake| wake.saturating_sub(now).min(IDLE_WAKE))
+            .unwrap_or(IDLE_WAKE);
+        match arrivals.recv_timeout(wait) {
+            Ok(arrival) => {
+                let now = clock.elapsed();
+                match arrival {
+                    Arrival::Video(frame) => {
+                        sync.push(MediaKind::Video, frame.capture, Item::Video(frame), now)
+                    }
+                    Arrival::Audio(block) => {
+                        sync.push(MediaKind::Audio, block.capture, Item::Audio(block), now)
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = clock.elapsed();
+        while let Some(released) = sync.poll(now) {
+            emit(released, now, false);
+        }
+    }
+    let now = clock.elapsed();
+    for released in sync.flush(now) {
+        emit(released, now, true);
+    }
+    let video = PathSync::from_stats(sync.stats(MediaKind::Video), &lags[0]);
+    let audio = PathSync::from_stats(sync.stats(MediaKind::Audio), &lags[1]);
+    let offset_ms = match (video.delay_ms, audio.delay_ms) {
+        (Some(v), Some(a)) => ((v - a) * 1e3).round() / 1e3,
+        _ => 0.0,
+    };
+    LipSyncReport {
+        enabled: config.lip_sync,
+        video,
+        audio,
+        offset_ms,
+    }
+}
