@@ -1,11 +1,10 @@
-//! `studio`: the desktop app's binary. With no command it runs the studio in the console;
+//! `studio`: the desktop app's binary. With no command it opens the window;
 //! `studio run --headless ...` runs the whole path from files or synthetic sources to files
 //! and writes a report.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Duration;
 use studio_app::manager::{ManagerOptions, find_server_binary};
 use studio_app::pipeline::{self, RunOptions};
 use studio_media::source::{AudioInput, VideoInput};
@@ -88,12 +87,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Some(Command::Run(args)) => run_headless(&loaded, args).await,
-            None => run_console(&loaded).await,
-        }
-    });
+    let result = match cli.command {
+        Some(Command::Run(args)) => runtime.block_on(run_headless(&loaded, args)),
+        None => studio_app::desktop::open_window(&runtime, &loaded, manager_options(&loaded)),
+    };
     if let Err(e) = result {
         eprintln!("studio: {e:#}");
         std::process::exit(1);
@@ -128,6 +125,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         audio_out: args.audio_out,
         status_every: None,
         controls: Default::default(),
+        tap: None,
     };
     let report = pipeline::run(
         &loaded.config,
@@ -154,33 +152,6 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         report.latency_ms.audio.p50,
         report.latency_ms.audio.p95,
         report.restarts,
-    );
-    Ok(())
-}
-
-/// The studio in the console, until the window lands: both servers, the test pattern and a
-/// tone through them live, and a status line each second. Ctrl-C stops everything.
-async fn run_console(loaded: &LoadedConfig) -> anyhow::Result<()> {
-    println!("Streaming Studio: starting the video and audio servers (Ctrl-C stops)");
-    let options = RunOptions {
-        video_in: VideoInput::Test,
-        audio_in: AudioInput::Tone(440.0),
-        seconds: None,
-        video_out: None,
-        audio_out: None,
-        status_every: Some(Duration::from_secs(1)),
-        controls: Default::default(),
-    };
-    let report = pipeline::run(
-        &loaded.config,
-        manager_options(loaded)?,
-        options,
-        interrupted(),
-    )
-    .await?;
-    println!(
-        "stopped after {:.1} s; both servers are stopped. Video latency p50 {:.1} ms, audio p50 {:.1} ms.",
-        report.seconds, report.latency_ms.video.p50, report.latency_ms.audio.p50
     );
     Ok(())
 }
