@@ -282,3 +282,39 @@ fn a_missing_server_binary_is_reported_in_plain_words() {
     harness.get_by_label_contains("could not start");
     harness.get_by_label("Start");
 }
+
+#[test]
+fn cloud_mode_says_what_it_needs_and_starts_no_server() {
+    let rig = rig();
+    let config = Config::defaults().unwrap();
+    let options = StudioOptions {
+        manager: Err("not used: cloud mode starts no local server".into()),
+        config,
+    };
+    let studio = Studio::start(rig.runtime.handle(), options, || {});
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_ui_state(
+            |ui, window: &mut StudioWindow| window.frame(ui),
+            StudioWindow::new(studio),
+        );
+    harness.get_by_label("Cloud").click();
+    // The key is looked up in the environment and the keyring (absent in a test run).
+    let checked = step_until(
+        &mut harness,
+        Duration::from_secs(20),
+        "the key check",
+        |s| s.cloud.api_key != studio_app::state::ApiKey::NotChecked,
+    );
+    if std::env::var_os("RUNPOD_API_KEY").is_none() {
+        assert_eq!(checked.cloud.api_key, studio_app::state::ApiKey::Missing);
+        harness.get_by_label("Cloud mode needs a RunPod API key.");
+    }
+    harness.get_by_label("Price cap, $ per hour");
+    harness.get_by_label("Start").click();
+    let after = step_until(&mut harness, Duration::from_secs(5), "the notice", |s| {
+        s.notice.is_some()
+    });
+    assert_eq!(after.phase, Phase::Idle, "nothing starts in cloud mode");
+    assert!(after.server(Role::Video).process == Process::NotRunning);
+}
