@@ -1,12 +1,19 @@
 //! The studio app: the local server manager, the media path between sources, servers and
-//! sinks, and the headless run that reports what happened.
+//! sinks, the headless run that reports what happened, and the window over one state store.
 
 pub mod controls;
+pub mod desktop;
 pub mod doctor;
 pub mod lipsync;
+pub mod live_source;
 pub mod manager;
 pub mod outputs;
 pub mod pipeline;
 pub mod report;
+pub mod secrets;
+pub mod service;
 pub mod sinks;
+pub mod state;
 pub mod talk;
+pub mod tap;
+pub mod window;

@@ -1,4 +1,4 @@
-//! `studio`: the desktop app's binary. With no command it runs the studio in the console;
+//! `studio`: the desktop app's binary. With no command it opens the window;
 //! `studio run --headless ...` runs the whole path from files or synthetic sources to files
 //! and writes a report.
 
@@ -141,15 +141,15 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Some(Command::Run(args)) => run_headless(&loaded, args).await,
-            Some(Command::Models(args)) => models_cli::run(&loaded.config, args).await,
-            Some(Command::Doctor { json }) => studio_app::doctor::run(&loaded.config, json).await,
-            Some(Command::Devices { json }) => studio_app::doctor::print_devices(json),
-            None => run_console(&loaded).await,
+    let result = match cli.command {
+        Some(Command::Run(args)) => runtime.block_on(run_headless(&loaded, args)),
+        Some(Command::Models(args)) => runtime.block_on(models_cli::run(&loaded.config, args)),
+        Some(Command::Doctor { json }) => {
+            runtime.block_on(studio_app::doctor::run(&loaded.config, json))
         }
-    });
+        Some(Command::Devices { json }) => studio_app::doctor::print_devices(json),
+        None => studio_app::desktop::open_window(&runtime, &loaded, manager_options(&loaded)),
+    };
     if let Err(e) = result {
         eprintln!("studio: {e:#}");
         std::process::exit(1);
@@ -224,6 +224,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         lip_sync: !args.no_lip_sync,
         video_devices,
         audio_devices,
+        tap: None,
     };
     let mut manager = manager_options(loaded)?;
     manager.inject_delay = args.inject_delay.iter().copied().collect();
@@ -255,42 +256,6 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
             sync.offset_ms
         );
     }
-    Ok(())
-}
-
-/// The studio in the console, until the window lands: both servers, the test pattern and a
-/// tone through them live, and a status line each second. Ctrl-C stops everything.
-async fn run_console(loaded: &LoadedConfig) -> anyhow::Result<()> {
-    println!("Streaming Studio: starting the video and audio servers (Ctrl-C stops)");
-    let controls = std::sync::Arc::new(studio_app::controls::LiveControls::new());
-    let key = &loaded.config.talk.key;
-    match studio_app::talk::start(key, controls.clone()) {
-        Ok(driver) => println!("talk key: hold {key} to talk ({driver})"),
-        Err(e) => println!("talk key {key} is not available: {e:#}"),
-    }
-    let options = RunOptions {
-        video_in: VideoInput::Test,
-        audio_in: AudioInput::Tone(440.0),
-        seconds: None,
-        video_out: None,
-        audio_out: None,
-        status_every: Some(Duration::from_secs(1)),
-        controls,
-        lip_sync: true,
-        video_devices: Vec::new(),
-        audio_devices: Vec::new(),
-    };
-    let report = pipeline::run(
-        &loaded.config,
-        manager_options(loaded)?,
-        options,
-        interrupted(),
-    )
-    .await?;
-    println!(
-        "stopped after {:.1} s; both servers are stopped. Video latency p50 {:.1} ms, audio p50 {:.1} ms.",
-        report.seconds, report.latency_ms.video.p50, report.latency_ms.audio.p50
-    );
     Ok(())
 }
 

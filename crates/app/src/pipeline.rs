@@ -8,6 +8,7 @@ use crate::lipsync::{self, Arrival, Presented};
 use crate::manager::{ManagerOptions, ServerInfo, ServerManager, signalled};
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
 use crate::sinks::{AudioSink, AudioWrite, Tee, VideoSink, VideoWrite};
+use crate::tap::{RunTap, TapEvent};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,6 +56,8 @@ pub struct RunOptions {
     /// output device), opened before the servers start.
     pub video_devices: Vec<Box<dyn VideoWrite>>,
     pub audio_devices: Vec<Box<dyn AudioWrite>>,
+    /// For a window: previews, latency, manager events and camera switching.
+    pub tap: Option<RunTap>,
 }
 
 /// Counters shared by the capture threads, the session links and the status line.
@@ -78,6 +81,10 @@ impl PathStats {
         let now = Timestamp::from_duration(clock.elapsed());
         let ms = now.saturating_since(capture).as_secs_f64() * 1000.0;
         lock(&self.latencies_ms).push(ms);
+    }
+
+    fn last_latency(&self) -> f64 {
+        lock(&self.latencies_ms).last().copied().unwrap_or_default()
     }
 
     fn latency(&self) -> LatencySummary {
@@ -115,7 +122,20 @@ pub async fn run(
         height: config.video.height,
         rate: FrameRate::per_second(config.video.fps),
     };
-    let video_source = open_video(&options.video_in, default_format).context("video input")?;
+    let mut video_source = open_video(&options.video_in, default_format).context("video input")?;
+    if let Some(requests) = options.tap.as_ref().and_then(|t| t.video_input.clone()) {
+        let tap = options.tap.clone();
+        video_source = Box::new(crate::live_source::SwitchingVideoSource::new(
+            video_source,
+            options.video_in.clone(),
+            requests,
+            move |error| {
+                if let Some(tap) = &tap {
+                    tap.send(TapEvent::CameraFailed(error));
+                }
+            },
+        ));
+    }
     let audio_source =
         open_audio(&options.audio_in, config.audio.sample_rate).context("audio input")?;
     let format = video_source.format();
@@ -136,6 +156,9 @@ pub async fn run(
     let audio_writer = Tee::of(audio_writers).map(|t| t as Box<dyn AudioWrite>);
 
     let manager = ServerManager::start(manager_options);
+    if let Some(tap) = &options.tap {
+        tap.watch_manager(&manager);
+    }
     let start_timeout = Duration::from_millis(config.servers.restart.start_timeout_ms);
     if let Err(e) = manager.wait_ready(start_timeout).await {
         manager.stop().await;
@@ -207,6 +230,7 @@ pub async fn run(
             gaps: gaps.clone(),
             clock,
             stop: links_stopped.clone(),
+            tap: options.tap.clone(),
         };
         tokio::spawn(link.run())
     });
@@ -225,8 +249,17 @@ pub async fn run(
             video_stats.clone(),
             capture_stop.clone(),
         );
+        let tap = options.tap.clone();
         tokio::task::spawn_blocking(move || {
-            capture_video(video_source, clock, video_limit, &sender, &stats, &stop)
+            capture_video(
+                video_source,
+                clock,
+                video_limit,
+                &sender,
+                &stats,
+                &stop,
+                tap.as_ref(),
+            )
         })
     };
     let audio_capture = {
@@ -396,6 +429,7 @@ struct Link {
     gaps: Arc<Mutex<Vec<Gap>>>,
     clock: Instant,
     stop: watch::Receiver<bool>,
+    tap: Option<RunTap>,
 }
 
 impl Link {
@@ -425,6 +459,9 @@ impl Link {
             self.controls.attach(self.role, handle.sender.clone());
             *lock(&self.current) = Some(handle.sender.clone());
             self.end_gap();
+            if let Some(tap) = &self.tap {
+                tap.send(TapEvent::Session(self.role, true));
+            }
             let reason = loop {
                 let event = tokio::select! {
                     event = handle.events.recv() => event,
@@ -438,12 +475,19 @@ impl Link {
                 match event {
                     Some(SessionEvent::Video(frame)) => {
                         self.stats.record_latency(self.clock, frame.capture);
+                        if let Some(tap) = &self.tap {
+                            tap.processed_frame(&frame);
+                            tap.send(TapEvent::Latency(self.role, self.stats.last_latency()));
+                        }
                         self.stats.returned.fetch_add(1, Ordering::Relaxed);
                         self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
                         let _ = self.sink.send(Arrival::Video(frame));
                     }
                     Some(SessionEvent::Audio(block)) => {
                         self.stats.record_latency(self.clock, block.capture);
+                        if let Some(tap) = &self.tap {
+                            tap.send(TapEvent::Latency(self.role, self.stats.last_latency()));
+                        }
                         self.stats
                             .returned
                             .fetch_add(block.samples.len() as u64, Ordering::Relaxed);
@@ -461,6 +505,9 @@ impl Link {
             };
             *lock(&self.current) = None;
             self.controls.detach(self.role);
+            if let Some(tap) = &self.tap {
+                tap.send(TapEvent::Session(self.role, false));
+            }
             tracing::warn!("the {} session closed: {reason}", self.role);
             self.start_gap(reason);
         }
@@ -529,6 +576,7 @@ fn capture_video(
     current: &CurrentSender,
     stats: &PathStats,
     stop: &AtomicBool,
+    tap: Option<&RunTap>,
 ) -> anyhow::Result<u64> {
     let rate = source.format().rate;
     let mut seq = 0u64;
@@ -547,6 +595,9 @@ fn capture_video(
             image,
         };
         stats.captured.fetch_add(1, Ordering::Relaxed);
+        if let Some(tap) = tap {
+            tap.camera_frame(&frame);
+        }
         match open_sender(current) {
             Some(sender) => {
                 if sender.send_video(frame) {

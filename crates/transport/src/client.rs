@@ -103,6 +103,62 @@ impl ServerClient {
         Ok((offer, handle))
     }
 
+    /// `GET /v1/events`: the server's status now and after every change, until the server
+    /// goes away (then `next` gives `None`).
+    pub async fn events(&self) -> Result<StatusEvents, TransportError> {
+        let url = self.url("/v1/events");
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            // The stream lasts as long as the server: lift the client's per-request limit.
+            .timeout(Duration::from_secs(24 * 3600))
+            .send()
+            .await
+            .map_err(|e| request_error(&url, e))?;
+        if !response.status().is_success() {
+            return Err(http_error(&url, response).await);
+        }
+        Ok(StatusEvents {
+            url,
+            response,
+            parser: crate::sse::SseParser::new(),
+            ready: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// `POST /v1/faces` with the image file's bytes: the server's answer as JSON.
+    pub async fn upload_face(
+        &self,
+        image: Vec<u8>,
+        content_type: &str,
+    ) -> Result<serde_json::Value, TransportError> {
+        let url = self.url("/v1/faces");
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(image)
+            .send()
+            .await
+            .map_err(|e| request_error(&url, e))?;
+        read_json(&url, response).await
+    }
+
+    /// `GET /v1/voices`: the server's answer as JSON.
+    pub async fn voices(&self) -> Result<serde_json::Value, TransportError> {
+        let url = self.url("/v1/voices");
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| request_error(&url, e))?;
+        read_json(&url, response).await
+    }
+
     /// `DELETE /v1/sessions/{id}`; a session the server no longer knows counts as closed.
     pub async fn close_session(&self, id: &str) -> Result<(), TransportError> {
         let url = self.url(&format!("/v1/sessions/{id}"));
@@ -118,6 +174,38 @@ impl ServerClient {
             Ok(())
         } else {
             Err(http_error(&url, response).await)
+        }
+    }
+}
+
+/// The status stream of `GET /v1/events`.
+pub struct StatusEvents {
+    url: String,
+    response: reqwest::Response,
+    parser: crate::sse::SseParser,
+    ready: std::collections::VecDeque<crate::sse::SseEvent>,
+}
+
+impl StatusEvents {
+    /// The next status, or `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<Result<ServerStatus, TransportError>> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                if event.name != "status" {
+                    continue;
+                }
+                return Some(serde_json::from_str(&event.data).map_err(|e| {
+                    TransportError::Request {
+                        url: self.url.clone(),
+                        message: format!("unreadable status event: {e}"),
+                    }
+                }));
+            }
+            match self.response.chunk().await {
+                Ok(Some(bytes)) => self.ready.extend(self.parser.push(&bytes)),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(request_error(&self.url, e))),
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod error;
 pub mod mailbox;
 pub mod raw;
+pub mod sse;
 pub mod wire;
 
 pub use client::ServerClient;

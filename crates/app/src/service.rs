@@ -1,0 +1,421 @@
+//! The driver around the state store: runs the effects it asks for (the media run, server
+//! watchers, face uploads, voice lists, the keyring) on the async runtime, feeds what comes
+//! back in as events, and publishes a fresh snapshot after each change.
+
+use crate::controls::LiveControls;
+use crate::manager::{ManagerOptions, ServerInfo};
+use crate::pipeline::{self, RunOptions};
+use crate::state::{
+    Camera, Command, Effect, Event, Snapshot, Store, Thumbnail, face_from_answer,
+    voices_from_answer,
+};
+use crate::tap::{Previews, RunTap, TapEvent};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use studio_media::source::{AudioInput, VideoInput};
+use studio_proto::Role;
+use studio_proto::config::Config;
+use studio_transport::{ServerClient, TransportError};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Thumbnails are at most this many pixels on their longer side.
+const THUMBNAIL_SIZE: u32 = 96;
+/// How long a stopped run may take to end by itself before it is dropped.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Pause before watching a server's events again after the stream broke.
+const EVENTS_RETRY: Duration = Duration::from_millis(500);
+
+/// What the studio needs to run.
+pub struct StudioOptions {
+    pub config: Config,
+    /// How to start the servers, or why they cannot be (shown when the person presses Start).
+    pub manager: Result<ManagerOptions, String>,
+}
+
+/// The window's handle on the studio: read snapshots, send commands.
+#[derive(Clone)]
+pub struct Studio {
+    snapshot: watch::Receiver<Snapshot>,
+    commands: mpsc::UnboundedSender<Command>,
+    previews: watch::Receiver<Option<Previews>>,
+    servers: watch::Receiver<[Option<ServerClient>; 2]>,
+}
+
+impl Studio {
+    /// Start the driver on `runtime`. `repaint` is called after every change.
+    pub fn start(
+        runtime: &tokio::runtime::Handle,
+        options: StudioOptions,
+        repaint: impl Fn() + Send + Sync + 'static,
+    ) -> Studio {
+        let store = Store::new(&options.config);
+        let (snapshot_tx, snapshot) = watch::channel(store.snapshot());
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (previews_tx, previews) = watch::channel(None);
+        let (inputs, inputs_rx) = mpsc::unbounded_channel();
+        let (servers_tx, servers) = watch::channel([None, None]);
+        let driver = Driver {
+            store,
+            config: options.config,
+            manager: options.manager,
+            inputs,
+            snapshot: snapshot_tx,
+            previews: previews_tx,
+            run: None,
+            clients: servers_tx,
+            watchers: [None, None],
+            repaint: Arc::new(repaint),
+        };
+        runtime.spawn(driver.run(commands_rx, inputs_rx));
+        Studio {
+            snapshot,
+            commands,
+            previews,
+            servers,
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Stop a run, if one goes on, and wait (up to `timeout`) until both servers are gone.
+    pub async fn stop_and_wait(&self, timeout: Duration) {
+        self.send(Command::Stop);
+        let mut snapshot = self.snapshot.clone();
+        let _ = tokio::time::timeout(
+            timeout,
+            snapshot.wait_for(|s| s.phase == crate::state::Phase::Idle),
+        )
+        .await;
+    }
+
+    /// The client of the role's running server (for checks and diagnostics).
+    pub fn server_client(&self, role: Role) -> Option<ServerClient> {
+        self.servers.borrow()[index(role)].clone()
+    }
+
+    /// The current run's previews, if a run is going.
+    pub fn previews(&self) -> Option<Previews> {
+        self.previews.borrow().clone()
+    }
+}
+
+/// What reaches the driver besides commands.
+enum Input {
+    Event(Event),
+    Server(Role, Option<ServerInfo>),
+}
+
+struct ActiveRun {
+    stop: watch::Sender<bool>,
+    controls: Arc<LiveControls>,
+    camera: watch::Sender<VideoInput>,
+}
+
+struct Driver {
+    store: Store,
+    config: Config,
+    manager: Result<ManagerOptions, String>,
+    inputs: mpsc::UnboundedSender<Input>,
+    snapshot: watch::Sender<Snapshot>,
+    previews: watch::Sender<Option<Previews>>,
+    run: Option<ActiveRun>,
+    clients: watch::Sender<[Option<ServerClient>; 2]>,
+    watchers: [Option<JoinHandle<()>>; 2],
+    repaint: Arc<dyn Fn() + Send + Sync>,
+}
+
+fn index(role: Role) -> usize {
+    match role {
+        Role::Video => 0,
+        Role::Audio => 1,
+    }
+}
+
+fn video_input(camera: &Camera) -> VideoInput {
+    match camera {
+        Camera::TestPattern => VideoInput::Test,
+        Camera::VideoFile(path) => VideoInput::File(path.clone()),
+    }
+}
+
+/// The sentence a person needs from a server's refusal.
+fn plain(error: TransportError) -> String {
+    match error {
+        TransportError::Http { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+    ) {
+        loop {
+            let effects = tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.store.command(command),
+                    // The window is gone: stop whatever runs, and end.
+                    None => break,
+                },
+                Some(input) = inputs.recv() => self.input(input),
+            };
+            for effect in effects {
+                self.execute(effect);
+            }
+            self.snapshot.send_replace(self.store.snapshot());
+            (self.repaint)();
+        }
+        if let Some(run) = self.run.take() {
+            run.stop.send_replace(true);
+        }
+    }
+
+    fn input(&mut self, input: Input) -> Vec<Effect> {
+        match input {
+            Input::Event(event) => {
+                if let Event::RunEnded(_) = &event {
+                    self.run = None;
+                    self.previews.send_replace(None);
+                }
+                self.store.apply(event)
+            }
+            Input::Server(role, info) => {
+                let i = index(role);
+                if let Some(watcher) = self.watchers[i].take() {
+                    watcher.abort();
+                }
+                let up = info.is_some();
+                let client = info.map(|info| {
+                    self.watchers[i] = Some(tokio::spawn(watch_status(
+                        info.client.clone(),
+                        self.inputs.clone(),
+                    )));
+                    info.client
+                });
+                self.clients.send_modify(|clients| clients[i] = client);
+                self.store.apply(Event::ServerUp(role, up))
+            }
+        }
+    }
+
+    fn event_sender(&self) -> impl Fn(Event) + Send + Sync + 'static {
+        let inputs = self.inputs.clone();
+        move |event| {
+            let _ = inputs.send(Input::Event(event));
+        }
+    }
+
+    fn execute(&mut self, effect: Effect) {
+        let send = self.event_sender();
+        match effect {
+            Effect::StartRun { camera, controls } => self.start_run(camera, controls),
+            Effect::StopRun => {
+                if let Some(run) = &self.run {
+                    run.stop.send_replace(true);
+                }
+            }
+            Effect::Control(role, control) => {
+                if let Some(run) = &self.run {
+                    run.controls.set(role, control);
+                }
+            }
+            Effect::SwitchCamera(camera) => {
+                if let Some(run) = &self.run {
+                    run.camera.send_replace(video_input(&camera));
+                }
+            }
+            Effect::LoadFace(path) => {
+                tokio::task::spawn_blocking(move || {
+                    let result = load_thumbnail(&path).map(Arc::new);
+                    send(Event::FaceLoaded { path, result });
+                });
+            }
+            Effect::UploadFace(path) => {
+                let client = self.clients.borrow()[index(Role::Video)].clone();
+                tokio::spawn(async move {
+                    let result = match client {
+                        Some(client) => upload_face(&client, &path).await,
+                        None => Err("the video server is not running".to_string()),
+                    };
+                    send(Event::FaceUploaded { path, result });
+                });
+            }
+            Effect::FetchVoices => {
+                let Some(client) = self.clients.borrow()[index(Role::Audio)].clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let result = match client.voices().await {
+                        Ok(answer) => voices_from_answer(&answer),
+                        Err(e) => Err(plain(e)),
+                    };
+                    send(Event::Voices(result));
+                });
+            }
+            Effect::CheckApiKey => {
+                tokio::task::spawn_blocking(move || send(Event::ApiKey(crate::secrets::check())));
+            }
+            Effect::SaveApiKey(key) => {
+                tokio::task::spawn_blocking(move || {
+                    send(Event::ApiKey(crate::secrets::save(&key)));
+                });
+            }
+        }
+    }
+
+    fn start_run(&mut self, camera: Camera, controls: Vec<(Role, studio_proto::control::Control)>) {
+        let send = self.event_sender();
+        let manager = match &self.manager {
+            Ok(manager) => manager.clone(),
+            Err(e) => {
+                send(Event::RunEnded(Err(e.clone())));
+                return;
+            }
+        };
+        let live = Arc::new(LiveControls::new());
+        for (role, control) in controls {
+            live.set(role, control);
+        }
+        let input = video_input(&camera);
+        let (camera_tx, camera_rx) = watch::channel(input.clone());
+        let (tap, previews, mut tap_events) = RunTap::new(Some(camera_rx));
+        self.previews.send_replace(Some(previews));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        self.run = Some(ActiveRun {
+            stop: stop_tx,
+            controls: live.clone(),
+            camera: camera_tx,
+        });
+
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            while let Some(event) = tap_events.recv().await {
+                let input = match event {
+                    TapEvent::Manager(event) => Input::Event(Event::Manager(event)),
+                    TapEvent::Server(role, info) => Input::Server(role, info),
+                    TapEvent::Session(role, open) => Input::Event(Event::Session(role, open)),
+                    TapEvent::Latency(role, ms) => Input::Event(Event::Latency(role, ms)),
+                    TapEvent::CameraFailed(e) => Input::Event(Event::CameraFailed(e)),
+                };
+                if inputs.send(input).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let config = self.config.clone();
+        tokio::spawn(async move {
+            let options = RunOptions {
+                video_in: input,
+                // Microphones arrive with device support; until then the audio path carries
+                // a steady tone so both servers and the talk key can be exercised.
+                audio_in: AudioInput::Tone(440.0),
+                seconds: None,
+                video_out: None,
+                audio_out: None,
+                status_every: None,
+                controls: live,
+                lip_sync: true,
+                video_devices: Vec::new(),
+                audio_devices: Vec::new(),
+                tap: Some(tap),
+            };
+            let mut interrupted = stop_rx.clone();
+            let run = pipeline::run(&config, manager, options, async move {
+                let _ = interrupted.wait_for(|stop| *stop).await;
+            });
+            tokio::pin!(run);
+            let mut stop = stop_rx;
+            let stop_requested = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            let result = tokio::select! {
+                result = &mut run => result.map(|_| ()),
+                _ = stop_requested => {
+                    // A running path ends at once; one still waiting for its servers (which
+                    // may be downloading models) is dropped, and dropping its manager stops them.
+                    match tokio::time::timeout(STOP_GRACE, &mut run).await {
+                        Ok(result) => result.map(|_| ()),
+                        Err(_) => Ok(()),
+                    }
+                }
+            };
+            send(Event::RunEnded(result.map_err(|e| format!("{e:#}"))));
+        });
+    }
+}
+
+/// Follow a server's status events until the task is aborted (the server went away).
+async fn watch_status(client: ServerClient, inputs: mpsc::UnboundedSender<Input>) {
+    loop {
+        if let Ok(mut events) = client.events().await {
+            while let Some(Ok(status)) = events.next().await {
+                let event = Event::Status {
+                    status: Box::new(status),
+                    at: Instant::now(),
+                };
+                if inputs.send(Input::Event(event)).is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(EVENTS_RETRY).await;
+    }
+}
+
+async fn upload_face(
+    client: &ServerClient,
+    path: &Path,
+) -> Result<(String, Option<crate::state::FaceBox>), String> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let content_type = match extension(path).as_deref() {
+        Some("png") => "image/png",
+        _ => "image/jpeg",
+    };
+    let answer = client
+        .upload_face(bytes, content_type)
+        .await
+        .map_err(plain)?;
+    face_from_answer(&answer)
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+/// Decode an image file and shrink it to a thumbnail.
+pub fn load_thumbnail(path: &PathBuf) -> Result<Thumbnail, String> {
+    let image = image::ImageReader::open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .decode()
+        .map_err(|e| match e {
+            image::ImageError::Unsupported(_) => {
+                "this is not a PNG or JPEG image the studio can read".to_string()
+            }
+            other => format!("this image cannot be read: {other}"),
+        })?;
+    let (image_width, image_height) = (image.width(), image.height());
+    let small = image.thumbnail(THUMBNAIL_SIZE, THUMBNAIL_SIZE).into_rgba8();
+    Ok(Thumbnail {
+        width: small.width(),
+        height: small.height(),
+        rgba: small.into_raw(),
+        image_width,
+        image_height,
+    })
+}

@@ -1,0 +1,1157 @@
+//! The app's one state store: events from the server manager, the servers, the sessions and
+//! the cloud come in, commands from the window come in, and it answers with the effects a
+//! driver must carry out. No I/O and no clock of its own, so every state is reachable in a
+//! test by feeding it events.
+
+use crate::manager::ManagerEvent;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use studio_proto::Role;
+use studio_proto::api::ServerStatus;
+use studio_proto::config::Config;
+use studio_proto::control::Control;
+
+/// Where the servers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    LocalGpu,
+    Cloud,
+}
+
+/// What the studio as a whole is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    Idle,
+    /// Servers are starting (and may be downloading models).
+    Starting,
+    Running,
+    Stopping,
+}
+
+/// What the camera is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Camera {
+    TestPattern,
+    VideoFile(PathBuf),
+}
+
+impl Camera {
+    pub fn label(&self) -> String {
+        match self {
+            Camera::TestPattern => "Test pattern".into(),
+            Camera::VideoFile(path) => file_name(path),
+        }
+    }
+}
+
+/// A server process as the manager reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Process {
+    NotRunning,
+    Starting,
+    Ready { pid: u32 },
+    Restarting { after: Duration, reason: String },
+    Failed(String),
+}
+
+/// A model's state, as the server reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelState {
+    Pending,
+    Downloading,
+    Verifying,
+    Loading,
+    Ready,
+    Failed,
+}
+
+impl ModelState {
+    fn parse(state: &str) -> ModelState {
+        match state {
+            "downloading" => ModelState::Downloading,
+            "verifying" => ModelState::Verifying,
+            "loading" => ModelState::Loading,
+            "ready" => ModelState::Ready,
+            "failed" => ModelState::Failed,
+            _ => ModelState::Pending,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ModelState::Pending => "waiting",
+            ModelState::Downloading => "downloading",
+            ModelState::Verifying => "checking",
+            ModelState::Loading => "loading",
+            ModelState::Ready => "ready",
+            ModelState::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelView {
+    pub id: String,
+    pub state: ModelState,
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl ModelView {
+    /// Share of the download done, when the size is known.
+    pub fn fraction(&self) -> Option<f32> {
+        match (self.state, self.bytes_total) {
+            (ModelState::Ready | ModelState::Loading | ModelState::Verifying, _) => Some(1.0),
+            (_, Some(total)) if total > 0 => Some((self.bytes_done as f64 / total as f64) as f32),
+            _ => None,
+        }
+    }
+}
+
+/// One server's card.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerCard {
+    pub role: Role,
+    pub process: Process,
+    pub engine: Option<String>,
+    pub backend: Option<String>,
+    pub device: Option<String>,
+    pub models: Vec<ModelView>,
+    /// Frames (video) or blocks (audio) processed per second, from the last two statuses.
+    pub rate_per_s: Option<f64>,
+    pub process_ms: Option<f64>,
+    /// Capture-to-return latency of the newest frame or block.
+    pub latency_ms: Option<f64>,
+    pub session_open: bool,
+    last_total: Option<(Instant, u64)>,
+}
+
+impl ServerCard {
+    fn new(role: Role) -> ServerCard {
+        ServerCard {
+            role,
+            process: Process::NotRunning,
+            engine: None,
+            backend: None,
+            device: None,
+            models: Vec::new(),
+            rate_per_s: None,
+            process_ms: None,
+            latency_ms: None,
+            session_open: false,
+            last_total: None,
+        }
+    }
+
+    fn reset(&mut self) {
+        *self = ServerCard::new(self.role);
+    }
+}
+
+/// A decoded target-face image, small enough to show as a thumbnail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub width: u32,
+    pub height: u32,
+    /// RGBA, row by row.
+    pub rgba: Vec<u8>,
+    /// The original image's size, for mapping the face box.
+    pub image_width: u32,
+    pub image_height: u32,
+}
+
+/// A face box in the original image's pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaceImage {
+    Loading,
+    Loaded(Arc<Thumbnail>),
+    Unreadable(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaceUpload {
+    /// Not sent yet: it goes to the video server once one runs and the face is chosen.
+    NotSent,
+    Sending,
+    Detected {
+        face_id: String,
+        face_box: Option<FaceBox>,
+    },
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceEntry {
+    pub path: PathBuf,
+    pub image: FaceImage,
+    pub upload: FaceUpload,
+}
+
+impl FaceEntry {
+    pub fn name(&self) -> String {
+        file_name(&self.path)
+    }
+}
+
+/// What a voice needs before it can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceKind {
+    Dsp,
+    Neural,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceEntry {
+    pub id: String,
+    pub name: String,
+    pub kind: VoiceKind,
+    /// `None`: no audio server has said yet.
+    pub ready: Option<bool>,
+}
+
+/// Where the RunPod API key stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiKey {
+    NotChecked,
+    Missing,
+    /// In the OS keyring.
+    Stored,
+    /// From the `RUNPOD_API_KEY` environment variable.
+    FromEnvironment,
+    /// The keyring cannot be used here: why, in plain words.
+    KeyringUnavailable(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudPanel {
+    pub api_key: ApiKey,
+    pub gpu_types: Vec<String>,
+    pub gpu_choice: usize,
+    pub max_hourly_usd: f64,
+}
+
+/// A message for the person at the top of the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub is_error: bool,
+}
+
+/// Everything the window shows. Cheap to clone (thumbnails are shared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub mode: Mode,
+    pub phase: Phase,
+    pub camera: Camera,
+    pub camera_error: Option<String>,
+    pub faces: Vec<FaceEntry>,
+    pub chosen_face: Option<usize>,
+    pub voices: Vec<VoiceEntry>,
+    /// Why the server's voice list is missing, if it is.
+    pub voices_message: Option<String>,
+    pub chosen_voice: Option<String>,
+    pub talk_key: String,
+    pub talking: bool,
+    pub servers: [ServerCard; 2],
+    pub cloud: CloudPanel,
+    pub notice: Option<Notice>,
+}
+
+impl Snapshot {
+    pub fn server(&self, role: Role) -> &ServerCard {
+        &self.servers[role_index(role)]
+    }
+
+    /// Start is offered (and not Stop).
+    pub fn can_start(&self) -> bool {
+        matches!(self.phase, Phase::Idle)
+    }
+}
+
+/// What the window asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Start,
+    Stop,
+    SetMode(Mode),
+    SetCamera(Camera),
+    AddFace(PathBuf),
+    /// `None`: no face swap.
+    ChooseFace(Option<usize>),
+    ChooseVoice(String),
+    Talk(bool),
+    SaveApiKey(String),
+    ChooseGpu(usize),
+    SetPriceCap(f64),
+    DismissNotice,
+}
+
+/// What happened outside.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Manager(ManagerEvent),
+    /// The role's server is reachable (`true`) or not.
+    ServerUp(Role, bool),
+    Status {
+        status: Box<ServerStatus>,
+        at: Instant,
+    },
+    /// A path's session opened (`true`) or closed; once both are open, media flows.
+    Session(Role, bool),
+    Latency(Role, f64),
+    /// The run ended, by a stop or a failure (its message).
+    RunEnded(Result<(), String>),
+    CameraFailed(String),
+    FaceLoaded {
+        path: PathBuf,
+        result: Result<Arc<Thumbnail>, String>,
+    },
+    FaceUploaded {
+        path: PathBuf,
+        result: Result<(String, Option<FaceBox>), String>,
+    },
+    Voices(Result<Vec<VoiceEntry>, String>),
+    ApiKey(ApiKey),
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Start both servers and the media path with these settings in force.
+    StartRun {
+        camera: Camera,
+        controls: Vec<(Role, Control)>,
+    },
+    StopRun,
+    /// A live setting for the running sessions (and any that reconnect).
+    Control(Role, Control),
+    SwitchCamera(Camera),
+    LoadFace(PathBuf),
+    UploadFace(PathBuf),
+    FetchVoices,
+    CheckApiKey,
+    SaveApiKey(String),
+}
+
+fn role_index(role: Role) -> usize {
+    match role {
+        Role::Video => 0,
+        Role::Audio => 1,
+    }
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// The store. Feed it with [`Store::command`] and [`Store::apply`]; read it with
+/// [`Store::snapshot`].
+pub struct Store {
+    state: Snapshot,
+    config_voices: Vec<VoiceEntry>,
+}
+
+impl Store {
+    pub fn new(config: &Config) -> Store {
+        let config_voices = voices_from_config(config);
+        Store {
+            state: Snapshot {
+                mode: Mode::LocalGpu,
+                phase: Phase::Idle,
+                camera: Camera::TestPattern,
+                camera_error: None,
+                faces: Vec::new(),
+                chosen_face: None,
+                voices: config_voices.clone(),
+                voices_message: None,
+                chosen_voice: None,
+                talk_key: config.talk.key.clone(),
+                talking: false,
+                servers: [ServerCard::new(Role::Video), ServerCard::new(Role::Audio)],
+                cloud: CloudPanel {
+                    api_key: ApiKey::NotChecked,
+                    gpu_types: config.cloud.runpod.gpu_types.clone(),
+                    gpu_choice: 0,
+                    max_hourly_usd: config.cloud.runpod.max_hourly_usd,
+                },
+                notice: None,
+            },
+            config_voices,
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.clone()
+    }
+
+    fn running(&self) -> bool {
+        matches!(self.state.phase, Phase::Starting | Phase::Running)
+    }
+
+    fn server_up(&self, role: Role) -> bool {
+        matches!(
+            self.state.servers[role_index(role)].process,
+            Process::Ready { .. }
+        )
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.state.notice = Some(Notice {
+            text: text.into(),
+            is_error: true,
+        });
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.state.notice = Some(Notice {
+            text: text.into(),
+            is_error: false,
+        });
+    }
+
+    /// The settings a new run starts with.
+    fn initial_controls(&self) -> Vec<(Role, Control)> {
+        let mut controls = vec![(
+            Role::Video,
+            Control::SetFace {
+                face_id: self.chosen_face_id(),
+            },
+        )];
+        if let Some(voice) = &self.state.chosen_voice {
+            controls.push((
+                Role::Audio,
+                Control::SetVoice {
+                    voice_id: voice.clone(),
+                },
+            ));
+        }
+        controls.push((
+            Role::Audio,
+            Control::Talk {
+                active: self.state.talking,
+            },
+        ));
+        controls
+    }
+
+    fn chosen_face_id(&self) -> Option<String> {
+        let entry = self.state.faces.get(self.state.chosen_face?)?;
+        match &entry.upload {
+            FaceUpload::Detected { face_id, .. } => Some(face_id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Upload the chosen face if a video server can take it and it has not gone yet.
+    fn upload_chosen_face(&mut self) -> Vec<Effect> {
+        if !self.server_up(Role::Video) {
+            return Vec::new();
+        }
+        let Some(entry) = self
+            .state
+            .chosen_face
+            .and_then(|i| self.state.faces.get_mut(i))
+        else {
+            return Vec::new();
+        };
+        if matches!(entry.image, FaceImage::Loaded(_)) && entry.upload == FaceUpload::NotSent {
+            entry.upload = FaceUpload::Sending;
+            return vec![Effect::UploadFace(entry.path.clone())];
+        }
+        Vec::new()
+    }
+
+    pub fn command(&mut self, command: Command) -> Vec<Effect> {
+        match command {
+            Command::Start => self.start(),
+            Command::Stop => {
+                if self.running() {
+                    self.state.phase = Phase::Stopping;
+                    self.state.notice = None;
+                    vec![Effect::StopRun]
+                } else {
+                    Vec::new()
+                }
+            }
+            Command::SetMode(mode) => {
+                self.state.mode = mode;
+                if mode == Mode::Cloud && self.state.cloud.api_key == ApiKey::NotChecked {
+                    return vec![Effect::CheckApiKey];
+                }
+                Vec::new()
+            }
+            Command::SetCamera(camera) => {
+                if camera == self.state.camera {
+                    return Vec::new();
+                }
+                self.state.camera = camera.clone();
+                self.state.camera_error = None;
+                if self.running() {
+                    vec![Effect::SwitchCamera(camera)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Command::AddFace(path) => {
+                if let Some(i) = self.state.faces.iter().position(|f| f.path == path) {
+                    return self.command(Command::ChooseFace(Some(i)));
+                }
+                self.state.faces.push(FaceEntry {
+                    path: path.clone(),
+                    image: FaceImage::Loading,
+                    upload: FaceUpload::NotSent,
+                });
+                self.state.chosen_face = Some(self.state.faces.len() - 1);
+                vec![Effect::LoadFace(path)]
+            }
+            Command::ChooseFace(choice) => {
+                let choice = choice.filter(|&i| i < self.state.faces.len());
+                self.state.chosen_face = choice;
+                let mut effects = Vec::new();
+                if let Some(entry) = choice.and_then(|i| self.state.faces.get_mut(i))
+                    && matches!(entry.upload, FaceUpload::Failed(_))
+                {
+                    // Choosing it again is the way to try again.
+                    entry.upload = FaceUpload::NotSent;
+                }
+                effects.extend(self.upload_chosen_face());
+                if self.running() && (choice.is_none() || self.chosen_face_id().is_some()) {
+                    effects.push(Effect::Control(
+                        Role::Video,
+                        Control::SetFace {
+                            face_id: self.chosen_face_id(),
+                        },
+                    ));
+                }
+                effects
+            }
+            Command::ChooseVoice(id) => {
+                self.state.chosen_voice = Some(id.clone());
+                if self.running() {
+                    vec![Effect::Control(
+                        Role::Audio,
+                        Control::SetVoice { voice_id: id },
+                    )]
+                } else {
+                    Vec::new()
+                }
+            }
+            Command::Talk(active) => {
+                if self.state.talking == active {
+                    return Vec::new();
+                }
+                self.state.talking = active;
+                if self.running() {
+                    vec![Effect::Control(Role::Audio, Control::Talk { active })]
+                } else {
+                    Vec::new()
+                }
+            }
+            Command::SaveApiKey(key) => {
+                let key = key.trim().to_string();
+                if key.is_empty() {
+                    self.error("The RunPod API key is empty: paste the key from your RunPod account settings.");
+                    return Vec::new();
+                }
+                vec![Effect::SaveApiKey(key)]
+            }
+            Command::ChooseGpu(i) => {
+                if i < self.state.cloud.gpu_types.len() {
+                    self.state.cloud.gpu_choice = i;
+                }
+                Vec::new()
+            }
+            Command::SetPriceCap(usd) => {
+                if usd.is_finite() && usd > 0.0 {
+                    self.state.cloud.max_hourly_usd = usd;
+                }
+                Vec::new()
+            }
+            Command::DismissNotice => {
+                self.state.notice = None;
+                Vec::new()
+            }
+        }
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        if !self.state.can_start() {
+            return Vec::new();
+        }
+        if self.state.mode == Mode::Cloud {
+            let text = match self.state.cloud.api_key {
+                ApiKey::Stored | ApiKey::FromEnvironment => {
+                    "Cloud servers cannot be started by this version yet. Switch to Local GPU to start on this computer."
+                }
+                _ => {
+                    "Cloud mode needs a RunPod API key: enter it in the Cloud panel, or switch to Local GPU."
+                }
+            };
+            self.error(text);
+            return Vec::new();
+        }
+        self.state.phase = Phase::Starting;
+        self.state.notice = None;
+        for card in &mut self.state.servers {
+            card.reset();
+            card.process = Process::Starting;
+        }
+        vec![Effect::StartRun {
+            camera: self.state.camera.clone(),
+            controls: self.initial_controls(),
+        }]
+    }
+
+    pub fn apply(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Manager(event) => self.manager_event(event),
+            Event::ServerUp(role, up) => {
+                if !up {
+                    return Vec::new();
+                }
+                match role {
+                    Role::Video => self.upload_chosen_face(),
+                    Role::Audio => vec![Effect::FetchVoices],
+                }
+            }
+            Event::Status { status, at } => {
+                self.status(*status, at);
+                Vec::new()
+            }
+            Event::Session(role, open) => {
+                self.state.servers[role_index(role)].session_open = open;
+                if self.state.phase == Phase::Starting
+                    && self.state.servers.iter().all(|c| c.session_open)
+                {
+                    self.state.phase = Phase::Running;
+                }
+                Vec::new()
+            }
+            Event::Latency(role, ms) => {
+                self.state.servers[role_index(role)].latency_ms = Some(ms);
+                Vec::new()
+            }
+            Event::RunEnded(result) => {
+                let was = self.state.phase.clone();
+                self.state.phase = Phase::Idle;
+                self.state.talking = false;
+                for card in &mut self.state.servers {
+                    let failed = matches!(card.process, Process::Failed(_));
+                    let models = std::mem::take(&mut card.models);
+                    card.reset();
+                    // Keep what went wrong on screen, and the model states it came from.
+                    if failed || result.is_err() {
+                        card.models = models;
+                    }
+                }
+                for face in &mut self.state.faces {
+                    // A new server does not know the faces the old one had.
+                    if matches!(
+                        face.upload,
+                        FaceUpload::Detected { .. } | FaceUpload::Sending
+                    ) {
+                        face.upload = FaceUpload::NotSent;
+                    }
+                }
+                match (result, was) {
+                    (Err(e), Phase::Starting) => {
+                        self.error(format!("The studio could not start: {e}"))
+                    }
+                    (Err(e), Phase::Running) => self.error(format!("The studio stopped: {e}")),
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Event::CameraFailed(e) => {
+                self.state.camera_error = Some(e);
+                Vec::new()
+            }
+            Event::FaceLoaded { path, result } => {
+                let Some(entry) = self.state.faces.iter_mut().find(|f| f.path == path) else {
+                    return Vec::new();
+                };
+                entry.image = match result {
+                    Ok(thumbnail) => FaceImage::Loaded(thumbnail),
+                    Err(e) => FaceImage::Unreadable(e),
+                };
+                self.upload_chosen_face()
+            }
+            Event::FaceUploaded { path, result } => {
+                let Some(index) = self.state.faces.iter().position(|f| f.path == path) else {
+                    return Vec::new();
+                };
+                self.state.faces[index].upload = match result {
+                    Ok((face_id, face_box)) => FaceUpload::Detected { face_id, face_box },
+                    Err(e) => FaceUpload::Failed(e),
+                };
+                if self.state.chosen_face == Some(index)
+                    && self.running()
+                    && let Some(face_id) = self.chosen_face_id()
+                {
+                    return vec![Effect::Control(
+                        Role::Video,
+                        Control::SetFace {
+                            face_id: Some(face_id),
+                        },
+                    )];
+                }
+                Vec::new()
+            }
+            Event::Voices(result) => {
+                match result {
+                    Ok(voices) => {
+                        let mut merged = voices;
+                        for voice in &self.config_voices {
+                            if !merged.iter().any(|v| v.id == voice.id) {
+                                merged.push(voice.clone());
+                            }
+                        }
+                        self.state.voices = merged;
+                        self.state.voices_message = None;
+                    }
+                    Err(e) => self.state.voices_message = Some(e),
+                }
+                Vec::new()
+            }
+            Event::ApiKey(state) => {
+                if let ApiKey::KeyringUnavailable(why) = &state {
+                    self.error(format!("The API key could not be stored: {why}"));
+                } else if state == ApiKey::Stored {
+                    self.info("The RunPod API key is saved in this computer's keyring.");
+                }
+                self.state.cloud.api_key = state;
+                Vec::new()
+            }
+        }
+    }
+
+    fn manager_event(&mut self, event: ManagerEvent) -> Vec<Effect> {
+        let running = self.running();
+        let card_of = |role| role_index(role);
+        match event {
+            ManagerEvent::Starting { role, .. } if running => {
+                self.state.servers[card_of(role)].process = Process::Starting;
+            }
+            ManagerEvent::Ready { role, pid, .. } if running => {
+                self.state.servers[card_of(role)].process = Process::Ready { pid };
+            }
+            ManagerEvent::StartFailed { role, error } if running => {
+                let text = format!("The {role} server could not start: {error}");
+                self.state.servers[card_of(role)].process = Process::Failed(error);
+                self.error(text);
+            }
+            ManagerEvent::Exited { role, status, .. } if running => {
+                let text = format!(
+                    "The {role} server stopped unexpectedly ({status}). The studio is starting it again."
+                );
+                self.state.servers[card_of(role)].process = Process::Restarting {
+                    after: Duration::ZERO,
+                    reason: status,
+                };
+                self.error(text);
+            }
+            ManagerEvent::Restarting { role, after } if running => {
+                let card = &mut self.state.servers[card_of(role)];
+                let reason = match &card.process {
+                    Process::Restarting { reason, .. } | Process::Failed(reason) => reason.clone(),
+                    _ => String::new(),
+                };
+                card.process = Process::Restarting { after, reason };
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn status(&mut self, status: ServerStatus, at: Instant) {
+        let card = &mut self.state.servers[role_index(status.role)];
+        card.engine = Some(status.engine.clone());
+        card.backend = Some(status.backend.clone());
+        card.device = Some(status.device.clone());
+        card.process_ms = (status.load.processed_total > 0).then_some(status.load.process_ms_mean);
+        let total = status.load.processed_total;
+        if let Some((then, before)) = card.last_total {
+            let seconds = at.saturating_duration_since(then).as_secs_f64();
+            if seconds >= 0.25 && total >= before {
+                card.rate_per_s = Some((total - before) as f64 / seconds);
+                card.last_total = Some((at, total));
+            }
+        } else {
+            card.last_total = Some((at, total));
+        }
+        let role = status.role;
+        card.models = status
+            .models
+            .into_iter()
+            .map(|m| ModelView {
+                id: m.id,
+                state: ModelState::parse(&m.state),
+                bytes_done: m.bytes_done,
+                bytes_total: m.bytes_total,
+                error: m.error,
+            })
+            .collect();
+        let failed: Vec<String> = card
+            .models
+            .iter()
+            .filter(|m| m.state == ModelState::Failed)
+            .map(|m| match &m.error {
+                Some(e) => format!("{}: {e}", m.id),
+                None => m.id.clone(),
+            })
+            .collect();
+        if !failed.is_empty() {
+            self.error(format!(
+                "The {role} server could not get a model it needs ({}).",
+                failed.join("; ")
+            ));
+        }
+    }
+}
+
+/// The voices listed in the configuration, before any server has been asked.
+fn voices_from_config(config: &Config) -> Vec<VoiceEntry> {
+    config
+        .voices
+        .iter()
+        .map(|(id, entry)| VoiceEntry {
+            id: id.clone(),
+            name: entry
+                .get("name")
+                .or_else(|| entry.get("display_name"))
+                .and_then(|n| n.as_str())
+                .unwrap_or(id)
+                .to_string(),
+            kind: match entry.get("kind").and_then(|k| k.as_str()) {
+                Some("neural") => VoiceKind::Neural,
+                _ => VoiceKind::Dsp,
+            },
+            ready: None,
+        })
+        .collect()
+}
+
+/// Read `GET /v1/voices`: a list of voices, bare or under `voices`, each with an `id` and
+/// optionally `name`, `kind` (`dsp` or `neural`) and `ready`.
+pub fn voices_from_answer(answer: &serde_json::Value) -> Result<Vec<VoiceEntry>, String> {
+    let list = answer
+        .get("voices")
+        .unwrap_or(answer)
+        .as_array()
+        .ok_or_else(|| "the audio server's voice list is not a list".to_string())?;
+    Ok(list
+        .iter()
+        .filter_map(|v| {
+            let id = v.get("id")?.as_str()?.to_string();
+            Some(VoiceEntry {
+                name: v
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or(&id)
+                    .to_string(),
+                kind: match v.get("kind").and_then(|k| k.as_str()) {
+                    Some("neural") => VoiceKind::Neural,
+                    _ => VoiceKind::Dsp,
+                },
+                ready: Some(v.get("ready").and_then(|r| r.as_bool()).unwrap_or(true)),
+                id,
+            })
+        })
+        .collect())
+}
+
+/// Read `POST /v1/faces`: the face id (`id` or `face_id`) and, if given, the detected box
+/// (`box` or `bbox`: `[x, y, width, height]` in image pixels).
+pub fn face_from_answer(answer: &serde_json::Value) -> Result<(String, Option<FaceBox>), String> {
+    let id = answer
+        .get("id")
+        .or_else(|| answer.get("face_id"))
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| "the video server's answer has no face id".to_string())?;
+    let face_box = answer
+        .get("box")
+        .or_else(|| answer.get("bbox"))
+        .and_then(|b| b.as_array())
+        .and_then(|b| {
+            let n: Vec<f32> = b
+                .iter()
+                .filter_map(|v| v.as_f64())
+                .map(|v| v as f32)
+                .collect();
+            (n.len() == 4).then(|| FaceBox {
+                x: n[0],
+                y: n[1],
+                width: n[2],
+                height: n[3],
+            })
+        });
+    Ok((id.to_string(), face_box))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use studio_proto::api::{Load, ModelStatus};
+
+    fn store() -> Store {
+        Store::new(&Config::defaults().unwrap())
+    }
+
+    fn status(role: Role, models: Vec<ModelStatus>, processed: u64) -> Box<ServerStatus> {
+        Box::new(ServerStatus {
+            role,
+            version: "0.1.0".into(),
+            engine: "identity".into(),
+            backend: "none".into(),
+            device: "cpu".into(),
+            models,
+            sessions: Vec::new(),
+            load: Load {
+                process_ms_mean: 0.5,
+                processed_total: processed,
+            },
+            uptime_s: 1.0,
+        })
+    }
+
+    fn model(id: &str, state: &str, done: u64, error: Option<&str>) -> ModelStatus {
+        ModelStatus {
+            id: id.into(),
+            state: state.into(),
+            bytes_done: done,
+            bytes_total: Some(1000),
+            error: error.map(str::to_string),
+            rate_bytes_per_s: None,
+            eta_s: None,
+            sha256: None,
+            trust: None,
+        }
+    }
+
+    #[test]
+    fn start_carries_the_chosen_settings_and_stop_returns_to_idle() {
+        let mut store = store();
+        store.command(Command::ChooseVoice("robot".into()));
+        let effects = store.command(Command::Start);
+        assert_eq!(
+            effects,
+            [Effect::StartRun {
+                camera: Camera::TestPattern,
+                controls: vec![
+                    (Role::Video, Control::SetFace { face_id: None }),
+                    (
+                        Role::Audio,
+                        Control::SetVoice {
+                            voice_id: "robot".into()
+                        }
+                    ),
+                    (Role::Audio, Control::Talk { active: false }),
+                ]
+            }]
+        );
+        assert_eq!(store.snapshot().phase, Phase::Starting);
+        assert!(store.command(Command::Start).is_empty(), "no second run");
+        store.apply(Event::Session(Role::Video, true));
+        assert_eq!(store.snapshot().phase, Phase::Starting);
+        store.apply(Event::Session(Role::Audio, true));
+        assert_eq!(store.snapshot().phase, Phase::Running);
+        assert_eq!(store.command(Command::Stop), [Effect::StopRun]);
+        store.apply(Event::RunEnded(Ok(())));
+        assert_eq!(store.snapshot().phase, Phase::Idle);
+        assert_eq!(store.snapshot().notice, None);
+    }
+
+    #[test]
+    fn a_failed_download_is_shown_per_model_with_its_bytes_and_in_plain_words() {
+        let mut store = store();
+        store.command(Command::Start);
+        let at = Instant::now();
+        store.apply(Event::Status {
+            status: status(
+                Role::Video,
+                vec![
+                    model("detector", "downloading", 250, None),
+                    model("swapper", "pending", 0, None),
+                ],
+                0,
+            ),
+            at,
+        });
+        let card = store.snapshot().servers[0].clone();
+        assert_eq!(card.models[0].state, ModelState::Downloading);
+        assert_eq!(card.models[0].fraction(), Some(0.25));
+        assert_eq!(card.models[1].state, ModelState::Pending);
+
+        store.apply(Event::Status {
+            status: status(
+                Role::Video,
+                vec![
+                    model("detector", "ready", 1000, None),
+                    model("swapper", "failed", 400, Some("checksum mismatch")),
+                ],
+                0,
+            ),
+            at,
+        });
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.servers[0].models[1].state, ModelState::Failed);
+        assert_eq!(snapshot.servers[0].models[1].bytes_done, 400);
+        let notice = snapshot.notice.unwrap();
+        assert!(notice.is_error);
+        assert!(
+            notice.text.contains("swapper: checksum mismatch"),
+            "{notice:?}"
+        );
+    }
+
+    #[test]
+    fn rate_comes_from_two_statuses_and_settings_change_live_while_running() {
+        let mut store = store();
+        store.command(Command::Start);
+        let t0 = Instant::now();
+        store.apply(Event::Status {
+            status: status(Role::Video, vec![], 100),
+            at: t0,
+        });
+        store.apply(Event::Status {
+            status: status(Role::Video, vec![], 130),
+            at: t0 + Duration::from_secs(1),
+        });
+        assert_eq!(store.snapshot().servers[0].rate_per_s, Some(30.0));
+
+        assert_eq!(
+            store.command(Command::ChooseVoice("deep".into())),
+            [Effect::Control(
+                Role::Audio,
+                Control::SetVoice {
+                    voice_id: "deep".into()
+                }
+            )]
+        );
+        assert_eq!(
+            store.command(Command::Talk(true)),
+            [Effect::Control(Role::Audio, Control::Talk { active: true })]
+        );
+        assert_eq!(
+            store.command(Command::SetCamera(Camera::VideoFile("a.y4m".into()))),
+            [Effect::SwitchCamera(Camera::VideoFile("a.y4m".into()))]
+        );
+    }
+
+    #[test]
+    fn a_face_is_uploaded_once_a_video_server_runs_and_then_set_live() {
+        let mut store = store();
+        let path = PathBuf::from("/faces/ada.png");
+        assert_eq!(
+            store.command(Command::AddFace(path.clone())),
+            [Effect::LoadFace(path.clone())]
+        );
+        let thumbnail = Arc::new(Thumbnail {
+            width: 1,
+            height: 1,
+            rgba: vec![0; 4],
+            image_width: 10,
+            image_height: 10,
+        });
+        // Not running: nothing to upload to yet.
+        assert!(
+            store
+                .apply(Event::FaceLoaded {
+                    path: path.clone(),
+                    result: Ok(thumbnail)
+                })
+                .is_empty()
+        );
+        store.command(Command::Start);
+        store.apply(Event::Manager(ManagerEvent::Ready {
+            role: Role::Video,
+            pid: 1,
+            url: String::new(),
+        }));
+        assert_eq!(
+            store.apply(Event::ServerUp(Role::Video, true)),
+            [Effect::UploadFace(path.clone())]
+        );
+        let effects = store.apply(Event::FaceUploaded {
+            path: path.clone(),
+            result: Ok(("f1".into(), None)),
+        });
+        assert_eq!(
+            effects,
+            [Effect::Control(
+                Role::Video,
+                Control::SetFace {
+                    face_id: Some("f1".into())
+                }
+            )]
+        );
+        // The server's refusal is kept beside the face, and choosing it again retries.
+        store.apply(Event::FaceUploaded {
+            path: path.clone(),
+            result: Err("no face found in the image".into()),
+        });
+        assert_eq!(
+            store.snapshot().faces[0].upload,
+            FaceUpload::Failed("no face found in the image".into())
+        );
+        assert_eq!(
+            store.command(Command::ChooseFace(Some(0))),
+            [Effect::UploadFace(path)]
+        );
+    }
+
+    #[test]
+    fn cloud_mode_says_plainly_what_it_needs_and_starts_nothing() {
+        let mut store = store();
+        assert_eq!(
+            store.command(Command::SetMode(Mode::Cloud)),
+            [Effect::CheckApiKey]
+        );
+        store.apply(Event::ApiKey(ApiKey::Missing));
+        assert!(store.command(Command::Start).is_empty());
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.phase, Phase::Idle);
+        assert!(
+            snapshot
+                .notice
+                .unwrap()
+                .text
+                .starts_with("Cloud mode needs a RunPod API key")
+        );
+        assert!(store.command(Command::SaveApiKey("  ".into())).is_empty());
+        assert_eq!(
+            store.command(Command::SaveApiKey(" rk_123 ".into())),
+            [Effect::SaveApiKey("rk_123".into())]
+        );
+    }
+
+    #[test]
+    fn answers_from_servers_are_read_leniently() {
+        let voices = voices_from_answer(&serde_json::json!({"voices": [
+            {"id": "robot", "name": "Robot", "kind": "dsp"},
+            {"id": "ada", "kind": "neural", "ready": false},
+            {"name": "no id"}
+        ]}))
+        .unwrap();
+        assert_eq!(voices.len(), 2);
+        assert_eq!(voices[1].kind, VoiceKind::Neural);
+        assert_eq!(voices[1].ready, Some(false));
+        let (id, face_box) =
+            face_from_answer(&serde_json::json!({"face_id": "f", "bbox": [1, 2, 3, 4]})).unwrap();
+        assert_eq!(id, "f");
+        assert_eq!(face_box.unwrap().width, 3.0);
+        assert!(face_from_answer(&serde_json::json!({})).is_err());
+    }
+}

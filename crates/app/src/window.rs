@@ -1,0 +1,841 @@
+//! The studio's window: a calm black, white and grey layout drawn from a [`Snapshot`]. Every
+//! widget reads the snapshot and returns [`Command`]s; the only state kept here is what the
+//! person is typing and the textures already uploaded.
+
+use crate::service::Studio;
+use crate::state::{
+    ApiKey, Camera, Command, FaceImage, FaceUpload, Mode, ModelState, Notice, Phase, Process,
+    ServerCard, Snapshot, VoiceKind,
+};
+use egui::{
+    Align, Color32, ColorImage, CornerRadius, FontId, Frame, Layout, Margin, RichText, Sense,
+    Stroke, TextureHandle, TextureOptions, Ui, Vec2,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use studio_media::{I420Image, VideoFrame};
+use studio_proto::Role;
+
+/// Previews are converted at this width at most: plenty for a window, cheap per frame.
+const PREVIEW_WIDTH: u32 = 480;
+
+const BACKGROUND: Color32 = Color32::from_gray(12);
+const PANEL: Color32 = Color32::from_gray(20);
+const CARD: Color32 = Color32::from_gray(28);
+const LINE: Color32 = Color32::from_gray(52);
+const MUTED: Color32 = Color32::from_gray(150);
+const TEXT: Color32 = Color32::from_gray(225);
+const STRONG: Color32 = Color32::from_gray(250);
+
+/// The black, white and grey look, applied once to the context.
+pub fn apply_theme(ctx: &egui::Context) {
+    ctx.set_theme(egui::Theme::Dark);
+    ctx.all_styles_mut(|style| {
+        let v = &mut style.visuals;
+        *v = egui::Visuals::dark();
+        // The root and the top bar are the darkest; side panels set their own fill.
+        v.panel_fill = BACKGROUND;
+        v.window_fill = PANEL;
+        v.extreme_bg_color = Color32::from_gray(8);
+        v.faint_bg_color = CARD;
+        v.override_text_color = Some(TEXT);
+        v.hyperlink_color = STRONG;
+        v.selection.bg_fill = Color32::from_gray(70);
+        v.selection.stroke = Stroke::new(1.0, STRONG);
+        v.widgets.noninteractive.bg_stroke = Stroke::new(1.0, LINE);
+        v.widgets.inactive.weak_bg_fill = Color32::from_gray(38);
+        v.widgets.inactive.bg_fill = Color32::from_gray(38);
+        v.widgets.hovered.weak_bg_fill = Color32::from_gray(55);
+        v.widgets.hovered.bg_fill = Color32::from_gray(55);
+        v.widgets.active.weak_bg_fill = Color32::from_gray(75);
+        v.widgets.active.bg_fill = Color32::from_gray(75);
+        for w in [
+            &mut v.widgets.inactive,
+            &mut v.widgets.hovered,
+            &mut v.widgets.active,
+            &mut v.widgets.open,
+        ] {
+            w.corner_radius = CornerRadius::same(6);
+        }
+        style.spacing.item_spacing = Vec2::new(8.0, 7.0);
+        style.spacing.button_padding = Vec2::new(10.0, 5.0);
+    });
+}
+
+/// What the window keeps between frames: text being typed, uploaded textures.
+#[derive(Default)]
+pub struct View {
+    pub face_path: String,
+    pub video_path: String,
+    pub api_key: String,
+    thumbnails: HashMap<PathBuf, TextureHandle>,
+    camera: Option<(u64, TextureHandle)>,
+    processed: Option<(u64, TextureHandle)>,
+    talk_key_down: bool,
+}
+
+impl View {
+    /// Show these frames as the two previews (skipped when the same frame is shown already).
+    pub fn set_previews(
+        &mut self,
+        ctx: &egui::Context,
+        camera: Option<&VideoFrame>,
+        processed: Option<&VideoFrame>,
+    ) {
+        update_preview(ctx, &mut self.camera, "camera", camera);
+        update_preview(ctx, &mut self.processed, "processed", processed);
+    }
+
+    pub fn clear_previews(&mut self) {
+        self.camera = None;
+        self.processed = None;
+    }
+}
+
+fn update_preview(
+    ctx: &egui::Context,
+    slot: &mut Option<(u64, TextureHandle)>,
+    name: &str,
+    frame: Option<&VideoFrame>,
+) {
+    let Some(frame) = frame else { return };
+    if slot.as_ref().is_some_and(|(seq, _)| *seq == frame.seq) {
+        return;
+    }
+    let image = preview_image(&frame.image, PREVIEW_WIDTH);
+    match slot {
+        Some((seq, texture)) => {
+            texture.set(image, TextureOptions::LINEAR);
+            *seq = frame.seq;
+        }
+        None => {
+            *slot = Some((
+                frame.seq,
+                ctx.load_texture(name, image, TextureOptions::LINEAR),
+            ))
+        }
+    }
+}
+
+/// An I420 image as RGBA at most `max_width` wide (whole-pixel steps, BT.601 limited range).
+pub fn preview_image(image: &I420Image, max_width: u32) -> ColorImage {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    if w == 0 || h == 0 {
+        return ColorImage::new([1, 1], vec![Color32::BLACK]);
+    }
+    let step = w.div_ceil(max_width.max(1) as usize).max(1);
+    let (out_w, out_h) = (w / step, h / step);
+    let cw = image.chroma_width() as usize;
+    let (yp, up, vp) = image.planes();
+    let mut pixels = Vec::with_capacity(out_w * out_h);
+    for oy in 0..out_h {
+        let y = oy * step;
+        for ox in 0..out_w {
+            let x = ox * step;
+            let luma = (f32::from(yp[y * w + x]) - 16.0) * 1.164;
+            let u = f32::from(up[(y / 2) * cw + x / 2]) - 128.0;
+            let v = f32::from(vp[(y / 2) * cw + x / 2]) - 128.0;
+            let r = luma + 1.596 * v;
+            let g = luma - 0.392 * u - 0.813 * v;
+            let b = luma + 2.017 * u;
+            let c = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+            pixels.push(Color32::from_rgb(c(r), c(g), c(b)));
+        }
+    }
+    ColorImage::new([out_w, out_h], pixels)
+}
+
+/// The whole window, for one frame. Returns what the person asked for.
+pub fn show(ui: &mut Ui, snapshot: &Snapshot, view: &mut View) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let ctx = ui.ctx().clone();
+    talk_key(&ctx, snapshot, view, &mut commands);
+    // One dark ground under everything, margins included.
+    ctx.layer_painter(egui::LayerId::background()).rect_filled(
+        ctx.content_rect(),
+        CornerRadius::ZERO,
+        BACKGROUND,
+    );
+
+    egui::Panel::top("top")
+        .frame(
+            Frame::new()
+                .fill(BACKGROUND)
+                .inner_margin(Margin::symmetric(16, 12)),
+        )
+        .show(ui, |ui| top_bar(ui, snapshot, &mut commands));
+    if let Some(notice) = &snapshot.notice {
+        egui::Panel::top("notice")
+            .frame(
+                Frame::new()
+                    .fill(BACKGROUND)
+                    .inner_margin(Margin::symmetric(16, 0)),
+            )
+            .show(ui, |ui| notice_bar(ui, notice, &mut commands));
+    }
+    egui::Panel::left("controls")
+        .exact_size(320.0)
+        .resizable(false)
+        .frame(Frame::new().fill(PANEL).inner_margin(Margin::same(14)))
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("controls_scroll")
+                .show(ui, |ui| controls(ui, snapshot, view, &mut commands));
+        });
+    egui::Panel::right("servers")
+        .exact_size(330.0)
+        .resizable(false)
+        .frame(Frame::new().fill(PANEL).inner_margin(Margin::same(14)))
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("servers_scroll")
+                .show(ui, |ui| {
+                    for role in Role::ALL {
+                        server_card(ui, snapshot.server(role));
+                        ui.add_space(10.0);
+                    }
+                    if snapshot.mode == Mode::Cloud {
+                        cloud_panel(ui, snapshot, view, &mut commands);
+                    }
+                });
+        });
+    egui::CentralPanel::default()
+        .frame(Frame::new().fill(BACKGROUND).inner_margin(Margin::same(16)))
+        .show(ui, |ui| previews(ui, snapshot, view));
+    commands
+}
+
+/// The configured talk key, held while the window has focus and nothing is being typed.
+fn talk_key(
+    ctx: &egui::Context,
+    snapshot: &Snapshot,
+    view: &mut View,
+    commands: &mut Vec<Command>,
+) {
+    let Some(key) = egui::Key::from_name(&snapshot.talk_key) else {
+        return;
+    };
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    let down = ctx.input(|i| i.key_down(key));
+    if down != view.talk_key_down {
+        view.talk_key_down = down;
+        commands.push(Command::Talk(down));
+    }
+}
+
+fn top_bar(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.label(
+            RichText::new("Streaming Studio")
+                .font(FontId::proportional(20.0))
+                .color(STRONG),
+        );
+        ui.add_space(18.0);
+        let idle = snapshot.can_start();
+        ui.add_enabled_ui(idle, |ui| {
+            for (mode, label) in [(Mode::LocalGpu, "Local GPU"), (Mode::Cloud, "Cloud")] {
+                if ui.selectable_label(snapshot.mode == mode, label).clicked()
+                    && snapshot.mode != mode
+                {
+                    commands.push(Command::SetMode(mode));
+                }
+            }
+        });
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            let (label, command, enabled) = match snapshot.phase {
+                Phase::Idle => ("Start", Command::Start, true),
+                Phase::Starting | Phase::Running => ("Stop", Command::Stop, true),
+                Phase::Stopping => ("Stopping…", Command::Stop, false),
+            };
+            let button = egui::Button::new(RichText::new(label).size(16.0).color(STRONG))
+                .min_size(Vec2::new(110.0, 34.0))
+                .stroke(Stroke::new(1.0, Color32::from_gray(120)));
+            if ui.add_enabled(enabled, button).clicked() {
+                commands.push(command);
+            }
+            ui.add_space(12.0);
+            ui.label(RichText::new(phase_text(snapshot)).color(MUTED));
+        });
+    });
+}
+
+fn phase_text(snapshot: &Snapshot) -> String {
+    match snapshot.phase {
+        Phase::Idle => match snapshot.mode {
+            Mode::LocalGpu => "Ready. Start runs both servers on this computer.".into(),
+            Mode::Cloud => "Cloud mode".into(),
+        },
+        Phase::Starting => {
+            let failed = snapshot
+                .servers
+                .iter()
+                .flat_map(|c| &c.models)
+                .any(|m| m.state == ModelState::Failed);
+            if failed {
+                return "Waiting: a model could not be fetched".into();
+            }
+            let downloading = snapshot
+                .servers
+                .iter()
+                .flat_map(|c| &c.models)
+                .filter(|m| m.state != ModelState::Ready)
+                .count();
+            if downloading > 0 {
+                format!("Starting: getting {downloading} model(s) ready…")
+            } else {
+                "Starting the servers…".into()
+            }
+        }
+        Phase::Running => "Running".into(),
+        Phase::Stopping => "Stopping both servers…".into(),
+    }
+}
+
+fn notice_bar(ui: &mut Ui, notice: &Notice, commands: &mut Vec<Command>) {
+    let stroke = if notice.is_error {
+        Stroke::new(1.0, Color32::from_gray(200))
+    } else {
+        Stroke::new(1.0, LINE)
+    };
+    Frame::new()
+        .fill(CARD)
+        .stroke(stroke)
+        .corner_radius(CornerRadius::same(6))
+        .inner_margin(Margin::symmetric(12, 8))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                let text = RichText::new(&notice.text).color(STRONG);
+                ui.add(egui::Label::new(if notice.is_error { text.strong() } else { text }).wrap());
+                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                    if ui.small_button("Dismiss").clicked() {
+                        commands.push(Command::DismissNotice);
+                    }
+                });
+            });
+        });
+    ui.add_space(8.0);
+}
+
+/// A titled block with a quiet frame.
+fn section(ui: &mut Ui, title: &str, add: impl FnOnce(&mut Ui)) {
+    Frame::new()
+        .fill(CARD)
+        .stroke(Stroke::new(1.0, LINE))
+        .corner_radius(CornerRadius::same(8))
+        .inner_margin(Margin::same(12))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.label(RichText::new(title).size(15.0).color(STRONG));
+            ui.add_space(2.0);
+            add(ui);
+        });
+    ui.add_space(10.0);
+}
+
+fn muted(ui: &mut Ui, text: impl Into<String>) {
+    ui.add(egui::Label::new(RichText::new(text.into()).color(MUTED).size(12.5)).wrap());
+}
+
+fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Vec<Command>) {
+    section(ui, "Camera", |ui| {
+        if ui
+            .radio(snapshot.camera == Camera::TestPattern, "Test pattern")
+            .clicked()
+        {
+            commands.push(Command::SetCamera(Camera::TestPattern));
+        }
+        let is_file = matches!(snapshot.camera, Camera::VideoFile(_));
+        if ui.radio(is_file, "Video file…").clicked() && !view.video_path.trim().is_empty() {
+            commands.push(Command::SetCamera(Camera::VideoFile(PathBuf::from(
+                view.video_path.trim(),
+            ))));
+        }
+        let label = ui.label(RichText::new("Video file (Y4M)").color(MUTED).size(12.5));
+        ui.horizontal(|ui| {
+            let field = ui.add(
+                egui::TextEdit::singleline(&mut view.video_path)
+                    .hint_text("/path/to/clip.y4m")
+                    .desired_width(ui.available_width() - 52.0),
+            );
+            let field = field.labelled_by(label.id);
+            let submitted = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Use").clicked() || submitted) && !view.video_path.trim().is_empty() {
+                commands.push(Command::SetCamera(Camera::VideoFile(PathBuf::from(
+                    view.video_path.trim(),
+                ))));
+            }
+        });
+        if let Camera::VideoFile(path) = &snapshot.camera {
+            muted(ui, format!("Playing {}", path.display()));
+        }
+        muted(
+            ui,
+            "Cameras on this computer appear here once device support lands.",
+        );
+        if let Some(error) = &snapshot.camera_error {
+            ui.add(egui::Label::new(RichText::new(error).color(STRONG)).wrap());
+        }
+    });
+
+    section(ui, "Target face", |ui| {
+        face_picker(ui, snapshot, view, commands)
+    });
+    section(ui, "Voice", |ui| voice_picker(ui, snapshot, commands));
+    section(ui, "Talk key", |ui| {
+        let (state, hint) = if snapshot.talking {
+            ("Talking", "Your converted voice goes out now.")
+        } else {
+            ("Muted", "The virtual microphone carries silence.")
+        };
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(state).color(STRONG).strong());
+            ui.label(RichText::new(format!("· hold {}", snapshot.talk_key)).color(MUTED));
+        });
+        muted(ui, hint);
+        let hold = ui.add(
+            egui::Button::new("Hold to talk")
+                .sense(Sense::click_and_drag())
+                .min_size(Vec2::new(120.0, 28.0)),
+        );
+        let held = hold.is_pointer_button_down_on();
+        if held != snapshot.talking && !view.talk_key_down {
+            commands.push(Command::Talk(held));
+        }
+    });
+}
+
+fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Vec<Command>) {
+    if ui
+        .radio(snapshot.chosen_face.is_none(), "No face swap")
+        .clicked()
+        && snapshot.chosen_face.is_some()
+    {
+        commands.push(Command::ChooseFace(None));
+    }
+    for (i, face) in snapshot.faces.iter().enumerate() {
+        let chosen = snapshot.chosen_face == Some(i);
+        ui.horizontal(|ui| {
+            let size = Vec2::splat(72.0);
+            match &face.image {
+                FaceImage::Loaded(thumbnail) => {
+                    let texture = view.thumbnails.entry(face.path.clone()).or_insert_with(|| {
+                        let image = ColorImage::from_rgba_unmultiplied(
+                            [thumbnail.width as usize, thumbnail.height as usize],
+                            &thumbnail.rgba,
+                        );
+                        ui.ctx().load_texture(
+                            format!("face:{}", face.path.display()),
+                            image,
+                            TextureOptions::LINEAR,
+                        )
+                    });
+                    let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
+                    let scale =
+                        (size.x / thumbnail.width as f32).min(size.y / thumbnail.height as f32);
+                    let shown = Vec2::new(thumbnail.width as f32, thumbnail.height as f32) * scale;
+                    let image_rect = egui::Rect::from_center_size(rect.center(), shown);
+                    ui.painter().image(
+                        texture.id(),
+                        image_rect,
+                        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                        Color32::WHITE,
+                    );
+                    if let FaceUpload::Detected {
+                        face_box: Some(b), ..
+                    } = &face.upload
+                    {
+                        let sx = shown.x / thumbnail.image_width.max(1) as f32;
+                        let sy = shown.y / thumbnail.image_height.max(1) as f32;
+                        let face_rect = egui::Rect::from_min_size(
+                            image_rect.min + Vec2::new(b.x * sx, b.y * sy),
+                            Vec2::new(b.width * sx, b.height * sy),
+                        );
+                        ui.painter().rect_stroke(
+                            face_rect,
+                            CornerRadius::ZERO,
+                            Stroke::new(1.5, STRONG),
+                            egui::StrokeKind::Middle,
+                        );
+                    }
+                    if chosen {
+                        ui.painter().rect_stroke(
+                            rect,
+                            CornerRadius::same(4),
+                            Stroke::new(1.0, STRONG),
+                            egui::StrokeKind::Outside,
+                        );
+                    }
+                }
+                _ => {
+                    ui.allocate_exact_size(size, Sense::hover());
+                }
+            }
+            ui.vertical(|ui| {
+                if ui.radio(chosen, face.name()).clicked() {
+                    commands.push(Command::ChooseFace(Some(i)));
+                }
+                let status = match (&face.image, &face.upload) {
+                    (FaceImage::Loading, _) => "Reading the image…".to_string(),
+                    (FaceImage::Unreadable(e), _) => e.clone(),
+                    (_, FaceUpload::NotSent) => "Sent to the video server when it runs.".into(),
+                    (_, FaceUpload::Sending) => "Finding the face…".into(),
+                    (
+                        _,
+                        FaceUpload::Detected {
+                            face_box: Some(_), ..
+                        },
+                    ) => "Face found.".into(),
+                    (_, FaceUpload::Detected { .. }) => "Accepted by the video server.".into(),
+                    (_, FaceUpload::Failed(e)) => e.clone(),
+                };
+                let failed = matches!(face.image, FaceImage::Unreadable(_))
+                    || matches!(face.upload, FaceUpload::Failed(_));
+                let text = RichText::new(status).size(12.5);
+                ui.add(
+                    egui::Label::new(if failed {
+                        text.color(STRONG)
+                    } else {
+                        text.color(MUTED)
+                    })
+                    .wrap(),
+                );
+            });
+        });
+    }
+    let label = ui.label(
+        RichText::new("Image file (PNG or JPEG)")
+            .color(MUTED)
+            .size(12.5),
+    );
+    ui.horizontal(|ui| {
+        let field = ui.add(
+            egui::TextEdit::singleline(&mut view.face_path)
+                .hint_text("/path/to/face.jpg")
+                .desired_width(ui.available_width() - 52.0),
+        );
+        let field = field.labelled_by(label.id);
+        let submitted = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if (ui.button("Add").clicked() || submitted) && !view.face_path.trim().is_empty() {
+            commands.push(Command::AddFace(PathBuf::from(view.face_path.trim())));
+            view.face_path.clear();
+        }
+    });
+}
+
+fn voice_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    if let Some(message) = &snapshot.voices_message {
+        muted(ui, format!("The audio server has no voice list: {message}"));
+    }
+    if snapshot.voices.is_empty() {
+        if snapshot.voices_message.is_none() {
+            muted(ui, "Voices are listed once the audio server runs.");
+        }
+        return;
+    }
+    for (kind, title) in [
+        (VoiceKind::Dsp, "Effects (DSP)"),
+        (VoiceKind::Neural, "Neural voices"),
+    ] {
+        let voices: Vec<_> = snapshot.voices.iter().filter(|v| v.kind == kind).collect();
+        if voices.is_empty() {
+            continue;
+        }
+        ui.label(RichText::new(title).color(MUTED).size(12.5));
+        for voice in voices {
+            ui.horizontal(|ui| {
+                let chosen = snapshot.chosen_voice.as_deref() == Some(voice.id.as_str());
+                if ui.radio(chosen, &voice.name).clicked() && !chosen {
+                    commands.push(Command::ChooseVoice(voice.id.clone()));
+                }
+                let readiness = match voice.ready {
+                    Some(true) => "ready",
+                    Some(false) => "not ready",
+                    None => "",
+                };
+                ui.label(RichText::new(readiness).color(MUTED).size(12.0));
+            });
+        }
+    }
+}
+
+fn process_text(card: &ServerCard) -> String {
+    match &card.process {
+        Process::NotRunning => "Not running".into(),
+        Process::Starting => "Starting…".into(),
+        Process::Ready { pid } if card.session_open => format!("Running (process {pid})"),
+        Process::Ready { pid } => format!("Ready (process {pid})"),
+        Process::Restarting { after, reason } if reason.is_empty() => {
+            format!("Restarting in {:.1} s", after.as_secs_f64())
+        }
+        Process::Restarting { after, reason } => {
+            format!(
+                "Stopped ({reason}); restarting in {:.1} s",
+                after.as_secs_f64()
+            )
+        }
+        Process::Failed(error) => format!("Could not start: {error}"),
+    }
+}
+
+fn server_card(ui: &mut Ui, card: &ServerCard) {
+    let title = match card.role {
+        Role::Video => "Video server · face swap",
+        Role::Audio => "Audio server · voice",
+    };
+    section(ui, title, |ui| {
+        ui.add(egui::Label::new(RichText::new(process_text(card)).color(TEXT)).wrap());
+        if let (Some(engine), Some(backend), Some(device)) =
+            (&card.engine, &card.backend, &card.device)
+        {
+            muted(
+                ui,
+                format!("Engine {engine} · backend {backend} · device {device}"),
+            );
+        }
+        for model in &card.models {
+            ui.add_space(2.0);
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(&model.id).size(12.5));
+                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                    ui.label(RichText::new(model.state.label()).size(12.5).color(
+                        if model.state == ModelState::Failed {
+                            STRONG
+                        } else {
+                            MUTED
+                        },
+                    ));
+                });
+            });
+            let fraction = model.fraction().unwrap_or(0.0);
+            let bytes = match model.bytes_total {
+                Some(total) => format!("{} of {}", megabytes(model.bytes_done), megabytes(total)),
+                None => megabytes(model.bytes_done),
+            };
+            ui.add(egui::ProgressBar::new(fraction).desired_height(6.0).fill(
+                if model.state == ModelState::Failed {
+                    Color32::from_gray(90)
+                } else {
+                    Color32::from_gray(200)
+                },
+            ));
+            match (&model.error, model.state) {
+                (Some(error), _) => muted(ui, error.clone()),
+                (None, ModelState::Downloading | ModelState::Failed) => muted(ui, bytes),
+                _ => {}
+            }
+        }
+        let rate_unit = match card.role {
+            Role::Video => "fps",
+            Role::Audio => "blocks/s",
+        };
+        let figure = |v: Option<f64>, unit: &str, digits: usize| match v {
+            Some(v) => format!("{v:.digits$} {unit}"),
+            None => "–".into(),
+        };
+        ui.add_space(2.0);
+        ui.horizontal(|ui| {
+            stat(ui, "rate", &figure(card.rate_per_s, rate_unit, 1));
+            stat(ui, "latency", &figure(card.latency_ms, "ms", 1));
+            stat(ui, "processing", &figure(card.process_ms, "ms", 2));
+        });
+    });
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn stat(ui: &mut Ui, name: &str, value: &str) {
+    ui.vertical(|ui| {
+        ui.label(RichText::new(name).size(11.0).color(MUTED));
+        ui.label(RichText::new(value).size(13.0).color(STRONG));
+    });
+    ui.add_space(6.0);
+}
+
+fn cloud_panel(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Vec<Command>) {
+    let cloud = &snapshot.cloud;
+    section(ui, "Cloud (RunPod)", |ui| {
+        let key_text = match &cloud.api_key {
+            ApiKey::NotChecked => "Checking for a RunPod API key…".to_string(),
+            ApiKey::Missing => "Cloud mode needs a RunPod API key.".into(),
+            ApiKey::Stored => "API key saved in this computer's keyring.".into(),
+            ApiKey::FromEnvironment => "API key taken from RUNPOD_API_KEY.".into(),
+            ApiKey::KeyringUnavailable(why) => format!("The key cannot be saved: {why}"),
+        };
+        ui.add(egui::Label::new(RichText::new(key_text).color(TEXT)).wrap());
+        let label = ui.label(RichText::new("RunPod API key").color(MUTED).size(12.5));
+        ui.horizontal(|ui| {
+            let field = ui.add(
+                egui::TextEdit::singleline(&mut view.api_key)
+                    .password(true)
+                    .hint_text("paste the key")
+                    .desired_width(ui.available_width() - 56.0),
+            );
+            field.labelled_by(label.id);
+            if ui.button("Save").clicked() {
+                commands.push(Command::SaveApiKey(std::mem::take(&mut view.api_key)));
+            }
+        });
+        ui.add_space(4.0);
+        ui.label(RichText::new("GPU, first choice").color(MUTED).size(12.5));
+        let selected = cloud
+            .gpu_types
+            .get(cloud.gpu_choice)
+            .cloned()
+            .unwrap_or_default();
+        egui::ComboBox::from_id_salt("gpu")
+            .selected_text(selected)
+            .width(ui.available_width() - 8.0)
+            .show_ui(ui, |ui| {
+                for (i, gpu) in cloud.gpu_types.iter().enumerate() {
+                    if ui.selectable_label(i == cloud.gpu_choice, gpu).clicked() {
+                        commands.push(Command::ChooseGpu(i));
+                    }
+                }
+            });
+        ui.horizontal(|ui| {
+            let mut cap = cloud.max_hourly_usd;
+            let label = ui.label("Price cap, $ per hour");
+            let drag = ui
+                .add(
+                    egui::DragValue::new(&mut cap)
+                        .range(0.1..=20.0)
+                        .speed(0.05)
+                        .fixed_decimals(2),
+                )
+                .labelled_by(label.id);
+            if drag.changed() {
+                commands.push(Command::SetPriceCap(cap));
+            }
+        });
+        muted(ui, "Running cost: no pod is running.");
+        muted(
+            ui,
+            "Starting cloud servers arrives in a later version; Local GPU works now.",
+        );
+    });
+}
+
+fn previews(ui: &mut Ui, snapshot: &Snapshot, view: &View) {
+    let gap = 14.0;
+    let width = ((ui.available_width() - gap) / 2.0).max(80.0);
+    let height = width * 9.0 / 16.0;
+    ui.horizontal_top(|ui| {
+        for (title, slot, caption) in [
+            ("Camera", &view.camera, snapshot.camera.label()),
+            ("Processed", &view.processed, processed_caption(snapshot)),
+        ] {
+            ui.vertical(|ui| {
+                ui.set_width(width);
+                ui.label(RichText::new(title).size(15.0).color(STRONG));
+                let (rect, _) = ui.allocate_exact_size(Vec2::new(width, height), Sense::hover());
+                ui.painter()
+                    .rect_filled(rect, CornerRadius::same(8), Color32::from_gray(4));
+                ui.painter().rect_stroke(
+                    rect,
+                    CornerRadius::same(8),
+                    Stroke::new(1.0, LINE),
+                    egui::StrokeKind::Inside,
+                );
+                match slot {
+                    Some((_, texture)) if snapshot.phase != Phase::Idle => {
+                        ui.painter().image(
+                            texture.id(),
+                            rect.shrink(1.0),
+                            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                            Color32::WHITE,
+                        );
+                    }
+                    _ => {
+                        let empty = match snapshot.phase {
+                            Phase::Idle => "Press Start to see the picture here",
+                            Phase::Stopping => "Stopping…",
+                            _ => "Waiting for the first frame…",
+                        };
+                        ui.painter().text(
+                            rect.center(),
+                            egui::Align2::CENTER_CENTER,
+                            empty,
+                            FontId::proportional(14.0),
+                            MUTED,
+                        );
+                    }
+                }
+                muted(ui, caption);
+            });
+            ui.add_space(gap);
+        }
+    });
+}
+
+fn processed_caption(snapshot: &Snapshot) -> String {
+    let face = snapshot
+        .chosen_face
+        .and_then(|i| snapshot.faces.get(i))
+        .map(|f| f.name())
+        .unwrap_or_else(|| "no face swap".into());
+    let voice = snapshot
+        .chosen_voice
+        .as_ref()
+        .and_then(|id| snapshot.voices.iter().find(|v| &v.id == id))
+        .map(|v| v.name.clone())
+        .unwrap_or_else(|| "own voice".into());
+    format!("Face: {face} · Voice: {voice}")
+}
+
+/// The eframe app: a [`Studio`] and its [`View`].
+pub struct StudioWindow {
+    studio: Studio,
+    view: View,
+    themed: bool,
+}
+
+impl StudioWindow {
+    pub fn new(studio: Studio) -> StudioWindow {
+        StudioWindow {
+            studio,
+            view: View::default(),
+            themed: false,
+        }
+    }
+
+    pub fn studio(&self) -> &Studio {
+        &self.studio
+    }
+
+    /// One frame: fresh previews, the snapshot drawn, commands sent.
+    pub fn frame(&mut self, ui: &mut Ui) {
+        if !self.themed {
+            apply_theme(ui.ctx());
+            self.themed = true;
+        }
+        match self.studio.previews() {
+            Some(previews) => {
+                let camera: Option<Arc<VideoFrame>> = previews.camera.borrow().clone();
+                let processed: Option<Arc<VideoFrame>> = previews.processed.borrow().clone();
+                self.view
+                    .set_previews(ui.ctx(), camera.as_deref(), processed.as_deref());
+            }
+            None => self.view.clear_previews(),
+        }
+        let snapshot = self.studio.snapshot();
+        for command in show(ui, &snapshot, &mut self.view) {
+            self.studio.send(command);
+        }
+    }
+}
+
+impl eframe::App for StudioWindow {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.frame(ui);
+    }
+
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        BACKGROUND.to_normalized_gamma_f32()
+    }
+}

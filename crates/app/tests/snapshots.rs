@@ -1,0 +1,325 @@
+//! Pictures of the window's main states, rendered with wgpu (software Vulkan in CI) and
+//! compared with the PNGs committed beside this file. Each state is reached by feeding the
+//! state store the events that lead to it, exactly as the driver does.
+//!
+//! To accept a deliberate change: `UPDATE_SNAPSHOTS=true cargo test -p studio-app --test snapshots`.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use studio_app::manager::ManagerEvent;
+use studio_app::state::{
+    Command, Event, FaceBox, ModelState, Snapshot, Store, Thumbnail, VoiceEntry, VoiceKind,
+};
+use studio_app::window::{View, apply_theme, show};
+use studio_media::VideoFrame;
+use studio_media::source::{FrameRate, VideoFormat, VideoSource};
+use studio_media::synthetic::TestPattern;
+use studio_proto::Role;
+use studio_proto::api::{Load, ModelStatus, ServerStatus, SessionStatus, TransportKind};
+use studio_proto::config::Config;
+use studio_proto::control::LiveSettings;
+
+const SIZE: egui::Vec2 = egui::Vec2::new(1280.0, 800.0);
+
+fn store() -> Store {
+    Store::new(&Config::defaults().unwrap())
+}
+
+fn status(role: Role, models: Vec<ModelStatus>, processed: u64, sessions: usize) -> Event {
+    status_at(role, models, processed, sessions, Instant::now())
+}
+
+fn status_at(
+    role: Role,
+    models: Vec<ModelStatus>,
+    processed: u64,
+    sessions: usize,
+    at: Instant,
+) -> Event {
+    Event::Status {
+        status: Box::new(ServerStatus {
+            role,
+            version: "0.1.0".into(),
+            engine: "identity".into(),
+            backend: "cpu".into(),
+            device: "cpu".into(),
+            models,
+            sessions: (0..sessions)
+                .map(|i| SessionStatus {
+                    id: format!("s{i}"),
+                    transport: TransportKind::Raw,
+                    state: "open".into(),
+                    frames_in: processed,
+                    frames_out: processed,
+                    frames_dropped: 0,
+                    samples_in: 0,
+                    samples_out: 0,
+                    settings: LiveSettings::default(),
+                })
+                .collect(),
+            load: Load {
+                process_ms_mean: if processed > 0 { 0.42 } else { 0.0 },
+                processed_total: processed,
+            },
+            uptime_s: 3.0,
+        }),
+        at,
+    }
+}
+
+fn model(id: &str, state: &str, done: u64, total: u64, error: Option<&str>) -> ModelStatus {
+    ModelStatus {
+        id: id.into(),
+        state: state.into(),
+        bytes_done: done,
+        bytes_total: Some(total),
+        error: error.map(str::to_string),
+        rate_bytes_per_s: None,
+        eta_s: None,
+        sha256: None,
+        trust: None,
+    }
+}
+
+fn ready(role: Role, pid: u32) -> Event {
+    Event::Manager(ManagerEvent::Ready {
+        role,
+        pid,
+        url: "http://127.0.0.1:40000".into(),
+    })
+}
+
+/// A face picture made here, so the snapshot needs no image file: a light oval on grey.
+fn face_thumbnail() -> Arc<Thumbnail> {
+    let (w, h) = (72u32, 96u32);
+    let mut rgba = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let dx = (x as f32 - 36.0) / 24.0;
+            let dy = (y as f32 - 44.0) / 32.0;
+            let shade = if dx * dx + dy * dy < 1.0 { 205 } else { 70 };
+            rgba.extend([shade, shade, shade, 255]);
+        }
+    }
+    Arc::new(Thumbnail {
+        width: w,
+        height: h,
+        rgba,
+        image_width: 720,
+        image_height: 960,
+    })
+}
+
+fn voices() -> Event {
+    Event::Voices(Ok(vec![
+        VoiceEntry {
+            id: "robot".into(),
+            name: "Robot".into(),
+            kind: VoiceKind::Dsp,
+            ready: Some(true),
+        },
+        VoiceEntry {
+            id: "deep".into(),
+            name: "Deep".into(),
+            kind: VoiceKind::Dsp,
+            ready: Some(true),
+        },
+        VoiceEntry {
+            id: "ada".into(),
+            name: "Ada (neural)".into(),
+            kind: VoiceKind::Neural,
+            ready: Some(false),
+        },
+    ]))
+}
+
+fn test_frame() -> VideoFrame {
+    let format = VideoFormat {
+        width: 1280,
+        height: 720,
+        rate: FrameRate::per_second(30),
+    };
+    let mut pattern = TestPattern::new(format);
+    let image = (0..12)
+        .map(|_| pattern.next_image().unwrap().unwrap())
+        .last()
+        .unwrap();
+    VideoFrame {
+        seq: 11,
+        capture: studio_media::Timestamp::from_duration(Duration::ZERO),
+        image,
+    }
+}
+
+fn harness(snapshot: Snapshot, frame: Option<VideoFrame>) -> Harness<'static, (Snapshot, View)> {
+    let mut harness = Harness::builder()
+        .with_size(SIZE)
+        .with_context_setup(apply_theme)
+        .build_ui_state(
+            move |ui, (snapshot, view): &mut (Snapshot, View)| {
+                if let Some(frame) = &frame {
+                    view.set_previews(ui.ctx(), Some(frame), Some(frame));
+                }
+                show(ui, snapshot, view);
+            },
+            (snapshot, View::default()),
+        );
+    harness.run();
+    harness
+}
+
+fn idle() -> Snapshot {
+    store().snapshot()
+}
+
+fn starting() -> Snapshot {
+    let mut store = store();
+    store.command(Command::Start);
+    store.apply(ready(Role::Audio, 4242));
+    store.apply(status(Role::Audio, vec![], 0, 0));
+    store.apply(status(
+        Role::Video,
+        vec![
+            model("det_10g", "ready", 16_900_000, 16_900_000, None),
+            model("w600k_r50", "verifying", 174_000_000, 174_000_000, None),
+            model(
+                "inswapper_128",
+                "downloading",
+                212_000_000,
+                554_000_000,
+                None,
+            ),
+            model("gfpgan_1.4", "pending", 0, 348_000_000, None),
+        ],
+        0,
+        0,
+    ));
+    store.snapshot()
+}
+
+fn running() -> Snapshot {
+    let mut store = store();
+    let face = PathBuf::from("/home/sam/Pictures/ada.jpg");
+    store.command(Command::AddFace(face.clone()));
+    store.command(Command::Start);
+    store.apply(Event::FaceLoaded {
+        path: face.clone(),
+        result: Ok(face_thumbnail()),
+    });
+    let t0 = Instant::now();
+    for (role, pid) in [(Role::Video, 4241), (Role::Audio, 4242)] {
+        store.apply(ready(role, pid));
+        store.apply(Event::ServerUp(role, true));
+        store.apply(status_at(role, vec![], 300, 1, t0));
+        let per_s = if role == Role::Video { 30 } else { 50 };
+        store.apply(status_at(
+            role,
+            vec![],
+            300 + per_s,
+            1,
+            t0 + Duration::from_secs(1),
+        ));
+        store.apply(Event::Session(role, true));
+    }
+    store.apply(Event::FaceUploaded {
+        path: face,
+        result: Ok((
+            "f-1".into(),
+            Some(FaceBox {
+                x: 130.0,
+                y: 150.0,
+                width: 460.0,
+                height: 620.0,
+            }),
+        )),
+    });
+    store.apply(voices());
+    store.command(Command::ChooseVoice("robot".into()));
+    store.apply(Event::Latency(Role::Video, 41.3));
+    store.apply(Event::Latency(Role::Audio, 23.8));
+    store.snapshot()
+}
+
+fn error() -> Snapshot {
+    let mut store = store();
+    let face = PathBuf::from("/home/sam/Pictures/holiday.jpg");
+    store.command(Command::AddFace(face.clone()));
+    store.command(Command::Start);
+    store.apply(Event::FaceLoaded {
+        path: face.clone(),
+        result: Ok(face_thumbnail()),
+    });
+    store.apply(ready(Role::Video, 4241));
+    store.apply(Event::ServerUp(Role::Video, true));
+    store.apply(Event::FaceUploaded {
+        path: face,
+        result: Err("no face was found in this image: try a clear, front-facing photo".into()),
+    });
+    store.apply(ready(Role::Audio, 4242));
+    store.apply(Event::Voices(Err(
+        "voices are not available in this version: media passes through unchanged".into(),
+    )));
+    store.apply(status(
+        Role::Video,
+        vec![
+            model("det_10g", "ready", 16_900_000, 16_900_000, None),
+            model(
+                "inswapper_128",
+                "failed",
+                131_000_000,
+                554_000_000,
+                Some("the download stopped: connection reset (3 tries); press Start to resume"),
+            ),
+        ],
+        0,
+        0,
+    ));
+    store.snapshot()
+}
+
+#[test]
+fn idle_window() {
+    let mut harness = harness(idle(), None);
+    harness.get_by_label("Start");
+    harness.get_by_label_contains("Start runs both servers");
+    harness.snapshot("idle");
+}
+
+#[test]
+fn starting_with_downloads_in_progress() {
+    let snapshot = starting();
+    let models = &snapshot.server(Role::Video).models;
+    assert_eq!(models[2].state, ModelState::Downloading);
+    let mut harness = harness(snapshot, None);
+    harness.get_by_label("Stop");
+    harness.get_by_label("downloading");
+    harness.get_by_label("212.0 MB of 554.0 MB");
+    harness.snapshot("starting");
+}
+
+#[test]
+fn running_with_previews_face_and_voice() {
+    let snapshot = running();
+    assert_eq!(snapshot.phase, studio_app::state::Phase::Running);
+    let mut harness = harness(snapshot, Some(test_frame()));
+    harness.get_by_label("30.0 fps");
+    harness.get_by_label("Face found.");
+    harness.get_by_label_contains("Voice: Robot");
+    harness.snapshot("running");
+}
+
+#[test]
+fn error_failed_download_and_refused_face() {
+    let snapshot = error();
+    let notice = snapshot.notice.clone().unwrap();
+    assert!(notice.text.contains("inswapper_128"), "{notice:?}");
+    let mut harness = harness(snapshot, None);
+    harness.get_by_label("failed");
+    harness.get_by_label("the download stopped: connection reset (3 tries); press Start to resume");
+    harness.get_by_label_contains("no face was found");
+    harness.get_by_label_contains("could not get a model");
+    harness.snapshot("error");
+}

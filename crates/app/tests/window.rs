@@ -1,0 +1,322 @@
+//! The window driven as a person would (through AccessKit, with egui_kittest) over real
+//! `studio-server` processes: start, run, change face and voice live, stop.
+
+mod common;
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use studio_app::manager::ManagerOptions;
+use studio_app::service::{Studio, StudioOptions};
+use studio_app::state::{FaceImage, FaceUpload, Phase, Process, Snapshot};
+use studio_app::window::StudioWindow;
+use studio_proto::Role;
+use studio_proto::api::ServerStatus;
+use studio_proto::config::Config;
+
+const VOICES: &str = r#"{"voices": {
+    "robot": {"name": "Robot", "kind": "dsp"},
+    "deep": {"name": "Deep", "kind": "dsp"}
+}}"#;
+
+struct Rig {
+    runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn window(rig: &Rig, config_dir: &Path) -> Harness<'static, StudioWindow> {
+    let config_file = config_dir.join("config.json");
+    std::fs::write(&config_file, VOICES).unwrap();
+    let config = Config::from_layers(Some(("test config", VOICES))).unwrap();
+    let options = StudioOptions {
+        manager: Ok(ManagerOptions {
+            server_binary: common::server_binary(),
+            config_file: Some(config_file),
+            restart: config.servers.restart.clone(),
+            inject_delay: Default::default(),
+        }),
+        config,
+    };
+    let studio = Studio::start(rig.runtime.handle(), options, || {});
+    Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_ui_state(
+            |ui, window: &mut StudioWindow| window.frame(ui),
+            StudioWindow::new(studio),
+        )
+}
+
+fn rig() -> Rig {
+    Rig {
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// Step the window until `done` holds for the studio's snapshot.
+fn step_until(
+    harness: &mut Harness<'_, StudioWindow>,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&Snapshot) -> bool,
+) -> Snapshot {
+    let deadline = Instant::now() + timeout;
+    loop {
+        harness.step();
+        let snapshot = harness.state().studio().snapshot();
+        if done(&snapshot) {
+            harness.step();
+            return snapshot;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; snapshot: {snapshot:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn server_status(rig: &Rig, harness: &Harness<'_, StudioWindow>, role: Role) -> ServerStatus {
+    let client = harness
+        .state()
+        .studio()
+        .server_client(role)
+        .expect("a running server");
+    rig.runtime.block_on(client.status()).expect("status")
+}
+
+fn pid(snapshot: &Snapshot, role: Role) -> u32 {
+    match snapshot.server(role).process {
+        Process::Ready { pid } => pid,
+        ref other => panic!("{role} server not ready: {other:?}"),
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn start_runs_both_servers_shows_live_figures_and_stop_ends_them() {
+    let rig = rig();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = window(&rig, dir.path());
+    harness.get_by_label("Start").click();
+    let running = step_until(&mut harness, Duration::from_secs(60), "running", |s| {
+        s.phase == Phase::Running
+            && s.servers
+                .iter()
+                .all(|c| c.latency_ms.is_some() && c.engine.is_some())
+    });
+    let pids = [pid(&running, Role::Video), pid(&running, Role::Audio)];
+    assert!(pids.iter().all(|&p| common::alive(p)));
+    harness.get_by_label("Stop");
+    assert_eq!(
+        harness
+            .get_all_by_label_contains("Running (process")
+            .count(),
+        2
+    );
+    // Frames come back through the video server, and the rate follows from its status.
+    let figures = step_until(&mut harness, Duration::from_secs(10), "a frame rate", |s| {
+        s.server(Role::Video).rate_per_s.is_some_and(|r| r > 5.0)
+    });
+    assert!(figures.server(Role::Video).latency_ms.unwrap() < 1000.0);
+    assert_eq!(server_status(&rig, &harness, Role::Video).sessions.len(), 1);
+
+    harness.get_by_label("Stop").click();
+    let idle = step_until(&mut harness, Duration::from_secs(20), "idle", |s| {
+        s.phase == Phase::Idle
+    });
+    assert_eq!(idle.notice, None, "a clean stop says nothing");
+    assert!(
+        common::wait_until(Duration::from_secs(5), || pids
+            .iter()
+            .all(|&p| !common::alive(p))),
+        "both servers are gone after Stop"
+    );
+    harness.get_by_label("Start");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn face_and_voice_changes_reach_the_running_servers_without_a_restart() {
+    let rig = rig();
+    let dir = tempfile::tempdir().unwrap();
+    let face = dir.path().join("ada.png");
+    image::RgbImage::from_fn(64, 80, |x, y| {
+        image::Rgb([(x * 3) as u8, (y * 3) as u8, 128])
+    })
+    .save(&face)
+    .unwrap();
+    let mut harness = window(&rig, dir.path());
+    harness.get_by_label("Start").click();
+    let running = step_until(&mut harness, Duration::from_secs(60), "running", |s| {
+        s.phase == Phase::Running
+    });
+    let pids = [pid(&running, Role::Video), pid(&running, Role::Audio)];
+
+    // Voice: chosen in the window, in force in the audio server's session.
+    harness.get_by_label("Robot").click();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        harness.step();
+        let status = server_status(&rig, &harness, Role::Audio);
+        if status
+            .sessions
+            .first()
+            .and_then(|s| s.settings.voice_id.as_deref())
+            == Some("robot")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "voice never reached the server: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.get_by_label("Deep").click();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        harness.step();
+        let status = server_status(&rig, &harness, Role::Audio);
+        if status
+            .sessions
+            .first()
+            .and_then(|s| s.settings.voice_id.as_deref())
+            == Some("deep")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "second voice never arrived: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Face: the image is read and shown, then sent to the video server; this server has no
+    // face engine yet and says so, and the window shows that sentence beside the face.
+    harness.get_by_label("Image file (PNG or JPEG)").click();
+    harness
+        .get_by_label("Image file (PNG or JPEG)")
+        .type_text(&face.display().to_string());
+    harness.step();
+    harness.get_by_label("Add").click();
+    let answered = step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the face upload",
+        |s| {
+            s.faces.first().is_some_and(|f| {
+                matches!(
+                    f.upload,
+                    FaceUpload::Failed(_) | FaceUpload::Detected { .. }
+                )
+            })
+        },
+    );
+    let entry = &answered.faces[0];
+    assert!(matches!(entry.image, FaceImage::Loaded(_)));
+    let FaceUpload::Failed(message) = &entry.upload else {
+        panic!("unexpected answer {:?}", entry.upload)
+    };
+    assert!(message.contains("not available"), "{message}");
+    harness.get_by_label_contains(message.as_str());
+    let video = server_status(&rig, &harness, Role::Video);
+    assert_eq!(
+        video.sessions[0].settings.face_id, None,
+        "a refused face changes nothing"
+    );
+
+    // Choosing "No face swap" goes through live too, and nothing was restarted.
+    harness.get_by_label("No face swap").click();
+    harness.step();
+    assert_eq!(
+        [
+            pid(&harness.state().studio().snapshot(), Role::Video),
+            pid(&harness.state().studio().snapshot(), Role::Audio)
+        ],
+        pids
+    );
+    assert_eq!(server_status(&rig, &harness, Role::Audio).sessions.len(), 1);
+
+    harness.get_by_label("Stop").click();
+    step_until(&mut harness, Duration::from_secs(20), "idle", |s| {
+        s.phase == Phase::Idle
+    });
+}
+
+#[test]
+fn a_missing_server_binary_is_reported_in_plain_words() {
+    let rig = rig();
+    let config = Config::from_layers(Some((
+        "test config",
+        r#"{"servers": {"restart": {"initial_backoff_ms": 50, "max_backoff_ms": 100, "start_timeout_ms": 1500}}}"#,
+    )))
+    .unwrap();
+    let options = StudioOptions {
+        manager: Ok(ManagerOptions {
+            server_binary: "/nonexistent/studio-server".into(),
+            config_file: None,
+            restart: config.servers.restart.clone(),
+            inject_delay: Default::default(),
+        }),
+        config,
+    };
+    let studio = Studio::start(rig.runtime.handle(), options, || {});
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_ui_state(
+            |ui, window: &mut StudioWindow| window.frame(ui),
+            StudioWindow::new(studio),
+        );
+    harness.get_by_label("Start").click();
+    let failed = step_until(&mut harness, Duration::from_secs(20), "the failure", |s| {
+        s.phase == Phase::Idle && s.notice.is_some()
+    });
+    let notice = failed.notice.unwrap();
+    assert!(notice.is_error);
+    assert!(
+        notice.text.contains("/nonexistent/studio-server"),
+        "{}",
+        notice.text
+    );
+    harness.get_by_label_contains("could not start");
+    harness.get_by_label("Start");
+}
+
+#[test]
+fn cloud_mode_says_what_it_needs_and_starts_no_server() {
+    let rig = rig();
+    let config = Config::defaults().unwrap();
+    let options = StudioOptions {
+        manager: Err("not used: cloud mode starts no local server".into()),
+        config,
+    };
+    let studio = Studio::start(rig.runtime.handle(), options, || {});
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_ui_state(
+            |ui, window: &mut StudioWindow| window.frame(ui),
+            StudioWindow::new(studio),
+        );
+    harness.get_by_label("Cloud").click();
+    // The key is looked up in the environment and the keyring (absent in a test run).
+    let checked = step_until(
+        &mut harness,
+        Duration::from_secs(20),
+        "the key check",
+        |s| s.cloud.api_key != studio_app::state::ApiKey::NotChecked,
+    );
+    if std::env::var_os("RUNPOD_API_KEY").is_none() {
+        assert_eq!(checked.cloud.api_key, studio_app::state::ApiKey::Missing);
+        harness.get_by_label("Cloud mode needs a RunPod API key.");
+    }
+    harness.get_by_label("Price cap, $ per hour");
+    harness.get_by_label("Start").click();
+    let after = step_until(&mut harness, Duration::from_secs(5), "the notice", |s| {
+        s.notice.is_some()
+    });
+    assert_eq!(after.phase, Phase::Idle, "nothing starts in cloud mode");
+    assert!(after.server(Role::Video).process == Process::NotRunning);
+}
