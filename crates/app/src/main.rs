@@ -29,6 +29,50 @@ struct Cli {
 enum Command {
     /// Run the whole path once without a window: sources in, both servers, files out.
     Run(RunArgs),
+    /// Measure the engines on this machine: `studio bench audio [--voice ID] [--json]`.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// `audio`: real-time factor and latency (algorithmic and processing) per voice.
+    #[arg(value_parser = ["audio"])]
+    what: String,
+    /// A voice to measure (repeatable); without it, every ready voice.
+    #[arg(long)]
+    voice: Vec<String>,
+    /// Seconds of test audio per voice.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The engines live in the server, so the server binary measures them.
+fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
+    let server = find_server_binary()?;
+    let mut command = std::process::Command::new(&server);
+    command.arg("bench").arg(&args.what);
+    for voice in &args.voice {
+        command.arg("--voice").arg(voice);
+    }
+    if let Some(seconds) = args.seconds {
+        command.arg("--seconds").arg(seconds.to_string());
+    }
+    if args.json {
+        command.arg("--json");
+    }
+    if let Some(file) = &loaded.user_file {
+        command.arg("--config").arg(file);
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("running {}", server.display()))?;
+    if !status.success() {
+        anyhow::bail!("the benchmark failed ({status})");
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -54,6 +98,53 @@ struct RunArgs {
     /// Write the run's report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// The voice: an id from `voices` in config (`deeper`, `robot`, ...), `none`, or
+    /// `dsp:pitch=<semitones>[,formant=<semitones>]`.
+    #[arg(long)]
+    voice: Option<String>,
+    /// The talk key's state for the whole run: `always` converts everything, `never` sends
+    /// exact silence to the virtual microphone.
+    #[arg(long, value_parser = ["always", "never"])]
+    talk: Option<String>,
+}
+
+/// Live controls for a headless run's `--voice` and `--talk`, checked before anything starts.
+fn run_controls(
+    config: &studio_proto::config::Config,
+    args: &RunArgs,
+) -> anyhow::Result<std::sync::Arc<studio_app::controls::LiveControls>> {
+    use studio_proto::Role;
+    use studio_proto::control::Control;
+    let controls = studio_app::controls::LiveControls::new();
+    if let Some(voice) = &args.voice {
+        let known = voice == "none" || config.voices.contains_key(voice);
+        match studio_proto::voices::parse_adhoc(voice) {
+            Some(Err(e)) => anyhow::bail!("{e}"),
+            None if !known => {
+                let ids: Vec<&str> = config.voices.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "unknown voice {voice:?}; known voices: none, {} (or dsp:pitch=<semitones>[,formant=<semitones>])",
+                    ids.join(", ")
+                );
+            }
+            _ => {}
+        }
+        controls.set(
+            Role::Audio,
+            Control::SetVoice {
+                voice_id: voice.clone(),
+            },
+        );
+    }
+    if let Some(talk) = &args.talk {
+        controls.set(
+            Role::Audio,
+            Control::Talk {
+                active: talk == "always",
+            },
+        );
+    }
+    Ok(std::sync::Arc::new(controls))
 }
 
 fn parse_video_in(s: &str) -> Result<VideoInput, String> {
@@ -91,6 +182,8 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Run(args)) => run_headless(&loaded, args).await,
+            // A child process that owns the terminal until it is done: nothing else runs.
+            Some(Command::Bench(args)) => run_bench(&loaded, args),
             None => run_console(&loaded).await,
         }
     });
@@ -120,6 +213,7 @@ fn manager_options(loaded: &LoadedConfig) -> anyhow::Result<ManagerOptions> {
 
 async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()> {
     let _ = args.headless;
+    let controls = run_controls(&loaded.config, &args)?;
     let options = RunOptions {
         video_in: args.video_in,
         audio_in: args.audio_in,
@@ -127,7 +221,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         video_out: args.video_out,
         audio_out: args.audio_out,
         status_every: None,
-        controls: Default::default(),
+        controls,
     };
     let report = pipeline::run(
         &loaded.config,
