@@ -48,6 +48,50 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the engines on this machine: `studio bench audio [--voice ID] [--json]`.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// `audio`: real-time factor and latency (algorithmic and processing) per voice.
+    #[arg(value_parser = ["audio"])]
+    what: String,
+    /// A voice to measure (repeatable); without it, every ready voice.
+    #[arg(long)]
+    voice: Vec<String>,
+    /// Seconds of test audio per voice.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The engines live in the server, so the server binary measures them.
+fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
+    let server = find_server_binary()?;
+    let mut command = std::process::Command::new(&server);
+    command.arg("bench").arg(&args.what);
+    for voice in &args.voice {
+        command.arg("--voice").arg(voice);
+    }
+    if let Some(seconds) = args.seconds {
+        command.arg("--seconds").arg(seconds.to_string());
+    }
+    if args.json {
+        command.arg("--json");
+    }
+    if let Some(file) = &loaded.user_file {
+        command.arg("--config").arg(file);
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("running {}", server.display()))?;
+    if !status.success() {
+        anyhow::bail!("the benchmark failed ({status})");
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -85,6 +129,14 @@ struct RunArgs {
     /// Listen to the global talk key (config `talk.key`) during the run.
     #[arg(long)]
     talk_key: bool,
+    /// The voice: an id from `voices` in config (`deeper`, `robot`, ...), `none`, or
+    /// `dsp:pitch=<semitones>[,formant=<semitones>]`.
+    #[arg(long)]
+    voice: Option<String>,
+    /// The talk key's state for the whole run: `always` converts everything, `never` sends
+    /// exact silence to the virtual microphone.
+    #[arg(long, value_parser = ["always", "never"])]
+    talk: Option<String>,
 }
 
 fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String> {
@@ -99,6 +151,45 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
         return Err(format!("{s}: at most 10000 ms"));
     }
     Ok((role, Duration::from_millis(ms)))
+}
+
+/// Live controls for a headless run's `--voice` and `--talk`, checked before anything starts.
+fn run_controls(
+    config: &studio_proto::config::Config,
+    args: &RunArgs,
+) -> anyhow::Result<std::sync::Arc<studio_app::controls::LiveControls>> {
+    use studio_proto::Role;
+    use studio_proto::control::Control;
+    let controls = studio_app::controls::LiveControls::new();
+    if let Some(voice) = &args.voice {
+        let known = voice == "none" || config.voices.contains_key(voice);
+        match studio_proto::voices::parse_adhoc(voice) {
+            Some(Err(e)) => anyhow::bail!("{e}"),
+            None if !known => {
+                let ids: Vec<&str> = config.voices.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "unknown voice {voice:?}; known voices: none, {} (or dsp:pitch=<semitones>[,formant=<semitones>])",
+                    ids.join(", ")
+                );
+            }
+            _ => {}
+        }
+        controls.set(
+            Role::Audio,
+            Control::SetVoice {
+                voice_id: voice.clone(),
+            },
+        );
+    }
+    if let Some(talk) = &args.talk {
+        controls.set(
+            Role::Audio,
+            Control::Talk {
+                active: talk == "always",
+            },
+        );
+    }
+    Ok(std::sync::Arc::new(controls))
 }
 
 fn parse_video_in(s: &str) -> Result<VideoInput, String> {
@@ -143,6 +234,8 @@ fn main() {
     };
     let result = match cli.command {
         Some(Command::Run(args)) => runtime.block_on(run_headless(&loaded, args)),
+        // A child process that owns the terminal until it is done: nothing else runs.
+        Some(Command::Bench(args)) => run_bench(&loaded, args),
         Some(Command::Models(args)) => runtime.block_on(models_cli::run(&loaded.config, args)),
         Some(Command::Doctor { json }) => {
             runtime.block_on(studio_app::doctor::run(&loaded.config, json))
@@ -177,6 +270,8 @@ fn manager_options(loaded: &LoadedConfig) -> anyhow::Result<ManagerOptions> {
 
 async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()> {
     let _ = args.headless;
+    // Settings first: an unknown voice fails before anything starts.
+    let controls = run_controls(&loaded.config, &args)?;
     // Devices first: a missing driver is reported, with its fix, before servers start.
     let config = &loaded.config;
     let video_format = if args
@@ -208,7 +303,6 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
     )?;
     let (audio_out, audio_devices) =
         studio_app::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
-    let controls = std::sync::Arc::new(studio_app::controls::LiveControls::new());
     if args.talk_key {
         let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
         eprintln!("talk key {} ({driver}): hold it to talk", config.talk.key);

@@ -828,15 +828,10 @@ fn voices_from_config(config: &Config) -> Vec<VoiceEntry> {
         .iter()
         .map(|(id, entry)| VoiceEntry {
             id: id.clone(),
-            name: entry
-                .get("name")
-                .or_else(|| entry.get("display_name"))
-                .and_then(|n| n.as_str())
-                .unwrap_or(id)
-                .to_string(),
-            kind: match entry.get("kind").and_then(|k| k.as_str()) {
-                Some("neural") => VoiceKind::Neural,
-                _ => VoiceKind::Dsp,
+            name: entry.name.clone(),
+            kind: match entry.kind {
+                studio_proto::voices::VoiceKind::Neural(_) => VoiceKind::Neural,
+                studio_proto::voices::VoiceKind::Dsp(_) => VoiceKind::Dsp,
             },
             ready: None,
         })

@@ -4,32 +4,19 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The `studio-server` binary, built (or confirmed fresh) once per test run, so that
-/// `cargo test -p studio-app` never runs a stale server.
+/// The `studio-server` binary that `cargo test --workspace` built beside `studio` (the
+/// README's test command builds every package's binaries before any test runs).
 pub fn server_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "studio-server",
-                    "--bin",
-                    "studio-server",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build for studio-server");
-            assert!(status.success(), "building studio-server failed");
-            let studio = PathBuf::from(env!("CARGO_BIN_EXE_studio"));
-            studio.with_file_name(format!("studio-server{}", std::env::consts::EXE_SUFFIX))
-        })
-        .clone()
+    let studio = PathBuf::from(env!("CARGO_BIN_EXE_studio"));
+    let server = studio.with_file_name(format!("studio-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        server.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` so it is built",
+        server.display()
+    );
+    server
 }
 
 /// `studio` with the server binary it must use and no user configuration.

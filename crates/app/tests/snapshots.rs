@@ -57,6 +57,7 @@ fn status_at(
                     frames_dropped: 0,
                     samples_in: 0,
                     samples_out: 0,
+                    converted_blocks: 0,
                     settings: LiveSettings::default(),
                 })
                 .collect(),

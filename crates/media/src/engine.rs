@@ -21,6 +21,10 @@ pub trait AudioProcessor: Send {
     /// and `capture`; an engine with look-ahead delays its content, not the block.
     fn process(&mut self, block: AudioBlock) -> AudioBlock;
     fn apply(&mut self, control: &Control) -> Result<(), String>;
+    /// Blocks that went through conversion (not those the talk gate silenced), for status.
+    fn converted_blocks(&self) -> u64 {
+        0
+    }
 }
 
 /// Passes frames through unchanged; accepts every setting.

@@ -72,6 +72,9 @@ pub struct SessionStatus {
     pub frames_dropped: u64,
     pub samples_in: u64,
     pub samples_out: u64,
+    /// Audio blocks the engine converted (the talk gate's silent blocks are not counted).
+    #[serde(default)]
+    pub converted_blocks: u64,
     pub settings: LiveSettings,
 }
 
@@ -153,4 +156,29 @@ pub struct Load {
     /// Mean processing time per frame (video) or block (audio), milliseconds.
     pub process_ms_mean: f64,
     pub processed_total: u64,
+}
+
+/// One entry of `GET /v1/voices`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VoiceEntry {
+    /// What `SetVoice` takes.
+    pub id: String,
+    pub name: String,
+    /// `dsp` or `neural`.
+    pub kind: String,
+    /// Algorithmic latency (the method's own delay, without computation time).
+    pub latency_ms: f64,
+    /// Streaming sizes: new audio per conversion, history it sees, crossfade length.
+    pub block_ms: f64,
+    pub context_ms: f64,
+    pub crossfade_ms: f64,
+    /// Whether it can be used now (its model files are there).
+    pub ready: bool,
+    pub problem: Option<String>,
+}
+
+/// `GET /v1/voices`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VoiceList {
+    pub voices: Vec<VoiceEntry>,
 }

@@ -17,8 +17,8 @@ pub struct Config {
     /// Model registry entries by id: what each server downloads, from where, and how it is
     /// checked.
     pub models: BTreeMap<String, ModelEntry>,
-    /// Voices by id; their schema arrives with the voice engine.
-    pub voices: BTreeMap<String, serde_json::Value>,
+    /// Voices by id (`crate::voices` checks each entry).
+    pub voices: BTreeMap<String, crate::voices::VoiceConfig>,
     pub cloud: CloudConfig,
     pub talk: TalkConfig,
 }
@@ -150,6 +150,9 @@ pub struct ServerConfig {
     pub backend: Backend,
     /// `auto`, `cpu`, `cuda:N`, ...
     pub device: String,
+    /// ONNX Runtime's library (file or folder); otherwise `ORT_DYLIB_PATH`, beside the
+    /// executable, or the app data folder.
+    pub onnxruntime: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -796,7 +799,22 @@ impl Checker {
         let (models_path, models) = top.get("models");
         let models = self.models(&models_path, models);
         let (voices_path, voices) = top.get("voices");
-        let voices = self.entries(&voices_path, voices);
+        let voices = self.entries(&voices_path, voices).map(|entries| {
+            let mut checked = BTreeMap::new();
+            for (id, entry) in entries {
+                match crate::voices::check_voice(&join(&voices_path, &id), &entry) {
+                    Ok(voice) => {
+                        checked.insert(id, voice);
+                    }
+                    Err(problems) => {
+                        for (path, reason) in problems {
+                            self.push(&path, reason);
+                        }
+                    }
+                }
+            }
+            checked
+        });
         let cloud = self.cloud(&top);
         let talk = self.talk(&top);
         Some(Config {
@@ -921,7 +939,11 @@ impl Checker {
 
     fn server(&mut self, parent: &Section, key: &str) -> Option<ServerConfig> {
         let (path, value) = parent.get(key);
-        let s = self.section(&path, value, &["host", "port", "backend", "device"])?;
+        let s = self.section(
+            &path,
+            value,
+            &["host", "port", "backend", "device", "onnxruntime"],
+        )?;
         let (path, value) = s.get("host");
         let host = self.non_empty_string(&path, value);
         let (path, value) = s.get("port");
@@ -947,11 +969,17 @@ impl Checker {
                 value,
             ),
         };
+        let (path, value) = s.get("onnxruntime");
+        let onnxruntime = match value {
+            None | Some(Value::Null) => Some(None),
+            Some(_) => self.non_empty_string(&path, value).map(Some),
+        };
         Some(ServerConfig {
             host: host?,
             port: port?,
             backend: backend?,
             device: device?,
+            onnxruntime: onnxruntime?,
         })
     }
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod config_file;
 pub mod control;
+pub mod voices;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

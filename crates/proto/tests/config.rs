@@ -1,7 +1,6 @@
 //! Loading `config.json` defaults, merging a user file over them, and reporting every problem
 //! in a malformed file as `path: reason`.
 
-use serde_json::json;
 use studio_proto::Role;
 use studio_proto::config::{
     Backend, Config, ConfigError, ConfigProblem, ModelKind, ModelRole, VideoFallback,
@@ -9,6 +8,8 @@ use studio_proto::config::{
 };
 
 const USER: &str = "user.json";
+
+use studio_proto::voices::{PitchMethod, VoiceKind};
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_layers(Some((USER, text)))
@@ -70,7 +71,9 @@ fn defaults_have_the_documented_values() {
         assert!(m.sha256.is_some() && m.bytes.is_some() && m.archive_member.is_some());
         assert!(m.urls[0].starts_with("https://files.pythonhosted.org/"));
     }
-    assert!(c.voices.is_empty());
+    for id in ["deeper", "higher", "robot", "radio"] {
+        assert!(c.voices.contains_key(id), "preset {id} missing");
+    }
     let r = &c.cloud.runpod;
     assert_eq!(r.cloud_type, "SECURE");
     assert_eq!((r.http_port, r.ice_tcp_port), (8000, 70000));
@@ -122,7 +125,9 @@ fn models_and_voices_entries_are_added_by_id() {
     let c = load(&format!(
         r#"{{
             "models": {{"inswapper": {SWAPPER}}},
-            "voices": {{"alto": {{"model": "rvc-alto.onnx"}}, "bass": {{"pitch": -3}}}}
+            "voices": {{"alto": {{"name": "Alto", "kind": "neural", "model": "rvc-alto.onnx",
+                                "embedder": "contentvec.onnx", "key": 3}},
+                       "deeper": {{"name": "Bass", "kind": "dsp", "pitch": -3}}}}
         }}"#
     ))
     .expect("valid");
@@ -141,8 +146,46 @@ fn models_and_voices_entries_are_added_by_id() {
     assert_eq!(m.archive_member, None);
     assert_eq!(m.platform, None);
     assert!(m.serves(Role::Video) && !m.serves(Role::Audio));
-    assert_eq!(c.voices.len(), 2);
-    assert_eq!(c.voices.get("bass"), Some(&json!({"pitch": -3})));
+    let defaults = Config::defaults().unwrap().voices.len();
+    assert_eq!(c.voices.len(), defaults + 1);
+    // A user entry replaces the preset with the same id as a whole.
+    let deeper = &c.voices["deeper"];
+    assert_eq!(deeper.name, "Bass");
+    match &deeper.kind {
+        VoiceKind::Dsp(v) => assert_eq!((v.pitch, v.formant), (-3.0, 0.0)),
+        other => panic!("expected a DSP voice, got {other:?}"),
+    }
+    match &c.voices["alto"].kind {
+        VoiceKind::Neural(v) => {
+            assert_eq!((v.key, v.block_ms, v.context_ms), (3.0, 100, 300));
+            assert_eq!(v.pitch, PitchMethod::Yin);
+        }
+        other => panic!("expected a neural voice, got {other:?}"),
+    }
+}
+
+#[test]
+fn voice_entries_are_checked_key_by_key() {
+    assert_eq!(
+        problems(
+            r#"{"voices": {
+                "a": {"name": "A", "kind": "dsp", "pitch": 30, "effect": "echo", "speed": 2},
+                "b": {"name": "B", "kind": "neural", "embedder": "c.onnx", "pitch": "rmvpe",
+                      "block_ms": 50, "crossfade_ms": 80},
+                "c": {"kind": "opera"}
+            }}"#
+        ),
+        [
+            "voices.a.speed: unknown key (expected one of: name, kind, pitch, formant, effect, denoise)",
+            "voices.a.pitch: expected a number from -24 to 24, got 30",
+            "voices.a.effect: expected one of \"none\", \"robot\", \"radio\", got \"echo\"",
+            "voices.b.model: missing; expected a non-empty string",
+            "voices.b.pitch_model: missing; expected a non-empty string",
+            "voices.b.crossfade_ms: must not exceed block_ms (50), got 80",
+            "voices.c.name: missing; expected a non-empty string",
+            "voices.c.kind: expected \"dsp\" or \"neural\", got \"opera\"",
+        ]
+    );
 }
 
 #[test]

@@ -15,7 +15,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use studio_proto::Role;
-use studio_proto::api::{ErrorBody, ErrorDetail, Health, RawSessionRequest, TransportKind};
+use studio_proto::api::{
+    ErrorBody, ErrorDetail, Health, RawSessionRequest, TransportKind, VoiceList,
+};
 
 /// An error answer: status plus `{"error": {"code", "message"}}`.
 #[derive(Debug)]
@@ -219,13 +221,16 @@ async fn faces(State(registry): State<Arc<Registry>>) -> ApiError {
     )
 }
 
-async fn voices(State(registry): State<Arc<Registry>>) -> ApiError {
-    role_route(
-        &registry,
-        Role::Audio,
-        "voices",
-        "voices are served by the audio server",
-    )
+async fn voices(State(registry): State<Arc<Registry>>) -> Result<Json<VoiceList>, ApiError> {
+    match registry.engines.voices() {
+        Some(voices) => Ok(Json(VoiceList { voices })),
+        None => Err(role_route(
+            &registry,
+            Role::Audio,
+            "voices",
+            "voices are served by the audio server",
+        )),
+    }
 }
 
 /// Faces and voices answer once their engines land; until then say so plainly.

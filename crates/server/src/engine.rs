@@ -1,11 +1,68 @@
-//! Which engine processes a role's media. Until the face and voice engines land, both roles
-//! pass media through unchanged, through the same traits those engines implement.
+//! Which engine processes a role's media: the voice engine for audio; video passes through
+//! unchanged until the face engine lands, through the same trait it will implement.
 
 use studio_media::AudioBlock;
 use studio_media::VideoFrame;
 use studio_media::engine::{AudioProcessor, IdentityAudio, IdentityVideo, VideoProcessor};
 use studio_proto::Role;
+use studio_proto::config::{Backend, Config};
 use studio_proto::control::Control;
+use studio_voice::{Catalog, VoiceEngine};
+
+/// Makes each session's engine from the configuration, and describes what the role offers.
+pub struct EngineFactory {
+    role: Role,
+    catalog: Catalog,
+    preroll_ms: u32,
+    hang_ms: u32,
+}
+
+impl EngineFactory {
+    pub fn new(role: Role, config: &Config) -> EngineFactory {
+        let server = config.servers.role(role);
+        let options = studio_infer::ModelOptions {
+            backend: match server.backend {
+                Backend::Auto => studio_infer::BackendChoice::Auto,
+                Backend::Ort => studio_infer::BackendChoice::Ort,
+                Backend::Tract => studio_infer::BackendChoice::Tract,
+            },
+            device: server.device.clone(),
+            runtime_path: server.onnxruntime.as_ref().map(std::path::PathBuf::from),
+            threads: None,
+        };
+        EngineFactory {
+            role,
+            catalog: Catalog::new(config.voices.clone(), options),
+            preroll_ms: config.talk.preroll_ms,
+            hang_ms: config.talk.hang_ms,
+        }
+    }
+
+    pub fn create(&self) -> Engine {
+        match self.role {
+            Role::Video => Engine::Video(Box::new(IdentityVideo)),
+            Role::Audio => Engine::Audio(Box::new(VoiceEngine::new(
+                self.catalog.clone(),
+                self.preroll_ms,
+                self.hang_ms,
+            ))),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The voices this server offers (`None` for the video role).
+    pub fn voices(&self) -> Option<Vec<studio_proto::api::VoiceEntry>> {
+        (self.role == Role::Audio).then(|| self.catalog.entries())
+    }
+
+    /// Which inference backend models would run on, and on what device.
+    pub fn backend(&self) -> studio_infer::BackendInfo {
+        studio_infer::BackendInfo::probe(self.catalog.options())
+    }
+}
 
 /// A session's engine: the processor for its role.
 pub enum Engine {
@@ -14,10 +71,19 @@ pub enum Engine {
 }
 
 impl Engine {
-    pub fn for_role(role: Role) -> Engine {
+    /// An engine that passes media through unchanged, for either role.
+    pub fn identity(role: Role) -> Engine {
         match role {
             Role::Video => Engine::Video(Box::new(IdentityVideo)),
             Role::Audio => Engine::Audio(Box::new(IdentityAudio)),
+        }
+    }
+
+    /// Blocks converted so far (audio), for status.
+    pub fn converted_blocks(&self) -> u64 {
+        match self {
+            Engine::Audio(p) => p.converted_blocks(),
+            Engine::Video(_) => 0,
         }
     }
 

@@ -2,6 +2,7 @@
 //! keeps the registry of sessions, and runs each session's media through the role's engine.
 
 pub mod api;
+pub mod bench;
 pub mod delay;
 pub mod engine;
 pub mod models;

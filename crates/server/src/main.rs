@@ -11,7 +11,7 @@ use std::time::Duration;
 use studio_proto::Role;
 use studio_proto::api::Listening;
 use studio_server::api;
-use studio_server::engine::Engine;
+use studio_server::engine::EngineFactory;
 use studio_server::registry::Registry;
 
 /// Every flag can also come from the environment as `STUDIO_<FLAG>`, which is how the
@@ -53,7 +53,58 @@ fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
 }
 
+/// `studio-server bench audio [--voice ID]... [--seconds S] [--json] [--config F]`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "studio-server bench",
+    about = "Measure the engines on this machine"
+)]
+struct BenchArgs {
+    /// What to measure: `audio` (every voice, or those named with --voice).
+    #[arg(value_parser = ["audio"])]
+    what: String,
+    /// A voice to measure (repeatable); without it, every ready voice.
+    #[arg(long)]
+    voice: Vec<String>,
+    /// Seconds of test audio per voice.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, env = "STUDIO_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn bench_main() {
+    let args = BenchArgs::parse_from(std::env::args().skip(1));
+    let config = match studio_proto::config_file::load(args.config.as_deref()) {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            eprint!("studio-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    match studio_server::bench::run(&config, &args.voice, args.seconds) {
+        Ok(report) if args.json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("studio-server: {e}");
+                std::process::exit(1);
+            }
+        },
+        Ok(report) => studio_server::bench::print_table(&report),
+        Err(e) => {
+            eprintln!("studio-server bench: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("bench") {
+        return bench_main();
+    }
     let args = Args::parse();
     let config = match studio_proto::config_file::load(args.config.as_deref()) {
         Ok(loaded) => loaded.config,
@@ -103,9 +154,10 @@ async fn serve(
         .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let address = listener.local_addr().context("reading the bound address")?;
 
-    let engine_name = Engine::for_role(args.role).name().to_string();
+    let engines = EngineFactory::new(args.role, &config);
+    let engine_name = engines.create().name().to_string();
     let registry = Arc::new(
-        Registry::new(args.role, token, engine_name)
+        Registry::new(args.role, token, engine_name, engines)
             .with_output_delay(Duration::from_millis(args.inject_delay_ms)),
     );
 

@@ -1,6 +1,7 @@
 //! The server's one place of state: its role, its sessions and their counters, its models'
 //! status, and a change signal that drives `GET /v1/events`.
 
+use crate::engine::EngineFactory;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +26,7 @@ pub struct SessionCounters {
     pub frames_dropped: AtomicU64,
     pub samples_in: AtomicU64,
     pub samples_out: AtomicU64,
+    pub converted_blocks: AtomicU64,
 }
 
 /// One session in the registry.
@@ -71,6 +73,7 @@ impl SessionEntry {
             frames_dropped: c.frames_dropped.load(Ordering::Relaxed),
             samples_in: c.samples_in.load(Ordering::Relaxed),
             samples_out: c.samples_out.load(Ordering::Relaxed),
+            converted_blocks: c.converted_blocks.load(Ordering::Relaxed),
             settings: self.settings(),
         }
     }
@@ -98,11 +101,23 @@ pub struct Registry {
     shutting_down: watch::Sender<bool>,
     /// Diagnostic hold on every result before it goes back (`--inject-delay-ms`).
     pub output_delay: Duration,
+    /// Makes each session's engine; also lists voices and the inference backend.
+    pub engines: EngineFactory,
+    backend: studio_infer::BackendInfo,
 }
 
 impl Registry {
-    pub fn new(role: Role, token: String, engine_name: String) -> Registry {
+    pub fn new(role: Role, token: String, engine_name: String, engines: EngineFactory) -> Registry {
+        let backend = engines.backend();
+        tracing::info!(
+            backend = backend.backend,
+            device = %backend.device,
+            "inference backend: {}",
+            backend.reason
+        );
         Registry {
+            engines,
+            backend,
             role,
             token,
             engine_name,
@@ -215,8 +230,8 @@ impl Registry {
             role: self.role,
             version: env!("CARGO_PKG_VERSION").to_string(),
             engine: self.engine_name.clone(),
-            backend: "none".to_string(),
-            device: "cpu".to_string(),
+            backend: self.backend.backend.to_string(),
+            device: self.backend.device.clone(),
             models: lock(&self.models).values().cloned().collect(),
             sessions,
             load,

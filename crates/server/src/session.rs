@@ -55,7 +55,7 @@ async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry:
     let thread_registry = registry.clone();
     let mut engine_thread = tokio::task::spawn_blocking(move || {
         run_engine(
-            Engine::for_role(thread_registry.role),
+            thread_registry.engines.create(),
             &inbox,
             &outgoing,
             &thread_entry,
@@ -117,6 +117,9 @@ fn run_engine(
                     continue;
                 };
                 registry.record_processing(started.elapsed());
+                counters
+                    .converted_blocks
+                    .store(engine.converted_blocks(), Ordering::Relaxed);
                 counters
                     .samples_out
                     .fetch_add(out.samples.len() as u64, Ordering::Relaxed);

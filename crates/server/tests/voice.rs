@@ -1,0 +1,166 @@
+//! The audio server's voice engine over a real session: the voice list, the talk gate seen
+//! from outside, and refused settings that change nothing.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use studio_media::{AudioBlock, Timestamp};
+use studio_proto::api::{Listening, VoiceList};
+use studio_proto::control::Control;
+use studio_transport::{ServerClient, SessionEvent};
+
+const TOKEN: &str = "voice-test-token-0123456789";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_audio() -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-server"))
+        .args(["--role", "audio", "--port", "0"])
+        .env("STUDIO_TOKEN", TOKEN)
+        .env_remove("STUDIO_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start studio-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("first line");
+    let listening: Listening = serde_json::from_str(&first).expect("first line is JSON");
+    Server {
+        url: format!("http://{}", listening.listening),
+        child,
+    }
+}
+
+async fn next_event(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
+) -> SessionEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("session still open")
+}
+
+fn tone(seq: u64) -> AudioBlock {
+    AudioBlock {
+        seq,
+        capture: Timestamp(seq * 20_000),
+        sample_rate: 48_000,
+        samples: (0..960)
+            .map(|i| {
+                (2.0 * std::f32::consts::PI * 220.0 * (seq * 960 + i) as f32 / 48000.0).sin() * 0.5
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn voices_are_listed_with_kind_latency_and_readiness() {
+    let server = start_audio();
+    let list: VoiceList = reqwest::Client::new()
+        .get(format!("{}/v1/voices", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list.voices.iter().map(|v| v.id.as_str()).collect();
+    for id in ["none", "deeper", "higher", "robot", "radio"] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    for v in &list.voices {
+        assert_eq!(v.kind, "dsp");
+        assert!(v.ready && v.latency_ms <= 20.0, "{v:?}");
+    }
+    let status = ServerClient::new(&server.url, TOKEN)
+        .unwrap()
+        .status()
+        .await
+        .unwrap();
+    assert_eq!(status.engine, "voice");
+    assert!(status.backend == "ort" || status.backend == "tract");
+}
+
+#[tokio::test]
+async fn talk_never_returns_exact_silence_and_converts_no_block() {
+    let server = start_audio();
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let (offer, mut session) = client.open_raw_session().await.unwrap();
+    session.sender.send_control(Control::SetVoice {
+        voice_id: "dsp:pitch=12".into(),
+    });
+    session.sender.send_control(Control::Talk { active: false });
+    for _ in 0..2 {
+        match next_event(&mut session.events).await {
+            SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+    for seq in 0..50 {
+        session.sender.send_audio(tone(seq));
+    }
+    for seq in 0..50 {
+        match next_event(&mut session.events).await {
+            SessionEvent::Audio(back) => {
+                assert_eq!((back.seq, back.samples.len()), (seq, 960));
+                assert!(
+                    back.samples.iter().all(|&v| v == 0.0),
+                    "block {seq} is not silent"
+                );
+            }
+            other => panic!("expected audio, got {other:?}"),
+        }
+    }
+    let status = client.status().await.unwrap();
+    let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
+    assert_eq!(entry.samples_out, 50 * 960);
+    assert_eq!(entry.converted_blocks, 0);
+    assert_eq!(entry.settings.talk, Some(false));
+}
+
+#[tokio::test]
+async fn an_unknown_voice_is_refused_in_the_ack_and_the_previous_voice_stays() {
+    let server = start_audio();
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let (offer, mut session) = client.open_raw_session().await.unwrap();
+    session.sender.send_control(Control::SetVoice {
+        voice_id: "deeper".into(),
+    });
+    let bad = session.sender.send_control(Control::SetVoice {
+        voice_id: "nope".into(),
+    });
+    let mut errors = Vec::new();
+    for _ in 0..2 {
+        match next_event(&mut session.events).await {
+            SessionEvent::ControlAck(ack) => errors.push((ack.seq, ack.error)),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+    assert_eq!(errors[0].1, None);
+    assert_eq!(errors[1].0, bad);
+    let message = errors[1].1.clone().expect("an error for the unknown voice");
+    assert!(message.contains("unknown voice \"nope\""), "{message}");
+    session.sender.send_audio(tone(0));
+    assert!(matches!(
+        next_event(&mut session.events).await,
+        SessionEvent::Audio(_)
+    ));
+    let status = client.status().await.unwrap();
+    let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
+    assert_eq!(entry.settings.voice_id.as_deref(), Some("deeper"));
+    assert_eq!(entry.converted_blocks, 1);
+}

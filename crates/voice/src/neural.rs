@@ -1,0 +1,368 @@
+//! Neural voices (RVC v2): 48 kHz window → 16 kHz → ContentVec/HuBERT features (hop 320,
+//! repeated to 10 ms frames) and f0 (YIN, or RMVPE ONNX) with the voice's key shift → the
+//! synthesizer (w-okada's or RVC's ONNX export, told apart by input names) → the model's
+//! rate → 48 kHz. Windows are fed by the block streamer, which crossfades the results.
+
+use crate::VoiceError;
+use crate::resample::WindowResampler;
+use crate::streamer::WindowConverter;
+use crate::yin;
+use studio_infer::{Model, ModelOptions, Tensor};
+use studio_proto::voices::{NeuralVoice, PitchMethod};
+
+/// The two synthesizer exports in circulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynthFormat {
+    /// w-okada voice changer: `feats, p_len, pitch, pitchf, sid`; noise drawn in the graph.
+    WOkada,
+    /// RVC's own export: `phone, phone_lengths, pitch, pitchf, ds, rnd`; noise supplied.
+    Rvc,
+}
+
+impl SynthFormat {
+    pub fn detect(input_names: &[&str]) -> Option<SynthFormat> {
+        let has = |n: &str| input_names.contains(&n);
+        if has("feats") && has("p_len") && has("sid") {
+            Some(SynthFormat::WOkada)
+        } else if has("phone") && has("phone_lengths") && has("ds") {
+            Some(SynthFormat::Rvc)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SynthFormat::WOkada => "w-okada",
+            SynthFormat::Rvc => "rvc",
+        }
+    }
+}
+
+const F0_MIN: f32 = 50.0;
+const F0_MAX: f32 = 1100.0;
+
+/// RVC's coarse pitch: mel-scaled f0 quantised to 1..=255 (1 = unvoiced).
+pub fn coarse_pitch(f0: f32) -> i64 {
+    let mel = |f: f32| 1127.0 * (1.0 + f / 700.0).ln();
+    if f0 <= 0.0 {
+        return 1;
+    }
+    let (lo, hi) = (mel(F0_MIN), mel(F0_MAX));
+    let v = (mel(f0) - lo) * 254.0 / (hi - lo) + 1.0;
+    v.round().clamp(1.0, 255.0) as i64
+}
+
+/// A small deterministic normal generator for RVC's `rnd` input (xorshift + Box–Muller).
+struct Noise(u64);
+
+impl Noise {
+    fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+    }
+    fn normal(&mut self) -> f32 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f32::consts::PI * v).cos()
+    }
+}
+
+/// Everything one neural voice needs to convert windows.
+pub struct NeuralConverter {
+    embedder: Model,
+    embed_input: String,
+    embed_rank: usize,
+    synth: Model,
+    format: SynthFormat,
+    uses_pitch: bool,
+    rmvpe: Option<Model>,
+    key_ratio: f32,
+    speaker: i64,
+    model_rate: u32,
+    to_16k: WindowResampler,
+    to_48k: WindowResampler,
+    noise: Noise,
+    /// Windows whose conversion failed (they come out silent).
+    pub failures: u64,
+    pub last_error: Option<String>,
+}
+
+fn model_rate(synth: &Model, configured: Option<u32>) -> Option<u32> {
+    if let Some(text) = synth.info().metadata.get("metadata")
+        && let Ok(meta) = serde_json::from_str::<serde_json::Value>(text)
+    {
+        for key in ["samplingRate", "sampling_rate", "sr"] {
+            if let Some(sr) = meta.get(key).and_then(serde_json::Value::as_u64) {
+                return Some(sr as u32);
+            }
+        }
+    }
+    for key in ["sampling_rate", "samplingRate", "sr"] {
+        if let Some(sr) = synth.info().metadata.get(key).and_then(|v| v.parse().ok()) {
+            return Some(sr);
+        }
+    }
+    configured
+}
+
+impl NeuralConverter {
+    /// Loads the voice's models and runs one silent window through them, so a file that
+    /// is not what it claims fails here, with a clear message, not in the middle of a call.
+    pub fn load(
+        voice: &NeuralVoice,
+        options: &ModelOptions,
+        window_48k: usize,
+    ) -> Result<NeuralConverter, VoiceError> {
+        let load = |what: &str, path: &str| {
+            Model::load(std::path::Path::new(path), options).map_err(|e| VoiceError::Model {
+                what: what.to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let embedder = load("feature extractor", &voice.embedder)?;
+        let synth = load("synthesizer", &voice.model)?;
+        let names: Vec<&str> = synth
+            .info()
+            .inputs
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        let format = SynthFormat::detect(&names).ok_or_else(|| VoiceError::Model {
+            what: "synthesizer".into(),
+            reason: format!(
+                "{} has inputs {names:?}: neither w-okada's (feats, p_len, pitch, pitchf, sid) nor RVC's (phone, phone_lengths, pitch, pitchf, ds, rnd) export",
+                voice.model
+            ),
+        })?;
+        let uses_pitch = names.contains(&"pitch") && names.contains(&"pitchf");
+        let model_rate = model_rate(&synth, voice.sample_rate).ok_or_else(|| VoiceError::Model {
+            what: "synthesizer".into(),
+            reason: format!(
+                "{}: its metadata does not give a sampling rate; set sample_rate in the voice's config",
+                voice.model
+            ),
+        })?;
+        let Some(embed_info) = embedder.info().inputs.first() else {
+            return Err(VoiceError::Model {
+                what: "feature extractor".into(),
+                reason: format!("{} has no inputs", voice.embedder),
+            });
+        };
+        let embed_input = embed_info.name.clone();
+        let embed_rank = embed_info.shape.len().clamp(2, 3);
+        let rmvpe = match &voice.pitch {
+            PitchMethod::Yin => None,
+            PitchMethod::Rmvpe(path) => Some(load("pitch model (RMVPE)", path)?),
+        };
+        let mut converter = NeuralConverter {
+            embedder,
+            embed_input,
+            embed_rank,
+            synth,
+            format,
+            uses_pitch,
+            rmvpe,
+            key_ratio: 2f32.powf(voice.key / 12.0),
+            speaker: voice.speaker,
+            model_rate,
+            to_16k: WindowResampler::new(48000, 16000),
+            to_48k: WindowResampler::new(model_rate, 48000),
+            noise: Noise(0x9E37_79B9_7F4A_7C15),
+            failures: 0,
+            last_error: None,
+        };
+        converter
+            .try_convert(&vec![0.0; window_48k])
+            .map_err(|reason| VoiceError::Model {
+                what: "voice".into(),
+                reason: format!("a test window through the models failed: {reason}"),
+            })?;
+        Ok(converter)
+    }
+
+    pub fn format(&self) -> SynthFormat {
+        self.format
+    }
+
+    pub fn model_rate(&self) -> u32 {
+        self.model_rate
+    }
+
+    pub fn backend(&self) -> &studio_infer::BackendInfo {
+        self.synth.backend()
+    }
+
+    fn features(&mut self, audio16: &[f32], frames: usize) -> Result<(Vec<f32>, usize), String> {
+        let shape: Vec<usize> = if self.embed_rank == 3 {
+            vec![1, 1, audio16.len()]
+        } else {
+            vec![1, audio16.len()]
+        };
+        let input = Tensor::f32(&shape, audio16.to_vec()).map_err(|e| e.to_string())?;
+        let out = self
+            .embedder
+            .run_one(vec![(self.embed_input.clone(), input)], None)
+            .map_err(|e| e.to_string())?;
+        let dims = out.shape().to_vec();
+        let data = out.to_f32();
+        // [1, T, D] as exported; [1, D, T] is accepted too.
+        let (t, d, transposed) = match dims.as_slice() {
+            [1, a, b] if *b == 768 || *b == 256 => (*a, *b, false),
+            [1, a, b] if *a == 768 || *a == 256 => (*b, *a, true),
+            [a, b] if *b == 768 || *b == 256 => (*a, *b, false),
+            other => {
+                return Err(format!(
+                    "feature extractor output shape {other:?}, expected [1, T, 768]"
+                ));
+            }
+        };
+        if t == 0 {
+            return Err("feature extractor gave no frames".into());
+        }
+        // Each 20 ms vector twice → 10 ms frames, stretched or cut to `frames`.
+        let mut feats = Vec::with_capacity(frames * d);
+        for f in 0..frames {
+            let src = (f / 2).min(t - 1);
+            for c in 0..d {
+                let idx = if transposed { c * t + src } else { src * d + c };
+                feats.push(data[idx]);
+            }
+        }
+        Ok((feats, d))
+    }
+
+    fn pitch(&mut self, audio16: &[f32], frames: usize) -> Result<Vec<f32>, String> {
+        let mut f0 = match self.rmvpe.as_mut() {
+            None => yin::estimate(audio16, frames),
+            Some(model) => {
+                let names: Vec<String> =
+                    model.info().inputs.iter().map(|i| i.name.clone()).collect();
+                let mut inputs = Vec::new();
+                for name in &names {
+                    let tensor = match name.as_str() {
+                        "waveform" | "audio" | "input" => {
+                            Tensor::f32(&[1, audio16.len()], audio16.to_vec())
+                        }
+                        "threshold" => Tensor::f32(&[1], vec![0.03]),
+                        other => return Err(format!("RMVPE input {other:?} is not supported (expected waveform, threshold)")),
+                    }
+                    .map_err(|e| e.to_string())?;
+                    inputs.push((name.clone(), tensor));
+                }
+                let out = model
+                    .run_one(inputs, Some("pitchf"))
+                    .map_err(|e| format!("RMVPE: {e}"))?;
+                let mut f0 = out.to_f32();
+                f0.resize(frames, *f0.last().unwrap_or(&0.0));
+                f0
+            }
+        };
+        for f in &mut f0 {
+            *f = if *f >= F0_MIN {
+                *f * self.key_ratio
+            } else {
+                0.0
+            };
+        }
+        Ok(f0)
+    }
+
+    /// One window, or why not.
+    pub fn try_convert(&mut self, window: &[f32]) -> Result<Vec<f32>, String> {
+        let audio16 = self.to_16k.process(window);
+        let frames = audio16.len() / yin::HOP;
+        if frames == 0 {
+            return Ok(vec![0.0; window.len()]);
+        }
+        let (feats, dim) = self.features(&audio16, frames)?;
+        let f0 = self.pitch(&audio16, frames)?;
+        let t = |e: studio_infer::InferError| e.to_string();
+        let mut inputs = Vec::new();
+        let (feats_name, len_name, speaker_name) = match self.format {
+            SynthFormat::WOkada => ("feats", "p_len", "sid"),
+            SynthFormat::Rvc => ("phone", "phone_lengths", "ds"),
+        };
+        inputs.push((
+            feats_name.to_string(),
+            Tensor::f32(&[1, frames, dim], feats).map_err(t)?,
+        ));
+        inputs.push((
+            len_name.to_string(),
+            Tensor::i64(&[1], vec![frames as i64]).map_err(t)?,
+        ));
+        if self.uses_pitch {
+            let coarse: Vec<i64> = f0.iter().map(|&f| coarse_pitch(f)).collect();
+            inputs.push((
+                "pitch".to_string(),
+                Tensor::i64(&[1, frames], coarse).map_err(t)?,
+            ));
+            inputs.push((
+                "pitchf".to_string(),
+                Tensor::f32(&[1, frames], f0).map_err(t)?,
+            ));
+        }
+        inputs.push((
+            speaker_name.to_string(),
+            Tensor::i64(&[1], vec![self.speaker]).map_err(t)?,
+        ));
+        if self.format == SynthFormat::Rvc {
+            let noise: Vec<f32> = (0..192 * frames).map(|_| self.noise.normal()).collect();
+            inputs.push((
+                "rnd".to_string(),
+                Tensor::f32(&[1, 192, frames], noise).map_err(t)?,
+            ));
+        }
+        let audio = self.synth.run_one(inputs, None).map_err(t)?.to_f32();
+        let hop = self.model_rate as usize / 100;
+        let mut audio = audio;
+        audio.resize(frames * hop, 0.0);
+        let mut out = self.to_48k.process(&audio);
+        out.resize(window.len(), 0.0);
+        Ok(out)
+    }
+}
+
+impl WindowConverter for NeuralConverter {
+    fn convert(&mut self, window: &[f32]) -> Vec<f32> {
+        match self.try_convert(window) {
+            Ok(out) => out,
+            Err(e) => {
+                if self.failures == 0 {
+                    tracing::warn!("neural voice: {e}; the block comes out silent");
+                }
+                self.failures += 1;
+                self.last_error = Some(e);
+                vec![0.0; window.len()]
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_pitch_spans_1_to_255_over_50_to_1100_hz() {
+        assert_eq!(coarse_pitch(0.0), 1);
+        assert_eq!(coarse_pitch(50.0), 1);
+        assert_eq!(coarse_pitch(1100.0), 255);
+        assert_eq!(coarse_pitch(5000.0), 255);
+        assert!(coarse_pitch(220.0) > coarse_pitch(110.0));
+    }
+
+    #[test]
+    fn formats_are_told_apart_by_input_names() {
+        assert_eq!(
+            SynthFormat::detect(&["feats", "p_len", "pitch", "pitchf", "sid"]),
+            Some(SynthFormat::WOkada)
+        );
+        assert_eq!(
+            SynthFormat::detect(&["phone", "phone_lengths", "pitch", "pitchf", "ds", "rnd"]),
+            Some(SynthFormat::Rvc)
+        );
+        assert_eq!(SynthFormat::detect(&["x"]), None);
+    }
+}

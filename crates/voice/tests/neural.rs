@@ -1,0 +1,176 @@
+//! Neural voices through the committed tiny stand-in models (regenerate them with
+//! `scripts/standin_voice_models.py`): both synthesizer formats, RMVPE, seamless blocks,
+//! broken models.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use studio_infer::{BackendChoice, ModelOptions};
+use studio_proto::voices::{NeuralVoice, PitchMethod};
+use studio_voice::catalog::neural_sizes;
+use studio_voice::convert::Converter;
+use studio_voice::neural::{NeuralConverter, SynthFormat};
+use studio_voice::streamer::{BlockSizes, BlockStreamer};
+
+fn model(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/models")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn voice(synth: &str) -> NeuralVoice {
+    NeuralVoice {
+        model: model(synth),
+        embedder: model("contentvec.onnx"),
+        pitch: PitchMethod::Yin,
+        key: 0.0,
+        speaker: 0,
+        sample_rate: None,
+        block_ms: 100,
+        context_ms: 200,
+        crossfade_ms: 20,
+        search_ms: 10,
+        denoise: false,
+    }
+}
+
+fn tract() -> ModelOptions {
+    ModelOptions {
+        backend: BackendChoice::Tract,
+        ..Default::default()
+    }
+}
+
+/// The largest second difference: a smooth 220 Hz sine at 0.5 has about 4e-4; a click or a
+/// phase jump at a block boundary shows as a spike of the jump's size.
+fn worst_second_difference(x: &[f32]) -> (f32, usize) {
+    (1..x.len() - 1)
+        .map(|i| ((x[i + 1] - 2.0 * x[i] + x[i - 1]).abs(), i))
+        .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a })
+}
+
+/// Threshold for "no discontinuity": 0.02, i.e. 4% of the sine's amplitude in one sample.
+const SEAM_LIMIT: f32 = 0.02;
+
+fn stream_sine(v: &NeuralVoice, sizes: BlockSizes) -> Vec<f32> {
+    let converter = NeuralConverter::load(v, &tract(), sizes.window()).unwrap();
+    let mut streamer = BlockStreamer::new(converter, sizes);
+    let input = sine(220.0, 0.5, 48000 * 2);
+    run_converter(&mut streamer, &input, 960)
+}
+
+#[test]
+fn a_continuous_sine_has_no_seams_at_block_boundaries_wokada_format() {
+    let v = voice("synth_wokada_48k.onnx");
+    let sizes = neural_sizes(&v);
+    let out = stream_sine(&v, sizes);
+    let steady = &out[sizes.window() * 2..];
+    let (worst, at) = worst_second_difference(steady);
+    assert!(worst < SEAM_LIMIT, "discontinuity {worst} at {at}");
+    // It carries the pitch it was given.
+    let f = dominant_frequency(steady, 150.0, 300.0);
+    assert!((f - 220.0).abs() < 2.2, "{f} Hz");
+}
+
+#[test]
+fn a_continuous_sine_has_no_seams_at_block_boundaries_rvc_format_40k() {
+    let mut v = voice("synth_rvc_40k.onnx");
+    v.key = 12.0;
+    let sizes = neural_sizes(&v);
+    let out = stream_sine(&v, sizes);
+    let steady = &out[sizes.window() * 2..];
+    let (worst, at) = worst_second_difference(steady);
+    // An octave up doubles the sine's own second difference (×4): still far below a seam.
+    assert!(worst < SEAM_LIMIT, "discontinuity {worst} at {at}");
+    let f = dominant_frequency(steady, 300.0, 600.0);
+    assert!((f - 440.0).abs() < 4.4, "{f} Hz");
+}
+
+#[test]
+fn without_sola_and_crossfade_the_same_blocks_click() {
+    // The negative control: it shows the threshold above detects real seams.
+    let v = voice("synth_wokada_48k.onnx");
+    let mut sizes = neural_sizes(&v);
+    sizes.crossfade = 1;
+    sizes.search = 0;
+    let out = stream_sine(&v, sizes);
+    let (worst, _) = worst_second_difference(&out[sizes.window() * 2..]);
+    assert!(worst > SEAM_LIMIT, "expected clicks, worst {worst}");
+}
+
+#[test]
+fn formats_are_detected_and_the_rate_comes_from_metadata() {
+    let v = voice("synth_rvc_40k.onnx");
+    let c = NeuralConverter::load(&v, &tract(), 48000).unwrap();
+    assert_eq!(c.format(), SynthFormat::Rvc);
+    assert_eq!(c.model_rate(), 40000);
+    let v = voice("synth_wokada_48k.onnx");
+    let c = NeuralConverter::load(&v, &tract(), 48000).unwrap();
+    assert_eq!(c.format(), SynthFormat::WOkada);
+    assert_eq!(c.model_rate(), 48000);
+}
+
+#[test]
+fn rmvpe_pitch_runs_through_the_same_path() {
+    let mut v = voice("synth_wokada_48k.onnx");
+    v.pitch = PitchMethod::Rmvpe(model("rmvpe.onnx"));
+    let sizes = neural_sizes(&v);
+    let converter = NeuralConverter::load(&v, &tract(), sizes.window()).unwrap();
+    let mut streamer = BlockStreamer::new(converter, sizes);
+    let out = run_converter(&mut streamer, &sine(220.0, 0.5, 48000), 960);
+    assert!(out.iter().all(|v| v.is_finite()));
+    assert_eq!(streamer.converter_mut().failures, 0);
+}
+
+#[test]
+fn a_broken_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.onnx");
+    std::fs::write(&broken, b"this is not an onnx file").unwrap();
+    let mut v = voice("synth_wokada_48k.onnx");
+    v.model = broken.to_string_lossy().into_owned();
+    let err = NeuralConverter::load(&v, &tract(), 48000)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("synthesizer") && err.contains("broken.onnx"),
+        "{err}"
+    );
+
+    // A valid ONNX file that is not a synthesizer (the feature extractor) is refused by name.
+    let mut v = voice("synth_wokada_48k.onnx");
+    v.model = model("contentvec.onnx");
+    let err = NeuralConverter::load(&v, &tract(), 48000)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("neither w-okada"), "{err}");
+
+    let mut v = voice("synth_wokada_48k.onnx");
+    v.embedder = dir
+        .path()
+        .join("missing.onnx")
+        .to_string_lossy()
+        .into_owned();
+    let err = NeuralConverter::load(&v, &tract(), 48000)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("feature extractor") && err.contains("no such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_streamer_reports_block_plus_crossfade_plus_search() {
+    let v = voice("synth_wokada_48k.onnx");
+    let sizes = neural_sizes(&v);
+    let converter = NeuralConverter::load(&v, &tract(), sizes.window()).unwrap();
+    let streamer = BlockStreamer::new(converter, sizes);
+    assert_eq!(streamer.latency_samples(), 4800 + 960 + 480);
+}
