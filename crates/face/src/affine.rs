@@ -26,7 +26,9 @@ impl Affine {
         if det.abs() < 1e-12 || !det.is_finite() {
             return None;
         }
-        let (ia, ib, id, ie) = (e / det, -b / det, -d / det, a / det);
+        // Multiply by the reciprocal, as OpenCV's invertAffineTransform does.
+        let r = 1.0 / det;
+        let (ia, ib, id, ie) = (e * r, -b * r, -d * r, a * r);
         Some(Affine {
             m: [[ia, ib, -(ia * c + ib * f)], [id, ie, -(id * c + ie * f)]],
         })

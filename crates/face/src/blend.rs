@@ -3,7 +3,7 @@
 //! computed only over the face's neighbourhood instead of the whole frame. An optional limit
 //! box adds a feathered edge and guarantees that pixels outside it stay untouched, bit for bit.
 
-use crate::align::{quantise, warp_rgb_into};
+use crate::align::{Sampler, warp_rgb_into};
 use crate::{Affine, FaceError};
 use studio_media::RgbImage;
 
@@ -33,15 +33,25 @@ impl Rect {
     }
 }
 
-/// The normalised 1-D Gaussian kernel OpenCV uses for `ksize` with sigma 0.
+/// The 1-D Gaussian kernel OpenCV uses for `ksize` with sigma 0 (f32 taps normalised by their
+/// f64 sum, as `getGaussianKernel(.., CV_32F)` does).
 fn gaussian_kernel(ksize: usize) -> Vec<f32> {
     let sigma = ((ksize as f64 - 1.0) * 0.5 - 1.0) * 0.3 + 0.8;
     let half = (ksize as f64 - 1.0) * 0.5;
-    let raw: Vec<f64> = (0..ksize)
-        .map(|i| (-(i as f64 - half).powi(2) / (2.0 * sigma * sigma)).exp())
+    let taps: Vec<f32> = (0..ksize)
+        .map(|i| (-(i as f64 - half).powi(2) * 0.5 / (sigma * sigma)).exp() as f32)
         .collect();
-    let sum: f64 = raw.iter().sum();
-    raw.into_iter().map(|v| (v / sum) as f32).collect()
+    let sum = 1.0 / taps.iter().map(|t| f64::from(*t)).sum::<f64>();
+    taps.into_iter()
+        .map(|t| (f64::from(t) * sum) as f32)
+        .collect()
+}
+
+/// `acc + k·v` rounded once, like a fused multiply-add (an f32 product is exact in f64), which
+/// is what OpenCV's SIMD filters compute.
+#[inline]
+fn fma(acc: f32, k: f32, v: f32) -> f32 {
+    (f64::from(acc) + f64::from(k) * f64::from(v)) as f32
 }
 
 /// OpenCV's BORDER_REFLECT_101 index into `0..n`.
@@ -106,7 +116,8 @@ fn erode(p: &Plane, k: i64, fw: i64, fh: i64) -> Plane {
     out
 }
 
-/// Separable Gaussian blur with reflect-101 borders at the frame's edges.
+/// Separable Gaussian blur with reflect-101 borders at the frame's edges, accumulated in
+/// OpenCV's order (rows tap by tap; columns centre first, then symmetric pairs).
 fn blur(p: &Plane, ksize: usize, fw: i64, fh: i64) -> Plane {
     let kern = gaussian_kernel(ksize);
     let half = (ksize / 2) as i64;
@@ -114,19 +125,21 @@ fn blur(p: &Plane, ksize: usize, fw: i64, fh: i64) -> Plane {
     let mut tmp = Plane::zeros(r);
     for y in r.y0..r.y1 {
         for x in r.x0..r.x1 {
-            let mut acc = 0f32;
-            for (t, &w) in kern.iter().enumerate() {
-                acc += w * p.get(reflect101(x + t as i64 - half, fw), y);
+            let mut acc = kern[0] * p.get(reflect101(x - half, fw), y);
+            for (t, &w) in kern.iter().enumerate().skip(1) {
+                acc = fma(acc, w, p.get(reflect101(x + t as i64 - half, fw), y));
             }
             tmp.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = acc;
         }
     }
     let mut out = Plane::zeros(r);
+    let c = half as usize;
     for y in r.y0..r.y1 {
         for x in r.x0..r.x1 {
-            let mut acc = 0f32;
-            for (t, &w) in kern.iter().enumerate() {
-                acc += w * tmp.get(x, reflect101(y + t as i64 - half, fh));
+            let mut acc = kern[c] * tmp.get(x, y);
+            for i in 1..=half {
+                let pair = tmp.get(x, reflect101(y + i, fh)) + tmp.get(x, reflect101(y - i, fh));
+                acc = fma(acc, kern[c + i as usize], pair);
             }
             out.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = acc;
         }
@@ -164,23 +177,21 @@ pub fn paste_back(
         return Ok(());
     }
     let mut white = Plane::zeros(white_rect);
+    let sampler = Sampler::new(to_crop);
     let (mut min_x, mut min_y, mut max_x, mut max_y) = (i64::MAX, i64::MAX, i64::MIN, i64::MIN);
     for y in white_rect.y0..white_rect.y1 {
         for x in white_rect.x0..white_rect.x1 {
-            let (ix, iy, fx, fy) = quantise(to_crop, x as f64, y as f64);
-            let inside = |xx: i64, yy: i64| xx >= 0 && yy >= 0 && xx < cw && yy < ch;
-            let (wx, wy) = (fx as f32 / 32.0, fy as f32 / 32.0);
-            let mut v = 0f32;
-            for (dx, dy, w) in [
-                (0, 0, (1.0 - wx) * (1.0 - wy)),
-                (1, 0, wx * (1.0 - wy)),
-                (0, 1, (1.0 - wx) * wy),
-                (1, 1, wx * wy),
-            ] {
-                if inside(ix + dx, iy + dy) {
-                    v += w * 255.0;
+            let (ix, iy, wx, wy) = sampler.at(x as u32, y as u32);
+            let inside = |xx: i64, yy: i64| {
+                if xx >= 0 && yy >= 0 && xx < cw && yy < ch {
+                    255.0
+                } else {
+                    0.0
                 }
-            }
+            };
+            let top = inside(ix, iy) * (1.0 - wx) + inside(ix + 1, iy) * wx;
+            let bot = inside(ix, iy + 1) * (1.0 - wx) + inside(ix + 1, iy + 1) * wx;
+            let mut v: f32 = top * (1.0 - wy) + bot * wy;
             if v > 20.0 {
                 v = 255.0;
                 min_x = min_x.min(x);

@@ -75,8 +75,32 @@ impl Letterbox {
     }
 }
 
-/// The model input for `img`: NCHW f32 RGB, `(v − 127.5) / 128`, the frame resized
-/// bilinearly (pixel-centre aligned) into the top-left corner, the rest black (−127.5/128).
+/// Taps of OpenCV's bilinear resize along one axis: source index and 11-bit weights.
+fn resize_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, i32, i32)> {
+    let scale = f64::from(n_in) / f64::from(n_out);
+    (0..n_out)
+        .map(|d| {
+            let f = ((f64::from(d) + 0.5) * scale - 0.5) as f32;
+            let mut s = f.floor() as i64;
+            let mut fr = f - s as f32;
+            if s < 0 {
+                s = 0;
+                fr = 0.0;
+            }
+            if s + 1 >= i64::from(n_in) {
+                s = i64::from(n_in) - 1;
+                fr = 0.0;
+            }
+            let a1 = (fr * 2048.0).round_ties_even() as i32;
+            let s = s as usize;
+            (s, (s + 1).min(n_in as usize - 1), 2048 - a1, a1)
+        })
+        .collect()
+}
+
+/// The model input for `img`: NCHW f32 RGB, `(v − 127.5) / 128`, the frame resized into the
+/// top-left corner with OpenCV's 8-bit bilinear `resize` arithmetic (so the detector sees
+/// what the reference feeds it), the rest black.
 pub fn letterbox_blob(
     img: &RgbImage,
     in_w: u32,
@@ -85,32 +109,34 @@ pub fn letterbox_blob(
     let lb = Letterbox::fit(img.width(), img.height(), in_w, in_h)?;
     let plane = (in_w * in_h) as usize;
     let mut blob = vec![-127.5 / 128.0; plane * 3];
-    let (sw, sh) = (img.width() as usize, img.height() as usize);
+    let sw = img.width() as usize;
     let data = img.data();
-    let sx = sw as f32 / lb.width as f32;
-    let sy = sh as f32 / lb.height as f32;
-    // Horizontal taps are the same for every row: compute them once.
-    let taps: Vec<(usize, usize, f32)> = (0..lb.width as usize)
-        .map(|x| {
-            let fx = ((x as f32 + 0.5) * sx - 0.5).max(0.0);
-            let x0 = (fx as usize).min(sw - 1);
-            let x1 = (x0 + 1).min(sw - 1);
-            (x0, x1, fx - x0 as f32)
-        })
-        .collect();
-    for y in 0..lb.height as usize {
-        let fy = ((y as f32 + 0.5) * sy - 0.5).max(0.0);
-        let y0 = (fy as usize).min(sh - 1);
-        let y1 = (y0 + 1).min(sh - 1);
-        let wy = fy - y0 as f32;
-        let (r0, r1) = (&data[y0 * sw * 3..], &data[y1 * sw * 3..]);
-        for (x, &(x0, x1, wx)) in taps.iter().enumerate() {
+    let xt = resize_taps(lb.width, img.width());
+    let yt = resize_taps(lb.height, img.height());
+    // Horizontal pass per source row, cached for the two rows each output row reads.
+    let hpass = |row: usize, out: &mut Vec<i32>| {
+        out.clear();
+        let r = &data[row * sw * 3..(row + 1) * sw * 3];
+        for &(x0, x1, a0, a1) in &xt {
+            for c in 0..3 {
+                out.push(i32::from(r[x0 * 3 + c]) * a0 + i32::from(r[x1 * 3 + c]) * a1);
+            }
+        }
+    };
+    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    let mut cached = (usize::MAX, usize::MAX);
+    for (y, &(y0, y1, b0, b1)) in yt.iter().enumerate() {
+        if cached != (y0, y1) {
+            hpass(y0, &mut r0);
+            hpass(y1, &mut r1);
+            cached = (y0, y1);
+        }
+        for x in 0..lb.width as usize {
             let o = y * in_w as usize + x;
             for c in 0..3 {
-                let top = f32::from(r0[x0 * 3 + c]) * (1.0 - wx) + f32::from(r0[x1 * 3 + c]) * wx;
-                let bot = f32::from(r1[x0 * 3 + c]) * (1.0 - wx) + f32::from(r1[x1 * 3 + c]) * wx;
-                let v = (top * (1.0 - wy) + bot * wy).round();
-                blob[c * plane + o] = (v - 127.5) / 128.0;
+                let (p, q) = (r0[x * 3 + c], r1[x * 3 + c]);
+                let v = (((b0 * (p >> 4)) >> 16) + ((b1 * (q >> 4)) >> 16) + 2) >> 2;
+                blob[c * plane + o] = (v.clamp(0, 255) as f32 - 127.5) / 128.0;
             }
         }
     }
