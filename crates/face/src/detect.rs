@@ -1,0 +1,333 @@
+//! SCRFD detection without the network: letterbox the frame into the model's input, decode
+//! the nine raw outputs (3 strides × scores, boxes, keypoints; 2 anchors per cell) and keep
+//! the best boxes by greedy NMS, as insightface's `scrfd.py` does.
+
+use crate::FaceError;
+use studio_media::RgbImage;
+
+/// The feature strides of SCRFD's three heads.
+pub const STRIDES: [u32; 3] = [8, 16, 32];
+/// Anchors per feature-map cell.
+pub const ANCHORS: usize = 2;
+
+/// One face: box `[x1, y1, x2, y2]` in frame pixels, score, and five keypoints (eyes, nose,
+/// mouth corners).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub kps: [[f32; 2]; 5],
+}
+
+impl Detection {
+    pub fn area(&self) -> f32 {
+        (self.bbox[2] - self.bbox[0]).max(0.0) * (self.bbox[3] - self.bbox[1]).max(0.0)
+    }
+}
+
+/// Thresholds of the decoder; the defaults are insightface's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodeParams {
+    pub score_threshold: f32,
+    pub nms_iou: f32,
+}
+
+impl Default for DecodeParams {
+    fn default() -> Self {
+        DecodeParams {
+            score_threshold: 0.5,
+            nms_iou: 0.4,
+        }
+    }
+}
+
+/// How a frame was placed in the model input: scaled by `scale` to `width × height` at the
+/// top-left of a black canvas.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    pub scale: f32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Letterbox {
+    /// The placement of a `w × h` frame in an `in_w × in_h` input, keeping the aspect ratio.
+    pub fn fit(w: u32, h: u32, in_w: u32, in_h: u32) -> Result<Letterbox, FaceError> {
+        if w == 0 || h == 0 || in_w == 0 || in_h == 0 {
+            return Err(FaceError::Shape(format!(
+                "cannot letterbox {w}x{h} into {in_w}x{in_h}"
+            )));
+        }
+        // f64 like the reference's Python floats, so sizes truncate the same way.
+        let im_ratio = f64::from(h) / f64::from(w);
+        let model_ratio = f64::from(in_h) / f64::from(in_w);
+        let (nw, nh) = if im_ratio > model_ratio {
+            ((f64::from(in_h) / im_ratio) as u32, in_h)
+        } else {
+            (in_w, (f64::from(in_w) * im_ratio) as u32)
+        };
+        let (nw, nh) = (nw.max(1), nh.max(1));
+        Ok(Letterbox {
+            scale: (f64::from(nh) / f64::from(h)) as f32,
+            width: nw,
+            height: nh,
+        })
+    }
+}
+
+/// Taps of OpenCV's bilinear resize along one axis: source index and 11-bit weights.
+fn resize_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, i32, i32)> {
+    let scale = f64::from(n_in) / f64::from(n_out);
+    (0..n_out)
+        .map(|d| {
+            let f = ((f64::from(d) + 0.5) * scale - 0.5) as f32;
+            let mut s = f.floor() as i64;
+            let mut fr = f - s as f32;
+            if s < 0 {
+                s = 0;
+                fr = 0.0;
+            }
+            if s + 1 >= i64::from(n_in) {
+                s = i64::from(n_in) - 1;
+                fr = 0.0;
+            }
+            let a1 = (fr * 2048.0).round_ties_even() as i32;
+            let s = s as usize;
+            (s, (s + 1).min(n_in as usize - 1), 2048 - a1, a1)
+        })
+        .collect()
+}
+
+/// The model input for `img`: NCHW f32 RGB, `(v − 127.5) / 128`, the frame resized into the
+/// top-left corner with OpenCV's 8-bit bilinear `resize` arithmetic (so the detector sees
+/// what the reference feeds it), the rest black.
+pub fn letterbox_blob(
+    img: &RgbImage,
+    in_w: u32,
+    in_h: u32,
+) -> Result<(Vec<f32>, Letterbox), FaceError> {
+    let lb = Letterbox::fit(img.width(), img.height(), in_w, in_h)?;
+    let plane = (in_w * in_h) as usize;
+    let mut blob = vec![-127.5 / 128.0; plane * 3];
+    let sw = img.width() as usize;
+    let data = img.data();
+    let xt = resize_taps(lb.width, img.width());
+    let yt = resize_taps(lb.height, img.height());
+    // Horizontal pass per source row, cached for the two rows each output row reads.
+    let hpass = |row: usize, out: &mut Vec<i32>| {
+        out.clear();
+        let r = &data[row * sw * 3..(row + 1) * sw * 3];
+        for &(x0, x1, a0, a1) in &xt {
+            for c in 0..3 {
+                out.push(i32::from(r[x0 * 3 + c]) * a0 + i32::from(r[x1 * 3 + c]) * a1);
+            }
+        }
+    };
+    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    let mut cached = (usize::MAX, usize::MAX);
+    for (y, &(y0, y1, b0, b1)) in yt.iter().enumerate() {
+        if cached != (y0, y1) {
+            hpass(y0, &mut r0);
+            hpass(y1, &mut r1);
+            cached = (y0, y1);
+        }
+        for x in 0..lb.width as usize {
+            let o = y * in_w as usize + x;
+            for c in 0..3 {
+                let (p, q) = (r0[x * 3 + c], r1[x * 3 + c]);
+                let v = (((b0 * (p >> 4)) >> 16) + ((b1 * (q >> 4)) >> 16) + 2) >> 2;
+                blob[c * plane + o] = (v.clamp(0, 255) as f32 - 127.5) / 128.0;
+            }
+        }
+    }
+    Ok((blob, lb))
+}
+
+/// The nine raw outputs in insightface's order: scores s8, s16, s32, boxes s8..s32,
+/// keypoints s8..s32; each row-major `[anchors, 1 | 4 | 10]` (a leading batch of 1 is fine).
+pub struct RawOutputs<'a> {
+    pub scores: [&'a [f32]; 3],
+    pub boxes: [&'a [f32]; 3],
+    pub kps: [&'a [f32]; 3],
+}
+
+/// Decode raw outputs for an `in_w × in_h` input into frame-space faces above the score
+/// threshold, best first (insightface's `forward` + `_detect_candidates`), before NMS.
+pub fn decode(
+    out: &RawOutputs<'_>,
+    in_w: u32,
+    in_h: u32,
+    scale: f32,
+    threshold: f32,
+) -> Result<Vec<Detection>, FaceError> {
+    let mut found = Vec::new();
+    for (k, &stride) in STRIDES.iter().enumerate() {
+        let (fw, fh) = ((in_w / stride) as usize, (in_h / stride) as usize);
+        let n = fw * fh * ANCHORS;
+        let (sc, bx, kp) = (out.scores[k], out.boxes[k], out.kps[k]);
+        if sc.len() != n || bx.len() != n * 4 || kp.len() != n * 10 {
+            return Err(FaceError::Shape(format!(
+                "stride {stride}: expected {n} anchors (scores {n}, boxes {}, keypoints {}), got {}, {}, {}",
+                n * 4,
+                n * 10,
+                sc.len(),
+                bx.len(),
+                kp.len()
+            )));
+        }
+        let s = stride as f32;
+        for (a, &score) in sc.iter().enumerate() {
+            if score < threshold || score.is_nan() {
+                continue;
+            }
+            let cell = a / ANCHORS;
+            let cx = (cell % fw) as f32 * s;
+            let cy = (cell / fw) as f32 * s;
+            let d = &bx[a * 4..a * 4 + 4];
+            let bbox = [
+                (cx - d[0] * s) / scale,
+                (cy - d[1] * s) / scale,
+                (cx + d[2] * s) / scale,
+                (cy + d[3] * s) / scale,
+            ];
+            let p = &kp[a * 10..a * 10 + 10];
+            let kps = std::array::from_fn(|i| {
+                [(cx + p[2 * i] * s) / scale, (cy + p[2 * i + 1] * s) / scale]
+            });
+            found.push(Detection { bbox, score, kps });
+        }
+    }
+    // Stable, like numpy's argsort(kind='stable'): ties keep stride-then-anchor order.
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    Ok(found)
+}
+
+/// Greedy NMS over faces sorted best first: drop every face whose IoU with a kept one is above
+/// `iou` (areas with insightface's `+1` convention).
+pub fn nms(sorted: &[Detection], iou: f32) -> Vec<Detection> {
+    let area = |d: &Detection| (d.bbox[2] - d.bbox[0] + 1.0) * (d.bbox[3] - d.bbox[1] + 1.0);
+    let mut alive = vec![true; sorted.len()];
+    let mut keep = Vec::new();
+    for i in 0..sorted.len() {
+        if !alive[i] {
+            continue;
+        }
+        let a = &sorted[i];
+        keep.push(*a);
+        let area_a = area(a);
+        for j in i + 1..sorted.len() {
+            if !alive[j] {
+                continue;
+            }
+            let b = &sorted[j];
+            let w = (a.bbox[2].min(b.bbox[2]) - a.bbox[0].max(b.bbox[0]) + 1.0).max(0.0);
+            let h = (a.bbox[3].min(b.bbox[3]) - a.bbox[1].max(b.bbox[1]) + 1.0).max(0.0);
+            let inter = w * h;
+            if inter / (area_a + area(b) - inter) > iou {
+                alive[j] = false;
+            }
+        }
+    }
+    keep
+}
+
+/// Decode and NMS in one step.
+pub fn detect_from_outputs(
+    out: &RawOutputs<'_>,
+    in_w: u32,
+    in_h: u32,
+    lb: &Letterbox,
+    params: &DecodeParams,
+) -> Result<Vec<Detection>, FaceError> {
+    let candidates = decode(out, in_w, in_h, lb.scale, params.score_threshold)?;
+    Ok(nms(&candidates, params.nms_iou))
+}
+
+/// The face a single-face pipeline uses: the largest.
+pub fn largest(faces: &[Detection]) -> Option<&Detection> {
+    faces.iter().max_by(|a, b| a.area().total_cmp(&b.area()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letterbox_keeps_aspect_and_scales_back() {
+        let lb = Letterbox::fit(1280, 720, 640, 640).unwrap();
+        assert_eq!((lb.width, lb.height), (640, 360));
+        assert!((lb.scale - 0.5).abs() < 1e-6);
+        let tall = Letterbox::fit(300, 600, 640, 640).unwrap();
+        assert_eq!((tall.width, tall.height), (320, 640));
+        assert!(Letterbox::fit(0, 10, 640, 640).is_err());
+    }
+
+    #[test]
+    fn letterbox_blob_pads_with_black_and_normalises() {
+        let mut img = RgbImage::new(4, 2);
+        img.data_mut().fill(255);
+        let (blob, lb) = letterbox_blob(&img, 8, 8).unwrap();
+        assert_eq!((lb.width, lb.height), (8, 4));
+        assert!((blob[0] - 127.5 / 128.0).abs() < 1e-6);
+        assert!((blob[8 * 7] + 127.5 / 128.0).abs() < 1e-6);
+    }
+
+    fn one_face_outputs(in_w: u32, in_h: u32) -> Vec<Vec<f32>> {
+        let mut v = Vec::new();
+        for (k, &s) in STRIDES.iter().enumerate() {
+            let n = ((in_w / s) * (in_h / s)) as usize * ANCHORS;
+            let mut sc = vec![0.1; n];
+            if k == 0 {
+                sc[2 * (3 * (in_w / s) as usize + 2) + 1] = 0.9; // cell (2,3), anchor 1
+            }
+            v.push(sc);
+        }
+        for &s in &STRIDES {
+            let n = ((in_w / s) * (in_h / s)) as usize * ANCHORS;
+            v.push(vec![1.0; n * 4]);
+        }
+        for &s in &STRIDES {
+            let n = ((in_w / s) * (in_h / s)) as usize * ANCHORS;
+            v.push(vec![0.5; n * 10]);
+        }
+        v
+    }
+
+    #[test]
+    fn decode_places_the_box_around_its_anchor() {
+        let v = one_face_outputs(64, 32);
+        let raw = RawOutputs {
+            scores: [&v[0], &v[1], &v[2]],
+            boxes: [&v[3], &v[4], &v[5]],
+            kps: [&v[6], &v[7], &v[8]],
+        };
+        let faces = decode(&raw, 64, 32, 0.5, 0.5).unwrap();
+        assert_eq!(faces.len(), 1);
+        // centre (16, 24), distances 8 px each way, then ÷ 0.5 back to the frame.
+        assert_eq!(faces[0].bbox, [16.0, 32.0, 48.0, 64.0]);
+        assert_eq!(faces[0].kps[0], [40.0, 56.0]);
+    }
+
+    #[test]
+    fn decode_rejects_short_outputs() {
+        let v = one_face_outputs(64, 32);
+        let raw = RawOutputs {
+            scores: [&v[0][1..], &v[1], &v[2]],
+            boxes: [&v[3], &v[4], &v[5]],
+            kps: [&v[6], &v[7], &v[8]],
+        };
+        assert!(decode(&raw, 64, 32, 1.0, 0.5).is_err());
+    }
+
+    #[test]
+    fn nms_drops_overlaps_and_keeps_separate_faces() {
+        let d = |x: f32, s: f32| Detection {
+            bbox: [x, 0.0, x + 10.0, 10.0],
+            score: s,
+            kps: [[0.0; 2]; 5],
+        };
+        let kept = nms(&[d(0.0, 0.9), d(1.0, 0.8), d(50.0, 0.7)], 0.4);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[1].bbox[0], 50.0);
+    }
+}

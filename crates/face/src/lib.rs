@@ -1,0 +1,15 @@
+//! The face engine's pure parts: SCRFD decoding, alignment to the ArcFace template, the
+//! inswapper source latent, feathered paste-back and a tracker that detects every N frames.
+//! Nothing here runs a model or knows about servers; the model runner feeds tensors in.
+
+pub mod affine;
+pub mod align;
+pub mod blend;
+pub mod detect;
+pub mod error;
+pub mod latent;
+pub mod track;
+
+pub use affine::Affine;
+pub use detect::Detection;
+pub use error::FaceError;

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Stand-in ONNX models for the face engine: random weights, the real models' input and
+output names, shapes and operator kinds.
+
+    det_10g.onnx      SCRFD-10G: input.1 [1,3,640,640] -> 9 outputs (scores/boxes/keypoints
+                      at strides 8, 16, 32; 2 anchors per cell), as insightface's file.
+    w600k_r50.onnx    ArcFace IResNet-50: input.1 [N,3,112,112] -> 683 [N,512].
+    inswapper_128.onnx  target [1,3,128,128], source [1,512] -> output [1,3,128,128], with
+                      the 512x512 emap as the graph's last initializer.
+
+`--size tiny` writes small files for tests (same interfaces, few channels). `--size full`
+writes the real models' width and depth, so inference costs what the real models cost
+(SCRFD ~10 GMAC, ArcFace ~6.3 GMAC, inswapper ~160 GMAC / ~136 M parameters); use it for
+benchmarks. Needs `numpy` and `onnx`.
+
+    python3 tools/standin/make_standins.py --size tiny --out crates/face/tests/models
+    python3 tools/standin/make_standins.py --size full --out ~/.cache/studio/standin-full
+"""
+
+import argparse
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 11
+
+
+class Graph:
+    def __init__(self, seed):
+        self.nodes, self.inits, self.rng, self.n, self.macs = [], [], np.random.default_rng(seed), 0, 0
+
+    def name(self, stem):
+        self.n += 1
+        return f"{stem}_{self.n}"
+
+    def const(self, array, stem="w"):
+        n = self.name(stem)
+        self.inits.append(numpy_helper.from_array(np.asarray(array), n))
+        return n
+
+    def op(self, kind, inputs, stem=None, outputs=None, **attrs):
+        outs = outputs or [self.name(stem or kind.lower())]
+        self.nodes.append(helper.make_node(kind, inputs, outs, name=self.name(kind), **attrs))
+        return outs[0] if len(outs) == 1 else outs
+
+    def conv(self, x, cin, cout, k, stride=1, pad=None, hw=None, bias=0.0, gain=1.0):
+        w = self.rng.normal(0, gain * np.sqrt(2.0 / (cin * k * k)), (cout, cin, k, k)).astype(np.float32)
+        b = np.full(cout, bias, dtype=np.float32)
+        p = k // 2 if pad is None else pad
+        if hw is not None:
+            self.macs += cin * k * k * cout * (hw // stride) ** 2
+        return self.op("Conv", [x, self.const(w), self.const(b, "b")], kernel_shape=[k, k],
+                       strides=[stride, stride], pads=[p, p, p, p])
+
+    def bn(self, x, c):
+        return self.op("BatchNormalization", [x, self.const(np.ones(c, np.float32), "g"),
+                                              self.const(np.zeros(c, np.float32), "beta"),
+                                              self.const(np.zeros(c, np.float32), "mean"),
+                                              self.const(np.ones(c, np.float32), "var")], epsilon=1e-5)
+
+    def resize2(self, x):
+        roi = self.const(np.zeros(0, np.float32), "roi")
+        scales = self.const(np.array([1, 1, 2, 2], np.float32), "scales")
+        return self.op("Resize", [x, roi, scales], mode="nearest")
+
+    def reshape(self, x, shape):
+        return self.op("Reshape", [x, self.const(np.array(shape, np.int64), "shape")])
+
+    def model(self, inputs, outputs, name):
+        g = helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="studio-standin")
+        m.ir_version = 7
+        onnx.checker.check_model(m)
+        return m
+
+
+def det_10g(full):
+    """SCRFD-like: strided conv backbone, FPN with nearest upsampling, shared-shape heads."""
+    g = Graph(10)
+    c = 48 if full else 8
+    f = 96 if full else 8
+    depth = 3 if full else 1
+    x = g.conv("input.1", 3, c // 2, 3, 2, hw=640)
+    x = g.op("Relu", [x])
+    x = g.op("Relu", [g.conv(x, c // 2, c, 3, 2, hw=320)])
+    feats, cin, hw = [], c, 160
+    for cout in (2 * c, 4 * c, 8 * c):
+        x = g.op("Relu", [g.conv(x, cin, cout, 3, 2, hw=hw)])
+        hw //= 2
+        for _ in range(depth):
+            y = g.op("Relu", [g.conv(x, cout, cout, 3, hw=hw)])
+            x = g.op("Add", [x, g.conv(y, cout, cout, 3, hw=hw, gain=0.5)])
+        feats.append((x, cout, hw))
+        cin = cout
+    lat = [g.conv(t, ch, f, 1, hw=s) for t, ch, s in feats]
+    p5 = lat[2]
+    p4 = g.op("Add", [lat[1], g.resize2(p5)])
+    p3 = g.op("Add", [lat[0], g.resize2(p4)])
+    outs = {"score": [], "bbox": [], "kps": []}
+    names = {"score": ["448", "471", "494"], "bbox": ["451", "474", "497"], "kps": ["454", "477", "500"]}
+    for i, (p, s) in enumerate(((p3, 80), (p4, 40), (p5, 20))):
+        h = p
+        for _ in range(2 if full else 1):
+            h = g.op("Relu", [g.conv(h, f, f, 3, hw=s)])
+        cls = g.op("Sigmoid", [g.conv(h, f, 2, 3, hw=s, bias=-1.0)])
+        box = g.op("Mul", [g.conv(h, f, 8, 3, hw=s, bias=2.0, gain=0.2), g.const(np.array(1.0, np.float32), "scale")])
+        kps = g.conv(h, f, 20, 3, hw=s, gain=0.2)
+        for key, t, width in (("score", cls, 1), ("bbox", box, 4), ("kps", kps, 10)):
+            t = g.op("Transpose", [t], perm=[0, 2, 3, 1])
+            g.op("Reshape", [t, g.const(np.array([-1, width], np.int64), "shape")], outputs=[names[key][i]])
+            outs[key].append((names[key][i], s * s * 2, width))
+    order = outs["score"] + outs["bbox"] + outs["kps"]
+    return g.model(
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 640, 640])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [rows, w]) for n, rows, w in order],
+        "scrfd_10g_standin",
+    ), g.macs
+
+
+def w600k_r50(full):
+    """IResNet-50: BN-Conv-BN-PRelu-Conv-BN residual blocks, then BN, Flatten, Gemm, BN."""
+    g = Graph(50)
+    widths = (64, 128, 256, 512) if full else (8, 8, 8, 4)
+    blocks = (3, 4, 14, 3) if full else (1, 1, 1, 1)
+    x = g.conv("input.1", 3, widths[0], 3, hw=112)
+    x = g.op("PRelu", [g.bn(x, widths[0]), g.const(np.full((widths[0], 1, 1), 0.25, np.float32), "slope")])
+    cin, hw = widths[0], 112
+    for w, n in zip(widths, blocks):
+        for b in range(n):
+            stride = 2 if b == 0 else 1
+            y = g.bn(x, cin)
+            y = g.bn(g.conv(y, cin, w, 3, hw=hw), w)
+            y = g.op("PRelu", [y, g.const(np.full((w, 1, 1), 0.25, np.float32), "slope")])
+            y = g.bn(g.conv(y, w, w, 3, stride, hw=hw, gain=0.5), w)
+            sc = x if (stride == 1 and cin == w) else g.bn(g.conv(x, cin, w, 1, stride, pad=0, hw=hw), w)
+            x = g.op("Add", [y, sc])
+            cin, hw = w, hw // stride
+    x = g.op("Flatten", [g.bn(x, cin)], axis=1)
+    fc = g.rng.normal(0, np.sqrt(1.0 / (cin * 49)), (512, cin * 49)).astype(np.float32)
+    g.macs += cin * 49 * 512
+    x = g.op("Gemm", [x, g.const(fc), g.const(np.zeros(512, np.float32), "b")], transB=1)
+    g.op("BatchNormalization", [x, g.const(np.ones(512, np.float32), "g"), g.const(np.zeros(512, np.float32), "beta"),
+                                g.const(np.zeros(512, np.float32), "mean"), g.const(np.ones(512, np.float32), "var")],
+         outputs=["683"], epsilon=1e-5)
+    return g.model(
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["None", 3, 112, 112])],
+        [helper.make_tensor_value_info("683", TensorProto.FLOAT, ["None", 512])],
+        "arcface_r50_standin",
+    ), g.macs
+
+
+def inswapper_128(full):
+    """Encoder, AdaIN style blocks driven by `source`, upsampling decoder; emap last."""
+    g = Graph(128)
+    c = 1024 if full else 16
+    nblocks = 6 if full else 2
+
+    def pad_reflect(x, p):
+        return g.op("Pad", [x, g.const(np.array([0, 0, p, p, 0, 0, p, p], np.int64), "pads")], mode="reflect")
+
+    def adain(x, ch):
+        n = g.op("InstanceNormalization", [x, g.const(np.ones(ch, np.float32), "s"), g.const(np.zeros(ch, np.float32), "b")],
+                 epsilon=1e-5)
+        ws = g.rng.normal(0, 0.02, (512, ch)).astype(np.float32)
+        wb = g.rng.normal(0, 0.02, (512, ch)).astype(np.float32)
+        g.macs += 2 * 512 * ch
+        scale = g.op("Gemm", ["source", g.const(ws), g.const(np.ones(ch, np.float32), "b")])
+        shift = g.op("Gemm", ["source", g.const(wb), g.const(np.zeros(ch, np.float32), "b")])
+        return g.op("Add", [g.op("Mul", [n, g.reshape(scale, [1, ch, 1, 1])]), g.reshape(shift, [1, ch, 1, 1])])
+
+    x = g.op("LeakyRelu", [g.conv(pad_reflect("target", 3), 3, c // 8, 7, pad=0, hw=128)], alpha=0.2)
+    x = g.op("LeakyRelu", [g.conv(x, c // 8, c // 4, 3, 2, hw=128)], alpha=0.2)
+    x = g.op("LeakyRelu", [g.conv(x, c // 4, c // 2, 3, 2, hw=64)], alpha=0.2)
+    x = g.op("LeakyRelu", [g.conv(x, c // 2, c, 3, hw=32)], alpha=0.2)
+    for _ in range(nblocks):
+        y = g.op("Relu", [adain(g.conv(pad_reflect(x, 1), c, c, 3, pad=0, hw=32, gain=0.5), c)])
+        y = adain(g.conv(pad_reflect(y, 1), c, c, 3, pad=0, hw=32, gain=0.5), c)
+        x = g.op("Add", [x, y])
+    x = g.op("LeakyRelu", [g.conv(g.resize2(x), c, c // 2, 3, hw=64)], alpha=0.2)
+    x = g.op("LeakyRelu", [g.conv(g.resize2(x), c // 2, c // 4, 3, hw=128)], alpha=0.2)
+    x = g.op("Tanh", [g.conv(pad_reflect(x, 3), c // 4, 3, 7, pad=0, hw=128, gain=0.3)])
+    half = g.const(np.array(0.5, np.float32), "half")
+    g.op("Mul", [g.op("Add", [x, g.const(np.array(1.0, np.float32), "one")]), half], outputs=["output"])
+    emap = (np.eye(512) + g.rng.normal(0, 0.05, (512, 512))).astype(np.float32)
+    g.inits.append(numpy_helper.from_array(emap, "emap"))  # last, where insightface reads it
+    return g.model(
+        [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 128, 128]),
+         helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 128, 128])],
+        "inswapper_128_standin",
+    ), g.macs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    full = args.size == "full"
+    for fname, build in (("det_10g.onnx", det_10g), ("w600k_r50.onnx", w600k_r50), ("inswapper_128.onnx", inswapper_128)):
+        model, macs = build(full)
+        path = os.path.join(args.out, fname)
+        onnx.save(model, path)
+        params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+        print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB, {params / 1e6:.1f} M parameters, {macs / 1e9:.2f} GMAC")
+
+
+if __name__ == "__main__":
+    main()
