@@ -6,16 +6,27 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The `studio-server` binary that `cargo test --workspace` built beside `studio` (the
-/// README's test command builds every package's binaries before any test runs).
+/// The `studio-server` binary beside `studio`. `cargo test --workspace` (the README's test
+/// command) builds it with the tests; `cargo test -p studio-app` on a fresh tree builds it here.
 pub fn server_binary() -> PathBuf {
     let studio = PathBuf::from(env!("CARGO_BIN_EXE_studio"));
     let server = studio.with_file_name(format!("studio-server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        server.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` so it is built",
-        server.display()
-    );
+    if !server.is_file() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "studio-server",
+                "--bin",
+                "studio-server",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for studio-server");
+        assert!(status.success(), "building studio-server failed");
+    }
+    assert!(server.is_file(), "{} is missing", server.display());
     server
 }
 
