@@ -2,49 +2,23 @@
 
 use futures_util::StreamExt;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use studio_media::{AudioBlock, I420Image, Timestamp, VideoFrame};
-use studio_proto::api::{Listening, RawSessionOffer, ServerStatus};
+use studio_proto::api::{RawSessionOffer, ServerStatus};
 use studio_proto::control::Control;
 use studio_transport::{ServerClient, SessionEvent};
 
+mod common;
+
+use common::Server;
+
 const TOKEN: &str = "test-token-0123456789";
 
-/// A server process, killed when the test ends.
-struct Server {
-    child: Child,
-    url: String,
-    listening: Listening,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(role: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-server"))
-        .args(["--role", role, "--port", "0"])
-        .env("STUDIO_TOKEN", TOKEN)
-        .env_remove("STUDIO_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start studio-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("first line");
-    let listening: Listening = serde_json::from_str(&first).expect("first line is JSON");
-    Server {
-        url: format!("http://{}", listening.listening),
-        child,
-        listening,
-    }
+    let mut command = common::command(&["--role", role, "--port", "0"], TOKEN);
+    command.env_remove("STUDIO_CONFIG");
+    common::spawn(command)
 }
 
 fn http() -> reqwest::Client {

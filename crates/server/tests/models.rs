@@ -1,52 +1,27 @@
 //! A real `studio-server` fetching its role's models from a loopback file server at start:
 //! health answers at once, and the event stream shows the download rising to `ready`.
 
+mod common;
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
+
+use common::Server;
 
 use file_server::FileServer;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use studio_proto::api::{Listening, ModelStatus, ServerStatus};
+use studio_proto::api::{ModelStatus, ServerStatus};
 
 const TOKEN: &str = "test-token-models-0123456789";
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(role: &str, config: &std::path::Path, cache: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-server"))
-        .args(["--role", role, "--port", "0", "--config"])
+    let mut command = common::command(&["--role", role, "--port", "0", "--config"], TOKEN);
+    command
         .arg(config)
-        .env("STUDIO_TOKEN", TOKEN)
         .env("STUDIO_CACHE_DIR", cache)
-        .env_remove("ORT_DYLIB_PATH")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start studio-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("first line");
-    let listening: Listening = serde_json::from_str(&first).expect("first line is JSON");
-    Server {
-        url: format!("http://{}", listening.listening),
-        child,
-    }
+        .env_remove("ORT_DYLIB_PATH");
+    common::spawn(command)
 }
 
 /// Deterministic bytes that do not compress or repeat.
@@ -400,25 +375,12 @@ async fn an_ort_server_without_a_runtime_fetches_it_from_the_wheel() {
     let installed = dir.path().join("libonnxruntime.so.installed");
     std::fs::write(&installed, b"installed").unwrap();
     let other_cache = dir.path().join("other-cache");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-server"))
-        .args(["--role", "audio", "--port", "0", "--config"])
+    let mut command = common::command(&["--role", "audio", "--port", "0", "--config"], TOKEN);
+    command
         .arg(&config)
-        .env("STUDIO_TOKEN", TOKEN)
         .env("STUDIO_CACHE_DIR", &other_cache)
-        .env("ORT_DYLIB_PATH", &installed)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start studio-server");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("first line");
-    let listening: Listening = serde_json::from_str(&first).expect("first line is JSON");
-    let with_runtime = Server {
-        url: format!("http://{}", listening.listening),
-        child,
-    };
+        .env("ORT_DYLIB_PATH", &installed);
+    let with_runtime = common::spawn(command);
     assert!(model_status(&http, &with_runtime, &id).await.is_none());
     assert_eq!(files.requests("ort.whl").len(), 1);
 }

@@ -1,47 +1,22 @@
 //! The audio server's voice engine over a real session: the voice list, the talk gate seen
 //! from outside, and refused settings that change nothing.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use studio_media::{AudioBlock, Timestamp};
-use studio_proto::api::{Listening, VoiceList};
+use studio_proto::api::VoiceList;
 use studio_proto::control::Control;
 use studio_transport::{ServerClient, SessionEvent};
 
+mod common;
+
+use common::Server;
+
 const TOKEN: &str = "voice-test-token-0123456789";
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_audio() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-server"))
-        .args(["--role", "audio", "--port", "0"])
-        .env("STUDIO_TOKEN", TOKEN)
-        .env_remove("STUDIO_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start studio-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("first line");
-    let listening: Listening = serde_json::from_str(&first).expect("first line is JSON");
-    Server {
-        url: format!("http://{}", listening.listening),
-        child,
-    }
+    let mut command = common::command(&["--role", "audio", "--port", "0"], TOKEN);
+    command.env_remove("STUDIO_CONFIG");
+    common::spawn(command)
 }
 
 async fn next_event(
