@@ -11,6 +11,7 @@ use studio_app::pipeline::{self, RunOptions};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::config_file::LoadedConfig;
 
+mod bench_cli;
 mod models_cli;
 
 #[derive(Parser, Debug)]
@@ -33,6 +34,8 @@ enum Command {
     Run(RunArgs),
     /// The model cache: list, fetch (with progress), verify, clear.
     Models(models_cli::ModelsArgs),
+    /// Speed figures per stage: `studio bench video [--backend ort|tract] [--models ...]`.
+    Bench(bench_cli::BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,6 +99,7 @@ fn main() {
         match cli.command {
             Some(Command::Run(args)) => run_headless(&loaded, args).await,
             Some(Command::Models(args)) => models_cli::run(&loaded.config, args).await,
+            Some(Command::Bench(args)) => bench_cli::run(&loaded.config, args),
             None => run_console(&loaded).await,
         }
     });

@@ -21,6 +21,15 @@ impl Engine {
         }
     }
 
+    /// The engine a new session of `registry`'s role gets: the face swap on video once its
+    /// models are loaded, else the identity processors.
+    pub fn for_session(registry: &crate::registry::Registry) -> Engine {
+        match (registry.role, registry.face.engine()) {
+            (Role::Video, Some(face)) => Engine::Video(Box::new(face.processor())),
+            (role, _) => Engine::for_role(role),
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Engine::Video(p) => p.name(),

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod engine;
+pub mod face;
 pub mod models;
 pub mod registry;
 pub mod session;

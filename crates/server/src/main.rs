@@ -113,6 +113,7 @@ async fn serve(
     tracing::info!(role = %args.role, %address, "listening");
     // In the background: health answers at once, and status shows the progress.
     studio_server::models::start(&registry, &config, args.role);
+    studio_server::face::start(&registry, &config);
 
     let stop = shutdown_signal(args.watch_stdin);
     let app = api::router(registry.clone());

@@ -51,7 +51,7 @@ async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry:
     let thread_registry = registry.clone();
     let mut engine_thread = tokio::task::spawn_blocking(move || {
         run_engine(
-            Engine::for_role(thread_registry.role),
+            Engine::for_session(&thread_registry),
             &inbox,
             &outgoing,
             &thread_entry,

@@ -1,0 +1,21 @@
+//! One small model API over ONNX files, shared by the engines: load a model, look at its named
+//! inputs, outputs, metadata and initializers, and run it on `f32`, `f16` or `i64` tensors.
+//!
+//! Two backends sit behind [`Model`]: ONNX Runtime (`ort`, loaded from a shared library at run
+//! time, so nothing is linked at build time) and `tract` (pure Rust, CPU, always available).
+//! [`BackendChoice::Auto`] takes ONNX Runtime when a runtime library is found and tract
+//! otherwise, and [`Model::backend`] says which one runs, on what, and why.
+
+mod error;
+mod graph;
+mod model;
+mod ort_backend;
+mod runtime;
+mod tensor;
+mod tract_backend;
+
+pub use error::InferError;
+pub use graph::{Dim, ElementType, ModelInfo, TensorInfo};
+pub use model::{BackendChoice, BackendInfo, Model, ModelOptions};
+pub use runtime::{RuntimeSearch, find_onnxruntime};
+pub use tensor::Tensor;
