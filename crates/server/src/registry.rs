@@ -97,6 +97,8 @@ pub struct Registry {
     models: Mutex<BTreeMap<String, ModelStatus>>,
     /// The model manager, once started: engines ask it for models they need later.
     model_manager: std::sync::OnceLock<studio_models::ModelManager>,
+    /// The face engine (video role), once loaded.
+    pub face: crate::face::FaceSlot,
     changes: watch::Sender<u64>,
     shutting_down: watch::Sender<bool>,
     /// Diagnostic hold on every result before it goes back (`--inject-delay-ms`).
@@ -126,6 +128,7 @@ impl Registry {
             load: Mutex::new(LoadTotals::default()),
             models: Mutex::new(BTreeMap::new()),
             model_manager: std::sync::OnceLock::new(),
+            face: crate::face::FaceSlot::default(),
             changes: watch::channel(0).0,
             shutting_down: watch::channel(false).0,
             output_delay: Duration::ZERO,
