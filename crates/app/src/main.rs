@@ -159,6 +159,9 @@ struct RunArgs {
     /// exact silence to the virtual microphone.
     #[arg(long, value_parser = ["always", "never"])]
     talk: Option<String>,
+    /// A photo (JPEG, PNG or WebP) of the face to wear; the largest face in it is used.
+    #[arg(long, value_name = "PHOTO")]
+    face: Option<PathBuf>,
 }
 
 fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String> {
@@ -292,8 +295,14 @@ fn manager_options(loaded: &LoadedConfig) -> anyhow::Result<ManagerOptions> {
 
 async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()> {
     let _ = args.headless;
-    // Settings first: an unknown voice fails before anything starts.
+    // Settings first: an unknown voice or an unreadable photo fails before anything starts.
     let controls = run_controls(&loaded.config, &args)?;
+    let face = match &args.face {
+        Some(path) => Some(std::sync::Arc::new(studio_app::faces::FacePhoto::load(
+            path,
+        )?)),
+        None => None,
+    };
     // Devices first: a missing driver is reported, with its fix, before servers start.
     let config = &loaded.config;
     let video_format = if args
@@ -341,6 +350,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         video_devices,
         audio_devices,
         tap: None,
+        face,
     };
     let mut manager = manager_options(loaded)?;
     manager.inject_delay = args.inject_delay.iter().copied().collect();

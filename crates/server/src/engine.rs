@@ -42,14 +42,11 @@ impl EngineFactory {
         }
     }
 
-    /// A new session's engine: the face swap on video once `face` (the loaded face engine) is
-    /// there, the identity until then; the voice engine on audio.
-    pub fn create(&self, face: Option<std::sync::Arc<studio_face::pipeline::FaceEngine>>) -> Engine {
+    /// A new session's engine: on video, the face swap as soon as `face` holds the loaded
+    /// engine (frames pass unchanged until then); on audio, the voice engine.
+    pub fn create(&self, face: &std::sync::Arc<crate::face::FaceSlot>) -> Engine {
         match self.role {
-            Role::Video => match face {
-                Some(face) => Engine::Video(Box::new(face.processor())),
-                None => Engine::Video(Box::new(IdentityVideo)),
-            },
+            Role::Video => Engine::Video(Box::new(crate::face::SessionFaces::new(face.clone()))),
             Role::Audio => Engine::Audio(Box::new(VoiceEngine::new(
                 self.catalog.clone(),
                 self.preroll_ms,

@@ -71,6 +71,56 @@ impl FaceSlot {
     }
 }
 
+/// A session's video processor: frames pass through unchanged until the face engine has
+/// loaded (a session may open while the models are still downloading), then the face swap
+/// takes over.
+pub struct SessionFaces {
+    slot: Arc<FaceSlot>,
+    swap: Option<studio_face::pipeline::FaceSwapProcessor>,
+}
+
+impl SessionFaces {
+    pub fn new(slot: Arc<FaceSlot>) -> SessionFaces {
+        SessionFaces { slot, swap: None }
+    }
+
+    fn swap(&mut self) -> Option<&mut studio_face::pipeline::FaceSwapProcessor> {
+        if self.swap.is_none() {
+            self.swap = self.slot.engine().map(|engine| engine.processor());
+        }
+        self.swap.as_mut()
+    }
+}
+
+impl studio_media::engine::VideoProcessor for SessionFaces {
+    fn name(&self) -> &str {
+        match &self.swap {
+            Some(swap) => swap.name(),
+            None => "face-swap",
+        }
+    }
+
+    fn process(&mut self, frame: studio_media::VideoFrame) -> studio_media::VideoFrame {
+        match self.swap() {
+            Some(swap) => swap.process(frame),
+            None => frame,
+        }
+    }
+
+    fn apply(&mut self, control: &studio_proto::control::Control) -> Result<(), String> {
+        match self.swap() {
+            Some(swap) => swap.apply(control),
+            None => match control {
+                studio_proto::control::Control::SetFace { face_id: Some(_) } => Err(format!(
+                    "the face engine is not ready ({}); frames pass unchanged",
+                    self.slot.state()
+                )),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
 /// Load the engine in the background once its models are on disk (video role only).
 pub fn start(registry: &Arc<Registry>, config: &Config) {
     if registry.role != Role::Video {

@@ -185,7 +185,7 @@ async fn serve(
     let address = listener.local_addr().context("reading the bound address")?;
 
     let engines = EngineFactory::new(args.role, &config);
-    let engine_name = engines.create(None).name().to_string();
+    let engine_name = engines.create(&Default::default()).name().to_string();
     let registry = Arc::new(
         Registry::new(args.role, token, engine_name, engines)
             .with_output_delay(Duration::from_millis(args.inject_delay_ms)),

@@ -98,7 +98,7 @@ pub struct Registry {
     /// The model manager, once started: engines ask it for models they need later.
     model_manager: std::sync::OnceLock<studio_models::ModelManager>,
     /// The face engine (video role), once loaded.
-    pub face: crate::face::FaceSlot,
+    pub face: Arc<crate::face::FaceSlot>,
     changes: watch::Sender<u64>,
     shutting_down: watch::Sender<bool>,
     /// Diagnostic hold on every result before it goes back (`--inject-delay-ms`).
@@ -128,7 +128,7 @@ impl Registry {
             load: Mutex::new(LoadTotals::default()),
             models: Mutex::new(BTreeMap::new()),
             model_manager: std::sync::OnceLock::new(),
-            face: crate::face::FaceSlot::default(),
+            face: Arc::default(),
             changes: watch::channel(0).0,
             shutting_down: watch::channel(false).0,
             output_delay: Duration::ZERO,
