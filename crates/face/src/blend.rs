@@ -534,7 +534,7 @@ mod tests {
                 seed ^= seed << 13;
                 seed ^= seed >> 17;
                 seed ^= seed << 5;
-                *v = if seed % 4 == 0 {
+                *v = if seed.is_multiple_of(4) {
                     (seed % 255) as f32
                 } else {
                     255.0
