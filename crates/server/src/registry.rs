@@ -232,7 +232,11 @@ impl Registry {
         ServerStatus {
             role: self.role,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            engine: self.engine_name.clone(),
+            // The face swap says whether its models are there yet, and why not.
+            engine: match self.role {
+                Role::Video => format!("{} ({})", self.engine_name, self.face.state()),
+                Role::Audio => self.engine_name.clone(),
+            },
             backend: self.backend.backend.to_string(),
             device: self.backend.device.clone(),
             models: lock(&self.models).values().cloned().collect(),

@@ -255,11 +255,20 @@ async fn a_raw_session_returns_frames_unchanged_and_applies_controls() {
     let seq = session.sender.send_control(Control::SetFace {
         face_id: Some("f1".into()),
     });
+    // No face models here: the choice is refused, clearly, and frames pass unchanged.
     match next_event(&mut session.events).await {
         SessionEvent::ControlAck(ack) => {
             assert_eq!(ack.seq, seq);
-            assert_eq!(ack.error, None);
+            let error = ack.error.expect("refused without face models");
+            assert!(error.contains("not ready"), "{error}");
         }
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let seq = session
+        .sender
+        .send_control(Control::SetFace { face_id: None });
+    match next_event(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!((ack.seq, ack.error), (seq, None)),
         other => panic!("expected an ack, got {other:?}"),
     }
     for seq in 0..5 {
@@ -279,7 +288,10 @@ async fn a_raw_session_returns_frames_unchanged_and_applies_controls() {
         .expect("session listed");
     assert_eq!(entry.state, "open");
     assert_eq!((entry.frames_in, entry.frames_out), (5, 5));
-    assert_eq!(entry.settings.face_id.as_deref(), Some("f1"));
+    assert_eq!(
+        entry.settings.face_id, None,
+        "a refused setting is not kept"
+    );
 
     client.close_session(&offer.id).await.unwrap();
     match next_event(&mut session.events).await {
