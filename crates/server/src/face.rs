@@ -187,9 +187,11 @@ async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
             }
         }
     }
-    registry
-        .face
-        .set_state("waiting for the face models to download".into());
+    registry.face.set_state(
+        "the face models are not on this computer yet: download them with \
+         `studio models fetch det_10g w600k_r50 inswapper_128`"
+            .into(),
+    );
     loop {
         let ready = MODEL_IDS
             .iter()
