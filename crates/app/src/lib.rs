@@ -4,6 +4,7 @@
 pub mod controls;
 pub mod desktop;
 pub mod doctor;
+pub mod faces;
 pub mod lipsync;
 pub mod live_source;
 pub mod manager;

@@ -48,14 +48,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure the engines on this machine: `studio bench audio [--voice ID] [--json]`.
+    /// Measure the engines on this machine: `studio bench audio [--voice ID] [--json]`,
+    /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
+    /// [--frames N] [--json]`.
     Bench(BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
-    /// `audio`: real-time factor and latency (algorithmic and processing) per voice.
-    #[arg(value_parser = ["audio"])]
+    /// `audio`: real-time factor and latency (algorithmic and processing) per voice;
+    /// `video`: frames per second and milliseconds per stage of the face swap at 1280×720.
+    #[arg(value_parser = ["audio", "video"])]
     what: String,
     /// A voice to measure (repeatable); without it, every ready voice.
     #[arg(long)]
@@ -63,6 +66,16 @@ struct BenchArgs {
     /// Seconds of test audio per voice.
     #[arg(long)]
     seconds: Option<f64>,
+    /// Video: the inference backend, `ort`, `tract` or `auto`.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Video: `standin`, `standin-full` (generated on first use) or a folder holding
+    /// det_10g.onnx, w600k_r50.onnx and inswapper_128.onnx.
+    #[arg(long)]
+    models: Option<String>,
+    /// Video: frames to time.
+    #[arg(long)]
+    frames: Option<u32>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -78,6 +91,15 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(seconds) = args.seconds {
         command.arg("--seconds").arg(seconds.to_string());
+    }
+    if let Some(backend) = &args.backend {
+        command.arg("--backend").arg(backend);
+    }
+    if let Some(models) = &args.models {
+        command.arg("--models").arg(models);
+    }
+    if let Some(frames) = args.frames {
+        command.arg("--frames").arg(frames.to_string());
     }
     if args.json {
         command.arg("--json");
@@ -137,6 +159,9 @@ struct RunArgs {
     /// exact silence to the virtual microphone.
     #[arg(long, value_parser = ["always", "never"])]
     talk: Option<String>,
+    /// A photo (JPEG, PNG or WebP) of the face to wear; the largest face in it is used.
+    #[arg(long, value_name = "PHOTO")]
+    face: Option<PathBuf>,
 }
 
 fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String> {
@@ -270,8 +295,14 @@ fn manager_options(loaded: &LoadedConfig) -> anyhow::Result<ManagerOptions> {
 
 async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()> {
     let _ = args.headless;
-    // Settings first: an unknown voice fails before anything starts.
+    // Settings first: an unknown voice or an unreadable photo fails before anything starts.
     let controls = run_controls(&loaded.config, &args)?;
+    let face = match &args.face {
+        Some(path) => Some(std::sync::Arc::new(studio_app::faces::FacePhoto::load(
+            path,
+        )?)),
+        None => None,
+    };
     // Devices first: a missing driver is reported, with its fix, before servers start.
     let config = &loaded.config;
     let video_format = if args
@@ -319,6 +350,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         video_devices,
         audio_devices,
         tap: None,
+        face,
     };
     let mut manager = manager_options(loaded)?;
     manager.inject_delay = args.inject_delay.iter().copied().collect();

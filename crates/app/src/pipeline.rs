@@ -4,6 +4,7 @@
 //! reconnects by itself and the gap is counted.
 
 use crate::controls::LiveControls;
+use crate::faces::FacePhoto;
 use crate::lipsync::{self, Arrival, Presented};
 use crate::manager::{ManagerOptions, ServerInfo, ServerManager, signalled};
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
@@ -58,6 +59,8 @@ pub struct RunOptions {
     pub audio_devices: Vec<Box<dyn AudioWrite>>,
     /// For a window: previews, latency, manager events and camera switching.
     pub tap: Option<RunTap>,
+    /// The face to wear: uploaded to every video server the run connects to.
+    pub face: Option<Arc<FacePhoto>>,
 }
 
 /// Counters shared by the capture threads, the session links and the status line.
@@ -231,6 +234,7 @@ pub async fn run(
             clock,
             stop: links_stopped.clone(),
             tap: options.tap.clone(),
+            face: options.face.clone().filter(|_| role == Role::Video),
         };
         tokio::spawn(link.run())
     });
@@ -430,6 +434,7 @@ struct Link {
     clock: Instant,
     stop: watch::Receiver<bool>,
     tap: Option<RunTap>,
+    face: Option<Arc<FacePhoto>>,
 }
 
 impl Link {
@@ -454,8 +459,28 @@ impl Link {
                     continue;
                 }
             };
+            let first_session = connected_generation == 0;
             connected_generation = server.generation;
             tracing::info!(role = %self.role, session = %offer.id, "session open");
+            let mut wearing = self.face.clone().map(|photo| {
+                let (client, controls) = (server.client.clone(), self.controls.clone());
+                tokio::spawn(async move {
+                    match crate::faces::wear(&client, &photo, &controls).await {
+                        Ok(id) => {
+                            tracing::info!("wearing the face in {} ({id})", photo.path.display())
+                        }
+                        Err(e) => tracing::error!("{e:#}"),
+                    }
+                })
+            });
+            // The run starts with the face on; after a restart, frames flow unchanged until
+            // the new server knows the face.
+            if first_session && let Some(task) = wearing.take() {
+                tokio::select! {
+                    _ = task => {}
+                    _ = signalled(&mut self.stop) => return,
+                }
+            }
             self.controls.attach(self.role, handle.sender.clone());
             *lock(&self.current) = Some(handle.sender.clone());
             self.end_gap();
@@ -503,6 +528,9 @@ impl Link {
                     None => break "the session ended".to_string(),
                 }
             };
+            if let Some(task) = wearing {
+                task.abort();
+            }
             *lock(&self.current) = None;
             self.controls.detach(self.role);
             if let Some(tap) = &self.tap {

@@ -89,60 +89,167 @@ impl Plane {
     }
 }
 
+/// Row `y` of `p` over frame columns `[x0, x1)`, reading 0 outside the plane's rectangle.
+fn row_span(p: &Plane, y: i64, x0: i64, x1: i64, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize((x1 - x0).max(0) as usize, 0.0);
+    let r = &p.rect;
+    if y < r.y0 || y >= r.y1 {
+        return;
+    }
+    let (a, b) = (x0.max(r.x0), x1.min(r.x1));
+    if a < b {
+        let src = (y - r.y0) as usize * r.w();
+        out[(a - x0) as usize..(b - x0) as usize]
+            .copy_from_slice(&p.v[src + (a - r.x0) as usize..src + (b - r.x0) as usize]);
+    }
+}
+
+/// Minimum over each window `[i, i + k)` of `v` (clipped at its end), for `i` in `0..n`:
+/// van Herk / Gil-Werman, three comparisons per value whatever `k` is.
+fn window_min(v: &[f32], k: usize, n: usize, out: &mut [f32]) {
+    let len = v.len();
+    let mut prefix = vec![0f32; len];
+    let mut suffix = vec![0f32; len];
+    for start in (0..len).step_by(k) {
+        let end = (start + k).min(len);
+        let mut m = f32::INFINITY;
+        for i in start..end {
+            m = m.min(v[i]);
+            prefix[i] = m;
+        }
+        let mut m = f32::INFINITY;
+        for i in (start..end).rev() {
+            m = m.min(v[i]);
+            suffix[i] = m;
+        }
+    }
+    for (i, o) in out.iter_mut().enumerate().take(n) {
+        let last = (i + k).min(len) - 1;
+        // The window covers the tail of i's block and the head of last's block.
+        *o = if last / k == i / k {
+            (i..=last).fold(f32::INFINITY, |m, j| m.min(v[j]))
+        } else {
+            suffix[i].min(prefix[last])
+        };
+    }
+}
+
 /// Square `k × k` erosion (minimum), anchor at `k/2`; outside the frame does not erode.
 fn erode(p: &Plane, k: i64, fw: i64, fh: i64) -> Plane {
     let r = p.rect;
     let lo = k / 2;
+    let (w, h) = (r.w(), r.h());
     let mut tmp = Plane::zeros(r);
+    // Windows are clipped to the frame: pad each row from the first to the last column any
+    // window reaches, inside the frame.
+    let (px0, px1) = ((r.x0 - lo).max(0), (r.x1 - 1 - lo + k).min(fw));
+    let mut row = Vec::new();
     for y in r.y0..r.y1 {
-        for x in r.x0..r.x1 {
-            let mut m = f32::INFINITY;
-            for xx in (x - lo).max(0)..(x - lo + k).min(fw) {
-                m = m.min(p.get(xx, y));
-            }
-            tmp.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = m;
+        row_span(p, y, px0, px1, &mut row);
+        // Output x starts its window at x - lo, clipped at 0.
+        let dst = &mut tmp.v[(y - r.y0) as usize * w..(y - r.y0 + 1) as usize * w];
+        // Near the frame's left edge windows start at 0 and are shorter: take them one by
+        // one; from the first x whose window starts at x - lo, slide.
+        let first_full = ((px0 + lo - r.x0).max(0) as usize).min(w);
+        for (i, x) in (r.x0..r.x0 + first_full as i64).enumerate() {
+            let b = (x - lo + k).min(fw);
+            dst[i] = row[..(b - px0) as usize]
+                .iter()
+                .fold(f32::INFINITY, |m, &v| m.min(v));
         }
+        window_min(&row, k as usize, w - first_full, &mut dst[first_full..]);
     }
     let mut out = Plane::zeros(r);
-    for y in r.y0..r.y1 {
-        for x in r.x0..r.x1 {
-            let mut m = f32::INFINITY;
-            for yy in (y - lo).max(0)..(y - lo + k).min(fh) {
-                m = m.min(tmp.get(x, yy));
-            }
-            out.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = m;
+    let (py0, py1) = ((r.y0 - lo).max(0), (r.y1 - 1 - lo + k).min(fh));
+    let mut col = vec![0f32; (py1 - py0) as usize];
+    let mut mins = vec![0f32; h];
+    for x in 0..w {
+        for (j, y) in (py0..py1).enumerate() {
+            col[j] = if y >= r.y0 && y < r.y1 {
+                tmp.v[(y - r.y0) as usize * w + x]
+            } else {
+                0.0
+            };
+        }
+        let first_full = ((py0 + lo - r.y0).max(0) as usize).min(h);
+        for (i, y) in (r.y0..r.y0 + first_full as i64).enumerate() {
+            let b = (y - lo + k).min(py1);
+            mins[i] = col[..(b - py0) as usize]
+                .iter()
+                .fold(f32::INFINITY, |m, &v| m.min(v));
+        }
+        window_min(&col, k as usize, h - first_full, &mut mins[first_full..]);
+        for (i, m) in mins.iter().enumerate() {
+            out.v[i * w + x] = *m;
         }
     }
     out
 }
 
 /// Separable Gaussian blur with reflect-101 borders at the frame's edges, accumulated in
-/// OpenCV's order (rows tap by tap; columns centre first, then symmetric pairs).
+/// OpenCV's order (rows tap by tap; columns centre first, then symmetric pairs). Each row and
+/// column is first gathered into a padded buffer so the taps run over plain slices.
 fn blur(p: &Plane, ksize: usize, fw: i64, fh: i64) -> Plane {
     let kern = gaussian_kernel(ksize);
     let half = (ksize / 2) as i64;
     let r = p.rect;
+    let (w, h) = (r.w(), r.h());
     let mut tmp = Plane::zeros(r);
+    let mut padded = vec![0f32; w + 2 * half as usize];
+    let mut full = Vec::new();
+    let mut acc = vec![0f32; w.max(h)];
     for y in r.y0..r.y1 {
-        for x in r.x0..r.x1 {
-            let mut acc = kern[0] * p.get(reflect101(x - half, fw), y);
-            for (t, &w) in kern.iter().enumerate().skip(1) {
-                acc = fma(acc, w, p.get(reflect101(x + t as i64 - half, fw), y));
-            }
-            tmp.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = acc;
+        row_span(p, y, 0, fw, &mut full);
+        for (j, x) in (r.x0 - half..r.x1 + half).enumerate() {
+            padded[j] = full[reflect101(x, fw) as usize];
         }
+        let acc = &mut acc[..w];
+        for (a, v) in acc.iter_mut().zip(&padded) {
+            *a = kern[0] * v;
+        }
+        for (t, &k) in kern.iter().enumerate().skip(1) {
+            for (a, v) in acc.iter_mut().zip(&padded[t..]) {
+                *a = fma(*a, k, *v);
+            }
+        }
+        tmp.v[(y - r.y0) as usize * w..(y - r.y0 + 1) as usize * w].copy_from_slice(acc);
     }
     let mut out = Plane::zeros(r);
     let c = half as usize;
+    // Columns: rows of `tmp` (0 outside its rectangle), reflected at the frame's edges.
+    let row_of = |y: i64| -> Option<&[f32]> {
+        let y = reflect101(y, fh);
+        (y >= r.y0 && y < r.y1)
+            .then(|| &tmp.v[(y - r.y0) as usize * w..(y - r.y0 + 1) as usize * w])
+    };
+    let mut pair = vec![0f32; w];
     for y in r.y0..r.y1 {
-        for x in r.x0..r.x1 {
-            let mut acc = kern[c] * tmp.get(x, y);
-            for i in 1..=half {
-                let pair = tmp.get(x, reflect101(y + i, fh)) + tmp.get(x, reflect101(y - i, fh));
-                acc = fma(acc, kern[c + i as usize], pair);
+        let acc = &mut acc[..w];
+        match row_of(y) {
+            Some(row) => {
+                for (a, v) in acc.iter_mut().zip(row) {
+                    *a = kern[c] * v;
+                }
             }
-            out.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = acc;
+            None => acc.fill(0.0),
         }
+        for i in 1..=half {
+            match (row_of(y + i), row_of(y - i)) {
+                (Some(a), Some(b)) => {
+                    for ((p, x), y) in pair.iter_mut().zip(a).zip(b) {
+                        *p = x + y;
+                    }
+                }
+                (Some(a), None) | (None, Some(a)) => pair.copy_from_slice(a),
+                (None, None) => pair.fill(0.0),
+            }
+            let k = kern[c + i as usize];
+            for (a, p) in acc.iter_mut().zip(&pair) {
+                *a = fma(*a, k, *p);
+            }
+        }
+        out.v[(y - r.y0) as usize * w..(y - r.y0 + 1) as usize * w].copy_from_slice(acc);
     }
     out
 }
@@ -338,6 +445,116 @@ mod tests {
             .max()
             .unwrap();
         assert!(worst <= 3, "worst difference {worst}");
+    }
+
+    /// The filters by their definitions, one tap at a time, for the fast versions to match.
+    fn naive_erode(p: &Plane, k: i64, fw: i64, fh: i64) -> Plane {
+        let (r, lo) = (p.rect, k / 2);
+        let mut tmp = Plane::zeros(r);
+        let mut out = Plane::zeros(r);
+        for y in r.y0..r.y1 {
+            for x in r.x0..r.x1 {
+                let m = ((x - lo).max(0)..(x - lo + k).min(fw))
+                    .fold(f32::INFINITY, |m, xx| m.min(p.get(xx, y)));
+                tmp.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = m;
+            }
+        }
+        for y in r.y0..r.y1 {
+            for x in r.x0..r.x1 {
+                let m = ((y - lo).max(0)..(y - lo + k).min(fh))
+                    .fold(f32::INFINITY, |m, yy| m.min(tmp.get(x, yy)));
+                out.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = m;
+            }
+        }
+        out
+    }
+
+    fn naive_blur(p: &Plane, ksize: usize, fw: i64, fh: i64) -> Plane {
+        let kern = gaussian_kernel(ksize);
+        let (r, half) = (p.rect, (ksize / 2) as i64);
+        let mut tmp = Plane::zeros(r);
+        for y in r.y0..r.y1 {
+            for x in r.x0..r.x1 {
+                let mut acc = kern[0] * p.get(reflect101(x - half, fw), y);
+                for (t, &w) in kern.iter().enumerate().skip(1) {
+                    acc = fma(acc, w, p.get(reflect101(x + t as i64 - half, fw), y));
+                }
+                tmp.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = acc;
+            }
+        }
+        let mut out = Plane::zeros(r);
+        let c = half as usize;
+        for y in r.y0..r.y1 {
+            for x in r.x0..r.x1 {
+                let mut acc = kern[c] * tmp.get(x, y);
+                for i in 1..=half {
+                    let pair =
+                        tmp.get(x, reflect101(y + i, fh)) + tmp.get(x, reflect101(y - i, fh));
+                    acc = fma(acc, kern[c + i as usize], pair);
+                }
+                out.v[(y - r.y0) as usize * r.w() + (x - r.x0) as usize] = acc;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fast_erode_and_blur_equal_their_definitions_anywhere_in_the_frame() {
+        let (fw, fh) = (97i64, 71i64);
+        let mut seed = 12345u32;
+        // Inside, touching each edge, and covering the whole frame.
+        for rect in [
+            Rect {
+                x0: 20,
+                y0: 15,
+                x1: 70,
+                y1: 50,
+            },
+            Rect {
+                x0: 0,
+                y0: 0,
+                x1: 40,
+                y1: 30,
+            },
+            Rect {
+                x0: 60,
+                y0: 40,
+                x1: 97,
+                y1: 71,
+            },
+            Rect {
+                x0: 0,
+                y0: 0,
+                x1: 97,
+                y1: 71,
+            },
+        ] {
+            let mut p = Plane::zeros(rect);
+            for v in &mut p.v {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                *v = if seed.is_multiple_of(4) {
+                    (seed % 255) as f32
+                } else {
+                    255.0
+                };
+            }
+            for k in [1, 2, 5, 10, 13] {
+                assert_eq!(
+                    erode(&p, k, fw, fh).v,
+                    naive_erode(&p, k, fw, fh).v,
+                    "erode k={k} {rect:?}"
+                );
+            }
+            for ksize in [11, 31] {
+                assert_eq!(
+                    blur(&p, ksize, fw, fh).v,
+                    naive_blur(&p, ksize, fw, fh).v,
+                    "blur {ksize} {rect:?}"
+                );
+            }
+        }
     }
 
     #[test]

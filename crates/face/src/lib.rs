@@ -13,3 +13,5 @@ pub mod track;
 pub use affine::Affine;
 pub use detect::Detection;
 pub use error::FaceError;
+pub mod models;
+pub mod pipeline;

@@ -21,6 +21,18 @@ pub struct Config {
     pub voices: BTreeMap<String, crate::voices::VoiceConfig>,
     pub cloud: CloudConfig,
     pub talk: TalkConfig,
+    pub face: FaceConfig,
+}
+
+/// The face engine's settings (`face`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceConfig {
+    /// Run the detector every this many frames and follow faces in between; 1 = every frame.
+    pub detect_every: u32,
+    /// Largest target-face upload `POST /v1/faces` accepts, in bytes.
+    pub max_image_bytes: u64,
+    /// Largest target-face image, in pixels (width × height), after decoding.
+    pub max_image_pixels: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -786,8 +798,8 @@ impl Checker {
     // --- the schema --------------------------------------------------------------------------
 
     fn config(&mut self, doc: &Value) -> Option<Config> {
-        const TOP: [&str; 7] = [
-            "video", "audio", "servers", "models", "voices", "cloud", "talk",
+        const TOP: [&str; 8] = [
+            "video", "audio", "servers", "models", "voices", "cloud", "talk", "face",
         ];
         // Reading the top level as a section gives the same unknown-key and secret checks as
         // everywhere else.
@@ -817,6 +829,7 @@ impl Checker {
         });
         let cloud = self.cloud(&top);
         let talk = self.talk(&top);
+        let face = self.face(&top);
         Some(Config {
             video: video?,
             audio: audio?,
@@ -825,6 +838,7 @@ impl Checker {
             voices: voices?,
             cloud: cloud?,
             talk: talk?,
+            face: face?,
         })
     }
 
@@ -1159,6 +1173,30 @@ impl Checker {
             key: key?,
             hang_ms: hang_ms?,
             preroll_ms: preroll_ms?,
+        })
+    }
+}
+
+impl Checker {
+    fn face(&mut self, parent: &Section) -> Option<FaceConfig> {
+        let (path, value) = parent.get("face");
+        let s = self.section(
+            &path,
+            value,
+            &["detect_every", "max_image_bytes", "max_image_pixels"],
+        )?;
+        let (path, value) = s.get("detect_every");
+        let detect_every = self
+            .int_in(&path, value, 1, 120, "a frame count from 1 to 120")
+            .map(|n| n as u32);
+        let (path, value) = s.get("max_image_bytes");
+        let max_image_bytes = self.positive::<u64>(&path, value);
+        let (path, value) = s.get("max_image_pixels");
+        let max_image_pixels = self.positive::<u64>(&path, value);
+        Some(FaceConfig {
+            detect_every: detect_every?,
+            max_image_bytes: max_image_bytes?,
+            max_image_pixels: max_image_pixels?,
         })
     }
 }

@@ -57,6 +57,8 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v1/sessions", post(create_session))
         .route("/v1/sessions/{id}", delete(delete_session))
         .route("/v1/faces", post(faces))
+        // Uploads up to the configured image limit; the handler answers 413 beyond it.
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
         .route("/v1/voices", get(voices))
         .route(
             "/v1/models/{id}",
@@ -212,13 +214,18 @@ async fn delete_session(
     }
 }
 
-async fn faces(State(registry): State<Arc<Registry>>) -> ApiError {
-    role_route(
-        &registry,
-        Role::Video,
-        "target faces",
-        "faces are served by the video server",
-    )
+async fn faces(
+    State(registry): State<Arc<Registry>>,
+    body: Bytes,
+) -> Result<Json<crate::face::FaceAdded>, ApiError> {
+    if registry.role != Role::Video {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "faces are served by the video server",
+        ));
+    }
+    crate::face::add_face(registry, body).await
 }
 
 async fn voices(State(registry): State<Arc<Registry>>) -> Result<Json<VoiceList>, ApiError> {

@@ -1,5 +1,5 @@
-//! Which engine processes a role's media: the voice engine for audio; video passes through
-//! unchanged until the face engine lands, through the same trait it will implement.
+//! Which engine processes a role's media: the voice engine for audio, the face swap for video
+//! (once its models are loaded; frames pass through unchanged until then).
 
 use studio_media::AudioBlock;
 use studio_media::VideoFrame;
@@ -8,6 +8,21 @@ use studio_proto::Role;
 use studio_proto::config::{Backend, Config};
 use studio_proto::control::Control;
 use studio_voice::{Catalog, VoiceEngine};
+
+/// How a role's models are loaded: its server's backend, device and runtime from config.
+pub fn model_options(role: Role, config: &Config) -> studio_infer::ModelOptions {
+    let server = config.servers.role(role);
+    studio_infer::ModelOptions {
+        backend: match server.backend {
+            Backend::Auto => studio_infer::BackendChoice::Auto,
+            Backend::Ort => studio_infer::BackendChoice::Ort,
+            Backend::Tract => studio_infer::BackendChoice::Tract,
+        },
+        device: server.device.clone(),
+        runtime_path: server.onnxruntime.as_ref().map(std::path::PathBuf::from),
+        threads: None,
+    }
+}
 
 /// Makes each session's engine from the configuration, and describes what the role offers.
 pub struct EngineFactory {
@@ -19,28 +34,19 @@ pub struct EngineFactory {
 
 impl EngineFactory {
     pub fn new(role: Role, config: &Config) -> EngineFactory {
-        let server = config.servers.role(role);
-        let options = studio_infer::ModelOptions {
-            backend: match server.backend {
-                Backend::Auto => studio_infer::BackendChoice::Auto,
-                Backend::Ort => studio_infer::BackendChoice::Ort,
-                Backend::Tract => studio_infer::BackendChoice::Tract,
-            },
-            device: server.device.clone(),
-            runtime_path: server.onnxruntime.as_ref().map(std::path::PathBuf::from),
-            threads: None,
-        };
         EngineFactory {
             role,
-            catalog: Catalog::new(config.voices.clone(), options),
+            catalog: Catalog::new(config.voices.clone(), model_options(role, config)),
             preroll_ms: config.talk.preroll_ms,
             hang_ms: config.talk.hang_ms,
         }
     }
 
-    pub fn create(&self) -> Engine {
+    /// A new session's engine: on video, the face swap as soon as `face` holds the loaded
+    /// engine (frames pass unchanged until then); on audio, the voice engine.
+    pub fn create(&self, face: &std::sync::Arc<crate::face::FaceSlot>) -> Engine {
         match self.role {
-            Role::Video => Engine::Video(Box::new(IdentityVideo)),
+            Role::Video => Engine::Video(Box::new(crate::face::SessionFaces::new(face.clone()))),
             Role::Audio => Engine::Audio(Box::new(VoiceEngine::new(
                 self.catalog.clone(),
                 self.preroll_ms,

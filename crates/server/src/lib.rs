@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_video;
 pub mod delay;
 pub mod engine;
+pub mod face;
 pub mod models;
 pub mod registry;
 pub mod session;

@@ -53,15 +53,17 @@ fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
 }
 
-/// `studio-server bench audio [--voice ID]... [--seconds S] [--json] [--config F]`.
+/// `studio-server bench audio [--voice ID]... [--seconds S] [--json] [--config F]`, or
+/// `studio-server bench video [--backend B] [--models M] [--frames N] [--json]`.
 #[derive(Parser, Debug)]
 #[command(
     name = "studio-server bench",
     about = "Measure the engines on this machine"
 )]
 struct BenchArgs {
-    /// What to measure: `audio` (every voice, or those named with --voice).
-    #[arg(value_parser = ["audio"])]
+    /// What to measure: `audio` (every voice, or those named with --voice) or `video` (the
+    /// face swap per stage at 1280×720 with one face).
+    #[arg(value_parser = ["audio", "video"])]
     what: String,
     /// A voice to measure (repeatable); without it, every ready voice.
     #[arg(long)]
@@ -69,6 +71,20 @@ struct BenchArgs {
     /// Seconds of test audio per voice.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Video: `ort`, `tract` or `auto`.
+    #[arg(long, default_value = "auto")]
+    backend: String,
+    /// Video: `standin` (tiny random-weight models), `standin-full` (random weights at the
+    /// real models' size, generated on first use) or a folder holding det_10g.onnx,
+    /// w600k_r50.onnx and inswapper_128.onnx.
+    #[arg(long, default_value = "standin")]
+    models: String,
+    /// Video: frames to time (after one warm-up frame).
+    #[arg(long, default_value_t = 30)]
+    frames: u32,
+    /// Video: run the detector every this many frames (config `face.detect_every` if omitted).
+    #[arg(long)]
+    detect_every: Option<u32>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -85,6 +101,20 @@ fn bench_main() {
             std::process::exit(2);
         }
     };
+    if args.what == "video" {
+        let video = studio_server::bench_video::VideoBenchArgs {
+            backend: args.backend,
+            models: args.models,
+            frames: args.frames,
+            detect_every: args.detect_every,
+            json: args.json,
+        };
+        if let Err(e) = studio_server::bench_video::run(&config, &video) {
+            eprintln!("studio-server bench video: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     match studio_server::bench::run(&config, &args.voice, args.seconds) {
         Ok(report) if args.json => match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
@@ -155,7 +185,7 @@ async fn serve(
     let address = listener.local_addr().context("reading the bound address")?;
 
     let engines = EngineFactory::new(args.role, &config);
-    let engine_name = engines.create().name().to_string();
+    let engine_name = engines.create(&Default::default()).name().to_string();
     let registry = Arc::new(
         Registry::new(args.role, token, engine_name, engines)
             .with_output_delay(Duration::from_millis(args.inject_delay_ms)),
@@ -172,6 +202,7 @@ async fn serve(
     tracing::info!(role = %args.role, %address, "listening");
     // In the background: health answers at once, and status shows the progress.
     studio_server::models::start(&registry, &config, args.role);
+    studio_server::face::start(&registry, &config);
 
     let stop = shutdown_signal(args.watch_stdin);
     let app = api::router(registry.clone());

@@ -97,6 +97,8 @@ pub struct Registry {
     models: Mutex<BTreeMap<String, ModelStatus>>,
     /// The model manager, once started: engines ask it for models they need later.
     model_manager: std::sync::OnceLock<studio_models::ModelManager>,
+    /// The face engine (video role), once loaded.
+    pub face: Arc<crate::face::FaceSlot>,
     changes: watch::Sender<u64>,
     shutting_down: watch::Sender<bool>,
     /// Diagnostic hold on every result before it goes back (`--inject-delay-ms`).
@@ -126,6 +128,7 @@ impl Registry {
             load: Mutex::new(LoadTotals::default()),
             models: Mutex::new(BTreeMap::new()),
             model_manager: std::sync::OnceLock::new(),
+            face: Arc::default(),
             changes: watch::channel(0).0,
             shutting_down: watch::channel(false).0,
             output_delay: Duration::ZERO,
@@ -229,7 +232,11 @@ impl Registry {
         ServerStatus {
             role: self.role,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            engine: self.engine_name.clone(),
+            // The face swap says whether its models are there yet, and why not.
+            engine: match self.role {
+                Role::Video => format!("{} ({})", self.engine_name, self.face.state()),
+                Role::Audio => self.engine_name.clone(),
+            },
             backend: self.backend.backend.to_string(),
             device: self.backend.device.clone(),
             models: lock(&self.models).values().cloned().collect(),

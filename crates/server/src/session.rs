@@ -55,7 +55,7 @@ async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry:
     let thread_registry = registry.clone();
     let mut engine_thread = tokio::task::spawn_blocking(move || {
         run_engine(
-            thread_registry.engines.create(),
+            thread_registry.engines.create(&thread_registry.face),
             &inbox,
             &outgoing,
             &thread_entry,

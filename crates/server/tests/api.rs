@@ -175,8 +175,9 @@ async fn faces_and_voices_belong_to_their_roles() {
         let request = if post { http.post(url) } else { http.get(url) };
         request.bearer_auth(TOKEN).send()
     };
+    // The default config has no face models on disk yet: the video server says so.
     let faces_on_video = call(format!("{}/v1/faces", video.url), true).await.unwrap();
-    assert_eq!(error_code(faces_on_video).await.0, 501);
+    assert_eq!(error_code(faces_on_video).await.0, 503);
     let faces_on_audio = call(format!("{}/v1/faces", audio.url), true).await.unwrap();
     assert_eq!(error_code(faces_on_audio).await.0, 404);
     let voices_on_audio = call(format!("{}/v1/voices", audio.url), false)
@@ -254,11 +255,20 @@ async fn a_raw_session_returns_frames_unchanged_and_applies_controls() {
     let seq = session.sender.send_control(Control::SetFace {
         face_id: Some("f1".into()),
     });
+    // No face models here: the choice is refused, clearly, and frames pass unchanged.
     match next_event(&mut session.events).await {
         SessionEvent::ControlAck(ack) => {
             assert_eq!(ack.seq, seq);
-            assert_eq!(ack.error, None);
+            let error = ack.error.expect("refused without face models");
+            assert!(error.contains("not ready"), "{error}");
         }
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let seq = session
+        .sender
+        .send_control(Control::SetFace { face_id: None });
+    match next_event(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!((ack.seq, ack.error), (seq, None)),
         other => panic!("expected an ack, got {other:?}"),
     }
     for seq in 0..5 {
@@ -278,7 +288,10 @@ async fn a_raw_session_returns_frames_unchanged_and_applies_controls() {
         .expect("session listed");
     assert_eq!(entry.state, "open");
     assert_eq!((entry.frames_in, entry.frames_out), (5, 5));
-    assert_eq!(entry.settings.face_id.as_deref(), Some("f1"));
+    assert_eq!(
+        entry.settings.face_id, None,
+        "a refused setting is not kept"
+    );
 
     client.close_session(&offer.id).await.unwrap();
     match next_event(&mut session.events).await {

@@ -1,0 +1,192 @@
+//! The face swap end to end: `studio run --headless --face PHOTO` against a real video server
+//! on the stand-in face models; in the output file, pixels change only inside the face boxes
+//! the detector finds in the input.
+
+mod common;
+
+use common::studio;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use studio_face::Detection;
+use studio_face::pipeline::{FaceEngine, FaceModels};
+use studio_infer::{BackendChoice, ModelOptions};
+use studio_media::engine::VideoProcessor;
+use studio_media::source::VideoSource;
+use studio_media::source::{FrameRate, VideoFormat};
+use studio_media::y4m::{Y4mReader, Y4mWriter};
+use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
+use studio_proto::control::Control;
+
+fn standin_models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
+}
+
+/// A textured picture: the stand-in detector's random weights respond to texture.
+fn textured(w: u32, h: u32, seed: u32) -> RgbImage {
+    let mut img = RgbImage::new(w, h);
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    for (i, v) in img.data_mut().iter_mut().enumerate() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        let (x, y) = ((i / 3) as u32 % w, (i / 3) as u32 / w);
+        let smooth = 128.0 + 90.0 * ((x as f32 / 23.0).sin() * (y as f32 / 17.0).cos());
+        *v = (smooth as i32 + (s % 40) as i32 - 20).clamp(0, 255) as u8;
+    }
+    img
+}
+
+fn write_png(img: &RgbImage, path: &Path) {
+    image::RgbImage::from_raw(img.width(), img.height(), img.data().to_vec())
+        .unwrap()
+        .save_with_format(path, image::ImageFormat::Png)
+        .unwrap();
+}
+
+/// The faces the engine finds in `frame`, through the same code and models as the server.
+fn face_boxes(frame: &I420Image, photo: &RgbImage) -> Vec<Detection> {
+    let options = ModelOptions {
+        backend: BackendChoice::Tract,
+        ..ModelOptions::default()
+    };
+    let engine = Arc::new(FaceEngine::new(
+        FaceModels::load_dir(&standin_models(), &options).unwrap(),
+        1,
+    ));
+    let target = engine.add_face(photo).unwrap();
+    let mut processor = engine.processor();
+    processor
+        .apply(&Control::SetFace {
+            face_id: Some(target.id),
+        })
+        .unwrap();
+    processor.process(VideoFrame {
+        seq: 0,
+        capture: Timestamp(0),
+        image: frame.clone(),
+    });
+    processor.faces().to_vec()
+}
+
+fn inside_any(faces: &[Detection], x: u32, y: u32) -> bool {
+    let (x, y) = (x as f32, y as f32);
+    faces.iter().any(|f| {
+        let b = f.bbox;
+        x >= b[0].floor() - 1.0
+            && x <= b[2].ceil() + 1.0
+            && y >= b[1].floor() - 1.0
+            && y <= b[3].ceil() + 1.0
+    })
+}
+
+#[test]
+fn a_headless_run_with_a_face_changes_pixels_only_inside_detected_face_boxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (640u32, 360u32);
+    let input_image = textured(w, h, 11).to_i420();
+    let input = dir.path().join("in.y4m");
+    let mut writer = Y4mWriter::create(
+        &input,
+        VideoFormat {
+            width: w,
+            height: h,
+            rate: FrameRate::per_second(15),
+        },
+    )
+    .unwrap();
+    for _ in 0..45 {
+        writer.write(&input_image).unwrap();
+    }
+    writer.finish().unwrap();
+    let photo = textured(320, 240, 7);
+    let photo_path = dir.path().join("me.png");
+    write_png(&photo, &photo_path);
+    // tract on both sides, and the detector on every frame, so the boxes are the same.
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"servers": {"video": {"backend": "tract"}}, "face": {"detect_every": 1}}"#,
+    )
+    .unwrap();
+    let output = dir.path().join("out.y4m");
+    let report = dir.path().join("report.json");
+    let status = studio()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "run",
+            "--headless",
+            "--seconds",
+            "3",
+            "--audio-in",
+            "tone:440",
+            "--video-in",
+        ])
+        .arg(&input)
+        .arg("--face")
+        .arg(&photo_path)
+        .arg("--video-out")
+        .arg(&output)
+        .arg("--report")
+        .arg(&report)
+        .env("STUDIO_FACE_MODELS", standin_models())
+        .env("STUDIO_CACHE_DIR", dir.path().join("cache"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let faces = face_boxes(&input_image, &photo);
+    assert!(!faces.is_empty(), "the stand-in detector found no face");
+    let mut reader = Y4mReader::open(&output).unwrap();
+    let (mut frames, mut swapped) = (0, 0);
+    let (yi, ui, vi) = input_image.planes();
+    while let Some(out) = reader.next_image().unwrap() {
+        let (yo, uo, vo) = out.planes();
+        // Slots before the first processed frame (lip sync's shift) hold a flat card.
+        if yo.iter().all(|&v| v == yo[0]) {
+            continue;
+        }
+        frames += 1;
+        let mut changed = false;
+        for (i, (a, b)) in yi.iter().zip(yo).enumerate() {
+            if a != b {
+                let (x, y) = (i as u32 % w, i as u32 / w);
+                assert!(
+                    inside_any(&faces, x, y),
+                    "frame {frames}: luma ({x},{y}) changed outside every face box"
+                );
+                changed = true;
+            }
+        }
+        for (i, ((a, b), (c, d))) in ui.iter().zip(uo).zip(vi.iter().zip(vo)).enumerate() {
+            if a != b || c != d {
+                let (x, y) = (2 * (i as u32 % (w / 2)), 2 * (i as u32 / (w / 2)));
+                assert!(
+                    inside_any(&faces, x, y) || inside_any(&faces, x + 1, y + 1),
+                    "frame {frames}: chroma at ({x},{y}) changed outside every face box"
+                );
+            }
+        }
+        swapped += usize::from(changed);
+    }
+    assert!(frames >= 40, "only {frames} of 45 frames came out");
+    assert!(
+        swapped > frames / 2,
+        "only {swapped} of {frames} frames carry the swapped face"
+    );
+}
+
+#[test]
+fn a_photo_that_is_not_an_image_stops_the_run_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("me.png");
+    std::fs::write(&photo, b"not a picture").unwrap();
+    let output = studio()
+        .args(["run", "--headless", "--seconds", "1", "--face"])
+        .arg(&photo)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a JPEG, PNG or WebP"), "{stderr}");
+}

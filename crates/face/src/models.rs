@@ -1,0 +1,283 @@
+//! The three networks on `studio-infer`: the SCRFD detector, the ArcFace embedder and the
+//! swapper (recognised from its input names: `target` + `source` is inswapper). Each wraps
+//! the model with the reference's pre- and post-processing.
+
+use crate::align::align_crop;
+use crate::detect::{DecodeParams, RawOutputs, detect_from_outputs, letterbox_blob};
+use crate::latent::{normalize, source_latent};
+use crate::{Detection, FaceError};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use studio_infer::{Dim, Model, ModelOptions, Tensor};
+use studio_media::RgbImage;
+
+/// What can go wrong running the face networks.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{what}: {source}")]
+    Infer {
+        what: String,
+        #[source]
+        source: studio_infer::InferError,
+    },
+    #[error("{0}")]
+    Face(#[from] FaceError),
+    /// A model whose inputs or outputs are not what its role needs.
+    #[error("{path}: {reason}")]
+    Unsupported { path: String, reason: String },
+}
+
+fn infer_err(what: &str) -> impl FnOnce(studio_infer::InferError) -> ModelError + '_ {
+    move |source| ModelError::Infer {
+        what: what.to_string(),
+        source,
+    }
+}
+
+fn load(path: &Path, options: &ModelOptions) -> Result<Model, ModelError> {
+    Model::load(path, options).map_err(infer_err("loading a face model"))
+}
+
+fn unsupported(model: &Model, reason: String) -> ModelError {
+    ModelError::Unsupported {
+        path: model.path().display().to_string(),
+        reason,
+    }
+}
+
+/// Interleaved 8-bit RGB to a `[1, 3, h, w]` tensor of `(v − mean) / std`.
+fn rgb_blob(img: &RgbImage, mean: f32, std: f32) -> Result<Tensor, ModelError> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let plane = w * h;
+    let mut data = vec![0f32; plane * 3];
+    for (i, px) in img.data().chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            data[c * plane + i] = (f32::from(px[c]) - mean) / std;
+        }
+    }
+    Tensor::f32(&[1, 3, h, w], data).map_err(infer_err("building an input"))
+}
+
+/// SCRFD (det_10g and its family with keypoints): 9 outputs, 3 strides, 2 anchors.
+pub struct Detector {
+    model: Model,
+    /// Time spent inside the network (not pre/post-processing), summed.
+    pub run_time: Duration,
+    input: String,
+    size: (u32, u32),
+    pub params: DecodeParams,
+}
+
+impl Detector {
+    pub fn load(path: &Path, options: &ModelOptions) -> Result<Detector, ModelError> {
+        let model = load(path, options)?;
+        let info = model.info();
+        let (Some(input), 9) = (info.inputs.first(), info.outputs.len()) else {
+            return Err(unsupported(
+                &model,
+                format!(
+                    "a SCRFD detector has 1 input and 9 outputs, this has {} and {}",
+                    info.inputs.len(),
+                    info.outputs.len()
+                ),
+            ));
+        };
+        // A fixed input size is used as is; a dynamic one runs at 640×640 like insightface.
+        let fixed = |d: Option<&Dim>| match d {
+            Some(Dim::Fixed(n)) if *n >= 32 => Some(*n as u32),
+            _ => None,
+        };
+        let size = (
+            fixed(input.shape.get(3)).unwrap_or(640),
+            fixed(input.shape.get(2)).unwrap_or(640),
+        );
+        let input = input.name.clone();
+        Ok(Detector {
+            model,
+            run_time: Duration::ZERO,
+            input,
+            size,
+            params: DecodeParams::default(),
+        })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Faces in `img`, best first, in frame pixels.
+    pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>, ModelError> {
+        let (w, h) = self.size;
+        let (blob, lb) = letterbox_blob(img, w, h)?;
+        let blob = Tensor::f32(&[1, 3, h as usize, w as usize], blob)
+            .map_err(infer_err("building the detector input"))?;
+        let t = Instant::now();
+        let outs = self
+            .model
+            .run(vec![(self.input.clone(), blob)])
+            .map_err(infer_err("running the detector"))?;
+        self.run_time += t.elapsed();
+        let v: Vec<Vec<f32>> = outs.iter().map(|(_, t)| t.to_f32()).collect();
+        if v.len() != 9 {
+            return Err(unsupported(
+                &self.model,
+                format!("expected 9 outputs, got {}", v.len()),
+            ));
+        }
+        let raw = RawOutputs {
+            scores: [&v[0], &v[1], &v[2]],
+            boxes: [&v[3], &v[4], &v[5]],
+            kps: [&v[6], &v[7], &v[8]],
+        };
+        Ok(detect_from_outputs(&raw, w, h, &lb, &self.params)?)
+    }
+}
+
+/// ArcFace (w600k_r50): a 112 aligned crop to a unit-length 512-d identity vector.
+pub struct Embedder {
+    model: Model,
+    input: String,
+}
+
+impl Embedder {
+    pub fn load(path: &Path, options: &ModelOptions) -> Result<Embedder, ModelError> {
+        let model = load(path, options)?;
+        let Some(input) = model.info().inputs.first().map(|i| i.name.clone()) else {
+            return Err(unsupported(&model, "the model has no input".into()));
+        };
+        Ok(Embedder { model, input })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The identity of `face` in `img`: aligned to the 112 template, `(v − 127.5) / 127.5`.
+    pub fn embed(&mut self, img: &RgbImage, face: &Detection) -> Result<Vec<f32>, ModelError> {
+        let (crop, _) = align_crop(img, &face.kps, 112)?;
+        self.embed_crop(&crop)
+    }
+
+    pub fn embed_crop(&mut self, crop: &RgbImage) -> Result<Vec<f32>, ModelError> {
+        let blob = rgb_blob(crop, 127.5, 127.5)?;
+        let out = self
+            .model
+            .run_one(vec![(self.input.clone(), blob)], None)
+            .map_err(infer_err("running the embedder"))?;
+        Ok(normalize(&out.to_f32())?)
+    }
+}
+
+/// Which swapper a model is, told by its input names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapperKind {
+    /// insightface's inswapper: `target` (aligned crop, RGB /255) and `source` (emap latent).
+    Inswapper,
+}
+
+/// A face swapper: the aligned crop of the target face in, the same crop wearing the source
+/// identity out.
+pub struct Swapper {
+    model: Model,
+    /// Time spent inside the network, summed.
+    pub run_time: Duration,
+    kind: SwapperKind,
+    size: u32,
+    emap: Vec<f32>,
+}
+
+impl Swapper {
+    pub fn load(path: &Path, options: &ModelOptions) -> Result<Swapper, ModelError> {
+        let model = load(path, options)?;
+        let info = model.info();
+        if !info.has_inputs(&["target", "source"]) {
+            let names: Vec<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
+            return Err(unsupported(
+                &model,
+                format!("unknown swapper: inputs {names:?} (inswapper has target and source)"),
+            ));
+        }
+        let size = match info.input("target").map(|i| i.shape.as_slice()) {
+            Some([_, _, Dim::Fixed(h), Dim::Fixed(w)]) if h == w => *h as u32,
+            _ => 128,
+        };
+        // insightface reads the emap as the graph's last initializer.
+        let last = info.initializer_names.last().cloned();
+        let emap = match last {
+            Some(name) => model
+                .initializer(&name)
+                .map_err(infer_err("reading the swapper's emap"))?
+                .map(|t| t.to_f32())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if emap.len() != 512 * 512 {
+            return Err(unsupported(
+                &model,
+                format!(
+                    "inswapper's last initializer must be the 512×512 emap, it has {} values",
+                    emap.len()
+                ),
+            ));
+        }
+        Ok(Swapper {
+            model,
+            run_time: Duration::ZERO,
+            kind: SwapperKind::Inswapper,
+            size,
+            emap,
+        })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn kind(&self) -> SwapperKind {
+        self.kind
+    }
+
+    /// The crop size the swapper works at (128 for inswapper_128).
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// The `source` input for an identity: computed once per target face, not per frame.
+    pub fn source_latent(&self, embedding: &[f32]) -> Result<Vec<f32>, ModelError> {
+        Ok(source_latent(embedding, &self.emap)?)
+    }
+
+    /// Swap the aligned `crop` (RGB, `size × size`) to the identity `latent`.
+    pub fn swap(&mut self, crop: &RgbImage, latent: &[f32]) -> Result<RgbImage, ModelError> {
+        let target = rgb_blob(crop, 0.0, 255.0)?;
+        let source = Tensor::f32(&[1, latent.len()], latent.to_vec())
+            .map_err(infer_err("building the swapper source"))?;
+        let t = Instant::now();
+        let out = self
+            .model
+            .run_one(
+                vec![("target".into(), target), ("source".into(), source)],
+                None,
+            )
+            .map_err(infer_err("running the swapper"))?
+            .to_f32();
+        self.run_time += t.elapsed();
+        let (w, h) = (crop.width() as usize, crop.height() as usize);
+        let plane = w * h;
+        if out.len() != plane * 3 {
+            return Err(unsupported(
+                &self.model,
+                format!("output has {} values, expected {}", out.len(), plane * 3),
+            ));
+        }
+        let mut data = vec![0u8; plane * 3];
+        for i in 0..plane {
+            for c in 0..3 {
+                // numpy: clip(255·v, 0, 255).astype(uint8) truncates.
+                data[i * 3 + c] = (255.0 * out[c * plane + i]).clamp(0.0, 255.0) as u8;
+            }
+        }
+        Ok(RgbImage::from_data(crop.width(), crop.height(), data)
+            .map_err(|e| FaceError::Shape(e.to_string()))?)
+    }
+}

@@ -1,0 +1,360 @@
+//! The per-frame face swap: decode (I420 → RGB), detect (every N frames, following faces in
+//! between), align, swap, blend inside each face's box, and encode only the changed pixels
+//! back into the I420 frame, so everything outside the faces' boxes leaves bit for bit as it
+//! came. Target identities are uploaded once into a shared library and chosen live.
+
+use crate::models::{Detector, Embedder, ModelError, Swapper};
+use crate::track::Tracker;
+use crate::{Detection, FaceError, align, blend, detect};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use studio_infer::ModelOptions;
+use studio_media::engine::VideoProcessor;
+use studio_media::{I420Image, RgbImage, VideoFrame};
+use studio_proto::control::Control;
+
+/// The three networks, loaded once per server and shared by its sessions.
+pub struct FaceModels {
+    pub detector: Detector,
+    pub embedder: Embedder,
+    pub swapper: Swapper,
+}
+
+impl FaceModels {
+    /// Loads `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` from their paths.
+    pub fn load(
+        detector: &Path,
+        embedder: &Path,
+        swapper: &Path,
+        options: &ModelOptions,
+    ) -> Result<FaceModels, ModelError> {
+        Ok(FaceModels {
+            detector: Detector::load(detector, options)?,
+            embedder: Embedder::load(embedder, options)?,
+            swapper: Swapper::load(swapper, options)?,
+        })
+    }
+
+    /// The same three files by their usual names in one folder.
+    pub fn load_dir(dir: &Path, options: &ModelOptions) -> Result<FaceModels, ModelError> {
+        FaceModels::load(
+            &dir.join("det_10g.onnx"),
+            &dir.join("w600k_r50.onnx"),
+            &dir.join("inswapper_128.onnx"),
+            options,
+        )
+    }
+}
+
+/// A target identity uploaded through `POST /v1/faces`.
+#[derive(Debug, Clone)]
+pub struct TargetFace {
+    pub id: String,
+    /// Where the face was found in the uploaded image.
+    pub bbox: [f32; 4],
+    /// How many faces the image held (the largest was used).
+    pub faces_found: usize,
+    /// The swapper's `source` input for this identity.
+    latent: Arc<Vec<f32>>,
+}
+
+/// Why an uploaded image gave no target face.
+#[derive(Debug, thiserror::Error)]
+pub enum AddFaceError {
+    #[error("no face found in the image")]
+    NoFace,
+    #[error("{0}")]
+    Model(#[from] ModelError),
+}
+
+/// Models plus the library of target faces: one per server.
+pub struct FaceEngine {
+    models: Mutex<FaceModels>,
+    faces: Mutex<HashMap<String, TargetFace>>,
+    detect_every: u32,
+    next_id: Mutex<u64>,
+}
+
+/// Locks that survive a panicked holder: the data is plain values, never half-written.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl FaceEngine {
+    pub fn new(models: FaceModels, detect_every: u32) -> FaceEngine {
+        FaceEngine {
+            models: Mutex::new(models),
+            faces: Mutex::new(HashMap::new()),
+            detect_every,
+            next_id: Mutex::new(1),
+        }
+    }
+
+    /// `backend/provider` of each network, for status.
+    pub fn backends(&self) -> String {
+        let m = lock(&self.models);
+        let b = |i: &studio_infer::BackendInfo| format!("{}/{}", i.backend, i.provider);
+        format!(
+            "detector {}, embedder {}, swapper {}",
+            b(m.detector.model().backend()),
+            b(m.embedder.model().backend()),
+            b(m.swapper.model().backend())
+        )
+    }
+
+    /// Find the largest face in `img`, embed it and keep it under a new id.
+    pub fn add_face(&self, img: &RgbImage) -> Result<TargetFace, AddFaceError> {
+        let mut models = lock(&self.models);
+        let faces = models.detector.detect(img)?;
+        let face = *detect::largest(&faces).ok_or(AddFaceError::NoFace)?;
+        let embedding = models.embedder.embed(img, &face)?;
+        let latent = models.swapper.source_latent(&embedding)?;
+        drop(models);
+        let id = {
+            let mut n = lock(&self.next_id);
+            let id = format!("face-{}", *n);
+            *n += 1;
+            id
+        };
+        let target = TargetFace {
+            id: id.clone(),
+            bbox: face.bbox,
+            faces_found: faces.len(),
+            latent: Arc::new(latent),
+        };
+        lock(&self.faces).insert(id, target.clone());
+        Ok(target)
+    }
+
+    pub fn face(&self, id: &str) -> Option<TargetFace> {
+        lock(&self.faces).get(id).cloned()
+    }
+
+    /// A processor for one session.
+    pub fn processor(self: &Arc<Self>) -> FaceSwapProcessor {
+        FaceSwapProcessor {
+            engine: Arc::clone(self),
+            tracker: Tracker::new(self.detect_every),
+            latent: None,
+            times: StageTimes::default(),
+            last_error: None,
+        }
+    }
+}
+
+/// Time spent per stage over the frames processed so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageTimes {
+    pub frames: u64,
+    pub decode: Duration,
+    pub detect: Duration,
+    pub align: Duration,
+    pub embed: Duration,
+    pub swap: Duration,
+    pub blend: Duration,
+    pub encode: Duration,
+    /// Of the above, the time inside the networks themselves.
+    pub networks: Duration,
+}
+
+impl StageTimes {
+    pub fn total(&self) -> Duration {
+        self.decode + self.detect + self.align + self.embed + self.swap + self.blend + self.encode
+    }
+
+    /// `(name, milliseconds per frame)` in pipeline order.
+    pub fn per_frame_ms(&self) -> Vec<(&'static str, f64)> {
+        let n = self.frames.max(1) as f64;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n;
+        vec![
+            ("decode", ms(self.decode)),
+            ("detect", ms(self.detect)),
+            ("align", ms(self.align)),
+            ("embed", ms(self.embed)),
+            ("swap", ms(self.swap)),
+            ("blend", ms(self.blend)),
+            ("encode", ms(self.encode)),
+        ]
+    }
+}
+
+/// Swaps the largest face in each frame to the chosen identity (as Deep-Live-Cam does unless
+/// asked for many faces); passes frames through untouched while no identity is chosen.
+pub struct FaceSwapProcessor {
+    engine: Arc<FaceEngine>,
+    tracker: Tracker,
+    latent: Option<Arc<Vec<f32>>>,
+    times: StageTimes,
+    last_error: Option<String>,
+}
+
+impl FaceSwapProcessor {
+    pub fn times(&self) -> &StageTimes {
+        &self.times
+    }
+
+    /// The last error a frame met (the frame then passed through unchanged).
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// The faces used for the last frame.
+    pub fn faces(&self) -> &[Detection] {
+        self.tracker.faces()
+    }
+
+    /// Choose the identity directly (what `Control::SetFace` does after the lookup).
+    pub fn set_target(&mut self, face: Option<&TargetFace>) {
+        self.latent = face.map(|f| Arc::clone(&f.latent));
+    }
+
+    fn swap_frame(&mut self, frame: &mut VideoFrame) -> Result<(), ModelError> {
+        let Some(latent) = self.latent.clone() else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        let rgb = frame.image.to_rgb();
+        self.times.decode += t.elapsed();
+        let mut models = lock(&self.engine.models);
+        let before = models.detector.run_time + models.swapper.run_time;
+        if self.tracker.needs_detection() {
+            let t = Instant::now();
+            let faces = models.detector.detect(&rgb)?;
+            self.tracker.detected(faces);
+            self.times.detect += t.elapsed();
+        } else {
+            self.tracker.followed();
+        }
+        let size = models.swapper.size();
+        let mut out = rgb.clone();
+        let mut boxes = Vec::new();
+        let largest = detect::largest(self.tracker.faces()).copied();
+        if let Some(face) = largest {
+            let t = Instant::now();
+            let (crop, m) = align::align_crop(&rgb, &face.kps, size)?;
+            self.times.align += t.elapsed();
+            let t = Instant::now();
+            let swapped = models.swapper.swap(&crop, &latent)?;
+            self.times.swap += t.elapsed();
+            let t = Instant::now();
+            blend::paste_back(&mut out, &swapped, &m, Some(face.bbox))?;
+            self.times.blend += t.elapsed();
+            boxes.push(face.bbox);
+        }
+        self.times.networks += models.detector.run_time + models.swapper.run_time - before;
+        drop(models);
+        let t = Instant::now();
+        for b in boxes {
+            write_changed(&mut frame.image, &rgb, &out, b)?;
+        }
+        self.times.encode += t.elapsed();
+        Ok(())
+    }
+}
+
+/// Write the pixels of `after` that differ from `before` inside `bbox` back into `image`:
+/// luma per changed pixel, chroma per 2×2 block with a change. Nothing else is touched.
+pub fn write_changed(
+    image: &mut I420Image,
+    before: &RgbImage,
+    after: &RgbImage,
+    bbox: [f32; 4],
+) -> Result<(), FaceError> {
+    let (w, h) = (image.width(), image.height());
+    if before.width() != w || before.height() != h || after.width() != w || after.height() != h {
+        return Err(FaceError::Shape(format!(
+            "frame {w}x{h} does not match its RGB images"
+        )));
+    }
+    let clamp = |v: f32, hi: u32| (v.max(0.0) as u32).min(hi);
+    // Even-aligned so the rectangle's chroma blocks are the frame's.
+    let x0 = clamp(bbox[0].floor(), w) & !1;
+    let y0 = clamp(bbox[1].floor(), h) & !1;
+    let x1 = ((clamp(bbox[2].ceil() + 1.0, w) + 1) & !1).min(w);
+    let y1 = ((clamp(bbox[3].ceil() + 1.0, h) + 1) & !1).min(h);
+    if x1 <= x0 || y1 <= y0 {
+        return Ok(());
+    }
+    let (rw, rh) = (x1 - x0, y1 - y0);
+    let mut sub = RgbImage::new(rw, rh);
+    let stride = w as usize * 3;
+    let mut changed = vec![false; (rw * rh) as usize];
+    for y in 0..rh as usize {
+        let src = (y0 as usize + y) * stride + x0 as usize * 3;
+        let row = &after.data()[src..src + rw as usize * 3];
+        let old = &before.data()[src..src + rw as usize * 3];
+        sub.data_mut()[y * rw as usize * 3..(y + 1) * rw as usize * 3].copy_from_slice(row);
+        for x in 0..rw as usize {
+            changed[y * rw as usize + x] = row[x * 3..x * 3 + 3] != old[x * 3..x * 3 + 3];
+        }
+    }
+    let conv = sub.to_i420();
+    let (sy, su, sv) = conv.planes();
+    let cw = image.chroma_width() as usize;
+    let scw = conv.chroma_width() as usize;
+    let (py, pu, pv) = image.planes_mut();
+    for y in 0..rh as usize {
+        for x in 0..rw as usize {
+            if changed[y * rw as usize + x] {
+                py[(y0 as usize + y) * w as usize + x0 as usize + x] = sy[y * rw as usize + x];
+            }
+        }
+    }
+    for cy in 0..(rh as usize).div_ceil(2) {
+        for cx in 0..(rw as usize).div_ceil(2) {
+            let any = (0..2).any(|dy| {
+                (0..2).any(|dx| {
+                    let (x, y) = (2 * cx + dx, 2 * cy + dy);
+                    x < rw as usize && y < rh as usize && changed[y * rw as usize + x]
+                })
+            });
+            if any {
+                let o = (y0 as usize / 2 + cy) * cw + x0 as usize / 2 + cx;
+                pu[o] = su[cy * scw + cx];
+                pv[o] = sv[cy * scw + cx];
+            }
+        }
+    }
+    Ok(())
+}
+
+impl VideoProcessor for FaceSwapProcessor {
+    fn name(&self) -> &str {
+        "inswapper"
+    }
+
+    fn process(&mut self, mut frame: VideoFrame) -> VideoFrame {
+        let original = frame.image.clone();
+        match self.swap_frame(&mut frame) {
+            Ok(()) => {
+                self.times.frames += 1;
+                frame
+            }
+            Err(e) => {
+                // A frame the engine cannot handle goes out as it came; the next one tries again.
+                self.last_error = Some(e.to_string());
+                self.tracker.reset();
+                frame.image = original;
+                frame
+            }
+        }
+    }
+
+    fn apply(&mut self, control: &Control) -> Result<(), String> {
+        if let Control::SetFace { face_id } = control {
+            match face_id {
+                None => self.set_target(None),
+                Some(id) => {
+                    let face = self
+                        .engine
+                        .face(id)
+                        .ok_or_else(|| format!("no face {id:?}: upload it with POST /v1/faces"))?;
+                    self.set_target(Some(&face));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! The face swap on real (stand-in) networks through tract: a frame goes in as I420, and
+//! only pixels inside the detected faces' boxes may come out changed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use studio_face::pipeline::{AddFaceError, FaceEngine, FaceModels};
+use studio_infer::{BackendChoice, ModelOptions};
+use studio_media::engine::VideoProcessor;
+use studio_media::{RgbImage, Timestamp, VideoFrame};
+use studio_proto::control::Control;
+
+fn engine(detect_every: u32) -> Arc<FaceEngine> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models");
+    let options = ModelOptions {
+        backend: BackendChoice::Tract,
+        ..ModelOptions::default()
+    };
+    Arc::new(FaceEngine::new(
+        FaceModels::load_dir(&dir, &options).unwrap(),
+        detect_every,
+    ))
+}
+
+/// A textured test image: the stand-in detector's random weights respond to texture.
+fn picture(w: u32, h: u32, seed: u32) -> RgbImage {
+    let mut img = RgbImage::new(w, h);
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    for (i, v) in img.data_mut().iter_mut().enumerate() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        let x = (i / 3) as u32 % w;
+        let y = (i / 3) as u32 / w;
+        let smooth = 128.0 + 90.0 * ((x as f32 / 23.0).sin() * (y as f32 / 17.0).cos());
+        *v = (smooth as i32 + (s % 40) as i32 - 20).clamp(0, 255) as u8;
+    }
+    img
+}
+
+fn frame(seq: u64, img: &RgbImage) -> VideoFrame {
+    VideoFrame {
+        seq,
+        capture: Timestamp(seq * 33_333),
+        image: img.to_i420(),
+    }
+}
+
+fn inside(b: &[f32; 4], x: u32, y: u32) -> bool {
+    let (x, y) = (x as f32, y as f32);
+    x >= b[0].floor() && x <= b[2].ceil() && y >= b[1].floor() && y <= b[3].ceil()
+}
+
+#[test]
+fn pixels_change_only_inside_detected_face_boxes() {
+    let engine = engine(2);
+    let target = engine.add_face(&picture(320, 240, 7)).unwrap();
+    assert!(target.id.starts_with("face-"));
+    let mut p = engine.processor();
+    p.apply(&Control::SetFace {
+        face_id: Some(target.id.clone()),
+    })
+    .unwrap();
+    let img = picture(640, 360, 11);
+    let mut changed_total = 0;
+    for seq in 0..3 {
+        let input = frame(seq, &img);
+        let out = p.process(input.clone());
+        assert_eq!(p.last_error(), None);
+        assert_eq!((out.seq, out.capture), (input.seq, input.capture));
+        let faces = p.faces().to_vec();
+        assert!(!faces.is_empty(), "the stand-in detector found no face");
+        let (yi, ui, vi) = input.image.planes();
+        let (yo, uo, vo) = out.image.planes();
+        for (i, (a, b)) in yi.iter().zip(yo).enumerate() {
+            if a != b {
+                let (x, y) = (i as u32 % 640, i as u32 / 640);
+                assert!(
+                    faces.iter().any(|f| inside(&f.bbox, x, y)),
+                    "luma ({x},{y}) changed outside every face box"
+                );
+                changed_total += 1;
+            }
+        }
+        for (i, ((a, b), (c, d))) in ui.iter().zip(uo).zip(vi.iter().zip(vo)).enumerate() {
+            if a != b || c != d {
+                let (cx, cy) = (i as u32 % 320, i as u32 / 320);
+                let block_inside = (0..2).any(|dy| {
+                    (0..2).any(|dx| {
+                        faces
+                            .iter()
+                            .any(|f| inside(&f.bbox, 2 * cx + dx, 2 * cy + dy))
+                    })
+                });
+                assert!(
+                    block_inside,
+                    "chroma ({cx},{cy}) changed outside every face box"
+                );
+            }
+        }
+    }
+    assert!(
+        changed_total > 500,
+        "only {changed_total} luma values changed"
+    );
+    let t = p.times();
+    assert_eq!(t.frames, 3);
+    // Detection every 2 frames: frames 0 and 2 ran the detector.
+    assert!(t.detect > std::time::Duration::ZERO && t.swap > std::time::Duration::ZERO);
+}
+
+#[test]
+fn no_chosen_face_passes_frames_through_and_unknown_ids_are_refused() {
+    let engine = engine(1);
+    let mut p = engine.processor();
+    let input = frame(0, &picture(320, 240, 3));
+    assert_eq!(p.process(input.clone()), input);
+    let err = p
+        .apply(&Control::SetFace {
+            face_id: Some("face-404".into()),
+        })
+        .unwrap_err();
+    assert!(err.contains("face-404"), "{err}");
+    assert_eq!(p.process(input.clone()), input);
+}
+
+#[test]
+fn a_flat_image_has_no_face() {
+    let engine = engine(1);
+    let mut flat = RgbImage::new(200, 200);
+    flat.data_mut().fill(128);
+    match engine.add_face(&flat) {
+        Err(AddFaceError::NoFace) => {}
+        other => panic!("expected NoFace, got {other:?}"),
+    }
+}

@@ -1,0 +1,198 @@
+//! `studio-server bench video`: the face swap's cost per stage at 1280×720 with one face, on
+//! the chosen backend and models, as a table or JSON (the app's `studio bench video` runs this).
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use studio_face::pipeline::{FaceEngine, FaceModels};
+use studio_infer::{BackendChoice, ModelOptions};
+use studio_media::engine::VideoProcessor;
+use studio_media::{RgbImage, Timestamp, VideoFrame};
+use studio_proto::control::Control;
+
+/// What `bench video` measures, and on what.
+#[derive(Debug, Clone)]
+pub struct VideoBenchArgs {
+    /// `ort`, `tract` or `auto`.
+    pub backend: String,
+    /// `standin`, `standin-full` or a folder holding the three models.
+    pub models: String,
+    /// Frames to time (after one warm-up frame).
+    pub frames: u32,
+    /// Run the detector every this many frames (config `face.detect_every` when `None`).
+    pub detect_every: Option<u32>,
+    pub json: bool,
+}
+
+fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The folder holding the three models for `--models`.
+fn models_dir(spec: &str) -> Result<PathBuf> {
+    match spec {
+        "standin" => Ok(repo_dir().join("crates/face/tests/models")),
+        "standin-full" => {
+            let cache = studio_models::resolve_cache_dir(None)
+                .context("no cache folder for the full-size stand-ins")?;
+            let dir = cache.join("standin-full");
+            if !dir.join("inswapper_128.onnx").is_file() {
+                eprintln!(
+                    "generating full-size stand-in models in {} (about 800 MB, a minute)…",
+                    dir.display()
+                );
+                let script = repo_dir().join("tools/standin/make_standins.py");
+                let status = std::process::Command::new("python3")
+                    .arg(&script)
+                    .args(["--size", "full", "--out"])
+                    .arg(&dir)
+                    .status()
+                    .with_context(|| format!("running python3 {}", script.display()))?;
+                if !status.success() {
+                    bail!(
+                        "{} failed ({status}); it needs numpy and onnx (pip install -r tools/standin/requirements.txt)",
+                        script.display()
+                    );
+                }
+            }
+            Ok(dir)
+        }
+        dir => Ok(PathBuf::from(dir)),
+    }
+}
+
+/// A textured 1280×720 picture: the random-weight stand-ins respond to texture, and real
+/// models are timed the same way whatever the content.
+fn picture(w: u32, h: u32) -> RgbImage {
+    let mut img = RgbImage::new(w, h);
+    let mut s: u32 = 0x9e37_79b9;
+    for (i, v) in img.data_mut().iter_mut().enumerate() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        let (x, y) = ((i / 3) as u32 % w, (i / 3) as u32 / w);
+        let smooth = 128.0 + 90.0 * ((x as f32 / 23.0).sin() * (y as f32 / 17.0).cos());
+        *v = (smooth as i32 + (s % 40) as i32 - 20).clamp(0, 255) as u8;
+    }
+    img
+}
+
+fn backend(s: &str) -> Result<BackendChoice> {
+    Ok(match s {
+        "auto" => BackendChoice::Auto,
+        "ort" => BackendChoice::Ort,
+        "tract" => BackendChoice::Tract,
+        other => bail!("--backend is ort, tract or auto, not {other:?}"),
+    })
+}
+
+pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Result<()> {
+    let dir = models_dir(&args.models)?;
+    let options = ModelOptions {
+        backend: backend(&args.backend)?,
+        ..crate::engine::model_options(studio_proto::Role::Video, config)
+    };
+    let load = Instant::now();
+    let models = FaceModels::load_dir(&dir, &options)
+        .with_context(|| format!("loading the face models from {}", dir.display()))?;
+    let load_ms = load.elapsed().as_secs_f64() * 1000.0;
+    let engine = Arc::new(FaceEngine::new(
+        models,
+        args.detect_every.unwrap_or(config.face.detect_every),
+    ));
+    let backends = engine.backends();
+    let img = picture(1280, 720);
+    let embed = Instant::now();
+    let target = engine
+        .add_face(&img)
+        .context("finding the source face in the bench picture")?;
+    let embed_once_ms = embed.elapsed().as_secs_f64() * 1000.0;
+    let mut p = engine.processor();
+    p.apply(&Control::SetFace {
+        face_id: Some(target.id),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let frame = |seq: u64| VideoFrame {
+        seq,
+        capture: Timestamp(seq * 33_333),
+        image: img.to_i420(),
+    };
+    // Warm-up: first runs allocate and (tract) optimise for the shapes.
+    p.process(frame(0));
+    let warm = p.times().clone();
+    let start = Instant::now();
+    for seq in 1..=u64::from(args.frames.max(1)) {
+        let out = p.process(frame(seq));
+        if let Some(e) = p.last_error() {
+            bail!("frame {}: {e}", out.seq);
+        }
+    }
+    let wall = start.elapsed();
+    let mut t = p.times().clone();
+    // Per-frame figures exclude the warm-up frame.
+    t.frames -= warm.frames;
+    for (a, b) in [
+        (&mut t.decode, warm.decode),
+        (&mut t.detect, warm.detect),
+        (&mut t.align, warm.align),
+        (&mut t.embed, warm.embed),
+        (&mut t.swap, warm.swap),
+        (&mut t.blend, warm.blend),
+        (&mut t.encode, warm.encode),
+        (&mut t.networks, warm.networks),
+    ] {
+        *a = a.saturating_sub(b);
+    }
+    let frames = t.frames.max(1) as f64;
+    let fps = frames / wall.as_secs_f64();
+    let total_ms = t.total().as_secs_f64() * 1000.0 / frames;
+    let networks_ms = t.networks.as_secs_f64() * 1000.0 / frames;
+    let outside = if total_ms > 0.0 {
+        (total_ms - networks_ms) / total_ms
+    } else {
+        0.0
+    };
+    let stages = t.per_frame_ms();
+    if args.json {
+        let mut obj = serde_json::Map::new();
+        obj.insert("fps".into(), fps.into());
+        for (name, ms) in &stages {
+            obj.insert((*name).into(), (*ms).into());
+        }
+        obj.insert("frames".into(), t.frames.into());
+        obj.insert("width".into(), 1280.into());
+        obj.insert("height".into(), 720.into());
+        obj.insert("networks_ms".into(), networks_ms.into());
+        obj.insert("outside_networks_share".into(), outside.into());
+        obj.insert("source_embed_once_ms".into(), embed_once_ms.into());
+        obj.insert("load_ms".into(), load_ms.into());
+        obj.insert("backends".into(), backends.into());
+        obj.insert("models".into(), dir.display().to_string().into());
+        println!("{}", serde_json::Value::Object(obj));
+    } else {
+        println!(
+            "face swap, 1280x720, one face, {} frames ({})",
+            t.frames, backends
+        );
+        println!("models: {}", display(&dir));
+        for (name, ms) in &stages {
+            println!("  {name:<7} {ms:9.2} ms/frame");
+        }
+        println!(
+            "  total   {total_ms:9.2} ms/frame, {fps:.2} fps; networks {networks_ms:.2} ms, outside them {:.1}%",
+            outside * 100.0
+        );
+        println!(
+            "  source embedding (once per target face): {embed_once_ms:.1} ms; load {load_ms:.0} ms"
+        );
+    }
+    Ok(())
+}
+
+fn display(p: &Path) -> String {
+    p.canonicalize()
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}

@@ -1,0 +1,347 @@
+//! The video server's face engine: loaded once its three models are on disk (fetched by the
+//! model manager, or a folder named by `STUDIO_FACE_MODELS`), shared by every session, and
+//! fed target faces through `POST /v1/faces`.
+
+use crate::api::ApiError;
+use crate::registry::Registry;
+use axum::Json;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use studio_face::pipeline::{FaceEngine, FaceModels};
+use studio_models::Cached;
+use studio_proto::Role;
+use studio_proto::config::{Config, FaceConfig};
+
+/// A folder holding `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` to use instead of
+/// the model manager's downloads (your own copies, or stand-ins for tests).
+pub const FACE_MODELS_ENV: &str = "STUDIO_FACE_MODELS";
+
+/// The model ids (config `models.<id>`) of the three networks, in load order.
+pub const MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
+
+/// The engine once loaded, the upload limits, and why it is not there yet.
+pub struct FaceSlot {
+    engine: RwLock<Option<Arc<FaceEngine>>>,
+    state: RwLock<String>,
+    pub limits: RwLock<Option<FaceConfig>>,
+}
+
+impl Default for FaceSlot {
+    fn default() -> Self {
+        FaceSlot {
+            engine: RwLock::new(None),
+            state: RwLock::new("face models not configured".into()),
+            limits: RwLock::new(None),
+        }
+    }
+}
+
+impl FaceSlot {
+    pub fn engine(&self) -> Option<Arc<FaceEngine>> {
+        self.engine
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Why there is no engine (or what runs): for errors and status.
+    pub fn state(&self) -> String {
+        self.state
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn set_state(&self, s: String) {
+        match self.state.write() {
+            Ok(mut g) => *g = s,
+            Err(p) => *p.into_inner() = s,
+        }
+    }
+
+    fn set_engine(&self, e: Arc<FaceEngine>) {
+        match self.engine.write() {
+            Ok(mut g) => *g = Some(e),
+            Err(p) => *p.into_inner() = Some(e),
+        }
+    }
+}
+
+/// A session's video processor: frames pass through unchanged until the face engine has
+/// loaded (a session may open while the models are still downloading), then the face swap
+/// takes over.
+pub struct SessionFaces {
+    slot: Arc<FaceSlot>,
+    swap: Option<studio_face::pipeline::FaceSwapProcessor>,
+}
+
+impl SessionFaces {
+    pub fn new(slot: Arc<FaceSlot>) -> SessionFaces {
+        SessionFaces { slot, swap: None }
+    }
+
+    fn swap(&mut self) -> Option<&mut studio_face::pipeline::FaceSwapProcessor> {
+        if self.swap.is_none() {
+            self.swap = self.slot.engine().map(|engine| engine.processor());
+        }
+        self.swap.as_mut()
+    }
+}
+
+impl studio_media::engine::VideoProcessor for SessionFaces {
+    fn name(&self) -> &str {
+        match &self.swap {
+            Some(swap) => swap.name(),
+            None => "face-swap",
+        }
+    }
+
+    fn process(&mut self, frame: studio_media::VideoFrame) -> studio_media::VideoFrame {
+        match self.swap() {
+            Some(swap) => swap.process(frame),
+            None => frame,
+        }
+    }
+
+    fn apply(&mut self, control: &studio_proto::control::Control) -> Result<(), String> {
+        match self.swap() {
+            Some(swap) => swap.apply(control),
+            None => match control {
+                studio_proto::control::Control::SetFace { face_id: Some(_) } => Err(format!(
+                    "the face engine is not ready ({}); frames pass unchanged",
+                    self.slot.state()
+                )),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+/// Load the engine in the background once its models are on disk (video role only).
+pub fn start(registry: &Arc<Registry>, config: &Config) {
+    if registry.role != Role::Video {
+        return;
+    }
+    match registry.face.limits.write() {
+        Ok(mut g) => *g = Some(config.face.clone()),
+        Err(p) => *p.into_inner() = Some(config.face.clone()),
+    }
+    let options = crate::engine::model_options(Role::Video, config);
+    let detect_every = config.face.detect_every;
+    let registry = registry.clone();
+    let from_env = std::env::var_os(FACE_MODELS_ENV).map(PathBuf::from);
+    tokio::spawn(async move {
+        let paths = match from_env {
+            Some(dir) => MODEL_IDS.map(|id| dir.join(format!("{id}.onnx"))),
+            None => match wait_for_downloads(&registry).await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        registry.face.set_state("loading face models".into());
+        let loaded = tokio::task::spawn_blocking(move || {
+            FaceModels::load(&paths[0], &paths[1], &paths[2], &options)
+        })
+        .await;
+        match loaded {
+            Ok(Ok(models)) => {
+                let engine = Arc::new(FaceEngine::new(models, detect_every));
+                let running = engine.backends();
+                tracing::info!("face engine ready: {running}");
+                registry.face.set_state(format!("ready: {running}"));
+                registry.face.set_engine(engine);
+            }
+            Ok(Err(e)) => {
+                tracing::error!("face models failed to load: {e}");
+                registry
+                    .face
+                    .set_state(format!("face models failed to load: {e}"));
+            }
+            Err(e) => registry
+                .face
+                .set_state(format!("face model loader stopped: {e}")),
+        }
+    });
+}
+
+/// Waits until the model manager has all three files; `None` when it never will (no manager
+/// or no such entries).
+async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
+    let Some(manager) = registry.model_manager() else {
+        registry.face.set_state(format!(
+            "no face models configured: add models {MODEL_IDS:?} with role video, or set {FACE_MODELS_ENV}"
+        ));
+        return None;
+    };
+    let mut paths = Vec::new();
+    for id in MODEL_IDS {
+        match manager.path(id) {
+            Ok(p) => paths.push(p),
+            Err(e) => {
+                registry.face.set_state(format!("face model {id}: {e}"));
+                return None;
+            }
+        }
+    }
+    registry.face.set_state(
+        "the face models are not on this computer yet: download them with \
+         `studio models fetch det_10g w600k_r50 inswapper_128`"
+            .into(),
+    );
+    loop {
+        let ready = MODEL_IDS
+            .iter()
+            .all(|id| matches!(manager.cached(id), Ok(Cached::Present(_))));
+        if ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let [a, b, c]: [PathBuf; 3] = paths.try_into().ok()?;
+    Some([a, b, c])
+}
+
+/// The answer to `POST /v1/faces`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct FaceAdded {
+    /// Use it in `Control::SetFace`.
+    pub id: String,
+    /// The face used, `[x1, y1, x2, y2]` in the image's pixels.
+    pub bbox: [f32; 4],
+    /// How many faces the image held.
+    pub faces: usize,
+    /// Set when the image held several faces (the largest is used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+fn bad(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+/// Decode an uploaded JPEG, PNG or WebP, refusing oversized images before decoding them.
+pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<studio_media::RgbImage, ApiError> {
+    let unreadable = |e: image::ImageError| {
+        bad(
+            StatusCode::BAD_REQUEST,
+            "unreadable_image",
+            format!("the image could not be read: {e}"),
+        )
+    };
+    let reader = || {
+        image::ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| bad(StatusCode::BAD_REQUEST, "unreadable_image", e.to_string()))
+    };
+    let format = reader()?.format();
+    match format {
+        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::WebP) => {}
+        _ => {
+            return Err(bad(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_image",
+                "send a JPEG, PNG or WebP image",
+            ));
+        }
+    }
+    let (w, h) = reader()?.into_dimensions().map_err(unreadable)?;
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > max_pixels {
+        return Err(bad(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "image_too_large",
+            format!("the image is {w}x{h} ({pixels} pixels); the limit is {max_pixels} pixels"),
+        ));
+    }
+    if w == 0 || h == 0 {
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "unreadable_image",
+            "the image has no pixels",
+        ));
+    }
+    let rgb = reader()?.decode().map_err(unreadable)?.to_rgb8();
+    studio_media::RgbImage::from_data(w, h, rgb.into_raw())
+        .map_err(|e| bad(StatusCode::BAD_REQUEST, "unreadable_image", e.to_string()))
+}
+
+/// `POST /v1/faces` on the video server.
+pub async fn add_face(registry: Arc<Registry>, body: Bytes) -> Result<Json<FaceAdded>, ApiError> {
+    let limits = registry
+        .face
+        .limits
+        .read()
+        .map(|g| g.clone())
+        .unwrap_or_else(|p| p.into_inner().clone())
+        .ok_or_else(|| {
+            bad(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "face_unavailable",
+                registry.face.state(),
+            )
+        })?;
+    let Some(engine) = registry.face.engine() else {
+        return Err(bad(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "face_unavailable",
+            registry.face.state(),
+        ));
+    };
+    if body.is_empty() {
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "empty_image",
+            "the request body is empty: send the image bytes (JPEG, PNG or WebP)",
+        ));
+    }
+    if body.len() as u64 > limits.max_image_bytes {
+        return Err(bad(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "image_too_large",
+            format!(
+                "the image is {} bytes; the limit is {} bytes (face.max_image_bytes)",
+                body.len(),
+                limits.max_image_bytes
+            ),
+        ));
+    }
+    let added = tokio::task::spawn_blocking(move || {
+        let img = decode_image(&body, limits.max_image_pixels)?;
+        engine.add_face(&img).map_err(|e| match e {
+            studio_face::pipeline::AddFaceError::NoFace => bad(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_face",
+                "no face was found in the image: use a clear, front-facing photo",
+            ),
+            other => bad(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "face_failed",
+                other.to_string(),
+            ),
+        })
+    })
+    .await
+    .map_err(|e| {
+        bad(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "face_failed",
+            e.to_string(),
+        )
+    })??;
+    let warning = (added.faces_found > 1).then(|| {
+        format!(
+            "the image holds {} faces; the largest is used",
+            added.faces_found
+        )
+    });
+    Ok(Json(FaceAdded {
+        id: added.id,
+        bbox: added.bbox,
+        faces: added.faces_found,
+        warning,
+    }))
+}

@@ -1,0 +1,231 @@
+//! `POST /v1/faces` and the live face swap on a real `studio-server` process, with the
+//! stand-in face models (tract or ONNX Runtime, whichever the server finds).
+
+mod common;
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::time::Duration;
+use studio_media::{RgbImage, Timestamp, VideoFrame};
+use studio_proto::control::Control;
+use studio_transport::{ServerClient, SessionEvent};
+
+const TOKEN: &str = "test-token-0123456789";
+
+struct Server {
+    _process: common::Server,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A video server on the stand-in face models, with small upload limits.
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"face": {"detect_every": 1, "max_image_bytes": 400000, "max_image_pixels": 1000000}}"#,
+    )
+    .unwrap();
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models");
+    let mut command = common::command(&["--role", "video", "--port", "0", "--config"], TOKEN);
+    command
+        .arg(&config)
+        .env("STUDIO_FACE_MODELS", models)
+        .env("STUDIO_CACHE_DIR", dir.path().join("cache"))
+        .env_remove("STUDIO_CONFIG");
+    let server = common::spawn(command);
+    Server {
+        url: server.url.clone(),
+        _process: server,
+        _dir: dir,
+    }
+}
+
+async fn next(events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>) -> SessionEvent {
+    tokio::time::timeout(Duration::from_secs(60), events.recv())
+        .await
+        .expect("event in time")
+        .expect("session open")
+}
+
+fn textured(w: u32, h: u32, seed: u32) -> RgbImage {
+    let mut img = RgbImage::new(w, h);
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    for (i, v) in img.data_mut().iter_mut().enumerate() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        let (x, y) = ((i / 3) as u32 % w, (i / 3) as u32 / w);
+        let smooth = 128.0 + 90.0 * ((x as f32 / 23.0).sin() * (y as f32 / 17.0).cos());
+        *v = (smooth as i32 + (s % 40) as i32 - 20).clamp(0, 255) as u8;
+    }
+    img
+}
+
+fn encode(img: &RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let buf = image::RgbImage::from_raw(img.width(), img.height(), img.data().to_vec()).unwrap();
+    let mut out = Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(buf)
+        .write_to(&mut out, format)
+        .unwrap();
+    out.into_inner()
+}
+
+async fn post(http: &reqwest::Client, server: &Server, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let r = http
+        .post(format!("{}/v1/faces", server.url))
+        .bearer_auth(TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_serving() {
+    let server = start();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let good = encode(&textured(320, 240, 7), image::ImageFormat::Png);
+    // The engine loads in the background: 503 until then.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let added = loop {
+        let (status, body) = post(&http, &server, good.clone()).await;
+        if status != 503 {
+            assert_eq!(status, 200, "{body}");
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "engine never loaded: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let id = added["id"].as_str().unwrap().to_string();
+    assert_eq!(added["bbox"].as_array().unwrap().len(), 4);
+    let faces = added["faces"].as_u64().unwrap();
+    assert!(faces >= 1);
+    assert_eq!(added.get("warning").is_some(), faces > 1);
+
+    let flat = {
+        let mut img = RgbImage::new(640, 640);
+        img.data_mut().fill(128);
+        img
+    };
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() / 2);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("empty", Vec::new(), 400, "empty_image"),
+        (
+            "not an image",
+            b"hello, this is text".to_vec(),
+            415,
+            "unsupported_image",
+        ),
+        ("truncated png", truncated, 400, "unreadable_image"),
+        (
+            "too many bytes",
+            vec![0x89; 500_000],
+            413,
+            "image_too_large",
+        ),
+        (
+            "too many pixels",
+            encode(&RgbImage::new(1200, 1000), image::ImageFormat::Png),
+            413,
+            "image_too_large",
+        ),
+        (
+            "no face",
+            encode(&flat, image::ImageFormat::Png),
+            422,
+            "no_face",
+        ),
+    ];
+    for (what, body, want, code) in cases {
+        let (status, json) = post(&http, &server, body).await;
+        assert_eq!(status, want, "{what}: {json}");
+        assert_eq!(json["error"]["code"], code, "{what}: {json}");
+        assert!(!json["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // JPEG is taken too; without the token nothing is.
+    let (status, _) = post(
+        &http,
+        &server,
+        encode(&textured(320, 240, 9), image::ImageFormat::Jpeg),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let unauth = http
+        .post(format!("{}/v1/faces", server.url))
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauth.status().as_u16(), 401);
+
+    // Still serving: a session swaps with the uploaded face from the next frame on.
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let (_offer, mut session) = client.open_raw_session().await.unwrap();
+    let frame = VideoFrame {
+        seq: 0,
+        capture: Timestamp(0),
+        image: textured(320, 240, 11).to_i420(),
+    };
+    session.sender.send_video(frame.clone());
+    match next(&mut session.events).await {
+        SessionEvent::Video(back) => assert_eq!(back, frame, "no face chosen: unchanged"),
+        other => panic!("expected a frame, got {other:?}"),
+    }
+    session.sender.send_control(Control::SetFace {
+        face_id: Some("face-999".into()),
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert!(ack.error.unwrap().contains("face-999")),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_control(Control::SetFace {
+        face_id: Some(id.clone()),
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let second = VideoFrame {
+        seq: 1,
+        ..frame.clone()
+    };
+    session.sender.send_video(second.clone());
+    match next(&mut session.events).await {
+        SessionEvent::Video(back) => {
+            assert_eq!((back.seq, back.capture), (second.seq, second.capture));
+            assert_ne!(
+                back.image, second.image,
+                "the chosen face changes the frame"
+            );
+        }
+        other => panic!("expected a frame, got {other:?}"),
+    }
+    let health = http
+        .get(format!("{}/v1/health", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let status: serde_json::Value = http
+        .get(format!("{}/v1/status", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let engine = status["engine"].as_str().unwrap();
+    assert!(engine.contains("ready"), "{engine}");
+}
