@@ -58,6 +58,8 @@ pub struct FakeOptions {
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// When, since the fake started.
+    pub at: Duration,
 }
 
 struct FakePod {
@@ -71,7 +73,8 @@ struct FakePod {
 #[derive(Default)]
 struct Inner {
     pods: BTreeMap<String, FakePod>,
-    faults: VecDeque<Fault>,
+    /// Answers for the next creates, in order; `None` lets one through.
+    faults: VecDeque<Option<Fault>>,
     no_capacity: BTreeSet<String>,
     offers: Vec<GpuOffer>,
     seen: Vec<Seen>,
@@ -79,6 +82,7 @@ struct Inner {
 
 struct Shared {
     options: FakeOptions,
+    started: std::time::Instant,
     inner: Mutex<Inner>,
     proxy: reqwest::Client,
 }
@@ -142,6 +146,7 @@ impl FakeRunpod {
             .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared {
             options,
+            started: std::time::Instant::now(),
             inner: Mutex::new(Inner {
                 offers: default_offers(),
                 ..Inner::default()
@@ -202,7 +207,12 @@ impl FakeRunpod {
 
     /// The next `POST /pods` fails this way (queued in order).
     pub fn fail_next_create(&self, fault: Fault) {
-        self.shared.lock().faults.push_back(fault);
+        self.shared.lock().faults.push_back(Some(fault));
+    }
+
+    /// The next `POST /pods` succeeds (to queue a failure after it).
+    pub fn pass_next_create(&self) {
+        self.shared.lock().faults.push_back(None);
     }
 
     /// Creates on this GPU type answer 400 with the capacity message until further notice.
@@ -227,9 +237,11 @@ fn admit(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<(), Response> {
+    let at = shared.started.elapsed();
     shared.lock().seen.push(Seen {
         method: method.to_string(),
         path: path.to_string(),
+        at,
     });
     let expected = format!("Bearer {}", shared.options.api_key);
     let given = headers
@@ -324,12 +336,13 @@ async fn create_pod(
     let gpu = request.gpu_type_ids.first().cloned().unwrap_or_default();
     let fault = {
         let mut inner = shared.lock();
-        inner.faults.pop_front().or_else(|| {
-            inner
+        match inner.faults.pop_front() {
+            Some(queued) => queued,
+            None => inner
                 .no_capacity
                 .contains(&gpu)
-                .then_some(Fault::NoCapacity)
-        })
+                .then_some(Fault::NoCapacity),
+        }
     };
     match fault {
         Some(Fault::NoCapacity) => return error(StatusCode::BAD_REQUEST, NO_CAPACITY),
