@@ -230,13 +230,8 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-/// Records the request; `Err` with 401 unless it carries the key.
-fn admit(
-    shared: &Shared,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-) -> Result<(), Response> {
+/// Records the request; `false` unless it carries the key (then answer [`unauthorized`]).
+fn admit(shared: &Shared, method: &Method, path: &str, headers: &HeaderMap) -> bool {
     let at = shared.started.elapsed();
     shared.lock().seen.push(Seen {
         method: method.to_string(),
@@ -247,19 +242,16 @@ fn admit(
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if given == Some(expected.as_str()) {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::UNAUTHORIZED,
-            "invalid or missing API key",
-        ))
-    }
+    given == Some(expected.as_str())
+}
+
+fn unauthorized() -> Response {
+    error(StatusCode::UNAUTHORIZED, "invalid or missing API key")
 }
 
 async fn list_pods(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admit(&shared, &Method::GET, "/v2/pods", &headers) {
-        return r;
+    if !admit(&shared, &Method::GET, "/v2/pods", &headers) {
+        return unauthorized();
     }
     let pods: Vec<Pod> = shared.lock().pods.values().map(|p| p.pod.clone()).collect();
     axum::Json(serde_json::json!({ "pods": pods })).into_response()
@@ -270,8 +262,8 @@ async fn get_pod(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = admit(&shared, &Method::GET, &format!("/v2/pods/{id}"), &headers) {
-        return r;
+    if !admit(&shared, &Method::GET, &format!("/v2/pods/{id}"), &headers) {
+        return unauthorized();
     }
     match shared.lock().pods.get(&id) {
         Some(pod) => axum::Json(pod.pod.clone()).into_response(),
@@ -284,13 +276,13 @@ async fn delete_pod(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = admit(
+    if !admit(
         &shared,
         &Method::DELETE,
         &format!("/v2/pods/{id}"),
         &headers,
     ) {
-        return r;
+        return unauthorized();
     }
     let removed = shared.lock().pods.remove(&id);
     match removed {
@@ -305,8 +297,8 @@ async fn delete_pod(
 }
 
 async fn catalog(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admit(&shared, &Method::GET, "/v2/catalog/gpus", &headers) {
-        return r;
+    if !admit(&shared, &Method::GET, "/v2/catalog/gpus", &headers) {
+        return unauthorized();
     }
     let offers = shared.lock().offers.clone();
     axum::Json(serde_json::json!({ "gpuTypes": offers })).into_response()
@@ -327,8 +319,8 @@ async fn create_pod(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admit(&shared, &Method::POST, "/v2/pods", &headers) {
-        return r;
+    if !admit(&shared, &Method::POST, "/v2/pods", &headers) {
+        return unauthorized();
     }
     let Ok(request) = serde_json::from_slice::<CreatePod>(&body) else {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "malformed pod request");
