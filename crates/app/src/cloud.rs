@@ -333,30 +333,32 @@ pub async fn run_headless(
     options: crate::pipeline::RunOptions,
     interrupted: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(crate::report::Report, CloudReport)> {
-    // The key first: without one, nothing is sent anywhere.
+    let (stop_tx, stop) = watch::channel(false);
+    let interrupt_task = tokio::spawn(async move {
+        interrupted.await;
+        stop_tx.send_replace(true);
+    });
+    let result = run_on_pods(config, transport, options, stop, |p| eprintln!("cloud {p}")).await;
+    interrupt_task.abort();
+    result
+}
+
+/// The media path on two pods: the key (nothing is sent without one), provisioning, the run
+/// until it ends, `stop` is set or the pods sit idle, and the pods deleted in every case.
+pub async fn run_on_pods(
+    config: &Config,
+    transport: Transport,
+    options: crate::pipeline::RunOptions,
+    mut stop: watch::Receiver<bool>,
+    on_step: impl Fn(&Progress),
+) -> anyhow::Result<(crate::report::Report, CloudReport)> {
     let key = api_key().await?;
-    let (stop_tx, mut stop) = watch::channel(false);
-    let stop_tx = std::sync::Arc::new(stop_tx);
-    let interrupt_task = {
-        let stop_tx = stop_tx.clone();
-        tokio::spawn(async move {
-            interrupted.await;
-            stop_tx.send_replace(true);
-        })
-    };
-    let print = |p: &Progress| eprintln!("cloud {p}");
     let cloud_options = CloudRunOptions::from_config(config, transport);
-    let servers = match CloudServers::start(config, key, cloud_options, print, &mut stop).await {
-        Ok(servers) => servers,
-        Err(e) => {
-            interrupt_task.abort();
-            return Err(e);
-        }
-    };
+    let servers = CloudServers::start(config, key, cloud_options, &on_step, &mut stop).await?;
     let idle = servers.idle();
     let idled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let run_ends = {
-        let (idled, mut stop) = (idled.clone(), stop.clone());
+        let idled = idled.clone();
         async move {
             tokio::select! {
                 _ = idle => idled.store(true, std::sync::atomic::Ordering::Relaxed),
@@ -368,13 +370,12 @@ pub async fn run_headless(
         Ok(manager) => crate::pipeline::run_with(config, || manager, options, run_ends).await,
         Err(e) => Err(e),
     };
-    interrupt_task.abort();
     let reason = if idled.load(std::sync::atomic::Ordering::Relaxed) {
         StopReason::Idle
     } else {
         StopReason::Stopped
     };
-    let (report, deleted) = servers.shutdown(reason, print).await;
+    let (report, deleted) = servers.shutdown(reason, &on_step).await;
     let run = run?;
     deleted?;
     Ok((run, report))
