@@ -1,6 +1,7 @@
 //! The studio app: the local server manager, the media path between sources, servers and
 //! sinks, the headless run that reports what happened, and the window over one state store.
 
+pub mod cloud;
 pub mod controls;
 pub mod desktop;
 pub mod doctor;

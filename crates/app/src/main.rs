@@ -162,6 +162,19 @@ struct RunArgs {
     /// A photo (JPEG, PNG or WebP) of the face to wear; the largest face in it is used.
     #[arg(long, value_name = "PHOTO")]
     face: Option<PathBuf>,
+    /// Where the servers run: `local` (two processes here) or `cloud` (two RunPod pods,
+    /// created for the run and deleted after it; needs RUNPOD_API_KEY or a saved key).
+    #[arg(long, value_enum, default_value_t = Mode::Local)]
+    mode: Mode,
+    /// How sessions reach the servers: `raw` (this computer only) or `webrtc`.
+    #[arg(long, value_enum, default_value_t = studio_app::cloud::Transport::Raw)]
+    transport: studio_app::cloud::Transport,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Local,
+    Cloud,
 }
 
 fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String> {
@@ -352,10 +365,22 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         tap: None,
         face,
     };
-    let mut manager = manager_options(loaded)?;
-    manager.inject_delay = args.inject_delay.iter().copied().collect();
-    let report = pipeline::run(&loaded.config, manager, options, interrupted()).await?;
-    let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+    let (report, cloud) = if args.mode == Mode::Cloud {
+        let (report, cloud) =
+            studio_app::cloud::run_headless(&loaded.config, args.transport, options, interrupted())
+                .await?;
+        (report, Some(cloud))
+    } else {
+        let mut manager = manager_options(loaded)?;
+        manager.inject_delay = args.inject_delay.iter().copied().collect();
+        let report = pipeline::run(&loaded.config, manager, options, interrupted()).await?;
+        (report, None)
+    };
+    let mut json = serde_json::to_value(&report).context("encoding the report")?;
+    if let Some(cloud) = &cloud {
+        json["cloud"] = serde_json::to_value(cloud).context("encoding the report")?;
+    }
+    let json = serde_json::to_string_pretty(&json).context("encoding the report")?;
     if let Some(path) = &args.report {
         std::fs::write(path, format!("{json}\n"))
             .with_context(|| format!("writing the report to {}", path.display()))?;
@@ -381,6 +406,9 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
             if sync.enabled { "on" } else { "off" },
             sync.offset_ms
         );
+    }
+    if let Some(cloud) = &cloud {
+        println!("{}", studio_app::cloud::summary(cloud));
     }
     Ok(())
 }

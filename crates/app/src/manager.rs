@@ -17,6 +17,8 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+/// How often a remote server's health is checked.
+const REMOTE_HEALTH_EVERY: Duration = Duration::from_secs(2);
 /// A server that ran long enough is healthy again: its next failure starts the back-off anew.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
@@ -30,6 +32,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
     pub role: Role,
+    /// The local process; 0 for a server on another machine (a cloud pod).
     pub pid: u32,
     pub url: String,
     pub client: ServerClient,
@@ -185,6 +188,58 @@ impl ServerManager {
             shutdown,
             tasks,
             history,
+        }
+    }
+
+    /// Servers someone else started and owns (cloud pods): published as given, and watched
+    /// through their health so a server that stops answering is withdrawn and, once it answers
+    /// again, offered anew (the session then reconnects).
+    pub fn remote(servers: Vec<ServerInfo>) -> ServerManager {
+        let (events, _) = broadcast::channel(64);
+        let (shutdown, _) = watch::channel(false);
+        let mut published = Vec::new();
+        let mut tasks = Vec::new();
+        for info in servers {
+            let (tx, rx) = watch::channel(Some(info.clone()));
+            published.push((info.role, rx));
+            let mut stop = shutdown.subscribe();
+            let events = events.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut info = info;
+                let mut answering = true;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(REMOTE_HEALTH_EVERY) => {}
+                        _ = signalled(&mut stop) => return,
+                    }
+                    let ok = info.client.health().await.is_ok();
+                    if ok != answering {
+                        answering = ok;
+                        if ok {
+                            info.generation += 1;
+                            let _ = events.send(ManagerEvent::Ready {
+                                role: info.role,
+                                pid: info.pid,
+                                url: info.url.clone(),
+                            });
+                            tx.send_replace(Some(info.clone()));
+                        } else {
+                            let _ = events.send(ManagerEvent::StartFailed {
+                                role: info.role,
+                                error: format!("{} stopped answering", info.url),
+                            });
+                            tx.send_replace(None);
+                        }
+                    }
+                }
+            }));
+        }
+        ServerManager {
+            servers: published,
+            events,
+            shutdown,
+            tasks,
+            history: Arc::default(),
         }
     }
 

@@ -116,6 +116,23 @@ enum SinkItem {
 pub async fn run(
     config: &Config,
     manager_options: ManagerOptions,
+    options: RunOptions,
+    interrupted: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<Report> {
+    run_with(
+        config,
+        || ServerManager::start(manager_options),
+        options,
+        interrupted,
+    )
+    .await
+}
+
+/// [`run`] on servers from `servers` (called once inputs and outputs are open): local
+/// processes, or cloud pods through [`ServerManager::remote`].
+pub async fn run_with(
+    config: &Config,
+    servers: impl FnOnce() -> ServerManager,
     mut options: RunOptions,
     interrupted: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Report> {
@@ -158,7 +175,7 @@ pub async fn run(
     let video_writer = Tee::of(video_writers).map(|t| t as Box<dyn VideoWrite>);
     let audio_writer = Tee::of(audio_writers).map(|t| t as Box<dyn AudioWrite>);
 
-    let manager = ServerManager::start(manager_options);
+    let manager = servers();
     if let Some(tap) = &options.tap {
         tap.watch_manager(&manager);
     }

@@ -43,3 +43,17 @@ pub fn save(key: &str) -> ApiKey {
         Err(e) => ApiKey::KeyringUnavailable(explain(e)),
     }
 }
+
+/// The key itself: `RUNPOD_API_KEY`, else the keyring; `None` when neither has one (a missing
+/// keyring service counts as none). Blocking: call it off the UI thread.
+pub fn read() -> Option<String> {
+    if let Ok(key) = std::env::var(ENV_VAR)
+        && !key.trim().is_empty()
+    {
+        return Some(key.trim().to_string());
+    }
+    match entry().and_then(|e| e.get_password()) {
+        Ok(key) if !key.trim().is_empty() => Some(key.trim().to_string()),
+        _ => None,
+    }
+}

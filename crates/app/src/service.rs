@@ -218,7 +218,8 @@ impl Driver {
     fn execute(&mut self, effect: Effect) {
         let send = self.event_sender();
         match effect {
-            Effect::StartRun { camera, controls } => self.start_run(camera, controls),
+            Effect::StartRun { camera, controls } => self.start_run(camera, controls, false),
+            Effect::StartCloudRun { camera, controls } => self.start_run(camera, controls, true),
             Effect::StopRun => {
                 if let Some(run) = &self.run {
                     run.stop.send_replace(true);
@@ -273,10 +274,18 @@ impl Driver {
         }
     }
 
-    fn start_run(&mut self, camera: Camera, controls: Vec<(Role, studio_proto::control::Control)>) {
+    /// Start a run on local servers, or on two cloud pods (`cloud`).
+    fn start_run(
+        &mut self,
+        camera: Camera,
+        controls: Vec<(Role, studio_proto::control::Control)>,
+        cloud: bool,
+    ) {
         let send = self.event_sender();
         let manager = match &self.manager {
-            Ok(manager) => manager.clone(),
+            Ok(manager) => Some(manager.clone()),
+            // Cloud runs need no local server binary.
+            Err(_) if cloud => None,
             Err(e) => {
                 send(Event::RunEnded(Err(e.clone())));
                 return;
@@ -331,6 +340,22 @@ impl Driver {
                 tap: Some(tap),
                 face: None,
             };
+            if cloud {
+                // Pods are deleted before this ends, however the run ends.
+                let result = crate::cloud::run_on_pods(
+                    &config,
+                    crate::cloud::Transport::Raw,
+                    options,
+                    stop_rx,
+                    |p| send(Event::CloudStep(p.to_string())),
+                )
+                .await;
+                send(Event::RunEnded(
+                    result.map(|_| ()).map_err(|e| format!("{e:#}")),
+                ));
+                return;
+            }
+            let Some(manager) = manager else { return };
             let mut interrupted = stop_rx.clone();
             let run = pipeline::run(&config, manager, options, async move {
                 let _ = interrupted.wait_for(|stop| *stop).await;

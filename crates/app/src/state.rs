@@ -322,6 +322,8 @@ pub enum Event {
     },
     Voices(Result<Vec<VoiceEntry>, String>),
     ApiKey(ApiKey),
+    /// A cloud provisioning or deletion step, with its elapsed time.
+    CloudStep(String),
 }
 
 /// What the driver must do.
@@ -329,6 +331,11 @@ pub enum Event {
 pub enum Effect {
     /// Start both servers and the media path with these settings in force.
     StartRun {
+        camera: Camera,
+        controls: Vec<(Role, Control)>,
+    },
+    /// The same on two RunPod pods, created for the run and deleted after it.
+    StartCloudRun {
         camera: Camera,
         controls: Vec<(Role, Control)>,
     },
@@ -590,16 +597,16 @@ impl Store {
         if !self.state.can_start() {
             return Vec::new();
         }
-        if self.state.mode == Mode::Cloud {
-            let text = match self.state.cloud.api_key {
-                ApiKey::Stored | ApiKey::FromEnvironment => {
-                    "Cloud servers cannot be started by this version yet. Switch to Local GPU to start on this computer."
-                }
-                _ => {
-                    "Cloud mode needs a RunPod API key: enter it in the Cloud panel, or switch to Local GPU."
-                }
-            };
-            self.error(text);
+        let cloud = self.state.mode == Mode::Cloud;
+        if cloud
+            && !matches!(
+                self.state.cloud.api_key,
+                ApiKey::Stored | ApiKey::FromEnvironment
+            )
+        {
+            self.error(
+                "Cloud mode needs a RunPod API key: enter it in the Cloud panel, or switch to Local GPU.",
+            );
             return Vec::new();
         }
         self.state.phase = Phase::Starting;
@@ -608,10 +615,12 @@ impl Store {
             card.reset();
             card.process = Process::Starting;
         }
-        vec![Effect::StartRun {
-            camera: self.state.camera.clone(),
-            controls: self.initial_controls(),
-        }]
+        let (camera, controls) = (self.state.camera.clone(), self.initial_controls());
+        if cloud {
+            vec![Effect::StartCloudRun { camera, controls }]
+        } else {
+            vec![Effect::StartRun { camera, controls }]
+        }
     }
 
     pub fn apply(&mut self, event: Event) -> Vec<Effect> {
@@ -641,6 +650,13 @@ impl Store {
             }
             Event::Latency(role, ms) => {
                 self.state.servers[role_index(role)].latency_ms = Some(ms);
+                Vec::new()
+            }
+            Event::CloudStep(text) => {
+                // Deleting the pods after Stop is shown too.
+                if self.running() || self.state.phase == Phase::Stopping {
+                    self.info(format!("Cloud: {text}"));
+                }
                 Vec::new()
             }
             Event::RunEnded(result) => {
@@ -1105,6 +1121,25 @@ mod tests {
             store.command(Command::ChooseFace(Some(0))),
             [Effect::UploadFace(path)]
         );
+    }
+
+    #[test]
+    fn cloud_mode_with_a_key_starts_on_pods_and_shows_each_step() {
+        let mut store = store();
+        store.command(Command::SetMode(Mode::Cloud));
+        store.apply(Event::ApiKey(ApiKey::Stored));
+        let effects = store.command(Command::Start);
+        assert!(
+            matches!(effects.as_slice(), [Effect::StartCloudRun { .. }]),
+            "{effects:?}"
+        );
+        assert_eq!(store.snapshot().phase, Phase::Starting);
+        store.apply(Event::CloudStep(
+            "[   2.0 s] creating the video pod on NVIDIA L4 ($0.43/h)".into(),
+        ));
+        let notice = store.snapshot().notice.unwrap();
+        assert!(!notice.is_error);
+        assert!(notice.text.contains("creating the video pod"), "{notice:?}");
     }
 
     #[test]

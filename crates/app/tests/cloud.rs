@@ -1,0 +1,337 @@
+//! Cloud mode end to end against the fake RunPod API on loopback, whose pods are real
+//! `studio-server` processes: the headless run, capacity, balance and rate-limit answers, a
+//! missing key, a killed app's pods, and the idle timeout.
+
+mod common;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use studio_app::cloud::{CloudRunOptions, CloudServers, Transport};
+use studio_cloud::lifecycle::StopReason;
+use studio_cloud::{CloudSettings, Secret};
+use studio_cloud_fake::{FakeOptions, FakeRunpod, Fault};
+
+const KEY: &str = "rpa_test_key_for_the_fake";
+
+async fn fake() -> FakeRunpod {
+    FakeRunpod::start(FakeOptions {
+        server_binary: common::server_binary(),
+        api_key: KEY.into(),
+        provisioning: Duration::from_millis(300),
+        pod_env: Vec::new(),
+    })
+    .await
+    .expect("start the fake RunPod API")
+}
+
+/// `studio run --headless --mode cloud` against `fake`, with its own data folder.
+fn studio_cloud(fake: &FakeRunpod, data: &Path, extra: &[&str]) -> std::process::Command {
+    let mut command = common::studio();
+    command
+        .args(["run", "--headless", "--mode", "cloud"])
+        .args(extra)
+        .env("RUNPOD_API_KEY", KEY)
+        .env("RUNPOD_API_URL", fake.api_url())
+        .env("RUNPOD_PROXY_URL_TEMPLATE", fake.proxy_url_template())
+        .env("STUDIO_DATA_DIR", data)
+        .env("STUDIO_LOG", "warn");
+    command
+}
+
+async fn output(mut command: std::process::Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("run studio"))
+        .await
+        .expect("join")
+}
+
+fn count(fake: &FakeRunpod, method: &str, path_prefix: &str) -> usize {
+    fake.seen()
+        .iter()
+        .filter(|s| s.method == method && s.path.starts_with(path_prefix))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cloud_run_creates_two_pods_uses_them_and_deletes_them() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (video, audio, report) = (
+        dir.path().join("out.y4m"),
+        dir.path().join("out.wav"),
+        dir.path().join("report.json"),
+    );
+    let mut command = studio_cloud(&fake, &dir.path().join("data"), &["--seconds", "2"]);
+    command
+        .arg("--video-out")
+        .arg(&video)
+        .arg("--audio-out")
+        .arg(&audio)
+        .arg("--report")
+        .arg(&report);
+    let out = output(command).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("pods deleted"), "{stdout}");
+    assert!(!stderr.contains(KEY), "the key leaked into the log");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    // Outputs as in local mode: every frame and sample came back through the pods.
+    assert_eq!(report["video"]["frames_in"], 60);
+    assert_eq!(report["video"]["frames_out"], 60);
+    assert_eq!(
+        report["audio"]["samples_out"],
+        report["audio"]["samples_in"]
+    );
+    assert!(std::fs::metadata(&video).unwrap().len() > 0);
+    assert!(std::fs::metadata(&audio).unwrap().len() > 0);
+
+    let cloud = &report["cloud"];
+    let pods = cloud["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 2);
+    assert_eq!(pods[0]["role"], "video");
+    assert_eq!(pods[1]["role"], "audio");
+    assert_eq!(pods[0]["gpu_type"], "NVIDIA GeForce RTX 4090");
+    assert!(cloud["time_to_ready_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(cloud["hourly_usd"], 1.38);
+    assert!(cloud["cost_estimate_usd"].as_f64().unwrap() > 0.0);
+    assert_eq!(cloud["deleted"], true);
+    for pod in pods {
+        let id = pod["pod_id"].as_str().unwrap();
+        assert_eq!(count(&fake, "DELETE", &format!("/v2/pods/{id}")), 1);
+    }
+    assert!(fake.pods().is_empty(), "pods left: {:?}", fake.pods());
+    assert_eq!(count(&fake, "POST", "/v2/pods"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_api_key_cloud_mode_says_how_to_give_one_and_sends_nothing() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = studio_cloud(&fake, dir.path(), &["--seconds", "1"]);
+    // No key in the environment, and no keyring service to find one in.
+    command
+        .env_remove("RUNPOD_API_KEY")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("HOME", dir.path())
+        .env("XDG_RUNTIME_DIR", dir.path());
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cloud mode needs a RunPod API key: set RUNPOD_API_KEY"),
+        "{stderr}"
+    );
+    assert!(fake.seen().is_empty(), "requests sent: {:?}", fake.seen());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gpu_type_without_capacity_is_passed_over_for_the_next() {
+    let fake = fake().await;
+    fake.set_no_capacity("NVIDIA GeForce RTX 4090");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let mut command = studio_cloud(&fake, &dir.path().join("data"), &["--seconds", "1"]);
+    command.arg("--report").arg(&report);
+    let out = output(command).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("NVIDIA GeForce RTX 4090: no capacity"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for pod in report["cloud"]["pods"].as_array().unwrap() {
+        assert_eq!(pod["gpu_type"], "NVIDIA RTX A5000");
+    }
+    assert!(fake.pods().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_balance_too_low_stops_with_a_clear_message_and_leaves_nothing() {
+    let fake = fake().await;
+    // The video pod is created; the audio pod's create fails once (503, retried), then 402.
+    fake.pass_next_create();
+    fake.fail_next_create(Fault::Unavailable);
+    fake.fail_next_create(Fault::Balance);
+    let dir = tempfile::tempdir().unwrap();
+    let command = studio_cloud(&fake, &dir.path().join("data"), &["--seconds", "1"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("studio: RunPod says the account balance is too low"),
+        "{stderr}"
+    );
+    assert!(fake.pods().is_empty(), "pods left: {:?}", fake.pods());
+    // 503 retried, then 402 stopped: nothing tried after it, and the video pod deleted.
+    assert_eq!(count(&fake, "POST", "/v2/pods"), 3);
+    assert_eq!(count(&fake, "DELETE", "/v2/pods/"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_create_waits_as_runpod_asks() {
+    let fake = fake().await;
+    fake.fail_next_create(Fault::RateLimited(Duration::from_secs(2)));
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(studio_cloud(
+        &fake,
+        &dir.path().join("data"),
+        &["--seconds", "1"],
+    ))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("waiting 2 s as it asks"), "{stderr}");
+    let creates: Vec<Duration> = fake
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST")
+        .map(|s| s.at)
+        .collect();
+    assert_eq!(creates.len(), 3);
+    let waited = creates[1] - creates[0];
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(3),
+        "waited {waited:?}"
+    );
+    assert!(fake.pods().is_empty());
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_of_a_killed_app_are_deleted_at_its_next_start() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Another install's pod on the same account: never touched.
+    let foreign = reqwest::Client::new()
+        .post(format!("{}/pods", fake.api_url()))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({
+            "name": "streaming-studio-0ther1-video", "imageName": "img",
+            "gpuTypeIds": ["NVIDIA L4"], "gpuCount": 1, "cloudType": "SECURE",
+            "containerDiskInGb": 20, "volumeInGb": 20, "volumeMountPath": "/workspace",
+            "ports": ["8000/http", "70000/tcp"], "supportPublicIp": true,
+            "env": {"STUDIO_ROLE": "video", "STUDIO_TOKEN": "other"}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut first = studio_cloud(&fake, &data, &["--seconds", "60"]);
+    let mut child = first
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the run has both of its pods and is streaming through them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mine = fake
+            .pods()
+            .into_iter()
+            .filter(|p| p.id != foreign && p.runtime.is_some())
+            .count();
+        if mine == 2 && count(&fake, "POST", "/v2/pods") == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pods came up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().unwrap(); // SIGKILL: no chance to clean up.
+    child.wait().unwrap();
+    let orphans: Vec<String> = fake
+        .pods()
+        .into_iter()
+        .map(|p| p.id)
+        .filter(|id| *id != foreign)
+        .collect();
+    assert_eq!(orphans.len(), 2, "the killed app's pods are still billed");
+
+    let out = output(studio_cloud(&fake, &data, &["--seconds", "1"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("deleting 2 pod(s) an earlier run left behind"),
+        "{stderr}"
+    );
+    for id in &orphans {
+        assert_eq!(count(&fake, "DELETE", &format!("/v2/pods/{id}")), 1, "{id}");
+    }
+    let left: Vec<String> = fake.pods().into_iter().map(|p| p.id).collect();
+    assert_eq!(left, [foreign]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_pods_are_deleted_and_pods_in_use_are_kept() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = studio_proto::config::Config::defaults().unwrap();
+    let settings = CloudSettings {
+        api_url: fake.api_url(),
+        proxy_url_template: fake.proxy_url_template(),
+    };
+    let options = CloudRunOptions {
+        idle_timeout: Duration::from_millis(1500),
+        ..CloudRunOptions::from_config(&config, Transport::Raw)
+    };
+    let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let servers = CloudServers::start_with(
+        &config,
+        Secret::new(KEY),
+        settings,
+        dir.path(),
+        options,
+        |_| {},
+        &mut stop,
+    )
+    .await
+    .unwrap();
+    assert_eq!(fake.pods().len(), 2);
+
+    // A session through the proxy keeps the pods in use past the timeout.
+    let video = &servers.endpoints()[0];
+    let client =
+        studio_transport::ServerClient::new(&video.base_url, video.token.expose()).unwrap();
+    let (offer, session) = client.open_raw_session().await.unwrap();
+    let idle = servers.idle();
+    tokio::pin!(idle);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), &mut idle)
+            .await
+            .is_err(),
+        "pods in use were called idle"
+    );
+    session.sender.close();
+    client.close_session(&offer.id).await.unwrap();
+    drop(session);
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), &mut idle)
+        .await
+        .expect("the idle timeout never came");
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+
+    let (report, deleted) = servers.shutdown(StopReason::Idle, |_| {}).await;
+    deleted.unwrap();
+    assert_eq!(report.stopped_by, "idle");
+    assert!(report.deleted);
+    assert!(fake.pods().is_empty());
+}
