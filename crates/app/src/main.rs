@@ -126,6 +126,12 @@ struct RunArgs {
     /// Diagnostic: let each path keep its own delay instead of holding the faster one.
     #[arg(long)]
     no_lip_sync: bool,
+    /// How sessions travel: `raw` (same host, no codec) or `webrtc` (H.264 and Opus).
+    #[arg(long, default_value = "raw", value_parser = ["raw", "webrtc"])]
+    transport: String,
+    /// With `--transport webrtc`: ICE over `udp` or `tcp` (what a RunPod pod allows).
+    #[arg(long, default_value = "udp")]
+    ice: studio_transport::webrtc::IceMode,
     /// Listen to the global talk key (config `talk.key`) during the run.
     #[arg(long)]
     talk_key: bool,
@@ -319,6 +325,12 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         video_devices,
         audio_devices,
         tap: None,
+        transport: studio_app::session_transport::SessionTransport::parse(
+            &args.transport,
+            args.ice,
+            loaded.config.video.fps as f32,
+        )
+        .map_err(anyhow::Error::msg)?,
     };
     let mut manager = manager_options(loaded)?;
     manager.inject_delay = args.inject_delay.iter().copied().collect();

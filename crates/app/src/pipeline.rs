@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub audio_devices: Vec<Box<dyn AudioWrite>>,
     /// For a window: previews, latency, manager events and camera switching.
     pub tap: Option<RunTap>,
+    /// How sessions travel (raw frames or WebRTC).
+    pub transport: crate::session_transport::SessionTransport,
 }
 
 /// Counters shared by the capture threads, the session links and the status line.
@@ -231,6 +233,7 @@ pub async fn run(
             clock,
             stop: links_stopped.clone(),
             tap: options.tap.clone(),
+            transport: options.transport.clone(),
         };
         tokio::spawn(link.run())
     });
@@ -346,7 +349,7 @@ pub async fn run(
     let gaps = lock(&gaps).clone();
     let restarts = servers.iter().filter(|s| s.exited_s.is_some()).count() as u64;
     Ok(Report {
-        transport: "raw".into(),
+        transport: options.transport.name().into(),
         seconds: video_items as f64 / fps,
         ended_by: ended_by.into(),
         video: VideoReport {
@@ -430,6 +433,7 @@ struct Link {
     clock: Instant,
     stop: watch::Receiver<bool>,
     tap: Option<RunTap>,
+    transport: crate::session_transport::SessionTransport,
 }
 
 impl Link {
@@ -443,10 +447,10 @@ impl Link {
             };
             let Some(server) = server else { return };
             let opened = tokio::select! {
-                opened = server.client.open_raw_session() => opened,
+                opened = self.transport.open(&server.client) => opened,
                 _ = signalled(&mut self.stop) => return,
             };
-            let (offer, mut handle) = match opened {
+            let (session_id, mut handle) = match opened {
                 Ok(opened) => opened,
                 Err(e) => {
                     tracing::warn!("opening a {} session failed: {e}", self.role);
@@ -455,7 +459,7 @@ impl Link {
                 }
             };
             connected_generation = server.generation;
-            tracing::info!(role = %self.role, session = %offer.id, "session open");
+            tracing::info!(role = %self.role, session = %session_id, "session open");
             self.controls.attach(self.role, handle.sender.clone());
             *lock(&self.current) = Some(handle.sender.clone());
             self.end_gap();
@@ -468,7 +472,7 @@ impl Link {
                     _ = signalled(&mut self.stop) => {
                         // Let the session end cleanly, then let the server forget it.
                         handle.sender.close();
-                        let _ = server.client.close_session(&offer.id).await;
+                        let _ = server.client.close_session(&session_id).await;
                         return;
                     }
                 };

@@ -329,6 +329,7 @@ impl Driver {
                 video_devices: Vec::new(),
                 audio_devices: Vec::new(),
                 tap: Some(tap),
+                transport: Default::default(),
             };
             let mut interrupted = stop_rx.clone();
             let run = pipeline::run(&config, manager, options, async move {

@@ -157,7 +157,11 @@ pub async fn open(
     peer.set_tracks(video, audio);
     let mut net = Net::new(udp, active_local);
     if let Some(plan) = options.loss.clone() {
-        net.set_loss(LossGate::new(plan, 0x5eed, Instant::now()));
+        let start = Instant::now();
+        net.set_loss(LossGate::new(plan, 0x5eed, start));
+        if let Ok(mut slot) = stats.loss_start.lock() {
+            *slot = Some(start);
+        }
     }
     let (cancel_tx, cancel) = watch::channel(false);
     let driver = tokio::spawn(async move {

@@ -57,10 +57,10 @@ pub struct PeerStats {
     pub transport: Mutex<Option<String>>,
     /// Last status the server sent on the data channel (client side).
     pub server_status: Mutex<Option<serde_json::Value>>,
-    /// When each decoded video frame arrived, with whether its decoding was clean.
+    /// When each decoded video frame arrived.
     pub video_arrivals: Mutex<Vec<Instant>>,
-    /// Starts of the loss hook's bursts so far.
-    pub loss_bursts: Mutex<Vec<Instant>>,
+    /// When the loss hook's plan started (its bursts are counted from here).
+    pub loss_start: Mutex<Option<Instant>>,
 }
 
 /// The local side of a peer.
