@@ -48,14 +48,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure the engines on this machine: `studio bench audio [--voice ID] [--json]`.
+    /// Measure on this machine: `studio bench audio [--voice ID] [--json]` (the engines) or
+    /// `studio bench transport [--json]` (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
-    /// `audio`: real-time factor and latency (algorithmic and processing) per voice.
-    #[arg(value_parser = ["audio"])]
+    /// `audio`: real-time factor and latency (algorithmic and processing) per voice;
+    /// `transport`: encode/decode time per 720p frame and CPU per second of media.
+    #[arg(value_parser = ["audio", "transport"])]
     what: String,
     /// A voice to measure (repeatable); without it, every ready voice.
     #[arg(long)]
@@ -70,6 +72,15 @@ struct BenchArgs {
 
 /// The engines live in the server, so the server binary measures them.
 fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
+    if args.what == "transport" {
+        let bench = studio_transport::webrtc::bench::run(args.seconds.unwrap_or(5.0))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&bench)?);
+        } else {
+            studio_transport::webrtc::bench::print_table(&bench);
+        }
+        return Ok(());
+    }
     let server = find_server_binary()?;
     let mut command = std::process::Command::new(&server);
     command.arg("bench").arg(&args.what);

@@ -1,6 +1,7 @@
 //! WebRTC sessions, both ends: str0m peers with H.264 and Opus, a data channel for live
 //! settings and status, host candidates on UDP and passive ICE-TCP on one shared port.
 
+pub mod bench;
 pub mod client;
 pub mod codec;
 pub mod framing;
