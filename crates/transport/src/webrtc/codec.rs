@@ -31,8 +31,12 @@ pub struct VideoEncoder {
     fps: f32,
     bitrate: u32,
     force_keyframe: bool,
+    last_rebuild: Option<std::time::Instant>,
     out: Vec<u8>,
 }
+
+/// Bitrate changes rebuild the encoder (a keyframe each time): not more often than this.
+const REBUILD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl VideoEncoder {
     pub fn new(fps: f32) -> VideoEncoder {
@@ -42,6 +46,7 @@ impl VideoEncoder {
             fps: fps.max(1.0),
             bitrate: INITIAL_VIDEO_BPS,
             force_keyframe: false,
+            last_rebuild: None,
             out: Vec::new(),
         }
     }
@@ -52,13 +57,20 @@ impl VideoEncoder {
 
     /// Follow a new bandwidth estimate (bits per second). openh264 takes its bitrate at
     /// initialisation, so a change of more than a quarter rebuilds the encoder (which starts
-    /// with a keyframe); smaller moves are ignored to keep keyframes rare.
+    /// with a keyframe), at most every few seconds; smaller moves are ignored to keep
+    /// keyframes rare. A drop below the current rate is followed at once (congestion).
     pub fn set_target_bitrate(&mut self, bps: u64) {
         let target = (bps as f64 * 0.9).clamp(MIN_VIDEO_BPS as f64, MAX_VIDEO_BPS as f64) as u32;
         let change = (target as f64 - self.bitrate as f64).abs() / self.bitrate as f64;
-        if change > 0.25 {
+        let now = std::time::Instant::now();
+        let recently = self
+            .last_rebuild
+            .is_some_and(|at| now.duration_since(at) < REBUILD_INTERVAL);
+        let congested = (target as f64) < self.bitrate as f64 * 0.5;
+        if change > 0.25 && (!recently || congested) {
             self.bitrate = target;
             self.encoder = None;
+            self.last_rebuild = Some(now);
         }
     }
 
