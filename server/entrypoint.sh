@@ -7,8 +7,8 @@
 #   STUDIO_CACHE_DIR  model cache (default /workspace/models, on the pod volume, so models
 #                 survive a restart of the container)
 # RunPod sets RUNPOD_PUBLIC_IP and RUNPOD_TCP_PORT_<n> for the symmetric TCP port asked for
-# (STUDIO_ICE_TCP_PORT, default 70000); they are passed on as STUDIO_ICE_PUBLIC_IP and
-# STUDIO_ICE_TCP_PORT for the WebRTC transport's ICE-TCP candidate.
+# (STUDIO_ICE_TCP_REQUESTED, default 70000); they are passed on as STUDIO_PUBLIC_IP and
+# STUDIO_ICE_TCP_PORT, where the server listens for and advertises its ICE-TCP candidate.
 set -eu
 
 fail() {
@@ -28,13 +28,13 @@ export STUDIO_PORT="${STUDIO_PORT:-8000}"
 export STUDIO_CACHE_DIR="${STUDIO_CACHE_DIR:-/workspace/models}"
 mkdir -p "$STUDIO_CACHE_DIR" || fail "cannot create the model cache $STUDIO_CACHE_DIR"
 
-requested_ice="${STUDIO_ICE_TCP_PORT:-70000}"
+requested_ice="${STUDIO_ICE_TCP_REQUESTED:-70000}"
 mapped_ice=$(printenv "RUNPOD_TCP_PORT_${requested_ice}" || true)
 if [ -n "$mapped_ice" ]; then
   export STUDIO_ICE_TCP_PORT="$mapped_ice"
 fi
 if [ -n "${RUNPOD_PUBLIC_IP:-}" ]; then
-  export STUDIO_ICE_PUBLIC_IP="$RUNPOD_PUBLIC_IP"
+  export STUDIO_PUBLIC_IP="$RUNPOD_PUBLIC_IP"
 fi
 
 echo "entrypoint: $STUDIO_ROLE server on $STUDIO_HOST:$STUDIO_PORT, models in $STUDIO_CACHE_DIR" >&2

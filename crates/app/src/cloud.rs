@@ -319,9 +319,9 @@ fn check_transport(transport: Transport, settings: &CloudSettings) -> anyhow::Re
             }
             Ok(())
         }
-        Transport::Webrtc => bail!(
-            "the WebRTC transport is not in this build yet; cloud pods on RunPod need it (the raw transport works only with a RunPod API on this computer, such as studio-fake-runpod)"
-        ),
+        // ICE-TCP to the address each server advertises (RUNPOD_PUBLIC_IP and the symmetric
+        // RUNPOD_TCP_PORT_70000 on a pod), signalling through the proxy.
+        Transport::Webrtc => Ok(()),
     }
 }
 

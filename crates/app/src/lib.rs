@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod report;
 pub mod secrets;
 pub mod service;
+pub mod session_transport;
 pub mod sinks;
 pub mod state;
 pub mod talk;

@@ -48,17 +48,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure the engines on this machine: `studio bench audio [--voice ID] [--json]`,
+    /// Measure on this machine: `studio bench audio [--voice ID] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--json]`.
+    /// [--frames N] [--json]` (the engines), or `studio bench transport [--json]` (WebRTC's
+    /// codecs against the raw transport).
     Bench(BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// `audio`: real-time factor and latency (algorithmic and processing) per voice;
-    /// `video`: frames per second and milliseconds per stage of the face swap at 1280×720.
-    #[arg(value_parser = ["audio", "video"])]
+    /// `video`: frames per second and milliseconds per stage of the face swap at 1280×720;
+    /// `transport`: encode/decode time per 720p frame and CPU per second of media.
+    #[arg(value_parser = ["audio", "video", "transport"])]
     what: String,
     /// A voice to measure (repeatable); without it, every ready voice.
     #[arg(long)]
@@ -83,6 +85,15 @@ struct BenchArgs {
 
 /// The engines live in the server, so the server binary measures them.
 fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
+    if args.what == "transport" {
+        let bench = studio_transport::webrtc::bench::run(args.seconds.unwrap_or(5.0))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&bench)?);
+        } else {
+            studio_transport::webrtc::bench::print_table(&bench);
+        }
+        return Ok(());
+    }
     let server = find_server_binary()?;
     let mut command = std::process::Command::new(&server);
     command.arg("bench").arg(&args.what);
@@ -148,6 +159,12 @@ struct RunArgs {
     /// Diagnostic: let each path keep its own delay instead of holding the faster one.
     #[arg(long)]
     no_lip_sync: bool,
+    /// How sessions travel: `raw` (same host, no codec) or `webrtc` (H.264 and Opus).
+    #[arg(long, default_value = "raw", value_parser = ["raw", "webrtc"])]
+    transport: String,
+    /// With `--transport webrtc`: ICE over `udp` or `tcp` (what a RunPod pod allows).
+    #[arg(long, default_value = "udp")]
+    ice: studio_transport::webrtc::IceMode,
     /// Listen to the global talk key (config `talk.key`) during the run.
     #[arg(long)]
     talk_key: bool,
@@ -166,9 +183,6 @@ struct RunArgs {
     /// created for the run and deleted after it; needs RUNPOD_API_KEY or a saved key).
     #[arg(long, value_enum, default_value_t = Mode::Local)]
     mode: Mode,
-    /// How sessions reach the servers: `raw` (this computer only) or `webrtc`.
-    #[arg(long, value_enum, default_value_t = studio_app::cloud::Transport::Raw)]
-    transport: studio_app::cloud::Transport,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -364,10 +378,25 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         audio_devices,
         tap: None,
         face,
+        transport: studio_app::session_transport::SessionTransport::parse(
+            &args.transport,
+            // RunPod pods have no UDP: in cloud mode WebRTC goes over ICE-TCP.
+            if args.mode == Mode::Cloud {
+                studio_transport::webrtc::IceMode::Tcp
+            } else {
+                args.ice
+            },
+            loaded.config.video.fps as f32,
+        )
+        .map_err(anyhow::Error::msg)?,
     };
     let (report, cloud) = if args.mode == Mode::Cloud {
+        let transport = match args.transport.as_str() {
+            "webrtc" => studio_app::cloud::Transport::Webrtc,
+            _ => studio_app::cloud::Transport::Raw,
+        };
         let (report, cloud) =
-            studio_app::cloud::run_headless(&loaded.config, args.transport, options, interrupted())
+            studio_app::cloud::run_headless(&loaded.config, transport, options, interrupted())
                 .await?;
         (report, Some(cloud))
     } else {

@@ -61,6 +61,8 @@ pub struct RunOptions {
     pub tap: Option<RunTap>,
     /// The face to wear: uploaded to every video server the run connects to.
     pub face: Option<Arc<FacePhoto>>,
+    /// How sessions travel (raw frames or WebRTC).
+    pub transport: crate::session_transport::SessionTransport,
 }
 
 /// Counters shared by the capture threads, the session links and the status line.
@@ -252,6 +254,7 @@ pub async fn run_with(
             stop: links_stopped.clone(),
             tap: options.tap.clone(),
             face: options.face.clone().filter(|_| role == Role::Video),
+            transport: options.transport.clone(),
         };
         tokio::spawn(link.run())
     });
@@ -367,7 +370,7 @@ pub async fn run_with(
     let gaps = lock(&gaps).clone();
     let restarts = servers.iter().filter(|s| s.exited_s.is_some()).count() as u64;
     Ok(Report {
-        transport: "raw".into(),
+        transport: options.transport.name().into(),
         seconds: video_items as f64 / fps,
         ended_by: ended_by.into(),
         video: VideoReport {
@@ -452,6 +455,7 @@ struct Link {
     stop: watch::Receiver<bool>,
     tap: Option<RunTap>,
     face: Option<Arc<FacePhoto>>,
+    transport: crate::session_transport::SessionTransport,
 }
 
 impl Link {
@@ -465,10 +469,10 @@ impl Link {
             };
             let Some(server) = server else { return };
             let opened = tokio::select! {
-                opened = server.client.open_raw_session() => opened,
+                opened = self.transport.open(&server.client) => opened,
                 _ = signalled(&mut self.stop) => return,
             };
-            let (offer, mut handle) = match opened {
+            let (session_id, mut handle) = match opened {
                 Ok(opened) => opened,
                 Err(e) => {
                     tracing::warn!("opening a {} session failed: {e}", self.role);
@@ -478,7 +482,7 @@ impl Link {
             };
             let first_session = connected_generation == 0;
             connected_generation = server.generation;
-            tracing::info!(role = %self.role, session = %offer.id, "session open");
+            tracing::info!(role = %self.role, session = %session_id, "session open");
             let mut wearing = self.face.clone().map(|photo| {
                 let (client, controls) = (server.client.clone(), self.controls.clone());
                 tokio::spawn(async move {
@@ -510,7 +514,7 @@ impl Link {
                     _ = signalled(&mut self.stop) => {
                         // Let the session end cleanly, then let the server forget it.
                         handle.sender.close();
-                        let _ = server.client.close_session(&offer.id).await;
+                        let _ = server.client.close_session(&session_id).await;
                         return;
                     }
                 };

@@ -339,6 +339,7 @@ impl Driver {
                 audio_devices: Vec::new(),
                 tap: Some(tap),
                 face: None,
+                transport: Default::default(),
             };
             if cloud {
                 // Pods are deleted before this ends, however the run ends.

@@ -335,3 +335,46 @@ async fn idle_pods_are_deleted_and_pods_in_use_are_kept() {
     assert!(report.deleted);
     assert!(fake.pods().is_empty());
 }
+
+/// What real pods need: signalling through the proxy, media over WebRTC with ICE-TCP to the
+/// address each pod's server advertises (RUNPOD_PUBLIC_IP and its TCP port).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cloud_run_over_webrtc_reaches_the_pods_over_ice_tcp() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let mut command = studio_cloud(
+        &fake,
+        &dir.path().join("data"),
+        &["--seconds", "4", "--transport", "webrtc"],
+    );
+    command.arg("--report").arg(&report);
+    let out = output(command).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["transport"], "webrtc-tcp");
+    let (frames_in, frames_out) = (
+        report["video"]["frames_in"].as_u64().unwrap(),
+        report["video"]["frames_out"].as_u64().unwrap(),
+    );
+    // Video is never queued: under load a few frames are replaced, never most.
+    assert!(
+        frames_out * 10 >= frames_in * 8,
+        "{frames_out} of {frames_in} frames"
+    );
+    let (samples_in, samples_out) = (
+        report["audio"]["samples_in"].as_i64().unwrap(),
+        report["audio"]["samples_out"].as_i64().unwrap(),
+    );
+    assert!(
+        (samples_in - samples_out).abs() <= 4800,
+        "{samples_out} of {samples_in} samples"
+    );
+    for pod in report["cloud"]["pods"].as_array().unwrap() {
+        assert_eq!(pod["public_ip"], "127.0.0.1");
+        assert!(pod["ice_tcp_port"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(report["cloud"]["deleted"], true);
+    assert!(fake.pods().is_empty(), "pods left: {:?}", fake.pods());
+}

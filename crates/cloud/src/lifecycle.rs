@@ -482,7 +482,9 @@ impl Provisioner {
             ("STUDIO_TOKEN".to_string(), token),
             ("STUDIO_PORT".to_string(), self.plan.http_port.to_string()),
             (
-                "STUDIO_ICE_TCP_PORT".to_string(),
+                // The port asked of RunPod; the entrypoint turns RunPod's mapping of it into
+                // the server's STUDIO_ICE_TCP_PORT.
+                "STUDIO_ICE_TCP_REQUESTED".to_string(),
                 self.plan.ice_tcp_port.to_string(),
             ),
         ]

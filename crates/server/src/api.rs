@@ -152,7 +152,37 @@ async fn create_session(
         .unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     match media_type {
-        "application/sdp" => Err(webrtc_not_yet()),
+        "application/sdp" => {
+            let offer = std::str::from_utf8(&body).map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the SDP offer is not UTF-8 text",
+                )
+            })?;
+            let (id, answer) =
+                session::open_webrtc(registry, offer)
+                    .await
+                    .map_err(|e| match e {
+                        studio_transport::TransportError::Protocol(message) => {
+                            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+                        }
+                        other => ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "session_failed",
+                            other.to_string(),
+                        ),
+                    })?;
+            Ok((
+                StatusCode::CREATED,
+                [
+                    (header::LOCATION, format!("/v1/sessions/{id}")),
+                    (header::CONTENT_TYPE, "application/sdp".to_string()),
+                ],
+                answer,
+            )
+                .into_response())
+        }
         "application/json" => {
             let request: RawSessionRequest = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::new(
@@ -162,7 +192,11 @@ async fn create_session(
                 )
             })?;
             if request.transport == TransportKind::Webrtc {
-                return Err(webrtc_not_yet());
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "a WebRTC session is opened with its SDP offer as application/sdp",
+                ));
             }
             let offer = session::open_raw(registry).await.map_err(|e| {
                 ApiError::new(
@@ -187,14 +221,6 @@ async fn create_session(
             ),
         )),
     }
-}
-
-fn webrtc_not_yet() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "WebRTC sessions are not available in this version; from the same host, ask for {\"transport\": \"raw\"}",
-    )
 }
 
 async fn delete_session(

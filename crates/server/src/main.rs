@@ -47,6 +47,46 @@ struct Args {
     /// slow engine would (how `studio run --inject-delay` tests lip sync).
     #[arg(long, env = "STUDIO_INJECT_DELAY_MS", default_value_t = 0)]
     inject_delay_ms: u64,
+    /// Address WebRTC clients reach this machine at, when it is not an interface's own
+    /// (NAT, a pod); RunPod's `RUNPOD_PUBLIC_IP` when unset.
+    #[arg(long, env = "STUDIO_PUBLIC_IP")]
+    public_ip: Option<std::net::IpAddr>,
+    /// The TCP port for WebRTC over ICE-TCP (0: any free port); RunPod's
+    /// `RUNPOD_TCP_PORT_70000` when unset.
+    #[arg(long, env = "STUDIO_ICE_TCP_PORT")]
+    ice_tcp_port: Option<u16>,
+}
+
+/// WebRTC's advertised address and ICE-TCP port: flags, then RunPod's variables.
+fn webrtc_config(
+    args: &Args,
+    bind: std::net::IpAddr,
+    fps: u32,
+) -> anyhow::Result<studio_transport::webrtc::WebRtcServerConfig> {
+    let runpod = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let public_ip = match (args.public_ip, runpod("RUNPOD_PUBLIC_IP")) {
+        (Some(ip), _) => Some(ip),
+        (None, Some(v)) => Some(
+            v.trim()
+                .parse()
+                .with_context(|| format!("RUNPOD_PUBLIC_IP {v:?} is not an IP address"))?,
+        ),
+        (None, None) => None,
+    };
+    let ice_tcp_port = match (args.ice_tcp_port, runpod("RUNPOD_TCP_PORT_70000")) {
+        (Some(port), _) => port,
+        (None, Some(v)) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("RUNPOD_TCP_PORT_70000 {v:?} is not a port"))?,
+        (None, None) => 0,
+    };
+    Ok(studio_transport::webrtc::WebRtcServerConfig {
+        bind_ip: bind,
+        public_ip,
+        ice_tcp_port,
+        fps: fps as f32,
+    })
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -177,12 +217,16 @@ async fn serve(
     token: String,
 ) -> anyhow::Result<()> {
     let role_config = config.servers.role(args.role);
-    let host = args.host.unwrap_or_else(|| role_config.host.clone());
+    let host = args
+        .host
+        .clone()
+        .unwrap_or_else(|| role_config.host.clone());
     let port = args.port.unwrap_or(role_config.port);
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let address = listener.local_addr().context("reading the bound address")?;
+    let webrtc_config = webrtc_config(&args, address.ip(), config.video.fps)?;
 
     let engines = EngineFactory::new(args.role, &config);
     let engine_name = engines.create(&Default::default()).name().to_string();
@@ -190,6 +234,11 @@ async fn serve(
         Registry::new(args.role, token, engine_name, engines)
             .with_output_delay(Duration::from_millis(args.inject_delay_ms)),
     );
+
+    let webrtc = studio_transport::webrtc::WebRtcServer::start(webrtc_config)
+        .await
+        .context("starting WebRTC")?;
+    let _ = registry.webrtc.set(webrtc);
 
     let first_line = serde_json::to_string(&Listening {
         listening: address.to_string(),

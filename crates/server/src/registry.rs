@@ -106,6 +106,8 @@ pub struct Registry {
     /// Makes each session's engine; also lists voices and the inference backend.
     pub engines: EngineFactory,
     backend: studio_infer::BackendInfo,
+    /// WebRTC sessions' sockets, once started.
+    pub webrtc: std::sync::OnceLock<Arc<studio_transport::webrtc::WebRtcServer>>,
 }
 
 impl Registry {
@@ -132,6 +134,7 @@ impl Registry {
             changes: watch::channel(0).0,
             shutting_down: watch::channel(false).0,
             output_delay: Duration::ZERO,
+            webrtc: std::sync::OnceLock::new(),
         }
     }
 

@@ -44,6 +44,31 @@ pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, Transp
     Ok(offer)
 }
 
+/// Answer a WebRTC offer: the session runs in the background like a raw one.
+pub async fn open_webrtc(
+    registry: Arc<Registry>,
+    offer_sdp: &str,
+) -> Result<(String, String), TransportError> {
+    let Some(server) = registry.webrtc.get().cloned() else {
+        return Err(TransportError::Protocol(
+            "WebRTC is not set up on this server".into(),
+        ));
+    };
+    let accepted = server.accept_offer(offer_sdp).await?;
+    let id = studio_transport::raw::random_key()?[..16].to_string();
+    let entry = registry.add_session(id.clone(), TransportKind::Webrtc);
+    entry.set_state("open");
+    registry.changed();
+    tracing::info!(session = %id, "WebRTC session answered");
+    let task_id = id.clone();
+    tokio::spawn(async move {
+        serve(accepted.connection, entry, registry.clone()).await;
+        tracing::info!(session = %task_id, "session closed");
+        registry.remove_session(&task_id);
+    });
+    Ok((id, accepted.answer))
+}
+
 async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry: Arc<Registry>) {
     let inbox = connection.inbox.clone();
     let outgoing = if registry.output_delay.is_zero() {

@@ -123,12 +123,12 @@ async fn malformed_requests_get_json_errors_and_change_nothing() {
             "bad_request",
         ),
         ("text/plain", "hello", 415, "unsupported_media_type"),
-        ("application/sdp", "v=0", 501, "not_implemented"),
+        ("application/sdp", "v=0", 400, "bad_request"),
         (
             "application/json",
             r#"{"transport":"webrtc"}"#,
-            501,
-            "not_implemented",
+            415,
+            "unsupported_media_type",
         ),
     ];
     for (content_type, body, status, code) in cases {

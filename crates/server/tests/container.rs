@@ -108,7 +108,7 @@ fn the_entrypoint_fills_in_the_pod_defaults_and_the_ice_tcp_mapping() {
             ("STUDIO_ROLE", "video"),
             ("STUDIO_TOKEN", TOKEN),
             ("STUDIO_CACHE_DIR", &cache_text),
-            ("STUDIO_ICE_TCP_PORT", "70000"),
+            ("STUDIO_ICE_TCP_REQUESTED", "70000"),
             ("RUNPOD_TCP_PORT_70000", "40123"),
             ("RUNPOD_PUBLIC_IP", "203.0.113.7"),
         ],
@@ -120,7 +120,7 @@ fn the_entrypoint_fills_in_the_pod_defaults_and_the_ice_tcp_mapping() {
         "STUDIO_PORT=8000",
         "STUDIO_ROLE=video",
         "STUDIO_ICE_TCP_PORT=40123",
-        "STUDIO_ICE_PUBLIC_IP=203.0.113.7",
+        "STUDIO_PUBLIC_IP=203.0.113.7",
         &format!("STUDIO_CACHE_DIR={cache_text}"),
         "ARGS=--watch-stdin",
     ] {

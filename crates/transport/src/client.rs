@@ -103,6 +103,43 @@ impl ServerClient {
         Ok((offer, handle))
     }
 
+    /// `POST /v1/sessions` with an SDP offer (WHIP-style): the `Location` and the answer.
+    pub async fn post_sdp_offer(&self, offer: &str) -> Result<(String, String), TransportError> {
+        let url = self.url("/v1/sessions");
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/sdp")
+            .body(offer.to_string())
+            .send()
+            .await
+            .map_err(|e| request_error(&url, e))?;
+        if response.status() != reqwest::StatusCode::CREATED {
+            return Err(http_error(&url, response).await);
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| TransportError::Request {
+                url: url.clone(),
+                message: "the answer has no Location".into(),
+            })?;
+        let answer = response.text().await.map_err(|e| request_error(&url, e))?;
+        Ok((location, answer))
+    }
+
+    /// Open a WebRTC session (H.264 and Opus) and connect it: UDP, or ICE-TCP, optionally
+    /// forced to a given public `ip:port` (a pod without UDP).
+    pub async fn open_webrtc_session(
+        &self,
+        options: &crate::webrtc::WebRtcOptions,
+    ) -> Result<crate::webrtc::WebRtcSession, TransportError> {
+        crate::webrtc::client::open(self, options).await
+    }
+
     /// `GET /v1/events`: the server's status now and after every change, until the server
     /// goes away (then `next` gives `None`).
     pub async fn events(&self) -> Result<StatusEvents, TransportError> {

@@ -1,5 +1,5 @@
-//! Sessions between the studio and its servers, both ends: HTTP signalling and the same-host
-//! raw transport. Nothing here knows about models or engines; a server feeds what arrives
+//! Sessions between the studio and its servers, both ends: HTTP signalling, WebRTC (str0m,
+//! H.264, Opus, UDP and ICE-TCP) and the same-host raw transport. Nothing here knows about models or engines; a server feeds what arrives
 //! into its engine and hands back what comes out.
 
 pub mod client;
@@ -7,6 +7,7 @@ pub mod error;
 pub mod mailbox;
 pub mod raw;
 pub mod sse;
+pub mod webrtc;
 pub mod wire;
 
 pub use client::ServerClient;

@@ -161,8 +161,10 @@ async fn write_message(
 pub struct ServerConnection {
     pub inbox: Arc<Mailbox>,
     pub outgoing: mpsc::Sender<Message>,
+    /// Reads what the app sends; aborted by [`Self::close`].
     reader: JoinHandle<()>,
-    writer: JoinHandle<()>,
+    /// Sends results back; `None` when the reader does both (a WebRTC peer).
+    writer: Option<JoinHandle<()>>,
 }
 
 impl ServerConnection {
@@ -209,13 +211,27 @@ impl ServerConnection {
             inbox,
             outgoing,
             reader,
-            writer,
+            writer: Some(writer),
+        }
+    }
+
+    /// A connection served by one task that both receives and sends (a WebRTC peer).
+    pub(crate) fn from_task(
+        inbox: Arc<Mailbox>,
+        outgoing: mpsc::Sender<Message>,
+        task: JoinHandle<()>,
+    ) -> Self {
+        ServerConnection {
+            inbox,
+            outgoing,
+            reader: task,
+            writer: None,
         }
     }
 
     /// True once the app has gone or the session was closed.
     pub fn is_finished(&self) -> bool {
-        self.reader.is_finished() || self.writer.is_finished()
+        self.reader.is_finished() || self.writer.as_ref().is_some_and(|w| w.is_finished())
     }
 
     /// Stop reading now; what the engine already produced may still be sent.
@@ -287,6 +303,20 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
+    /// A handle over an outbox that some driver drains, and the events it reports.
+    pub(crate) fn from_parts(
+        outbox: Arc<Mailbox>,
+        events: mpsc::UnboundedReceiver<SessionEvent>,
+    ) -> SessionHandle {
+        SessionHandle {
+            sender: SessionSender {
+                outbox,
+                next_control: Arc::new(AtomicU64::new(1)),
+            },
+            events,
+        }
+    }
+
     /// Connect to a raw session offered at `address` and present its key.
     pub async fn connect_raw(address: &str, key: &str) -> Result<SessionHandle, TransportError> {
         let stream = TcpStream::connect(address)
