@@ -55,22 +55,33 @@ fn defaults_have_the_documented_values() {
         assert_eq!(s.backend, Backend::Auto);
         assert_eq!(s.device, "auto");
     }
-    // The defaults carry only the ONNX Runtime library, one wheel per platform, fetched on
-    // demand, each pinned to PyPI's published checksum.
+    // The defaults carry the ONNX Runtime library (one wheel per platform) and the three face
+    // models, all fetched on demand and pinned to a checksum; several mirrors per face model.
     assert_eq!(
         c.models.keys().collect::<Vec<_>>(),
         [
+            "det_10g",
+            "inswapper_128",
             "onnxruntime-linux-x86_64",
             "onnxruntime-macos-aarch64",
-            "onnxruntime-windows-x86_64"
+            "onnxruntime-windows-x86_64",
+            "w600k_r50"
         ]
     );
-    for m in c.models.values() {
-        assert_eq!(m.kind, ModelKind::OnnxRuntime);
-        assert!(!m.required);
-        assert!(m.sha256.is_some() && m.bytes.is_some() && m.archive_member.is_some());
-        assert!(m.urls[0].starts_with("https://files.pythonhosted.org/"));
+    for (id, m) in &c.models {
+        assert!(!m.required, "{id}");
+        assert!(m.sha256.is_some() && m.bytes.is_some(), "{id}");
+        if id.starts_with("onnxruntime-") {
+            assert_eq!(m.kind, ModelKind::OnnxRuntime);
+            assert!(m.archive_member.is_some());
+            assert!(m.urls[0].starts_with("https://files.pythonhosted.org/"));
+        } else {
+            assert_eq!(m.kind, ModelKind::Model);
+            assert!(m.urls.len() >= 2, "{id} has one URL");
+            assert!(m.license.contains("non-commercial"), "{id}");
+        }
     }
+    assert_eq!(c.face.detect_every, 3);
     for id in ["deeper", "higher", "robot", "radio"] {
         assert!(c.voices.contains_key(id), "preset {id} missing");
     }
@@ -317,7 +328,7 @@ fn unknown_keys_list_the_expected_ones() {
     );
     assert_eq!(
         only_problem(r#"{"vidoe": {}}"#),
-        "vidoe: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk)"
+        "vidoe: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk, face)"
     );
 }
 
@@ -482,7 +493,7 @@ fn secrets_are_refused_at_any_depth_and_never_echoed() {
     assert_eq!(
         lines,
         [
-            "extras: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk)",
+            "extras: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk, face)",
             "extras.list[0].client_secret: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
             "models.hub.HF_Token: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
             "voices.password: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
