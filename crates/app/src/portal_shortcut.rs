@@ -196,9 +196,9 @@ async fn run(
     session_open: impl FnOnce(),
 ) -> Result<(), PortalError> {
     let portal = GlobalShortcutsProxy::new(connection).await?;
-    // Subscribed before binding, so a press right after the bind is not missed.
-    let activated = portal.receive_activated().await?;
-    let deactivated = portal.receive_deactivated().await?;
+    // Subscribed before binding, so a press right after the bind is not missed; one stream
+    // for both signals, so a quick press and release arrive in the order they happened.
+    let signals = portal.inner().receive_all_signals().await?;
     let session_token = token("session");
     let results = call(connection, Some(patience), |handle_token| {
         let portal = portal.clone();
@@ -247,20 +247,20 @@ async fn run(
         ));
     }
     let session = &session;
-    let pressed = activated.filter_map(|signal| async move {
-        let args = signal.args().ok()?;
-        (args.session_handle == session.as_ref())
-            .then(|| key_event(args.shortcut_id, true))
+    let mut presses = std::pin::pin!(signals.filter_map(|message| async move {
+        let header = message.header();
+        let activated = match header.member()?.as_str() {
+            "Activated" => true,
+            "Deactivated" => false,
+            _ => return None,
+        };
+        let (handle, id, _, _): (OwnedObjectPath, String, u64, HashMap<String, OwnedValue>) =
+            message.body().deserialize().ok()?;
+        (handle == *session)
+            .then(|| key_event(&id, activated))
             .flatten()
-    });
-    let released = deactivated.filter_map(|signal| async move {
-        let args = signal.args().ok()?;
-        (args.session_handle == session.as_ref())
-            .then(|| key_event(args.shortcut_id, false))
-            .flatten()
-    });
-    let mut both = std::pin::pin!(futures_util::stream::select(pressed, released));
-    while let Some(event) = both.next().await {
+    }));
+    while let Some(event) = presses.next().await {
         if events.send(event).is_err() {
             break;
         }
@@ -302,6 +302,33 @@ pub fn start(
     ready_rx
         .recv_timeout(patience + Duration::from_secs(1))
         .map_err(|_| PortalError::NoAnswer(patience))?
+}
+
+/// The desktop portal's GlobalShortcuts version: whether the desktop offers global shortcuts
+/// at all (for `studio doctor`).
+pub fn version(connection: &Connection, patience: Duration) -> Result<u32, PortalError> {
+    async_io::block_on(async {
+        let properties = zbus::fdo::PropertiesProxy::builder(connection)
+            .destination(PORTAL_SERVICE)?
+            .path(PORTAL_PATH)?
+            .build()
+            .await?;
+        let interface =
+            zbus::names::InterfaceName::from_static_str("org.freedesktop.portal.GlobalShortcuts")
+                .map_err(zbus::Error::from)?;
+        let get = properties.get(interface, "version");
+        let value = match futures_util::future::select(
+            std::pin::pin!(get),
+            async_io::Timer::after(patience),
+        )
+        .await
+        {
+            futures_util::future::Either::Left((value, _)) => value,
+            futures_util::future::Either::Right(_) => return Err(PortalError::NoAnswer(patience)),
+        }
+        .map_err(|e| unsupported(e.into()))?;
+        u32::try_from(value).map_err(|e| PortalError::Refused(format!("a version that is {e}")))
+    })
 }
 
 /// Connect to the session bus (where the desktop portal lives).
