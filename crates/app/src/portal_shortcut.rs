@@ -145,11 +145,19 @@ where
     let handle_token = token("request");
     let path = request_path(connection, &handle_token)?;
     let request = RequestProxy::builder(connection)
-        .path(path)?
+        .path(path.clone())?
         .build()
         .await?;
     let mut responses = request.receive_response().await?;
-    call(handle_token).await.map_err(unsupported)?;
+    let returned = call(handle_token).await.map_err(unsupported)?;
+    if returned != path {
+        // Portals before version 0.9 chose their own request path: follow that one.
+        let request = RequestProxy::builder(connection)
+            .path(returned)?
+            .build()
+            .await?;
+        responses = request.receive_response().await?;
+    }
     let next = responses.next();
     let response = match patience {
         Some(limit) => {
