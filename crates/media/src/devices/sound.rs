@@ -262,16 +262,17 @@ fn capture_thread(
     );
 }
 
-/// Whether a stream error means the stream is gone and must be opened again. Glitches
-/// (under- and overruns, a refused real-time priority, a default device that was followed to
-/// a new one) leave the stream running.
+/// Whether a stream error means the stream is gone and must be opened again: the device
+/// went away, the host did, or the backend says the stream must be rebuilt. Everything else
+/// (under- and overruns, backend hiccups, a refused real-time priority, a default device that
+/// was followed to a new one) leaves the stream running; cpal's ALSA backend, for one, keeps
+/// streaming after those.
 pub fn stream_is_lost(kind: cpal::ErrorKind) -> bool {
-    !matches!(
+    matches!(
         kind,
-        cpal::ErrorKind::Xrun
-            | cpal::ErrorKind::RealtimeDenied
-            | cpal::ErrorKind::DeviceChanged
-            | cpal::ErrorKind::DeviceBusy
+        cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::StreamInvalidated
+            | cpal::ErrorKind::HostUnavailable
     )
 }
 
@@ -688,16 +689,17 @@ mod tests {
     #[test]
     fn glitches_do_not_count_as_a_lost_stream() {
         use cpal::ErrorKind::*;
-        for kind in [Xrun, RealtimeDenied, DeviceChanged, DeviceBusy] {
-            assert!(!stream_is_lost(kind), "{kind:?}");
-        }
         for kind in [
-            DeviceNotAvailable,
-            StreamInvalidated,
-            HostUnavailable,
+            Xrun,
+            RealtimeDenied,
+            DeviceChanged,
+            DeviceBusy,
             BackendError,
             Other,
         ] {
+            assert!(!stream_is_lost(kind), "{kind:?}");
+        }
+        for kind in [DeviceNotAvailable, StreamInvalidated, HostUnavailable] {
             assert!(stream_is_lost(kind), "{kind:?}");
         }
     }
