@@ -20,7 +20,7 @@ const SMI_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     /// Stable identifier: `gpu`, `onnxruntime`, `cameras`, `microphones`, `virtual_camera`,
-    /// `virtual_microphone`, `model_hosts`.
+    /// `virtual_microphone`, `model_hosts`, `talk_key`.
     pub id: &'static str,
     pub title: &'static str,
     /// `ok` or `problem`.
@@ -84,6 +84,8 @@ pub struct Facts {
     pub virtual_microphone: Result<String, (String, String)>,
     /// Each model host with whether it answered (and the error when not).
     pub hosts: Vec<(String, Result<(), String>)>,
+    /// How the global talk key will be read: `Ok(how)` or `Err((problem, fix))`.
+    pub talk_key: Result<String, (String, String)>,
 }
 
 /// Turn facts into checks, in a fixed order.
@@ -198,6 +200,10 @@ pub fn checks(facts: &Facts) -> Vec<Check> {
              downloaded keep working",
         )
     });
+    out.push(match &facts.talk_key {
+        Ok(how) => Check::ok("talk_key", "Talk key", how.clone()),
+        Err((problem, fix)) => Check::problem("talk_key", "Talk key", problem, fix),
+    });
     out
 }
 
@@ -228,6 +234,7 @@ impl Facts {
     pub async fn gather(config: &Config) -> Facts {
         let hosts = model_hosts(config);
         let reach = tokio::spawn(reach_hosts(hosts));
+        let talk = tokio::task::spawn_blocking(talk_key);
         let local = tokio::task::spawn_blocking(|| {
             (
                 nvidia_smi(),
@@ -264,6 +271,9 @@ impl Facts {
             virtual_camera,
             virtual_microphone,
             hosts: reach.await.unwrap_or_default(),
+            talk_key: talk
+                .await
+                .unwrap_or_else(|e| Err((e.to_string(), "Run `studio doctor` again".into()))),
         }
     }
 }
@@ -601,6 +611,74 @@ async fn reach_hosts(hosts: Vec<String>) -> Vec<(String, Result<(), String>)> {
     futures_util::future::join_all(checks).await
 }
 
+/// How the talk key will be read here: the desktop portal or evdev on Wayland (or with no
+/// display), rdev elsewhere.
+#[cfg(target_os = "linux")]
+fn talk_key() -> Result<String, (String, String)> {
+    let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
+        || std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland");
+    if std::env::var_os("DISPLAY").is_some() && !wayland {
+        return Ok("X11 keyboard events (read passively)".into());
+    }
+    let portal = crate::portal_shortcut::session_bus()
+        .and_then(|bus| crate::portal_shortcut::version(&bus, Duration::from_secs(2)));
+    talk_key_fact(portal, readable_input_devices(Path::new("/dev/input")))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn talk_key() -> Result<String, (String, String)> {
+    Ok(if cfg!(target_os = "macos") {
+        "keyboard events through rdev (macOS asks once for Input Monitoring permission)".into()
+    } else {
+        "keyboard events through rdev (read passively)".into()
+    })
+}
+
+/// Keyboard devices this user may read, and how many were refused.
+#[cfg(target_os = "linux")]
+fn readable_input_devices(dir: &Path) -> (usize, usize) {
+    let (mut readable, mut denied) = (0, 0);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("event") {
+            continue;
+        }
+        match std::fs::File::open(entry.path()) {
+            Ok(_) => readable += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied += 1,
+            Err(_) => {}
+        }
+    }
+    (readable, denied)
+}
+
+/// The talk-key check from what was found: the portal's GlobalShortcuts version (or why
+/// not) and `(readable, denied)` keyboard devices.
+#[cfg(target_os = "linux")]
+pub fn talk_key_fact(
+    portal: Result<u32, crate::portal_shortcut::PortalError>,
+    (readable, denied): (usize, usize),
+) -> Result<String, (String, String)> {
+    match portal {
+        Ok(version) => Ok(format!(
+            "the desktop's global shortcut (portal GlobalShortcuts v{version}); the desktop may \
+             ask once to confirm the key"
+        )),
+        Err(_) if readable > 0 => Ok(format!(
+            "no desktop shortcut portal; reading {readable} keyboard device(s) directly"
+        )),
+        Err(e) => Err((
+            format!(
+                "{e}, and {} keyboard device(s) are not readable by this user",
+                denied
+            ),
+            "Add yourself to the input group (`sudo usermod -aG input $USER`), then log out \
+             and back in; or use a desktop whose portal offers global shortcuts (KDE Plasma \
+             5.27+, GNOME 48+)"
+                .into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,11 +702,12 @@ mod tests {
             virtual_camera: VirtualCameraFact::Found(vec!["/dev/video10 (Studio)".into()]),
             virtual_microphone: Ok("PulseAudio is running".into()),
             hosts: vec![("https://models.example".into(), Ok(()))],
+            talk_key: Ok("the desktop's global shortcut".into()),
         }
     }
 
     #[test]
-    fn a_healthy_computer_gets_seven_oks_in_order() {
+    fn a_healthy_computer_gets_eight_oks_in_order() {
         let checks = checks(&healthy());
         let ids: Vec<_> = checks.iter().map(|c| c.id).collect();
         assert_eq!(
@@ -640,7 +719,8 @@ mod tests {
                 "microphones",
                 "virtual_camera",
                 "virtual_microphone",
-                "model_hosts"
+                "model_hosts",
+                "talk_key"
             ]
         );
         assert!(checks.iter().all(|c| c.status == "ok" && c.fix.is_none()));
@@ -666,6 +746,7 @@ mod tests {
                     Err("no answer within 3 s".into()),
                 ),
             ],
+            talk_key: Err(("no portal".into(), "join the input group".into())),
         };
         let checks = checks(&facts);
         assert!(checks.iter().all(|c| c.status == "problem"));

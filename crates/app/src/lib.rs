@@ -11,6 +11,8 @@ pub mod live_source;
 pub mod manager;
 pub mod outputs;
 pub mod pipeline;
+#[cfg(target_os = "linux")]
+pub mod portal_shortcut;
 pub mod report;
 pub mod secrets;
 pub mod service;

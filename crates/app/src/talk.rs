@@ -3,8 +3,10 @@
 //! where the voice engine's talk gate acts on it.
 //!
 //! [`TalkKeyState`] is the sans-IO part (key events in, talk changes out, auto-repeat and
-//! duplicate events ignored). Two drivers feed it: rdev on X11, Windows and macOS, and the
-//! kernel's evdev devices on Wayland, where no program may watch other windows' keys.
+//! duplicate events ignored). Three drivers feed it: rdev on X11, Windows and macOS; on
+//! Wayland, where no program may watch other windows' keys, the desktop portal's global
+//! shortcuts ([`crate::portal_shortcut`]) and, where the desktop has none, the kernel's evdev
+//! devices.
 
 use crate::controls::LiveControls;
 use std::io::Read;
@@ -333,18 +335,65 @@ fn rdev_key(key: TalkKey) -> Option<rdev::Key> {
     })
 }
 
-/// Start the talk key for this desktop and feed `controls`: evdev under Wayland (or with no
-/// display at all), rdev otherwise. Returns which driver runs.
+/// How long the desktop portal may take to open a shortcut session before evdev is used.
+#[cfg(target_os = "linux")]
+const PORTAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// On Wayland: the desktop portal's global shortcut when the desktop offers one, else evdev.
+/// If the user later declines the portal's shortcut, evdev takes over. Returns the driver.
+#[cfg(target_os = "linux")]
+pub fn start_wayland(
+    portal: Option<zbus::Connection>,
+    input_dir: &Path,
+    key: TalkKey,
+    events: mpsc::Sender<KeyEvent>,
+) -> anyhow::Result<&'static str> {
+    use crate::portal_shortcut;
+    if let Some(connection) = portal {
+        let (fallback_dir, fallback_events) = (input_dir.to_path_buf(), events.clone());
+        let started = portal_shortcut::start(
+            connection,
+            key,
+            events.clone(),
+            PORTAL_PATIENCE,
+            move |error| {
+                tracing::warn!("talk key: {error}; reading the keyboard devices instead");
+                if let Err(e) = start_evdev(&fallback_dir, key, fallback_events) {
+                    tracing::warn!("{e:#}");
+                }
+            },
+        );
+        match started {
+            Ok(()) => return Ok("portal"),
+            Err(e) => tracing::info!("talk key: {e}; reading the keyboard devices instead"),
+        }
+    }
+    start_evdev(input_dir, key, events)?;
+    Ok("evdev")
+}
+
+/// Start the talk key for this desktop and feed `controls`: under Wayland (or with no display
+/// at all) the desktop portal's global shortcut, else evdev; rdev otherwise. Returns which
+/// driver runs.
 pub fn start(key_name: &str, controls: Arc<LiveControls>) -> anyhow::Result<&'static str> {
     let key = TalkKey::parse(key_name).map_err(anyhow::Error::msg)?;
     let (tx, rx) = mpsc::channel();
     let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
         || std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland");
     let display = std::env::var_os("DISPLAY").is_some();
-    let driver = if cfg!(target_os = "linux") && (wayland || !display) {
-        start_evdev(Path::new("/dev/input"), key, tx)?;
-        "evdev"
+    #[cfg(target_os = "linux")]
+    let driver = if wayland || !display {
+        let portal = crate::portal_shortcut::session_bus()
+            .map_err(|e| tracing::info!("talk key: {e}"))
+            .ok();
+        start_wayland(portal, Path::new("/dev/input"), key, tx)?
     } else {
+        start_rdev(key, tx)?;
+        "rdev"
+    };
+    #[cfg(not(target_os = "linux"))]
+    let driver = {
+        let _ = (wayland, display);
         start_rdev(key, tx)?;
         "rdev"
     };

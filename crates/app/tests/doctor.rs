@@ -21,7 +21,8 @@ fn doctor_json_lists_every_check_with_a_fix_for_each_problem() {
             "microphones",
             "virtual_camera",
             "virtual_microphone",
-            "model_hosts"
+            "model_hosts",
+            "talk_key"
         ]
     );
     let mut problems = 0;

@@ -153,12 +153,14 @@ pub fn open_video(
 fn open_camera(path: &Path, format: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
     use crate::devices::camera::{CameraSource, v4l2_capture::V4l2Capture};
     let path = path.to_path_buf();
+    let name = path.display().to_string();
     let camera = CameraSource::open(
         Box::new(move || V4l2Capture::open(&path)),
         format.width,
         format.height,
         format.rate,
-    )?;
+    )?
+    .on_state_change(move |state| tracing::warn!("{name}: {state}"));
     Ok(Box::new(camera))
 }
 

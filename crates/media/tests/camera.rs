@@ -1,14 +1,18 @@
 //! Cameras through their seam: a fake capture device that offers formats, settles on its own
-//! size, delivers YUYV/NV12 frames, and can be unplugged and plugged back in.
+//! size, delivers YUYV/NV12 frames or real JPEGs (made here by an encoder), and can be
+//! unplugged and plugged back in; reopening runs on a synthetic clock.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use studio_media::I420Image;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use studio_media::devices::camera::{
-    CameraSource, CaptureDevice, CaptureFormat, FOURCC_I420, FOURCC_MJPEG, FOURCC_NV12,
-    FOURCC_YUYV, negotiate, to_i420,
+    BROKEN_FRAMES_LIMIT, CameraSource, CameraState, CaptureDevice, CaptureFormat, FOURCC_I420,
+    FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV, REOPEN_EVERY, negotiate, to_i420,
 };
+use studio_media::devices::mjpeg::MjpegDecoder;
 use studio_media::source::{FrameRate, VideoInput, VideoSource};
+use studio_media::{I420Image, RgbImage};
 
 /// A camera that can only do 64×48 and numbers its frames in the luma.
 struct FakeCamera {
@@ -70,11 +74,18 @@ fn the_camera_size_wins_and_the_best_format_is_chosen() {
     assert_eq!((format.width, format.height), (64, 48));
 
     let mut mjpeg_only = fake(vec![FOURCC_MJPEG], &plugged);
-    let error = negotiate(&mut mjpeg_only, 1280, 720)
+    let format = negotiate(&mut mjpeg_only, 1280, 720).unwrap();
+    assert_eq!(
+        format.fourcc, FOURCC_MJPEG,
+        "MJPEG when nothing raw is offered"
+    );
+
+    let h264_only = u32::from_le_bytes(*b"H264");
+    let error = negotiate(&mut fake(vec![h264_only], &plugged), 1280, 720)
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("MJPG") && error.contains("cannot read"),
+        error.contains("H264") && error.contains("cannot read"),
         "{error}"
     );
 }
@@ -209,4 +220,341 @@ fn a_camera_that_is_not_there_says_what_to_check() {
         error.contains("cannot open the camera") || error.contains("not built"),
         "{error}"
     );
+}
+
+/// Four flat colours, one per quadrant, each quadrant a whole number of JPEG blocks.
+const QUADRANTS: [[u8; 3]; 4] = [[200, 30, 40], [20, 180, 60], [40, 50, 210], [128, 128, 128]];
+const W: u16 = 64;
+const H: u16 = 48;
+
+fn quadrant_rgb() -> RgbImage {
+    let mut data = Vec::with_capacity(W as usize * H as usize * 3);
+    for y in 0..H {
+        for x in 0..W {
+            let q = usize::from(x >= W / 2) + 2 * usize::from(y >= H / 2);
+            data.extend(QUADRANTS[q]);
+        }
+    }
+    RgbImage::from_data(u32::from(W), u32::from(H), data).unwrap()
+}
+
+/// A JPEG as cameras send it: 4:2:2, the standard Huffman tables.
+fn encode_jpeg(rgb: &RgbImage, sampling: jpeg_encoder::SamplingFactor) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 95);
+    encoder.set_sampling_factor(sampling);
+    encoder
+        .encode(
+            rgb.data(),
+            rgb.width() as u16,
+            rgb.height() as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .unwrap();
+    out
+}
+
+/// The same JPEG without its DHT segments, as most MJPEG cameras send frames.
+fn strip_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    let mut at = 2;
+    loop {
+        let marker = jpeg[at + 1];
+        if marker == 0xDA {
+            out.extend_from_slice(&jpeg[at..]);
+            return out;
+        }
+        let len = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        if marker != 0xC4 {
+            out.extend_from_slice(&jpeg[at..at + 2 + len]);
+        }
+        at += 2 + len;
+    }
+}
+
+/// Y, U, V at the centre of each quadrant.
+fn quadrant_samples(image: &I420Image) -> Vec<[u8; 3]> {
+    let (y, u, v) = image.planes();
+    let (w, cw) = (image.width() as usize, image.chroma_width() as usize);
+    [(16, 12), (48, 12), (16, 36), (48, 36)]
+        .iter()
+        .map(|&(x, row)| {
+            let c = (row / 2) * cw + x / 2;
+            [y[row * w + x], u[c], v[c]]
+        })
+        .collect()
+}
+
+fn assert_close(got: &[[u8; 3]], want: &[[u8; 3]], tolerance: u8) {
+    for (g, w) in got.iter().zip(want) {
+        for i in 0..3 {
+            assert!(
+                g[i].abs_diff(w[i]) <= tolerance,
+                "got {got:?}, want {want:?} (±{tolerance})"
+            );
+        }
+    }
+}
+
+/// Frames a test hands to its camera.
+type FrameQueue = Arc<Mutex<VecDeque<Vec<u8>>>>;
+
+/// A camera that offers only MJPEG and plays a queue of frames (the last one forever).
+struct JpegCamera {
+    frames: FrameQueue,
+    last: Vec<u8>,
+}
+
+impl CaptureDevice for JpegCamera {
+    fn formats(&mut self) -> std::io::Result<Vec<u32>> {
+        Ok(vec![FOURCC_MJPEG])
+    }
+
+    fn set_format(&mut self, _: u32, _: u32, fourcc: u32) -> std::io::Result<CaptureFormat> {
+        Ok(CaptureFormat {
+            width: u32::from(W),
+            height: u32::from(H),
+            fourcc,
+            stride: 0,
+        })
+    }
+
+    fn start(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn next_frame(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        if let Some(frame) = self.frames.lock().unwrap().pop_front() {
+            self.last = frame;
+        }
+        out.clear();
+        out.extend_from_slice(&self.last);
+        Ok(())
+    }
+}
+
+fn jpeg_camera(frames: Vec<Vec<u8>>) -> (CameraSource<JpegCamera>, FrameQueue) {
+    let queue = Arc::new(Mutex::new(VecDeque::from(frames)));
+    let shared = queue.clone();
+    let opener = move || {
+        Ok(JpegCamera {
+            frames: shared.clone(),
+            last: Vec::new(),
+        })
+    };
+    let source =
+        CameraSource::open(Box::new(opener), 1280, 720, FrameRate::per_second(30)).unwrap();
+    (source, queue)
+}
+
+#[test]
+fn an_mjpeg_camera_gives_the_colours_it_saw() {
+    let rgb = quadrant_rgb();
+    // What the studio's own BT.601 conversion makes of the same picture.
+    let want = quadrant_samples(&rgb.to_i420());
+    for sampling in [
+        jpeg_encoder::SamplingFactor::R_4_2_2,
+        jpeg_encoder::SamplingFactor::R_4_2_0,
+        jpeg_encoder::SamplingFactor::R_4_4_4,
+    ] {
+        let jpeg = encode_jpeg(&rgb, sampling);
+        let (mut camera, _) = jpeg_camera(vec![jpeg]);
+        assert_eq!(camera.capture_format().fourcc, FOURCC_MJPEG);
+        let format = camera.format();
+        assert_eq!((format.width, format.height), (64, 48));
+        let image = camera.next_image().unwrap().unwrap();
+        assert_eq!((image.width(), image.height()), (64, 48));
+        assert_close(&quadrant_samples(&image), &want, 3);
+        assert_eq!(camera.stats.frames_broken, 0);
+    }
+}
+
+#[test]
+fn frames_without_huffman_tables_decode_with_the_standard_ones() {
+    let jpeg = encode_jpeg(&quadrant_rgb(), jpeg_encoder::SamplingFactor::R_4_2_2);
+    let bare = strip_huffman_tables(&jpeg);
+    assert!(bare.len() < jpeg.len(), "the encoder wrote DHT segments");
+    assert!(!bare.windows(2).any(|w| w == [0xFF, 0xC4]));
+    let mut decoder = MjpegDecoder::new();
+    let with_tables = decoder.decode(&jpeg, 64, 48).unwrap();
+    let without = decoder.decode(&bare, 64, 48).unwrap();
+    assert_eq!(with_tables, without, "identical pixels");
+}
+
+#[test]
+fn broken_jpegs_are_dropped_counted_and_the_stream_goes_on() {
+    let rgb = quadrant_rgb();
+    let good = encode_jpeg(&rgb, jpeg_encoder::SamplingFactor::R_4_2_2);
+    let truncated = good[..good.len() / 2].to_vec();
+    let garbage = vec![0x55; 300];
+    let mut wrong_size_rgb = Vec::new();
+    for _ in 0..32 * 16 {
+        wrong_size_rgb.extend([10, 20, 30]);
+    }
+    let wrong_size = encode_jpeg(
+        &RgbImage::from_data(32, 16, wrong_size_rgb).unwrap(),
+        jpeg_encoder::SamplingFactor::R_4_2_2,
+    );
+    let (mut camera, queue) = jpeg_camera(vec![
+        good.clone(),
+        truncated.clone(),
+        garbage.clone(),
+        wrong_size.clone(),
+    ]);
+    let first = camera.next_image().unwrap().unwrap();
+    for _ in 0..3 {
+        let repeated = camera.next_image().unwrap().unwrap();
+        assert_eq!(repeated, first, "a broken frame shows the last good one");
+    }
+    assert_eq!(camera.stats.frames_broken, 3);
+    assert_eq!(camera.stats.frames_concealed, 3);
+    assert_eq!(camera.state(), &CameraState::Streaming);
+
+    let mut decoder = MjpegDecoder::new();
+    for (frame, why) in [
+        (&truncated, "truncated"),
+        (&garbage, "garbage"),
+        (&wrong_size, "32x16"),
+    ] {
+        let error = decoder.decode(frame, 64, 48).unwrap_err().to_string();
+        assert!(error.contains("broken camera frame"), "{why}: {error}");
+        if why == "32x16" {
+            assert!(
+                error.contains("32x16") && error.contains("64x48"),
+                "{error}"
+            );
+        }
+    }
+
+    // Good frames again: the stream carries on.
+    queue.lock().unwrap().push_back(good.clone());
+    assert_eq!(camera.next_image().unwrap().unwrap(), first);
+    assert_eq!(camera.stats.frames_broken, 3);
+
+    // A camera that sends nothing but broken frames is reported, not concealed forever.
+    queue.lock().unwrap().push_back(garbage);
+    let mut outcome = Ok(());
+    for _ in 0..BROKEN_FRAMES_LIMIT {
+        if let Err(e) = camera.next_image() {
+            outcome = Err(e.to_string());
+            break;
+        }
+    }
+    let error = outcome.unwrap_err();
+    assert!(error.contains("broken frames in a row"), "{error}");
+}
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+struct FakeClock(Arc<Mutex<Instant>>);
+
+impl FakeClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+    fn reader(&self) -> impl FnMut() -> Instant + Send + 'static {
+        let now = self.0.clone();
+        move || *now.lock().unwrap()
+    }
+}
+
+#[test]
+fn unplugging_is_a_clear_state_and_reopening_follows_the_clock() {
+    let plugged = Arc::new(AtomicBool::new(true));
+    let opens = Arc::new(AtomicU32::new(0));
+    let opener = {
+        let (plugged, opens) = (plugged.clone(), opens.clone());
+        move || {
+            opens.fetch_add(1, Ordering::Relaxed);
+            if plugged.load(Ordering::Relaxed) {
+                Ok(fake(vec![FOURCC_YUYV], &plugged))
+            } else {
+                Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+            }
+        }
+    };
+    let clock = FakeClock(Arc::new(Mutex::new(Instant::now())));
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let seen = changes.clone();
+    let mut source = CameraSource::open(Box::new(opener), 64, 48, FrameRate::per_second(30))
+        .unwrap()
+        .with_clock(clock.reader())
+        .on_state_change(move |state| seen.lock().unwrap().push(state.clone()));
+    assert_eq!(source.state(), &CameraState::Streaming);
+    source.next_image().unwrap();
+
+    plugged.store(false, Ordering::Relaxed);
+    source.next_image().unwrap();
+    assert_eq!(source.state(), &CameraState::Unplugged);
+    assert!(source.state().to_string().contains("unplugged"));
+    let opens_when_lost = opens.load(Ordering::Relaxed);
+
+    // Within the pause nothing is tried; after it, one attempt per pause.
+    for _ in 0..10 {
+        source.next_image().unwrap();
+    }
+    assert_eq!(opens.load(Ordering::Relaxed), opens_when_lost);
+    clock.advance(REOPEN_EVERY);
+    source.next_image().unwrap();
+    source.next_image().unwrap();
+    assert_eq!(
+        opens.load(Ordering::Relaxed),
+        opens_when_lost + 1,
+        "still gone"
+    );
+    assert_eq!(source.state(), &CameraState::Unplugged);
+
+    plugged.store(true, Ordering::Relaxed);
+    source.next_image().unwrap();
+    assert_eq!(
+        source.state(),
+        &CameraState::Unplugged,
+        "not before the pause"
+    );
+    clock.advance(REOPEN_EVERY);
+    let image = source.next_image().unwrap().unwrap();
+    assert_eq!(
+        image.planes().0[0],
+        1,
+        "the first frame of the reopened camera"
+    );
+    assert_eq!(source.state(), &CameraState::Streaming);
+    assert_eq!(
+        *changes.lock().unwrap(),
+        [CameraState::Unplugged, CameraState::Streaming]
+    );
+    assert_eq!(source.stats.disconnects, 1);
+    assert_eq!(source.stats.frames_concealed, 14);
+}
+
+#[test]
+fn a_camera_that_fails_otherwise_is_lost_with_the_reason() {
+    struct Stalls;
+    impl CaptureDevice for Stalls {
+        fn formats(&mut self) -> std::io::Result<Vec<u32>> {
+            Ok(vec![FOURCC_I420])
+        }
+        fn set_format(&mut self, w: u32, h: u32, fourcc: u32) -> std::io::Result<CaptureFormat> {
+            Ok(CaptureFormat {
+                width: w,
+                height: h,
+                fourcc,
+                stride: w,
+            })
+        }
+        fn start(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn next_frame(&mut self, _: &mut Vec<u8>) -> std::io::Result<()> {
+            Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        }
+    }
+    let mut source =
+        CameraSource::open(Box::new(|| Ok(Stalls)), 32, 16, FrameRate::per_second(30)).unwrap();
+    let image = source.next_image().unwrap().unwrap();
+    assert_eq!(image, I420Image::black(32, 16), "black until a first frame");
+    match source.state() {
+        CameraState::Lost(why) => assert!(why.contains("timed out"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }

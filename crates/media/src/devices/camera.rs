@@ -1,23 +1,31 @@
-//! Cameras as a video source: format and size negotiation, conversion to I420, and unplug
-//! handling (the last frame is repeated, counted, while the camera is reopened every second).
-//! The logic works on any [`CaptureDevice`]; on Linux [`V4l2Capture`] is the real one, V4L2
-//! memory-mapped streaming with the kernel structures laid out by hand.
+//! Cameras as a video source: format and size negotiation (raw formats first, MJPEG when the
+//! camera offers nothing raw), conversion to I420, broken frames dropped and counted, and
+//! unplug handling: the camera's state says it is gone, the last frame is repeated, counted,
+//! while the camera is reopened every second. The logic works on any [`CaptureDevice`]; on
+//! Linux [`V4l2Capture`] is the real one, V4L2 memory-mapped streaming with the kernel
+//! structures laid out by hand.
 
 use super::DeviceError;
+use super::mjpeg::MjpegDecoder;
 use crate::source::{FrameRate, VideoFormat, VideoSource};
 use crate::{I420Image, MediaError};
 use std::time::{Duration, Instant};
 
 /// Pause between attempts to reopen a camera that went away.
-const REOPEN_EVERY: Duration = Duration::from_secs(1);
+pub const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// Broken frames in a row after which the camera is reported as failing rather than glitchy.
+pub const BROKEN_FRAMES_LIMIT: u32 = 90;
+/// `ENODEV`: the device node is still open but the hardware behind it is gone.
+const ENODEV: i32 = 19;
 
 pub const FOURCC_I420: u32 = u32::from_le_bytes(*b"YU12");
 pub const FOURCC_YUYV: u32 = u32::from_le_bytes(*b"YUYV");
 pub const FOURCC_NV12: u32 = u32::from_le_bytes(*b"NV12");
 pub const FOURCC_MJPEG: u32 = u32::from_le_bytes(*b"MJPG");
 
-/// Pixel formats we convert, best first.
-const PREFERRED: [u32; 3] = [FOURCC_I420, FOURCC_NV12, FOURCC_YUYV];
+/// Pixel formats we read, best first: raw ones cost nothing to convert; MJPEG needs a JPEG
+/// decode per frame, so it is the last resort (many USB cameras offer only MJPEG at 720p+).
+const PREFERRED: [u32; 4] = [FOURCC_I420, FOURCC_NV12, FOURCC_YUYV, FOURCC_MJPEG];
 
 /// What a driver settled on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +72,7 @@ pub fn negotiate(
     let Some(fourcc) = PREFERRED.into_iter().find(|f| offered.contains(f)) else {
         let names: Vec<String> = offered.iter().map(|f| fourcc_name(*f)).collect();
         return Err(DeviceError::Format(format!(
-            "this camera sends only {}, which the studio cannot read yet; try another camera",
+            "this camera sends only {}, which the studio cannot read; try another camera",
             if names.is_empty() {
                 "nothing".to_string()
             } else {
@@ -84,8 +92,12 @@ pub fn negotiate(
     Ok(settled)
 }
 
-/// Convert one captured frame to I420 (odd sizes lose their last row or column).
+/// Convert one captured frame to I420 (odd sizes lose their last row or column). MJPEG frames
+/// go through a decoder made for this frame; [`CameraSource`] keeps one across frames.
 pub fn to_i420(format: &CaptureFormat, data: &[u8]) -> Result<I420Image, MediaError> {
+    if format.fourcc == FOURCC_MJPEG {
+        return MjpegDecoder::new().decode(data, format.width, format.height);
+    }
     let (w, h) = ((format.width & !1) as usize, (format.height & !1) as usize);
     let stride = format.stride as usize;
     let need = match format.fourcc {
@@ -156,9 +168,43 @@ pub type Opener<D> = Box<dyn FnMut() -> std::io::Result<D> + Send>;
 /// Counters for reports and the UI.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CameraStats {
-    /// Frames repeated while the camera was gone.
+    /// Frames repeated while the camera was gone or sent a broken frame.
     pub frames_concealed: u64,
     pub disconnects: u64,
+    /// Frames that could not be decoded (a corrupt or truncated JPEG, a short raw frame).
+    pub frames_broken: u64,
+}
+
+/// Where a camera stands, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraState {
+    /// Frames arrive.
+    Streaming,
+    /// The camera was unplugged (`ENODEV` or the device node vanished); it is reopened every
+    /// second and streams again when it is back.
+    Unplugged,
+    /// The camera stopped answering for another reason, given; it is reopened the same way.
+    Lost(String),
+}
+
+impl std::fmt::Display for CameraState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CameraState::Streaming => write!(f, "the camera is streaming"),
+            CameraState::Unplugged => write!(
+                f,
+                "the camera was unplugged; plug it back in and it comes back by itself"
+            ),
+            CameraState::Lost(why) => write!(
+                f,
+                "the camera stopped answering ({why}); trying to reopen it every second"
+            ),
+        }
+    }
+}
+
+fn is_unplug(error: &std::io::Error) -> bool {
+    error.raw_os_error() == Some(ENODEV) || error.kind() == std::io::ErrorKind::NotFound
 }
 
 /// A camera as a [`VideoSource`].
@@ -168,8 +214,13 @@ pub struct CameraSource<D: CaptureDevice> {
     format: CaptureFormat,
     rate: FrameRate,
     buffer: Vec<u8>,
+    mjpeg: MjpegDecoder,
     last: Option<I420Image>,
     next_attempt: Instant,
+    broken_in_a_row: u32,
+    state: CameraState,
+    clock: Box<dyn FnMut() -> Instant + Send>,
+    on_state: Box<dyn FnMut(&CameraState) + Send>,
     pub stats: CameraStats,
 }
 
@@ -199,10 +250,45 @@ impl<D: CaptureDevice> CameraSource<D> {
             format,
             rate,
             buffer: Vec::new(),
+            mjpeg: MjpegDecoder::new(),
             last: None,
             next_attempt: Instant::now(),
+            broken_in_a_row: 0,
+            state: CameraState::Streaming,
+            clock: Box::new(Instant::now),
+            on_state: Box::new(|_| {}),
             stats: CameraStats::default(),
         })
+    }
+
+    /// Read time from `clock` instead of the system (tests drive reopening with it).
+    pub fn with_clock(mut self, mut clock: impl FnMut() -> Instant + Send + 'static) -> Self {
+        self.next_attempt = clock();
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// Call `on_state` whenever the camera's state changes (unplugged, lost, streaming again).
+    pub fn on_state_change(mut self, on_state: impl FnMut(&CameraState) + Send + 'static) -> Self {
+        self.on_state = Box::new(on_state);
+        self
+    }
+
+    /// What the camera is doing now.
+    pub fn state(&self) -> &CameraState {
+        &self.state
+    }
+
+    /// The format the camera delivers in (MJPEG frames are decoded to I420 on the way out).
+    pub fn capture_format(&self) -> CaptureFormat {
+        self.format
+    }
+
+    fn set_state(&mut self, state: CameraState) {
+        if state != self.state {
+            self.state = state;
+            (self.on_state)(&self.state);
+        }
     }
 
     /// A stand-in while the camera is gone: the last frame, else black.
@@ -214,19 +300,30 @@ impl<D: CaptureDevice> CameraSource<D> {
     }
 
     fn try_reopen(&mut self) {
-        if Instant::now() < self.next_attempt {
+        let now = (self.clock)();
+        if now < self.next_attempt {
             return;
         }
-        self.next_attempt = Instant::now() + REOPEN_EVERY;
+        self.next_attempt = now + REOPEN_EVERY;
         let Ok(mut device) = (self.open)() else {
             return;
         };
-        // Same size as before, so the stream's format never changes mid-run.
+        // Same size and format as before, so the stream's format never changes mid-run.
         match device.set_format(self.format.width, self.format.height, self.format.fourcc) {
             Ok(format) if format == self.format && device.start().is_ok() => {
                 self.device = Some(device);
+                self.set_state(CameraState::Streaming);
             }
             _ => {}
+        }
+    }
+
+    fn convert(&mut self) -> Result<I420Image, MediaError> {
+        if self.format.fourcc == FOURCC_MJPEG {
+            self.mjpeg
+                .decode(&self.buffer, self.format.width, self.format.height)
+        } else {
+            to_i420(&self.format, &self.buffer)
         }
     }
 }
@@ -248,16 +345,37 @@ impl<D: CaptureDevice> VideoSource for CameraSource<D> {
             return Ok(Some(self.conceal()));
         };
         match device.next_frame(&mut self.buffer) {
-            Ok(()) => {
-                let image = to_i420(&self.format, &self.buffer)?;
-                self.last = Some(image.clone());
-                Ok(Some(image))
-            }
-            Err(_) => {
+            Ok(()) => match self.convert() {
+                Ok(image) => {
+                    self.broken_in_a_row = 0;
+                    self.last = Some(image.clone());
+                    Ok(Some(image))
+                }
+                Err(error) => {
+                    // One bad frame (a USB glitch truncates JPEGs) is dropped and counted;
+                    // a camera that sends nothing else is a problem to report.
+                    self.stats.frames_broken += 1;
+                    self.broken_in_a_row += 1;
+                    if self.broken_in_a_row >= BROKEN_FRAMES_LIMIT {
+                        return Err(MediaError::BadFormat(format!(
+                            "the camera sent {} broken frames in a row, the last one: {error}; \
+                             try another camera or another resolution",
+                            self.broken_in_a_row
+                        )));
+                    }
+                    Ok(Some(self.conceal()))
+                }
+            },
+            Err(error) => {
                 // Unplugged (ENODEV) or stalled: keep the timeline, try again shortly.
                 self.device = None;
                 self.stats.disconnects += 1;
-                self.next_attempt = Instant::now() + REOPEN_EVERY;
+                self.next_attempt = (self.clock)() + REOPEN_EVERY;
+                self.set_state(if is_unplug(&error) {
+                    CameraState::Unplugged
+                } else {
+                    CameraState::Lost(error.to_string())
+                });
                 Ok(Some(self.conceal()))
             }
         }

@@ -5,6 +5,7 @@
 //! tested without the hardware.
 
 pub mod camera;
+pub mod mjpeg;
 pub mod obs;
 pub mod pulse;
 pub mod runner;

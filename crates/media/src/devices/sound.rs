@@ -2,7 +2,8 @@
 //! CoreAudio): device lists, a microphone as an [`AudioSource`], and an output device as an
 //! [`AudioWrite`] — the virtual microphone on Windows (VB-Cable's input) and macOS
 //! (BlackHole). A cpal stream lives on a thread of its own, which also reopens a device that
-//! was unplugged; while it is gone, the microphone reads as counted silence.
+//! was unplugged ([`keep_open`], the same for both directions); while it is gone, the
+//! microphone reads as counted silence and an output drops what it is given, counted.
 
 use super::{DeviceError, DeviceInfo};
 use crate::MediaError;
@@ -12,14 +13,16 @@ use crate::source::AudioSource;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// How long a read waits for the microphone before filling with silence.
 const READ_PATIENCE: Duration = Duration::from_millis(300);
 /// Pause between attempts to reopen a device that went away.
-const REOPEN_EVERY: Duration = Duration::from_secs(1);
+pub const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// How often a device thread looks at its stop and lost flags.
+const POLL_EVERY: Duration = Duration::from_millis(50);
 /// An output queue longer than this drops its oldest samples (the device stalled).
 const MAX_QUEUE_SECONDS: usize = 1;
 /// An output starts (and restarts after running dry) once this much is queued, so the
@@ -249,20 +252,61 @@ fn capture_thread(
     stats: Arc<MicrophoneStats>,
     ready: mpsc::Sender<Result<(), DeviceError>>,
 ) {
+    keep_open(
+        |lost| open_input(name.as_deref(), sample_rate, tx.clone(), lost).map(|s| (s, ())),
+        &stop,
+        &stats.disconnects,
+        ready,
+        |()| {},
+        std::thread::sleep,
+    );
+}
+
+/// Whether a stream error means the stream is gone and must be opened again: the device
+/// went away, the host did, or the backend says the stream must be rebuilt. Everything else
+/// (under- and overruns, backend hiccups, a refused real-time priority, a default device that
+/// was followed to a new one) leaves the stream running; cpal's ALSA backend, for one, keeps
+/// streaming after those.
+pub fn stream_is_lost(kind: cpal::ErrorKind) -> bool {
+    matches!(
+        kind,
+        cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::StreamInvalidated
+            | cpal::ErrorKind::HostUnavailable
+    )
+}
+
+/// Keep one device stream open on the calling thread until `stop` is set: open it with a
+/// fresh "lost" flag (the stream's error callback sets it), tell `ready` how the first open
+/// went (a first failure ends the thread: the caller reports it), wait while the stream
+/// works, and when it is lost count a disconnect and reopen it every [`REOPEN_EVERY`] until
+/// the device is back; `on_reopen` learns what each later open returned. `pause` is how the
+/// thread waits (tests pass a synthetic clock).
+pub fn keep_open<S, R>(
+    mut open: impl FnMut(Arc<AtomicBool>) -> Result<(S, R), DeviceError>,
+    stop: &AtomicBool,
+    disconnects: &AtomicU64,
+    ready: mpsc::Sender<Result<R, DeviceError>>,
+    mut on_reopen: impl FnMut(R),
+    mut pause: impl FnMut(Duration),
+) {
     let mut ready = Some(ready);
     while !stop.load(Ordering::Relaxed) {
         let lost = Arc::new(AtomicBool::new(false));
-        match open_input(name.as_deref(), sample_rate, tx.clone(), lost.clone()) {
-            Ok(stream) => {
-                if let Some(ready) = ready.take() {
-                    let _ = ready.send(Ok(()));
+        match open(lost.clone()) {
+            Ok((stream, opened)) => {
+                match ready.take() {
+                    Some(ready) => {
+                        let _ = ready.send(Ok(opened));
+                    }
+                    None => on_reopen(opened),
                 }
                 while !stop.load(Ordering::Relaxed) && !lost.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50));
+                    pause(POLL_EVERY);
                 }
                 drop(stream);
                 if lost.load(Ordering::Relaxed) {
-                    stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                    disconnects.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Err(e) => {
@@ -272,7 +316,10 @@ fn capture_thread(
                 }
             }
         }
-        std::thread::sleep(REOPEN_EVERY);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        pause(REOPEN_EVERY);
     }
 }
 
@@ -337,44 +384,61 @@ where
             // A full queue means nobody reads: dropping here never blocks the audio thread.
             let _ = tx.try_send(resampler.process(&mono));
         },
-        move |_error| lost.store(true, Ordering::Relaxed),
+        move |error: cpal::Error| {
+            if stream_is_lost(error.kind()) {
+                lost.store(true, Ordering::Relaxed);
+            }
+        },
         None,
     )
 }
 
 /// An output device as a sink: VB-Cable's input on Windows, BlackHole on macOS, or speakers.
+/// An output that is unplugged is reopened every second (at whatever rate it then runs).
 pub struct SpeakerOutput {
     queue: Arc<Mutex<VecDeque<f32>>>,
+    sample_rate: u32,
     resampler: LinearResampler,
     device_rate: u32,
+    /// The rate of the device as last (re)opened, set by the device thread.
+    opened_rate: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
-    /// Samples dropped because the device stalled.
+    /// Samples dropped because the device stalled or was gone.
     pub samples_dropped: Arc<AtomicU64>,
+    /// Times the device went away.
+    pub disconnects: Arc<AtomicU64>,
 }
 
 impl SpeakerOutput {
     pub fn open(name: Option<&str>, sample_rate: u32) -> Result<SpeakerOutput, DeviceError> {
         let queue = Arc::new(Mutex::new(VecDeque::<f32>::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let samples_dropped = Arc::new(AtomicU64::new(0));
+        let disconnects = Arc::new(AtomicU64::new(0));
+        let opened_rate = Arc::new(AtomicU32::new(0));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<u32, DeviceError>>();
         let (thread_queue, thread_stop) = (queue.clone(), stop.clone());
+        let (thread_dropped, thread_disconnects) = (samples_dropped.clone(), disconnects.clone());
+        let thread_rate = opened_rate.clone();
         let name = name.map(str::to_string);
         std::thread::Builder::new()
             .name("audio output".into())
             .spawn(move || {
-                let opened = open_output(name.as_deref(), thread_queue);
-                match opened {
-                    Ok((stream, rate)) => {
-                        let _ = ready_tx.send(Ok(rate));
-                        while !thread_stop.load(Ordering::Relaxed) {
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                        drop(stream);
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                }
+                keep_open(
+                    |lost| {
+                        // What waited for a lost device is stale: start the new one fresh.
+                        let stale = std::mem::take(
+                            &mut *thread_queue.lock().unwrap_or_else(|p| p.into_inner()),
+                        );
+                        thread_dropped.fetch_add(stale.len() as u64, Ordering::Relaxed);
+                        open_output(name.as_deref(), thread_queue.clone(), lost)
+                    },
+                    &thread_stop,
+                    &thread_disconnects,
+                    ready_tx,
+                    |rate| thread_rate.store(rate, Ordering::Relaxed),
+                    std::thread::sleep,
+                );
             })
             .map_err(|source| DeviceError::Io {
                 device: "audio output thread".into(),
@@ -383,18 +447,28 @@ impl SpeakerOutput {
         let device_rate = ready_rx
             .recv()
             .map_err(|_| DeviceError::Format("the audio output thread ended".into()))??;
+        opened_rate.store(device_rate, Ordering::Relaxed);
         Ok(SpeakerOutput {
             queue,
+            sample_rate,
             resampler: LinearResampler::new(sample_rate, device_rate),
             device_rate,
+            opened_rate,
             stop,
-            samples_dropped: Arc::default(),
+            samples_dropped,
+            disconnects,
         })
     }
 }
 
 impl AudioWrite for SpeakerOutput {
     fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
+        let rate = self.opened_rate.load(Ordering::Relaxed);
+        if rate != self.device_rate {
+            // Reopened at another rate (another device took the name, or its settings changed).
+            self.device_rate = rate;
+            self.resampler = LinearResampler::new(self.sample_rate, rate);
+        }
         let converted = self.resampler.process(samples);
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         queue.extend(converted);
@@ -430,6 +504,7 @@ impl Drop for SpeakerOutput {
 fn open_output(
     name: Option<&str>,
     queue: Arc<Mutex<VecDeque<f32>>>,
+    lost: Arc<AtomicBool>,
 ) -> Result<(cpal::Stream, u32), DeviceError> {
     let device = find_device(false, name)?;
     let label = device_name(&device);
@@ -440,10 +515,10 @@ fn open_output(
     let rate = config.sample_rate();
     let prime = (OUTPUT_PRIME.as_secs_f64() * f64::from(rate)) as usize;
     let stream = match config.sample_format() {
-        SampleFormat::F32 => build_output::<f32>(&device, &config, channels, prime, queue),
-        SampleFormat::I16 => build_output::<i16>(&device, &config, channels, prime, queue),
-        SampleFormat::I32 => build_output::<i32>(&device, &config, channels, prime, queue),
-        SampleFormat::U16 => build_output::<u16>(&device, &config, channels, prime, queue),
+        SampleFormat::F32 => build_output::<f32>(&device, &config, channels, prime, queue, lost),
+        SampleFormat::I16 => build_output::<i16>(&device, &config, channels, prime, queue, lost),
+        SampleFormat::I32 => build_output::<i32>(&device, &config, channels, prime, queue, lost),
+        SampleFormat::U16 => build_output::<u16>(&device, &config, channels, prime, queue, lost),
         other => {
             return Err(DeviceError::Format(format!(
                 "{label} takes {other:?} samples, which the studio does not write yet"
@@ -466,6 +541,7 @@ fn build_output<T>(
     channels: usize,
     prime: usize,
     queue: Arc<Mutex<VecDeque<f32>>>,
+    lost: Arc<AtomicBool>,
 ) -> Result<cpal::Stream, cpal::Error>
 where
     T: SizedSample + FromSample<f32> + Send + 'static,
@@ -483,7 +559,11 @@ where
                 frame.fill(T::from_sample(sample.unwrap_or(0.0)));
             }
         },
-        |_error| {},
+        move |error: cpal::Error| {
+            if stream_is_lost(error.kind()) {
+                lost.store(true, Ordering::Relaxed);
+            }
+        },
         None,
     )
 }
@@ -514,6 +594,114 @@ mod tests {
         assert!(!next_playing(false, 100, 2_880));
         assert!(next_playing(false, 2_880, 2_880));
         assert!(next_playing(true, 10, 2_880), "keeps playing what is left");
+    }
+
+    /// A device on a synthetic clock: unplugged at 0.5 s, back at 2.7 s (at another rate),
+    /// the studio stops at 4 s.
+    #[test]
+    fn a_lost_device_is_reopened_every_second_until_it_is_back() {
+        use std::cell::{Cell, RefCell};
+        let now = Cell::new(Duration::ZERO);
+        let attempts = RefCell::new(Vec::new());
+        let current_lost: RefCell<Option<Arc<AtomicBool>>> = RefCell::new(None);
+        let stop = AtomicBool::new(false);
+        let disconnects = AtomicU64::new(0);
+        let reopened = RefCell::new(Vec::new());
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let plugged =
+            |t: Duration| t < Duration::from_millis(500) || t >= Duration::from_millis(2_700);
+        keep_open(
+            |lost| {
+                let t = now.get();
+                attempts.borrow_mut().push(t.as_millis());
+                if !plugged(t) {
+                    return Err(DeviceError::Unavailable {
+                        problem: "gone".into(),
+                        fix: String::new(),
+                    });
+                }
+                *current_lost.borrow_mut() = Some(lost);
+                let rate = if t.is_zero() { 48_000 } else { 44_100 };
+                Ok(("stream", rate))
+            },
+            &stop,
+            &disconnects,
+            ready_tx,
+            |rate| reopened.borrow_mut().push(rate),
+            |pause| {
+                now.set(now.get() + pause);
+                if !plugged(now.get())
+                    && let Some(lost) = current_lost.borrow().as_ref()
+                {
+                    // What a stream's error callback does when its device goes.
+                    let gone = stream_is_lost(cpal::ErrorKind::DeviceNotAvailable);
+                    lost.store(gone, Ordering::Relaxed);
+                }
+                if now.get() >= Duration::from_secs(4) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            },
+        );
+        assert_eq!(
+            ready_rx.try_recv().unwrap().unwrap(),
+            48_000,
+            "the first open is reported"
+        );
+        assert_eq!(*attempts.borrow(), [0, 1_500, 2_500, 3_500]);
+        assert_eq!(
+            *reopened.borrow(),
+            [44_100],
+            "the reopened device's rate is passed on"
+        );
+        assert_eq!(disconnects.load(Ordering::Relaxed), 1);
+        assert!(
+            now.get() >= Duration::from_secs(4) && now.get() < Duration::from_millis(4_100),
+            "stops promptly"
+        );
+    }
+
+    #[test]
+    fn a_device_that_cannot_be_opened_at_first_is_reported_not_retried() {
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), DeviceError>>();
+        let mut attempts = 0;
+        keep_open(
+            |_| -> Result<((), ()), DeviceError> {
+                attempts += 1;
+                Err(DeviceError::Unavailable {
+                    problem: "no output device called \"Cable\"".into(),
+                    fix: "Run `studio devices`".into(),
+                })
+            },
+            &AtomicBool::new(false),
+            &AtomicU64::new(0),
+            ready_tx,
+            |()| {},
+            |_| panic!("no waiting after a first failure"),
+        );
+        assert_eq!(attempts, 1);
+        let error = ready_rx.try_recv().unwrap().unwrap_err().to_string();
+        assert!(
+            error.contains("Cable") && error.contains("studio devices"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn glitches_do_not_count_as_a_lost_stream() {
+        use cpal::ErrorKind::*;
+        for kind in [
+            Xrun,
+            RealtimeDenied,
+            DeviceChanged,
+            DeviceBusy,
+            BackendError,
+            Other,
+        ] {
+            assert!(!stream_is_lost(kind), "{kind:?}");
+        }
+        for kind in [DeviceNotAvailable, StreamInvalidated, HostUnavailable] {
+            assert!(stream_is_lost(kind), "{kind:?}");
+        }
     }
 
     #[test]
