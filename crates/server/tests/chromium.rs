@@ -167,7 +167,7 @@ async fn chromium_decodes_the_processed_video_of_a_webrtc_session() {
         verdict["height"].as_u64().unwrap_or(0),
     );
     assert!(
-        w <= 640 && w >= 160 && w * 9 == h * 16,
+        (160..=640).contains(&w) && w * 9 == h * 16,
         "the processed picture keeps the camera's shape: {verdict}"
     );
 }
