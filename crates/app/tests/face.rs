@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use studio_face::Detection;
 use studio_face::pipeline::{FaceEngine, FaceModels};
+use studio_face::standin::textured;
 use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::VideoProcessor;
 use studio_media::source::VideoSource;
@@ -19,21 +20,6 @@ use studio_proto::control::Control;
 
 fn standin_models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
-}
-
-/// A textured picture: the stand-in detector's random weights respond to texture.
-fn textured(w: u32, h: u32, seed: u32) -> RgbImage {
-    let mut img = RgbImage::new(w, h);
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    for (i, v) in img.data_mut().iter_mut().enumerate() {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        let (x, y) = ((i / 3) as u32 % w, (i / 3) as u32 / w);
-        let smooth = 128.0 + 90.0 * ((x as f32 / 23.0).sin() * (y as f32 / 17.0).cos());
-        *v = (smooth as i32 + (s % 40) as i32 - 20).clamp(0, 255) as u8;
-    }
-    img
 }
 
 fn write_png(img: &RgbImage, path: &Path) {

@@ -15,3 +15,4 @@ pub use detect::Detection;
 pub use error::FaceError;
 pub mod models;
 pub mod pipeline;
+pub mod standin;

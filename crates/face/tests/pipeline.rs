@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use studio_face::pipeline::{AddFaceError, FaceEngine, FaceModels};
+use studio_face::standin::textured;
 use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::VideoProcessor;
 use studio_media::{RgbImage, Timestamp, VideoFrame};
@@ -19,22 +20,6 @@ fn engine(detect_every: u32) -> Arc<FaceEngine> {
         FaceModels::load_dir(&dir, &options).unwrap(),
         detect_every,
     ))
-}
-
-/// A textured test image: the stand-in detector's random weights respond to texture.
-fn picture(w: u32, h: u32, seed: u32) -> RgbImage {
-    let mut img = RgbImage::new(w, h);
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    for (i, v) in img.data_mut().iter_mut().enumerate() {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        let x = (i / 3) as u32 % w;
-        let y = (i / 3) as u32 / w;
-        let smooth = 128.0 + 90.0 * ((x as f32 / 23.0).sin() * (y as f32 / 17.0).cos());
-        *v = (smooth as i32 + (s % 40) as i32 - 20).clamp(0, 255) as u8;
-    }
-    img
 }
 
 fn frame(seq: u64, img: &RgbImage) -> VideoFrame {
@@ -53,14 +38,14 @@ fn inside(b: &[f32; 4], x: u32, y: u32) -> bool {
 #[test]
 fn pixels_change_only_inside_detected_face_boxes() {
     let engine = engine(2);
-    let target = engine.add_face(&picture(320, 240, 7)).unwrap();
+    let target = engine.add_face(&textured(320, 240, 7)).unwrap();
     assert!(target.id.starts_with("face-"));
     let mut p = engine.processor();
     p.apply(&Control::SetFace {
         face_id: Some(target.id.clone()),
     })
     .unwrap();
-    let img = picture(640, 360, 11);
+    let img = textured(640, 360, 11);
     let mut changed_total = 0;
     for seq in 0..3 {
         let input = frame(seq, &img);
@@ -112,7 +97,7 @@ fn pixels_change_only_inside_detected_face_boxes() {
 fn no_chosen_face_passes_frames_through_and_unknown_ids_are_refused() {
     let engine = engine(1);
     let mut p = engine.processor();
-    let input = frame(0, &picture(320, 240, 3));
+    let input = frame(0, &textured(320, 240, 3));
     assert_eq!(p.process(input.clone()), input);
     let err = p
         .apply(&Control::SetFace {

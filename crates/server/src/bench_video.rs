@@ -8,7 +8,7 @@ use std::time::Instant;
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::VideoProcessor;
-use studio_media::{RgbImage, Timestamp, VideoFrame};
+use studio_media::{Timestamp, VideoFrame};
 use studio_proto::control::Control;
 
 /// What `bench video` measures, and on what.
@@ -62,22 +62,6 @@ fn models_dir(spec: &str) -> Result<PathBuf> {
     }
 }
 
-/// A textured 1280×720 picture: the random-weight stand-ins respond to texture, and real
-/// models are timed the same way whatever the content.
-fn picture(w: u32, h: u32) -> RgbImage {
-    let mut img = RgbImage::new(w, h);
-    let mut s: u32 = 0x9e37_79b9;
-    for (i, v) in img.data_mut().iter_mut().enumerate() {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        let (x, y) = ((i / 3) as u32 % w, (i / 3) as u32 / w);
-        let smooth = 128.0 + 90.0 * ((x as f32 / 23.0).sin() * (y as f32 / 17.0).cos());
-        *v = (smooth as i32 + (s % 40) as i32 - 20).clamp(0, 255) as u8;
-    }
-    img
-}
-
 fn backend(s: &str) -> Result<BackendChoice> {
     Ok(match s {
         "auto" => BackendChoice::Auto,
@@ -102,7 +86,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         args.detect_every.unwrap_or(config.face.detect_every),
     ));
     let backends = engine.backends();
-    let img = picture(1280, 720);
+    // The seed gives the picture the published figures were measured on.
+    let img = studio_face::standin::textured(1280, 720, 0x7459_7a89);
     let embed = Instant::now();
     let target = engine
         .add_face(&img)

@@ -6,6 +6,7 @@ mod common;
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::time::Duration;
+use studio_face::standin::textured;
 use studio_media::{RgbImage, Timestamp, VideoFrame};
 use studio_proto::control::Control;
 use studio_transport::{ServerClient, SessionEvent};
@@ -47,20 +48,6 @@ async fn next(events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>) -
         .await
         .expect("event in time")
         .expect("session open")
-}
-
-fn textured(w: u32, h: u32, seed: u32) -> RgbImage {
-    let mut img = RgbImage::new(w, h);
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    for (i, v) in img.data_mut().iter_mut().enumerate() {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        let (x, y) = ((i / 3) as u32 % w, (i / 3) as u32 / w);
-        let smooth = 128.0 + 90.0 * ((x as f32 / 23.0).sin() * (y as f32 / 17.0).cos());
-        *v = (smooth as i32 + (s % 40) as i32 - 20).clamp(0, 255) as u8;
-    }
-    img
 }
 
 fn encode(img: &RgbImage, format: image::ImageFormat) -> Vec<u8> {
