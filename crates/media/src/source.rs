@@ -55,8 +55,9 @@ pub enum VideoInput {
     Sync,
     /// A Y4M file.
     File(PathBuf),
-    /// A camera's device node (`/dev/video0`); `camera:<n>` names `/dev/video<n>`.
-    Camera(PathBuf),
+    /// A camera. On Linux its device node (`camera:<n>` names `/dev/video<n>`); on Windows
+    /// and macOS its position in `studio devices`' list or part of its name.
+    Camera(String),
 }
 
 /// What `--audio-in` names.
@@ -73,14 +74,16 @@ pub enum AudioInput {
 }
 
 impl VideoInput {
-    /// `test`, `sync`, or a path ending in `.y4m`.
+    /// `test`, `sync`, `camera:<n or name>`, or a path ending in `.y4m`.
     pub fn parse(spec: &str) -> Result<VideoInput, MediaError> {
         if let Some(camera) = spec.strip_prefix("camera:") {
             let camera = camera.trim();
             return match camera.parse::<u32>() {
-                Ok(n) => Ok(VideoInput::Camera(PathBuf::from(format!("/dev/video{n}")))),
-                Err(_) if !camera.is_empty() => Ok(VideoInput::Camera(PathBuf::from(camera))),
-                Err(_) => Err(MediaError::BadSpec(
+                Ok(n) if cfg!(target_os = "linux") => {
+                    Ok(VideoInput::Camera(format!("/dev/video{n}")))
+                }
+                _ if !camera.is_empty() => Ok(VideoInput::Camera(camera.to_string())),
+                _ => Err(MediaError::BadSpec(
                     "`camera:` needs a camera, e.g. `camera:0` (see `studio devices`)".into(),
                 )),
             };
@@ -145,30 +148,33 @@ pub fn open_video(
         VideoInput::Test => Box::new(TestPattern::new(default_format)),
         VideoInput::Sync => Box::new(SyncFlash::new(default_format)),
         VideoInput::File(path) => Box::new(Y4mReader::open(path)?),
-        VideoInput::Camera(path) => open_camera(path, default_format)?,
+        VideoInput::Camera(spec) => open_camera(spec, default_format)?,
     })
 }
 
-#[cfg(target_os = "linux")]
-fn open_camera(path: &Path, format: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
-    use crate::devices::camera::{CameraSource, v4l2_capture::V4l2Capture};
-    let path = path.to_path_buf();
-    let name = path.display().to_string();
-    let camera = CameraSource::open(
-        Box::new(move || V4l2Capture::open(&path)),
-        format.width,
-        format.height,
-        format.rate,
-    )?
-    .on_state_change(move |state| tracing::warn!("{name}: {state}"));
+/// Open a camera with the system's capture API: V4L2 on Linux, Media Foundation on Windows,
+/// AVFoundation on macOS.
+#[cfg(any(target_os = "linux", windows, target_os = "macos"))]
+fn open_camera(spec: &str, format: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
+    use crate::devices::camera::CameraSource;
+    let owned = spec.to_string();
+    #[cfg(target_os = "linux")]
+    let opener = move || crate::devices::camera::v4l2_capture::V4l2Capture::open(Path::new(&owned));
+    #[cfg(windows)]
+    let opener = move || crate::devices::media_foundation::MfCapture::open(&owned);
+    #[cfg(target_os = "macos")]
+    let opener = move || crate::devices::avfoundation::AvCapture::open(&owned);
+    let name = spec.to_string();
+    let camera = CameraSource::open(Box::new(opener), format.width, format.height, format.rate)?
+        .on_state_change(move |state| tracing::warn!("{name}: {state}"));
     Ok(Box::new(camera))
 }
 
-#[cfg(not(target_os = "linux"))]
-fn open_camera(_: &Path, _: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
-    Err(MediaError::BadSpec(
-        "camera capture on this system is not built yet; use a .y4m file meanwhile".into(),
-    ))
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
+fn open_camera(spec: &str, _: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
+    Err(MediaError::BadSpec(format!(
+        "camera `{spec}`: camera capture is not available on this system; use a .y4m file"
+    )))
 }
 
 /// Open an audio source producing mono at `sample_rate`. A file at another rate is an error

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use studio_media::devices::camera::{
     BROKEN_FRAMES_LIMIT, CameraSource, CameraState, CaptureDevice, CaptureFormat, FOURCC_I420,
-    FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV, REOPEN_EVERY, negotiate, to_i420,
+    FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV, OfferedFormat, REOPEN_EVERY, closest_format, negotiate,
+    pick_camera, to_i420,
 };
 use studio_media::devices::mjpeg::MjpegDecoder;
 use studio_media::source::{FrameRate, VideoInput, VideoSource};
@@ -201,6 +202,43 @@ fn camera_specs_parse() {
         VideoInput::Camera("/dev/video2".into())
     );
     assert!(VideoInput::parse("camera:").is_err());
+}
+
+#[test]
+fn a_camera_spec_picks_by_position_or_by_part_of_the_name() {
+    let names = vec!["Integrated Webcam".to_string(), "Logitech C920".to_string()];
+    assert_eq!(pick_camera(&names, "1"), Some(1));
+    assert_eq!(pick_camera(&names, " c920 "), Some(1));
+    assert_eq!(pick_camera(&names, "WEBCAM"), Some(0));
+    assert_eq!(pick_camera(&names, "2"), None, "past the end of the list");
+    assert_eq!(pick_camera(&names, "Brio"), None);
+    assert_eq!(pick_camera(&names, " "), None);
+}
+
+#[test]
+fn a_listed_format_is_chosen_by_size_then_by_the_rate_nearest_thirty() {
+    let format = |fourcc, width, height, fps| OfferedFormat {
+        fourcc,
+        width,
+        height,
+        fps,
+    };
+    let offered = [
+        format(FOURCC_YUYV, 640, 480, 30.0),
+        format(FOURCC_MJPEG, 1280, 720, 60.0),
+        format(FOURCC_MJPEG, 1280, 720, 30.0),
+        format(FOURCC_MJPEG, 1920, 1080, 30.0),
+        format(FOURCC_MJPEG, 640, 480, 15.0),
+    ];
+    assert_eq!(closest_format(&offered, FOURCC_MJPEG, 1280, 720), Some(2));
+    assert_eq!(closest_format(&offered, FOURCC_MJPEG, 1920, 1200), Some(3));
+    assert_eq!(closest_format(&offered, FOURCC_MJPEG, 320, 240), Some(4));
+    assert_eq!(
+        closest_format(&offered, FOURCC_YUYV, 1280, 720),
+        Some(0),
+        "the only YUYV size, however far"
+    );
+    assert_eq!(closest_format(&offered, FOURCC_NV12, 1280, 720), None);
 }
 
 #[test]

@@ -92,6 +92,58 @@ pub fn negotiate(
     Ok(settled)
 }
 
+/// One format a camera offers, as Windows and macOS list them: every size and rate whole,
+/// where V4L2 lets the driver settle on the nearest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OfferedFormat {
+    pub fourcc: u32,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second, 0 when the camera does not say.
+    pub fps: f64,
+}
+
+/// The frame rate asked for when a camera offers several at one size and format.
+const WANTED_FPS: f64 = 30.0;
+
+/// Which of `offered` to use for `fourcc` near `width`×`height`: the closest size in pixels,
+/// then the frame rate closest to 30.
+pub fn closest_format(
+    offered: &[OfferedFormat],
+    fourcc: u32,
+    width: u32,
+    height: u32,
+) -> Option<usize> {
+    let want = i64::from(width) * i64::from(height);
+    let area = |f: &OfferedFormat| (i64::from(f.width) * i64::from(f.height) - want).abs();
+    offered
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.fourcc == fourcc)
+        .min_by(|(_, a), (_, b)| {
+            area(a)
+                .cmp(&area(b))
+                .then((a.fps - WANTED_FPS).abs().total_cmp(&(b.fps - WANTED_FPS).abs()))
+        })
+        .map(|(index, _)| index)
+}
+
+/// Which of the cameras named `names` (in the system's order) a `camera:` spec means: its
+/// position in the list, or the first name that contains it, whatever the case.
+pub fn pick_camera(names: &[String], spec: &str) -> Option<usize> {
+    let spec = spec.trim();
+    if let Ok(index) = spec.parse::<usize>() {
+        return (index < names.len()).then_some(index);
+    }
+    let wanted = spec.to_lowercase();
+    if wanted.is_empty() {
+        return None;
+    }
+    names
+        .iter()
+        .position(|name| name.to_lowercase().contains(&wanted))
+}
+
 /// Convert one captured frame to I420 (odd sizes lose their last row or column). MJPEG frames
 /// go through a decoder made for this frame; [`CameraSource`] keeps one across frames.
 pub fn to_i420(format: &CaptureFormat, data: &[u8]) -> Result<I420Image, MediaError> {

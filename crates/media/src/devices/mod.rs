@@ -1,10 +1,15 @@
 //! Real devices: the virtual microphone (PulseAudio/PipeWire), the virtual camera
-//! (v4l2loopback on Linux, OBS Virtual Camera's shared memory on Windows), microphones and
-//! speakers through cpal, and the device lists. Everything that talks to the system goes
+//! (v4l2loopback on Linux, OBS Virtual Camera's shared memory on Windows), cameras (V4L2,
+//! Media Foundation, AVFoundation), microphones and speakers through cpal, and the device
+//! lists. Everything that talks to the system goes
 //! through a small seam (a command runner, a device file, a memory region) so the logic is
 //! tested without the hardware.
 
+#[cfg(target_os = "macos")]
+pub mod avfoundation;
 pub mod camera;
+#[cfg(windows)]
+pub mod media_foundation;
 pub mod mjpeg;
 pub mod obs;
 pub mod pulse;
