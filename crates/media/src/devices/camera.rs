@@ -121,9 +121,11 @@ pub fn closest_format(
         .enumerate()
         .filter(|(_, f)| f.fourcc == fourcc)
         .min_by(|(_, a), (_, b)| {
-            area(a)
-                .cmp(&area(b))
-                .then((a.fps - WANTED_FPS).abs().total_cmp(&(b.fps - WANTED_FPS).abs()))
+            area(a).cmp(&area(b)).then(
+                (a.fps - WANTED_FPS)
+                    .abs()
+                    .total_cmp(&(b.fps - WANTED_FPS).abs()),
+            )
         })
         .map(|(index, _)| index)
 }

@@ -198,8 +198,8 @@ impl MfCapture {
         // SAFETY: COM calls on live interfaces; out-values are owned wrappers.
         unsafe {
             let source: IMFMediaSource = activates[index].ActivateObject().map_err(to_io)?;
-            let reader =
-                MFCreateSourceReaderFromMediaSource(&source, None::<&IMFAttributes>).map_err(to_io)?;
+            let reader = MFCreateSourceReaderFromMediaSource(&source, None::<&IMFAttributes>)
+                .map_err(to_io)?;
             let stream = MF_SOURCE_READER_FIRST_VIDEO_STREAM.0 as u32;
             let mut native = Vec::new();
             for i in 0.. {
@@ -334,7 +334,9 @@ impl CaptureDevice for MfCapture {
                 let buffer = sample.ConvertToContiguousBuffer().map_err(to_io)?;
                 let mut data = std::ptr::null_mut();
                 let mut len = 0u32;
-                buffer.Lock(&mut data, None, Some(&mut len)).map_err(to_io)?;
+                buffer
+                    .Lock(&mut data, None, Some(&mut len))
+                    .map_err(to_io)?;
                 out.clear();
                 if !data.is_null() {
                     out.extend_from_slice(std::slice::from_raw_parts(data, len as usize));
