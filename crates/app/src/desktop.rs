@@ -43,6 +43,10 @@ pub fn open_window(
     let options = StudioOptions {
         config: loaded.config.clone(),
         manager: manager.map_err(|e| format!("{e:#}")),
+        // The window is how people use the studio: their microphone in, the virtual camera
+        // and microphone out, the talk key wherever they are.
+        devices: crate::state::RunDevices::everyday(),
+        global_talk_key: true,
     };
     let started: Arc<Mutex<Option<Studio>>> = Arc::default();
     let keep = started.clone();

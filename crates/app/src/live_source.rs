@@ -61,6 +61,10 @@ impl VideoSource for SwitchingVideoSource {
         self.format
     }
 
+    fn camera_health(&self) -> Option<studio_media::devices::camera::CameraHealth> {
+        self.current.camera_health()
+    }
+
     fn next_image(&mut self) -> Result<Option<I420Image>, MediaError> {
         self.switch_if_asked();
         let image = match self.current.next_image()? {

@@ -105,6 +105,93 @@ pub fn open_audio(outs: &[AudioOut], sample_rate: u32) -> anyhow::Result<Opened<
     Ok((file, devices))
 }
 
+impl VideoOut {
+    /// This system's virtual camera: v4l2loopback on Linux, OBS Virtual Camera on Windows;
+    /// macOS has none yet.
+    pub fn virtual_camera() -> Option<VideoOut> {
+        if cfg!(target_os = "linux") {
+            Some(VideoOut::V4l2(None))
+        } else if cfg!(windows) {
+            Some(VideoOut::Obs)
+        } else {
+            None
+        }
+    }
+}
+
+/// The virtual cable's playback side, found by part of its name.
+const WINDOWS_CABLE: &str = "CABLE Input";
+const MACOS_CABLE: &str = "BlackHole";
+
+impl AudioOut {
+    /// This system's virtual microphone: the studio's own PulseAudio/PipeWire microphone on
+    /// Linux, VB-Cable on Windows, BlackHole on macOS.
+    pub fn virtual_microphone() -> AudioOut {
+        if cfg!(target_os = "linux") {
+            AudioOut::Pulse
+        } else if cfg!(windows) {
+            AudioOut::Device(WINDOWS_CABLE.into())
+        } else {
+            AudioOut::Device(MACOS_CABLE.into())
+        }
+    }
+}
+
+/// What to install when the virtual microphone's cable is missing.
+fn cable_hint() -> &'static str {
+    if cfg!(windows) {
+        "Install VB-Cable (free, from vb-audio.com/Cable), restart the studio, then choose          \"CABLE Output\" as the microphone in your call app"
+    } else {
+        "Install BlackHole 2ch (free, from existential.audio/blackhole), restart the studio, then          choose \"BlackHole 2ch\" as the microphone in your call app"
+    }
+}
+
+/// Devices a window run opened, and the ones it could not, each with its fix.
+pub struct VirtualDevices {
+    pub video: Vec<Box<dyn VideoWrite>>,
+    pub audio: Vec<Box<dyn AudioWrite>>,
+    pub problems: Vec<String>,
+}
+
+/// Open the virtual camera and microphone asked for. One that cannot open is left out and
+/// its problem returned: the studio still runs, with its previews, and says what to install.
+pub fn open_virtual(
+    camera: bool,
+    microphone: bool,
+    (width, height, fps): (u32, u32, f64),
+    sample_rate: u32,
+) -> VirtualDevices {
+    let mut opened = VirtualDevices {
+        video: Vec::new(),
+        audio: Vec::new(),
+        problems: Vec::new(),
+    };
+    if camera {
+        match VideoOut::virtual_camera() {
+            Some(out) => match open_video(&[out], width, height, fps) {
+                Ok((_, devices)) => opened.video.extend(devices),
+                Err(e) => opened.problems.push(format!("{e:#}")),
+            },
+            None => opened.problems.push(
+                "There is no virtual camera on macOS yet: share the studio's window in your \
+                 call instead"
+                    .into(),
+            ),
+        }
+    }
+    if microphone {
+        let out = AudioOut::virtual_microphone();
+        match open_audio(std::slice::from_ref(&out), sample_rate) {
+            Ok((_, devices)) => opened.audio.extend(devices),
+            Err(e) if matches!(out, AudioOut::Device(_)) => {
+                opened.problems.push(format!("{e:#}. {}", cable_hint()))
+            }
+            Err(e) => opened.problems.push(format!("{e:#}")),
+        }
+    }
+    opened
+}
+
 #[cfg(target_os = "linux")]
 fn open_v4l2(
     path: Option<&std::path::Path>,
@@ -166,6 +253,24 @@ fn process_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_virtual_device_that_cannot_open_is_explained_and_the_run_goes_on() {
+        let opened = open_virtual(true, false, (64, 48, 30.0), 48_000);
+        assert_eq!(
+            opened.video.len() + opened.problems.len(),
+            1,
+            "opened or explained, never silently dropped"
+        );
+        if let Some(problem) = opened.problems.first() {
+            assert!(
+                problem.contains("v4l2loopback") || problem.contains("macOS"),
+                "names what is missing: {problem}"
+            );
+        }
+        let none = open_virtual(false, false, (64, 48, 30.0), 48_000);
+        assert!(none.video.is_empty() && none.audio.is_empty() && none.problems.is_empty());
+    }
 
     #[test]
     fn specs_parse_to_devices_or_files() {

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
+use studio_media::devices::camera::{CameraHealth, CameraState};
 use studio_media::source::{
     AudioInput, AudioSource, FrameRate, VideoFormat, VideoInput, VideoSource, open_audio,
     open_video,
@@ -267,6 +268,9 @@ pub async fn run_with(
     let audio_limit = options
         .seconds
         .map(|s| (s * 1000.0 / config.audio.frame_ms as f64).round() as u64);
+    // Capture starts now, not when the clock did: the time the sessions took to open is not
+    // latency, and counting it would make the lip-sync buffer hold both paths that long.
+    let capture_start = clock.elapsed();
     let video_capture = {
         let (sender, stats, stop) = (
             video_sender.clone(),
@@ -277,7 +281,7 @@ pub async fn run_with(
         tokio::task::spawn_blocking(move || {
             capture_video(
                 video_source,
-                clock,
+                (clock, capture_start),
                 video_limit,
                 &sender,
                 &stats,
@@ -296,7 +300,7 @@ pub async fn run_with(
         tokio::task::spawn_blocking(move || {
             capture_audio(
                 audio_source,
-                clock,
+                (clock, capture_start),
                 frame_ms,
                 block_samples,
                 audio_limit,
@@ -335,7 +339,7 @@ pub async fn run_with(
             captures.await
         }
     };
-    let video_items = video_result
+    let (video_items, camera) = video_result
         .context("video capture")?
         .context("video capture")?;
     let audio_items = audio_result
@@ -402,6 +406,9 @@ pub async fn run_with(
         restarts,
         gaps,
         lip_sync,
+        camera: camera
+            .as_ref()
+            .map(crate::report::CameraReport::from_health),
     })
 }
 
@@ -620,17 +627,19 @@ fn open_sender(current: &CurrentSender) -> Option<SessionSender> {
 /// Capture frames at the source's rate; returns how many were captured.
 fn capture_video(
     mut source: Box<dyn VideoSource>,
-    clock: Instant,
+    (clock, start): (Instant, Duration),
     limit: Option<u64>,
     current: &CurrentSender,
     stats: &PathStats,
     stop: &AtomicBool,
     tap: Option<&RunTap>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, Option<CameraHealth>)> {
     let rate = source.format().rate;
     let mut seq = 0u64;
+    let mut camera_state = CameraState::Streaming;
     while limit.is_none_or(|l| seq < l) {
-        let due = Duration::from_secs_f64(seq as f64 * rate.den as f64 / rate.num.max(1) as f64);
+        let due =
+            start + Duration::from_secs_f64(seq as f64 * rate.den as f64 / rate.num.max(1) as f64);
         sleep_until(clock, due, stop);
         if stop.load(Ordering::Relaxed) {
             break;
@@ -638,6 +647,15 @@ fn capture_video(
         let Some(image) = source.next_image()? else {
             break;
         };
+        if let Some(health) = source.camera_health()
+            && health.state != camera_state
+        {
+            camera_state = health.state;
+            let words = (camera_state != CameraState::Streaming).then(|| camera_state.to_string());
+            if let Some(tap) = tap {
+                tap.send(TapEvent::CameraState(words));
+            }
+        }
         let frame = VideoFrame {
             seq,
             capture: Timestamp::from_duration(due),
@@ -659,14 +677,14 @@ fn capture_video(
         }
         seq += 1;
     }
-    Ok(seq)
+    Ok((seq, source.camera_health()))
 }
 
 /// Capture blocks at the audio rate; returns how many were captured.
 #[allow(clippy::too_many_arguments)]
 fn capture_audio(
     mut source: Box<dyn AudioSource>,
-    clock: Instant,
+    (clock, start): (Instant, Duration),
     frame_ms: u32,
     block_samples: usize,
     limit: Option<u64>,
@@ -677,7 +695,7 @@ fn capture_audio(
     let sample_rate = source.sample_rate();
     let mut seq = 0u64;
     while limit.is_none_or(|l| seq < l) {
-        let due = Duration::from_millis(seq * frame_ms as u64);
+        let due = start + Duration::from_millis(seq * frame_ms as u64);
         sleep_until(clock, due, stop);
         if stop.load(Ordering::Relaxed) {
             break;
@@ -778,6 +796,93 @@ async fn print_status(
             audio_ratio * 100.0,
             audio.recent_latency(window).p50,
             describe(&servers[1]),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::CameraReport;
+    use studio_media::devices::camera::CameraStats;
+    use studio_media::{I420Image, MediaError};
+
+    /// A camera that is unplugged for frames 3 to 5 and streams otherwise.
+    struct Unplugged {
+        frame: u64,
+    }
+
+    impl Unplugged {
+        fn gone(&self) -> bool {
+            (3..=5).contains(&self.frame)
+        }
+    }
+
+    impl VideoSource for Unplugged {
+        fn format(&self) -> VideoFormat {
+            VideoFormat {
+                width: 16,
+                height: 16,
+                rate: FrameRate::per_second(1000),
+            }
+        }
+
+        fn next_image(&mut self) -> Result<Option<I420Image>, MediaError> {
+            self.frame += 1;
+            Ok(Some(I420Image::black(16, 16)))
+        }
+
+        fn camera_health(&self) -> Option<CameraHealth> {
+            Some(CameraHealth {
+                state: if self.gone() {
+                    CameraState::Unplugged
+                } else {
+                    CameraState::Streaming
+                },
+                stats: CameraStats {
+                    frames_concealed: self.frame.clamp(2, 5) - 2,
+                    disconnects: u64::from(self.frame >= 3),
+                    frames_broken: 0,
+                },
+            })
+        }
+    }
+
+    #[test]
+    fn a_camera_unplugged_mid_run_is_told_once_each_way_and_reported() {
+        let (tap, _previews, mut events) = RunTap::new(None);
+        let current: CurrentSender = Arc::default();
+        let stats = PathStats::default();
+        let (frames, health) = capture_video(
+            Box::new(Unplugged { frame: 0 }),
+            (Instant::now(), Duration::ZERO),
+            Some(8),
+            &current,
+            &stats,
+            &AtomicBool::new(false),
+            Some(&tap),
+        )
+        .unwrap();
+        assert_eq!(frames, 8, "the timeline goes on while the camera is away");
+        let mut told = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let TapEvent::CameraState(words) = event {
+                told.push(words);
+            }
+        }
+        assert_eq!(
+            told,
+            [Some(CameraState::Unplugged.to_string()), None],
+            "one message when it goes, one when it is back"
+        );
+        assert_eq!(
+            CameraReport::from_health(&health.unwrap()),
+            CameraReport {
+                state: "streaming".into(),
+                disconnects: 1,
+                frames_concealed: 3,
+                frames_broken: 0,
+            }
         );
     }
 }

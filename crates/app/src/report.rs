@@ -103,6 +103,37 @@ pub struct Report {
     pub gaps: Vec<Gap>,
     /// The lip-sync buffer: delays chosen per path and the offset between them.
     pub lip_sync: crate::lipsync::LipSyncReport,
+    /// The camera's state at the end and what it counted; absent for other video inputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraReport>,
+}
+
+/// A camera over the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CameraReport {
+    /// `streaming`, or the sentence that says what happened (unplugged, stopped answering).
+    pub state: String,
+    /// Times the camera went away.
+    pub disconnects: u64,
+    /// Frames repeated while it was away or sent a broken frame.
+    pub frames_concealed: u64,
+    /// Frames that could not be decoded.
+    pub frames_broken: u64,
+}
+
+impl CameraReport {
+    pub fn from_health(health: &studio_media::devices::camera::CameraHealth) -> CameraReport {
+        use studio_media::devices::camera::CameraState;
+        CameraReport {
+            state: match &health.state {
+                CameraState::Streaming => "streaming".into(),
+                other => other.to_string(),
+            },
+            disconnects: health.stats.disconnects,
+            frames_concealed: health.stats.frames_concealed,
+            frames_broken: health.stats.frames_broken,
+        }
+    }
 }
 
 #[cfg(test)]

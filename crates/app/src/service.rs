@@ -6,8 +6,8 @@ use crate::controls::LiveControls;
 use crate::manager::{ManagerOptions, ServerInfo};
 use crate::pipeline::{self, RunOptions};
 use crate::state::{
-    Camera, Command, Effect, Event, Snapshot, Store, Thumbnail, face_from_answer,
-    voices_from_answer,
+    Camera, Command, Effect, Event, Microphone, RunDevices, Snapshot, Store, Thumbnail,
+    face_from_answer, voices_from_answer,
 };
 use crate::tap::{Previews, RunTap, TapEvent};
 use std::path::{Path, PathBuf};
@@ -32,6 +32,10 @@ pub struct StudioOptions {
     pub config: Config,
     /// How to start the servers, or why they cannot be (shown when the person presses Start).
     pub manager: Result<ManagerOptions, String>,
+    /// The microphone and virtual devices runs start with (the person can change them).
+    pub devices: RunDevices,
+    /// Listen for the talk key everywhere on the desktop, not only in the window.
+    pub global_talk_key: bool,
 }
 
 /// The window's handle on the studio: read snapshots, send commands.
@@ -50,12 +54,15 @@ impl Studio {
         options: StudioOptions,
         repaint: impl Fn() + Send + Sync + 'static,
     ) -> Studio {
-        let store = Store::new(&options.config);
+        let store = Store::with_devices(&options.config, options.devices);
         let (snapshot_tx, snapshot) = watch::channel(store.snapshot());
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (previews_tx, previews) = watch::channel(None);
         let (inputs, inputs_rx) = mpsc::unbounded_channel();
         let (servers_tx, servers) = watch::channel([None, None]);
+        if options.global_talk_key {
+            start_talk_key(&options.config.talk.key, commands.clone(), inputs.clone());
+        }
         let driver = Driver {
             store,
             config: options.config,
@@ -69,6 +76,7 @@ impl Studio {
             repaint: Arc::new(repaint),
         };
         runtime.spawn(driver.run(commands_rx, inputs_rx));
+        let _ = commands.send(Command::RefreshDevices);
         Studio {
             snapshot,
             commands,
@@ -143,6 +151,69 @@ fn video_input(camera: &Camera) -> VideoInput {
     match camera {
         Camera::TestPattern => VideoInput::Test,
         Camera::VideoFile(path) => VideoInput::File(path.clone()),
+        Camera::Device { spec, .. } => VideoInput::Camera(spec.clone()),
+    }
+}
+
+fn audio_input(microphone: &Microphone) -> AudioInput {
+    match microphone {
+        Microphone::TestTone => AudioInput::Tone(440.0),
+        Microphone::Default => AudioInput::Microphone(None),
+        Microphone::Named(name) => AudioInput::Microphone(Some(name.clone())),
+    }
+}
+
+/// Cameras and microphones for the window's lists. The studio's own virtual microphone is
+/// left out: choosing it as the input would feed the output back in.
+fn list_devices() -> Event {
+    let all = crate::doctor::list_devices();
+    let ours = studio_media::devices::pulse::MICROPHONE_DESCRIPTION;
+    Event::Devices {
+        cameras: all
+            .iter()
+            .filter(|d| d.kind == "camera")
+            .map(|d| {
+                let spec = d.spec.strip_prefix("camera:").unwrap_or(&d.spec);
+                (spec.to_string(), d.name.clone())
+            })
+            .collect(),
+        microphones: all
+            .iter()
+            .filter(|d| d.kind == "microphone" && !d.name.contains(ours))
+            .map(|d| d.name.clone())
+            .collect(),
+    }
+}
+
+/// Listen for the talk key on the whole desktop and hold-to-talk through the store, as the
+/// window's own button does. A desktop that cannot give us the key is told in the window.
+fn start_talk_key(
+    key: &str,
+    commands: mpsc::UnboundedSender<Command>,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
+    match crate::talk::start_events(key) {
+        Ok((driver, events)) => {
+            tracing::info!("talk key {key} through {driver}");
+            let spawned = std::thread::Builder::new()
+                .name("talk key".into())
+                .spawn(move || {
+                    let mut state = crate::talk::TalkKeyState::default();
+                    for event in events {
+                        if let Some(active) = state.on_event(event)
+                            && commands.send(Command::Talk(active)).is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                let _ = inputs.send(Input::Event(Event::TalkKeyProblem(e.to_string())));
+            }
+        }
+        Err(e) => {
+            let _ = inputs.send(Input::Event(Event::TalkKeyProblem(format!("{e:#}"))));
+        }
     }
 }
 
@@ -208,7 +279,7 @@ impl Driver {
         }
     }
 
-    fn event_sender(&self) -> impl Fn(Event) + Send + Sync + 'static {
+    fn event_sender(&self) -> impl Fn(Event) + Clone + Send + Sync + 'static {
         let inputs = self.inputs.clone();
         move |event| {
             let _ = inputs.send(Input::Event(event));
@@ -218,8 +289,19 @@ impl Driver {
     fn execute(&mut self, effect: Effect) {
         let send = self.event_sender();
         match effect {
-            Effect::StartRun { camera, controls } => self.start_run(camera, controls, false),
-            Effect::StartCloudRun { camera, controls } => self.start_run(camera, controls, true),
+            Effect::StartRun {
+                camera,
+                controls,
+                devices,
+            } => self.start_run(camera, controls, devices, false),
+            Effect::StartCloudRun {
+                camera,
+                controls,
+                devices,
+            } => self.start_run(camera, controls, devices, true),
+            Effect::ListDevices => {
+                tokio::task::spawn_blocking(move || send(list_devices()));
+            }
             Effect::StopRun => {
                 if let Some(run) = &self.run {
                     run.stop.send_replace(true);
@@ -279,6 +361,7 @@ impl Driver {
         &mut self,
         camera: Camera,
         controls: Vec<(Role, studio_proto::control::Control)>,
+        devices: RunDevices,
         cloud: bool,
     ) {
         let send = self.event_sender();
@@ -315,6 +398,7 @@ impl Driver {
                     TapEvent::Session(role, open) => Input::Event(Event::Session(role, open)),
                     TapEvent::Latency(role, ms) => Input::Event(Event::Latency(role, ms)),
                     TapEvent::CameraFailed(e) => Input::Event(Event::CameraFailed(e)),
+                    TapEvent::CameraState(words) => Input::Event(Event::CameraState(words)),
                 };
                 if inputs.send(input).is_err() {
                     break;
@@ -324,28 +408,51 @@ impl Driver {
 
         let config = self.config.clone();
         tokio::spawn(async move {
+            let virtual_devices = {
+                let (config, input, send) = (config.clone(), input.clone(), send.clone());
+                tokio::task::spawn_blocking(move || {
+                    open_virtual_devices(&config, &input, &devices, send)
+                })
+                .await
+            };
+            let (virtual_devices, audio_in) = match virtual_devices {
+                Ok(opened) => opened,
+                Err(e) => {
+                    send(Event::RunEnded(Err(format!("opening the devices: {e}"))));
+                    return;
+                }
+            };
             let options = RunOptions {
                 video_in: input,
-                // Microphones arrive with device support; until then the audio path carries
-                // a steady tone so both servers and the talk key can be exercised.
-                audio_in: AudioInput::Tone(440.0),
+                audio_in,
                 seconds: None,
                 video_out: None,
                 audio_out: None,
                 status_every: None,
                 controls: live,
                 lip_sync: true,
-                video_devices: Vec::new(),
-                audio_devices: Vec::new(),
+                video_devices: virtual_devices.video,
+                audio_devices: virtual_devices.audio,
                 tap: Some(tap),
                 face: None,
-                transport: Default::default(),
+                transport: if cloud {
+                    // RunPod pods have no UDP: WebRTC over ICE-TCP, as `--mode cloud` does.
+                    crate::session_transport::SessionTransport::WebRtc(
+                        studio_transport::webrtc::WebRtcOptions {
+                            ice: studio_transport::webrtc::IceMode::Tcp,
+                            fps: config.video.fps as f32,
+                            ..Default::default()
+                        },
+                    )
+                } else {
+                    Default::default()
+                },
             };
             if cloud {
                 // Pods are deleted before this ends, however the run ends.
                 let result = crate::cloud::run_on_pods(
                     &config,
-                    crate::cloud::Transport::Raw,
+                    crate::cloud::Transport::Webrtc,
                     options,
                     stop_rx,
                     |p| send(Event::CloudStep(p.to_string())),
@@ -380,6 +487,36 @@ impl Driver {
             send(Event::RunEnded(result.map_err(|e| format!("{e:#}"))));
         });
     }
+}
+
+/// The run's microphone, and the virtual camera and microphone it asked for at the camera's
+/// size; devices that cannot open are told to the window, and the run goes on without them.
+fn open_virtual_devices(
+    config: &Config,
+    input: &VideoInput,
+    devices: &RunDevices,
+    send: impl Fn(Event),
+) -> (crate::outputs::VirtualDevices, AudioInput) {
+    use studio_media::source::{FrameRate, VideoFormat};
+    let default_format = VideoFormat {
+        width: config.video.width,
+        height: config.video.height,
+        rate: FrameRate::per_second(config.video.fps),
+    };
+    // A file keeps its own size: the virtual camera must be set up for what will come.
+    let format = studio_media::source::open_video(input, default_format)
+        .map(|source| source.format())
+        .unwrap_or(default_format);
+    let mut opened = crate::outputs::open_virtual(
+        devices.virtual_camera,
+        devices.virtual_microphone,
+        (format.width, format.height, format.rate.as_f64()),
+        config.audio.sample_rate,
+    );
+    for problem in std::mem::take(&mut opened.problems) {
+        send(Event::DeviceProblem(problem));
+    }
+    (opened, audio_input(&devices.microphone))
 }
 
 /// Follow a server's status events until the task is aborted (the server went away).

@@ -34,6 +34,11 @@ pub enum Phase {
 pub enum Camera {
     TestPattern,
     VideoFile(PathBuf),
+    /// A camera the system lists: what `camera:` takes, and its name.
+    Device {
+        spec: String,
+        name: String,
+    },
 }
 
 impl Camera {
@@ -41,8 +46,73 @@ impl Camera {
         match self {
             Camera::TestPattern => "Test pattern".into(),
             Camera::VideoFile(path) => file_name(path),
+            Camera::Device { name, .. } => name.clone(),
         }
     }
+}
+
+/// Where the run's sound comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Microphone {
+    /// A steady tone: every part of the studio can be tried without a microphone.
+    TestTone,
+    /// The system's default microphone.
+    Default,
+    /// A microphone by the name the system lists.
+    Named(String),
+}
+
+impl Microphone {
+    pub fn label(&self) -> String {
+        match self {
+            Microphone::TestTone => "Test tone".into(),
+            Microphone::Default => "Default microphone".into(),
+            Microphone::Named(name) => name.clone(),
+        }
+    }
+}
+
+/// The devices a run uses besides the camera.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDevices {
+    pub microphone: Microphone,
+    /// Send the processed picture to the virtual camera that call apps list.
+    pub virtual_camera: bool,
+    /// Send the processed voice to the virtual microphone that call apps list.
+    pub virtual_microphone: bool,
+}
+
+impl RunDevices {
+    /// No real device: a tone in, files and previews only.
+    pub fn none() -> RunDevices {
+        RunDevices {
+            microphone: Microphone::TestTone,
+            virtual_camera: false,
+            virtual_microphone: false,
+        }
+    }
+
+    /// What a person starting the studio wants: their microphone in, both virtual devices out.
+    pub fn everyday() -> RunDevices {
+        RunDevices {
+            microphone: Microphone::Default,
+            virtual_camera: true,
+            virtual_microphone: true,
+        }
+    }
+}
+
+/// The real devices: what the system lists, what the next run uses, and what went wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevicePanel {
+    /// Cameras found, as (what `camera:` takes, name).
+    pub cameras: Vec<(String, String)>,
+    pub microphones: Vec<String>,
+    pub chosen: RunDevices,
+    /// Devices this run could not use, each with its fix (the run goes on without them).
+    pub problems: Vec<String>,
+    /// What happened to the camera while it is not streaming (unplugged, stopped answering).
+    pub camera_state: Option<String>,
 }
 
 /// A server process as the manager reports it.
@@ -254,6 +324,7 @@ pub struct Snapshot {
     pub phase: Phase,
     pub camera: Camera,
     pub camera_error: Option<String>,
+    pub devices: DevicePanel,
     pub faces: Vec<FaceEntry>,
     pub chosen_face: Option<usize>,
     pub voices: Vec<VoiceEntry>,
@@ -262,6 +333,8 @@ pub struct Snapshot {
     pub chosen_voice: Option<String>,
     pub talk_key: String,
     pub talking: bool,
+    /// Why the talk key only works while the window has focus, when it does.
+    pub talk_key_problem: Option<String>,
     pub servers: [ServerCard; 2],
     pub cloud: CloudPanel,
     pub notice: Option<Notice>,
@@ -285,6 +358,14 @@ pub enum Command {
     Stop,
     SetMode(Mode),
     SetCamera(Camera),
+    /// Takes effect at the next start (a microphone is opened with the run).
+    ChooseMicrophone(Microphone),
+    /// Virtual camera on or off, for the next start.
+    UseVirtualCamera(bool),
+    /// Virtual microphone on or off, for the next start.
+    UseVirtualMicrophone(bool),
+    /// Look for cameras and microphones again.
+    RefreshDevices,
     AddFace(PathBuf),
     /// `None`: no face swap.
     ChooseFace(Option<usize>),
@@ -312,6 +393,17 @@ pub enum Event {
     /// The run ended, by a stop or a failure (its message).
     RunEnded(Result<(), String>),
     CameraFailed(String),
+    /// Cameras (what `camera:` takes, name) and microphones found on this computer.
+    Devices {
+        cameras: Vec<(String, String)>,
+        microphones: Vec<String>,
+    },
+    /// A device the run could not use, with its fix; the run goes on without it.
+    DeviceProblem(String),
+    /// The camera went away (what happened) or streams again (`None`).
+    CameraState(Option<String>),
+    /// The desktop-wide talk key could not start (why); the window's own key still works.
+    TalkKeyProblem(String),
     FaceLoaded {
         path: PathBuf,
         result: Result<Arc<Thumbnail>, String>,
@@ -333,12 +425,16 @@ pub enum Effect {
     StartRun {
         camera: Camera,
         controls: Vec<(Role, Control)>,
+        devices: RunDevices,
     },
     /// The same on two RunPod pods, created for the run and deleted after it.
     StartCloudRun {
         camera: Camera,
         controls: Vec<(Role, Control)>,
+        devices: RunDevices,
     },
+    /// List the cameras and microphones.
+    ListDevices,
     StopRun,
     /// A live setting for the running sessions (and any that reconnect).
     Control(Role, Control),
@@ -371,7 +467,14 @@ pub struct Store {
 }
 
 impl Store {
+    /// A store whose runs use no real device until the person picks them (see
+    /// [`Store::with_devices`]).
     pub fn new(config: &Config) -> Store {
+        Store::with_devices(config, RunDevices::none())
+    }
+
+    /// A store whose runs start with `devices`.
+    pub fn with_devices(config: &Config, devices: RunDevices) -> Store {
         let config_voices = voices_from_config(config);
         Store {
             state: Snapshot {
@@ -379,6 +482,13 @@ impl Store {
                 phase: Phase::Idle,
                 camera: Camera::TestPattern,
                 camera_error: None,
+                devices: DevicePanel {
+                    cameras: Vec::new(),
+                    microphones: Vec::new(),
+                    chosen: devices,
+                    problems: Vec::new(),
+                    camera_state: None,
+                },
                 faces: Vec::new(),
                 chosen_face: None,
                 voices: config_voices.clone(),
@@ -386,6 +496,7 @@ impl Store {
                 chosen_voice: None,
                 talk_key: config.talk.key.clone(),
                 talking: false,
+                talk_key_problem: None,
                 servers: [ServerCard::new(Role::Video), ServerCard::new(Role::Audio)],
                 cloud: CloudPanel {
                     api_key: ApiKey::NotChecked,
@@ -505,12 +616,35 @@ impl Store {
                 }
                 self.state.camera = camera.clone();
                 self.state.camera_error = None;
+                self.state.devices.camera_state = None;
                 if self.running() {
                     vec![Effect::SwitchCamera(camera)]
                 } else {
                     Vec::new()
                 }
             }
+            Command::ChooseMicrophone(microphone) => {
+                if let Some(effects) = self.refuse_while_running("the microphone") {
+                    return effects;
+                }
+                self.state.devices.chosen.microphone = microphone;
+                Vec::new()
+            }
+            Command::UseVirtualCamera(on) => {
+                if let Some(effects) = self.refuse_while_running("the virtual camera") {
+                    return effects;
+                }
+                self.state.devices.chosen.virtual_camera = on;
+                Vec::new()
+            }
+            Command::UseVirtualMicrophone(on) => {
+                if let Some(effects) = self.refuse_while_running("the virtual microphone") {
+                    return effects;
+                }
+                self.state.devices.chosen.virtual_microphone = on;
+                Vec::new()
+            }
+            Command::RefreshDevices => vec![Effect::ListDevices],
             Command::AddFace(path) => {
                 if let Some(i) = self.state.faces.iter().position(|f| f.path == path) {
                     return self.command(Command::ChooseFace(Some(i)));
@@ -615,12 +749,32 @@ impl Store {
             card.reset();
             card.process = Process::Starting;
         }
+        self.state.devices.problems.clear();
+        self.state.devices.camera_state = None;
         let (camera, controls) = (self.state.camera.clone(), self.initial_controls());
+        let devices = self.state.devices.chosen.clone();
         if cloud {
-            vec![Effect::StartCloudRun { camera, controls }]
+            vec![Effect::StartCloudRun {
+                camera,
+                controls,
+                devices,
+            }]
         } else {
-            vec![Effect::StartRun { camera, controls }]
+            vec![Effect::StartRun {
+                camera,
+                controls,
+                devices,
+            }]
         }
+    }
+
+    /// Devices are opened with the run: changing one means stopping first, and saying so.
+    fn refuse_while_running(&mut self, what: &str) -> Option<Vec<Effect>> {
+        if self.state.can_start() {
+            return None;
+        }
+        self.info(format!("Stop the studio to change {what}."));
+        Some(Vec::new())
     }
 
     pub fn apply(&mut self, event: Event) -> Vec<Effect> {
@@ -663,6 +817,7 @@ impl Store {
                 let was = self.state.phase.clone();
                 self.state.phase = Phase::Idle;
                 self.state.talking = false;
+                self.state.devices.camera_state = None;
                 for card in &mut self.state.servers {
                     let failed = matches!(card.process, Process::Failed(_));
                     let models = std::mem::take(&mut card.models);
@@ -692,6 +847,29 @@ impl Store {
             }
             Event::CameraFailed(e) => {
                 self.state.camera_error = Some(e);
+                Vec::new()
+            }
+            Event::Devices {
+                cameras,
+                microphones,
+            } => {
+                let panel = &mut self.state.devices;
+                panel.cameras = cameras;
+                panel.microphones = microphones;
+                Vec::new()
+            }
+            Event::DeviceProblem(problem) => {
+                if !self.state.devices.problems.contains(&problem) {
+                    self.state.devices.problems.push(problem);
+                }
+                Vec::new()
+            }
+            Event::CameraState(words) => {
+                self.state.devices.camera_state = words;
+                Vec::new()
+            }
+            Event::TalkKeyProblem(why) => {
+                self.state.talk_key_problem = Some(why);
                 Vec::new()
             }
             Event::FaceLoaded { path, result } => {
@@ -969,7 +1147,8 @@ mod tests {
                         }
                     ),
                     (Role::Audio, Control::Talk { active: false }),
-                ]
+                ],
+                devices: RunDevices::none(),
             }]
         );
         assert_eq!(store.snapshot().phase, Phase::Starting);
@@ -982,6 +1161,79 @@ mod tests {
         store.apply(Event::RunEnded(Ok(())));
         assert_eq!(store.snapshot().phase, Phase::Idle);
         assert_eq!(store.snapshot().notice, None);
+    }
+
+    #[test]
+    fn devices_chosen_before_start_go_with_the_run_and_stay_while_it_runs() {
+        let mut store = Store::with_devices(&Config::defaults().unwrap(), RunDevices::everyday());
+        assert_eq!(
+            store.command(Command::RefreshDevices),
+            [Effect::ListDevices]
+        );
+        store.apply(Event::Devices {
+            cameras: vec![("/dev/video0".into(), "HD Webcam".into())],
+            microphones: vec!["USB Mic".into()],
+        });
+        assert_eq!(store.snapshot().devices.microphones, ["USB Mic"]);
+        store.command(Command::ChooseMicrophone(Microphone::Named(
+            "USB Mic".into(),
+        )));
+        store.command(Command::UseVirtualCamera(false));
+        let effects = store.command(Command::Start);
+        let [Effect::StartRun { devices, .. }] = effects.as_slice() else {
+            panic!("{effects:?}");
+        };
+        assert_eq!(
+            devices,
+            &RunDevices {
+                microphone: Microphone::Named("USB Mic".into()),
+                virtual_camera: false,
+                virtual_microphone: true,
+            }
+        );
+        // Devices open with the run: no change until it stops, and the person is told why.
+        assert!(
+            store
+                .command(Command::ChooseMicrophone(Microphone::TestTone))
+                .is_empty()
+        );
+        assert!(store.command(Command::UseVirtualCamera(true)).is_empty());
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.devices.chosen, *devices);
+        assert!(
+            snapshot
+                .notice
+                .is_some_and(|n| n.text.contains("Stop the studio")),
+            "the refusal is explained"
+        );
+        store.apply(Event::RunEnded(Ok(())));
+        store.command(Command::UseVirtualCamera(true));
+        assert!(store.snapshot().devices.chosen.virtual_camera);
+    }
+
+    #[test]
+    fn device_problems_and_an_unplugged_camera_show_until_the_next_start() {
+        let mut store = store();
+        store.command(Command::Start);
+        let problem = "No virtual camera: the v4l2loopback module is not loaded. Install it";
+        store.apply(Event::DeviceProblem(problem.into()));
+        store.apply(Event::DeviceProblem(problem.into()));
+        store.apply(Event::CameraState(Some("the camera was unplugged".into())));
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.devices.problems, [problem], "told once");
+        assert_eq!(
+            snapshot.devices.camera_state.as_deref(),
+            Some("the camera was unplugged")
+        );
+        store.apply(Event::CameraState(None));
+        assert_eq!(store.snapshot().devices.camera_state, None, "back");
+        store.apply(Event::RunEnded(Ok(())));
+        assert_eq!(store.snapshot().devices.problems, [problem], "kept to read");
+        store.command(Command::Start);
+        assert!(
+            store.snapshot().devices.problems.is_empty(),
+            "a new run, a new check"
+        );
     }
 
     #[test]

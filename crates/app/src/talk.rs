@@ -376,6 +376,16 @@ pub fn start_wayland(
 /// at all) the desktop portal's global shortcut, else evdev; rdev otherwise. Returns which
 /// driver runs.
 pub fn start(key_name: &str, controls: Arc<LiveControls>) -> anyhow::Result<&'static str> {
+    let (driver, rx) = start_events(key_name)?;
+    std::thread::Builder::new()
+        .name("talk state".into())
+        .spawn(move || apply_events(rx, controls))?;
+    Ok(driver)
+}
+
+/// Start the talk key for this desktop (as [`start`] chooses) and hand out its presses and
+/// releases. Returns which driver runs.
+pub fn start_events(key_name: &str) -> anyhow::Result<(&'static str, mpsc::Receiver<KeyEvent>)> {
     let key = TalkKey::parse(key_name).map_err(anyhow::Error::msg)?;
     let (tx, rx) = mpsc::channel();
     let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
@@ -397,10 +407,7 @@ pub fn start(key_name: &str, controls: Arc<LiveControls>) -> anyhow::Result<&'st
         start_rdev(key, tx)?;
         "rdev"
     };
-    std::thread::Builder::new()
-        .name("talk state".into())
-        .spawn(move || apply_events(rx, controls))?;
-    Ok(driver)
+    Ok((driver, rx))
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub enum TapEvent {
     Latency(Role, f64),
     /// The camera could not be switched; the previous one stays.
     CameraFailed(String),
+    /// The camera went away (what happened, in words) or streams again (`None`).
+    CameraState(Option<String>),
 }
 
 /// The newest frame of each side: sharing is cheap (one `Arc`), older frames are simply

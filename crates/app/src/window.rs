@@ -4,8 +4,8 @@
 
 use crate::service::Studio;
 use crate::state::{
-    ApiKey, Camera, Command, FaceImage, FaceUpload, Mode, ModelState, Notice, Phase, Process,
-    ServerCard, Snapshot, VoiceKind,
+    ApiKey, Camera, Command, FaceImage, FaceUpload, Microphone, Mode, ModelState, Notice, Phase,
+    Process, ServerCard, Snapshot, VoiceKind,
 };
 use egui::{
     Align, Color32, ColorImage, CornerRadius, FontId, Frame, Layout, Margin, RichText, Sense,
@@ -73,6 +73,7 @@ pub struct View {
     camera: Option<(u64, TextureHandle)>,
     processed: Option<(u64, TextureHandle)>,
     talk_key_down: bool,
+    talk_button_down: bool,
 }
 
 impl View {
@@ -372,13 +373,31 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
         if let Camera::VideoFile(path) = &snapshot.camera {
             muted(ui, format!("Playing {}", path.display()));
         }
-        muted(
-            ui,
-            "Cameras on this computer appear here once device support lands.",
-        );
+        for (spec, name) in &snapshot.devices.cameras {
+            let chosen = matches!(&snapshot.camera, Camera::Device { spec: s, .. } if s == spec);
+            if ui.radio(chosen, name).clicked() && !chosen {
+                commands.push(Command::SetCamera(Camera::Device {
+                    spec: spec.clone(),
+                    name: name.clone(),
+                }));
+            }
+        }
+        if snapshot.devices.cameras.is_empty() {
+            muted(ui, "No camera found: plug one in, then look again.");
+        }
+        if ui.small_button("Look for devices").clicked() {
+            commands.push(Command::RefreshDevices);
+        }
+        if let Some(state) = &snapshot.devices.camera_state {
+            ui.add(egui::Label::new(RichText::new(state).color(STRONG)).wrap());
+        }
         if let Some(error) = &snapshot.camera_error {
             ui.add(egui::Label::new(RichText::new(error).color(STRONG)).wrap());
         }
+    });
+
+    section(ui, "Microphone", |ui| {
+        microphone_picker(ui, snapshot, commands)
     });
 
     section(ui, "Target face", |ui| {
@@ -402,11 +421,90 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
                 .min_size(Vec2::new(120.0, 28.0)),
         );
         let held = hold.is_pointer_button_down_on();
-        if held != snapshot.talking && !view.talk_key_down {
+        // Only the button's own press and release: the talk key may be held elsewhere.
+        if held != view.talk_button_down && !view.talk_key_down {
             commands.push(Command::Talk(held));
         }
+        view.talk_button_down = held;
+        if let Some(problem) = &snapshot.talk_key_problem {
+            muted(
+                ui,
+                format!("The key works while this window is in front only: {problem}"),
+            );
+        }
+    });
+    section(ui, "In your call app", |ui| {
+        call_devices(ui, snapshot, commands)
     });
 }
+
+fn microphone_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    let chosen = &snapshot.devices.chosen.microphone;
+    let idle = snapshot.can_start();
+    let mut choices = vec![Microphone::Default];
+    choices.extend(
+        snapshot
+            .devices
+            .microphones
+            .iter()
+            .map(|name| Microphone::Named(name.clone())),
+    );
+    choices.push(Microphone::TestTone);
+    // A list that can be long (every sound card's inputs): a drop-down keeps it one line.
+    let label = ui.label(
+        RichText::new("Your voice comes from")
+            .color(MUTED)
+            .size(12.5),
+    );
+    ui.add_enabled_ui(idle, |ui| {
+        egui::ComboBox::from_id_salt("microphone")
+            .selected_text(chosen.label())
+            .width(ui.available_width() - 8.0)
+            .show_ui(ui, |ui| {
+                for choice in choices {
+                    let label = choice.label();
+                    if ui.selectable_label(*chosen == choice, label).clicked() && *chosen != choice
+                    {
+                        commands.push(Command::ChooseMicrophone(choice));
+                    }
+                }
+            })
+            .response
+            .labelled_by(label.id);
+    });
+    if !idle {
+        muted(ui, "Stop the studio to change the microphone.");
+    }
+}
+
+fn call_devices(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    let chosen = &snapshot.devices.chosen;
+    let idle = snapshot.can_start();
+    ui.add_enabled_ui(idle, |ui| {
+        let mut camera = chosen.virtual_camera;
+        if ui.checkbox(&mut camera, "Virtual camera").changed() {
+            commands.push(Command::UseVirtualCamera(camera));
+        }
+        let mut microphone = chosen.virtual_microphone;
+        if ui.checkbox(&mut microphone, "Virtual microphone").changed() {
+            commands.push(Command::UseVirtualMicrophone(microphone));
+        }
+    });
+    muted(ui, CALL_HINT);
+    for problem in &snapshot.devices.problems {
+        ui.add(egui::Label::new(RichText::new(problem).color(STRONG)).wrap());
+    }
+}
+
+/// Where to find the studio in a call app, per system.
+const CALL_HINT: &str = if cfg!(windows) {
+    "In Zoom, Meet, Teams or Discord choose \"OBS Virtual Camera\" and \"CABLE Output\"."
+} else if cfg!(target_os = "macos") {
+    "In Zoom, Meet, Teams or Discord choose \"BlackHole 2ch\" as the microphone."
+} else {
+    "In Zoom, Meet, Teams or Discord choose the studio's camera and \"Streaming Studio \
+     Microphone\"."
+};
 
 fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Vec<Command>) {
     if ui

@@ -8,86 +8,14 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+mod pulse;
 
 use common::studio;
+use pulse::{PulseDaemon, read_raw_f32, record};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use studio_media::wav::WavWriter;
-
-/// A PulseAudio daemon of our own: private runtime folder and socket, no system daemon, no
-/// D-Bus. Stopped when dropped.
-struct PulseDaemon {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl PulseDaemon {
-    fn start() -> PulseDaemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("native");
-        let child = Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--use-pid-file=no",
-                "--disable-shm=yes",
-                "-L",
-            ])
-            .arg(format!(
-                "module-native-protocol-unix auth-anonymous=1 socket={}",
-                socket.display()
-            ))
-            .envs(Self::env_for(dir.path()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pulseaudio is installed (Debian: apt install pulseaudio pulseaudio-utils)");
-        let daemon = PulseDaemon { child, dir };
-        assert!(
-            common::wait_until(Duration::from_secs(10), || {
-                daemon.pactl(&["info"]).is_some()
-            }),
-            "the test's PulseAudio daemon did not come up"
-        );
-        daemon
-    }
-
-    fn env_for(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-        vec![
-            ("XDG_RUNTIME_DIR", dir.to_path_buf()),
-            ("HOME", dir.to_path_buf()),
-            (
-                "PULSE_SERVER",
-                PathBuf::from(format!("unix:{}", dir.join("native").display())),
-            ),
-        ]
-    }
-
-    fn env(&self) -> Vec<(&'static str, PathBuf)> {
-        Self::env_for(self.dir.path())
-    }
-
-    fn pactl(&self, args: &[&str]) -> Option<String> {
-        let output = Command::new("pactl")
-            .args(args)
-            .envs(self.env())
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-    }
-}
-
-impl Drop for PulseDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Three seconds that never repeat: a few incommensurate tones under a slow swell.
 fn test_signal(rate: u32) -> Vec<f32> {
@@ -163,7 +91,7 @@ fn processed_audio_comes_out_of_the_streaming_studio_microphone() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("voice.wav");
     let signal = test_signal(48_000);
-    write_wav(&input, &signal);
+    write_wav(&input, &after_lead_in(&signal));
     let config = small_video_config(dir.path());
 
     let run = studio()
@@ -172,7 +100,7 @@ fn processed_audio_comes_out_of_the_streaming_studio_microphone() {
         .arg(&config)
         .args(["run", "--headless", "--video-in", "test", "--audio-in"])
         .arg(&input)
-        .args(["--audio-out", "pulse", "--seconds", "3"])
+        .args(["--audio-out", "pulse", "--seconds", "5"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -225,29 +153,19 @@ fn processed_audio_comes_out_of_the_streaming_studio_microphone() {
     assert!(!modules.contains("streaming_studio"), "{modules}");
 }
 
+/// Two seconds of silence, then `signal`. Devices play in real time and drop what comes
+/// before they (and the test's recorder) are running, as a call would; the lead-in keeps the
+/// voice itself clear of that start.
+fn after_lead_in(signal: &[f32]) -> Vec<f32> {
+    let mut padded = vec![0.0; 2 * 48_000];
+    padded.extend_from_slice(signal);
+    padded
+}
+
 fn write_wav(path: &Path, samples: &[f32]) {
     let mut writer = WavWriter::create(path, 48_000).unwrap();
     writer.write(samples).unwrap();
     writer.finish().unwrap();
-}
-
-fn read_raw_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-/// Record `source` with parec into a file until stopped.
-fn record(daemon: &PulseDaemon, source: &str, to: &Path) -> Child {
-    Command::new("parec")
-        .arg(format!("--device={source}"))
-        .args(["--format=float32le", "--rate=48000", "--channels=1"])
-        .envs(daemon.env())
-        .stdout(std::fs::File::create(to).unwrap())
-        .spawn()
-        .expect("parec (pulseaudio-utils)")
 }
 
 fn small_video_config(dir: &Path) -> PathBuf {
@@ -405,7 +323,7 @@ fn an_output_device_through_cpal_plays_the_processed_audio() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("voice.wav");
     let signal = chirp(48_000);
-    write_wav(&input, &signal);
+    write_wav(&input, &after_lead_in(&signal));
     let recording = dir.path().join("speakers.raw");
     let mut recorder = record(&daemon, "speakers.monitor", &recording);
     let output = studio()
@@ -414,7 +332,7 @@ fn an_output_device_through_cpal_plays_the_processed_audio() {
         .arg(small_video_config(dir.path()))
         .args(["run", "--headless", "--video-in", "test", "--audio-in"])
         .arg(&input)
-        .args(["--audio-out", "device:PulseAudio", "--seconds", "3"])
+        .args(["--audio-out", "device:PulseAudio", "--seconds", "5"])
         .output()
         .unwrap();
     assert!(

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use studio_app::manager::ManagerOptions;
 use studio_app::service::{Studio, StudioOptions};
-use studio_app::state::{FaceImage, FaceUpload, Phase, Process, Snapshot};
+use studio_app::state::{FaceImage, FaceUpload, Phase, Process, RunDevices, Snapshot};
 use studio_app::window::StudioWindow;
 use studio_proto::Role;
 use studio_proto::api::ServerStatus;
@@ -37,6 +37,8 @@ fn window(rig: &Rig, config_dir: &Path) -> Harness<'static, StudioWindow> {
             inject_delay: Default::default(),
         }),
         config,
+        devices: RunDevices::none(),
+        global_talk_key: false,
     };
     let studio = Studio::start(rig.runtime.handle(), options, || {});
     Harness::builder()
@@ -52,6 +54,16 @@ fn rig() -> Rig {
         runtime: tokio::runtime::Runtime::new().unwrap(),
         _dir: tempfile::tempdir().unwrap(),
     }
+}
+
+/// Click a control as a person would: scrolled into view first (the left column scrolls).
+fn click(harness: &mut Harness<'_, StudioWindow>, label: &str) {
+    harness.get_by_label(label).scroll_to_me();
+    // The scroll animates over a few frames.
+    for _ in 0..30 {
+        harness.step();
+    }
+    harness.get_by_label(label).click();
 }
 
 /// Step the window until `done` holds for the studio's snapshot.
@@ -155,7 +167,7 @@ fn face_and_voice_changes_reach_the_running_servers_without_a_restart() {
     let pids = [pid(&running, Role::Video), pid(&running, Role::Audio)];
 
     // Voice: chosen in the window, in force in the audio server's session.
-    harness.get_by_label("Robot").click();
+    click(&mut harness, "Robot");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         harness.step();
@@ -174,7 +186,7 @@ fn face_and_voice_changes_reach_the_running_servers_without_a_restart() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    harness.get_by_label("Deep").click();
+    click(&mut harness, "Deep");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         harness.step();
@@ -263,6 +275,8 @@ fn a_missing_server_binary_is_reported_in_plain_words() {
             inject_delay: Default::default(),
         }),
         config,
+        devices: RunDevices::none(),
+        global_talk_key: false,
     };
     let studio = Studio::start(rig.runtime.handle(), options, || {});
     let mut harness = Harness::builder()
@@ -293,6 +307,8 @@ fn cloud_mode_says_what_it_needs_and_starts_no_server() {
     let options = StudioOptions {
         manager: Err("not used: cloud mode starts no local server".into()),
         config,
+        devices: RunDevices::none(),
+        global_talk_key: false,
     };
     let studio = Studio::start(rig.runtime.handle(), options, || {});
     let mut harness = Harness::builder()

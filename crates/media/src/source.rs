@@ -37,6 +37,10 @@ pub trait VideoSource: Send {
     fn format(&self) -> VideoFormat;
     /// The next image, or `None` at the end of a finite source.
     fn next_image(&mut self) -> Result<Option<I420Image>, MediaError>;
+    /// A camera's state and counters; `None` for sources that cannot be unplugged.
+    fn camera_health(&self) -> Option<crate::devices::camera::CameraHealth> {
+        None
+    }
 }
 
 /// Yields mono samples at `sample_rate()`.

@@ -563,6 +563,12 @@ fn unplugging_is_a_clear_state_and_reopening_follows_the_clock() {
     );
     assert_eq!(source.stats.disconnects, 1);
     assert_eq!(source.stats.frames_concealed, 14);
+    let health = source.camera_health().unwrap();
+    assert_eq!(health.state, CameraState::Streaming);
+    assert_eq!(
+        health.stats, source.stats,
+        "runs report what the camera counted"
+    );
 }
 
 #[test]

@@ -220,13 +220,20 @@ pub fn to_i420(format: &CaptureFormat, data: &[u8]) -> Result<I420Image, MediaEr
 pub type Opener<D> = Box<dyn FnMut() -> std::io::Result<D> + Send>;
 
 /// Counters for reports and the UI.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CameraStats {
     /// Frames repeated while the camera was gone or sent a broken frame.
     pub frames_concealed: u64,
     pub disconnects: u64,
     /// Frames that could not be decoded (a corrupt or truncated JPEG, a short raw frame).
     pub frames_broken: u64,
+}
+
+/// A camera's state and counters, as runs report them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraHealth {
+    pub state: CameraState,
+    pub stats: CameraStats,
 }
 
 /// Where a camera stands, in words a person can act on.
@@ -383,6 +390,13 @@ impl<D: CaptureDevice> CameraSource<D> {
 }
 
 impl<D: CaptureDevice> VideoSource for CameraSource<D> {
+    fn camera_health(&self) -> Option<CameraHealth> {
+        Some(CameraHealth {
+            state: self.state.clone(),
+            stats: self.stats.clone(),
+        })
+    }
+
     fn format(&self) -> VideoFormat {
         VideoFormat {
             width: self.format.width & !1,

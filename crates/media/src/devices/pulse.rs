@@ -179,12 +179,26 @@ fn parse_index(output: &str) -> Result<u32, DeviceError> {
         .map_err(|_| DeviceError::Format(format!("pactl load-module printed {output:?}")))
 }
 
+/// Most audio held for `pacat` beyond what its pipe takes: a device plays in real time, so
+/// anything queued past this is latency, and newer blocks are dropped instead.
+const MAX_PENDING_SECONDS: f64 = 0.06;
+/// The pipe to `pacat`, shrunk from the kernel's 64 KiB (a third of a second of audio) so a
+/// slow start of the sound server cannot leave that much delay behind.
+#[cfg(target_os = "linux")]
+const PIPE_BYTES: libc::c_int = 16 * 1024;
+
 /// Plays mono f32 samples into a sink through `pacat`, which speaks whatever sound server
-/// runs (PulseAudio, or PipeWire through pipewire-pulse).
+/// runs (PulseAudio, or PipeWire through pipewire-pulse). Writes never block the caller:
+/// while `pacat` does not keep up (it is still connecting, or the server stalls) blocks are
+/// dropped and counted, so the voice in the call never lags the picture.
 pub struct PulsePlayback {
     child: Child,
     stdin: Option<ChildStdin>,
-    bytes: Vec<u8>,
+    /// Bytes accepted but not yet taken by the pipe, whole samples in order.
+    pending: std::collections::VecDeque<u8>,
+    max_pending: usize,
+    /// Samples dropped because `pacat` was behind.
+    pub samples_dropped: u64,
 }
 
 impl PulsePlayback {
@@ -210,32 +224,80 @@ impl PulsePlayback {
                 fix: "Install the sound server's tools: `sudo apt install pulseaudio-utils`".into(),
             })?;
         let stdin = child.stdin.take();
+        #[cfg(target_os = "linux")]
+        if let Some(pipe) = &stdin {
+            use std::os::fd::AsRawFd;
+            // SAFETY: fcntl on a pipe descriptor we own; failure leaves it as it was.
+            unsafe {
+                libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES);
+                let flags = libc::fcntl(pipe.as_raw_fd(), libc::F_GETFL);
+                libc::fcntl(pipe.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+            }
+        }
         Ok(PulsePlayback {
             child,
             stdin,
-            bytes: Vec::new(),
+            pending: std::collections::VecDeque::new(),
+            max_pending: (f64::from(sample_rate) * MAX_PENDING_SECONDS) as usize * 4,
+            samples_dropped: 0,
         })
+    }
+
+    /// Hand the pipe what it takes now; the rest stays pending.
+    fn flush(&mut self) -> Result<(), MediaError> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Ok(());
+        };
+        while !self.pending.is_empty() {
+            let (front, _) = self.pending.as_slices();
+            match stdin.write(front) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(MediaError::Device(DeviceError::Io {
+                        device: "the virtual microphone (pacat)".into(),
+                        source,
+                    }));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 impl AudioWrite for PulsePlayback {
     fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
-        let Some(stdin) = self.stdin.as_mut() else {
+        if self.stdin.is_none() {
             return Ok(());
-        };
-        self.bytes.clear();
-        self.bytes
+        }
+        self.flush()?;
+        // Whole blocks are dropped, never parts of a sample: the stream stays aligned.
+        if self.pending.len() + samples.len() * 4 > self.max_pending {
+            self.samples_dropped += samples.len() as u64;
+            return Ok(());
+        }
+        self.pending
             .extend(samples.iter().flat_map(|s| s.to_le_bytes()));
-        stdin.write_all(&self.bytes).map_err(|source| {
-            MediaError::Device(DeviceError::Io {
-                device: "the virtual microphone (pacat)".into(),
-                source,
-            })
-        })
+        self.flush()
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), MediaError> {
-        // End of input: pacat plays what it holds and exits.
+        // End of input: what is pending goes out, then pacat plays what it holds and exits.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while !self.pending.is_empty() && std::time::Instant::now() < deadline {
+            self.flush()?;
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if self.samples_dropped > 0 {
+            tracing::info!(
+                "the virtual microphone dropped {} samples while the sound server was behind",
+                self.samples_dropped
+            );
+        }
         drop(self.stdin.take());
         let status = self.child.wait().map_err(|source| DeviceError::Io {
             device: "pacat".into(),

@@ -23,8 +23,9 @@ const READ_PATIENCE: Duration = Duration::from_millis(300);
 pub const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// How often a device thread looks at its stop and lost flags.
 const POLL_EVERY: Duration = Duration::from_millis(50);
-/// An output queue longer than this drops its oldest samples (the device stalled).
-const MAX_QUEUE_SECONDS: usize = 1;
+/// An output queue longer than this drops its oldest samples: the device stalled or started
+/// late, and whatever it holds beyond this would stay as delay (a call hears the voice late).
+const MAX_QUEUE: Duration = Duration::from_millis(150);
 /// An output starts (and restarts after running dry) once this much is queued, so the
 /// jitter between our writes and the device's pulls does not become a stream of clicks.
 const OUTPUT_PRIME: Duration = Duration::from_millis(60);
@@ -472,7 +473,7 @@ impl AudioWrite for SpeakerOutput {
         let converted = self.resampler.process(samples);
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         queue.extend(converted);
-        let limit = self.device_rate as usize * MAX_QUEUE_SECONDS;
+        let limit = (f64::from(self.device_rate) * MAX_QUEUE.as_secs_f64()) as usize;
         if queue.len() > limit {
             let excess = queue.len() - limit;
             queue.drain(..excess);
@@ -484,7 +485,7 @@ impl AudioWrite for SpeakerOutput {
 
     fn finish(self: Box<Self>) -> Result<(), MediaError> {
         // Let what is queued play out (bounded by the queue limit).
-        for _ in 0..(MAX_QUEUE_SECONDS * 20 + 2) {
+        for _ in 0..(MAX_QUEUE.as_millis() / 50 + 2) {
             if self.queue.lock().map(|q| q.is_empty()).unwrap_or(true) {
                 break;
             }

@@ -1,0 +1,102 @@
+//! A private PulseAudio daemon for the sound-device tests, and recording from it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A PulseAudio daemon of our own: private runtime folder and socket, no system daemon, no
+/// D-Bus. Stopped when dropped.
+pub struct PulseDaemon {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl PulseDaemon {
+    pub fn start() -> PulseDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("native");
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "--disable-shm=yes",
+                "-L",
+            ])
+            .arg(format!(
+                "module-native-protocol-unix auth-anonymous=1 socket={}",
+                socket.display()
+            ))
+            .envs(Self::env_for(dir.path()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pulseaudio is installed (Debian: apt install pulseaudio pulseaudio-utils)");
+        let daemon = PulseDaemon { child, dir };
+        assert!(
+            super::common::wait_until(Duration::from_secs(10), || {
+                daemon.pactl(&["info"]).is_some()
+            }),
+            "the test's PulseAudio daemon did not come up"
+        );
+        daemon
+    }
+
+    pub fn env_for(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("XDG_RUNTIME_DIR", dir.to_path_buf()),
+            ("HOME", dir.to_path_buf()),
+            (
+                "PULSE_SERVER",
+                PathBuf::from(format!("unix:{}", dir.join("native").display())),
+            ),
+        ]
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        Self::env_for(self.dir.path())
+    }
+
+    pub fn pactl(&self, args: &[&str]) -> Option<String> {
+        let output = Command::new("pactl")
+            .args(args)
+            .envs(self.env())
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+impl Drop for PulseDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn read_raw_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Record `source` with parec into a file until stopped.
+pub fn record(daemon: &PulseDaemon, source: &str, to: &Path) -> Child {
+    Command::new("parec")
+        .arg(format!("--device={source}"))
+        .args(["--format=float32le", "--rate=48000", "--channels=1"])
+        // Without a latency PulseAudio hands a recorder its samples in seconds-long pieces.
+        .arg("--latency-msec=20")
+        .envs(daemon.env())
+        .stdout(std::fs::File::create(to).unwrap())
+        .spawn()
+        .expect("parec (pulseaudio-utils)")
+}

@@ -1,0 +1,181 @@
+//! The window's Start with real devices: on a private PulseAudio daemon, the studio behind the
+//! window creates "Streaming Studio Microphone", carries silence into it while nobody talks,
+//! the processed voice while the talk key is held, and removes it when stopped. The daemon is
+//! this process's sound server (as the desktop's is for the window), so this file holds one
+//! test alone.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+mod pulse;
+
+use pulse::{PulseDaemon, read_raw_f32, record};
+use std::time::{Duration, Instant};
+use studio_app::manager::ManagerOptions;
+use studio_app::service::{Studio, StudioOptions};
+use studio_app::state::{Command, Microphone, Phase, RunDevices, Snapshot};
+use studio_proto::config::Config;
+
+const CONFIG: &str = r#"{"video": {"width": 160, "height": 120}}"#;
+const TONE_HZ: f64 = 440.0;
+const RATE: f64 = 48_000.0;
+
+/// The studio and its runtime; stopping the run when dropped keeps a failed test from waiting
+/// forever on the capture threads.
+struct Rig {
+    runtime: tokio::runtime::Runtime,
+    studio: Studio,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.runtime
+            .block_on(self.studio.stop_and_wait(Duration::from_secs(20)));
+    }
+}
+
+fn wait_for(studio: &Studio, what: &str, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let snapshot = studio.snapshot();
+        if done(&snapshot) {
+            return snapshot;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited in vain for {what}: {snapshot:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn rms(samples: &[f32]) -> f64 {
+    (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len().max(1) as f64)
+        .sqrt()
+}
+
+/// The share of the signal's power at `hz` (Goertzel over whole periods).
+fn share_at(samples: &[f32], hz: f64) -> f64 {
+    let period = RATE / hz;
+    let n = ((samples.len() as f64 / period).floor() * period) as usize;
+    let (mut re, mut im) = (0.0, 0.0);
+    for (i, s) in samples[..n].iter().enumerate() {
+        let phase = std::f64::consts::TAU * hz * i as f64 / RATE;
+        re += f64::from(*s) * phase.cos();
+        im += f64::from(*s) * phase.sin();
+    }
+    // A sine of amplitude A has power A²/2, and |X|² = (A·n/2)² over whole periods.
+    let at = 2.0 * (re * re + im * im) / (n as f64 * n as f64);
+    let total = samples[..n]
+        .iter()
+        .map(|s| f64::from(*s).powi(2))
+        .sum::<f64>()
+        / n as f64;
+    at / total.max(1e-12)
+}
+
+#[test]
+fn start_opens_the_virtual_microphone_and_the_talk_key_opens_the_voice() {
+    let daemon = PulseDaemon::start();
+    for (name, value) in daemon.env() {
+        // SAFETY: this test is alone in its process and sets the variables before any thread
+        // of its own reads the environment.
+        unsafe { std::env::set_var(name, value) };
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("config.json");
+    std::fs::write(&config_file, CONFIG).unwrap();
+    let config = Config::from_layers(Some(("test config", CONFIG))).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let studio = Studio::start(
+        runtime.handle(),
+        StudioOptions {
+            manager: Ok(ManagerOptions {
+                server_binary: common::server_binary(),
+                config_file: Some(config_file),
+                restart: config.servers.restart.clone(),
+                inject_delay: Default::default(),
+            }),
+            config,
+            devices: RunDevices {
+                microphone: Microphone::TestTone,
+                virtual_camera: false,
+                virtual_microphone: true,
+            },
+            global_talk_key: false,
+        },
+        || {},
+    );
+    let rig = Rig { runtime, studio };
+    let studio = &rig.studio;
+
+    studio.send(Command::Start);
+    let running = wait_for(studio, "the run", |s| s.phase == Phase::Running);
+    assert!(
+        running.devices.problems.is_empty(),
+        "{:?}",
+        running.devices.problems
+    );
+    let listed = common::wait_until(Duration::from_secs(10), || {
+        daemon
+            .pactl(&["list", "short", "sources"])
+            .is_some_and(|s| s.contains("streaming_studio_microphone"))
+    });
+    assert!(listed, "call apps would not see the microphone");
+
+    // One recorder throughout, as a call app would hold the microphone: first what goes out
+    // while nobody talks, then the voice once the talk key is held.
+    let path = dir.path().join("recorded.raw");
+    let mut recorder = record(&daemon, "streaming_studio_microphone", &path);
+    let recorded_samples = || std::fs::metadata(&path).map_or(0, |m| m.len() as usize / 4);
+    assert!(
+        common::wait_until(Duration::from_secs(20), || recorded_samples() >= 48_000),
+        "the microphone delivers sound to a recorder"
+    );
+    let at_talk = recorded_samples();
+    studio.send(Command::Talk(true));
+    wait_for(studio, "talking", |s| s.talking);
+    let enough = common::wait_until(Duration::from_secs(20), || {
+        recorded_samples() >= at_talk + 2 * 48_000
+    });
+    let _ = recorder.kill();
+    let _ = recorder.wait();
+    assert!(enough, "the recording went on");
+    let recorded = read_raw_f32(&path);
+
+    let quiet = &recorded[..at_talk];
+    assert!(
+        rms(quiet) < 1e-3,
+        "silence while nobody talks: {}",
+        rms(quiet)
+    );
+    let onset = recorded[at_talk..]
+        .iter()
+        .position(|s| s.abs() > 1e-3)
+        .map(|i| i as f64 / RATE);
+    let talking = &recorded[recorded.len() - 48_000..];
+    let share = share_at(talking, TONE_HZ);
+    println!(
+        "voice heard {onset:?} s after the talk key (recorder's delay included); rms {:.3}, \
+         {:.1}% of the power at {TONE_HZ} Hz",
+        rms(talking),
+        share * 100.0
+    );
+    assert!(rms(talking) > 0.05, "the voice is heard: {}", rms(talking));
+    assert!(share > 0.9, "and it is the microphone's tone: {share}");
+    let onset = onset.unwrap_or(f64::INFINITY);
+    assert!(
+        onset < 0.5,
+        "the voice follows the key within half a second, not after a queue: {onset} s"
+    );
+
+    rig.runtime
+        .block_on(studio.stop_and_wait(Duration::from_secs(20)));
+    assert_eq!(studio.snapshot().phase, Phase::Idle);
+    let gone = common::wait_until(Duration::from_secs(10), || {
+        daemon
+            .pactl(&["list", "short", "modules"])
+            .is_some_and(|m| !m.contains("streaming_studio"))
+    });
+    assert!(gone, "the studio removes its microphone when it stops");
+}
