@@ -476,7 +476,25 @@ fn cameras() -> Result<Vec<DeviceInfo>, String> {
         .collect())
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(windows, target_os = "macos"))]
+fn cameras() -> Result<Vec<DeviceInfo>, String> {
+    #[cfg(target_os = "macos")]
+    use studio_media::devices::avfoundation::list_cameras;
+    #[cfg(windows)]
+    use studio_media::devices::media_foundation::list_cameras;
+    let names = list_cameras().map_err(|e| e.to_string())?;
+    Ok(names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| DeviceInfo {
+            kind: "camera",
+            spec: format!("camera:{i}"),
+            name,
+        })
+        .collect())
+}
+
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 fn cameras() -> Result<Vec<DeviceInfo>, String> {
     Err("camera detection on this system is not built yet".into())
 }

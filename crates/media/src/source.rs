@@ -156,8 +156,9 @@ pub fn open_video(
     })
 }
 
-/// Open a camera with the system's capture API: V4L2 on Linux, Media Foundation on Windows.
-#[cfg(any(target_os = "linux", windows))]
+/// Open a camera with the system's capture API: V4L2 on Linux, Media Foundation on Windows,
+/// AVFoundation on macOS.
+#[cfg(any(target_os = "linux", windows, target_os = "macos"))]
 fn open_camera(spec: &str, format: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
     use crate::devices::camera::CameraSource;
     let owned = spec.to_string();
@@ -165,13 +166,15 @@ fn open_camera(spec: &str, format: VideoFormat) -> Result<Box<dyn VideoSource>, 
     let opener = move || crate::devices::camera::v4l2_capture::V4l2Capture::open(Path::new(&owned));
     #[cfg(windows)]
     let opener = move || crate::devices::media_foundation::MfCapture::open(&owned);
+    #[cfg(target_os = "macos")]
+    let opener = move || crate::devices::avfoundation::AvCapture::open(&owned);
     let name = spec.to_string();
     let camera = CameraSource::open(Box::new(opener), format.width, format.height, format.rate)?
         .on_state_change(move |state| tracing::warn!("{name}: {state}"));
     Ok(Box::new(camera))
 }
 
-#[cfg(not(any(target_os = "linux", windows)))]
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 fn open_camera(spec: &str, _: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
     Err(MediaError::BadSpec(format!(
         "camera `{spec}`: camera capture is not available on this system; use a .y4m file"

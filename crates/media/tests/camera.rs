@@ -6,10 +6,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use studio_media::devices::avf_formats::{
+    self, NativeChoice, NativeFormat, choose_native, conversion_cost, four_char, offered_fourccs,
+};
 use studio_media::devices::camera::{
     BROKEN_FRAMES_LIMIT, CameraSource, CameraState, CaptureDevice, CaptureFormat, FOURCC_I420,
-    FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV, OfferedFormat, REOPEN_EVERY, closest_format, negotiate,
-    pick_camera, to_i420,
+    FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV, OfferedFormat, Plane, REOPEN_EVERY, closest_format,
+    negotiate, pack_nv12, pick_camera, to_i420,
 };
 use studio_media::devices::mjpeg::MjpegDecoder;
 use studio_media::source::{FrameRate, VideoInput, VideoSource};
@@ -138,6 +141,175 @@ fn padded_nv12_and_i420_rows_are_read_at_their_stride() {
         to_i420(&i420, &data[..5]).is_err(),
         "a short frame is refused"
     );
+}
+
+/// A 4:2:0 picture as CoreVideo lays out a two-plane buffer: each plane's rows padded to
+/// `stride` bytes with junk, the planes apart in memory.
+fn corevideo_planes(image: &I420Image, stride: usize) -> (Vec<u8>, Vec<u8>) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let (y, u, v) = image.planes();
+    let mut luma = vec![0xee; stride * h];
+    for row in 0..h {
+        luma[row * stride..row * stride + w].copy_from_slice(&y[row * w..row * w + w]);
+    }
+    let mut chroma = vec![0xee; stride * h / 2];
+    for row in 0..h / 2 {
+        for x in 0..w / 2 {
+            chroma[row * stride + 2 * x] = u[row * w / 2 + x];
+            chroma[row * stride + 2 * x + 1] = v[row * w / 2 + x];
+        }
+    }
+    (luma, chroma)
+}
+
+#[test]
+fn a_padded_two_plane_picture_packs_into_the_nv12_the_converter_reads() {
+    let mut image = I420Image::black(6, 4);
+    {
+        let (y, u, v) = image.planes_mut();
+        for (i, p) in y.iter_mut().enumerate() {
+            *p = 16 + i as u8;
+        }
+        u.copy_from_slice(&[100, 101, 102, 103, 104, 105]);
+        v.copy_from_slice(&[140, 141, 142, 143, 144, 145]);
+    }
+    let (luma, chroma) = corevideo_planes(&image, 16);
+    // A buffer from an earlier picture: replaced, not appended to.
+    let mut out = vec![9; 100];
+    pack_nv12(
+        Plane {
+            data: &luma,
+            stride: 16,
+            rows: 4,
+        },
+        Plane {
+            data: &chroma,
+            stride: 16,
+            rows: 2,
+        },
+        6,
+        4,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out.len(), 6 * 4 * 3 / 2, "no padding is left in");
+    assert_eq!(&out[..6], &[16, 17, 18, 19, 20, 21]);
+    assert_eq!(&out[24..30], &[100, 140, 101, 141, 102, 142]);
+    let format = CaptureFormat {
+        width: 6,
+        height: 4,
+        fourcc: FOURCC_NV12,
+        stride: 6,
+    };
+    assert_eq!(to_i420(&format, &out).unwrap(), image);
+}
+
+#[test]
+fn planes_too_small_for_the_picture_are_refused_and_leave_nothing_behind() {
+    let luma = [0u8; 4 * 4];
+    let chroma = [0u8; 4 * 2];
+    let plane = |data: &'static [u8], stride, rows| Plane { data, stride, rows };
+    let mut out = vec![1, 2, 3];
+    // Rows narrower than the picture.
+    assert!(pack_nv12(plane(&[0; 16], 3, 4), plane(&[0; 8], 4, 2), 4, 4, &mut out).is_err());
+    assert!(out.is_empty());
+    // Too few chroma rows for an odd height (three luma rows need two chroma rows).
+    assert!(pack_nv12(plane(&[0; 16], 4, 4), plane(&[0; 4], 4, 1), 4, 3, &mut out).is_err());
+    // A plane whose bytes end before its last row.
+    assert!(pack_nv12(plane(&[0; 15], 4, 4), plane(&[0; 8], 4, 2), 4, 4, &mut out).is_err());
+    assert!(out.is_empty());
+    // The last row need not be padded.
+    pack_nv12(
+        Plane {
+            data: &luma[..14],
+            stride: 4,
+            rows: 4,
+        },
+        Plane {
+            data: &chroma[..6],
+            stride: 4,
+            rows: 2,
+        },
+        2,
+        4,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out.len(), 2 * 4 + 2 * 2);
+}
+
+#[test]
+fn corevideo_codes_match_the_sdk() {
+    // kCVPixelFormatType_* values from CoreVideo's CVPixelBuffer.h.
+    assert_eq!(avf_formats::NV12_VIDEO_RANGE, 0x3432_3076);
+    assert_eq!(avf_formats::NV12_FULL_RANGE, 0x3432_3066);
+    assert_eq!(avf_formats::YUVS, 0x7975_7673);
+    assert_eq!(avf_formats::UYVY, 0x3276_7579);
+    assert_eq!(avf_formats::subtype_name(four_char(b"dmb1")), "dmb1");
+    assert_eq!(conversion_cost(avf_formats::NV12_FULL_RANGE), 0);
+    assert_eq!(conversion_cost(avf_formats::UYVY), 1);
+    assert_eq!(conversion_cost(avf_formats::MJPEG_OPEN_DML), 2);
+}
+
+fn native(code: &[u8; 4], width: u32, height: u32, max_rates: &[f64]) -> NativeFormat {
+    NativeFormat {
+        subtype: four_char(code),
+        width,
+        height,
+        max_rates: max_rates.to_vec(),
+    }
+}
+
+#[test]
+fn a_mac_camera_format_is_chosen_by_size_then_rate_then_least_conversion() {
+    // As a USB camera lists them: UYVY and Motion JPEG at each size, 4:2:0 at one.
+    let natives = [
+        native(b"2vuy", 1920, 1080, &[5.0]),
+        native(b"dmb1", 1920, 1080, &[30.0, 15.0]),
+        native(b"2vuy", 1280, 720, &[10.0]),
+        native(b"dmb1", 1280, 720, &[60.0, 30.0]),
+        native(b"420v", 1280, 720, &[30.0]),
+        native(b"420v", 0, 0, &[30.0]),
+        native(b"yuvs", 640, 480, &[]),
+    ];
+    assert_eq!(offered_fourccs(&natives), vec![FOURCC_NV12]);
+    let pick = |w, h| {
+        let choice: NativeChoice = choose_native(&natives, w, h).unwrap();
+        (choice.format, choice.rate_range, choice.offered)
+    };
+    let nv12 = |width, height, fps| OfferedFormat {
+        fourcc: FOURCC_NV12,
+        width,
+        height,
+        fps,
+    };
+    assert_eq!(
+        pick(1280, 720),
+        (4, Some(0), nv12(1280, 720, 30.0)),
+        "30 fps with no conversion beats Motion JPEG's 30 fps range"
+    );
+    assert_eq!(
+        pick(1920, 1080),
+        (1, Some(0), nv12(1920, 1080, 30.0)),
+        "Motion JPEG at 30 fps beats UYVY at 5"
+    );
+    assert_eq!(
+        pick(320, 240),
+        (6, None, nv12(640, 480, 0.0)),
+        "a format without rate ranges runs at the camera's default rate"
+    );
+    assert_eq!(
+        choose_native(&natives, 1920, 1080).unwrap().offered.fourcc,
+        FOURCC_NV12
+    );
+}
+
+#[test]
+fn a_mac_camera_without_usable_formats_offers_none() {
+    assert!(offered_fourccs(&[]).is_empty());
+    let empty = [native(b"420v", 0, 720, &[30.0])];
+    assert!(offered_fourccs(&empty).is_empty());
+    assert_eq!(choose_native(&empty, 1280, 720), None);
 }
 
 #[test]

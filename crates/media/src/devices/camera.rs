@@ -146,6 +146,61 @@ pub fn pick_camera(names: &[String], spec: &str) -> Option<usize> {
         .position(|name| name.to_lowercase().contains(&wanted))
 }
 
+/// One plane of a picture in memory: `rows` rows, each starting `stride` bytes after the last.
+#[derive(Debug, Clone, Copy)]
+pub struct Plane<'a> {
+    pub data: &'a [u8],
+    pub stride: usize,
+    pub rows: usize,
+}
+
+impl Plane<'_> {
+    /// Append the first `row_bytes` of each of the first `rows` rows to `out`.
+    fn copy_rows(
+        &self,
+        row_bytes: usize,
+        rows: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), MediaError> {
+        let last_row_end = rows
+            .checked_sub(1)
+            .map_or(0, |last| last * self.stride + row_bytes);
+        if self.stride < row_bytes || self.rows < rows || self.data.len() < last_row_end {
+            return Err(MediaError::BadFormat(format!(
+                "a camera plane of {} rows of {} bytes ({} in all) cannot hold {rows} rows of \
+                 {row_bytes}",
+                self.rows,
+                self.stride,
+                self.data.len()
+            )));
+        }
+        for row in 0..rows {
+            out.extend_from_slice(&self.data[row * self.stride..row * self.stride + row_bytes]);
+        }
+        Ok(())
+    }
+}
+
+/// Copy a two-plane 4:2:0 picture (rows of Y, then rows of interleaved Cb Cr, each plane with
+/// its own padded rows, as CoreVideo hands them out) into `out` as contiguous NV12 whose rows
+/// are `width` bytes: what [`to_i420`] reads with `stride: width`. `out` keeps its allocation.
+pub fn pack_nv12(
+    luma: Plane,
+    chroma: Plane,
+    width: usize,
+    height: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), MediaError> {
+    out.clear();
+    let packed = luma
+        .copy_rows(width, height, out)
+        .and_then(|()| chroma.copy_rows(width, height.div_ceil(2), out));
+    if packed.is_err() {
+        out.clear();
+    }
+    packed
+}
+
 /// Convert one captured frame to I420 (odd sizes lose their last row or column). MJPEG frames
 /// go through a decoder made for this frame; [`CameraSource`] keeps one across frames.
 pub fn to_i420(format: &CaptureFormat, data: &[u8]) -> Result<I420Image, MediaError> {

@@ -5,6 +5,9 @@
 //! through a small seam (a command runner, a device file, a memory region) so the logic is
 //! tested without the hardware.
 
+pub mod avf_formats;
+#[cfg(target_os = "macos")]
+pub mod avfoundation;
 pub mod camera;
 #[cfg(windows)]
 pub mod media_foundation;
