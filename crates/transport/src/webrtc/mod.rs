@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod client;
 pub mod codec;
+pub mod encoder_thread;
 pub mod framing;
 pub mod net;
 pub mod peer;

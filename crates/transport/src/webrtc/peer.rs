@@ -2,9 +2,8 @@
 //! owns the sockets, encodes what the local side sends (H.264, Opus) and decodes what arrives,
 //! with each frame's capture time carried in its RTP timestamp.
 
-use super::codec::{
-    AudioDecoder, AudioEncoder, OPUS_RATE, VideoDecoder, VideoEncoder, is_opus_frame,
-};
+use super::codec::{AudioDecoder, AudioEncoder, OPUS_RATE, VideoDecoder, is_opus_frame};
+use super::encoder_thread::{Encoded, EncoderThread};
 use super::net::{Arrival, Net};
 use super::signal::ChannelMessage;
 use crate::mailbox::{Mailbox, Work};
@@ -92,7 +91,8 @@ pub struct Peer {
     audio: Option<Track>,
     channel: Option<ChannelId>,
     pending_channel: VecDeque<String>,
-    video_encoder: VideoEncoder,
+    /// `None` only if its thread could not start (then no video is sent, and it is logged).
+    video_encoder: Option<EncoderThread>,
     video_decoder: Option<VideoDecoder>,
     audio_encoder: Option<AudioEncoder>,
     audio_decoder: Option<AudioDecoder>,
@@ -123,7 +123,9 @@ impl Peer {
             audio: None,
             channel: None,
             pending_channel: VecDeque::new(),
-            video_encoder: VideoEncoder::new(fps),
+            video_encoder: EncoderThread::start(fps)
+                .map_err(|e| tracing::error!("no H.264 encoder thread: {e}"))
+                .ok(),
             video_decoder: None,
             audio_encoder: None,
             audio_decoder: None,
@@ -221,6 +223,7 @@ impl Peer {
                         net.adopt(connection);
                     }
                 }
+                encoded = next_encoded(&mut self.video_encoder) => self.write_video(encoded),
                 item = next_local(&mut self.local), if now_work => match item {
                     Some(LocalItem::Work(work)) => self.send_local(work),
                     Some(LocalItem::Ack(ack)) => self.send_channel(&ChannelMessage::Ack(ack)),
@@ -303,7 +306,9 @@ impl Peer {
                 }
             }
             Event::KeyframeRequest(_) => {
-                self.video_encoder.request_keyframe();
+                if let Some(encoder) = &self.video_encoder {
+                    encoder.request_keyframe();
+                }
                 self.stats.keyframes_sent.fetch_add(1, Ordering::Relaxed);
             }
             Event::EgressBitrateEstimate(estimate) => {
@@ -312,10 +317,12 @@ impl Peer {
                     str0m::bwe::BweKind::Remb { estimate, .. } => estimate.as_u64(),
                     _ => return None,
                 };
-                self.video_encoder.set_target_bitrate(bps);
-                self.stats
-                    .video_bitrate_bps
-                    .store(self.video_encoder.bitrate() as u64, Ordering::Relaxed);
+                if let Some(encoder) = &self.video_encoder {
+                    encoder.set_target_bitrate(bps);
+                    self.stats
+                        .video_bitrate_bps
+                        .store(encoder.bitrate() as u64, Ordering::Relaxed);
+                }
             }
             Event::Closed => return Some("the peer closed the session".into()),
             _ => {}
@@ -540,7 +547,7 @@ impl Peer {
             "frames_sent": s.frames_sent.load(Ordering::Relaxed),
             "keyframes_requested": s.keyframes_requested.load(Ordering::Relaxed),
             "samples_concealed": s.samples_concealed.load(Ordering::Relaxed),
-            "video_bitrate_bps": self.video_encoder.bitrate(),
+            "video_bitrate_bps": self.video_encoder.as_ref().map_or(0, EncoderThread::bitrate),
         });
         self.send_channel(&ChannelMessage::Status(status));
     }
@@ -576,19 +583,22 @@ impl Peer {
         if !self.is_server() {
             remember(&mut self.sent_video, ticks, frame.seq, frame.capture);
         }
-        let data = match self.video_encoder.encode(&frame.image) {
-            Ok(data) if !data.is_empty() => data.to_vec(),
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!("{e}");
-                return;
-            }
+        if let Some(encoder) = &self.video_encoder {
+            encoder.submit(ticks, frame.image);
+        }
+        let _ = (mid, pt);
+    }
+
+    /// An encoded frame is back from the encoder thread: send it.
+    fn write_video(&mut self, encoded: Encoded) {
+        let Some((mid, pt)) = self.pt_for(true) else {
+            return;
         };
         let Some(writer) = self.rtc.writer(mid) else {
             return;
         };
-        let time = MediaTime::new(ticks, Frequency::NINETY_KHZ);
-        if let Err(e) = writer.write(pt, Instant::now(), time, data) {
+        let time = MediaTime::new(encoded.ticks, Frequency::NINETY_KHZ);
+        if let Err(e) = writer.write(pt, Instant::now(), time, encoded.data) {
             tracing::debug!("video not sent: {e}");
             return;
         }
@@ -655,6 +665,14 @@ impl Peer {
         if let Err(e) = writer.write(pt, Instant::now(), time, data) {
             tracing::debug!("audio not sent: {e}");
         }
+    }
+}
+
+/// The next frame back from the encoder thread; pending forever without one.
+async fn next_encoded(encoder: &mut Option<EncoderThread>) -> Encoded {
+    match encoder {
+        Some(encoder) => encoder.next().await,
+        None => std::future::pending().await,
     }
 }
 
