@@ -385,6 +385,15 @@ fn a_camera_spec_picks_by_position_or_by_part_of_the_name() {
     assert_eq!(pick_camera(&names, "2"), None, "past the end of the list");
     assert_eq!(pick_camera(&names, "Brio"), None);
     assert_eq!(pick_camera(&names, " "), None);
+    let error = find_camera(&names, "Brio").unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+    assert!(
+        error
+            .to_string()
+            .contains("Integrated Webcam, Logitech C920"),
+        "says which cameras there are: {error}"
+    );
+    assert_eq!(find_camera(&names, "c920").unwrap(), 1);
 }
 
 #[test]

@@ -11,7 +11,7 @@
 use super::avf_formats::{
     self, NV12_FULL_RANGE, NV12_VIDEO_RANGE, NativeFormat, choose_native, offered_fourccs,
 };
-use super::camera::{CaptureDevice, CaptureFormat, FOURCC_NV12, Plane, pack_nv12, pick_camera};
+use super::camera::{CaptureDevice, CaptureFormat, FOURCC_NV12, Plane, find_camera, pack_nv12};
 use block2::RcBlock;
 use dispatch2::{DispatchQueue, DispatchQueueAttr, DispatchRetained};
 use objc2::rc::{Retained, autoreleasepool};
@@ -316,7 +316,7 @@ pub struct AvCapture {
 unsafe impl Send for AvCapture {}
 
 impl AvCapture {
-    /// Open the camera that `spec` names (see [`pick_camera`]), asking for camera permission
+    /// Open the camera that `spec` names (see [`find_camera`]), asking for camera permission
     /// when the person has not answered yet.
     pub fn open(spec: &str) -> io::Result<AvCapture> {
         // Reopened every second while a camera is unplugged: free what each try leaves.
@@ -326,19 +326,7 @@ impl AvCapture {
     fn open_in_pool(spec: &str) -> io::Result<AvCapture> {
         let devices = video_devices()?;
         let names: Vec<String> = devices.iter().map(|d| device_name(d)).collect();
-        let Some(index) = pick_camera(&names, spec) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "no camera `{spec}` among {} (run `studio devices`)",
-                    if names.is_empty() {
-                        "none found".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            ));
-        };
+        let index = find_camera(&names, spec)?;
         ensure_permission(video_media()?)?;
         let device = devices[index].clone();
         let (natives, native_data) = native_formats(&device);

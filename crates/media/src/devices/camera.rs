@@ -130,6 +130,23 @@ pub fn closest_format(
         .map(|(index, _)| index)
 }
 
+/// [`pick_camera`], or an error that lists the cameras there are (kind `NotFound`).
+pub fn find_camera(names: &[String], spec: &str) -> std::io::Result<usize> {
+    pick_camera(names, spec).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no camera `{spec}` among {} (run `studio devices`)",
+                if names.is_empty() {
+                    "none found".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        )
+    })
+}
+
 /// Which of the cameras named `names` (in the system's order) a `camera:` spec means: its
 /// position in the list, or the first name that contains it, whatever the case.
 pub fn pick_camera(names: &[String], spec: &str) -> Option<usize> {

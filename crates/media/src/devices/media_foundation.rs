@@ -7,7 +7,7 @@
 
 use super::camera::{
     CaptureDevice, CaptureFormat, FOURCC_I420, FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV,
-    OfferedFormat, closest_format, pick_camera,
+    OfferedFormat, closest_format, find_camera,
 };
 use std::io;
 use std::sync::OnceLock;
@@ -174,7 +174,7 @@ pub struct MfCapture {
 unsafe impl Send for MfCapture {}
 
 impl MfCapture {
-    /// Open the camera that `spec` names (see [`pick_camera`]).
+    /// Open the camera that `spec` names (see [`find_camera`]).
     pub fn open(spec: &str) -> io::Result<MfCapture> {
         let list = Activates::video_capture()?;
         let activates: Vec<&IMFActivate> = list.as_slice().iter().flatten().collect();
@@ -182,19 +182,7 @@ impl MfCapture {
             .iter()
             .map(|a| friendly_name(a))
             .collect::<io::Result<Vec<_>>>()?;
-        let Some(index) = pick_camera(&names, spec) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "no camera `{spec}` among {} (run `studio devices`)",
-                    if names.is_empty() {
-                        "none found".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            ));
-        };
+        let index = find_camera(&names, spec)?;
         // SAFETY: COM calls on live interfaces; out-values are owned wrappers.
         unsafe {
             let source: IMFMediaSource = activates[index].ActivateObject().map_err(to_io)?;
