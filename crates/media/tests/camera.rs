@@ -12,7 +12,7 @@ use studio_media::devices::avf_formats::{
 use studio_media::devices::camera::{
     BROKEN_FRAMES_LIMIT, CameraSource, CameraState, CaptureDevice, CaptureFormat, FOURCC_I420,
     FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV, OfferedFormat, Plane, REOPEN_EVERY, closest_format,
-    negotiate, pack_nv12, pick_camera, to_i420,
+    find_camera, negotiate, pack_nv12, pick_camera, to_i420,
 };
 use studio_media::devices::mjpeg::MjpegDecoder;
 use studio_media::source::{FrameRate, VideoInput, VideoSource};
