@@ -516,7 +516,33 @@ fn open_virtual_devices(
     for problem in std::mem::take(&mut opened.problems) {
         send(Event::DeviceProblem(problem));
     }
-    (opened, audio_input(&devices.microphone))
+    (
+        opened,
+        usable_audio_input(&devices.microphone, config, &send),
+    )
+}
+
+/// The chosen microphone if it opens; else the test tone, and the window says why, so Start
+/// works on a computer without a microphone (opening twice costs a moment, once per run).
+fn usable_audio_input(
+    microphone: &Microphone,
+    config: &Config,
+    send: &impl Fn(Event),
+) -> AudioInput {
+    let input = audio_input(microphone);
+    if let AudioInput::Microphone(name) = &input
+        && let Err(e) = studio_media::devices::sound::MicrophoneSource::open(
+            name.as_deref(),
+            config.audio.sample_rate,
+        )
+    {
+        send(Event::DeviceProblem(format!(
+            "{e}. The test tone stands in for your voice: plug in a microphone, press Look for \
+             devices, choose it and start again"
+        )));
+        return audio_input(&Microphone::TestTone);
+    }
+    input
 }
 
 /// Follow a server's status events until the task is aborted (the server went away).
@@ -582,4 +608,33 @@ pub fn load_thumbnail(path: &PathBuf) -> Result<Thumbnail, String> {
         image_width,
         image_height,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_microphone_that_cannot_open_gives_way_to_the_tone_and_says_why() {
+        let config = Config::defaults().unwrap();
+        let told = std::sync::Mutex::new(Vec::new());
+        let send = |event: Event| {
+            if let Event::DeviceProblem(problem) = event {
+                told.lock().unwrap().push(problem);
+            }
+        };
+        let missing = Microphone::Named("no such microphone 7f3a".into());
+        assert_eq!(
+            usable_audio_input(&missing, &config, &send),
+            AudioInput::Tone(440.0)
+        );
+        let told = told.into_inner().unwrap();
+        assert_eq!(told.len(), 1);
+        assert!(told[0].contains("test tone stands in"), "{}", told[0]);
+        // The tone itself needs no device and is left alone.
+        assert_eq!(
+            usable_audio_input(&Microphone::TestTone, &config, &|_| {}),
+            AudioInput::Tone(440.0)
+        );
+    }
 }
