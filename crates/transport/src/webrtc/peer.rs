@@ -86,7 +86,6 @@ pub struct Peer {
     rtc: Rtc,
     local: Local,
     stats: Arc<PeerStats>,
-    fps: f32,
     video: Option<Track>,
     audio: Option<Track>,
     channel: Option<ChannelId>,
@@ -118,7 +117,6 @@ impl Peer {
             rtc,
             local,
             stats,
-            fps,
             video: None,
             audio: None,
             channel: None,
@@ -576,9 +574,10 @@ impl Peer {
     }
 
     fn send_video(&mut self, frame: VideoFrame) {
-        let Some((mid, pt)) = self.pt_for(true) else {
+        // Nothing to encode for until the video track is negotiated.
+        if self.pt_for(true).is_none() {
             return;
-        };
+        }
         let ticks = capture_to_rtp(frame.capture, 90_000);
         if !self.is_server() {
             remember(&mut self.sent_video, ticks, frame.seq, frame.capture);
@@ -586,7 +585,6 @@ impl Peer {
         if let Some(encoder) = &self.video_encoder {
             encoder.submit(ticks, frame.image);
         }
-        let _ = (mid, pt);
     }
 
     /// An encoded frame is back from the encoder thread: send it.
@@ -603,7 +601,6 @@ impl Peer {
             return;
         }
         self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
-        let _ = self.fps;
     }
 
     fn send_audio(&mut self, block: AudioBlock) {
