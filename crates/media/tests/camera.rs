@@ -312,21 +312,28 @@ fn a_mac_camera_without_usable_formats_offers_none() {
     assert_eq!(choose_native(&empty, 1280, 720), None);
 }
 
+/// Opens a YUYV fake camera while `plugged` holds, else fails as an unplugged device does;
+/// counts the attempts in `opens`.
+fn unpluggable(
+    plugged: &Arc<AtomicBool>,
+    opens: &Arc<AtomicU32>,
+) -> impl FnMut() -> std::io::Result<FakeCamera> + Send + 'static {
+    let (plugged, opens) = (plugged.clone(), opens.clone());
+    move || {
+        opens.fetch_add(1, Ordering::Relaxed);
+        if plugged.load(Ordering::Relaxed) {
+            Ok(fake(vec![FOURCC_YUYV], &plugged))
+        } else {
+            Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+        }
+    }
+}
+
 #[test]
 fn an_unplugged_camera_repeats_its_last_frame_and_comes_back_when_plugged_in() {
     let plugged = Arc::new(AtomicBool::new(true));
     let opens = Arc::new(AtomicU32::new(0));
-    let opener = {
-        let (plugged, opens) = (plugged.clone(), opens.clone());
-        move || {
-            opens.fetch_add(1, Ordering::Relaxed);
-            if plugged.load(Ordering::Relaxed) {
-                Ok(fake(vec![FOURCC_YUYV], &plugged))
-            } else {
-                Err(std::io::Error::from(std::io::ErrorKind::NotFound))
-            }
-        }
-    };
+    let opener = unpluggable(&plugged, &opens);
     let mut source =
         CameraSource::open(Box::new(opener), 640, 480, FrameRate::per_second(30)).unwrap();
     let format = source.format();
@@ -681,17 +688,7 @@ impl FakeClock {
 fn unplugging_is_a_clear_state_and_reopening_follows_the_clock() {
     let plugged = Arc::new(AtomicBool::new(true));
     let opens = Arc::new(AtomicU32::new(0));
-    let opener = {
-        let (plugged, opens) = (plugged.clone(), opens.clone());
-        move || {
-            opens.fetch_add(1, Ordering::Relaxed);
-            if plugged.load(Ordering::Relaxed) {
-                Ok(fake(vec![FOURCC_YUYV], &plugged))
-            } else {
-                Err(std::io::Error::from(std::io::ErrorKind::NotFound))
-            }
-        }
-    };
+    let opener = unpluggable(&plugged, &opens);
     let clock = FakeClock(Arc::new(Mutex::new(Instant::now())));
     let changes = Arc::new(Mutex::new(Vec::new()));
     let seen = changes.clone();
