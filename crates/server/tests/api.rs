@@ -95,15 +95,7 @@ async fn health_is_open_and_everything_else_needs_the_token() {
         );
     }
 
-    let status: ServerStatus = http
-        .get(format!("{}/v1/status", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: ServerStatus = common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
     assert_eq!(status.role, studio_proto::Role::Audio);
     assert_eq!(status.engine, "voice");
     assert!(status.sessions.is_empty());

@@ -204,15 +204,7 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let status: serde_json::Value = http
-        .get(format!("{}/v1/status", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
     let engine = status["engine"].as_str().unwrap();
     assert!(engine.contains("ready"), "{engine}");
 }

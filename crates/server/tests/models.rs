@@ -77,15 +77,7 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let early: ServerStatus = http
-        .get(format!("{}/v1/status", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let early: ServerStatus = common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
     assert_eq!(early.models.len(), 1, "listed from the start: {early:?}");
     assert_ne!(
         early.models[0].state, "ready",
@@ -165,30 +157,14 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
         body
     );
 
-    let status: ServerStatus = http
-        .get(format!("{}/v1/status", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: ServerStatus = common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
     assert_eq!(status.models.len(), 1);
     assert_eq!(status.models[0].state, "ready");
     assert!(files.requests("voice.onnx").is_empty());
 }
 
 async fn model_status(http: &reqwest::Client, server: &Server, id: &str) -> Option<ModelStatus> {
-    let status: ServerStatus = http
-        .get(format!("{}/v1/status", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: ServerStatus = common::get_json(http, &server.url, "/v1/status", TOKEN).await;
     status.models.into_iter().find(|m| m.id == id)
 }
 

@@ -44,15 +44,8 @@ fn tone(seq: u64) -> AudioBlock {
 #[tokio::test]
 async fn voices_are_listed_with_kind_latency_and_readiness() {
     let server = start_audio();
-    let list: VoiceList = reqwest::Client::new()
-        .get(format!("{}/v1/voices", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: VoiceList =
+        common::get_json(&reqwest::Client::new(), &server.url, "/v1/voices", TOKEN).await;
     let ids: Vec<&str> = list.voices.iter().map(|v| v.id.as_str()).collect();
     for id in ["none", "deeper", "higher", "robot", "radio"] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");

@@ -47,3 +47,20 @@ pub fn spawn(mut command: Command) -> Server {
         listening,
     }
 }
+
+/// `GET {url}{path}` with the bearer `token`, its JSON body decoded.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    path: &str,
+    token: &str,
+) -> T {
+    http.get(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
