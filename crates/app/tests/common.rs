@@ -6,6 +6,19 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// How the studio starts this build's servers, with `config_file` as their user file.
+pub fn local_servers(
+    config_file: Option<PathBuf>,
+    config: &studio_proto::config::Config,
+) -> studio_app::manager::ManagerOptions {
+    studio_app::manager::ManagerOptions {
+        server_binary: server_binary(),
+        config_file,
+        restart: config.servers.restart.clone(),
+        inject_delay: Default::default(),
+    }
+}
+
 /// The `studio-server` binary beside `studio`. `cargo test --workspace` (the README's test
 /// command) builds it with the tests; `cargo test -p studio-app` on a fresh tree builds it here.
 pub fn server_binary() -> PathBuf {

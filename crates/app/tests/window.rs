@@ -30,12 +30,7 @@ fn window(rig: &Rig, config_dir: &Path) -> Harness<'static, StudioWindow> {
     std::fs::write(&config_file, VOICES).unwrap();
     let config = Config::from_layers(Some(("test config", VOICES))).unwrap();
     let options = StudioOptions {
-        manager: Ok(ManagerOptions {
-            server_binary: common::server_binary(),
-            config_file: Some(config_file),
-            restart: config.servers.restart.clone(),
-            inject_delay: Default::default(),
-        }),
+        manager: Ok(common::local_servers(Some(config_file), &config)),
         config,
         devices: RunDevices::none(),
         global_talk_key: false,

@@ -11,7 +11,6 @@ mod pulse;
 
 use pulse::{PulseDaemon, read_raw_f32, record};
 use std::time::{Duration, Instant};
-use studio_app::manager::ManagerOptions;
 use studio_app::service::{Studio, StudioOptions};
 use studio_app::state::{Command, Microphone, Phase, RunDevices, Snapshot};
 use studio_proto::config::Config;
@@ -90,12 +89,7 @@ fn start_opens_the_virtual_microphone_and_the_talk_key_opens_the_voice() {
     let studio = Studio::start(
         runtime.handle(),
         StudioOptions {
-            manager: Ok(ManagerOptions {
-                server_binary: common::server_binary(),
-                config_file: Some(config_file),
-                restart: config.servers.restart.clone(),
-                inject_delay: Default::default(),
-            }),
+            manager: Ok(common::local_servers(Some(config_file), &config)),
             config,
             devices: RunDevices {
                 microphone: Microphone::TestTone,
