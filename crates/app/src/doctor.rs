@@ -638,8 +638,8 @@ fn talk_key() -> Result<String, (String, String)> {
     if std::env::var_os("DISPLAY").is_some() && !wayland {
         return Ok("X11 keyboard events (read passively)".into());
     }
-    let portal = crate::portal_shortcut::session_bus()
-        .and_then(|bus| crate::portal_shortcut::version(&bus, Duration::from_secs(2)));
+    let portal = crate::talk::portal::session_bus()
+        .and_then(|bus| crate::talk::portal::version(&bus, Duration::from_secs(2)));
     talk_key_fact(portal, readable_input_devices(Path::new("/dev/input")))
 }
 
@@ -673,7 +673,7 @@ fn readable_input_devices(dir: &Path) -> (usize, usize) {
 /// not) and `(readable, denied)` keyboard devices.
 #[cfg(target_os = "linux")]
 pub fn talk_key_fact(
-    portal: Result<u32, crate::portal_shortcut::PortalError>,
+    portal: Result<u32, crate::talk::portal::PortalError>,
     (readable, denied): (usize, usize),
 ) -> Result<String, (String, String)> {
     match portal {

@@ -12,7 +12,6 @@ pub mod manager;
 pub mod outputs;
 pub mod pipeline;
 #[cfg(target_os = "linux")]
-pub mod portal_shortcut;
 pub mod report;
 pub mod secrets;
 pub mod service;

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use studio_app::doctor::talk_key_fact;
-use studio_app::portal_shortcut::{PORTAL_PATH, PORTAL_SERVICE, version};
+use studio_app::talk::portal::{PORTAL_PATH, PORTAL_SERVICE, version};
 use studio_app::talk::{KeyEvent, TalkKey, start_wayland};
 use zbus::Connection;
 use zbus::message::Header;

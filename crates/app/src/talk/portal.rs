@@ -6,7 +6,7 @@
 //! Every portal call answers with a request object whose `Response` signal carries the
 //! result; we subscribe to it at its predictable path before calling, so no answer is missed.
 
-use crate::talk::{KeyEvent, TalkKey};
+use super::key::{KeyEvent, TalkKey};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::mpsc;
