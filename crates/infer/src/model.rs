@@ -1,6 +1,7 @@
 //! [`Model`]: one ONNX file behind whichever backend was chosen.
 
-use crate::graph::{ElementType, Graph, ModelInfo};
+use crate::graph::{Graph, ModelInfo};
+use crate::tensor::ElementType;
 use crate::ort_backend::{self, OrtModel};
 use crate::runtime::find_onnxruntime;
 use crate::tract_backend::TractModel;
