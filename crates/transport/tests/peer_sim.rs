@@ -653,11 +653,12 @@ fn wrap_us(rate: u64) -> u64 {
 fn capture_clock_jumps_and_rtp_wraps_keep_media_flowing() {
     let mut sim = Sim::connected();
     let start = sim.now;
-    // Video starts just before its RTP clock wraps, crosses it, then the capture clock jumps
-    // back across the wrap, and back again to near zero.
+    // Video starts just after its RTP clock wrapped (small values on the wire), then the
+    // capture clock jumps back to before the wrap (the far end's str0m reads that as a step
+    // below zero), runs across the wrap again, and finally jumps back to near zero.
     let video_wrap = wrap_us(90_000);
-    let mut captures: Vec<u64> = (0..30).map(|n| video_wrap - 500_000 + n * 33_333).collect();
-    captures.extend((0..30).map(|n| video_wrap - 2_000_000 + n * 33_333));
+    let mut captures: Vec<u64> = (0..30).map(|n| video_wrap + 100_000 + n * 33_333).collect();
+    captures.extend((0..30).map(|n| video_wrap - 500_000 + n * 33_333));
     captures.extend((0..30).map(|n| 1_000 + n * 33_333));
     for (n, capture) in captures.iter().enumerate() {
         sim.advance_to(start + FRAME_TIME * n as u32);
@@ -665,8 +666,8 @@ fn capture_clock_jumps_and_rtp_wraps_keep_media_flowing() {
     }
     // Audio the same way around its own wrap.
     let audio_wrap = wrap_us(48_000);
-    let mut audio_captures: Vec<u64> = (0..50).map(|n| audio_wrap - 400_000 + n * 20_000).collect();
-    audio_captures.extend((0..50).map(|n| audio_wrap - 3_000_000 + n * 20_000));
+    let mut audio_captures: Vec<u64> = (0..50).map(|n| audio_wrap + 100_000 + n * 20_000).collect();
+    audio_captures.extend((0..50).map(|n| audio_wrap - 400_000 + n * 20_000));
     audio_captures.extend((0..50).map(|n| 5_000 + n * 20_000));
     let audio_start = sim.now;
     for (n, capture) in audio_captures.iter().enumerate() {
