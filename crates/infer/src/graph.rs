@@ -1,42 +1,14 @@
 //! What an ONNX file declares, read from its protobuf whatever the backend: inputs and outputs
 //! with element types and (possibly symbolic) shapes, metadata properties and initializers.
 
+use crate::tensor::ElementType;
+use crate::tract_tensor;
 use crate::{InferError, Tensor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
-use tract_onnx::prelude::{DatumType, Framework};
-
-/// Element types the API moves across it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElementType {
-    F32,
-    F16,
-    I64,
-    /// Anything else the file declares (`int32`, `bool`, ...), by its ONNX type number.
-    Other(i32),
-}
-
-impl ElementType {
-    fn from_onnx(code: i32) -> ElementType {
-        match code {
-            1 => ElementType::F32,
-            10 => ElementType::F16,
-            7 => ElementType::I64,
-            other => ElementType::Other(other),
-        }
-    }
-
-    pub(crate) fn datum(self) -> Option<DatumType> {
-        match self {
-            ElementType::F32 => Some(DatumType::F32),
-            ElementType::F16 => Some(DatumType::F16),
-            ElementType::I64 => Some(DatumType::I64),
-            ElementType::Other(_) => None,
-        }
-    }
-}
+use tract_onnx::prelude::Framework;
 
 /// One dimension: known, or named (`"T"`) and fixed only when the model runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +70,7 @@ fn value_info(v: &pb::ValueInfoProto) -> TensorInfo {
                         .collect()
                 })
                 .unwrap_or_default();
-            (ElementType::from_onnx(t.elem_type), shape)
+            (element_type_from_onnx(t.elem_type), shape)
         }
         None => (ElementType::Other(0), Vec::new()),
     };
@@ -169,6 +141,16 @@ impl Graph {
         let dir = self.path.parent().and_then(|p| p.to_str());
         let tensor = tract_onnx::tensor::load_tensor(&*onnx.provider, proto, dir)
             .map_err(|e| InferError::Tensor(format!("initializer {name:?}: {e:#}")))?;
-        crate::tract_backend::from_tract(&tensor).map(Some)
+        tract_tensor::from_tract(&tensor).map(Some)
+    }
+}
+
+/// An ONNX element type number as the API's element type.
+fn element_type_from_onnx(code: i32) -> ElementType {
+    match code {
+        1 => ElementType::F32,
+        10 => ElementType::F16,
+        7 => ElementType::I64,
+        other => ElementType::Other(other),
     }
 }

@@ -13,9 +13,10 @@ mod ort_backend;
 mod runtime;
 mod tensor;
 mod tract_backend;
+mod tract_tensor;
 
 pub use error::InferError;
-pub use graph::{Dim, ElementType, ModelInfo, TensorInfo};
+pub use graph::{Dim, ModelInfo, TensorInfo};
 pub use model::{BackendChoice, BackendInfo, Model, ModelOptions};
 pub use runtime::{RuntimeSearch, find_onnxruntime};
-pub use tensor::Tensor;
+pub use tensor::{ElementType, Tensor};

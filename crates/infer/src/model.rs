@@ -1,8 +1,9 @@
 //! [`Model`]: one ONNX file behind whichever backend was chosen.
 
-use crate::graph::{ElementType, Graph, ModelInfo};
+use crate::graph::{Graph, ModelInfo};
 use crate::ort_backend::{self, OrtModel};
 use crate::runtime::find_onnxruntime;
+use crate::tensor::ElementType;
 use crate::tract_backend::TractModel;
 use crate::{InferError, Tensor};
 use std::path::{Path, PathBuf};

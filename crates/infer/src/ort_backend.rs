@@ -2,7 +2,7 @@
 //! session on the best execution provider the runtime offers (TensorRT > CUDA > CoreML >
 //! DirectML > CPU).
 
-use crate::graph::ElementType;
+use crate::tensor::ElementType;
 use crate::{InferError, Tensor};
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider};

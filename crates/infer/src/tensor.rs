@@ -1,8 +1,17 @@
 //! Tensors that cross the API: a shape plus owned data of one element type.
 
 use crate::InferError;
-use crate::graph::ElementType;
 use half::f16;
+
+/// Element types the API moves across it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementType {
+    F32,
+    F16,
+    I64,
+    /// Anything else the file declares (`int32`, `bool`, ...), by its ONNX type number.
+    Other(i32),
+}
 
 /// A dense, row-major tensor.
 #[derive(Debug, Clone, PartialEq)]

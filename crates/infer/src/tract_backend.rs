@@ -2,6 +2,7 @@
 //! built per shape set on first use and kept (streaming callers use one shape all the time).
 
 use crate::graph::Graph;
+use crate::tract_tensor::{datum, from_tract, to_tract};
 use crate::{InferError, Tensor};
 use std::collections::HashMap;
 use tract_onnx::prelude::*;
@@ -45,9 +46,7 @@ impl TractModel {
         if !self.plans.contains_key(&key) {
             let mut model = self.model.clone();
             for (i, tensor) in inputs.iter().enumerate() {
-                let datum = tensor
-                    .element_type()
-                    .datum()
+                let datum = datum(tensor.element_type())
                     .ok_or_else(|| InferError::Tensor("unsupported element type".into()))?;
                 let fact = InferenceFact::dt_shape(datum, tensor.shape().to_vec());
                 model = model
@@ -110,69 +109,5 @@ fn run_error(reason: String) -> InferError {
     InferError::Run {
         backend: "tract",
         reason,
-    }
-}
-
-fn to_tract(tensor: &Tensor) -> Result<tract_onnx::prelude::Tensor, InferError> {
-    let bad = |e: anyhow::Error| InferError::Tensor(format!("{e:#}"));
-    match tensor {
-        Tensor::F32 { shape, data } => {
-            tract_onnx::prelude::Tensor::from_shape::<f32>(shape, data).map_err(bad)
-        }
-        Tensor::F16 { shape, data } => {
-            tract_onnx::prelude::Tensor::from_shape::<f16>(shape, data).map_err(bad)
-        }
-        Tensor::I64 { shape, data } => {
-            tract_onnx::prelude::Tensor::from_shape::<i64>(shape, data).map_err(bad)
-        }
-    }
-}
-
-pub(crate) fn from_tract(value: &tract_onnx::prelude::Tensor) -> Result<Tensor, InferError> {
-    let bad = |e: anyhow::Error| InferError::Tensor(format!("{e:#}"));
-    let shape = value.shape().to_vec();
-    match value.datum_type() {
-        DatumType::F32 => Ok(Tensor::F32 {
-            data: value
-                .to_plain_array_view::<f32>()
-                .map_err(bad)?
-                .iter()
-                .copied()
-                .collect(),
-            shape,
-        }),
-        DatumType::F16 => Ok(Tensor::F16 {
-            data: value
-                .to_plain_array_view::<f16>()
-                .map_err(bad)?
-                .iter()
-                .copied()
-                .collect(),
-            shape,
-        }),
-        DatumType::I64 => Ok(Tensor::I64 {
-            data: value
-                .to_plain_array_view::<i64>()
-                .map_err(bad)?
-                .iter()
-                .copied()
-                .collect(),
-            shape,
-        }),
-        other => {
-            // Other numeric outputs (int32, double, ...) are widened to f32 for the caller.
-            let cast = value
-                .cast_to::<f32>()
-                .map_err(|e| InferError::Tensor(format!("output of type {other:?}: {e:#}")))?;
-            Ok(Tensor::F32 {
-                data: cast
-                    .to_plain_array_view::<f32>()
-                    .map_err(bad)?
-                    .iter()
-                    .copied()
-                    .collect(),
-                shape,
-            })
-        }
     }
 }

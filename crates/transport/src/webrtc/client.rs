@@ -2,9 +2,9 @@
 //! channel), post it to the server, connect over UDP or ICE-TCP, and hand back the same
 //! [`SessionHandle`] a raw session gives.
 
+use super::driver::{Local, PeerStats, PeerTask};
 use super::net::{LossGate, LossPlan, Net};
-use super::peer::{Local, Peer, PeerStats};
-use super::signal::CHANNEL_LABEL;
+use super::peer::{ClientConfig, Peer, Role, rtc_config};
 use crate::TransportError;
 use crate::client::ServerClient;
 use crate::mailbox::Mailbox;
@@ -13,11 +13,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use str0m::bwe::Bitrate;
+use str0m::Candidate;
 use str0m::change::SdpAnswer;
-use str0m::media::{Direction, MediaKind};
 use str0m::net::TcpType;
-use str0m::{Candidate, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
@@ -75,14 +73,7 @@ pub async fn open(
 ) -> Result<WebRtcSession, TransportError> {
     let server = server_address(client.base_url(), options.tcp_address).await?;
     let local_ip = local_ip_towards(server)?;
-    let mut rtc = RtcConfig::new()
-        .clear_codecs()
-        .enable_h264(true)
-        .enable_opus(true, false)
-        .enable_bwe(Some(Bitrate::kbps(
-            super::codec::INITIAL_VIDEO_BPS as u64 / 1000,
-        )))
-        .build(Instant::now());
+    let mut rtc = rtc_config().build(Instant::now());
 
     let mut udp = None;
     let mut active_local = None;
@@ -118,11 +109,7 @@ pub async fn open(
         }
     }
 
-    let mut change = rtc.sdp_api();
-    let video = change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
-    let audio = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    change.add_channel(CHANNEL_LABEL.to_string());
-    let Some((offer, pending)) = change.apply() else {
+    let Some((offer, pending, tracks)) = ClientConfig::offer(&mut rtc) else {
         return Err(TransportError::Protocol("no SDP offer was made".into()));
     };
     let (location, answer_sdp) = client.post_sdp_offer(&offer.to_sdp_string()).await?;
@@ -145,8 +132,8 @@ pub async fn open(
     let (events_tx, events) = mpsc::unbounded_channel();
     let stats = Arc::new(PeerStats::default());
     let fps = if options.fps > 0.0 { options.fps } else { 30.0 };
-    let mut peer = Peer::new(
-        rtc,
+    let peer = PeerTask::new(
+        Peer::new(rtc, Role::Client(tracks), Instant::now()),
         Local::Client {
             outbox: outbox.clone(),
             events: events_tx,
@@ -154,7 +141,6 @@ pub async fn open(
         stats.clone(),
         fps,
     );
-    peer.set_tracks(video, audio);
     let mut net = Net::new(udp, active_local);
     if let Some(plan) = options.loss.clone() {
         let start = Instant::now();

@@ -24,19 +24,22 @@ fn codec_error(what: &str, e: impl std::fmt::Display) -> TransportError {
     TransportError::Protocol(format!("{what}: {e}"))
 }
 
-/// H.264 encoder whose bitrate follows the bandwidth estimate.
+/// One encoded access unit and the RTP time of the picture it came from.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub ticks: u64,
+    pub data: Vec<u8>,
+}
+
+/// H.264 encoder at a bitrate its owner sets.
 pub struct VideoEncoder {
     encoder: Option<Encoder>,
     size: (u32, u32),
     fps: f32,
     bitrate: u32,
     force_keyframe: bool,
-    last_rebuild: Option<std::time::Instant>,
     out: Vec<u8>,
 }
-
-/// Bitrate changes rebuild the encoder (a keyframe each time): not more often than this.
-const REBUILD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl VideoEncoder {
     pub fn new(fps: f32) -> VideoEncoder {
@@ -46,7 +49,6 @@ impl VideoEncoder {
             fps: fps.max(1.0),
             bitrate: INITIAL_VIDEO_BPS,
             force_keyframe: false,
-            last_rebuild: None,
             out: Vec::new(),
         }
     }
@@ -55,22 +57,14 @@ impl VideoEncoder {
         self.bitrate
     }
 
-    /// Follow a new bandwidth estimate (bits per second). openh264 takes its bitrate at
-    /// initialisation, so a change of more than a quarter rebuilds the encoder (which starts
-    /// with a keyframe), at most every few seconds; smaller moves are ignored to keep
-    /// keyframes rare. A drop below the current rate is followed at once (congestion).
-    pub fn set_target_bitrate(&mut self, bps: u64) {
-        let target = (bps as f64 * 0.9).clamp(MIN_VIDEO_BPS as f64, MAX_VIDEO_BPS as f64) as u32;
-        let change = (target as f64 - self.bitrate as f64).abs() / self.bitrate as f64;
-        let now = std::time::Instant::now();
-        let recently = self
-            .last_rebuild
-            .is_some_and(|at| now.duration_since(at) < REBUILD_INTERVAL);
-        let congested = (target as f64) < self.bitrate as f64 * 0.5;
-        if change > 0.25 && (!recently || congested) {
-            self.bitrate = target;
+    /// Run at `bps` from the next frame on. openh264 takes its bitrate when it starts, so a
+    /// change rebuilds the encoder (which starts with a keyframe); the bitrate module decides
+    /// when a change is worth that.
+    pub fn set_bitrate(&mut self, bps: u32) {
+        let bps = bps.clamp(MIN_VIDEO_BPS, MAX_VIDEO_BPS);
+        if bps != self.bitrate {
+            self.bitrate = bps;
             self.encoder = None;
-            self.last_rebuild = Some(now);
         }
     }
 
@@ -152,6 +146,18 @@ impl VideoDecoder {
             .map(Some)
             .map_err(|e| codec_error("decoded picture", e))
     }
+}
+
+/// Whether an Annex B access unit holds an IDR slice (NAL type 5): a picture a decoder can
+/// start from.
+pub fn contains_idr(access_unit: &[u8]) -> bool {
+    openh264::nal_units(access_unit).any(|nal| {
+        let header = nal
+            .iter()
+            .position(|&b| b != 0)
+            .and_then(|i| nal.get(i + 1));
+        header.is_some_and(|h| h & 0x1f == 5)
+    })
 }
 
 /// True for the frame sizes Opus can encode at 48 kHz.

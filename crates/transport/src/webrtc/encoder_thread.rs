@@ -4,30 +4,24 @@
 //! Here the peer hands each frame over and goes on; the newest frame wins when the encoder is
 //! still busy (video never queues), and encoded frames come back on a channel.
 
-use super::codec::VideoEncoder;
+use super::codec::{Encoded, VideoEncoder};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use studio_media::I420Image;
 use tokio::sync::mpsc;
 
-/// One encoded access unit and the RTP time of the frame it came from.
-pub struct Encoded {
-    pub ticks: u64,
-    pub data: Vec<u8>,
-}
-
 #[derive(Default)]
 struct Slot {
     frame: Option<(u64, I420Image)>,
     keyframe: bool,
-    target_bps: Option<u64>,
+    bitrate: Option<u32>,
     closed: bool,
 }
 
 struct Shared {
     slot: Mutex<Slot>,
     wake: Condvar,
-    /// The bitrate the encoder runs at (after its own hysteresis).
+    /// The bitrate the encoder runs at.
     bitrate: AtomicU32,
     /// Frames replaced by a newer one before the encoder took them.
     replaced: AtomicU64,
@@ -84,10 +78,9 @@ impl EncoderThread {
         self.shared.lock().keyframe = true;
     }
 
-    /// Follow a bandwidth estimate, from the next frame on (see
-    /// [`VideoEncoder::set_target_bitrate`]).
-    pub fn set_target_bitrate(&self, bps: u64) {
-        self.shared.lock().target_bps = Some(bps);
+    /// Run at `bps` from the next frame on (see [`VideoEncoder::set_bitrate`]).
+    pub fn set_bitrate(&self, bps: u32) {
+        self.shared.lock().bitrate = Some(bps);
     }
 
     /// The bitrate the encoder runs at.
@@ -137,11 +130,11 @@ fn encode_until_closed(
                 ticks,
                 image,
                 std::mem::take(&mut slot.keyframe),
-                slot.target_bps.take(),
+                slot.bitrate.take(),
             )
         };
         if let Some(bps) = target {
-            encoder.set_target_bitrate(bps);
+            encoder.set_bitrate(bps);
             shared.bitrate.store(encoder.bitrate(), Ordering::Relaxed);
         }
         if keyframe {
@@ -183,7 +176,7 @@ mod tests {
             // One at a time, so none is replaced.
             let encoded = encoder.next().await;
             assert!(
-                super::super::peer::contains_idr(&encoded.data) || i > 0,
+                super::super::codec::contains_idr(&encoded.data) || i > 0,
                 "the first is a keyframe"
             );
             ticks.push(encoded.ticks);

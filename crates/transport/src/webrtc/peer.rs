@@ -1,242 +1,405 @@
-//! One WebRTC peer, either end: str0m's `Rtc` (the sans-IO core) driven by a tokio task that
-//! owns the sockets, encodes what the local side sends (H.264, Opus) and decodes what arrives,
-//! with each frame's capture time carried in its RTP timestamp.
+//! One WebRTC peer as a sans-IO state machine, either end: str0m's `Rtc` plus what our
+//! sessions add — H.264 decoding and Opus both ways, capture time carried in the RTP
+//! timestamp, PLI on broken pictures, Opus FEC/PLC over gaps, the video bitrate from the
+//! bandwidth estimate, and the data channel's controls, acks and status.
+//!
+//! It never touches a socket, a thread or a clock: the caller feeds [`Input`]s with the
+//! current time and drains [`Output`]s (packets to send, when to call again, media and
+//! messages for the local side, and work for the H.264 encoder, which runs elsewhere because
+//! it is slow). The driver module runs it on tokio; tests run it on synthetic time.
 
-use super::codec::{AudioDecoder, AudioEncoder, OPUS_RATE, VideoDecoder, is_opus_frame};
-use super::encoder_thread::{Encoded, EncoderThread};
-use super::net::{Arrival, Net};
-use super::signal::ChannelMessage;
-use crate::mailbox::{Mailbox, Work};
-use crate::raw::SessionEvent;
-use crate::wire::Message;
+use super::bitrate::BitrateControl;
+use super::codec::{Encoded, INITIAL_VIDEO_BPS, OPUS_RATE};
+use super::media_in::{AudioReceiver, VideoIn, VideoReceiver};
+use super::media_out::AudioSender;
+use super::rtp_time::{ClockRate, SentLog, capture_to_rtp, rtp_to_capture};
+use super::signal::{CHANNEL_LABEL, ChannelMessage};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
-use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
-use str0m::net::Receive;
-use str0m::{Event, IceConnectionState, Input, Output, Rtc};
-use studio_media::{AudioBlock, Timestamp, VideoFrame};
-use tokio::sync::{mpsc, watch};
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::{Event, IceConnectionState, Rtc, RtcConfig};
+use studio_media::{AudioBlock, I420Image, VideoFrame};
+use studio_proto::control::{Control, ControlAck};
 
-/// Keyframe requests are repeated no more often than this while a picture is broken.
-const PLI_INTERVAL: Duration = Duration::from_millis(150);
-/// Longest gap in received audio that is concealed; longer ones are a pause, not a loss.
-const MAX_CONCEAL_SAMPLES: u64 = OPUS_RATE as u64 / 5;
 /// How often a server reports its status on the data channel.
-const STATUS_EVERY: Duration = Duration::from_secs(1);
+pub const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// A session that cannot connect within this long gives up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Data channel messages kept while the channel is not open yet; older ones are dropped.
+const CHANNEL_BACKLOG: usize = 256;
 
-/// Capture time (µs) to an RTP timestamp in `rate` ticks per second.
-pub fn capture_to_rtp(capture: Timestamp, rate: u64) -> u64 {
-    capture.0 * rate / 1_000_000
+/// The session settings both ends share: H.264 and Opus only, and the bandwidth estimate on,
+/// starting at the encoder's initial bitrate.
+pub fn rtc_config() -> RtcConfig {
+    RtcConfig::new()
+        .clear_codecs()
+        .enable_h264(true)
+        .enable_opus(true, false)
+        .enable_bwe(Some(Bitrate::kbps(u64::from(INITIAL_VIDEO_BPS) / 1000)))
 }
 
-/// An RTP timestamp back to the capture time; rounding up makes the round trip exact.
-pub fn rtp_to_capture(ticks: u64, rate: u64) -> Timestamp {
-    Timestamp((ticks * 1_000_000).div_ceil(rate))
+/// The app's end: it makes the offer, so it names the tracks, and it remembers what it sent so
+/// that what comes back keeps its sequence numbers and exact capture times.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub video: Mid,
+    pub audio: Mid,
 }
 
-/// Figures a peer keeps, readable while it runs.
-#[derive(Debug, Default)]
-pub struct PeerStats {
-    pub connected: std::sync::atomic::AtomicBool,
-    pub frames_sent: AtomicU64,
-    pub frames_received: AtomicU64,
-    pub keyframes_requested: AtomicU64,
-    pub keyframes_sent: AtomicU64,
-    pub audio_packets_received: AtomicU64,
-    pub samples_concealed: AtomicU64,
-    pub video_bitrate_bps: AtomicU64,
-    pub udp_packets_dropped: AtomicU64,
-    /// `udp` or `tcp` once connected.
-    pub transport: Mutex<Option<String>>,
-    /// Last status the server sent on the data channel (client side).
-    pub server_status: Mutex<Option<serde_json::Value>>,
-    /// When each decoded video frame arrived.
-    pub video_arrivals: Mutex<Vec<Instant>>,
-    /// When the loss hook's plan started (its bursts are counted from here).
-    pub loss_start: Mutex<Option<Instant>>,
+impl ClientConfig {
+    /// Add the client's tracks (video and audio, both ways) and the data channel to `rtc`'s
+    /// offer; the offer to send, what accepts the answer, and the peer's configuration.
+    pub fn offer(rtc: &mut Rtc) -> Option<(SdpOffer, SdpPendingOffer, ClientConfig)> {
+        let mut change = rtc.sdp_api();
+        let video = change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+        let audio = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        change.add_channel(CHANNEL_LABEL.to_string());
+        let (offer, pending) = change.apply()?;
+        Some((offer, pending, ClientConfig { video, audio }))
+    }
 }
 
-/// The local side of a peer.
-pub enum Local {
-    /// A server: arrivals go into the engine's inbox; the engine's results come back.
-    Server {
-        inbox: Arc<Mailbox>,
-        outgoing: mpsc::Receiver<Message>,
+/// A server's end: it learns the tracks from the offer and reports its figures.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub status_every: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            status_every: STATUS_EVERY,
+        }
+    }
+}
+
+/// Which end a peer is.
+#[derive(Debug, Clone)]
+pub enum Role {
+    Client(ClientConfig),
+    Server(ServerConfig),
+}
+
+/// What the local side hands a peer to send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    Video(VideoFrame),
+    Audio(AudioBlock),
+    /// App → server: a live setting.
+    Control {
+        seq: u64,
+        control: Control,
     },
-    /// The app: what it sends waits in the outbox; what comes back goes out as events.
-    Client {
-        outbox: Arc<Mailbox>,
-        events: mpsc::UnboundedSender<SessionEvent>,
-    },
+    /// Server → app: the answer to a control.
+    Ack(ControlAck),
 }
 
+/// Something for the peer to act on, with the time it happened.
+pub enum Input<'a> {
+    /// A UDP datagram or an ICE-TCP frame that arrived.
+    Receive {
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &'a [u8],
+    },
+    /// Time passed (the last [`Output::Timeout`] came due).
+    Timeout,
+    /// Media or a message from the local side.
+    Send(Outgoing),
+    /// An access unit back from the H.264 encoder.
+    Encoded(Encoded),
+    /// An ICE-TCP connection now stands for this local passive candidate.
+    TcpCandidate(SocketAddr),
+}
+
+/// What arrived for the local side.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    Video(VideoFrame),
+    Audio(AudioBlock),
+    /// Server side: a live setting from the app.
+    Control {
+        seq: u64,
+        control: Control,
+    },
+    /// Client side: the server's answer to a control.
+    Ack(ControlAck),
+    /// Client side: the server's figures.
+    Status(serde_json::Value),
+}
+
+/// What the peer wants done.
+#[derive(Debug)]
+pub enum Output {
+    /// Send this packet.
+    Transmit(Transmit),
+    /// Nothing more until this time (or another input): then feed [`Input::Timeout`].
+    Timeout(Instant),
+    /// ICE and DTLS are up: media flows from now on.
+    Connected,
+    Received(Received),
+    /// Encode this picture (newest wins) and hand it back as [`Input::Encoded`].
+    Encode {
+        ticks: u64,
+        image: I420Image,
+    },
+    /// The next encoded picture must be a keyframe (the far end asked).
+    ForceKeyframe,
+    /// Encode at this bitrate from now on (the bandwidth estimate moved).
+    VideoBitrate(u32),
+    /// The session is over, and why; every later poll says the same.
+    Closed(String),
+}
+
+/// A peer's figures, as counted so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerFigures {
+    pub connected: bool,
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    /// Keyframe requests (PLI) this peer sent.
+    pub keyframes_requested: u64,
+    /// Keyframe requests the far end sent.
+    pub keyframes_sent: u64,
+    pub audio_packets_received: u64,
+    pub samples_concealed: u64,
+    pub video_bitrate_bps: u64,
+}
+
+/// A negotiated track: its mid, and the payload type once looked up.
 struct Track {
     mid: Mid,
     pt: Option<Pt>,
 }
 
-/// Everything a peer's task owns besides the sockets.
+/// What only one end does.
+enum RoleState {
+    Client {
+        sent_video: SentLog,
+        sent_audio: SentLog,
+    },
+    Server {
+        status_every: Duration,
+        next_status: Instant,
+    },
+}
+
+/// The data channel, and what waits for it to open.
+#[derive(Default)]
+struct Channel {
+    id: Option<ChannelId>,
+    backlog: VecDeque<String>,
+}
+
+/// One WebRTC peer; see the module documentation.
 pub struct Peer {
     rtc: Rtc,
-    local: Local,
-    stats: Arc<PeerStats>,
+    role: RoleState,
     video: Option<Track>,
     audio: Option<Track>,
-    channel: Option<ChannelId>,
-    pending_channel: VecDeque<String>,
-    /// `None` only if its thread could not start (then no video is sent, and it is logged).
-    video_encoder: Option<EncoderThread>,
-    video_decoder: Option<VideoDecoder>,
-    audio_encoder: Option<AudioEncoder>,
-    audio_decoder: Option<AudioDecoder>,
-    /// Samples waiting to fill an Opus frame when a block is not a legal frame size.
-    audio_pending: Vec<f32>,
-    audio_pending_ticks: u64,
-    next_audio_ticks: Option<u64>,
-    waiting_keyframe: bool,
-    last_pli: Option<Instant>,
-    /// Client: what was sent, by RTP time, so what comes back keeps its sequence number.
-    sent_video: VecDeque<(u64, u64, Timestamp)>,
-    sent_audio: VecDeque<(u64, u64, Timestamp)>,
+    channel: Channel,
+    video_in: VideoReceiver,
+    audio_in: AudioReceiver,
+    audio_out: AudioSender,
+    bitrate: BitrateControl,
+    figures: PeerFigures,
+    /// Media numbered in arrival order when it is not the client's own coming back.
     received_video: u64,
     received_audio: u64,
     started: Instant,
-    last_status: Instant,
+    /// The time of the latest input: the clock for work that str0m's events start.
+    now: Instant,
+    outputs: VecDeque<Output>,
+    closed: Option<String>,
 }
 
 impl Peer {
-    pub fn new(rtc: Rtc, local: Local, stats: Arc<PeerStats>, fps: f32) -> Peer {
-        let now = Instant::now();
+    /// A peer around an `Rtc` whose offer or answer is done, starting at `now`.
+    pub fn new(rtc: Rtc, role: Role, now: Instant) -> Peer {
+        let (role, video, audio) = match role {
+            Role::Client(config) => (
+                RoleState::Client {
+                    sent_video: SentLog::default(),
+                    sent_audio: SentLog::default(),
+                },
+                Some(Track {
+                    mid: config.video,
+                    pt: None,
+                }),
+                Some(Track {
+                    mid: config.audio,
+                    pt: None,
+                }),
+            ),
+            Role::Server(config) => (
+                RoleState::Server {
+                    status_every: config.status_every,
+                    next_status: now + config.status_every,
+                },
+                None,
+                None,
+            ),
+        };
+        let bitrate = BitrateControl::default();
         Peer {
             rtc,
-            local,
-            stats,
-            video: None,
-            audio: None,
-            channel: None,
-            pending_channel: VecDeque::new(),
-            video_encoder: EncoderThread::start(fps)
-                .map_err(|e| tracing::error!("no H.264 encoder thread: {e}"))
-                .ok(),
-            video_decoder: None,
-            audio_encoder: None,
-            audio_decoder: None,
-            audio_pending: Vec::new(),
-            audio_pending_ticks: 0,
-            next_audio_ticks: None,
-            waiting_keyframe: true,
-            last_pli: None,
-            sent_video: VecDeque::new(),
-            sent_audio: VecDeque::new(),
+            role,
+            video,
+            audio,
+            channel: Channel::default(),
+            video_in: VideoReceiver::new(),
+            audio_in: AudioReceiver::new(),
+            audio_out: AudioSender::new(),
+            figures: PeerFigures {
+                video_bitrate_bps: u64::from(bitrate.bitrate()),
+                ..PeerFigures::default()
+            },
+            bitrate,
             received_video: 0,
             received_audio: 0,
             started: now,
-            last_status: now,
+            now,
+            outputs: VecDeque::new(),
+            closed: None,
         }
     }
 
-    /// The client names its tracks when it builds the offer; a server learns them from it.
-    pub fn set_tracks(&mut self, video: Mid, audio: Mid) {
-        self.video = Some(Track {
-            mid: video,
-            pt: None,
-        });
-        self.audio = Some(Track {
-            mid: audio,
-            pt: None,
-        });
+    /// The figures so far.
+    pub fn figures(&self) -> &PeerFigures {
+        &self.figures
     }
 
-    fn is_server(&self) -> bool {
-        matches!(self.local, Local::Server { .. })
+    /// Whether local media can go out now (connected, with a track to carry it); until then
+    /// the caller keeps it, so the local side feels the wait.
+    pub fn wants_media(&self) -> bool {
+        self.figures.connected && (self.video.is_some() || self.audio.is_some())
     }
 
-    /// Run until the session ends; returns why.
-    pub async fn run(mut self, mut net: Net, mut cancel: watch::Receiver<bool>) -> String {
-        let reason = self.drive(&mut net, &mut cancel).await;
-        self.rtc.disconnect();
-        match &self.local {
-            Local::Server { inbox, .. } => inbox.close(),
-            Local::Client { outbox, events } => {
-                outbox.close();
-                let _ = events.send(SessionEvent::Closed {
-                    reason: reason.clone(),
-                });
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// End the session from this side (the far end is told if it can be).
+    pub fn close(&mut self, reason: &str) {
+        if self.closed.is_none() {
+            self.rtc.disconnect();
+            self.closed = Some(reason.to_string());
+        }
+    }
+
+    /// Feed one input that happened at `now`.
+    pub fn handle_input(&mut self, input: Input<'_>, now: Instant) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.now = self.now.max(now);
+        match input {
+            Input::Receive {
+                proto,
+                source,
+                destination,
+                data,
+            } => {
+                let Ok(contents) = data.try_into() else {
+                    return;
+                };
+                let receive = Receive {
+                    proto,
+                    source,
+                    destination,
+                    contents,
+                };
+                if let Err(e) = self.rtc.handle_input(str0m::Input::Receive(now, receive)) {
+                    tracing::debug!("dropped an unreadable packet: {e}");
+                }
             }
+            Input::Timeout => {
+                if let Err(e) = self.rtc.handle_input(str0m::Input::Timeout(now)) {
+                    self.close(&format!("WebRTC failed: {e}"));
+                    return;
+                }
+            }
+            Input::Send(outgoing) => self.send(outgoing, now),
+            Input::Encoded(encoded) => self.write_video(encoded, now),
+            Input::TcpCandidate(local) => self.add_tcp_candidate(local),
         }
-        reason
+        self.tick(now);
     }
 
-    async fn drive(&mut self, net: &mut Net, cancel: &mut watch::Receiver<bool>) -> String {
-        let connect_deadline = Instant::now() + CONNECT_TIMEOUT;
+    /// The next thing to do; [`Output::Timeout`] once there is nothing until then.
+    pub fn poll_output(&mut self) -> Output {
         loop {
-            let deadline = loop {
-                match self.rtc.poll_output() {
-                    Ok(Output::Timeout(at)) => break at,
-                    Ok(Output::Transmit(t)) => net.send(t).await,
-                    Ok(Output::Event(event)) => {
-                        if let Some(reason) = self.on_event(event) {
-                            return reason;
-                        }
-                    }
-                    Err(e) => return format!("WebRTC failed: {e}"),
-                }
-            };
-            if !self.rtc.is_alive() {
-                return "the peer closed the session".into();
+            if let Some(output) = self.outputs.pop_front() {
+                return output;
             }
-            let connected = self.stats.connected.load(Ordering::Relaxed);
-            if !connected && Instant::now() > connect_deadline {
-                return format!("no WebRTC connection within {CONNECT_TIMEOUT:?}");
+            if let Some(reason) = &self.closed {
+                return Output::Closed(reason.clone());
             }
-            if let Some(loss) = net.loss() {
-                self.stats
-                    .udp_packets_dropped
-                    .store(loss.dropped, Ordering::Relaxed);
-            }
-            let wait = deadline.min(Instant::now() + Duration::from_millis(100));
-            let now_work = connected && self.has_tracks();
-            tokio::select! {
-                _ = tokio::time::sleep_until(wait.into()) => {
-                    if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
-                        return format!("WebRTC failed: {e}");
+            match self.rtc.poll_output() {
+                Ok(str0m::Output::Transmit(transmit)) => return Output::Transmit(transmit),
+                Ok(str0m::Output::Timeout(at)) => {
+                    if !self.rtc.is_alive() {
+                        self.close("the peer closed the session");
+                        continue;
                     }
-                    self.maybe_send_status();
+                    return Output::Timeout(self.own_deadline().map_or(at, |own| own.min(at)));
                 }
-                arrival = net.arrivals.recv() => {
-                    let Some(arrival) = arrival else { return "the sockets closed".into() };
-                    if net.keep(&arrival) {
-                        self.receive(arrival);
-                    }
-                }
-                connection = net.conns.recv() => {
-                    if let Some(connection) = connection {
-                        self.add_tcp_candidate(connection.local);
-                        net.adopt(connection);
-                    }
-                }
-                encoded = next_encoded(&mut self.video_encoder) => self.write_video(encoded),
-                item = next_local(&mut self.local), if now_work => match item {
-                    Some(LocalItem::Work(work)) => self.send_local(work),
-                    Some(LocalItem::Ack(ack)) => self.send_channel(&ChannelMessage::Ack(ack)),
-                    None => return "the session was closed".into(),
-                },
-                _ = cancel.changed() => return "the session was closed".into(),
+                Ok(str0m::Output::Event(event)) => self.on_event(event),
+                Err(e) => self.close(&format!("WebRTC failed: {e}")),
             }
         }
     }
 
-    fn has_tracks(&self) -> bool {
-        self.video.is_some() || self.audio.is_some()
+    /// The earliest time this peer itself must act: the connect deadline, the next status.
+    fn own_deadline(&self) -> Option<Instant> {
+        let connect = (!self.figures.connected).then(|| self.started + CONNECT_TIMEOUT);
+        let status = match &self.role {
+            RoleState::Server { next_status, .. } if self.channel.id.is_some() => {
+                Some(*next_status)
+            }
+            _ => None,
+        };
+        connect.into_iter().chain(status).min()
     }
 
-    fn add_tcp_candidate(&mut self, local: std::net::SocketAddr) {
+    /// What is due at `now` besides str0m's own work.
+    fn tick(&mut self, now: Instant) {
+        if !self.figures.connected && now >= self.started + CONNECT_TIMEOUT {
+            self.close(&format!("no WebRTC connection within {CONNECT_TIMEOUT:?}"));
+            return;
+        }
+        let RoleState::Server {
+            status_every,
+            next_status,
+        } = &mut self.role
+        else {
+            return;
+        };
+        if now < *next_status || self.channel.id.is_none() {
+            return;
+        }
+        *next_status = now + *status_every;
+        let f = &self.figures;
+        let status = serde_json::json!({
+            "uptime_s": now.saturating_duration_since(self.started).as_secs_f64(),
+            "frames_received": f.frames_received,
+            "frames_sent": f.frames_sent,
+            "keyframes_requested": f.keyframes_requested,
+            "samples_concealed": f.samples_concealed,
+            "video_bitrate_bps": f.video_bitrate_bps,
+        });
+        self.send_channel(&ChannelMessage::Status(status));
+    }
+
+    fn add_tcp_candidate(&mut self, local: SocketAddr) {
         if let Ok(candidate) = str0m::Candidate::builder()
             .tcp()
             .host(local)
@@ -248,84 +411,59 @@ impl Peer {
         }
     }
 
-    fn receive(&mut self, arrival: Arrival) {
-        let Ok(contents) = arrival.data.as_slice().try_into() else {
-            return;
-        };
-        let input = Input::Receive(
-            arrival.at,
-            Receive {
-                proto: arrival.proto,
-                source: arrival.source,
-                destination: arrival.destination,
-                contents,
-            },
-        );
-        if let Err(e) = self.rtc.handle_input(input) {
-            tracing::debug!("dropped an unreadable packet: {e}");
-        }
-    }
-
-    fn on_event(&mut self, event: Event) -> Option<String> {
+    fn on_event(&mut self, event: Event) {
         match event {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                return Some("the WebRTC connection was lost".into());
+                self.close("the WebRTC connection was lost");
             }
             Event::Connected => {
-                self.stats.connected.store(true, Ordering::Relaxed);
-                tracing::info!("WebRTC connected");
+                self.figures.connected = true;
+                self.outputs.push_back(Output::Connected);
             }
             Event::MediaAdded(added) => {
-                let track = Track {
+                let track = Some(Track {
                     mid: added.mid,
                     pt: None,
-                };
+                });
                 match added.kind {
-                    MediaKind::Video => self.video = Some(track),
-                    MediaKind::Audio => self.audio = Some(track),
+                    MediaKind::Video => self.video = track,
+                    MediaKind::Audio => self.audio = track,
                 }
             }
             Event::ChannelOpen(id, label) => {
                 tracing::debug!("data channel {label:?} open");
-                self.channel = Some(id);
-                while let Some(text) = self.pending_channel.pop_front() {
+                self.channel.id = Some(id);
+                while let Some(text) = self.channel.backlog.pop_front() {
                     self.write_channel(text);
                 }
             }
             Event::ChannelData(data) => self.on_channel(&data.data),
-            Event::ChannelClose(_) => self.channel = None,
+            Event::ChannelClose(_) => self.channel.id = None,
             Event::MediaData(data) => {
-                let is_video = self.video.as_ref().is_some_and(|t| t.mid == data.mid);
-                let is_audio = self.audio.as_ref().is_some_and(|t| t.mid == data.mid);
-                if is_video {
-                    self.on_video(data.time.numer(), data.contiguous, &data.data, data.mid);
-                } else if is_audio {
-                    self.on_audio(data.time.numer(), &data.data);
+                let wire = data.time.numer() as u32;
+                if self.video.as_ref().is_some_and(|t| t.mid == data.mid) {
+                    self.on_video(wire, data.contiguous, &data.data, data.mid);
+                } else if self.audio.as_ref().is_some_and(|t| t.mid == data.mid) {
+                    self.on_audio(wire, &data.data);
                 }
             }
             Event::KeyframeRequest(_) => {
-                if let Some(encoder) = &self.video_encoder {
-                    encoder.request_keyframe();
-                }
-                self.stats.keyframes_sent.fetch_add(1, Ordering::Relaxed);
+                self.figures.keyframes_sent += 1;
+                self.outputs.push_back(Output::ForceKeyframe);
             }
             Event::EgressBitrateEstimate(estimate) => {
                 let bps = match estimate {
-                    str0m::bwe::BweKind::Twcc { estimate, .. } => estimate.as_u64(),
-                    str0m::bwe::BweKind::Remb { estimate, .. } => estimate.as_u64(),
-                    _ => return None,
+                    BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. } => estimate,
+                    _ => return,
                 };
-                if let Some(encoder) = &self.video_encoder {
-                    encoder.set_target_bitrate(bps);
-                    self.stats
-                        .video_bitrate_bps
-                        .store(encoder.bitrate() as u64, Ordering::Relaxed);
+                if let Some(new) = self.bitrate.on_estimate(bps.as_u64(), self.now) {
+                    self.figures.video_bitrate_bps = u64::from(new);
+                    self.outputs.push_back(Output::VideoBitrate(new));
                 }
             }
-            Event::Closed => return Some("the peer closed the session".into()),
+            Event::Closed => self.close("the peer closed the session"),
             _ => {}
         }
-        None
     }
 
     fn on_channel(&mut self, data: &[u8]) {
@@ -336,25 +474,48 @@ impl Peer {
                 return;
             }
         };
-        match (&self.local, message) {
-            (Local::Server { inbox, .. }, ChannelMessage::Control { seq, control }) => {
-                inbox.put_control(seq, control)
+        let received = match (&self.role, message) {
+            (RoleState::Server { .. }, ChannelMessage::Control { seq, control }) => {
+                Received::Control { seq, control }
             }
-            (Local::Client { events, .. }, ChannelMessage::Ack(ack)) => {
-                let _ = events.send(SessionEvent::ControlAck(ack));
+            (RoleState::Client { .. }, ChannelMessage::Ack(ack)) => Received::Ack(ack),
+            (RoleState::Client { .. }, ChannelMessage::Status(status)) => Received::Status(status),
+            (_, other) => {
+                tracing::debug!("ignored data channel message {other:?}");
+                return;
             }
-            (Local::Client { .. }, ChannelMessage::Status(status)) => {
-                if let Ok(mut slot) = self.stats.server_status.lock() {
-                    *slot = Some(status);
-                }
-            }
-            (_, other) => tracing::debug!("ignored data channel message {other:?}"),
-        }
+        };
+        self.outputs.push_back(Output::Received(received));
     }
 
-    fn request_keyframe(&mut self, mid: Mid) {
-        let now = Instant::now();
-        if self.last_pli.is_some_and(|at| now - at < PLI_INTERVAL) {
+    fn on_video(&mut self, wire: u32, contiguous: bool, data: &[u8], mid: Mid) {
+        let (ticks, image) = match self.video_in.receive(wire, contiguous, data) {
+            VideoIn::Picture { ticks, image } => (ticks, image),
+            VideoIn::NeedKeyframe => {
+                self.request_keyframe(mid, self.now);
+                return;
+            }
+            VideoIn::Nothing => return,
+        };
+        self.figures.frames_received += 1;
+        let returned = match &mut self.role {
+            RoleState::Client { sent_video, .. } => sent_video.take(ticks),
+            RoleState::Server { .. } => None,
+        };
+        let (seq, capture) =
+            returned.unwrap_or((self.received_video, rtp_to_capture(ticks, ClockRate::VIDEO)));
+        self.received_video += 1;
+        let frame = VideoFrame {
+            seq,
+            capture,
+            image,
+        };
+        self.outputs
+            .push_back(Output::Received(Received::Video(frame)));
+    }
+
+    fn request_keyframe(&mut self, mid: Mid, now: Instant) {
+        if !self.video_in.may_request_keyframe(now) {
             return;
         }
         let Some(mut writer) = self.rtc.writer(mid) else {
@@ -365,123 +526,22 @@ impl Peer {
                 .request_keyframe(None, KeyframeRequestKind::Pli)
                 .is_ok()
         {
-            self.last_pli = Some(now);
-            self.stats
-                .keyframes_requested
-                .fetch_add(1, Ordering::Relaxed);
+            self.video_in.keyframe_requested(now);
+            self.figures.keyframes_requested += 1;
         }
     }
 
-    fn on_video(&mut self, ticks: u64, contiguous: bool, data: &[u8], mid: Mid) {
-        if !contiguous {
-            self.waiting_keyframe = true;
-        }
-        let keyframe = contains_idr(data);
-        if self.waiting_keyframe && !keyframe {
-            self.request_keyframe(mid);
-            return;
-        }
-        if self.video_decoder.is_none() {
-            match VideoDecoder::new() {
-                Ok(decoder) => self.video_decoder = Some(decoder),
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    return;
-                }
-            }
-        }
-        let Some(decoder) = self.video_decoder.as_mut() else {
-            return;
-        };
-        let image = match decoder.decode(data) {
-            Ok(Some(image)) => image,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::debug!("{e}; asking for a keyframe");
-                self.waiting_keyframe = true;
-                self.request_keyframe(mid);
-                return;
-            }
-        };
-        if keyframe {
-            self.waiting_keyframe = false;
-        }
-        self.stats.frames_received.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut arrivals) = self.stats.video_arrivals.lock() {
-            arrivals.push(Instant::now());
-        }
-        let (seq, capture) = match take_sent(&mut self.sent_video, ticks) {
-            Some(found) => found,
-            None => (self.received_video, rtp_to_capture(ticks, 90_000)),
-        };
-        self.received_video += 1;
-        let frame = VideoFrame {
-            seq,
-            capture,
-            image,
-        };
-        match &self.local {
-            Local::Server { inbox, .. } => {
-                inbox.put_video(frame);
-            }
-            Local::Client { events, .. } => {
-                let _ = events.send(SessionEvent::Video(frame));
-            }
-        }
-    }
-
-    fn on_audio(&mut self, ticks: u64, data: &[u8]) {
-        self.stats
-            .audio_packets_received
-            .fetch_add(1, Ordering::Relaxed);
-        if self.audio_decoder.is_none() {
-            match AudioDecoder::new() {
-                Ok(decoder) => self.audio_decoder = Some(decoder),
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    return;
-                }
-            }
-        }
-        let Some(decoder) = self.audio_decoder.as_mut() else {
-            return;
-        };
-        let mut blocks = Vec::new();
-        if let Some(expected) = self.next_audio_ticks
-            && ticks > expected
-            && ticks - expected <= MAX_CONCEAL_SAMPLES
-        {
-            // Lost packets: conceal them frame by frame so each keeps its place.
-            let frame = decoder_frame_len(data).unwrap_or(960) as u64;
-            let mut at = expected;
-            while at < ticks {
-                let n = frame.min(ticks - at);
-                let samples = decoder.conceal(n as usize, data);
-                blocks.push((at, samples));
-                at += n;
-            }
-        } else if self
-            .next_audio_ticks
-            .is_some_and(|expected| ticks < expected)
-        {
-            return; // late duplicate
-        }
-        match decoder.decode(data) {
-            Ok(samples) => blocks.push((ticks, samples)),
-            Err(e) => {
-                tracing::debug!("{e}");
-                return;
-            }
-        }
-        self.stats
-            .samples_concealed
-            .store(decoder.concealed_samples, Ordering::Relaxed);
-        for (at, samples) in blocks {
-            self.next_audio_ticks = Some(at + samples.len() as u64);
-            let (seq, capture) = match take_sent(&mut self.sent_audio, at) {
-                Some(found) => found,
-                None => (self.received_audio, rtp_to_capture(at, OPUS_RATE as u64)),
+    fn on_audio(&mut self, wire: u32, data: &[u8]) {
+        self.figures.audio_packets_received += 1;
+        let blocks = self.audio_in.receive(wire, data);
+        self.figures.samples_concealed = self.audio_in.concealed_samples();
+        for (ticks, samples) in blocks {
+            let returned = match &mut self.role {
+                RoleState::Client { sent_audio, .. } => sent_audio.take(ticks),
+                RoleState::Server { .. } => None,
             };
+            let (seq, capture) =
+                returned.unwrap_or((self.received_audio, rtp_to_capture(ticks, ClockRate::AUDIO)));
             self.received_audio += 1;
             let block = AudioBlock {
                 seq,
@@ -489,22 +549,19 @@ impl Peer {
                 sample_rate: OPUS_RATE,
                 samples,
             };
-            match &self.local {
-                Local::Server { inbox, .. } => inbox.put_audio(block),
-                Local::Client { events, .. } => {
-                    let _ = events.send(SessionEvent::Audio(block));
-                }
-            }
+            self.outputs
+                .push_back(Output::Received(Received::Audio(block)));
         }
     }
 
-    fn send_local(&mut self, work: Work) {
-        match work {
-            Work::Video(frame) => self.send_video(frame),
-            Work::Audio(block) => self.send_audio(block),
-            Work::Control { seq, control } => {
+    fn send(&mut self, outgoing: Outgoing, now: Instant) {
+        match outgoing {
+            Outgoing::Video(frame) => self.send_video(frame),
+            Outgoing::Audio(block) => self.send_audio(block, now),
+            Outgoing::Control { seq, control } => {
                 self.send_channel(&ChannelMessage::Control { seq, control })
             }
+            Outgoing::Ack(ack) => self.send_channel(&ChannelMessage::Ack(ack)),
         }
     }
 
@@ -512,16 +569,16 @@ impl Peer {
         let Ok(text) = serde_json::to_string(message) else {
             return;
         };
-        if self.channel.is_some() {
-            self.write_channel(text);
-        } else {
-            self.pending_channel.push_back(text);
-        }
+        self.write_channel(text);
     }
 
     fn write_channel(&mut self, text: String) {
-        let Some(id) = self.channel else {
-            self.pending_channel.push_back(text);
+        let Some(id) = self.channel.id else {
+            if self.channel.backlog.len() >= CHANNEL_BACKLOG {
+                self.channel.backlog.pop_front();
+                tracing::warn!("data channel not open; the oldest waiting message was dropped");
+            }
+            self.channel.backlog.push_back(text);
             return;
         };
         if let Some(mut channel) = self.rtc.channel(id) {
@@ -532,78 +589,58 @@ impl Peer {
         }
     }
 
-    fn maybe_send_status(&mut self) {
-        if !self.is_server() || self.last_status.elapsed() < STATUS_EVERY || self.channel.is_none()
-        {
-            return;
-        }
-        self.last_status = Instant::now();
-        let s = &self.stats;
-        let status = serde_json::json!({
-            "uptime_s": self.started.elapsed().as_secs_f64(),
-            "frames_received": s.frames_received.load(Ordering::Relaxed),
-            "frames_sent": s.frames_sent.load(Ordering::Relaxed),
-            "keyframes_requested": s.keyframes_requested.load(Ordering::Relaxed),
-            "samples_concealed": s.samples_concealed.load(Ordering::Relaxed),
-            "video_bitrate_bps": self.video_encoder.as_ref().map_or(0, EncoderThread::bitrate),
-        });
-        self.send_channel(&ChannelMessage::Status(status));
-    }
-
-    fn pt_for(&mut self, video: bool) -> Option<(Mid, Pt)> {
-        let track = if video { &self.video } else { &self.audio };
-        let mid = track.as_ref()?.mid;
-        if let Some(pt) = track.as_ref()?.pt {
-            return Some((mid, pt));
-        }
-        let want = if video { Codec::H264 } else { Codec::Opus };
-        let writer = self.rtc.writer(mid)?;
-        let pt = writer
-            .payload_params()
-            .find(|p| p.spec().codec == want)
-            .map(|p| p.pt())?;
-        let track = if video {
-            &mut self.video
-        } else {
-            &mut self.audio
+    /// The track's mid and payload type, looked up once the track is negotiated.
+    fn pt_for(&mut self, kind: MediaKind) -> Option<(Mid, Pt)> {
+        let (track, codec) = match kind {
+            MediaKind::Video => (&mut self.video, Codec::H264),
+            MediaKind::Audio => (&mut self.audio, Codec::Opus),
         };
-        if let Some(track) = track.as_mut() {
-            track.pt = Some(pt);
+        let track = track.as_mut()?;
+        if let Some(pt) = track.pt {
+            return Some((track.mid, pt));
         }
-        Some((mid, pt))
+        let pt = self
+            .rtc
+            .writer(track.mid)?
+            .payload_params()
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())?;
+        track.pt = Some(pt);
+        Some((track.mid, pt))
     }
 
     fn send_video(&mut self, frame: VideoFrame) {
         // Nothing to encode for until the video track is negotiated.
-        if self.pt_for(true).is_none() {
+        if self.pt_for(MediaKind::Video).is_none() {
             return;
         }
-        let ticks = capture_to_rtp(frame.capture, 90_000);
-        if !self.is_server() {
-            remember(&mut self.sent_video, ticks, frame.seq, frame.capture);
+        let ticks = capture_to_rtp(frame.capture, ClockRate::VIDEO);
+        if let RoleState::Client { sent_video, .. } = &mut self.role {
+            sent_video.remember(ticks, frame.seq, frame.capture);
         }
-        if let Some(encoder) = &self.video_encoder {
-            encoder.submit(ticks, frame.image);
-        }
+        self.outputs.push_back(Output::Encode {
+            ticks,
+            image: frame.image,
+        });
     }
 
-    /// An encoded frame is back from the encoder thread: send it.
-    fn write_video(&mut self, encoded: Encoded) {
-        let Some((mid, pt)) = self.pt_for(true) else {
+    /// An encoded picture is back from the encoder: send it.
+    fn write_video(&mut self, encoded: Encoded, now: Instant) {
+        let Some((mid, pt)) = self.pt_for(MediaKind::Video) else {
             return;
         };
         let Some(writer) = self.rtc.writer(mid) else {
             return;
         };
         let time = MediaTime::new(encoded.ticks, Frequency::NINETY_KHZ);
-        if let Err(e) = writer.write(pt, Instant::now(), time, encoded.data) {
+        if let Err(e) = writer.write(pt, now, time, encoded.data) {
             tracing::debug!("video not sent: {e}");
             return;
         }
-        self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+        self.figures.frames_sent += 1;
     }
 
-    fn send_audio(&mut self, block: AudioBlock) {
+    fn send_audio(&mut self, block: AudioBlock, now: Instant) {
         if block.sample_rate != OPUS_RATE {
             tracing::warn!(
                 "audio at {} Hz cannot go over WebRTC (48 kHz only)",
@@ -611,152 +648,28 @@ impl Peer {
             );
             return;
         }
-        let ticks = capture_to_rtp(block.capture, OPUS_RATE as u64);
-        if !self.is_server() {
-            remember(&mut self.sent_audio, ticks, block.seq, block.capture);
+        let ticks = capture_to_rtp(block.capture, ClockRate::AUDIO);
+        if let RoleState::Client { sent_audio, .. } = &mut self.role {
+            sent_audio.remember(ticks, block.seq, block.capture);
         }
-        if self.audio_pending.is_empty() && is_opus_frame(block.samples.len()) {
-            self.write_audio(ticks, &block.samples);
-            return;
-        }
-        // Blocks of other sizes are cut into 20 ms frames.
-        if self.audio_pending.is_empty() {
-            self.audio_pending_ticks = ticks;
-        }
-        self.audio_pending.extend_from_slice(&block.samples);
-        while self.audio_pending.len() >= 960 {
-            let frame: Vec<f32> = self.audio_pending.drain(..960).collect();
-            let at = self.audio_pending_ticks;
-            self.write_audio(at, &frame);
-            self.audio_pending_ticks += 960;
+        for (at, frame) in self.audio_out.frames(ticks, &block.samples) {
+            self.write_audio(at, &frame, now);
         }
     }
 
-    fn write_audio(&mut self, ticks: u64, samples: &[f32]) {
-        let Some((mid, pt)) = self.pt_for(false) else {
+    fn write_audio(&mut self, ticks: u64, frame: &[f32], now: Instant) {
+        let Some((mid, pt)) = self.pt_for(MediaKind::Audio) else {
             return;
         };
-        if self.audio_encoder.is_none() {
-            match AudioEncoder::new() {
-                Ok(encoder) => self.audio_encoder = Some(encoder),
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    return;
-                }
-            }
-        }
-        let Some(encoder) = self.audio_encoder.as_mut() else {
+        let Some(data) = self.audio_out.encode(frame) else {
             return;
-        };
-        let data = match encoder.encode(samples) {
-            Ok(data) => data.to_vec(),
-            Err(e) => {
-                tracing::warn!("{e}");
-                return;
-            }
         };
         let Some(writer) = self.rtc.writer(mid) else {
             return;
         };
         let time = MediaTime::new(ticks, Frequency::FORTY_EIGHT_KHZ);
-        if let Err(e) = writer.write(pt, Instant::now(), time, data) {
+        if let Err(e) = writer.write(pt, now, time, data) {
             tracing::debug!("audio not sent: {e}");
         }
-    }
-}
-
-/// The next frame back from the encoder thread; pending forever without one.
-async fn next_encoded(encoder: &mut Option<EncoderThread>) -> Encoded {
-    match encoder {
-        Some(encoder) => encoder.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// What the local side hands a peer to send.
-enum LocalItem {
-    Work(Work),
-    Ack(studio_proto::control::ControlAck),
-}
-
-/// The next thing the local side wants sent.
-async fn next_local(local: &mut Local) -> Option<LocalItem> {
-    match local {
-        Local::Client { outbox, .. } => outbox.next().await.map(LocalItem::Work),
-        Local::Server { outgoing, .. } => loop {
-            match outgoing.recv().await? {
-                Message::Video(frame) => return Some(LocalItem::Work(Work::Video(frame))),
-                Message::Audio(block) => return Some(LocalItem::Work(Work::Audio(block))),
-                Message::ControlAck(ack) => return Some(LocalItem::Ack(ack)),
-                _ => continue,
-            }
-        },
-    }
-}
-
-fn remember(sent: &mut VecDeque<(u64, u64, Timestamp)>, ticks: u64, seq: u64, capture: Timestamp) {
-    sent.push_back((ticks, seq, capture));
-    while sent.len() > 1024 {
-        sent.pop_front();
-    }
-}
-
-fn take_sent(sent: &mut VecDeque<(u64, u64, Timestamp)>, ticks: u64) -> Option<(u64, Timestamp)> {
-    while let Some(&(t, seq, capture)) = sent.front() {
-        if t < ticks {
-            sent.pop_front();
-            continue;
-        }
-        if t == ticks {
-            sent.pop_front();
-            return Some((seq, capture));
-        }
-        return None;
-    }
-    None
-}
-
-/// Samples per frame of an Opus packet at 48 kHz.
-fn decoder_frame_len(packet: &[u8]) -> Option<usize> {
-    opus::packet::get_samples_per_frame(packet, OPUS_RATE).ok()
-}
-
-/// Whether an Annex B access unit holds an IDR slice (NAL type 5).
-pub fn contains_idr(access_unit: &[u8]) -> bool {
-    openh264::nal_units(access_unit).any(|nal| {
-        let header = nal
-            .iter()
-            .position(|&b| b != 0)
-            .and_then(|i| nal.get(i + 1));
-        header.is_some_and(|h| h & 0x1f == 5)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capture_times_survive_the_rtp_clock_exactly() {
-        for us in [0u64, 1, 11, 33_333, 66_666, 1_000_000, 3_600_000_123] {
-            for rate in [90_000u64, 48_000] {
-                let ticks = capture_to_rtp(Timestamp(us), rate);
-                let back = rtp_to_capture(ticks, rate);
-                assert_eq!(capture_to_rtp(back, rate), ticks, "{us} µs at {rate}");
-                assert!(back.0.abs_diff(us) * rate < 1_000_000, "{us} µs at {rate}");
-            }
-        }
-    }
-
-    #[test]
-    fn returned_media_finds_its_sequence_number() {
-        let mut sent = VecDeque::new();
-        for seq in 0..5u64 {
-            remember(&mut sent, seq * 3000, seq, Timestamp(seq * 33_333));
-        }
-        assert_eq!(take_sent(&mut sent, 6000), Some((2, Timestamp(66_666))));
-        // Earlier entries are forgotten once a later one came back.
-        assert_eq!(take_sent(&mut sent, 3000), None);
-        assert_eq!(take_sent(&mut sent, 12_000), Some((4, Timestamp(133_332))));
     }
 }

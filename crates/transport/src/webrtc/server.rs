@@ -2,9 +2,10 @@
 //! port (routing each new connection to its session by the STUN username), and hands each
 //! session to the engine as a [`ServerConnection`], like a raw session.
 
+use super::driver::{Local, PeerStats, PeerTask};
 use super::framing::{decode_frame, receiver_ufrag};
 use super::net::{Net, TcpConnection};
-use super::peer::{Local, Peer, PeerStats};
+use super::peer::{Peer, Role, ServerConfig};
 use crate::TransportError;
 use crate::mailbox::Mailbox;
 use crate::raw::ServerConnection;
@@ -149,8 +150,8 @@ impl WebRtcServer {
         let inbox = Arc::new(Mailbox::new());
         let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_DEPTH);
         let stats = Arc::new(PeerStats::default());
-        let peer = Peer::new(
-            rtc,
+        let peer = PeerTask::new(
+            Peer::new(rtc, Role::Server(ServerConfig::default()), Instant::now()),
             Local::Server {
                 inbox: inbox.clone(),
                 outgoing: outgoing_rx,

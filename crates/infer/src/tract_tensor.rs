@@ -1,0 +1,80 @@
+//! Tensors between the API's types and tract's: used by the tract backend to run a model and
+//! by the graph reader to decode initializers, so neither has to import the other.
+
+use crate::tensor::ElementType;
+use crate::{InferError, Tensor};
+use tract_onnx::prelude::{DatumType, f16};
+
+/// tract's datum type for an element type the API moves; `None` for the others.
+pub(crate) fn datum(element: ElementType) -> Option<DatumType> {
+    match element {
+        ElementType::F32 => Some(DatumType::F32),
+        ElementType::F16 => Some(DatumType::F16),
+        ElementType::I64 => Some(DatumType::I64),
+        ElementType::Other(_) => None,
+    }
+}
+
+pub(crate) fn to_tract(tensor: &Tensor) -> Result<tract_onnx::prelude::Tensor, InferError> {
+    let bad = |e: anyhow::Error| InferError::Tensor(format!("{e:#}"));
+    match tensor {
+        Tensor::F32 { shape, data } => {
+            tract_onnx::prelude::Tensor::from_shape::<f32>(shape, data).map_err(bad)
+        }
+        Tensor::F16 { shape, data } => {
+            tract_onnx::prelude::Tensor::from_shape::<f16>(shape, data).map_err(bad)
+        }
+        Tensor::I64 { shape, data } => {
+            tract_onnx::prelude::Tensor::from_shape::<i64>(shape, data).map_err(bad)
+        }
+    }
+}
+
+pub(crate) fn from_tract(value: &tract_onnx::prelude::Tensor) -> Result<Tensor, InferError> {
+    let bad = |e: anyhow::Error| InferError::Tensor(format!("{e:#}"));
+    let shape = value.shape().to_vec();
+    match value.datum_type() {
+        DatumType::F32 => Ok(Tensor::F32 {
+            data: value
+                .to_plain_array_view::<f32>()
+                .map_err(bad)?
+                .iter()
+                .copied()
+                .collect(),
+            shape,
+        }),
+        DatumType::F16 => Ok(Tensor::F16 {
+            data: value
+                .to_plain_array_view::<f16>()
+                .map_err(bad)?
+                .iter()
+                .copied()
+                .collect(),
+            shape,
+        }),
+        DatumType::I64 => Ok(Tensor::I64 {
+            data: value
+                .to_plain_array_view::<i64>()
+                .map_err(bad)?
+                .iter()
+                .copied()
+                .collect(),
+            shape,
+        }),
+        other => {
+            // Other numeric outputs (int32, double, ...) are widened to f32 for the caller.
+            let cast = value
+                .cast_to::<f32>()
+                .map_err(|e| InferError::Tensor(format!("output of type {other:?}: {e:#}")))?;
+            Ok(Tensor::F32 {
+                data: cast
+                    .to_plain_array_view::<f32>()
+                    .map_err(bad)?
+                    .iter()
+                    .copied()
+                    .collect(),
+                shape,
+            })
+        }
+    }
+}
