@@ -8,7 +8,7 @@
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use studio_media::devices::DeviceInfo;
+use studio_devices::DeviceInfo;
 use studio_proto::config::Config;
 
 /// How long a model host may take to answer.
@@ -240,7 +240,7 @@ impl Facts {
                 nvidia_smi(),
                 find_onnxruntime(),
                 cameras(),
-                studio_media::devices::sound::microphones().map_err(|e| e.to_string()),
+                studio_devices::sound::microphones().map_err(|e| e.to_string()),
                 virtual_camera(),
                 virtual_microphone(),
             )
@@ -322,8 +322,8 @@ pub fn print_devices(json: bool) -> anyhow::Result<()> {
 pub fn list_devices() -> Vec<DeviceInfo> {
     let mut all = Vec::new();
     all.extend(cameras().unwrap_or_default());
-    all.extend(studio_media::devices::sound::microphones().unwrap_or_default());
-    all.extend(studio_media::devices::sound::speakers().unwrap_or_default());
+    all.extend(studio_devices::sound::microphones().unwrap_or_default());
+    all.extend(studio_devices::sound::speakers().unwrap_or_default());
     if let VirtualCameraFact::Found(devices) = virtual_camera() {
         all.extend(devices.into_iter().map(|d| DeviceInfo {
             kind: "virtual-camera",
@@ -335,7 +335,7 @@ pub fn list_devices() -> Vec<DeviceInfo> {
         all.push(DeviceInfo {
             kind: "virtual-microphone",
             spec: "pulse".into(),
-            name: studio_media::devices::pulse::MICROPHONE_DESCRIPTION.into(),
+            name: studio_devices::pulse::MICROPHONE_DESCRIPTION.into(),
         });
     }
     all
@@ -465,7 +465,7 @@ fn execution_providers_in(dir: &Path) -> Vec<String> {
 
 #[cfg(target_os = "linux")]
 fn cameras() -> Result<Vec<DeviceInfo>, String> {
-    use studio_media::devices::v4l2::{DeviceNode, find_cameras};
+    use studio_devices::v4l2::{DeviceNode, find_cameras};
     Ok(find_cameras(Path::new("/dev"), DeviceNode::open)
         .into_iter()
         .map(|(path, card)| DeviceInfo {
@@ -479,9 +479,9 @@ fn cameras() -> Result<Vec<DeviceInfo>, String> {
 #[cfg(any(windows, target_os = "macos"))]
 fn cameras() -> Result<Vec<DeviceInfo>, String> {
     #[cfg(target_os = "macos")]
-    use studio_media::devices::avfoundation::list_cameras;
+    use studio_devices::avfoundation::list_cameras;
     #[cfg(windows)]
-    use studio_media::devices::media_foundation::list_cameras;
+    use studio_devices::media_foundation::list_cameras;
     let names = list_cameras().map_err(|e| e.to_string())?;
     Ok(names
         .into_iter()
@@ -501,8 +501,8 @@ fn cameras() -> Result<Vec<DeviceInfo>, String> {
 
 #[cfg(target_os = "linux")]
 fn virtual_camera() -> VirtualCameraFact {
-    use studio_media::devices::DeviceError;
-    use studio_media::devices::v4l2::{
+    use studio_devices::DeviceError;
+    use studio_devices::v4l2::{
         DeviceNode, find_loopback_devices, missing_device_error, module_loaded,
     };
     let found = find_loopback_devices(Path::new("/dev"), DeviceNode::open);
@@ -535,7 +535,7 @@ fn virtual_camera() -> VirtualCameraFact {
     } else {
         VirtualCameraFact::Missing {
             problem: "OBS Virtual Camera is not installed".into(),
-            fix: studio_media::devices::obs::INSTALL_HINT.into(),
+            fix: studio_devices::obs::INSTALL_HINT.into(),
         }
     }
 }
@@ -547,7 +547,7 @@ fn virtual_camera() -> VirtualCameraFact {
 
 #[cfg(target_os = "linux")]
 fn virtual_microphone() -> Result<String, (String, String)> {
-    use studio_media::devices::runner::{CommandRunner, SystemRunner};
+    use studio_devices::runner::{CommandRunner, SystemRunner};
     match SystemRunner.run("pactl", &["info".to_string()]) {
         Ok(info) => {
             let server = info
@@ -557,7 +557,7 @@ fn virtual_microphone() -> Result<String, (String, String)> {
                 .to_string();
             Ok(format!(
                 "{server} is running: the studio creates \"{}\" while it runs",
-                studio_media::devices::pulse::MICROPHONE_DESCRIPTION
+                studio_devices::pulse::MICROPHONE_DESCRIPTION
             ))
         }
         Err(e) => Err((
@@ -584,7 +584,7 @@ fn virtual_microphone() -> Result<String, (String, String)> {
              as the microphone in the call app",
         )
     };
-    let speakers = studio_media::devices::sound::speakers().unwrap_or_default();
+    let speakers = studio_devices::sound::speakers().unwrap_or_default();
     match speakers.iter().find(|d| d.name.contains(wanted)) {
         Some(device) => Ok(format!(
             "{} found: run with --audio-out \"device:{}\"",

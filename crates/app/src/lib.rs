@@ -9,7 +9,6 @@ pub mod faces;
 pub mod lipsync;
 pub mod live_source;
 pub mod manager;
-pub mod outputs;
 pub mod pipeline;
 #[cfg(target_os = "linux")]
 pub mod report;

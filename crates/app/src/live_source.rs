@@ -2,7 +2,10 @@
 //! new source is opened at the next frame, scaled to that size if it differs, and a file
 //! starts again when it ends (a window's camera never "ends").
 
-use studio_media::source::{VideoFormat, VideoInput, VideoSource, open_video};
+use studio_devices::inputs::open_video;
+use studio_media::health::CameraHealth;
+use studio_media::input::VideoInput;
+use studio_media::source::{VideoFormat, VideoSource};
 use studio_media::{I420Image, MediaError};
 use tokio::sync::watch;
 
@@ -61,7 +64,7 @@ impl VideoSource for SwitchingVideoSource {
         self.format
     }
 
-    fn camera_health(&self) -> Option<studio_media::devices::camera::CameraHealth> {
+    fn camera_health(&self) -> Option<CameraHealth> {
         self.current.camera_health()
     }
 

@@ -7,9 +7,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 use studio_app::manager::{ManagerOptions, find_server_binary};
-use studio_app::outputs::{AudioOut, VideoOut};
 use studio_app::pipeline::{self, RunOptions};
-use studio_media::source::{AudioInput, VideoInput};
+use studio_media::input::{AudioInput, VideoInput};
+use studio_media::output::{AudioOut, VideoOut};
 use studio_proto::config_file::LoadedConfig;
 
 mod models_cli;
@@ -343,7 +343,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
             height: config.video.height,
             rate: studio_media::source::FrameRate::per_second(config.video.fps),
         };
-        studio_media::source::open_video(&args.video_in, default_format)
+        studio_devices::inputs::open_video(&args.video_in, default_format)
             .context("video input")?
             .format()
     } else {
@@ -353,14 +353,14 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
             rate: studio_media::source::FrameRate::per_second(1),
         }
     };
-    let (video_out, video_devices) = studio_app::outputs::open_video(
+    let (video_out, video_devices) = studio_devices::outputs::open_video(
         &args.video_out,
         video_format.width,
         video_format.height,
         video_format.rate.as_f64(),
     )?;
     let (audio_out, audio_devices) =
-        studio_app::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
+        studio_devices::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
     if args.talk_key {
         let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
         eprintln!("talk key {} ({driver}): hold it to talk", config.talk.key);

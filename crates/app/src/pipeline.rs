@@ -15,11 +15,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
-use studio_media::devices::camera::{CameraHealth, CameraState};
-use studio_media::source::{
-    AudioInput, AudioSource, FrameRate, VideoFormat, VideoInput, VideoSource, open_audio,
-    open_video,
-};
+use studio_devices::inputs::{open_audio, open_video};
+use studio_media::health::{CameraHealth, CameraState};
+use studio_media::input::{AudioInput, VideoInput};
+use studio_media::source::{AudioSource, FrameRate, VideoFormat, VideoSource};
 use studio_media::wav::WavWriter;
 use studio_media::y4m::Y4mWriter;
 use studio_media::{AudioBlock, Timestamp, VideoFrame};
@@ -804,7 +803,7 @@ async fn print_status(
 mod tests {
     use super::*;
     use crate::report::CameraReport;
-    use studio_media::devices::camera::CameraStats;
+    use studio_media::health::CameraStats;
     use studio_media::{I420Image, MediaError};
 
     /// A camera that is unplugged for frames 3 to 5 and streams otherwise.

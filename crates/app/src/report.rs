@@ -122,8 +122,8 @@ pub struct CameraReport {
 }
 
 impl CameraReport {
-    pub fn from_health(health: &studio_media::devices::camera::CameraHealth) -> CameraReport {
-        use studio_media::devices::camera::CameraState;
+    pub fn from_health(health: &studio_media::health::CameraHealth) -> CameraReport {
+        use studio_media::health::CameraState;
         CameraReport {
             state: match &health.state {
                 CameraState::Streaming => "streaming".into(),

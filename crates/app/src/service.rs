@@ -13,7 +13,7 @@ use crate::tap::{Previews, RunTap, TapEvent};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use studio_media::source::{AudioInput, VideoInput};
+use studio_media::input::{AudioInput, VideoInput};
 use studio_proto::Role;
 use studio_proto::config::Config;
 use studio_transport::{ServerClient, TransportError};
@@ -167,7 +167,7 @@ fn audio_input(microphone: &Microphone) -> AudioInput {
 /// left out: choosing it as the input would feed the output back in.
 fn list_devices() -> Event {
     let all = crate::doctor::list_devices();
-    let ours = studio_media::devices::pulse::MICROPHONE_DESCRIPTION;
+    let ours = studio_devices::pulse::MICROPHONE_DESCRIPTION;
     Event::Devices {
         cameras: all
             .iter()
@@ -496,7 +496,7 @@ fn open_virtual_devices(
     input: &VideoInput,
     devices: &RunDevices,
     send: impl Fn(Event),
-) -> (crate::outputs::VirtualDevices, AudioInput) {
+) -> (studio_devices::outputs::VirtualDevices, AudioInput) {
     use studio_media::source::{FrameRate, VideoFormat};
     let default_format = VideoFormat {
         width: config.video.width,
@@ -504,10 +504,10 @@ fn open_virtual_devices(
         rate: FrameRate::per_second(config.video.fps),
     };
     // A file keeps its own size: the virtual camera must be set up for what will come.
-    let format = studio_media::source::open_video(input, default_format)
+    let format = studio_devices::inputs::open_video(input, default_format)
         .map(|source| source.format())
         .unwrap_or(default_format);
-    let mut opened = crate::outputs::open_virtual(
+    let mut opened = studio_devices::outputs::open_virtual(
         devices.virtual_camera,
         devices.virtual_microphone,
         (format.width, format.height, format.rate.as_f64()),
@@ -531,10 +531,8 @@ fn usable_audio_input(
 ) -> AudioInput {
     let input = audio_input(microphone);
     if let AudioInput::Microphone(name) = &input
-        && let Err(e) = studio_media::devices::sound::MicrophoneSource::open(
-            name.as_deref(),
-            config.audio.sample_rate,
-        )
+        && let Err(e) =
+            studio_devices::sound::MicrophoneSource::open(name.as_deref(), config.audio.sample_rate)
     {
         send(Event::DeviceProblem(format!(
             "{e}. The test tone stands in for your voice: plug in a microphone, press Look for \

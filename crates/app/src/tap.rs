@@ -4,7 +4,7 @@
 use crate::manager::{ManagerEvent, ServerInfo, ServerManager};
 use std::sync::Arc;
 use studio_media::VideoFrame;
-use studio_media::source::VideoInput;
+use studio_media::input::VideoInput;
 use studio_proto::Role;
 use tokio::sync::{mpsc, watch};
 

@@ -11,12 +11,11 @@ use studio_face::Detection;
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_face::standin::textured;
 use studio_infer::{BackendChoice, ModelOptions};
-use studio_media::engine::VideoProcessor;
+use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::source::VideoSource;
 use studio_media::source::{FrameRate, VideoFormat};
 use studio_media::y4m::{Y4mReader, Y4mWriter};
 use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
-use studio_proto::control::Control;
 
 fn standin_models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
@@ -42,9 +41,7 @@ fn face_boxes(frame: &I420Image, photo: &RgbImage) -> Vec<Detection> {
     let target = engine.add_face(photo).unwrap();
     let mut processor = engine.processor();
     processor
-        .apply(&Control::SetFace {
-            face_id: Some(target.id),
-        })
+        .apply(&VideoSetting::Face(Some(target.id)))
         .unwrap();
     processor.process(VideoFrame {
         seq: 0,

@@ -11,9 +11,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_infer::ModelOptions;
-use studio_media::engine::VideoProcessor;
+use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::{I420Image, RgbImage, VideoFrame};
-use studio_proto::control::Control;
 
 /// The three networks, loaded once per server and shared by its sessions.
 pub struct FaceModels {
@@ -205,7 +204,7 @@ impl FaceSwapProcessor {
         self.tracker.faces()
     }
 
-    /// Choose the identity directly (what `Control::SetFace` does after the lookup).
+    /// Choose the identity directly (what `VideoSetting::Face` does after the lookup).
     pub fn set_target(&mut self, face: Option<&TargetFace>) {
         self.latent = face.map(|f| Arc::clone(&f.latent));
     }
@@ -342,17 +341,16 @@ impl VideoProcessor for FaceSwapProcessor {
         }
     }
 
-    fn apply(&mut self, control: &Control) -> Result<(), String> {
-        if let Control::SetFace { face_id } = control {
-            match face_id {
-                None => self.set_target(None),
-                Some(id) => {
-                    let face = self
-                        .engine
-                        .face(id)
-                        .ok_or_else(|| format!("no face {id:?}: upload it with POST /v1/faces"))?;
-                    self.set_target(Some(&face));
-                }
+    fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
+        let VideoSetting::Face(face_id) = setting;
+        match face_id {
+            None => self.set_target(None),
+            Some(id) => {
+                let face = self
+                    .engine
+                    .face(id)
+                    .ok_or_else(|| format!("no face {id:?}: upload it with POST /v1/faces"))?;
+                self.set_target(Some(&face));
             }
         }
         Ok(())

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use studio_face::pipeline::{AddFaceError, FaceEngine, FaceModels};
 use studio_face::standin::textured;
 use studio_infer::{BackendChoice, ModelOptions};
-use studio_media::engine::VideoProcessor;
+use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::{RgbImage, Timestamp, VideoFrame};
-use studio_proto::control::Control;
 
 fn engine(detect_every: u32) -> Arc<FaceEngine> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models");
@@ -41,10 +40,8 @@ fn pixels_change_only_inside_detected_face_boxes() {
     let target = engine.add_face(&textured(320, 240, 7)).unwrap();
     assert!(target.id.starts_with("face-"));
     let mut p = engine.processor();
-    p.apply(&Control::SetFace {
-        face_id: Some(target.id.clone()),
-    })
-    .unwrap();
+    p.apply(&VideoSetting::Face(Some(target.id.clone())))
+        .unwrap();
     let img = textured(640, 360, 11);
     let mut changed_total = 0;
     for seq in 0..3 {
@@ -100,9 +97,7 @@ fn no_chosen_face_passes_frames_through_and_unknown_ids_are_refused() {
     let input = frame(0, &textured(320, 240, 3));
     assert_eq!(p.process(input.clone()), input);
     let err = p
-        .apply(&Control::SetFace {
-            face_id: Some("face-404".into()),
-        })
+        .apply(&VideoSetting::Face(Some("face-404".into())))
         .unwrap_err();
     assert!(err.contains("face-404"), "{err}");
     assert_eq!(p.process(input.clone()), input);

@@ -1,6 +1,6 @@
 //! Audio blocks: mono f32 samples in [-1, 1] with their capture time.
 
-use crate::Timestamp;
+use crate::time::Timestamp;
 
 /// A block of mono samples as captured, 10–20 ms long.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@
 //! arriving after their presentation time (a path got slower for good); one late straggler is
 //! passed on late instead. It never falls during a run: lowering it would cut audio.
 
-use crate::Timestamp;
+use crate::time::Timestamp;
 use std::collections::VecDeque;
 use std::time::Duration;
 

@@ -1,8 +1,26 @@
 //! The traits a server runs media through. The face and voice engines implement them; until
-//! they do, the identity processors pass media through untouched.
+//! they do, the identity processors pass media through untouched. Live settings arrive as
+//! media-level values: the server maps the wire's control messages onto them, so engines and
+//! this crate know nothing of the protocol.
 
-use crate::{AudioBlock, VideoFrame};
-use studio_proto::control::Control;
+use crate::audio::AudioBlock;
+use crate::video::VideoFrame;
+
+/// A live setting for a video processor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoSetting {
+    /// Swap to this target face (an uploaded face's id); `None` stops swapping.
+    Face(Option<String>),
+}
+
+/// A live setting for an audio processor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSetting {
+    /// Convert to this voice (a catalog id or an ad-hoc `dsp:` spec).
+    Voice(String),
+    /// The talk key's state: audio is converted only while talking.
+    Talk(bool),
+}
 
 /// Turns camera frames into processed frames, one in, one out.
 pub trait VideoProcessor: Send {
@@ -11,7 +29,7 @@ pub trait VideoProcessor: Send {
     /// Process one frame. The output keeps the input's `seq` and `capture`.
     fn process(&mut self, frame: VideoFrame) -> VideoFrame;
     /// Apply a live setting from the next frame on. An error leaves the previous setting.
-    fn apply(&mut self, control: &Control) -> Result<(), String>;
+    fn apply(&mut self, setting: &VideoSetting) -> Result<(), String>;
 }
 
 /// Turns microphone blocks into processed blocks of the same length, in order.
@@ -20,7 +38,8 @@ pub trait AudioProcessor: Send {
     /// Process one block. The output has as many samples as the input and keeps its `seq`
     /// and `capture`; an engine with look-ahead delays its content, not the block.
     fn process(&mut self, block: AudioBlock) -> AudioBlock;
-    fn apply(&mut self, control: &Control) -> Result<(), String>;
+    /// Apply a live setting from the next block on. An error leaves the previous setting.
+    fn apply(&mut self, setting: &AudioSetting) -> Result<(), String>;
     /// Blocks that went through conversion (not those the talk gate silenced), for status.
     fn converted_blocks(&self) -> u64 {
         0
@@ -38,7 +57,7 @@ impl VideoProcessor for IdentityVideo {
     fn process(&mut self, frame: VideoFrame) -> VideoFrame {
         frame
     }
-    fn apply(&mut self, _control: &Control) -> Result<(), String> {
+    fn apply(&mut self, _setting: &VideoSetting) -> Result<(), String> {
         Ok(())
     }
 }
@@ -54,7 +73,7 @@ impl AudioProcessor for IdentityAudio {
     fn process(&mut self, block: AudioBlock) -> AudioBlock {
         block
     }
-    fn apply(&mut self, _control: &Control) -> Result<(), String> {
+    fn apply(&mut self, _setting: &AudioSetting) -> Result<(), String> {
         Ok(())
     }
 }

@@ -19,7 +19,8 @@ pub enum MediaError {
     /// A `--video-in` / `--audio-in` spec that names nothing we can open.
     #[error("{0}")]
     BadSpec(String),
-    /// A camera, microphone or virtual device that could not be used.
+    /// A camera, microphone or virtual device that could not be used. Devices live in
+    /// `studio-devices`, which media does not know, so their error travels boxed.
     #[error(transparent)]
-    Device(#[from] crate::devices::DeviceError),
+    Device(Box<dyn std::error::Error + Send + Sync>),
 }

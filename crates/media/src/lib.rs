@@ -1,12 +1,15 @@
 //! Media for the studio: video frames (I420 and RGB), audio blocks with capture timestamps,
-//! Y4M and WAV files, synthetic sources for tests and demos, and the engine traits that
-//! servers run media through.
+//! Y4M and WAV files, synthetic sources for tests and demos, the source and sink contracts
+//! devices implement, and the engine traits that servers run media through. Nothing here
+//! touches a device: cameras, microphones and virtual devices are `studio-devices`.
 
 pub mod audio;
 pub mod avsync;
-pub mod devices;
 pub mod engine;
 pub mod error;
+pub mod health;
+pub mod input;
+pub mod output;
 pub mod resample;
 pub mod sink;
 pub mod source;

@@ -1,9 +1,10 @@
 //! Where processed media goes: one trait per kind, implemented by files (Y4M, WAV) and by
 //! devices (virtual camera, virtual microphone, an output device), so a sink can feed any mix.
 
+use crate::error::MediaError;
+use crate::video::I420Image;
 use crate::wav::WavWriter;
 use crate::y4m::Y4mWriter;
-use crate::{I420Image, MediaError};
 
 /// Takes frames in presentation order.
 pub trait VideoWrite: Send {

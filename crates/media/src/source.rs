@@ -1,11 +1,10 @@
 //! Sources: where frames and samples come from. The pipeline pulls from them at the capture
-//! pace and stamps each frame or block with its capture time.
+//! pace and stamps each frame or block with its capture time. Which source a spec names and
+//! how to open it is `input.rs`'s job (cameras and microphones are opened by `studio-devices`).
 
-use crate::synthetic::{SyncClick, SyncFlash, TestPattern, Tone};
-use crate::wav::WavReader;
-use crate::y4m::Y4mReader;
-use crate::{I420Image, MediaError};
-use std::path::{Path, PathBuf};
+use crate::error::MediaError;
+use crate::health::CameraHealth;
+use crate::video::I420Image;
 
 /// Frame rate as a fraction, as Y4M stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +37,7 @@ pub trait VideoSource: Send {
     /// The next image, or `None` at the end of a finite source.
     fn next_image(&mut self) -> Result<Option<I420Image>, MediaError>;
     /// A camera's state and counters; `None` for sources that cannot be unplugged.
-    fn camera_health(&self) -> Option<crate::devices::camera::CameraHealth> {
+    fn camera_health(&self) -> Option<CameraHealth> {
         None
     }
 }
@@ -48,174 +47,4 @@ pub trait AudioSource: Send {
     fn sample_rate(&self) -> u32;
     /// Up to `n` samples (exactly `n` unless the source ends); `None` at the end.
     fn read(&mut self, n: usize) -> Result<Option<Vec<f32>>, MediaError>;
-}
-
-/// What `--video-in` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VideoInput {
-    /// Moving pattern with the frame number encoded in its pixels.
-    Test,
-    /// A white frame once a second, dark otherwise.
-    Sync,
-    /// A Y4M file.
-    File(PathBuf),
-    /// A camera. On Linux its device node (`camera:<n>` names `/dev/video<n>`); on Windows
-    /// and macOS its position in `studio devices`' list or part of its name.
-    Camera(String),
-}
-
-/// What `--audio-in` names.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AudioInput {
-    /// A sine at this frequency in Hz.
-    Tone(f64),
-    /// A 10 ms click once a second, at the instants the sync video flashes.
-    Sync,
-    /// A WAV file.
-    File(PathBuf),
-    /// A microphone by name (or part of it); `None` is the system's default.
-    Microphone(Option<String>),
-}
-
-impl VideoInput {
-    /// `test`, `sync`, `camera:<n or name>`, or a path ending in `.y4m`.
-    pub fn parse(spec: &str) -> Result<VideoInput, MediaError> {
-        if let Some(camera) = spec.strip_prefix("camera:") {
-            let camera = camera.trim();
-            return match camera.parse::<u32>() {
-                Ok(n) if cfg!(target_os = "linux") => {
-                    Ok(VideoInput::Camera(format!("/dev/video{n}")))
-                }
-                _ if !camera.is_empty() => Ok(VideoInput::Camera(camera.to_string())),
-                _ => Err(MediaError::BadSpec(
-                    "`camera:` needs a camera, e.g. `camera:0` (see `studio devices`)".into(),
-                )),
-            };
-        }
-        match spec {
-            "test" => Ok(VideoInput::Test),
-            "sync" => Ok(VideoInput::Sync),
-            path if has_extension(path, "y4m") => Ok(VideoInput::File(PathBuf::from(path))),
-            _ => Err(MediaError::BadSpec(format!(
-                "video input `{spec}` not understood: use `test` (moving pattern), `sync` \
-                 (a flash each second), `camera:<n>` (see `studio devices`) or a path to a \
-                 .y4m file"
-            ))),
-        }
-    }
-}
-
-impl AudioInput {
-    /// `tone:<Hz>`, `sync`, or a path ending in `.wav`.
-    pub fn parse(spec: &str) -> Result<AudioInput, MediaError> {
-        if let Some(hz) = spec.strip_prefix("tone:") {
-            return match hz.trim().parse::<f64>() {
-                Ok(hz) if hz.is_finite() && hz > 0.0 => Ok(AudioInput::Tone(hz)),
-                _ => Err(MediaError::BadSpec(format!(
-                    "audio input `{spec}`: the tone frequency must be a positive number of \
-                     Hz, e.g. `tone:440`"
-                ))),
-            };
-        }
-        if let Some(name) = spec.strip_prefix("mic:") {
-            let name = name.trim();
-            return Ok(AudioInput::Microphone(
-                (!name.is_empty()).then(|| name.to_string()),
-            ));
-        }
-        match spec {
-            "sync" => Ok(AudioInput::Sync),
-            "mic" => Ok(AudioInput::Microphone(None)),
-            path if has_extension(path, "wav") => Ok(AudioInput::File(PathBuf::from(path))),
-            _ => Err(MediaError::BadSpec(format!(
-                "audio input `{spec}` not understood: use `tone:<Hz>` (e.g. `tone:440`), \
-                 `sync` (a click each second), `mic` or `mic:<name>` (a microphone; see \
-                 `studio devices`) or a path to a .wav file"
-            ))),
-        }
-    }
-}
-
-fn has_extension(path: &str, ext: &str) -> bool {
-    Path::new(path)
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
-}
-
-/// Open a video source. Synthetic sources take the size and rate from `default_format`;
-/// files keep their own.
-pub fn open_video(
-    input: &VideoInput,
-    default_format: VideoFormat,
-) -> Result<Box<dyn VideoSource>, MediaError> {
-    Ok(match input {
-        VideoInput::Test => Box::new(TestPattern::new(default_format)),
-        VideoInput::Sync => Box::new(SyncFlash::new(default_format)),
-        VideoInput::File(path) => Box::new(Y4mReader::open(path)?),
-        VideoInput::Camera(spec) => open_camera(spec, default_format)?,
-    })
-}
-
-/// Open a camera with the system's capture API: V4L2 on Linux, Media Foundation on Windows,
-/// AVFoundation on macOS.
-#[cfg(any(target_os = "linux", windows, target_os = "macos"))]
-fn open_camera(spec: &str, format: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
-    use crate::devices::camera::CameraSource;
-    let owned = spec.to_string();
-    #[cfg(target_os = "linux")]
-    let opener = move || crate::devices::camera::v4l2_capture::V4l2Capture::open(Path::new(&owned));
-    #[cfg(windows)]
-    let opener = move || crate::devices::media_foundation::MfCapture::open(&owned);
-    #[cfg(target_os = "macos")]
-    let opener = move || crate::devices::avfoundation::AvCapture::open(&owned);
-    let name = spec.to_string();
-    let camera = CameraSource::open(Box::new(opener), format.width, format.height, format.rate)?
-        .on_state_change(move |state| tracing::warn!("{name}: {state}"));
-    Ok(Box::new(camera))
-}
-
-#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
-fn open_camera(spec: &str, _: VideoFormat) -> Result<Box<dyn VideoSource>, MediaError> {
-    Err(MediaError::BadSpec(format!(
-        "camera `{spec}`: camera capture is not available on this system; use a .y4m file"
-    )))
-}
-
-/// Open an audio source producing mono at `sample_rate`. A file at another rate is an error
-/// that says so (resampling arrives with the voice engine); several channels are averaged.
-pub fn open_audio(
-    input: &AudioInput,
-    sample_rate: u32,
-) -> Result<Box<dyn AudioSource>, MediaError> {
-    Ok(match input {
-        &AudioInput::Tone(hz) => {
-            let nyquist = f64::from(sample_rate) / 2.0;
-            if !(hz > 0.0 && hz < nyquist) {
-                return Err(MediaError::BadSpec(format!(
-                    "tone:{hz}: the frequency must be above 0 and below {nyquist} Hz (half \
-                     the {sample_rate} Hz sample rate)"
-                )));
-            }
-            Box::new(Tone::new(hz, sample_rate))
-        }
-        AudioInput::Sync => Box::new(SyncClick::new(sample_rate)),
-        AudioInput::Microphone(name) => Box::new(crate::devices::sound::MicrophoneSource::open(
-            name.as_deref(),
-            sample_rate,
-        )?),
-        AudioInput::File(path) => {
-            let reader = WavReader::open(path)?;
-            let rate = reader.sample_rate();
-            if rate != sample_rate {
-                return Err(MediaError::BadFile {
-                    path: path.clone(),
-                    reason: format!(
-                        "sample rate {rate} Hz; the studio runs at {sample_rate} Hz — convert \
-                         it first, e.g. `sox in.wav -r {sample_rate} out.wav`"
-                    ),
-                });
-            }
-            Box::new(reader)
-        }
-    })
 }

@@ -1,9 +1,10 @@
 //! Synthetic sources for tests and demos: a moving test pattern that carries its frame
 //! number, a tone, and the flash/click pair used to measure lip sync.
 
+use crate::error::MediaError;
 use crate::source::{AudioSource, VideoFormat, VideoSource};
+use crate::video::I420Image;
 use crate::video::rgb_to_ycbcr;
-use crate::{I420Image, MediaError};
 
 /// Moving colour bars with the frame number written as 32 black/white bit cells along the top
 /// row, readable back with [`read_frame_number`] even after mild lossy coding.

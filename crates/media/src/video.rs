@@ -1,7 +1,8 @@
 //! Video images and frames: I420 (what travels) and packed RGB (what models see), with
 //! BT.601 limited-range conversion between them.
 
-use crate::{MediaError, Timestamp};
+use crate::error::MediaError;
+use crate::time::Timestamp;
 
 /// A planar YUV 4:2:0 image: the Y plane, then U, then V, each tightly packed. Chroma planes
 /// are `ceil(width/2) × ceil(height/2)`.

@@ -1,6 +1,6 @@
 //! WAV files: the headless stand-in for a microphone and a virtual microphone.
 
-use crate::MediaError;
+use crate::error::MediaError;
 use crate::source::AudioSource;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, ErrorKind};

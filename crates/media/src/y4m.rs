@@ -1,7 +1,8 @@
 //! Y4M (YUV4MPEG2) files: the headless stand-in for a camera and a virtual camera.
 
+use crate::error::MediaError;
 use crate::source::{FrameRate, VideoFormat, VideoSource};
-use crate::{I420Image, MediaError};
+use crate::video::I420Image;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};

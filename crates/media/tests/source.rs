@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 use studio_media::I420Image;
 use studio_media::MediaError;
-use studio_media::source::{
-    AudioInput, FrameRate, VideoFormat, VideoInput, open_audio, open_video,
-};
+use studio_media::input::{AudioInput, VideoInput, open_audio, open_video};
+use studio_media::source::{FrameRate, VideoFormat};
 use studio_media::synthetic::read_frame_number;
 use studio_media::y4m::Y4mWriter;
 
@@ -143,22 +142,32 @@ fn microphone_specs_parse() {
 }
 
 #[test]
-fn a_microphone_that_is_not_there_is_a_clear_error() {
-    let err = open_audio(
-        &AudioInput::Microphone(Some("no such microphone 7f3a".into())),
-        48_000,
-    )
-    .err()
-    .unwrap()
-    .to_string();
-    // Either the sound system lists devices and none matches, or it has none at all.
+fn devices_are_refused_with_what_to_use_instead() {
+    // Media opens no devices; a program that does goes through `studio-devices`.
+    let camera = open_video(&VideoInput::Camera("/dev/video0".into()), FORMAT)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
-        err.contains("no microphone called \"no such microphone 7f3a\"")
-            || err.contains("sound system did not answer"),
-        "{err}"
+        camera.contains("/dev/video0") && camera.contains(".y4m"),
+        "{camera}"
     );
-    assert!(
-        err.contains("studio devices") || err.contains("sound server"),
-        "{err}"
+    let mic = open_audio(&AudioInput::Microphone(None), 48_000)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(mic.contains("microphone") && mic.contains(".wav"), "{mic}");
+}
+
+#[test]
+fn camera_specs_parse() {
+    assert_eq!(
+        VideoInput::parse("camera:0").unwrap(),
+        VideoInput::Camera("/dev/video0".into())
     );
+    assert_eq!(
+        VideoInput::parse("camera:/dev/video2").unwrap(),
+        VideoInput::Camera("/dev/video2".into())
+    );
+    assert!(VideoInput::parse("camera:").is_err());
 }

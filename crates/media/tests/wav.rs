@@ -1,7 +1,8 @@
 //! WAV files: exact f32 round trips, integer scaling, and the rate check in `open_audio`.
 
 use studio_media::MediaError;
-use studio_media::source::{AudioInput, AudioSource, open_audio};
+use studio_media::input::{AudioInput, open_audio};
+use studio_media::source::AudioSource;
 use studio_media::wav::{WavReader, WavWriter};
 
 fn read_all(source: &mut dyn AudioSource, block: usize) -> Vec<f32> {

@@ -4,10 +4,9 @@
 use anyhow::Context;
 use serde::Serialize;
 use std::time::Instant;
-use studio_media::engine::AudioProcessor;
+use studio_media::engine::{AudioProcessor, AudioSetting};
 use studio_media::{AudioBlock, Timestamp};
 use studio_proto::config::Config;
-use studio_proto::control::Control;
 use studio_voice::{Catalog, VoiceEngine};
 
 /// One voice's figures.
@@ -88,9 +87,7 @@ pub fn run(config: &Config, voices: &[String], seconds: f64) -> anyhow::Result<B
         eprintln!("bench: {id} ({}) ...", entry.kind);
         let mut engine = VoiceEngine::new(catalog.clone(), 0, 0);
         engine
-            .apply(&Control::SetVoice {
-                voice_id: id.clone(),
-            })
+            .apply(&AudioSetting::Voice(id.clone()))
             .map_err(|e| anyhow::anyhow!(e))
             .with_context(|| format!("loading voice {id}"))?;
         let mut times = Vec::new();

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_infer::{BackendChoice, ModelOptions};
-use studio_media::engine::VideoProcessor;
+use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::{Timestamp, VideoFrame};
-use studio_proto::control::Control;
 
 /// What `bench video` measures, and on what.
 #[derive(Debug, Clone)]
@@ -94,10 +93,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         .context("finding the source face in the bench picture")?;
     let embed_once_ms = embed.elapsed().as_secs_f64() * 1000.0;
     let mut p = engine.processor();
-    p.apply(&Control::SetFace {
-        face_id: Some(target.id),
-    })
-    .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::Face(Some(target.id)))
+        .map_err(anyhow::Error::msg)?;
     let frame = |seq: u64| VideoFrame {
         seq,
         capture: Timestamp(seq * 33_333),

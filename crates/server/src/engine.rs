@@ -3,7 +3,9 @@
 
 use studio_media::AudioBlock;
 use studio_media::VideoFrame;
-use studio_media::engine::{AudioProcessor, IdentityAudio, IdentityVideo, VideoProcessor};
+use studio_media::engine::{
+    AudioProcessor, AudioSetting, IdentityAudio, IdentityVideo, VideoProcessor, VideoSetting,
+};
 use studio_proto::Role;
 use studio_proto::config::{Backend, Config};
 use studio_proto::control::Control;
@@ -100,10 +102,20 @@ impl Engine {
         }
     }
 
+    /// Apply a control message as the setting it means to this role's processor. A setting
+    /// for the other role (a face on the audio server, a voice or the talk key on the video
+    /// server) has nothing to change here and is accepted.
     pub fn apply(&mut self, control: &Control) -> Result<(), String> {
-        match self {
-            Engine::Video(p) => p.apply(control),
-            Engine::Audio(p) => p.apply(control),
+        match (self, control) {
+            (Engine::Video(p), Control::SetFace { face_id }) => {
+                p.apply(&VideoSetting::Face(face_id.clone()))
+            }
+            (Engine::Audio(p), Control::SetVoice { voice_id }) => {
+                p.apply(&AudioSetting::Voice(voice_id.clone()))
+            }
+            (Engine::Audio(p), Control::Talk { active }) => p.apply(&AudioSetting::Talk(*active)),
+            (Engine::Video(_), Control::SetVoice { .. } | Control::Talk { .. })
+            | (Engine::Audio(_), Control::SetFace { .. }) => Ok(()),
         }
     }
 

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use studio_face::pipeline::{FaceEngine, FaceModels};
+use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_models::Cached;
 use studio_proto::Role;
 use studio_proto::config::{Config, FaceConfig};
@@ -92,7 +93,7 @@ impl SessionFaces {
     }
 }
 
-impl studio_media::engine::VideoProcessor for SessionFaces {
+impl VideoProcessor for SessionFaces {
     fn name(&self) -> &str {
         match &self.swap {
             Some(swap) => swap.name(),
@@ -107,11 +108,11 @@ impl studio_media::engine::VideoProcessor for SessionFaces {
         }
     }
 
-    fn apply(&mut self, control: &studio_proto::control::Control) -> Result<(), String> {
+    fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
         match self.swap() {
-            Some(swap) => swap.apply(control),
-            None => match control {
-                studio_proto::control::Control::SetFace { face_id: Some(_) } => Err(format!(
+            Some(swap) => swap.apply(setting),
+            None => match setting {
+                VideoSetting::Face(Some(_)) => Err(format!(
                     "the face engine is not ready ({}); frames pass unchanged",
                     self.slot.state()
                 )),

@@ -7,8 +7,7 @@ use crate::gate::{Route, TalkGate};
 use std::collections::VecDeque;
 use studio_infer::BackendInfo;
 use studio_media::AudioBlock;
-use studio_media::engine::AudioProcessor;
-use studio_proto::control::Control;
+use studio_media::engine::{AudioProcessor, AudioSetting};
 
 /// 10 ms at 48 kHz: the unit in which queued output may be skipped to catch up.
 const CATCH_UP_CHUNK: usize = 480;
@@ -133,15 +132,13 @@ impl AudioProcessor for VoiceEngine {
         block
     }
 
-    fn apply(&mut self, control: &Control) -> Result<(), String> {
-        match control {
-            Control::SetVoice { voice_id } => self.set_voice(voice_id).map_err(|e| e.to_string()),
-            Control::Talk { active } => {
+    fn apply(&mut self, setting: &AudioSetting) -> Result<(), String> {
+        match setting {
+            AudioSetting::Voice(voice_id) => self.set_voice(voice_id).map_err(|e| e.to_string()),
+            AudioSetting::Talk(active) => {
                 self.gate.set_talk(*active);
                 Ok(())
             }
-            // Faces belong to the video server; an audio engine has nothing to do.
-            Control::SetFace { .. } => Ok(()),
         }
     }
 

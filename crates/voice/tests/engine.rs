@@ -3,9 +3,8 @@
 mod common;
 
 use common::*;
-use studio_media::engine::AudioProcessor;
+use studio_media::engine::{AudioProcessor, AudioSetting};
 use studio_media::{AudioBlock, Timestamp};
-use studio_proto::control::Control;
 use studio_voice::{Catalog, VoiceEngine};
 
 fn engine() -> VoiceEngine {
@@ -27,16 +26,14 @@ fn blocks(signal: &[f32]) -> Vec<AudioBlock> {
 }
 
 fn set_voice(e: &mut VoiceEngine, id: &str) -> Result<(), String> {
-    e.apply(&Control::SetVoice {
-        voice_id: id.into(),
-    })
+    e.apply(&AudioSetting::Voice(id.into()))
 }
 
 #[test]
 fn talk_off_gives_exact_silence_and_converts_nothing() {
     let mut e = engine();
     set_voice(&mut e, "dsp:pitch=12").unwrap();
-    e.apply(&Control::Talk { active: false }).unwrap();
+    e.apply(&AudioSetting::Talk(false)).unwrap();
     for b in blocks(&sine(220.0, 0.5, 48000)) {
         let (seq, capture, len) = (b.seq, b.capture, b.samples.len());
         let out = e.process(b);
@@ -53,13 +50,13 @@ fn talk_off_gives_exact_silence_and_converts_nothing() {
 fn talking_again_converts_from_the_preroll_and_silence_returns_after_the_hang() {
     let mut e = engine();
     set_voice(&mut e, "dsp:pitch=12").unwrap();
-    e.apply(&Control::Talk { active: false }).unwrap();
+    e.apply(&AudioSetting::Talk(false)).unwrap();
     let input = blocks(&sine(220.0, 0.5, 48000 * 3));
     let mut outs = Vec::new();
     for (i, b) in input.into_iter().enumerate() {
         match i {
-            50 => e.apply(&Control::Talk { active: true }).unwrap(),
-            100 => e.apply(&Control::Talk { active: false }).unwrap(),
+            50 => e.apply(&AudioSetting::Talk(true)).unwrap(),
+            100 => e.apply(&AudioSetting::Talk(false)).unwrap(),
             _ => {}
         }
         outs.push(e.process(b).samples);

@@ -6,16 +6,18 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use studio_media::devices::avf_formats::{
+use studio_devices::avf_formats::{
     self, NativeChoice, NativeFormat, choose_native, conversion_cost, four_char, offered_fourccs,
 };
-use studio_media::devices::camera::{
-    BROKEN_FRAMES_LIMIT, CameraSource, CameraState, CaptureDevice, CaptureFormat, FOURCC_I420,
-    FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV, OfferedFormat, Plane, REOPEN_EVERY, closest_format,
-    find_camera, negotiate, pack_nv12, pick_camera, to_i420,
+use studio_devices::camera::{
+    BROKEN_FRAMES_LIMIT, CameraSource, CaptureDevice, CaptureFormat, FOURCC_I420, FOURCC_MJPEG,
+    FOURCC_NV12, FOURCC_YUYV, OfferedFormat, Plane, REOPEN_EVERY, closest_format, find_camera,
+    negotiate, pack_nv12, pick_camera, to_i420,
 };
-use studio_media::devices::mjpeg::MjpegDecoder;
-use studio_media::source::{FrameRate, VideoInput, VideoSource};
+use studio_devices::mjpeg::MjpegDecoder;
+use studio_media::health::CameraState;
+use studio_media::input::VideoInput;
+use studio_media::source::{FrameRate, VideoFormat, VideoSource};
 use studio_media::{I420Image, RgbImage};
 
 /// A camera that can only do 64×48 and numbers its frames in the luma.
@@ -371,19 +373,6 @@ fn an_unplugged_camera_repeats_its_last_frame_and_comes_back_when_plugged_in() {
 }
 
 #[test]
-fn camera_specs_parse() {
-    assert_eq!(
-        VideoInput::parse("camera:0").unwrap(),
-        VideoInput::Camera("/dev/video0".into())
-    );
-    assert_eq!(
-        VideoInput::parse("camera:/dev/video2").unwrap(),
-        VideoInput::Camera("/dev/video2".into())
-    );
-    assert!(VideoInput::parse("camera:").is_err());
-}
-
-#[test]
 fn a_camera_spec_picks_by_position_or_by_part_of_the_name() {
     let names = vec!["Integrated Webcam".to_string(), "Logitech C920".to_string()];
     assert_eq!(pick_camera(&names, "1"), Some(1));
@@ -431,9 +420,9 @@ fn a_listed_format_is_chosen_by_size_then_by_the_rate_nearest_thirty() {
 
 #[test]
 fn a_camera_that_is_not_there_says_what_to_check() {
-    let error = studio_media::source::open_video(
+    let error = studio_devices::inputs::open_video(
         &VideoInput::Camera("/dev/video-missing-7f3a".into()),
-        studio_media::source::VideoFormat {
+        VideoFormat {
             width: 64,
             height: 48,
             rate: FrameRate::per_second(30),

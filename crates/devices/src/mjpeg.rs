@@ -2,9 +2,10 @@
 //! then are the standard ones of JPEG Annex K), decoded to YCbCr with no RGB in between, then
 //! subsampled to 4:2:0 and moved from JPEG's full range to the studio's BT.601 limited range.
 
-use crate::video::RgbImage;
-use crate::{I420Image, MediaError};
 use std::borrow::Cow;
+use studio_media::error::MediaError;
+use studio_media::video::I420Image;
+use studio_media::video::RgbImage;
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;

@@ -7,10 +7,11 @@
 //! The layout logic works on any byte region ([`SharedRegion`]) so it is tested everywhere;
 //! only [`windows_mapping`] touches the Win32 API.
 
-use super::DeviceError;
-use crate::sink::VideoWrite;
-use crate::{I420Image, MediaError};
+use crate::error::DeviceError;
 use std::sync::atomic::{Ordering, fence};
+use studio_media::error::MediaError;
+use studio_media::sink::VideoWrite;
+use studio_media::video::I420Image;
 
 /// The file mapping's name.
 pub const MAPPING_NAME: &str = "OBSVirtualCamVideo";

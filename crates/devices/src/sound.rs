@@ -5,17 +5,18 @@
 //! was unplugged ([`keep_open`], the same for both directions); while it is gone, the
 //! microphone reads as counted silence and an output drops what it is given, counted.
 
-use super::{DeviceError, DeviceInfo};
-use crate::MediaError;
-use crate::resample::LinearResampler;
-use crate::sink::AudioWrite;
-use crate::source::AudioSource;
+use crate::error::DeviceError;
+use crate::info::DeviceInfo;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+use studio_media::error::MediaError;
+use studio_media::resample::LinearResampler;
+use studio_media::sink::AudioWrite;
+use studio_media::source::AudioSource;
 
 /// How long a read waits for the microphone before filling with silence.
 const READ_PATIENCE: Duration = Duration::from_millis(300);

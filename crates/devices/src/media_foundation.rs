@@ -1,11 +1,11 @@
 //! Windows cameras through Media Foundation: the video capture sources that
 //! `MFEnumDeviceSources` lists, read with a synchronous source reader in their native formats
-//! (NV12, YUY2, I420 or MJPEG; the conversion to I420 is ours, in [`super::camera`]).
+//! (NV12, YUY2, I420 or MJPEG; the conversion to I420 is ours, in [`crate::camera`]).
 //!
 //! COM is entered as a multithreaded apartment on each thread that opens or reads a camera;
 //! Media Foundation's sources and readers are free-threaded there.
 
-use super::camera::{
+use crate::camera::{
     CaptureDevice, CaptureFormat, FOURCC_I420, FOURCC_MJPEG, FOURCC_NV12, FOURCC_YUYV,
     OfferedFormat, closest_format, find_camera,
 };

@@ -1,60 +1,13 @@
-//! What `--video-out` and `--audio-out` name besides files: the virtual camera
-//! (`v4l2[:/dev/videoN]` on Linux, `obs` on Windows) and the virtual microphone (`pulse` on
-//! Linux). Devices are opened here, before the run, so a missing driver is reported with its
-//! fix before any server starts.
+//! Opening what `--video-out` and `--audio-out` name besides files (the specs are
+//! `studio_media::output`'s): the virtual camera (`v4l2[:/dev/videoN]` on Linux, `obs` on
+//! Windows), the virtual microphone (`pulse` on Linux) and output devices (`device:<name>`).
+//! Devices are opened before the run, so a missing driver is reported with its fix before any
+//! server starts.
 
 use anyhow::Context;
 use std::path::PathBuf;
+use studio_media::output::{AudioOut, VideoOut};
 use studio_media::sink::{AudioWrite, VideoWrite};
-
-/// One `--video-out`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VideoOut {
-    /// A Y4M file.
-    File(PathBuf),
-    /// A v4l2loopback device: the one named, or the first found.
-    V4l2(Option<PathBuf>),
-    /// OBS Virtual Camera's shared memory (Windows).
-    Obs,
-}
-
-/// One `--audio-out`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AudioOut {
-    /// A WAV file.
-    File(PathBuf),
-    /// The "Streaming Studio Microphone" through PulseAudio or PipeWire (Linux).
-    Pulse,
-    /// An output device by name (or part of it): VB-Cable's input on Windows, BlackHole on
-    /// macOS. Empty names the default output.
-    Device(String),
-}
-
-impl VideoOut {
-    pub fn parse(spec: &str) -> Result<VideoOut, String> {
-        match spec {
-            "v4l2" => Ok(VideoOut::V4l2(None)),
-            "obs" => Ok(VideoOut::Obs),
-            _ => match spec.strip_prefix("v4l2:") {
-                Some("") => Err("`v4l2:` needs a device, e.g. `v4l2:/dev/video10`".into()),
-                Some(path) => Ok(VideoOut::V4l2(Some(PathBuf::from(path)))),
-                None => Ok(VideoOut::File(PathBuf::from(spec))),
-            },
-        }
-    }
-}
-
-impl AudioOut {
-    pub fn parse(spec: &str) -> Result<AudioOut, String> {
-        match spec {
-            "pulse" => Ok(AudioOut::Pulse),
-            _ => match spec.strip_prefix("device:") {
-                Some(name) => Ok(AudioOut::Device(name.trim().to_string())),
-                None => Ok(AudioOut::File(PathBuf::from(spec))),
-            },
-        }
-    }
-}
 
 /// The one file output (the run creates it, after checking its inputs) and the devices,
 /// already open.
@@ -96,7 +49,7 @@ pub fn open_audio(outs: &[AudioOut], sample_rate: u32) -> anyhow::Result<Opened<
             AudioOut::Pulse => devices.push(open_pulse(sample_rate)?),
             AudioOut::Device(name) => {
                 let name = (!name.is_empty()).then_some(name.as_str());
-                let output = studio_media::devices::sound::SpeakerOutput::open(name, sample_rate)
+                let output = crate::sound::SpeakerOutput::open(name, sample_rate)
                     .context("the audio output device")?;
                 devices.push(Box::new(output));
             }
@@ -105,17 +58,15 @@ pub fn open_audio(outs: &[AudioOut], sample_rate: u32) -> anyhow::Result<Opened<
     Ok((file, devices))
 }
 
-impl VideoOut {
-    /// This system's virtual camera: v4l2loopback on Linux, OBS Virtual Camera on Windows;
-    /// macOS has none yet.
-    pub fn virtual_camera() -> Option<VideoOut> {
-        if cfg!(target_os = "linux") {
-            Some(VideoOut::V4l2(None))
-        } else if cfg!(windows) {
-            Some(VideoOut::Obs)
-        } else {
-            None
-        }
+/// This system's virtual camera: v4l2loopback on Linux, OBS Virtual Camera on Windows; macOS
+/// has none yet.
+pub fn virtual_camera() -> Option<VideoOut> {
+    if cfg!(target_os = "linux") {
+        Some(VideoOut::V4l2(None))
+    } else if cfg!(windows) {
+        Some(VideoOut::Obs)
+    } else {
+        None
     }
 }
 
@@ -123,17 +74,15 @@ impl VideoOut {
 const WINDOWS_CABLE: &str = "CABLE Input";
 const MACOS_CABLE: &str = "BlackHole";
 
-impl AudioOut {
-    /// This system's virtual microphone: the studio's own PulseAudio/PipeWire microphone on
-    /// Linux, VB-Cable on Windows, BlackHole on macOS.
-    pub fn virtual_microphone() -> AudioOut {
-        if cfg!(target_os = "linux") {
-            AudioOut::Pulse
-        } else if cfg!(windows) {
-            AudioOut::Device(WINDOWS_CABLE.into())
-        } else {
-            AudioOut::Device(MACOS_CABLE.into())
-        }
+/// This system's virtual microphone: the studio's own PulseAudio/PipeWire microphone on
+/// Linux, VB-Cable on Windows, BlackHole on macOS.
+pub fn virtual_microphone() -> AudioOut {
+    if cfg!(target_os = "linux") {
+        AudioOut::Pulse
+    } else if cfg!(windows) {
+        AudioOut::Device(WINDOWS_CABLE.into())
+    } else {
+        AudioOut::Device(MACOS_CABLE.into())
     }
 }
 
@@ -167,7 +116,7 @@ pub fn open_virtual(
         problems: Vec::new(),
     };
     if camera {
-        match VideoOut::virtual_camera() {
+        match virtual_camera() {
             Some(out) => match open_video(&[out], width, height, fps) {
                 Ok((_, devices)) => opened.video.extend(devices),
                 Err(e) => opened.problems.push(format!("{e:#}")),
@@ -180,7 +129,7 @@ pub fn open_virtual(
         }
     }
     if microphone {
-        let out = AudioOut::virtual_microphone();
+        let out = virtual_microphone();
         match open_audio(std::slice::from_ref(&out), sample_rate) {
             Ok((_, devices)) => opened.audio.extend(devices),
             Err(e) if matches!(out, AudioOut::Device(_)) => {
@@ -198,8 +147,8 @@ fn open_v4l2(
     width: u32,
     height: u32,
 ) -> anyhow::Result<Box<dyn VideoWrite>> {
-    let camera = studio_media::devices::v4l2::open_virtual_camera(path, width, height)
-        .context("the virtual camera")?;
+    let camera =
+        crate::v4l2::open_virtual_camera(path, width, height).context("the virtual camera")?;
     Ok(Box::new(camera))
 }
 
@@ -210,7 +159,7 @@ fn open_v4l2(_: Option<&std::path::Path>, _: u32, _: u32) -> anyhow::Result<Box<
 
 #[cfg(windows)]
 fn open_obs(width: u32, height: u32, fps: f64) -> anyhow::Result<Box<dyn VideoWrite>> {
-    use studio_media::devices::obs::{ObsQueueWriter, QueueLayout, windows_mapping::Mapping};
+    use crate::obs::{ObsQueueWriter, QueueLayout, windows_mapping::Mapping};
     let mapping =
         Mapping::create(&QueueLayout::new(width, height)).context("OBS Virtual Camera")?;
     Ok(Box::new(
@@ -228,8 +177,8 @@ fn open_obs(_: u32, _: u32, _: f64) -> anyhow::Result<Box<dyn VideoWrite>> {
 
 #[cfg(unix)]
 fn open_pulse(sample_rate: u32) -> anyhow::Result<Box<dyn AudioWrite>> {
-    use studio_media::devices::pulse::VirtualMicrophone;
-    use studio_media::devices::runner::SystemRunner;
+    use crate::pulse::VirtualMicrophone;
+    use crate::runner::SystemRunner;
     let microphone = VirtualMicrophone::open(SystemRunner, sample_rate, process_alive)
         .context("the virtual microphone")?;
     Ok(Box::new(microphone))
@@ -270,30 +219,6 @@ mod tests {
         }
         let none = open_virtual(false, false, (64, 48, 30.0), 48_000);
         assert!(none.video.is_empty() && none.audio.is_empty() && none.problems.is_empty());
-    }
-
-    #[test]
-    fn specs_parse_to_devices_or_files() {
-        assert_eq!(VideoOut::parse("v4l2"), Ok(VideoOut::V4l2(None)));
-        assert_eq!(
-            VideoOut::parse("v4l2:/dev/video10"),
-            Ok(VideoOut::V4l2(Some("/dev/video10".into())))
-        );
-        assert_eq!(VideoOut::parse("obs"), Ok(VideoOut::Obs));
-        assert_eq!(
-            VideoOut::parse("out.y4m"),
-            Ok(VideoOut::File("out.y4m".into()))
-        );
-        assert!(VideoOut::parse("v4l2:").is_err());
-        assert_eq!(AudioOut::parse("pulse"), Ok(AudioOut::Pulse));
-        assert_eq!(
-            AudioOut::parse("device:CABLE Input"),
-            Ok(AudioOut::Device("CABLE Input".into()))
-        );
-        assert_eq!(
-            AudioOut::parse("out.wav"),
-            Ok(AudioOut::File("out.wav".into()))
-        );
     }
 
     #[cfg(not(windows))]

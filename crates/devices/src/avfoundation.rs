@@ -6,12 +6,12 @@
 //! converts whatever the camera sends (UYVY, which our converter does not read, YUY2, Motion
 //! JPEG) on the way out, so there is one path and no JPEG decode of ours per frame; a camera
 //! that sends 4:2:0 already is chosen first so nothing is converted at all
-//! ([`super::avf_formats`] makes that choice).
+//! ([`crate::avf_formats`] makes that choice).
 
-use super::avf_formats::{
+use crate::avf_formats::{
     self, NV12_FULL_RANGE, NV12_VIDEO_RANGE, NativeFormat, choose_native, offered_fourccs,
 };
-use super::camera::{CaptureDevice, CaptureFormat, FOURCC_NV12, Plane, find_camera, pack_nv12};
+use crate::camera::{CaptureDevice, CaptureFormat, FOURCC_NV12, Plane, find_camera, pack_nv12};
 use block2::RcBlock;
 use dispatch2::{DispatchQueue, DispatchQueueAttr, DispatchRetained};
 use objc2::rc::{Retained, autoreleasepool};

@@ -2,12 +2,12 @@
 //! to YCbCr, then 4:2:0), against two baselines measured in the same run: the raw YUYV path,
 //! and decoding the same JPEG to RGB and converting that with the studio's RGB→I420.
 //!
-//! `cargo run --release -p studio-media --example camera_bench [frames]`
+//! `cargo run --release -p studio-devices --example camera_bench [frames]`
 
 use std::time::Instant;
+use studio_devices::camera::{CaptureFormat, FOURCC_YUYV, to_i420};
+use studio_devices::mjpeg::MjpegDecoder;
 use studio_media::RgbImage;
-use studio_media::devices::camera::{CaptureFormat, FOURCC_YUYV, to_i420};
-use studio_media::devices::mjpeg::MjpegDecoder;
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;

@@ -5,11 +5,13 @@
 //! Linux [`V4l2Capture`] is the real one, V4L2 memory-mapped streaming with the kernel
 //! structures laid out by hand.
 
-use super::DeviceError;
-use super::mjpeg::MjpegDecoder;
-use crate::source::{FrameRate, VideoFormat, VideoSource};
-use crate::{I420Image, MediaError};
+use crate::error::DeviceError;
+use crate::mjpeg::MjpegDecoder;
 use std::time::{Duration, Instant};
+use studio_media::error::MediaError;
+use studio_media::health::{CameraHealth, CameraState, CameraStats};
+use studio_media::source::{FrameRate, VideoFormat, VideoSource};
+use studio_media::video::I420Image;
 
 /// Pause between attempts to reopen a camera that went away.
 pub const REOPEN_EVERY: Duration = Duration::from_secs(1);
@@ -291,51 +293,6 @@ pub fn to_i420(format: &CaptureFormat, data: &[u8]) -> Result<I420Image, MediaEr
 /// Opens (and reopens) a camera.
 pub type Opener<D> = Box<dyn FnMut() -> std::io::Result<D> + Send>;
 
-/// Counters for reports and the UI.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CameraStats {
-    /// Frames repeated while the camera was gone or sent a broken frame.
-    pub frames_concealed: u64,
-    pub disconnects: u64,
-    /// Frames that could not be decoded (a corrupt or truncated JPEG, a short raw frame).
-    pub frames_broken: u64,
-}
-
-/// A camera's state and counters, as runs report them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CameraHealth {
-    pub state: CameraState,
-    pub stats: CameraStats,
-}
-
-/// Where a camera stands, in words a person can act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CameraState {
-    /// Frames arrive.
-    Streaming,
-    /// The camera was unplugged (`ENODEV` or the device node vanished); it is reopened every
-    /// second and streams again when it is back.
-    Unplugged,
-    /// The camera stopped answering for another reason, given; it is reopened the same way.
-    Lost(String),
-}
-
-impl std::fmt::Display for CameraState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CameraState::Streaming => write!(f, "the camera is streaming"),
-            CameraState::Unplugged => write!(
-                f,
-                "the camera was unplugged; plug it back in and it comes back by itself"
-            ),
-            CameraState::Lost(why) => write!(
-                f,
-                "the camera stopped answering ({why}); trying to reopen it every second"
-            ),
-        }
-    }
-}
-
 fn is_unplug(error: &std::io::Error) -> bool {
     error.raw_os_error() == Some(ENODEV) || error.kind() == std::io::ErrorKind::NotFound
 }
@@ -526,7 +483,7 @@ impl<D: CaptureDevice> VideoSource for CameraSource<D> {
 #[cfg(target_os = "linux")]
 pub mod v4l2_capture {
     use super::{CaptureDevice, CaptureFormat};
-    use crate::devices::v4l2::FORMAT_SIZE;
+    use crate::v4l2::FORMAT_SIZE;
     use std::os::fd::AsRawFd;
     use std::path::Path;
 

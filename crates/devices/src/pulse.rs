@@ -3,12 +3,12 @@
 //! list like any microphone. Both are created with `pactl` when the studio starts and removed
 //! when it stops; leftovers of a studio that was killed are removed at the next start.
 
-use super::DeviceError;
-use super::runner::CommandRunner;
-use crate::MediaError;
-use crate::sink::AudioWrite;
+use crate::error::DeviceError;
+use crate::runner::CommandRunner;
 use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use studio_media::error::MediaError;
+use studio_media::sink::AudioWrite;
 
 /// What call apps show.
 pub const MICROPHONE_DESCRIPTION: &str = "Streaming Studio Microphone";
@@ -258,10 +258,11 @@ impl PulsePlayback {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(source) => {
-                    return Err(MediaError::Device(DeviceError::Io {
+                    return Err(DeviceError::Io {
                         device: "the virtual microphone (pacat)".into(),
                         source,
-                    }));
+                    }
+                    .into());
                 }
             }
         }

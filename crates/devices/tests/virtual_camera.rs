@@ -4,12 +4,12 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use studio_media::I420Image;
-use studio_media::devices::obs::{ObsQueueWriter, QueueLayout, QueueState, i420_to_nv12};
-use studio_media::devices::v4l2::{
+use studio_devices::obs::{ObsQueueWriter, QueueLayout, QueueState, i420_to_nv12};
+use studio_devices::v4l2::{
     CAPABILITY_SIZE, FORMAT_SIZE, LoopbackCamera, LoopbackFile, PIX_FMT_YUV420, find_cameras,
     find_loopback_devices, missing_device_error, parse_format,
 };
+use studio_media::I420Image;
 use studio_media::sink::VideoWrite;
 use studio_media::source::{FrameRate, VideoFormat, VideoSource};
 use studio_media::synthetic::TestPattern;

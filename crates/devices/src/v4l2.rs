@@ -4,10 +4,11 @@
 //! camera. The kernel structures are laid out by hand (they are small and fixed by the kernel
 //! ABI) so no bindings generator is needed; the ioctl itself sits behind [`LoopbackFile`].
 
-use super::DeviceError;
-use crate::sink::VideoWrite;
-use crate::{I420Image, MediaError};
+use crate::error::DeviceError;
 use std::path::{Path, PathBuf};
+use studio_media::error::MediaError;
+use studio_media::sink::VideoWrite;
+use studio_media::video::I420Image;
 
 /// The driver name v4l2loopback reports in `VIDIOC_QUERYCAP`.
 pub const LOOPBACK_DRIVER: &str = "v4l2 loopback";

@@ -1,12 +1,12 @@
 //! Which of a Mac camera's native formats and frame rates to use, as plain data, so the choice
-//! is tested on every system ([`super::avfoundation`] feeds it what AVFoundation lists).
+//! is tested on every system ([`crate::avfoundation`] feeds it what AVFoundation lists).
 //!
 //! AVFoundation's video data output converts whatever the camera sends (4:2:0 or 4:2:2 YCbCr,
 //! or Motion JPEG) to two-plane 4:2:0 — NV12 — on its way out, so every native format is
 //! offered as NV12 at its size. Where a size comes in several native formats, the one that is
 //! already 4:2:0 comes first and wins ties, so nothing is converted that need not be.
 
-use super::camera::{FOURCC_NV12, OfferedFormat, closest_format};
+use crate::camera::{FOURCC_NV12, OfferedFormat, closest_format};
 
 /// A CoreVideo / CoreMedia pixel-format code (`FourCharCode`, first character in the high byte).
 pub const fn four_char(code: &[u8; 4]) -> u32 {

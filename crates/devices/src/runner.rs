@@ -1,6 +1,6 @@
 //! Running helper programs (`pactl`, `pacat`): the seam between device logic and the system.
 
-use super::DeviceError;
+use crate::error::DeviceError;
 use std::process::Command;
 
 /// Runs a program to completion and returns its standard output.
