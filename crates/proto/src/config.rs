@@ -22,6 +22,33 @@ pub struct Config {
     pub cloud: CloudConfig,
     pub talk: TalkConfig,
     pub face: FaceConfig,
+    pub limits: LimitsConfig,
+}
+
+/// What one server accepts from the network before it says no (`limits`): every queue, pool
+/// and wait a client can grow has its bound here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsConfig {
+    /// Sessions at once; one more is answered 503.
+    pub max_sessions: u32,
+    /// A session that receives nothing (no media, no control) for this long is closed.
+    pub session_idle_s: u32,
+    /// Largest `POST /v1/sessions` body (an SDP offer or a small JSON request), in bytes.
+    pub session_body_bytes: u64,
+    /// Largest body of the other small routes (`/v1/models/{id}`), in bytes.
+    pub small_body_bytes: u64,
+    /// A connection must send its request headers within this time.
+    pub header_read_timeout_ms: u64,
+    /// A whole request (body included; event streams excepted) must be answered within this.
+    pub request_timeout_ms: u64,
+    /// `GET /v1/events` streams at once; one more is answered 503.
+    pub max_event_streams: u32,
+    /// HTTP connections open at once; more wait until one closes.
+    pub max_connections: u32,
+    /// ICE-TCP connections waiting for their first STUN packet at once.
+    pub ice_tcp_pending: u32,
+    /// ICE-TCP connections from one IP address at once (waiting or routed).
+    pub ice_tcp_per_address: u32,
 }
 
 /// The face engine's settings (`face`).
@@ -686,7 +713,8 @@ impl Checker {
         })
     }
 
-    /// A non-empty array of http(s) URLs; each bad element is its own problem.
+    /// A non-empty array of https URLs (plain http only to this machine, for test servers);
+    /// each bad element is its own problem.
     fn urls(&mut self, path: &str, value: Option<&Value>) -> Option<Vec<String>> {
         let Some(Value::Array(items)) =
             value.filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
@@ -696,12 +724,10 @@ impl Checker {
         let mut urls = Some(Vec::with_capacity(items.len()));
         for (i, item) in items.iter().enumerate() {
             let url = match item {
-                Value::String(u) if u.starts_with("http://") || u.starts_with("https://") => {
-                    Some(u.clone())
-                }
+                Value::String(u) if is_model_url(u) => Some(u.clone()),
                 _ => self.expected(
                     &format!("{path}[{i}]"),
-                    "a URL starting with http:// or https://",
+                    "a URL starting with https:// (http:// only to 127.0.0.1, [::1] or localhost)",
                     Some(item),
                 ),
             };
@@ -798,8 +824,8 @@ impl Checker {
     // --- the schema --------------------------------------------------------------------------
 
     fn config(&mut self, doc: &Value) -> Option<Config> {
-        const TOP: [&str; 8] = [
-            "video", "audio", "servers", "models", "voices", "cloud", "talk", "face",
+        const TOP: [&str; 9] = [
+            "video", "audio", "servers", "models", "voices", "cloud", "talk", "face", "limits",
         ];
         // Reading the top level as a section gives the same unknown-key and secret checks as
         // everywhere else.
@@ -830,6 +856,7 @@ impl Checker {
         let cloud = self.cloud(&top);
         let talk = self.talk(&top);
         let face = self.face(&top);
+        let limits = self.limits(&top);
         Some(Config {
             video: video?,
             audio: audio?,
@@ -839,6 +866,7 @@ impl Checker {
             cloud: cloud?,
             talk: talk?,
             face: face?,
+            limits: limits?,
         })
     }
 
@@ -1201,6 +1229,67 @@ impl Checker {
     }
 }
 
+impl Checker {
+    fn limits(&mut self, parent: &Section) -> Option<LimitsConfig> {
+        const KEYS: [&str; 10] = [
+            "max_sessions",
+            "session_idle_s",
+            "session_body_bytes",
+            "small_body_bytes",
+            "header_read_timeout_ms",
+            "request_timeout_ms",
+            "max_event_streams",
+            "max_connections",
+            "ice_tcp_pending",
+            "ice_tcp_per_address",
+        ];
+        let (path, value) = parent.get("limits");
+        let s = self.section(&path, value, &KEYS)?;
+        let mut count = |key: &str, max: u64, what: &str| {
+            let (path, value) = s.get(key);
+            self.int_in(&path, value, 1, max, what).map(|n| n as u64)
+        };
+        let max_sessions = count("max_sessions", 4096, "a session count from 1 to 4096");
+        let session_idle_s = count("session_idle_s", 86_400, "seconds from 1 to 86400");
+        let session_body_bytes = count(
+            "session_body_bytes",
+            16 << 20,
+            "a byte count from 1 to 16777216",
+        );
+        let small_body_bytes = count(
+            "small_body_bytes",
+            16 << 20,
+            "a byte count from 1 to 16777216",
+        );
+        let header_read_timeout_ms = count(
+            "header_read_timeout_ms",
+            3_600_000,
+            "milliseconds from 1 to 3600000",
+        );
+        let request_timeout_ms = count(
+            "request_timeout_ms",
+            3_600_000,
+            "milliseconds from 1 to 3600000",
+        );
+        let max_event_streams = count("max_event_streams", 4096, "a count from 1 to 4096");
+        let max_connections = count("max_connections", 65_536, "a count from 1 to 65536");
+        let ice_tcp_pending = count("ice_tcp_pending", 65_536, "a count from 1 to 65536");
+        let ice_tcp_per_address = count("ice_tcp_per_address", 65_536, "a count from 1 to 65536");
+        Some(LimitsConfig {
+            max_sessions: max_sessions? as u32,
+            session_idle_s: session_idle_s? as u32,
+            session_body_bytes: session_body_bytes?,
+            small_body_bytes: small_body_bytes?,
+            header_read_timeout_ms: header_read_timeout_ms?,
+            request_timeout_ms: request_timeout_ms?,
+            max_event_streams: max_event_streams? as u32,
+            max_connections: max_connections? as u32,
+            ice_tcp_pending: ice_tcp_pending? as u32,
+            ice_tcp_per_address: ice_tcp_per_address? as u32,
+        })
+    }
+}
+
 /// Integer types the reader produces, with their largest value for messages.
 trait Bounded {
     const MAX_VALUE: Self;
@@ -1212,6 +1301,24 @@ impl Bounded for u32 {
 
 impl Bounded for u64 {
     const MAX_VALUE: Self = u64::MAX;
+}
+
+/// Models are code the servers run: they come over TLS. Plain http is allowed only to a
+/// loopback host, where the tests' file servers live.
+pub fn is_model_url(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return url.len() > "https://".len();
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    // `user@host` would hide the real host behind a loopback-looking name.
+    !authority.contains('@') && matches!(host, "127.0.0.1" | "::1" | "localhost")
 }
 
 /// Ids name cache entries and appear in URLs and messages: keep them to a safe alphabet.

@@ -126,7 +126,7 @@ fn arrays_replace_the_default_instead_of_merging() {
 /// A complete, valid model entry as JSON text, with `sha256` given.
 const SWAPPER: &str = r#"{
     "role": "video", "required": true, "file": "inswapper_128.onnx",
-    "urls": ["https://a.example/inswapper_128.onnx", "http://b.example/m.onnx"],
+    "urls": ["https://a.example/inswapper_128.onnx", "https://b.example/m.onnx"],
     "sha256": "E4A3F08C753CB72D04E10AA0F7DBE3DEEBBF39567D4EAD6DCE08E98AA49E16AF",
     "bytes": 554253681, "license": "non-commercial research"
 }"#;

@@ -100,7 +100,20 @@ impl Engine {
         }
     }
 
+    /// Applies a control, refusing (not storing) one meant for the other role: its text
+    /// would otherwise be echoed in every status.
     pub fn apply(&mut self, control: &Control) -> Result<(), String> {
+        let role = match self {
+            Engine::Video(_) => Role::Video,
+            Engine::Audio(_) => Role::Audio,
+        };
+        if let Some(owner) = control.role()
+            && owner != role
+        {
+            return Err(format!(
+                "that setting is for the {owner} server; this is the {role} server"
+            ));
+        }
         match self {
             Engine::Video(p) => p.apply(control),
             Engine::Audio(p) => p.apply(control),

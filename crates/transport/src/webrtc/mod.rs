@@ -1,6 +1,7 @@
 //! WebRTC sessions, both ends: str0m peers with H.264 and Opus, a data channel for live
 //! settings and status, host candidates on UDP and passive ICE-TCP on one shared port.
 
+pub mod admission;
 pub mod bench;
 pub mod client;
 pub mod codec;
@@ -11,6 +12,7 @@ pub mod peer;
 pub mod server;
 pub mod signal;
 
+pub use admission::AdmissionLimits;
 pub use client::{IceMode, WebRtcOptions, WebRtcSession};
 pub use net::LossPlan;
 pub use peer::PeerStats;
