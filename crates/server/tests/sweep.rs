@@ -316,7 +316,7 @@ async fn body_cases(server: &mut Server) {
         http()
             .delete(format!("{}/v1/sessions/none", server.url))
             .bearer_auth(TOKEN)
-            .body(vec![0u8; 8 << 20])
+            .body(vec![0u8; 256 << 10])
             .send()
             .await
             .unwrap(),
@@ -621,17 +621,22 @@ async fn ice_tcp_cases(server: &mut Server) {
     still_well(server, "ICE-TCP trickle").await;
 }
 
-/// The start of a PNG whose header (with a correct CRC) claims `width`×`height`.
+/// A PNG whose header (with correct CRCs) claims `width`×`height`, with an empty data chunk:
+/// enough for a decoder to read the size.
 fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut chunk = b"IHDR".to_vec();
-    chunk.extend_from_slice(&width.to_be_bytes());
-    chunk.extend_from_slice(&height.to_be_bytes());
-    chunk.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut header = width.to_be_bytes().to_vec();
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend_from_slice(&13u32.to_be_bytes());
-    png.extend_from_slice(&chunk);
-    png.extend_from_slice(&crc32(&chunk).to_be_bytes());
-    png.extend_from_slice(&[0, 0, 0, 0]);
+    let empty: &[u8] = &[];
+    let chunks: [(&[u8], &[u8]); 3] = [(b"IHDR", &header), (b"IDAT", empty), (b"IEND", empty)];
+    for (name, data) in chunks {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = name.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
     png
 }
 
