@@ -1247,7 +1247,7 @@ impl Checker {
         let s = self.section(&path, value, &KEYS)?;
         let mut count = |key: &str, max: u64, what: &str| {
             let (path, value) = s.get(key);
-            self.int_in(&path, value, 1, max, what).map(|n| n as u64)
+            self.int_in(&path, value, 1, max, what)
         };
         let max_sessions = count("max_sessions", 4096, "a session count from 1 to 4096");
         let session_idle_s = count("session_idle_s", 86_400, "seconds from 1 to 86400");

@@ -239,6 +239,15 @@ async fn auth_cases(server: &mut Server) {
     }
 }
 
+/// A request body case: name, content type, body, and the status and error code it gets.
+type BodyCase = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 async fn body_cases(server: &mut Server) {
     let url = format!("{}/v1/sessions", server.url);
     let post = |content_type: Option<&str>, body: Vec<u8>| {
@@ -248,7 +257,7 @@ async fn body_cases(server: &mut Server) {
         }
         r.send()
     };
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<BodyCase> = vec![
         (
             "no content type",
             None,
