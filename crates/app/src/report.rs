@@ -57,7 +57,7 @@ impl Samples {
     pub fn push(&mut self, value: f64) {
         self.max = Some(self.max.map_or(value, |m| m.max(value)));
         let stride = self.stride.max(1);
-        if self.seen % stride == 0 {
+        if self.seen.is_multiple_of(stride) {
             self.kept.push(value);
             if self.kept.len() >= Self::MAX_KEPT {
                 let mut i = 0;
