@@ -2,7 +2,7 @@
 //! holds each processed frame and block until its presentation time and hands it on with the
 //! shift its sink must apply, so the virtual camera and microphone stay in lip sync.
 
-use crate::report::LatencySummary;
+use crate::report::{LatencySummary, Samples};
 use serde::Serialize;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 impl PathSync {
-    fn from_stats(stats: &PathSyncStats, lags_ms: &[f64]) -> PathSync {
+    fn from_stats(stats: &PathSyncStats, lags_ms: &Samples) -> PathSync {
         PathSync {
             delay_ms: stats.delay.map(ms),
             first_latency_ms: stats.first_latency.map(ms),
@@ -74,7 +74,7 @@ impl PathSync {
             },
             late: stats.late,
             raises: stats.raises,
-            release_lag_ms: LatencySummary::from_samples(lags_ms),
+            release_lag_ms: lags_ms.summary(),
         }
     }
 }
@@ -90,7 +90,7 @@ pub fn run(
     mut present: impl FnMut(Presented),
 ) -> LipSyncReport {
     let mut sync: AvSync<Item> = AvSync::new(config);
-    let mut lags: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut lags: [Samples; 2] = Default::default();
     let mut emit = |released: Released<Item>, now: Duration, flushing: bool| {
         if !flushing {
             let lag = now.saturating_sub(released.due).as_secs_f64() * 1e3;

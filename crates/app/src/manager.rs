@@ -425,6 +425,8 @@ impl Supervisor {
             .env_remove("STUDIO_PORT")
             .env_remove("STUDIO_HOST")
             .env_remove("STUDIO_INJECT_DELAY_MS")
+            // A local server has no business with the cloud account's key.
+            .env_remove("RUNPOD_API_KEY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

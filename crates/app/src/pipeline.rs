@@ -7,7 +7,7 @@ use crate::controls::LiveControls;
 use crate::faces::FacePhoto;
 use crate::lipsync::{self, Arrival, Presented};
 use crate::manager::{ManagerOptions, ServerInfo, ServerManager, signalled};
-use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
+use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, Samples, VideoReport};
 use crate::sinks::{AudioSink, AudioWrite, Tee, VideoSink, VideoWrite};
 use crate::tap::{RunTap, TapEvent};
 use anyhow::Context;
@@ -78,7 +78,7 @@ struct PathStats {
     returned: AtomicU64,
     /// Frames or blocks that came back (for the drain check).
     returned_items: AtomicU64,
-    latencies_ms: Mutex<Vec<f64>>,
+    latencies_ms: Mutex<Samples>,
 }
 
 impl PathStats {
@@ -89,16 +89,15 @@ impl PathStats {
     }
 
     fn last_latency(&self) -> f64 {
-        lock(&self.latencies_ms).last().copied().unwrap_or_default()
+        lock(&self.latencies_ms).last().unwrap_or_default()
     }
 
     fn latency(&self) -> LatencySummary {
-        LatencySummary::from_samples(&lock(&self.latencies_ms))
+        lock(&self.latencies_ms).summary()
     }
 
     fn recent_latency(&self, last: usize) -> LatencySummary {
-        let all = lock(&self.latencies_ms);
-        LatencySummary::from_samples(&all[all.len().saturating_sub(last)..])
+        lock(&self.latencies_ms).recent(last)
     }
 }
 

@@ -34,6 +34,69 @@ impl LatencySummary {
     }
 }
 
+/// A long run's measurements in bounded memory: every sample while there are few, then an
+/// even share of the whole run (every 2nd, then every 4th, ... kept), plus the latest ones
+/// whole. Percentiles of the share stand for the run's; the count stays exact.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    kept: Vec<f64>,
+    /// Keep one sample in this many.
+    stride: u64,
+    seen: u64,
+    /// The largest of all, kept or not.
+    max: Option<f64>,
+    recent: std::collections::VecDeque<f64>,
+}
+
+impl Samples {
+    /// Samples kept over the whole run at most.
+    pub const MAX_KEPT: usize = 16_384;
+    /// Latest samples kept whole, for windows over the recent past.
+    pub const RECENT: usize = 4_096;
+
+    pub fn push(&mut self, value: f64) {
+        self.max = Some(self.max.map_or(value, |m| m.max(value)));
+        let stride = self.stride.max(1);
+        if self.seen.is_multiple_of(stride) {
+            self.kept.push(value);
+            if self.kept.len() >= Self::MAX_KEPT {
+                let mut i = 0;
+                self.kept.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride = stride * 2;
+            }
+        }
+        self.seen += 1;
+        if self.recent.len() == Self::RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(value);
+    }
+
+    pub fn last(&self) -> Option<f64> {
+        self.recent.back().copied()
+    }
+
+    /// The whole run.
+    pub fn summary(&self) -> LatencySummary {
+        let mut summary = LatencySummary::from_samples(&self.kept);
+        summary.count = usize::try_from(self.seen).unwrap_or(usize::MAX);
+        if let Some(max) = self.max {
+            summary.max = round3(max);
+        }
+        summary
+    }
+
+    /// The latest `last` samples (at most [`Self::RECENT`]).
+    pub fn recent(&self, last: usize) -> LatencySummary {
+        let skip = self.recent.len().saturating_sub(last);
+        let window: Vec<f64> = self.recent.iter().skip(skip).copied().collect();
+        LatencySummary::from_samples(&window)
+    }
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -155,5 +218,22 @@ mod tests {
         let one = LatencySummary::from_samples(&[7.5]);
         assert_eq!((one.p50, one.p95, one.max), (7.5, 7.5, 7.5));
         assert_eq!(LatencySummary::from_samples(&[]), LatencySummary::default());
+    }
+
+    #[test]
+    fn a_long_run_keeps_bounded_samples_with_an_exact_count_and_fair_percentiles() {
+        let mut samples = Samples::default();
+        let n = 1_000_000u32;
+        for i in 0..n {
+            samples.push(f64::from(i % 1000));
+        }
+        assert!(samples.kept.len() < Samples::MAX_KEPT);
+        assert_eq!(samples.recent.len(), Samples::RECENT);
+        let summary = samples.summary();
+        assert_eq!(summary.count, n as usize);
+        assert!((summary.p50 - 500.0).abs() < 20.0, "{summary:?}");
+        assert_eq!(summary.max, 999.0, "the maximum is exact");
+        assert_eq!(samples.last(), Some(999.0));
+        assert_eq!(samples.recent(10).count, 10);
     }
 }

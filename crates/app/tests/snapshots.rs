@@ -59,6 +59,7 @@ fn status_at(
                     samples_out: 0,
                     converted_blocks: 0,
                     settings: LiveSettings::default(),
+                    queue_drops: Default::default(),
                 })
                 .collect(),
             load: Load {

@@ -76,15 +76,29 @@ fn clamp_fix(v: i32) -> u8 {
     (v >> FIX).clamp(0, 255) as u8
 }
 
+/// Bytes of an RGB image; sizes from a file or a socket can be absurd, so the arithmetic
+/// saturates (no buffer is ever `usize::MAX` long, so such a size never matches one).
 fn rgb_len(width: u32, height: u32) -> usize {
-    width as usize * height as usize * 3
+    (width as usize)
+        .checked_mul(height as usize)
+        .and_then(|n| n.checked_mul(3))
+        .unwrap_or(usize::MAX)
 }
 
 impl I420Image {
-    /// Bytes an I420 image of this size takes.
+    /// Bytes an I420 image of this size takes, or `None` when that does not fit in memory's
+    /// address space (sizes come from files and sockets).
+    pub fn checked_byte_len(width: u32, height: u32) -> Option<usize> {
+        let chroma = (width.div_ceil(2) as usize).checked_mul(height.div_ceil(2) as usize)?;
+        (width as usize)
+            .checked_mul(height as usize)?
+            .checked_add(chroma.checked_mul(2)?)
+    }
+
+    /// Bytes an I420 image of this size takes; saturates at `usize::MAX` (which no buffer
+    /// matches) instead of overflowing.
     pub fn byte_len(width: u32, height: u32) -> usize {
-        let chroma = width.div_ceil(2) as usize * height.div_ceil(2) as usize;
-        width as usize * height as usize + 2 * chroma
+        I420Image::checked_byte_len(width, height).unwrap_or(usize::MAX)
     }
 
     /// A black image (Y 16, U and V 128).

@@ -18,8 +18,13 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// The largest member [`extract`] writes out: a runtime library is a few hundred megabytes; a
+/// member claiming more (or inflating past it) is refused rather than filling the disk.
+pub const MAX_MEMBER_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 /// Copies the first member of the zip at `archive` matching `pattern` to `out` (created or
-/// replaced) and returns the member's name. Blocking.
+/// replaced) and returns the member's name. Blocking. Members over [`MAX_MEMBER_BYTES`] are
+/// refused whatever their header says.
 pub fn extract(archive: &Path, pattern: &str, out: &Path) -> io::Result<String> {
     let file = std::fs::File::open(archive)?;
     let mut zip = zip::ZipArchive::new(io::BufReader::new(file)).map_err(zip_error)?;
@@ -36,9 +41,27 @@ pub fn extract(archive: &Path, pattern: &str, out: &Path) -> io::Result<String> 
             format!("the archive has no member matching {pattern:?}"),
         ));
     };
-    let mut member = zip.by_name(&name).map_err(zip_error)?;
+    let member = zip.by_name(&name).map_err(zip_error)?;
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the member {name:?} is larger than {MAX_MEMBER_BYTES} bytes"),
+        )
+    };
+    if member.size() > MAX_MEMBER_BYTES {
+        return Err(too_large());
+    }
     let mut target = std::fs::File::create(out)?;
-    io::copy(&mut member, &mut target)?;
+    // The header's size is the archive's word; the bound holds on what actually inflates.
+    let copied = io::copy(
+        &mut io::Read::take(member, MAX_MEMBER_BYTES + 1),
+        &mut target,
+    )?;
+    if copied > MAX_MEMBER_BYTES {
+        drop(target);
+        let _ = std::fs::remove_file(out);
+        return Err(too_large());
+    }
     target.sync_all()?;
     Ok(name)
 }

@@ -108,9 +108,20 @@ impl Cache {
         self.read_pins().remove(id)
     }
 
-    /// Records (or, with `None`, forgets) the pin of `id`; written atomically.
+    /// Records (or, with `None`, forgets) the pin of `id`; written atomically. The CLI and
+    /// both servers share the folder, so the read-modify-write holds a file lock
+    /// (`.locks/pins.lock`) as well as this process's mutex.
     pub fn set_pin(&self, id: &str, pin: Option<Pin>) -> io::Result<()> {
         let _guard = self.pins_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let locks = self.models_dir().join(".locks");
+        std::fs::create_dir_all(&locks)?;
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(locks.join("pins.lock"))?;
+        // Blocking, but held only for one small read and write.
+        fs4::fs_std::FileExt::lock_exclusive(&lock_file)?;
         let mut pins = self.read_pins();
         match pin {
             Some(pin) => {
@@ -122,11 +133,14 @@ impl Cache {
                 }
             }
         }
-        std::fs::create_dir_all(self.models_dir())?;
         let text = serde_json::to_vec_pretty(&pins).map_err(io::Error::other)?;
-        let tmp = self.models_dir().join("pins.json.tmp");
+        // A name of this process's own: two writers never share a temporary file.
+        let tmp = self
+            .models_dir()
+            .join(format!("pins.json.{}.tmp", std::process::id()));
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, self.pins_path())
+        // The lock is released when `lock_file` closes.
     }
 }
 

@@ -202,9 +202,19 @@ impl Fetch {
                     );
                     return Accept::Next(self.failed(reason, false));
                 }
-                let total = range
-                    .total
-                    .or_else(|| head.content_length.map(|n| n + self.offset));
+                // The length is the server's word: a sum past u64 is a lie, not a panic.
+                let total = match (range.total, head.content_length) {
+                    (Some(total), _) => Some(total),
+                    (None, Some(n)) => match n.checked_add(self.offset) {
+                        Some(total) => Some(total),
+                        None => {
+                            let reason =
+                                format!("{url}: a Content-Length of {n} cannot follow our offset");
+                            return Accept::Next(self.failed(reason, true));
+                        }
+                    },
+                    (None, None) => None,
+                };
                 if let Some(reason) = self.contradicts_expected(total) {
                     return Accept::Next(self.failed(format!("{url}: {reason}"), true));
                 }
@@ -237,8 +247,8 @@ impl Fetch {
 
     /// `n` more bytes were written to the partial file.
     pub fn on_data(&mut self, n: u64) {
-        self.offset += n;
-        self.attempt_progress += n;
+        self.offset = self.offset.saturating_add(n);
+        self.attempt_progress = self.attempt_progress.saturating_add(n);
     }
 
     /// The body ended cleanly.
@@ -319,7 +329,10 @@ impl Fetch {
         }
         self.current = self.next_live(|_| true).unwrap_or(self.current);
         let wait = self.backoff;
-        self.backoff = (self.backoff * 2).min(self.policy.max_backoff);
+        self.backoff = self
+            .backoff
+            .checked_mul(2)
+            .map_or(self.policy.max_backoff, |b| b.min(self.policy.max_backoff));
         Action::Wait(wait)
     }
 

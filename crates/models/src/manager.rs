@@ -574,22 +574,10 @@ impl Inner {
                     trust: Trust::FirstUse,
                 }),
                 (None, Some(p)) => Err(p.sha256),
-                (None, None) => {
-                    // A file put there by hand, before any download: it becomes the pin.
-                    let pin = Pin {
-                        file: entry.file.clone(),
-                        sha256: actual.clone(),
-                        source_sha256: None,
-                        trust: Trust::FirstUse,
-                    };
-                    self.cache
-                        .set_pin(id, Some(pin))
-                        .map_err(|e| ModelError::io(id, "updating pins.json", &e))?;
-                    Ok(Verified::Good {
-                        sha256: actual.clone(),
-                        trust: Trust::FirstUse,
-                    })
-                }
+                // A file put there by hand (or by anyone who can write to the cache, a
+                // pod's shared volume) has nothing to be checked against: it is not trusted.
+                // The download that replaces it becomes the pin.
+                (None, None) => Err("(no checksum configured and none pinned)".to_owned()),
             }
         };
         match verdict {

@@ -76,6 +76,18 @@ pub struct SessionStatus {
     #[serde(default)]
     pub converted_blocks: u64,
     pub settings: LiveSettings,
+    /// What the session's bounded queues had to drop.
+    #[serde(default)]
+    pub queue_drops: QueueDrops,
+}
+
+/// Items a session's bounded queues dropped because the engine fell that far behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDrops {
+    /// Audio blocks dropped from the front of a full queue (oldest first).
+    pub audio_blocks: u64,
+    /// Control messages refused while the control queue was full.
+    pub controls: u64,
 }
 
 /// Per-model state, filled by the model manager.

@@ -15,6 +15,17 @@ pub enum Control {
     Talk { active: bool },
 }
 
+impl Control {
+    /// The one role this control is for; `None` when both take it (the talk key).
+    pub fn role(&self) -> Option<crate::Role> {
+        match self {
+            Control::SetFace { .. } => Some(crate::Role::Video),
+            Control::SetVoice { .. } => Some(crate::Role::Audio),
+            Control::Talk { .. } => None,
+        }
+    }
+}
+
 /// A server's answer to one control message, in the order they were sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlAck {

@@ -126,7 +126,7 @@ fn arrays_replace_the_default_instead_of_merging() {
 /// A complete, valid model entry as JSON text, with `sha256` given.
 const SWAPPER: &str = r#"{
     "role": "video", "required": true, "file": "inswapper_128.onnx",
-    "urls": ["https://a.example/inswapper_128.onnx", "http://b.example/m.onnx"],
+    "urls": ["https://a.example/inswapper_128.onnx", "https://b.example/m.onnx"],
     "sha256": "E4A3F08C753CB72D04E10AA0F7DBE3DEEBBF39567D4EAD6DCE08E98AA49E16AF",
     "bytes": 554253681, "license": "non-commercial research"
 }"#;
@@ -239,7 +239,7 @@ fn bad_model_entries_name_each_field() {
             "models.m.required: expected true or false, got \"yes\"",
             "models.m.kind: expected one of \"model\", \"onnxruntime\", got \"weights\"",
             "models.m.file: expected a file name without folders, got \"../evil.onnx\"",
-            "models.m.urls[0]: expected a URL starting with http:// or https://, got \"ftp://x/m.onnx\"",
+            "models.m.urls[0]: expected a URL starting with https:// (http:// only to 127.0.0.1, [::1] or localhost), got \"ftp://x/m.onnx\"",
             "models.m.sha256: expected 64 hex digits or null, got \"abc\"",
             "models.m.bytes: expected a positive integer, got -1",
             "models.m.license: expected a non-empty string, got \"\"",
@@ -328,7 +328,7 @@ fn unknown_keys_list_the_expected_ones() {
     );
     assert_eq!(
         only_problem(r#"{"vidoe": {}}"#),
-        "vidoe: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk, face)"
+        "vidoe: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk, face, limits)"
     );
 }
 
@@ -493,7 +493,7 @@ fn secrets_are_refused_at_any_depth_and_never_echoed() {
     assert_eq!(
         lines,
         [
-            "extras: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk, face)",
+            "extras: unknown key (expected one of: video, audio, servers, models, voices, cloud, talk, face, limits)",
             "extras.list[0].client_secret: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
             "models.hub.HF_Token: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",
             "voices.password: secrets do not belong in config files; remove it and supply it through an environment variable or the app's key store",

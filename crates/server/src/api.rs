@@ -3,7 +3,8 @@
 use crate::registry::Registry;
 use crate::session;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -49,16 +50,29 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The whole API for one server.
+/// The whole API for one server. Each route reads at most its own body limit; a request
+/// must be answered within `limits.request_timeout_ms` (an event stream's headers count, not
+/// the stream).
 pub fn router(registry: Arc<Registry>) -> Router {
+    let limits = &registry.limits;
+    let small = body_limit(limits.small_body_bytes);
+    let sessions = body_limit(limits.session_body_bytes);
+    let faces_limit = match registry.role {
+        Role::Video => body_limit(face_body_bytes(&registry)),
+        Role::Audio => small,
+    };
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/events", get(events))
-        .route("/v1/sessions", post(create_session))
+        .route(
+            "/v1/sessions",
+            post(create_session).layer(DefaultBodyLimit::max(sessions)),
+        )
         .route("/v1/sessions/{id}", delete(delete_session))
-        .route("/v1/faces", post(faces))
-        // Uploads up to the configured image limit; the handler answers 413 beyond it.
-        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
+        .route(
+            "/v1/faces",
+            post(faces).layer(DefaultBodyLimit::max(faces_limit)),
+        )
         .route("/v1/voices", get(voices))
         .route(
             "/v1/models/{id}",
@@ -71,7 +85,75 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v1/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Everything else (bodies nobody reads included) stays small.
+        .layer(DefaultBodyLimit::max(small))
+        .layer(middleware::from_fn_with_state(
+            registry.clone(),
+            request_deadline,
+        ))
         .with_state(registry)
+}
+
+fn body_limit(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
+
+/// `face.max_image_bytes`, once the face engine's settings are known (video role).
+fn face_body_bytes(registry: &Registry) -> u64 {
+    registry
+        .face
+        .limits
+        .read()
+        .map(|g| g.clone())
+        .unwrap_or_else(|p| p.into_inner().clone())
+        .map_or(registry.limits.small_body_bytes, |f| f.max_image_bytes)
+}
+
+/// A body read within its route's limit, or the JSON error that says which limit (`code`,
+/// the configuration `key` and its value).
+pub fn read_body(
+    body: Result<Bytes, BytesRejection>,
+    code: &'static str,
+    key: &str,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code,
+                format!("the request body is over the limit of {limit} bytes ({key})"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            )
+        }
+    })
+}
+
+/// Answers 408 when a request (reading its body included) takes longer than
+/// `limits.request_timeout_ms`.
+async fn request_deadline(
+    State(registry): State<Arc<Registry>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = Duration::from_millis(registry.limits.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request took longer than {limit:?} (limits.request_timeout_ms)"),
+        )
+        .into_response(),
+    }
 }
 
 async fn require_token(
@@ -83,9 +165,12 @@ async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     match presented {
-        Some(token) if registry.token_matches(token.trim()) => Ok(next.run(request).await),
+        Some(token) if registry.token_matches(token) => {
+            registry.authorized_request();
+            Ok(next.run(request).await)
+        }
         Some(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -97,6 +182,16 @@ async fn require_token(
             "send the server's token as `Authorization: Bearer <token>`",
         )),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme's name is
+/// case-insensitive (RFC 9110 §11.1).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 async fn health() -> Json<Health> {
@@ -113,12 +208,23 @@ async fn status(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
 /// second while sessions run so counters move.
 async fn events(
     State(registry): State<Arc<Registry>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Some(slot) = registry.open_event_stream() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!(
+                "{} event streams are open already (limits.max_event_streams)",
+                registry.limits.max_event_streams
+            ),
+        ));
+    };
     let changes = registry.subscribe();
     let shutdown = registry.shutdown_signal();
+    // The slot travels with the stream and is given back when the client goes.
     let stream = futures_util::stream::unfold(
-        (registry, changes, shutdown, true),
-        |(registry, mut changes, mut shutdown, first)| async move {
+        (registry, changes, shutdown, true, slot),
+        |(registry, mut changes, mut shutdown, first, slot)| async move {
             if !first {
                 let idle = if registry.has_sessions() {
                     Duration::from_secs(1)
@@ -135,22 +241,58 @@ async fn events(
                 .event("status")
                 .json_data(registry.status())
                 .unwrap_or_else(|_| Event::default().comment("status unavailable"));
-            Some((Ok(event), (registry, changes, shutdown, false)))
+            Some((Ok(event), (registry, changes, shutdown, false, slot)))
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+fn open_error(e: session::OpenError) -> ApiError {
+    match e {
+        session::OpenError::Full(full) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_sessions",
+            format!(
+                "this server runs {} sessions already (limits.max_sessions); close one first",
+                full.max
+            ),
+        ),
+        session::OpenError::Transport(studio_transport::TransportError::Protocol(message)) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        }
+        session::OpenError::Transport(other) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "session_failed",
+            other.to_string(),
+        ),
+    }
 }
 
 async fn create_session(
     State(registry): State<Arc<Registry>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !matches!(media_type, "application/sdp" | "application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "a session request is application/json (same-host raw) or application/sdp (WebRTC), not {media_type:?}"
+            ),
+        ));
+    }
+    let body = read_body(
+        body,
+        "body_too_large",
+        "limits.session_body_bytes",
+        registry.limits.session_body_bytes,
+    )?;
     match media_type {
         "application/sdp" => {
             let offer = std::str::from_utf8(&body).map_err(|_| {
@@ -160,19 +302,9 @@ async fn create_session(
                     "the SDP offer is not UTF-8 text",
                 )
             })?;
-            let (id, answer) =
-                session::open_webrtc(registry, offer)
-                    .await
-                    .map_err(|e| match e {
-                        studio_transport::TransportError::Protocol(message) => {
-                            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
-                        }
-                        other => ApiError::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "session_failed",
-                            other.to_string(),
-                        ),
-                    })?;
+            let (id, answer) = session::open_webrtc(registry, offer)
+                .await
+                .map_err(open_error)?;
             Ok((
                 StatusCode::CREATED,
                 [
@@ -198,13 +330,7 @@ async fn create_session(
                     "a WebRTC session is opened with its SDP offer as application/sdp",
                 ));
             }
-            let offer = session::open_raw(registry).await.map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "session_failed",
-                    e.to_string(),
-                )
-            })?;
+            let offer = session::open_raw(registry).await.map_err(open_error)?;
             let location = format!("/v1/sessions/{}", offer.id);
             Ok((
                 StatusCode::CREATED,
@@ -242,7 +368,7 @@ async fn delete_session(
 
 async fn faces(
     State(registry): State<Arc<Registry>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crate::face::FaceAdded>, ApiError> {
     if registry.role != Role::Video {
         return Err(ApiError::new(
@@ -251,6 +377,12 @@ async fn faces(
             "faces are served by the video server",
         ));
     }
+    let body = read_body(
+        body,
+        "image_too_large",
+        "face.max_image_bytes",
+        face_body_bytes(&registry),
+    )?;
     crate::face::add_face(registry, body).await
 }
 

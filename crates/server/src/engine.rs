@@ -102,10 +102,21 @@ impl Engine {
         }
     }
 
-    /// Apply a control message as the setting it means to this role's processor. A setting
-    /// for the other role (a face on the audio server, a voice or the talk key on the video
-    /// server) has nothing to change here and is accepted.
+    /// Apply a control message as the setting it means to this role's processor, refusing
+    /// (not storing) one meant for the other role: its text would otherwise be echoed in
+    /// every status.
     pub fn apply(&mut self, control: &Control) -> Result<(), String> {
+        let role = match self {
+            Engine::Video(_) => Role::Video,
+            Engine::Audio(_) => Role::Audio,
+        };
+        if let Some(owner) = control.role()
+            && owner != role
+        {
+            return Err(format!(
+                "that setting is for the {owner} server; this is the {role} server"
+            ));
+        }
         match (self, control) {
             (Engine::Video(p), Control::SetFace { face_id }) => {
                 p.apply(&VideoSetting::Face(face_id.clone()))
@@ -114,8 +125,8 @@ impl Engine {
                 p.apply(&AudioSetting::Voice(voice_id.clone()))
             }
             (Engine::Audio(p), Control::Talk { active }) => p.apply(&AudioSetting::Talk(*active)),
-            (Engine::Video(_), Control::SetVoice { .. } | Control::Talk { .. })
-            | (Engine::Audio(_), Control::SetFace { .. }) => Ok(()),
+            // Every other pairing was refused above.
+            _ => Ok(()),
         }
     }
 

@@ -169,8 +169,9 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
     });
 }
 
-/// Waits until the model manager has all three files; `None` when it never will (no manager
-/// or no such entries).
+/// Waits until the model manager has all three files and each matched its SHA-256; `None`
+/// when it never will (no manager or no such entries). A file only present on disk is not
+/// enough: the cache may be a persistent volume others can write to.
 async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
     let Some(manager) = registry.model_manager() else {
         registry.face.set_state(format!(
@@ -178,32 +179,42 @@ async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
         ));
         return None;
     };
-    let mut paths = Vec::new();
     for id in MODEL_IDS {
-        match manager.path(id) {
-            Ok(p) => paths.push(p),
-            Err(e) => {
-                registry.face.set_state(format!("face model {id}: {e}"));
-                return None;
-            }
+        if let Err(e) = manager.path(id) {
+            registry.face.set_state(format!("face model {id}: {e}"));
+            return None;
         }
     }
-    registry.face.set_state(
-        "the face models are not on this computer yet: download them with \
-         `studio models fetch det_10g w600k_r50 inswapper_128`"
-            .into(),
-    );
+    let not_here = "the face models are not on this computer yet: download them with \
+         `studio models fetch det_10g w600k_r50 inswapper_128`";
+    registry.face.set_state(not_here.into());
     loop {
-        let ready = MODEL_IDS
+        let present = MODEL_IDS
             .iter()
             .all(|id| matches!(manager.cached(id), Ok(Cached::Present(_))));
-        if ready {
-            break;
+        if present {
+            match verified_paths(manager).await {
+                Ok(paths) => return Some(paths),
+                Err(e) => {
+                    tracing::warn!("face models: {e}");
+                    registry.face.set_state(format!("face models: {e}"));
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let [a, b, c]: [PathBuf; 3] = paths.try_into().ok()?;
-    Some([a, b, c])
+}
+
+/// Each model's path once the manager has checked its SHA-256 (a file that does not match is
+/// deleted by the check, and the wait goes on).
+async fn verified_paths(
+    manager: &studio_models::ModelManager,
+) -> Result<[PathBuf; 3], studio_models::ModelError> {
+    let mut paths: [PathBuf; 3] = Default::default();
+    for (path, id) in paths.iter_mut().zip(MODEL_IDS) {
+        *path = manager.ensure(id).await?;
+    }
+    Ok(paths)
 }
 
 /// The answer to `POST /v1/faces`.

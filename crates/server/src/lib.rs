@@ -7,6 +7,7 @@ pub mod bench_video;
 pub mod delay;
 pub mod engine;
 pub mod face;
+pub mod listen;
 pub mod models;
 pub mod registry;
 pub mod session;

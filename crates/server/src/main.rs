@@ -61,7 +61,7 @@ struct Args {
 fn webrtc_config(
     args: &Args,
     bind: std::net::IpAddr,
-    fps: u32,
+    config: &studio_proto::config::Config,
 ) -> anyhow::Result<studio_transport::webrtc::WebRtcServerConfig> {
     let runpod = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let public_ip = match (args.public_ip, runpod("RUNPOD_PUBLIC_IP")) {
@@ -85,7 +85,11 @@ fn webrtc_config(
         bind_ip: bind,
         public_ip,
         ice_tcp_port,
-        fps: fps as f32,
+        fps: config.video.fps as f32,
+        admission: studio_transport::webrtc::AdmissionLimits {
+            pending: config.limits.ice_tcp_pending,
+            per_address: config.limits.ice_tcp_per_address,
+        },
     })
 }
 
@@ -183,7 +187,15 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let Some(token) = args.token.clone().filter(|t| !t.is_empty()) else {
+    // Stray whitespace (a newline from a file or a secret store) would otherwise lock every
+    // client out.
+    let Some(token) = args
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+    else {
         eprintln!("studio-server: a token is required: set STUDIO_TOKEN (or pass --token)");
         std::process::exit(2);
     };
@@ -226,13 +238,19 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let address = listener.local_addr().context("reading the bound address")?;
-    let webrtc_config = webrtc_config(&args, address.ip(), config.video.fps)?;
+    let webrtc_config = webrtc_config(&args, address.ip(), &config)?;
 
     let engines = EngineFactory::new(args.role, &config);
     let engine_name = engines.create(&Default::default()).name().to_string();
     let registry = Arc::new(
-        Registry::new(args.role, token, engine_name, engines)
-            .with_output_delay(Duration::from_millis(args.inject_delay_ms)),
+        Registry::new(
+            args.role,
+            token,
+            engine_name,
+            engines,
+            config.limits.clone(),
+        )
+        .with_output_delay(Duration::from_millis(args.inject_delay_ms)),
     );
 
     let webrtc = studio_transport::webrtc::WebRtcServer::start(webrtc_config)
@@ -255,23 +273,21 @@ async fn serve(
 
     let stop = shutdown_signal(args.watch_stdin);
     let app = api::router(registry.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    let limits = studio_server::listen::ListenLimits {
+        max_connections: config.limits.max_connections,
+        header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
+        // Open sessions and event streams get a moment to finish, not forever.
+        shutdown_grace: Duration::from_secs(2),
+    };
+    studio_server::listen::serve(listener, app, limits, {
         let registry = registry.clone();
         async move {
             let reason = stop.await;
             tracing::info!("shutting down: {reason}");
             registry.shutdown();
         }
-    });
-    // Open sessions and event streams get a moment to finish, not forever.
-    let mut down = registry.shutdown_signal();
-    tokio::select! {
-        result = server => result.context("serving HTTP")?,
-        _ = async {
-            let _ = down.wait_for(|d| *d).await;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        } => {}
-    }
+    })
+    .await;
     Ok(())
 }
 

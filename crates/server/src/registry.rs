@@ -3,11 +3,14 @@
 
 use crate::engine::EngineFactory;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_proto::Role;
-use studio_proto::api::{Load, ModelStatus, ServerStatus, SessionStatus, TransportKind};
+use studio_proto::api::{
+    Load, ModelStatus, QueueDrops, ServerStatus, SessionStatus, TransportKind,
+};
+use studio_proto::config::LimitsConfig;
 use studio_proto::control::LiveSettings;
 use tokio::sync::{Notify, watch};
 
@@ -27,6 +30,11 @@ pub struct SessionCounters {
     pub samples_in: AtomicU64,
     pub samples_out: AtomicU64,
     pub converted_blocks: AtomicU64,
+    /// What the session's bounded queues dropped.
+    pub audio_dropped: AtomicU64,
+    pub controls_dropped: AtomicU64,
+    /// Milliseconds since the server started when the app last sent anything.
+    pub last_input_ms: AtomicU64,
 }
 
 /// One session in the registry.
@@ -37,6 +45,7 @@ pub struct SessionEntry {
     pub counters: SessionCounters,
     settings: Mutex<LiveSettings>,
     cancel: Notify,
+    started: Instant,
 }
 
 impl SessionEntry {
@@ -62,6 +71,18 @@ impl SessionEntry {
         self.cancel.notified().await
     }
 
+    /// Notes that the app sent something (media or a control) now.
+    pub fn touch(&self) {
+        let now = self.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+        self.counters.last_input_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// How long the app has sent nothing.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.counters.last_input_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
     fn status(&self) -> SessionStatus {
         let c = &self.counters;
         SessionStatus {
@@ -75,6 +96,10 @@ impl SessionEntry {
             samples_out: c.samples_out.load(Ordering::Relaxed),
             converted_blocks: c.converted_blocks.load(Ordering::Relaxed),
             settings: self.settings(),
+            queue_drops: QueueDrops {
+                audio_blocks: c.audio_dropped.load(Ordering::Relaxed),
+                controls: c.controls_dropped.load(Ordering::Relaxed),
+            },
         }
     }
 }
@@ -83,6 +108,46 @@ impl SessionEntry {
 struct LoadTotals {
     process_ns: u128,
     processed: u64,
+}
+
+/// Why a session could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionsFull {
+    pub max: u32,
+}
+
+/// A session's place in the registry, held by the task that serves it. Dropping it, however
+/// that task ends (done, cancelled, or unwinding from a panic), closes the session and takes
+/// it out of the registry, so a session never stays "open" with nobody serving it.
+pub struct SessionGuard {
+    registry: Arc<Registry>,
+    entry: Arc<SessionEntry>,
+}
+
+impl SessionGuard {
+    pub fn entry(&self) -> &Arc<SessionEntry> {
+        &self.entry
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.entry.set_state("closed");
+        // Anything still waiting on the session (its engine thread's watcher) lets go.
+        self.entry.cancel();
+        self.registry.remove_session(&self.entry.id);
+    }
+}
+
+/// A slot among `limits.max_event_streams`, released when the stream it was taken for ends.
+pub struct StreamSlot {
+    registry: Arc<Registry>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.registry.event_streams.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The server's state, shared by the HTTP handlers and the session tasks.
@@ -108,10 +173,22 @@ pub struct Registry {
     backend: studio_infer::BackendInfo,
     /// WebRTC sessions' sockets, once started.
     pub webrtc: std::sync::OnceLock<Arc<studio_transport::webrtc::WebRtcServer>>,
+    /// What the server accepts before it says no (`limits` in the configuration).
+    pub limits: LimitsConfig,
+    event_streams: AtomicU32,
+    /// Milliseconds since start of the last request that presented the right token: how a
+    /// server that nobody uses any more can tell (a pod deleting itself).
+    last_authorized_ms: AtomicU64,
 }
 
 impl Registry {
-    pub fn new(role: Role, token: String, engine_name: String, engines: EngineFactory) -> Registry {
+    pub fn new(
+        role: Role,
+        token: String,
+        engine_name: String,
+        engines: EngineFactory,
+        limits: LimitsConfig,
+    ) -> Registry {
         let backend = engines.backend();
         tracing::info!(
             backend = backend.backend,
@@ -135,6 +212,9 @@ impl Registry {
             shutting_down: watch::channel(false).0,
             output_delay: Duration::ZERO,
             webrtc: std::sync::OnceLock::new(),
+            limits,
+            event_streams: AtomicU32::new(0),
+            last_authorized_ms: AtomicU64::new(0),
         }
     }
 
@@ -149,7 +229,25 @@ impl Registry {
         studio_transport::raw::secrets_equal(presented, &self.token)
     }
 
-    pub fn add_session(&self, id: String, transport: TransportKind) -> Arc<SessionEntry> {
+    /// Notes a request that presented the right token.
+    pub fn authorized_request(&self) {
+        let now = self.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+        self.last_authorized_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Time since the last request that presented the right token (since start if none).
+    pub fn since_last_authorized(&self) -> Duration {
+        let last = Duration::from_millis(self.last_authorized_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// Registers a session, unless `limits.max_sessions` are already there. The guard
+    /// removes it again when dropped.
+    pub fn add_session(
+        self: &Arc<Self>,
+        id: String,
+        transport: TransportKind,
+    ) -> Result<SessionGuard, SessionsFull> {
         let entry = Arc::new(SessionEntry {
             id: id.clone(),
             transport,
@@ -157,17 +255,41 @@ impl Registry {
             counters: SessionCounters::default(),
             settings: Mutex::new(LiveSettings::default()),
             cancel: Notify::new(),
+            started: Instant::now(),
         });
-        lock(&self.sessions).insert(id, entry.clone());
+        {
+            let mut sessions = lock(&self.sessions);
+            let max = self.limits.max_sessions;
+            if sessions.len() >= max as usize {
+                return Err(SessionsFull { max });
+            }
+            sessions.insert(id, entry.clone());
+        }
         self.changed();
-        entry
+        Ok(SessionGuard {
+            registry: self.clone(),
+            entry,
+        })
+    }
+
+    /// A slot for one more event stream, unless `limits.max_event_streams` are open.
+    pub fn open_event_stream(self: &Arc<Self>) -> Option<StreamSlot> {
+        let max = self.limits.max_event_streams;
+        self.event_streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(StreamSlot {
+            registry: self.clone(),
+        })
     }
 
     pub fn session(&self, id: &str) -> Option<Arc<SessionEntry>> {
         lock(&self.sessions).get(id).cloned()
     }
 
-    pub fn remove_session(&self, id: &str) {
+    fn remove_session(&self, id: &str) {
         lock(&self.sessions).remove(id);
         self.changed();
     }

@@ -2,7 +2,7 @@
 //! role's engine on a thread of its own and send the results back.
 
 use crate::engine::Engine;
-use crate::registry::{Registry, SessionEntry};
+use crate::registry::{Registry, SessionEntry, SessionsFull};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -14,22 +14,49 @@ use studio_transport::{RawListener, ServerConnection, TransportError, Work};
 /// How long an offered session waits for the app to connect.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long a closing session waits for its engine thread to notice. A processor stuck in a
+/// model call keeps its thread, but not the session's place or its sockets.
+const ENGINE_STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Why a session was not opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// `limits.max_sessions` are open already.
+    Full(SessionsFull),
+    Transport(TransportError),
+}
+
+impl From<TransportError> for OpenError {
+    fn from(e: TransportError) -> Self {
+        OpenError::Transport(e)
+    }
+}
+
+fn new_id() -> Result<String, TransportError> {
+    Ok(studio_transport::raw::random_key()?[..16].to_string())
+}
+
 /// Offer a raw session: bind its loopback socket, register it, and serve it in the background.
-pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, TransportError> {
+pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, OpenError> {
+    let id = new_id()?;
+    // The place is taken first: a full server binds nothing.
+    let guard = registry
+        .add_session(id.clone(), TransportKind::Raw)
+        .map_err(OpenError::Full)?;
     let listener = RawListener::bind().await?;
-    let id = studio_transport::raw::random_key()?[..16].to_string();
     let offer = RawSessionOffer {
         id: id.clone(),
         transport: TransportKind::Raw,
         address: listener.address().to_string(),
         key: listener.key().to_string(),
     };
-    let entry = registry.add_session(id.clone(), TransportKind::Raw);
     tokio::spawn(async move {
+        let entry = guard.entry().clone();
         tokio::select! {
             accepted = listener.accept(ACCEPT_TIMEOUT) => match accepted {
                 Ok(connection) => {
                     entry.set_state("open");
+                    entry.touch();
                     registry.changed();
                     tracing::info!(session = %id, "session open");
                     serve(connection, entry.clone(), registry.clone()).await;
@@ -39,7 +66,8 @@ pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, Transp
             },
             _ = entry.cancelled() => tracing::info!(session = %id, "session cancelled before it connected"),
         }
-        registry.remove_session(&id);
+        // Ends the session however this task ends, an unwinding panic included.
+        drop(guard);
     });
     Ok(offer)
 }
@@ -48,25 +76,38 @@ pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, Transp
 pub async fn open_webrtc(
     registry: Arc<Registry>,
     offer_sdp: &str,
-) -> Result<(String, String), TransportError> {
+) -> Result<(String, String), OpenError> {
     let Some(server) = registry.webrtc.get().cloned() else {
-        return Err(TransportError::Protocol(
-            "WebRTC is not set up on this server".into(),
-        ));
+        return Err(TransportError::Protocol("WebRTC is not set up on this server".into()).into());
     };
+    let id = new_id()?;
+    let guard = registry
+        .add_session(id.clone(), TransportKind::Webrtc)
+        .map_err(OpenError::Full)?;
     let accepted = server.accept_offer(offer_sdp).await?;
-    let id = studio_transport::raw::random_key()?[..16].to_string();
-    let entry = registry.add_session(id.clone(), TransportKind::Webrtc);
+    let entry = guard.entry().clone();
     entry.set_state("open");
+    entry.touch();
     registry.changed();
     tracing::info!(session = %id, "WebRTC session answered");
     let task_id = id.clone();
     tokio::spawn(async move {
         serve(accepted.connection, entry, registry.clone()).await;
         tracing::info!(session = %task_id, "session closed");
-        registry.remove_session(&task_id);
+        drop(guard);
     });
     Ok((id, accepted.answer))
+}
+
+/// Resolves once the app has sent nothing for `limit`.
+async fn idle(entry: &SessionEntry, limit: Duration) {
+    loop {
+        let idle = entry.idle_for();
+        if idle >= limit {
+            return;
+        }
+        tokio::time::sleep((limit - idle).max(Duration::from_millis(50))).await;
+    }
 }
 
 async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry: Arc<Registry>) {
@@ -87,12 +128,25 @@ async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry:
             &thread_registry,
         )
     });
+    let idle_limit = Duration::from_secs(u64::from(registry.limits.session_idle_s));
     tokio::select! {
-        _ = &mut engine_thread => {}
-        _ = entry.cancelled() => {
-            connection.close();
-            let _ = engine_thread.await;
+        ended = &mut engine_thread => {
+            if let Err(e) = ended {
+                tracing::error!(session = %entry.id, "the session's engine stopped: {e}");
+            }
         }
+        _ = entry.cancelled() => connection.abort(),
+        _ = idle(&entry, idle_limit) => {
+            tracing::info!(session = %entry.id, "closing the session: nothing arrived for {idle_limit:?}");
+            connection.abort();
+        }
+    }
+    if !engine_thread.is_finished()
+        && tokio::time::timeout(ENGINE_STOP_WAIT, engine_thread)
+            .await
+            .is_err()
+    {
+        tracing::error!(session = %entry.id, "the engine thread did not stop; the session is closed without it");
     }
     entry.set_state("closed");
 }
@@ -109,6 +163,13 @@ fn run_engine(
     let counters = &entry.counters;
     let mut warned_wrong_kind = false;
     while let Some(work) = inbox.next_blocking() {
+        entry.touch();
+        counters
+            .audio_dropped
+            .store(inbox.audio_dropped(), Ordering::Relaxed);
+        counters
+            .controls_dropped
+            .store(inbox.controls_dropped(), Ordering::Relaxed);
         let reply = match work {
             Work::Control { seq, control } => {
                 let error = engine.apply(&control).err();

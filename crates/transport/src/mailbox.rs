@@ -1,6 +1,8 @@
 //! The queue between a socket and whoever consumes it, with the media path's rules built in:
 //! control messages first, audio in order and never dropped, video never queued (a newer frame
-//! replaces an unconsumed older one, and the drop is counted).
+//! replaces an unconsumed older one, and the drop is counted). Controls and audio are bounded
+//! too: a peer that sends faster than the consumer takes cannot grow the queue without limit;
+//! what is dropped is counted.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -17,12 +19,23 @@ pub enum Work {
     Video(VideoFrame),
 }
 
+/// Controls waiting at most; more are refused (and counted) until the consumer catches up.
+/// A client waits for each control's acknowledgement, so only a misbehaving one gets here.
+pub const MAX_CONTROLS: usize = 64;
+
+/// Audio samples waiting at most: ten seconds at 48 kHz. Beyond it the oldest blocks go (and
+/// are counted): audio that late is of no use to a live stream.
+pub const MAX_AUDIO_SAMPLES: usize = 480_000;
+
 #[derive(Default)]
 struct State {
     controls: VecDeque<(u64, Control)>,
     audio: VecDeque<AudioBlock>,
+    audio_samples: usize,
     video: Option<VideoFrame>,
     video_dropped: u64,
+    audio_dropped: u64,
+    controls_dropped: u64,
     closed: bool,
 }
 
@@ -52,13 +65,35 @@ impl Mailbox {
         self.notify.notify_one();
     }
 
+    /// Queues a control, unless [`MAX_CONTROLS`] are waiting (then it is dropped and counted).
     pub fn put_control(&self, seq: u64, control: Control) {
-        self.lock().controls.push_back((seq, control));
+        {
+            let mut state = self.lock();
+            if state.controls.len() >= MAX_CONTROLS {
+                state.controls_dropped += 1;
+                return;
+            }
+            state.controls.push_back((seq, control));
+        }
         self.wake();
     }
 
+    /// Queues an audio block; past [`MAX_AUDIO_SAMPLES`] the oldest blocks are dropped and
+    /// counted.
     pub fn put_audio(&self, block: AudioBlock) {
-        self.lock().audio.push_back(block);
+        {
+            let mut state = self.lock();
+            state.audio_samples = state.audio_samples.saturating_add(block.samples.len());
+            state.audio.push_back(block);
+            while state.audio_samples > MAX_AUDIO_SAMPLES {
+                let Some(old) = state.audio.pop_front() else {
+                    state.audio_samples = 0;
+                    break;
+                };
+                state.audio_samples = state.audio_samples.saturating_sub(old.samples.len());
+                state.audio_dropped += 1;
+            }
+        }
         self.wake();
     }
 
@@ -91,6 +126,16 @@ impl Mailbox {
         self.lock().video_dropped
     }
 
+    /// Audio blocks dropped because the queue was full.
+    pub fn audio_dropped(&self) -> u64 {
+        self.lock().audio_dropped
+    }
+
+    /// Controls refused because the queue was full.
+    pub fn controls_dropped(&self) -> u64 {
+        self.lock().controls_dropped
+    }
+
     /// Audio blocks waiting, for status.
     pub fn audio_queued(&self) -> usize {
         self.lock().audio.len()
@@ -101,6 +146,7 @@ impl Mailbox {
             return Some(Work::Control { seq, control });
         }
         if let Some(block) = state.audio.pop_front() {
+            state.audio_samples = state.audio_samples.saturating_sub(block.samples.len());
             return Some(Work::Audio(block));
         }
         state.video.take().map(Work::Video)
@@ -191,6 +237,38 @@ mod tests {
             assert_eq!(mailbox.next_blocking(), Some(Work::Audio(block(seq))));
         }
         assert_eq!(mailbox.next_blocking(), None);
+    }
+
+    #[test]
+    fn a_flood_of_audio_and_controls_stays_bounded_and_is_counted() {
+        let mailbox = Mailbox::new();
+        let big = |seq| AudioBlock {
+            samples: vec![0.0; 48_000],
+            ..block(seq)
+        };
+        for seq in 0..25 {
+            mailbox.put_audio(big(seq));
+        }
+        for seq in 0..100 {
+            mailbox.put_control(seq, Control::Talk { active: true });
+        }
+        assert_eq!(mailbox.audio_queued(), MAX_AUDIO_SAMPLES / 48_000);
+        assert_eq!(mailbox.audio_dropped(), 25 - 10);
+        assert_eq!(mailbox.controls_dropped(), 100 - MAX_CONTROLS as u64);
+        mailbox.close();
+        let mut controls = 0;
+        let mut first_audio = None;
+        while let Some(work) = mailbox.next_blocking() {
+            match work {
+                Work::Control { .. } => controls += 1,
+                Work::Audio(b) => {
+                    first_audio.get_or_insert(b.seq);
+                }
+                Work::Video(_) => {}
+            }
+        }
+        assert_eq!(controls, MAX_CONTROLS);
+        assert_eq!(first_audio, Some(15), "the oldest blocks went first");
     }
 
     #[tokio::test]

@@ -77,36 +77,89 @@ impl RawListener {
     }
 
     /// Wait for the app's connection. Connections that do not start with the right key are
-    /// closed and the wait goes on, until `timeout`.
+    /// closed and the wait goes on, until `timeout`. Each connection's key is read on its
+    /// own (at most [`MAX_PENDING_HELLOS`] at once, each within [`HELLO_TIMEOUT`]), so a
+    /// connection that sends nothing cannot hold the door shut for the app.
     pub async fn accept(self, timeout: Duration) -> Result<ServerConnection, TransportError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut hellos = tokio::task::JoinSet::new();
         loop {
-            let accepted = tokio::time::timeout_at(deadline, self.listener.accept()).await;
-            let (stream, peer) = match accepted {
-                Err(_) => {
+            let room = hellos.len() < MAX_PENDING_HELLOS;
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
                     return Err(TransportError::Timeout(format!(
                         "no connection to the session at {} within {timeout:?}",
                         self.address
                     )));
                 }
-                Ok(Err(source)) => {
-                    return Err(TransportError::Io {
-                        what: format!("session socket {}", self.address),
-                        source,
-                    });
+                accepted = self.listener.accept(), if room => match accepted {
+                    Ok((stream, peer)) => {
+                        hellos.spawn(hello(stream, peer, self.key.clone()));
+                    }
+                    Err(source) => {
+                        return Err(TransportError::Io {
+                            what: format!("session socket {}", self.address),
+                            source,
+                        });
+                    }
+                },
+                Some(done) = hellos.join_next() => {
+                    if let Ok(Some((read, write, buf))) = done {
+                        return Ok(ServerConnection::start(read, write, buf));
+                    }
                 }
-                Ok(Ok(pair)) => pair,
-            };
-            let _ = stream.set_nodelay(true);
-            let (mut read, write) = stream.into_split();
-            let mut buf = BytesMut::with_capacity(READ_CHUNK);
-            let hello = tokio::time::timeout_at(deadline, read_message(&mut read, &mut buf)).await;
-            match hello {
-                Ok(Ok(Some(Message::Hello { key }))) if secrets_equal(&key, &self.key) => {
-                    return Ok(ServerConnection::start(read, write, buf));
-                }
-                _ => tracing::warn!(%peer, "closed a session connection without the right key"),
             }
+        }
+    }
+}
+
+/// Connections whose key is being read at once; more wait in the backlog.
+pub const MAX_PENDING_HELLOS: usize = 8;
+/// How long a new connection has to present its key.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reads a connection's key; the connection's halves when it is the right one.
+async fn hello(
+    stream: TcpStream,
+    peer: SocketAddr,
+    key: String,
+) -> Option<(OwnedReadHalf, OwnedWriteHalf, BytesMut)> {
+    let _ = stream.set_nodelay(true);
+    let (mut read, write) = stream.into_split();
+    let mut buf = BytesMut::with_capacity(wire::MAX_HELLO_BYTES);
+    let presented = tokio::time::timeout(HELLO_TIMEOUT, async {
+        loop {
+            if let Some(presented) = wire::decode_hello(&mut buf)? {
+                return Ok(presented);
+            }
+            let n = read
+                .read_buf(&mut buf)
+                .await
+                .map_err(|source| TransportError::Io {
+                    what: "the session socket".into(),
+                    source,
+                })?;
+            if n == 0 {
+                return Err(TransportError::Protocol(
+                    "the connection closed before its key".into(),
+                ));
+            }
+        }
+    })
+    .await;
+    match presented {
+        Ok(Ok(presented)) if secrets_equal(&presented, &key) => Some((read, write, buf)),
+        Ok(Ok(_)) => {
+            tracing::warn!(%peer, "closed a session connection with the wrong key");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, "closed a session connection: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(%peer, "closed a session connection that sent no key within {HELLO_TIMEOUT:?}");
+            None
         }
     }
 }
@@ -238,6 +291,16 @@ impl ServerConnection {
     pub fn close(&self) {
         self.reader.abort();
         self.inbox.close();
+    }
+
+    /// Stop now, both ways: the socket is dropped and a sender waiting for room on
+    /// `outgoing` gets an error at once, so the engine's thread never waits on an app that
+    /// stopped reading.
+    pub fn abort(&self) {
+        self.close();
+        if let Some(writer) = &self.writer {
+            writer.abort();
+        }
     }
 }
 

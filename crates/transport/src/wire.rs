@@ -10,6 +10,10 @@ use crate::TransportError;
 /// Larger than an 8K I420 frame, small enough that a corrupt length cannot exhaust memory.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// The first message of a connection is the key, a few dozen bytes: anything longer is refused
+/// before it is read, so an unauthenticated peer cannot make the server buffer 64 MiB.
+pub const MAX_HELLO_BYTES: usize = 1024;
+
 const TAG_HELLO: u8 = 1;
 const TAG_VIDEO: u8 = 2;
 const TAG_AUDIO: u8 = 3;
@@ -94,14 +98,38 @@ fn put_frame(out: &mut BytesMut, tag: u8, payload: &[u8]) {
 
 /// Take one whole message off the front of `buf`, or `Ok(None)` when more bytes are needed.
 pub fn decode(buf: &mut BytesMut) -> Result<Option<Message>, TransportError> {
+    decode_within(buf, MAX_MESSAGE_BYTES)
+}
+
+/// The first message of a connection, which must be a [`Message::Hello`] of at most
+/// [`MAX_HELLO_BYTES`]: its header is checked before the payload is waited for.
+pub fn decode_hello(buf: &mut BytesMut) -> Result<Option<String>, TransportError> {
+    if let Some(&tag) = buf.first()
+        && tag != TAG_HELLO
+    {
+        return Err(TransportError::Protocol(format!(
+            "the first message must be the key (tag {TAG_HELLO}), not tag {tag}"
+        )));
+    }
+    match decode_within(buf, MAX_HELLO_BYTES)? {
+        None => Ok(None),
+        Some(Message::Hello { key }) => Ok(Some(key)),
+        Some(other) => Err(TransportError::Protocol(format!(
+            "the first message must be the key, not {}",
+            other.kind()
+        ))),
+    }
+}
+
+fn decode_within(buf: &mut BytesMut, max: usize) -> Result<Option<Message>, TransportError> {
     if buf.len() < HEADER {
         return Ok(None);
     }
     let tag = buf[0];
     let len = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-    if len > MAX_MESSAGE_BYTES {
+    if len > max {
         return Err(TransportError::Protocol(format!(
-            "message of {len} bytes is over the {MAX_MESSAGE_BYTES}-byte limit"
+            "message of {len} bytes is over the {max}-byte limit"
         )));
     }
     if buf.len() < HEADER + len {

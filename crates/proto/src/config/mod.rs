@@ -35,11 +35,12 @@ pub struct Config {
     pub cloud: CloudConfig,
     pub talk: TalkConfig,
     pub face: FaceConfig,
+    pub limits: LimitsConfig,
 }
 
 /// The top level's keys, in schema order.
-const TOP_KEYS: [&str; 8] = [
-    "video", "audio", "servers", "models", "voices", "cloud", "talk", "face",
+const TOP_KEYS: [&str; 9] = [
+    "video", "audio", "servers", "models", "voices", "cloud", "talk", "face", "limits",
 ];
 
 fn read_config(c: &mut Checker, doc: &Value) -> Option<Config> {
@@ -62,6 +63,8 @@ fn read_config(c: &mut Checker, doc: &Value) -> Option<Config> {
     let talk = TalkConfig::read(c, &path, value);
     let (path, value) = top.get("face");
     let face = FaceConfig::read(c, &path, value);
+    let (path, value) = top.get("limits");
+    let limits = LimitsConfig::read(c, &path, value);
     Some(Config {
         video: video?,
         audio: audio?,
@@ -71,6 +74,7 @@ fn read_config(c: &mut Checker, doc: &Value) -> Option<Config> {
         cloud: cloud?,
         talk: talk?,
         face: face?,
+        limits: limits?,
     })
 }
 
@@ -88,6 +92,48 @@ config_section! {
         /// Largest target-face image, in pixels (width × height), after decoding.
         max_image_pixels: u64 = positive,
     }
+}
+
+config_section! {
+    /// What one server accepts from the network before it says no (`limits`): every queue,
+    /// pool and wait a client can grow has its bound here.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct LimitsConfig {
+        /// Sessions at once; one more is answered 503.
+        max_sessions: u32 = |c, f| count(c, f, 4096, "a session count from 1 to 4096"),
+        /// A session that receives nothing (no media, no control) for this long is closed.
+        session_idle_s: u32 = |c, f| count(c, f, 86_400, "seconds from 1 to 86400"),
+        /// Largest `POST /v1/sessions` body (an SDP offer or a small JSON request), in bytes.
+        session_body_bytes: u64 = |c, f| {
+            c.int_in(&f.path, f.value, 1, 16 << 20, "a byte count from 1 to 16777216")
+        },
+        /// Largest body of the other small routes (`/v1/models/{id}`), in bytes.
+        small_body_bytes: u64 = |c, f| {
+            c.int_in(&f.path, f.value, 1, 16 << 20, "a byte count from 1 to 16777216")
+        },
+        /// A connection must send its request headers within this time.
+        header_read_timeout_ms: u64 = |c, f| {
+            c.int_in(&f.path, f.value, 1, 3_600_000, "milliseconds from 1 to 3600000")
+        },
+        /// A whole request (body included; event streams excepted) must be answered within this.
+        request_timeout_ms: u64 = |c, f| {
+            c.int_in(&f.path, f.value, 1, 3_600_000, "milliseconds from 1 to 3600000")
+        },
+        /// `GET /v1/events` streams at once; one more is answered 503.
+        max_event_streams: u32 = |c, f| count(c, f, 4096, "a count from 1 to 4096"),
+        /// HTTP connections open at once; more wait until one closes.
+        max_connections: u32 = |c, f| count(c, f, 65_536, "a count from 1 to 65536"),
+        /// ICE-TCP connections waiting for their first STUN packet at once.
+        ice_tcp_pending: u32 = |c, f| count(c, f, 65_536, "a count from 1 to 65536"),
+        /// ICE-TCP connections from one IP address at once (waiting or routed).
+        ice_tcp_per_address: u32 = |c, f| count(c, f, 65_536, "a count from 1 to 65536"),
+    }
+}
+
+/// A count from 1 to `max` (at most `u32::MAX`), with `what` saying the range.
+fn count(c: &mut Checker, f: &Field<'_>, max: u32, what: &str) -> Option<u32> {
+    c.int_in(&f.path, f.value, 1, u64::from(max), what)
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 config_section! {
@@ -491,7 +537,8 @@ pub enum ModelKind {
     OnnxRuntime,
 }
 
-/// A non-empty array of http(s) URLs; each bad element is its own problem.
+/// A non-empty array of https URLs (plain http only to this machine, for test servers);
+/// each bad element is its own problem.
 fn urls(c: &mut Checker, f: &Field<'_>) -> Option<Vec<String>> {
     let Some(Value::Array(items)) = f
         .value
@@ -502,12 +549,10 @@ fn urls(c: &mut Checker, f: &Field<'_>) -> Option<Vec<String>> {
     let mut urls = Some(Vec::with_capacity(items.len()));
     for (i, item) in items.iter().enumerate() {
         let url = match item {
-            Value::String(u) if u.starts_with("http://") || u.starts_with("https://") => {
-                Some(u.clone())
-            }
+            Value::String(u) if is_model_url(u) => Some(u.clone()),
             _ => c.expected(
                 &format!("{}[{i}]", f.path),
-                "a URL starting with http:// or https://",
+                "a URL starting with https:// (http:// only to 127.0.0.1, [::1] or localhost)",
                 Some(item),
             ),
         };
@@ -629,6 +674,24 @@ impl Config {
             }
         }
     }
+}
+
+/// Models are code the servers run: they come over TLS. Plain http is allowed only to a
+/// loopback host, where the tests' file servers live.
+pub fn is_model_url(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return url.len() > "https://".len();
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    // `user@host` would hide the real host behind a loopback-looking name.
+    !authority.contains('@') && matches!(host, "127.0.0.1" | "::1" | "localhost")
 }
 
 /// Ids name cache entries and appear in URLs and messages: keep them to a safe alphabet.

@@ -18,6 +18,12 @@ pub fn encode_frame(packet: &[u8], out: &mut BytesMut) -> Result<(), TransportEr
     Ok(())
 }
 
+/// The first whole packet in `buf`, without taking it; `None` when more bytes are needed.
+pub fn peek_frame(buf: &[u8]) -> Option<&[u8]> {
+    let len = u16::from_be_bytes([*buf.first()?, *buf.get(1)?]) as usize;
+    buf.get(2..2 + len)
+}
+
 /// Take one whole packet off the front of `buf`, or `None` when more bytes are needed.
 pub fn decode_frame(buf: &mut BytesMut) -> Option<BytesMut> {
     if buf.len() < 2 {

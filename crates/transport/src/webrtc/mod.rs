@@ -5,6 +5,7 @@
 //! `media_out`, the RTP clock in `rtp_time` and the bitrate policy in `bitrate`) run by a
 //! [`driver::PeerTask`] on tokio, which owns the sockets (`net`) and the encoder thread.
 
+pub mod admission;
 pub mod bench;
 pub mod bitrate;
 pub mod client;
@@ -20,6 +21,7 @@ pub mod rtp_time;
 pub mod server;
 pub mod signal;
 
+pub use admission::AdmissionLimits;
 pub use client::{IceMode, WebRtcOptions, WebRtcSession};
 pub use driver::PeerStats;
 pub use net::LossPlan;

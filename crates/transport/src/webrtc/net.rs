@@ -28,7 +28,15 @@ pub struct TcpConnection {
     /// The local candidate address this connection stands for (what str0m sees as the
     /// destination of what arrives on it).
     pub local: SocketAddr,
+    /// Its place among the listener's connections (passive ICE-TCP), given back when the
+    /// connection ends.
+    pub ticket: Option<super::admission::Ticket>,
 }
+
+/// Packets one ICE-TCP connection may have waiting for its socket; beyond, new ones are
+/// dropped (and counted) rather than queued: a peer that stops reading cannot grow memory,
+/// and media that late is useless anyway.
+pub const TCP_SEND_QUEUE: usize = 512;
 
 /// Drops UDP packets in both directions, to test recovery: a steady random share, plus
 /// bursts where everything is lost.
@@ -105,11 +113,13 @@ pub struct Net {
     pub arrivals: mpsc::Receiver<Arrival>,
     conns_tx: mpsc::Sender<TcpConnection>,
     pub conns: mpsc::Receiver<TcpConnection>,
-    writers: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>,
+    writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     connecting: HashSet<SocketAddr>,
     /// Active ICE-TCP: the local candidate that outgoing connections stand for.
     active_local: Option<SocketAddr>,
     loss: Option<LossGate>,
+    /// Packets dropped because a connection's send queue was full.
+    tcp_send_dropped: u64,
 }
 
 impl Net {
@@ -150,6 +160,7 @@ impl Net {
             connecting: HashSet::new(),
             active_local,
             loss: None,
+            tcp_send_dropped: 0,
         }
     }
 
@@ -164,6 +175,11 @@ impl Net {
     /// Where new ICE-TCP connections for this peer are handed in.
     pub fn connection_sender(&self) -> mpsc::Sender<TcpConnection> {
         self.conns_tx.clone()
+    }
+
+    /// Packets dropped because an ICE-TCP connection's send queue was full.
+    pub fn tcp_send_dropped(&self) -> u64 {
+        self.tcp_send_dropped
     }
 
     pub fn udp_local(&self) -> Option<SocketAddr> {
@@ -186,7 +202,7 @@ impl Net {
         let _ = connection.stream.set_nodelay(true);
         self.connecting.remove(&peer);
         let (mut read, mut write) = connection.stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_SEND_QUEUE);
         self.writers.insert(peer, tx);
         tokio::spawn(async move {
             let mut out = BytesMut::new();
@@ -203,7 +219,10 @@ impl Net {
         let arrivals = self.arrivals_tx.clone();
         let local = connection.local;
         let mut buf = connection.buffered;
+        let ticket = connection.ticket;
         tokio::spawn(async move {
+            // The connection's place is held while it is read.
+            let _ticket = ticket;
             loop {
                 while let Some(frame) = decode_frame(&mut buf) {
                     let arrival = Arrival {
@@ -243,8 +262,12 @@ impl Net {
             Protocol::Tcp => {
                 let destination = transmit.destination;
                 if let Some(writer) = self.writers.get(&destination) {
-                    if writer.send(transmit.contents.to_vec()).is_err() {
-                        self.writers.remove(&destination);
+                    match writer.try_send(transmit.contents.to_vec()) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => self.tcp_send_dropped += 1,
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            self.writers.remove(&destination);
+                        }
                     }
                     return;
                 }
@@ -264,6 +287,7 @@ impl Net {
                                     stream,
                                     buffered: BytesMut::new(),
                                     local,
+                                    ticket: None,
                                 })
                                 .await;
                         }

@@ -2,8 +2,9 @@
 //! port (routing each new connection to its session by the STUN username), and hands each
 //! session to the engine as a [`ServerConnection`], like a raw session.
 
+use super::admission::{Admission, AdmissionLimits};
 use super::driver::{Local, PeerStats, PeerTask};
-use super::framing::{decode_frame, receiver_ufrag};
+use super::framing::{peek_frame, receiver_ufrag};
 use super::net::{Net, TcpConnection};
 use super::peer::{Peer, Role, ServerConfig};
 use crate::TransportError;
@@ -40,7 +41,14 @@ pub struct WebRtcServerConfig {
     pub ice_tcp_port: u16,
     /// Frame rate the encoder is told to expect.
     pub fps: f32,
+    /// How many ICE-TCP connections may wait for their first packet, and come from one
+    /// address (the port is public in a pod).
+    pub admission: AdmissionLimits,
 }
+
+/// The first and longest pause after a failed `accept()` on the ICE-TCP port.
+const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 type Routes = Arc<Mutex<HashMap<String, mpsc::Sender<TcpConnection>>>>;
 
@@ -82,7 +90,8 @@ impl WebRtcServer {
             config.bind_ip
         };
         let routes: Routes = Arc::default();
-        tokio::spawn(route_connections(listener, routes.clone()));
+        let admission = Admission::new(config.admission);
+        tokio::spawn(route_connections(listener, routes.clone(), admission));
         tracing::info!(%ice_tcp, %host_ip, public = ?config.public_ip, "WebRTC sessions ready");
         Ok(Arc::new(WebRtcServer {
             config,
@@ -197,43 +206,76 @@ pub fn default_route_ip() -> Option<IpAddr> {
 }
 
 /// Accept ICE-TCP connections and hand each to the session its first STUN request names.
-async fn route_connections(listener: TcpListener, routes: Routes) {
+/// Connections beyond the admission limits are closed at once; a failing `accept()` (no
+/// descriptors left) pauses the loop instead of spinning.
+async fn route_connections(listener: TcpListener, routes: Routes, admission: Admission) {
+    let mut backoff = ACCEPT_BACKOFF_START;
     loop {
-        let Ok((mut stream, peer)) = listener.accept().await else {
-            continue;
+        let (stream, peer) = match listener.accept().await {
+            Ok(pair) => {
+                backoff = ACCEPT_BACKOFF_START;
+                pair
+            }
+            Err(e) => {
+                tracing::warn!("ICE-TCP accept failed: {e}; pausing {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(why) => {
+                tracing::debug!(%peer, ?why, "ICE-TCP connection refused");
+                continue;
+            }
         };
         let routes = routes.clone();
-        tokio::spawn(async move {
-            let mut buf = BytesMut::with_capacity(2048);
-            let first = tokio::time::timeout(FIRST_PACKET_TIMEOUT, async {
-                loop {
-                    let mut probe = buf.clone();
-                    if let Some(frame) = decode_frame(&mut probe) {
-                        return Some(receiver_ufrag(&frame).map(str::to_string));
-                    }
-                    match stream.read_buf(&mut buf).await {
-                        Ok(0) | Err(_) => return None,
-                        Ok(_) => {}
-                    }
-                }
-            })
-            .await;
-            let Ok(Some(Some(ufrag))) = first else {
-                tracing::debug!(%peer, "ICE-TCP connection without a STUN username; closed");
-                return;
-            };
-            let route = lock(&routes).get(&ufrag).cloned();
-            let (Some(route), Ok(local)) = (route, stream.local_addr()) else {
-                tracing::debug!(%peer, "ICE-TCP connection for no known session; closed");
-                return;
-            };
-            let _ = route
-                .send(TcpConnection {
-                    stream,
-                    buffered: buf,
-                    local,
-                })
-                .await;
-        });
+        tokio::spawn(route_one(stream, peer, routes, ticket));
+    }
+}
+
+/// Reads a new connection's first packet and hands the connection to its session.
+async fn route_one(
+    mut stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    routes: Routes,
+    mut ticket: super::admission::Ticket,
+) {
+    let mut buf = BytesMut::with_capacity(2048);
+    let first = tokio::time::timeout(FIRST_PACKET_TIMEOUT, async {
+        loop {
+            // Looked at in place: a packet trickled a byte at a time costs no copies.
+            if let Some(packet) = peek_frame(&buf) {
+                return Some(receiver_ufrag(packet).map(str::to_string));
+            }
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    let Ok(Some(Some(ufrag))) = first else {
+        tracing::debug!(%peer, "ICE-TCP connection without a STUN username; closed");
+        return;
+    };
+    let route = lock(&routes).get(&ufrag).cloned();
+    let (Some(route), Ok(local)) = (route, stream.local_addr()) else {
+        tracing::debug!(%peer, "ICE-TCP connection for no known session; closed");
+        return;
+    };
+    ticket.routed();
+    // A session that is not taking connections is not waited for.
+    if route
+        .try_send(TcpConnection {
+            stream,
+            buffered: buf,
+            local,
+            ticket: Some(ticket),
+        })
+        .is_err()
+    {
+        tracing::debug!(%peer, "ICE-TCP connection for a session that takes no more; closed");
     }
 }
