@@ -6,11 +6,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
-use studio_app::manager::{ManagerOptions, find_server_binary};
-use studio_app::outputs::{AudioOut, VideoOut};
-use studio_app::pipeline::{self, RunOptions};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::config_file::LoadedConfig;
+use studio_run::manager::{ManagerOptions, find_server_binary};
+use studio_run::outputs::{AudioOut, VideoOut};
+use studio_run::pipeline::{self, RunOptions};
 
 mod models_cli;
 
@@ -209,10 +209,10 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
 fn run_controls(
     config: &studio_proto::config::Config,
     args: &RunArgs,
-) -> anyhow::Result<std::sync::Arc<studio_app::controls::LiveControls>> {
+) -> anyhow::Result<std::sync::Arc<studio_run::controls::LiveControls>> {
     use studio_proto::Role;
     use studio_proto::control::Control;
-    let controls = studio_app::controls::LiveControls::new();
+    let controls = studio_run::controls::LiveControls::new();
     if let Some(voice) = &args.voice {
         let known = voice == "none" || config.voices.contains_key(voice);
         match studio_proto::voices::parse_adhoc(voice) {
@@ -325,7 +325,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
     // Settings first: an unknown voice or an unreadable photo fails before anything starts.
     let controls = run_controls(&loaded.config, &args)?;
     let face = match &args.face {
-        Some(path) => Some(std::sync::Arc::new(studio_app::faces::FacePhoto::load(
+        Some(path) => Some(std::sync::Arc::new(studio_run::faces::FacePhoto::load(
             path,
         )?)),
         None => None,
@@ -353,14 +353,14 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
             rate: studio_media::source::FrameRate::per_second(1),
         }
     };
-    let (video_out, video_devices) = studio_app::outputs::open_video(
+    let (video_out, video_devices) = studio_run::outputs::open_video(
         &args.video_out,
         video_format.width,
         video_format.height,
         video_format.rate.as_f64(),
     )?;
     let (audio_out, audio_devices) =
-        studio_app::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
+        studio_run::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
     if args.talk_key {
         let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
         eprintln!("talk key {} ({driver}): hold it to talk", config.talk.key);
@@ -378,7 +378,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         audio_devices,
         tap: None,
         face,
-        transport: studio_app::session_transport::SessionTransport::parse(
+        transport: studio_run::session_transport::SessionTransport::parse(
             &args.transport,
             // RunPod pods have no UDP: in cloud mode WebRTC goes over ICE-TCP.
             if args.mode == Mode::Cloud {
@@ -392,11 +392,13 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
     };
     let (report, cloud) = if args.mode == Mode::Cloud {
         let transport = match args.transport.as_str() {
-            "webrtc" => studio_app::cloud::Transport::Webrtc,
-            _ => studio_app::cloud::Transport::Raw,
+            "webrtc" => studio_run::cloud::Transport::Webrtc,
+            _ => studio_run::cloud::Transport::Raw,
         };
+        // Nothing is sent without a key.
+        let key = studio_app::secrets::api_key().await?;
         let (report, cloud) =
-            studio_app::cloud::run_headless(&loaded.config, transport, options, interrupted())
+            studio_run::cloud::run_headless(&loaded.config, transport, key, options, interrupted())
                 .await?;
         (report, Some(cloud))
     } else {
@@ -437,7 +439,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         );
     }
     if let Some(cloud) = &cloud {
-        println!("{}", studio_app::cloud::summary(cloud));
+        println!("{}", studio_run::cloud::summary(cloud));
     }
     Ok(())
 }

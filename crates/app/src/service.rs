@@ -2,20 +2,20 @@
 //! watchers, face uploads, voice lists, the keyring) on the async runtime, feeds what comes
 //! back in as events, and publishes a fresh snapshot after each change.
 
-use crate::controls::LiveControls;
-use crate::manager::{ManagerOptions, ServerInfo};
-use crate::pipeline::{self, RunOptions};
 use crate::state::{
     Camera, Command, Effect, Event, Microphone, RunDevices, Snapshot, Store, Thumbnail,
     face_from_answer, voices_from_answer,
 };
-use crate::tap::{Previews, RunTap, TapEvent};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::Role;
 use studio_proto::config::Config;
+use studio_run::controls::LiveControls;
+use studio_run::manager::{ManagerOptions, ServerInfo};
+use studio_run::pipeline::{self, RunOptions};
+use studio_run::tap::{Previews, RunTap, TapEvent};
 use studio_transport::{ServerClient, TransportError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -437,7 +437,7 @@ impl Driver {
                 face: None,
                 transport: if cloud {
                     // RunPod pods have no UDP: WebRTC over ICE-TCP, as `--mode cloud` does.
-                    crate::session_transport::SessionTransport::WebRtc(
+                    studio_run::session_transport::SessionTransport::WebRtc(
                         studio_transport::webrtc::WebRtcOptions {
                             ice: studio_transport::webrtc::IceMode::Tcp,
                             fps: config.video.fps as f32,
@@ -449,15 +449,22 @@ impl Driver {
                 },
             };
             if cloud {
-                // Pods are deleted before this ends, however the run ends.
-                let result = crate::cloud::run_on_pods(
-                    &config,
-                    crate::cloud::Transport::Webrtc,
-                    options,
-                    stop_rx,
-                    |p| send(Event::CloudStep(p.to_string())),
-                )
-                .await;
+                // Pods are deleted before this ends, however the run ends; nothing is sent
+                // without a key.
+                let result = match crate::secrets::api_key().await {
+                    Ok(key) => {
+                        studio_run::cloud::run_on_pods(
+                            &config,
+                            studio_run::cloud::Transport::Webrtc,
+                            key,
+                            options,
+                            stop_rx,
+                            |p| send(Event::CloudStep(p.to_string())),
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
                 send(Event::RunEnded(
                     result.map(|_| ()).map_err(|e| format!("{e:#}")),
                 ));
@@ -496,7 +503,7 @@ fn open_virtual_devices(
     input: &VideoInput,
     devices: &RunDevices,
     send: impl Fn(Event),
-) -> (crate::outputs::VirtualDevices, AudioInput) {
+) -> (studio_run::outputs::VirtualDevices, AudioInput) {
     use studio_media::source::{FrameRate, VideoFormat};
     let default_format = VideoFormat {
         width: config.video.width,
@@ -507,7 +514,7 @@ fn open_virtual_devices(
     let format = studio_media::source::open_video(input, default_format)
         .map(|source| source.format())
         .unwrap_or(default_format);
-    let mut opened = crate::outputs::open_virtual(
+    let mut opened = studio_run::outputs::open_virtual(
         devices.virtual_camera,
         devices.virtual_microphone,
         (format.width, format.height, format.rate.as_f64()),

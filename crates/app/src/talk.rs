@@ -8,13 +8,13 @@
 //! shortcuts ([`crate::portal_shortcut`]) and, where the desktop has none, the kernel's evdev
 //! devices.
 
-use crate::controls::LiveControls;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 use studio_proto::Role;
 use studio_proto::control::Control;
+use studio_run::controls::LiveControls;
 
 /// A key that can be the talk key. Names as in `config.json`'s `talk.key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,10 +8,10 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
-use studio_app::cloud::{CloudRunOptions, CloudServers, Transport};
 use studio_cloud::lifecycle::StopReason;
 use studio_cloud::{CloudSettings, Secret};
 use studio_cloud_fake::{FakeOptions, FakeRunpod, Fault};
+use studio_run::cloud::{CloudRunOptions, CloudServers, Transport};
 
 const KEY: &str = "rpa_test_key_for_the_fake";
 

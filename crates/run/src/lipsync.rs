@@ -2,11 +2,10 @@
 //! holds each processed frame and block until its presentation time and hands it on with the
 //! shift its sink must apply, so the virtual camera and microphone stay in lip sync.
 
-use crate::report::LatencySummary;
-use serde::Serialize;
+use crate::report::{LipSyncReport, PathSync};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
-use studio_media::avsync::{AvSync, MediaKind, PathSyncStats, Released, SyncConfig};
+use studio_media::avsync::{AvSync, MediaKind, Released, SyncConfig};
 use studio_media::{AudioBlock, VideoFrame};
 
 /// How long to sleep at most when nothing is due, so the end of the run is noticed.
@@ -29,54 +28,6 @@ pub enum Presented {
 enum Item {
     Video(VideoFrame),
     Audio(AudioBlock),
-}
-
-/// Lip sync in the report: the delays chosen and what they cost.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LipSyncReport {
-    pub enabled: bool,
-    pub video: PathSync,
-    pub audio: PathSync,
-    /// Presentation delay of video minus that of audio at the end (0 when in sync).
-    pub offset_ms: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PathSync {
-    /// Capture to presentation, at the end of the run.
-    pub delay_ms: Option<f64>,
-    /// Capture to arrival of the first item, which set the starting delay.
-    pub first_latency_ms: Option<f64>,
-    /// Mean time an item was held back for the other path.
-    pub held_ms_mean: f64,
-    /// Items that arrived after their presentation time.
-    pub late: u64,
-    /// Times the delay rose because this path kept arriving late.
-    pub raises: u64,
-    /// How long after its presentation time each item actually left (thread wake-up and
-    /// late arrivals): what a device sees beyond the scheduled timeline.
-    pub release_lag_ms: LatencySummary,
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-impl PathSync {
-    fn from_stats(stats: &PathSyncStats, lags_ms: &[f64]) -> PathSync {
-        PathSync {
-            delay_ms: stats.delay.map(ms),
-            first_latency_ms: stats.first_latency.map(ms),
-            held_ms_mean: if stats.released == 0 {
-                0.0
-            } else {
-                ms(stats.held / stats.released as u32)
-            },
-            late: stats.late,
-            raises: stats.raises,
-            release_lag_ms: LatencySummary::from_samples(lags_ms),
-        }
-    }
 }
 
 /// Run the buffer until `arrivals` closes, then flush it. `clock` is the run's capture clock;

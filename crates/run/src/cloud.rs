@@ -1,4 +1,4 @@
-//! Cloud mode in the app: the RunPod key, provisioning with progress, the servers handed to
+//! Cloud mode in the run: provisioning with progress, the servers handed to
 //! the media path, the idle timeout, and deleting the pods whatever happens. The lifecycle
 //! itself lives in `studio-cloud`; this is where the app drives it.
 
@@ -85,20 +85,6 @@ pub struct CloudReport {
     /// Why the pods were deleted: `stopped` or `idle`.
     pub stopped_by: String,
     pub steps: Vec<StepReport>,
-}
-
-/// The RunPod key from `RUNPOD_API_KEY` or the keyring, or a message saying how to give one.
-pub async fn api_key() -> anyhow::Result<Secret> {
-    let key = tokio::task::spawn_blocking(crate::secrets::read)
-        .await
-        .context("reading the RunPod API key")?;
-    match key {
-        Some(key) => Ok(Secret::new(key)),
-        None => bail!(
-            "cloud mode needs a RunPod API key: set {} or save the key in the window's Cloud panel (it is kept in the OS keyring, never in config files)",
-            crate::secrets::ENV_VAR
-        ),
-    }
 }
 
 /// Both pods, ready, and what is needed to delete them.
@@ -330,6 +316,7 @@ fn check_transport(transport: Transport, settings: &CloudSettings) -> anyhow::Re
 pub async fn run_headless(
     config: &Config,
     transport: Transport,
+    key: Secret,
     options: crate::pipeline::RunOptions,
     interrupted: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(crate::report::Report, CloudReport)> {
@@ -338,21 +325,24 @@ pub async fn run_headless(
         interrupted.await;
         stop_tx.send_replace(true);
     });
-    let result = run_on_pods(config, transport, options, stop, |p| eprintln!("cloud {p}")).await;
+    let result = run_on_pods(config, transport, key, options, stop, |p| {
+        eprintln!("cloud {p}")
+    })
+    .await;
     interrupt_task.abort();
     result
 }
 
-/// The media path on two pods: the key (nothing is sent without one), provisioning, the run
-/// until it ends, `stop` is set or the pods sit idle, and the pods deleted in every case.
+/// The media path on two pods: provisioning with `key`, the run until it ends, `stop` is set
+/// or the pods sit idle, and the pods deleted in every case.
 pub async fn run_on_pods(
     config: &Config,
     transport: Transport,
+    key: Secret,
     options: crate::pipeline::RunOptions,
     mut stop: watch::Receiver<bool>,
     on_step: impl Fn(&Progress),
 ) -> anyhow::Result<(crate::report::Report, CloudReport)> {
-    let key = api_key().await?;
     let cloud_options = CloudRunOptions::from_config(config, transport);
     let servers = CloudServers::start(config, key, cloud_options, &on_step, &mut stop).await?;
     let idle = servers.idle();
