@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::config_file::LoadedConfig;
+use studio_run::cloud::Transport;
 use studio_run::manager::{ManagerOptions, find_server_binary};
 use studio_run::outputs::{AudioOut, VideoOut};
-use studio_run::pipeline::{self, RunOptions};
+use studio_run::{Outcome, RunSpec, Servers};
 
 mod models_cli;
 
@@ -160,8 +161,8 @@ struct RunArgs {
     #[arg(long)]
     no_lip_sync: bool,
     /// How sessions travel: `raw` (same host, no codec) or `webrtc` (H.264 and Opus).
-    #[arg(long, default_value = "raw", value_parser = ["raw", "webrtc"])]
-    transport: String,
+    #[arg(long, value_enum, default_value_t = Transport::Raw)]
+    transport: Transport,
     /// With `--transport webrtc`: ICE over `udp` or `tcp` (what a RunPod pod allows).
     #[arg(long, default_value = "udp")]
     ice: studio_transport::webrtc::IceMode,
@@ -330,83 +331,39 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         )?)),
         None => None,
     };
-    // Devices first: a missing driver is reported, with its fix, before servers start.
     let config = &loaded.config;
-    let video_format = if args
-        .video_out
-        .iter()
-        .any(|o| !matches!(o, VideoOut::File(_)))
-    {
-        // Devices take the input's size and rate (a file keeps its own).
-        let default_format = studio_media::source::VideoFormat {
-            width: config.video.width,
-            height: config.video.height,
-            rate: studio_media::source::FrameRate::per_second(config.video.fps),
-        };
-        studio_media::source::open_video(&args.video_in, default_format)
-            .context("video input")?
-            .format()
-    } else {
-        studio_media::source::VideoFormat {
-            width: 0,
-            height: 0,
-            rate: studio_media::source::FrameRate::per_second(1),
-        }
-    };
-    let (video_out, video_devices) = studio_run::outputs::open_video(
-        &args.video_out,
-        video_format.width,
-        video_format.height,
-        video_format.rate.as_f64(),
-    )?;
-    let (audio_out, audio_devices) =
-        studio_run::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
     if args.talk_key {
         let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
         eprintln!("talk key {} ({driver}): hold it to talk", config.talk.key);
     }
-    let options = RunOptions {
+    let servers = match args.mode {
+        Mode::Cloud => Servers::Cloud {
+            // Nothing is sent without a key.
+            key: studio_app::secrets::api_key().await?,
+            on_step: std::sync::Arc::new(|p: &studio_cloud::Progress| eprintln!("cloud {p}")),
+        },
+        Mode::Local => {
+            let mut manager = manager_options(loaded)?;
+            manager.inject_delay = args.inject_delay.iter().copied().collect();
+            Servers::Local(manager)
+        }
+    };
+    let spec = RunSpec {
         video_in: args.video_in,
         audio_in: args.audio_in,
         seconds: args.seconds,
-        video_out,
-        audio_out,
-        status_every: None,
+        video_out: args.video_out,
+        audio_out: args.audio_out,
         controls,
         lip_sync: !args.no_lip_sync,
-        video_devices,
-        audio_devices,
-        tap: None,
         face,
-        transport: studio_run::session_transport::SessionTransport::parse(
-            &args.transport,
-            // RunPod pods have no UDP: in cloud mode WebRTC goes over ICE-TCP.
-            if args.mode == Mode::Cloud {
-                studio_transport::webrtc::IceMode::Tcp
-            } else {
-                args.ice
-            },
-            loaded.config.video.fps as f32,
-        )
-        .map_err(anyhow::Error::msg)?,
+        transport: args.transport,
+        ice: args.ice,
+        ..RunSpec::new(servers)
     };
-    let (report, cloud) = if args.mode == Mode::Cloud {
-        let transport = match args.transport.as_str() {
-            "webrtc" => studio_run::cloud::Transport::Webrtc,
-            _ => studio_run::cloud::Transport::Raw,
-        };
-        // Nothing is sent without a key.
-        let key = studio_app::secrets::api_key().await?;
-        let (report, cloud) =
-            studio_run::cloud::run_headless(&loaded.config, transport, key, options, interrupted())
-                .await?;
-        (report, Some(cloud))
-    } else {
-        let mut manager = manager_options(loaded)?;
-        manager.inject_delay = args.inject_delay.iter().copied().collect();
-        let report = pipeline::run(&loaded.config, manager, options, interrupted()).await?;
-        (report, None)
-    };
+    // Sources and devices open first: a missing driver is reported, with its fix, before
+    // servers start.
+    let Outcome { report, cloud } = studio_run::run(config, spec, interrupted()).await?;
     let mut json = serde_json::to_value(&report).context("encoding the report")?;
     if let Some(cloud) = &cloud {
         json["cloud"] = serde_json::to_value(cloud).context("encoding the report")?;

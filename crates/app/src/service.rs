@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::Role;
 use studio_proto::config::Config;
+use studio_run::cloud::Transport;
 use studio_run::controls::LiveControls;
 use studio_run::manager::{ManagerOptions, ServerInfo};
-use studio_run::pipeline::{self, RunOptions};
 use studio_run::tap::{Previews, RunTap, TapEvent};
+use studio_run::{RunSpec, Servers};
 use studio_transport::{ServerClient, TransportError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -399,6 +400,7 @@ impl Driver {
                     TapEvent::Latency(role, ms) => Input::Event(Event::Latency(role, ms)),
                     TapEvent::CameraFailed(e) => Input::Event(Event::CameraFailed(e)),
                     TapEvent::CameraState(words) => Input::Event(Event::CameraState(words)),
+                    TapEvent::DeviceProblem(problem) => Input::Event(Event::DeviceProblem(problem)),
                 };
                 if inputs.send(input).is_err() {
                     break;
@@ -408,71 +410,66 @@ impl Driver {
 
         let config = self.config.clone();
         tokio::spawn(async move {
-            let virtual_devices = {
-                let (config, input, send) = (config.clone(), input.clone(), send.clone());
+            let audio_in = {
+                let (config, send) = (config.clone(), send.clone());
                 tokio::task::spawn_blocking(move || {
-                    open_virtual_devices(&config, &input, &devices, send)
+                    usable_audio_input(&devices.microphone, &config, &send)
                 })
                 .await
             };
-            let (virtual_devices, audio_in) = match virtual_devices {
-                Ok(opened) => opened,
+            let audio_in = match audio_in {
+                Ok(audio_in) => audio_in,
                 Err(e) => {
                     send(Event::RunEnded(Err(format!("opening the devices: {e}"))));
                     return;
                 }
             };
-            let options = RunOptions {
-                video_in: input,
-                audio_in,
-                seconds: None,
-                video_out: None,
-                audio_out: None,
-                status_every: None,
-                controls: live,
-                lip_sync: true,
-                video_devices: virtual_devices.video,
-                audio_devices: virtual_devices.audio,
-                tap: Some(tap),
-                face: None,
-                transport: if cloud {
-                    // RunPod pods have no UDP: WebRTC over ICE-TCP, as `--mode cloud` does.
-                    studio_run::session_transport::SessionTransport::WebRtc(
-                        studio_transport::webrtc::WebRtcOptions {
-                            ice: studio_transport::webrtc::IceMode::Tcp,
-                            fps: config.video.fps as f32,
-                            ..Default::default()
-                        },
-                    )
-                } else {
-                    Default::default()
+            let servers = match manager {
+                Some(manager) if !cloud => Servers::Local(manager),
+                _ => match crate::secrets::api_key().await {
+                    Ok(key) => {
+                        let send = send.clone();
+                        Servers::Cloud {
+                            key,
+                            on_step: Arc::new(move |p| send(Event::CloudStep(p.to_string()))),
+                        }
+                    }
+                    Err(e) => {
+                        send(Event::RunEnded(Err(format!("{e:#}"))));
+                        return;
+                    }
                 },
             };
+            let spec = RunSpec {
+                video_in: input,
+                audio_in,
+                virtual_camera: devices.virtual_camera,
+                virtual_microphone: devices.virtual_microphone,
+                controls: live,
+                lip_sync: true,
+                // The window's cloud runs go through WebRTC, as real pods need.
+                transport: if cloud {
+                    Transport::Webrtc
+                } else {
+                    Transport::Raw
+                },
+                tap: Some(tap),
+                ..RunSpec::new(servers)
+            };
             if cloud {
-                // Pods are deleted before this ends, however the run ends; nothing is sent
-                // without a key.
-                let result = match crate::secrets::api_key().await {
-                    Ok(key) => {
-                        studio_run::cloud::run_on_pods(
-                            &config,
-                            studio_run::cloud::Transport::Webrtc,
-                            key,
-                            options,
-                            stop_rx,
-                            |p| send(Event::CloudStep(p.to_string())),
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                };
+                // Pods are deleted before this ends, however the run ends.
+                let mut stop = stop_rx;
+                let result = studio_run::run(&config, spec, async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await;
                 send(Event::RunEnded(
                     result.map(|_| ()).map_err(|e| format!("{e:#}")),
                 ));
                 return;
             }
-            let Some(manager) = manager else { return };
             let mut interrupted = stop_rx.clone();
-            let run = pipeline::run(&config, manager, options, async move {
+            let run = studio_run::run(&config, spec, async move {
                 let _ = interrupted.wait_for(|stop| *stop).await;
             });
             tokio::pin!(run);
@@ -494,39 +491,6 @@ impl Driver {
             send(Event::RunEnded(result.map_err(|e| format!("{e:#}"))));
         });
     }
-}
-
-/// The run's microphone, and the virtual camera and microphone it asked for at the camera's
-/// size; devices that cannot open are told to the window, and the run goes on without them.
-fn open_virtual_devices(
-    config: &Config,
-    input: &VideoInput,
-    devices: &RunDevices,
-    send: impl Fn(Event),
-) -> (studio_run::outputs::VirtualDevices, AudioInput) {
-    use studio_media::source::{FrameRate, VideoFormat};
-    let default_format = VideoFormat {
-        width: config.video.width,
-        height: config.video.height,
-        rate: FrameRate::per_second(config.video.fps),
-    };
-    // A file keeps its own size: the virtual camera must be set up for what will come.
-    let format = studio_media::source::open_video(input, default_format)
-        .map(|source| source.format())
-        .unwrap_or(default_format);
-    let mut opened = studio_run::outputs::open_virtual(
-        devices.virtual_camera,
-        devices.virtual_microphone,
-        (format.width, format.height, format.rate.as_f64()),
-        config.audio.sample_rate,
-    );
-    for problem in std::mem::take(&mut opened.problems) {
-        send(Event::DeviceProblem(problem));
-    }
-    (
-        opened,
-        usable_audio_input(&devices.microphone, config, &send),
-    )
 }
 
 /// The chosen microphone if it opens; else the test tone, and the window says why, so Start

@@ -311,40 +311,29 @@ fn check_transport(transport: Transport, settings: &CloudSettings) -> anyhow::Re
     }
 }
 
-/// `studio run --headless --mode cloud`: pods up, the run through them, pods deleted — also
-/// when the run fails, is interrupted, or the pods sit idle.
-pub async fn run_headless(
+/// The media path on two pods: provisioning with `key`, the run until it ends, `interrupted`
+/// resolves or the pods sit idle, and the pods deleted in every case.
+pub(crate) async fn run_on_pods(
     config: &Config,
-    transport: Transport,
     key: Secret,
-    options: crate::pipeline::RunOptions,
+    on_step: &(dyn Fn(&Progress) + Send + Sync),
+    opened: crate::pipeline::Opened,
+    spec: crate::spec::RunSpec,
     interrupted: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(crate::report::Report, CloudReport)> {
-    let (stop_tx, stop) = watch::channel(false);
+    let (stop_tx, mut stop) = watch::channel(false);
     let interrupt_task = tokio::spawn(async move {
         interrupted.await;
         stop_tx.send_replace(true);
     });
-    let result = run_on_pods(config, transport, key, options, stop, |p| {
-        eprintln!("cloud {p}")
-    })
-    .await;
-    interrupt_task.abort();
-    result
-}
-
-/// The media path on two pods: provisioning with `key`, the run until it ends, `stop` is set
-/// or the pods sit idle, and the pods deleted in every case.
-pub async fn run_on_pods(
-    config: &Config,
-    transport: Transport,
-    key: Secret,
-    options: crate::pipeline::RunOptions,
-    mut stop: watch::Receiver<bool>,
-    on_step: impl Fn(&Progress),
-) -> anyhow::Result<(crate::report::Report, CloudReport)> {
-    let cloud_options = CloudRunOptions::from_config(config, transport);
-    let servers = CloudServers::start(config, key, cloud_options, &on_step, &mut stop).await?;
+    let cloud_options = CloudRunOptions::from_config(config, spec.transport);
+    let servers = match CloudServers::start(config, key, cloud_options, on_step, &mut stop).await {
+        Ok(servers) => servers,
+        Err(e) => {
+            interrupt_task.abort();
+            return Err(e);
+        }
+    };
     let idle = servers.idle();
     let idled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let run_ends = {
@@ -357,7 +346,7 @@ pub async fn run_on_pods(
         }
     };
     let run = match servers.manager() {
-        Ok(manager) => crate::pipeline::run_with(config, || manager, options, run_ends).await,
+        Ok(manager) => crate::pipeline::run_with(config, opened, manager, spec, run_ends).await,
         Err(e) => Err(e),
     };
     let reason = if idled.load(std::sync::atomic::Ordering::Relaxed) {
@@ -365,7 +354,8 @@ pub async fn run_on_pods(
     } else {
         StopReason::Stopped
     };
-    let (report, deleted) = servers.shutdown(reason, &on_step).await;
+    let (report, deleted) = servers.shutdown(reason, on_step).await;
+    interrupt_task.abort();
     let run = run?;
     deleted?;
     Ok((run, report))

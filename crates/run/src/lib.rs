@@ -13,4 +13,62 @@ pub mod pipeline;
 pub mod report;
 pub mod session_transport;
 pub mod sinks;
+pub mod spec;
 pub mod tap;
+
+pub use spec::{RunSpec, Servers};
+
+use anyhow::Context;
+use cloud::CloudReport;
+use manager::ServerManager;
+use report::Report;
+use studio_proto::config::Config;
+
+/// What a run gives back.
+pub struct Outcome {
+    pub report: Report,
+    /// The pods' section, for a cloud run.
+    pub cloud: Option<CloudReport>,
+}
+
+/// Run `spec` until its sources end, its time is up or `interrupted` resolves. Its sources
+/// and outputs are opened first (bad input fails before any server starts), then its servers
+/// come up; local servers are stopped and cloud pods deleted before this returns, however the
+/// run ends.
+pub async fn run(
+    config: &Config,
+    spec: RunSpec,
+    interrupted: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Outcome> {
+    // Opening a camera or a sound device blocks for a moment: off the async threads.
+    let (spec, opened) = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let opened = pipeline::open(&config, &spec);
+            (spec, opened)
+        })
+        .await
+        .context("opening the sources and outputs")?
+    };
+    let opened = opened?;
+    match &spec.servers {
+        Servers::Local(options) => {
+            let manager = ServerManager::start(options.clone());
+            let report = pipeline::run_with(config, opened, manager, spec, interrupted).await?;
+            Ok(Outcome {
+                report,
+                cloud: None,
+            })
+        }
+        Servers::Cloud { key, on_step } => {
+            let key = key.clone();
+            let on_step = on_step.clone();
+            let (report, cloud) =
+                cloud::run_on_pods(config, key, &*on_step, opened, spec, interrupted).await?;
+            Ok(Outcome {
+                report,
+                cloud: Some(cloud),
+            })
+        }
+    }
+}

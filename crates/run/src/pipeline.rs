@@ -6,19 +6,19 @@
 use crate::controls::LiveControls;
 use crate::faces::FacePhoto;
 use crate::lipsync::{self, Arrival, Presented};
-use crate::manager::{ManagerOptions, ServerInfo, ServerManager, signalled};
+use crate::manager::{ServerInfo, ServerManager, signalled};
+use crate::outputs;
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
 use crate::sinks::{AudioSink, AudioWrite, Tee, VideoSink, VideoWrite};
+use crate::spec::RunSpec;
 use crate::tap::{RunTap, TapEvent};
 use anyhow::Context;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 use studio_media::devices::camera::{CameraHealth, CameraState};
 use studio_media::source::{
-    AudioInput, AudioSource, FrameRate, VideoFormat, VideoInput, VideoSource, open_audio,
-    open_video,
+    AudioInput, AudioSource, FrameRate, VideoFormat, VideoSource, open_audio, open_video,
 };
 use studio_media::wav::WavWriter;
 use studio_media::y4m::Y4mWriter;
@@ -39,31 +39,76 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// What to run.
-pub struct RunOptions {
-    pub video_in: VideoInput,
-    pub audio_in: AudioInput,
-    /// Capture this long; `None` runs until the sources end or the run is interrupted.
-    pub seconds: Option<f64>,
-    pub video_out: Option<PathBuf>,
-    pub audio_out: Option<PathBuf>,
-    /// Print a status line this often (the console studio).
-    pub status_every: Option<Duration>,
-    /// Live settings: set before the run to start with them, change them while it runs.
-    pub controls: Arc<LiveControls>,
-    /// Hold the faster path so video and audio leave with the same delay (off only to
-    /// diagnose).
-    pub lip_sync: bool,
-    /// Devices the processed media also goes to (virtual camera, virtual microphone, an
-    /// output device), opened before the servers start.
-    pub video_devices: Vec<Box<dyn VideoWrite>>,
-    pub audio_devices: Vec<Box<dyn AudioWrite>>,
-    /// For a window: previews, latency, manager events and camera switching.
-    pub tap: Option<RunTap>,
-    /// The face to wear: uploaded to every video server the run connects to.
-    pub face: Option<Arc<FacePhoto>>,
-    /// How sessions travel (raw frames or WebRTC).
-    pub transport: crate::session_transport::SessionTransport,
+/// The run's sources and writers, open before any server starts: each source is opened
+/// once, and the devices take its size and rate.
+pub(crate) struct Opened {
+    video: Box<dyn VideoSource>,
+    audio: Box<dyn AudioSource>,
+    video_writer: Option<Box<dyn VideoWrite>>,
+    audio_writer: Option<Box<dyn AudioWrite>>,
+}
+
+/// Open what `spec` names. Bad input fails here, before anything starts.
+pub(crate) fn open(config: &Config, spec: &RunSpec) -> anyhow::Result<Opened> {
+    let default_format = VideoFormat {
+        width: config.video.width,
+        height: config.video.height,
+        rate: FrameRate::per_second(config.video.fps),
+    };
+    let mut video = open_video(&spec.video_in, default_format).context("video input")?;
+    if let Some(requests) = spec.tap.as_ref().and_then(|t| t.video_input.clone()) {
+        let tap = spec.tap.clone();
+        video = Box::new(crate::live_source::SwitchingVideoSource::new(
+            video,
+            spec.video_in.clone(),
+            requests,
+            move |error| {
+                if let Some(tap) = &tap {
+                    tap.send(TapEvent::CameraFailed(error));
+                }
+            },
+        ));
+    }
+    let audio = open_audio(&spec.audio_in, config.audio.sample_rate).context("audio input")?;
+    // Devices take the input's size and rate (a file keeps its own).
+    let format = video.format();
+    let (video_file, mut video_writers) = outputs::open_video(
+        &spec.video_out,
+        format.width,
+        format.height,
+        format.rate.as_f64(),
+    )?;
+    let (audio_file, mut audio_writers) =
+        outputs::open_audio(&spec.audio_out, config.audio.sample_rate)?;
+    let mut virtual_devices = outputs::open_virtual(
+        spec.virtual_camera,
+        spec.virtual_microphone,
+        (format.width, format.height, format.rate.as_f64()),
+        config.audio.sample_rate,
+    );
+    if let Some(tap) = &spec.tap {
+        for problem in std::mem::take(&mut virtual_devices.problems) {
+            tap.send(TapEvent::DeviceProblem(problem));
+        }
+    }
+    video_writers.append(&mut virtual_devices.video);
+    audio_writers.append(&mut virtual_devices.audio);
+    if let Some(path) = &video_file {
+        video_writers.push(Box::new(
+            Y4mWriter::create(path, format).context("video output")?,
+        ));
+    }
+    if let Some(path) = &audio_file {
+        audio_writers.push(Box::new(
+            WavWriter::create(path, config.audio.sample_rate).context("audio output")?,
+        ));
+    }
+    Ok(Opened {
+        video,
+        audio,
+        video_writer: Tee::of(video_writers).map(|t| t as Box<dyn VideoWrite>),
+        audio_writer: Tee::of(audio_writers).map(|t| t as Box<dyn AudioWrite>),
+    })
 }
 
 /// Counters shared by the capture threads, the session links and the status line.
@@ -115,70 +160,25 @@ enum SinkItem {
     End(u64),
 }
 
-/// Run the whole path through two real servers and report.
-pub async fn run(
+/// Run the opened sources through `manager`'s servers to the writers, and report.
+pub(crate) async fn run_with(
     config: &Config,
-    manager_options: ManagerOptions,
-    options: RunOptions,
+    opened: Opened,
+    manager: ServerManager,
+    spec: RunSpec,
     interrupted: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Report> {
-    run_with(
-        config,
-        || ServerManager::start(manager_options),
-        options,
-        interrupted,
-    )
-    .await
-}
-
-/// [`run`] on servers from `servers` (called once inputs and outputs are open): local
-/// processes, or cloud pods through [`ServerManager::remote`].
-pub async fn run_with(
-    config: &Config,
-    servers: impl FnOnce() -> ServerManager,
-    mut options: RunOptions,
-    interrupted: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<Report> {
-    // Bad input fails here, before anything starts.
-    let default_format = VideoFormat {
-        width: config.video.width,
-        height: config.video.height,
-        rate: FrameRate::per_second(config.video.fps),
-    };
-    let mut video_source = open_video(&options.video_in, default_format).context("video input")?;
-    if let Some(requests) = options.tap.as_ref().and_then(|t| t.video_input.clone()) {
-        let tap = options.tap.clone();
-        video_source = Box::new(crate::live_source::SwitchingVideoSource::new(
-            video_source,
-            options.video_in.clone(),
-            requests,
-            move |error| {
-                if let Some(tap) = &tap {
-                    tap.send(TapEvent::CameraFailed(error));
-                }
-            },
-        ));
-    }
-    let audio_source =
-        open_audio(&options.audio_in, config.audio.sample_rate).context("audio input")?;
+    let Opened {
+        video: video_source,
+        audio: audio_source,
+        video_writer,
+        audio_writer,
+    } = opened;
     let format = video_source.format();
     let block_samples = config.audio.block_samples();
-    let mut video_writers = std::mem::take(&mut options.video_devices);
-    if let Some(path) = &options.video_out {
-        video_writers.push(Box::new(
-            Y4mWriter::create(path, format).context("video output")?,
-        ));
-    }
-    let mut audio_writers = std::mem::take(&mut options.audio_devices);
-    if let Some(path) = &options.audio_out {
-        audio_writers.push(Box::new(
-            WavWriter::create(path, config.audio.sample_rate).context("audio output")?,
-        ));
-    }
-    let video_writer = Tee::of(video_writers).map(|t| t as Box<dyn VideoWrite>);
-    let audio_writer = Tee::of(audio_writers).map(|t| t as Box<dyn AudioWrite>);
+    let transport = spec.session_transport(config.video.fps as f32);
+    let options = spec;
 
-    let manager = servers();
     if let Some(tap) = &options.tap {
         tap.watch_manager(&manager);
     }
@@ -255,7 +255,7 @@ pub async fn run_with(
             stop: links_stopped.clone(),
             tap: options.tap.clone(),
             face: options.face.clone().filter(|_| role == Role::Video),
-            transport: options.transport.clone(),
+            transport: transport.clone(),
         };
         tokio::spawn(link.run())
     });
@@ -374,7 +374,7 @@ pub async fn run_with(
     let gaps = lock(&gaps).clone();
     let restarts = servers.iter().filter(|s| s.exited_s.is_some()).count() as u64;
     Ok(Report {
-        transport: options.transport.name().into(),
+        transport: transport.name().into(),
         seconds: video_items as f64 / fps,
         ended_by: ended_by.into(),
         video: VideoReport {
