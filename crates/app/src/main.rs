@@ -11,7 +11,7 @@ use studio_proto::config_file::LoadedConfig;
 use studio_run::cloud::Transport;
 use studio_run::manager::{ManagerOptions, find_server_binary};
 use studio_run::outputs::{AudioOut, VideoOut};
-use studio_run::{Outcome, RunSpec, Servers};
+use studio_run::{CancellationToken, Outcome, RunSpec, Servers};
 
 mod models_cli;
 
@@ -363,7 +363,17 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
     };
     // Sources and devices open first: a missing driver is reported, with its fix, before
     // servers start.
-    let Outcome { report, cloud } = studio_run::run(config, spec, interrupted()).await?;
+    let cancel = CancellationToken::new();
+    let on_signal = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            interrupted().await;
+            cancel.cancel();
+        })
+    };
+    let outcome = studio_run::run(config, spec, cancel).await;
+    on_signal.abort();
+    let Outcome { report, cloud } = outcome?;
     let mut json = serde_json::to_value(&report).context("encoding the report")?;
     if let Some(cloud) = &cloud {
         json["cloud"] = serde_json::to_value(cloud).context("encoding the report")?;

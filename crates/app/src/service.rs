@@ -16,15 +16,13 @@ use studio_run::cloud::Transport;
 use studio_run::controls::LiveControls;
 use studio_run::manager::{ManagerOptions, ServerInfo};
 use studio_run::tap::{Previews, RunTap, TapEvent};
-use studio_run::{RunSpec, Servers};
+use studio_run::{CancellationToken, RunSpec, Servers, StoppedEarly};
 use studio_transport::{ServerClient, TransportError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Thumbnails are at most this many pixels on their longer side.
 const THUMBNAIL_SIZE: u32 = 96;
-/// How long a stopped run may take to end by itself before it is dropped.
-const STOP_GRACE: Duration = Duration::from_secs(3);
 /// Pause before watching a server's events again after the stream broke.
 const EVENTS_RETRY: Duration = Duration::from_millis(500);
 
@@ -123,7 +121,7 @@ enum Input {
 }
 
 struct ActiveRun {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     controls: Arc<LiveControls>,
     camera: watch::Sender<VideoInput>,
 }
@@ -248,7 +246,7 @@ impl Driver {
             (self.repaint)();
         }
         if let Some(run) = self.run.take() {
-            run.stop.send_replace(true);
+            run.stop.cancel();
         }
     }
 
@@ -305,7 +303,7 @@ impl Driver {
             }
             Effect::StopRun => {
                 if let Some(run) = &self.run {
-                    run.stop.send_replace(true);
+                    run.stop.cancel();
                 }
             }
             Effect::Control(role, control) => {
@@ -383,9 +381,9 @@ impl Driver {
         let (camera_tx, camera_rx) = watch::channel(input.clone());
         let (tap, previews, mut tap_events) = RunTap::new(Some(camera_rx));
         self.previews.send_replace(Some(previews));
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop = CancellationToken::new();
         self.run = Some(ActiveRun {
-            stop: stop_tx,
+            stop: stop.clone(),
             controls: live.clone(),
             camera: camera_tx,
         });
@@ -456,37 +454,12 @@ impl Driver {
                 tap: Some(tap),
                 ..RunSpec::new(servers)
             };
-            if cloud {
-                // Pods are deleted before this ends, however the run ends.
-                let mut stop = stop_rx;
-                let result = studio_run::run(&config, spec, async move {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                })
-                .await;
-                send(Event::RunEnded(
-                    result.map(|_| ()).map_err(|e| format!("{e:#}")),
-                ));
-                return;
-            }
-            let mut interrupted = stop_rx.clone();
-            let run = studio_run::run(&config, spec, async move {
-                let _ = interrupted.wait_for(|stop| *stop).await;
-            });
-            tokio::pin!(run);
-            let mut stop = stop_rx;
-            let stop_requested = async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            let result = tokio::select! {
-                result = &mut run => result.map(|_| ()),
-                _ = stop_requested => {
-                    // A running path ends at once; one still waiting for its servers (which
-                    // may be downloading models) is dropped, and dropping its manager stops them.
-                    match tokio::time::timeout(STOP_GRACE, &mut run).await {
-                        Ok(result) => result.map(|_| ()),
-                        Err(_) => Ok(()),
-                    }
-                }
+            // Pods are deleted and local servers stopped before this ends, however the run
+            // ends. Stopped while its servers were still starting (perhaps downloading
+            // models), a run ends without a report, and that is no error.
+            let result = match studio_run::run(&config, spec, stop).await {
+                Err(e) if e.is::<StoppedEarly>() => Ok(()),
+                other => other.map(|_| ()),
             };
             send(Event::RunEnded(result.map_err(|e| format!("{e:#}"))));
         });

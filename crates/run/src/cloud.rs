@@ -15,6 +15,7 @@ use studio_proto::config::Config;
 use studio_transport::ServerClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// How a session reaches a server: the seam where the WebRTC transport plugs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -311,51 +312,55 @@ fn check_transport(transport: Transport, settings: &CloudSettings) -> anyhow::Re
     }
 }
 
-/// The media path on two pods: provisioning with `key`, the run until it ends, `interrupted`
-/// resolves or the pods sit idle, and the pods deleted in every case.
+/// The media path on two pods: provisioning with `key`, the run until it ends, `cancel` is
+/// cancelled or the pods sit idle, and the pods deleted in every case.
 pub(crate) async fn run_on_pods(
     config: &Config,
     key: Secret,
     on_step: &(dyn Fn(&Progress) + Send + Sync),
     opened: crate::pipeline::Opened,
     spec: crate::spec::RunSpec,
-    interrupted: impl std::future::Future<Output = ()> + Send + 'static,
+    cancel: CancellationToken,
 ) -> anyhow::Result<(crate::report::Report, CloudReport)> {
+    // The provisioning driver of studio-cloud watches a flag; it follows the token.
     let (stop_tx, mut stop) = watch::channel(false);
-    let interrupt_task = tokio::spawn(async move {
-        interrupted.await;
-        stop_tx.send_replace(true);
-    });
-    let cloud_options = CloudRunOptions::from_config(config, spec.transport);
-    let servers = match CloudServers::start(config, key, cloud_options, on_step, &mut stop).await {
-        Ok(servers) => servers,
-        Err(e) => {
-            interrupt_task.abort();
-            return Err(e);
-        }
+    let follow = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            stop_tx.send_replace(true);
+        })
     };
-    let idle = servers.idle();
+    let cloud_options = CloudRunOptions::from_config(config, spec.transport);
+    let started = CloudServers::start(config, key, cloud_options, on_step, &mut stop).await;
+    follow.abort();
+    let servers = started?;
+    // The run ends when the caller cancels it or when the pods sit idle.
+    let run_cancel = cancel.child_token();
     let idled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let run_ends = {
-        let idled = idled.clone();
-        async move {
+    let idle_watch = {
+        let (idle, idled, run_cancel) = (servers.idle(), idled.clone(), run_cancel.clone());
+        tokio::spawn(async move {
             tokio::select! {
-                _ = idle => idled.store(true, std::sync::atomic::Ordering::Relaxed),
-                _ = stop.wait_for(|s| *s) => {}
+                _ = idle => {
+                    idled.store(true, std::sync::atomic::Ordering::Relaxed);
+                    run_cancel.cancel();
+                }
+                _ = run_cancel.cancelled() => {}
             }
-        }
+        })
     };
     let run = match servers.manager() {
-        Ok(manager) => crate::pipeline::run_with(config, opened, manager, spec, run_ends).await,
+        Ok(manager) => crate::pipeline::run_with(config, opened, manager, spec, run_cancel).await,
         Err(e) => Err(e),
     };
+    idle_watch.abort();
     let reason = if idled.load(std::sync::atomic::Ordering::Relaxed) {
         StopReason::Idle
     } else {
         StopReason::Stopped
     };
     let (report, deleted) = servers.shutdown(reason, on_step).await;
-    interrupt_task.abort();
     let run = run?;
     deleted?;
     Ok((run, report))

@@ -17,6 +17,8 @@ pub mod spec;
 pub mod tap;
 
 pub use spec::{RunSpec, Servers};
+/// How a run is told to stop (re-exported so callers need not name tokio-util).
+pub use tokio_util::sync::CancellationToken;
 
 use anyhow::Context;
 use cloud::CloudReport;
@@ -31,14 +33,26 @@ pub struct Outcome {
     pub cloud: Option<CloudReport>,
 }
 
-/// Run `spec` until its sources end, its time is up or `interrupted` resolves. Its sources
+/// The run was cancelled before its servers were ready: nothing was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoppedEarly;
+
+impl std::fmt::Display for StoppedEarly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped before the servers were ready")
+    }
+}
+
+impl std::error::Error for StoppedEarly {}
+
+/// Run `spec` until its sources end, its time is up or `cancel` is cancelled. Its sources
 /// and outputs are opened first (bad input fails before any server starts), then its servers
 /// come up; local servers are stopped and cloud pods deleted before this returns, however the
 /// run ends.
 pub async fn run(
     config: &Config,
     spec: RunSpec,
-    interrupted: impl std::future::Future<Output = ()> + Send + 'static,
+    cancel: CancellationToken,
 ) -> anyhow::Result<Outcome> {
     // Opening a camera or a sound device blocks for a moment: off the async threads.
     let (spec, opened) = {
@@ -54,7 +68,7 @@ pub async fn run(
     match &spec.servers {
         Servers::Local(options) => {
             let manager = ServerManager::start(options.clone());
-            let report = pipeline::run_with(config, opened, manager, spec, interrupted).await?;
+            let report = pipeline::run_with(config, opened, manager, spec, cancel).await?;
             Ok(Outcome {
                 report,
                 cloud: None,
@@ -64,7 +78,7 @@ pub async fn run(
             let key = key.clone();
             let on_step = on_step.clone();
             let (report, cloud) =
-                cloud::run_on_pods(config, key, &*on_step, opened, spec, interrupted).await?;
+                cloud::run_on_pods(config, key, &*on_step, opened, spec, cancel).await?;
             Ok(Outcome {
                 report,
                 cloud: Some(cloud),

@@ -6,14 +6,14 @@
 use crate::controls::LiveControls;
 use crate::faces::FacePhoto;
 use crate::lipsync::{self, Arrival, Presented};
-use crate::manager::{ServerInfo, ServerManager, signalled};
+use crate::manager::{ServerInfo, ServerManager};
 use crate::outputs;
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
 use crate::sinks::{AudioSink, AudioWrite, Tee, VideoSink, VideoWrite};
 use crate::spec::RunSpec;
 use crate::tap::{RunTap, TapEvent};
 use anyhow::Context;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 use studio_media::devices::camera::{CameraHealth, CameraState};
@@ -27,6 +27,7 @@ use studio_proto::Role;
 use studio_proto::config::Config;
 use studio_transport::{SessionEvent, SessionSender};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// How long to wait, after capture ends, for frames and blocks still being processed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -166,7 +167,7 @@ pub(crate) async fn run_with(
     opened: Opened,
     manager: ServerManager,
     spec: RunSpec,
-    interrupted: impl std::future::Future<Output = ()>,
+    cancel: CancellationToken,
 ) -> anyhow::Result<Report> {
     let Opened {
         video: video_source,
@@ -183,7 +184,11 @@ pub(crate) async fn run_with(
         tap.watch_manager(&manager);
     }
     let start_timeout = Duration::from_millis(config.servers.restart.start_timeout_ms);
-    if let Err(e) = manager.wait_ready(start_timeout).await {
+    let ready = tokio::select! {
+        ready = manager.wait_ready(start_timeout) => ready,
+        _ = cancel.cancelled() => Err(anyhow::Error::new(crate::StoppedEarly)),
+    };
+    if let Err(e) = ready {
         manager.stop().await;
         return Err(e);
     }
@@ -192,8 +197,9 @@ pub(crate) async fn run_with(
     let video_stats = Arc::new(PathStats::default());
     let audio_stats = Arc::new(PathStats::default());
     let gaps = Arc::new(Mutex::new(Vec::<Gap>::new()));
-    let (stop_links, links_stopped) = watch::channel(false);
-    let capture_stop = Arc::new(AtomicBool::new(false));
+    // Capture stops when the run is cancelled; the links only once what is still being
+    // processed came back.
+    let links_stop = CancellationToken::new();
 
     // Sinks run on threads of their own: file writes never hold up the sessions.
     let (video_sink_tx, video_sink_rx) = mpsc::channel::<SinkItem>();
@@ -252,7 +258,7 @@ pub(crate) async fn run_with(
             sink,
             gaps: gaps.clone(),
             clock,
-            stop: links_stopped.clone(),
+            stop: links_stop.clone(),
             tap: options.tap.clone(),
             face: options.face.clone().filter(|_| role == Role::Video),
             transport: transport.clone(),
@@ -272,11 +278,7 @@ pub(crate) async fn run_with(
     // latency, and counting it would make the lip-sync buffer hold both paths that long.
     let capture_start = clock.elapsed();
     let video_capture = {
-        let (sender, stats, stop) = (
-            video_sender.clone(),
-            video_stats.clone(),
-            capture_stop.clone(),
-        );
+        let (sender, stats, stop) = (video_sender.clone(), video_stats.clone(), cancel.clone());
         let tap = options.tap.clone();
         tokio::task::spawn_blocking(move || {
             capture_video(
@@ -291,11 +293,7 @@ pub(crate) async fn run_with(
         })
     };
     let audio_capture = {
-        let (sender, stats, stop) = (
-            audio_sender.clone(),
-            audio_stats.clone(),
-            capture_stop.clone(),
-        );
+        let (sender, stats, stop) = (audio_sender.clone(), audio_stats.clone(), cancel.clone());
         let frame_ms = config.audio.frame_ms;
         tokio::task::spawn_blocking(move || {
             capture_audio(
@@ -333,9 +331,8 @@ pub(crate) async fn run_with(
     tokio::pin!(captures);
     let (video_result, audio_result) = tokio::select! {
         results = &mut captures => results,
-        _ = interrupted => {
+        _ = cancel.cancelled() => {
             ended_by = "interrupted";
-            capture_stop.store(true, Ordering::Relaxed);
             captures.await
         }
     };
@@ -348,7 +345,7 @@ pub(crate) async fn run_with(
 
     drain(&video_stats, video_items, &audio_stats, audio_items).await;
     // Each link closes its session and tells its server, without counting that as a gap.
-    stop_links.send_replace(true);
+    links_stop.cancel();
     for link in links {
         let _ = link.await;
     }
@@ -459,7 +456,7 @@ struct Link {
     sink: mpsc::Sender<Arrival>,
     gaps: Arc<Mutex<Vec<Gap>>>,
     clock: Instant,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     tap: Option<RunTap>,
     face: Option<Arc<FacePhoto>>,
     transport: crate::session_transport::SessionTransport,
@@ -469,15 +466,15 @@ impl Link {
     async fn run(mut self) {
         let mut connected_generation = 0;
         loop {
-            let mut stop = self.stop.clone();
+            let stop = self.stop.clone();
             let server = tokio::select! {
                 server = next_server(&mut self.servers, connected_generation) => server,
-                _ = signalled(&mut stop) => return,
+                _ = stop.cancelled() => return,
             };
             let Some(server) = server else { return };
             let opened = tokio::select! {
                 opened = self.transport.open(&server.client) => opened,
-                _ = signalled(&mut self.stop) => return,
+                _ = self.stop.cancelled() => return,
             };
             let (session_id, mut handle) = match opened {
                 Ok(opened) => opened,
@@ -506,7 +503,7 @@ impl Link {
             if first_session && let Some(task) = wearing.take() {
                 tokio::select! {
                     _ = task => {}
-                    _ = signalled(&mut self.stop) => return,
+                    _ = self.stop.cancelled() => return,
                 }
             }
             self.controls.attach(self.role, handle.sender.clone());
@@ -518,7 +515,7 @@ impl Link {
             let reason = loop {
                 let event = tokio::select! {
                     event = handle.events.recv() => event,
-                    _ = signalled(&mut self.stop) => {
+                    _ = self.stop.cancelled() => {
                         // Let the session end cleanly, then let the server forget it.
                         handle.sender.close();
                         let _ = server.client.close_session(&session_id).await;
@@ -609,10 +606,10 @@ async fn next_server(
 }
 
 /// Sleep until `due` after `clock`, in small steps so a stop is noticed.
-fn sleep_until(clock: Instant, due: Duration, stop: &AtomicBool) {
+fn sleep_until(clock: Instant, due: Duration, stop: &CancellationToken) {
     loop {
         let elapsed = clock.elapsed();
-        if elapsed >= due || stop.load(Ordering::Relaxed) {
+        if elapsed >= due || stop.is_cancelled() {
             return;
         }
         std::thread::sleep((due - elapsed).min(Duration::from_millis(50)));
@@ -631,7 +628,7 @@ fn capture_video(
     limit: Option<u64>,
     current: &CurrentSender,
     stats: &PathStats,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
     tap: Option<&RunTap>,
 ) -> anyhow::Result<(u64, Option<CameraHealth>)> {
     let rate = source.format().rate;
@@ -641,7 +638,7 @@ fn capture_video(
         let due =
             start + Duration::from_secs_f64(seq as f64 * rate.den as f64 / rate.num.max(1) as f64);
         sleep_until(clock, due, stop);
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_cancelled() {
             break;
         }
         let Some(image) = source.next_image()? else {
@@ -690,14 +687,14 @@ fn capture_audio(
     limit: Option<u64>,
     current: &CurrentSender,
     stats: &PathStats,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
 ) -> anyhow::Result<u64> {
     let sample_rate = source.sample_rate();
     let mut seq = 0u64;
     while limit.is_none_or(|l| seq < l) {
         let due = start + Duration::from_millis(seq * frame_ms as u64);
         sleep_until(clock, due, stop);
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_cancelled() {
             break;
         }
         let Some(samples) = source.read(block_samples)? else {
@@ -859,7 +856,7 @@ mod tests {
             Some(8),
             &current,
             &stats,
-            &AtomicBool::new(false),
+            &CancellationToken::new(),
             Some(&tap),
         )
         .unwrap();
