@@ -5,6 +5,7 @@
 pub mod cloud;
 pub mod controls;
 pub mod faces;
+pub mod item;
 pub mod lipsync;
 pub mod live_source;
 pub mod manager;

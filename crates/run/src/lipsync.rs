@@ -2,43 +2,26 @@
 //! holds each processed frame and block until its presentation time and hands it on with the
 //! shift its sink must apply, so the virtual camera and microphone stay in lip sync.
 
+use crate::item::Item;
 use crate::report::{LipSyncReport, PathSync};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use studio_media::avsync::{AvSync, MediaKind, Released, SyncConfig};
-use studio_media::{AudioBlock, VideoFrame};
 
 /// How long to sleep at most when nothing is due, so the end of the run is noticed.
 const IDLE_WAKE: Duration = Duration::from_millis(50);
 
-/// What the links hand to the sync thread.
-pub enum Arrival {
-    Video(VideoFrame),
-    Audio(AudioBlock),
-}
-
-/// A processed item leaving the buffer, with where its sink must place it.
-pub enum Presented {
-    /// Write at output slot `seq + shift_frames`.
-    Video(VideoFrame, u64),
-    /// Write at sample `seq * block + shift_samples`.
-    Audio(AudioBlock, u64),
-}
-
-enum Item {
-    Video(VideoFrame),
-    Audio(AudioBlock),
-}
-
 /// Run the buffer until `arrivals` closes, then flush it. `clock` is the run's capture clock;
-/// `fps` and `sample_rate` turn a shift in time into frames and samples.
+/// `fps` and `sample_rate` turn a shift in time into frames and samples: each item leaves
+/// through `present` with the shift its sink must apply (output slots for a frame, samples
+/// for a block).
 pub fn run(
     config: SyncConfig,
     clock: Instant,
     fps: f64,
     sample_rate: u32,
-    arrivals: Receiver<Arrival>,
-    mut present: impl FnMut(Presented),
+    arrivals: Receiver<Item>,
+    mut present: impl FnMut(Item, u64),
 ) -> LipSyncReport {
     let mut sync: AvSync<Item> = AvSync::new(config);
     let mut lags: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
@@ -48,12 +31,11 @@ pub fn run(
             lags[usize::from(released.kind == MediaKind::Audio)].push(lag);
         }
         let shift = released.shift.as_secs_f64();
-        present(match released.item {
-            Item::Video(frame) => Presented::Video(frame, (shift * fps).round() as u64),
-            Item::Audio(block) => {
-                Presented::Audio(block, (shift * f64::from(sample_rate)).round() as u64)
-            }
-        })
+        let per_second = match released.kind {
+            MediaKind::Video => fps,
+            MediaKind::Audio => f64::from(sample_rate),
+        };
+        present(released.item, (shift * per_second).round() as u64)
     };
     loop {
         let now = clock.elapsed();
@@ -62,17 +44,7 @@ pub fn run(
             .map(|wake| wake.saturating_sub(now).min(IDLE_WAKE))
             .unwrap_or(IDLE_WAKE);
         match arrivals.recv_timeout(wait) {
-            Ok(arrival) => {
-                let now = clock.elapsed();
-                match arrival {
-                    Arrival::Video(frame) => {
-                        sync.push(MediaKind::Video, frame.capture, Item::Video(frame), now)
-                    }
-                    Arrival::Audio(block) => {
-                        sync.push(MediaKind::Audio, block.capture, Item::Audio(block), now)
-                    }
-                }
-            }
+            Ok(item) => sync.push(item.kind(), item.capture(), item, clock.elapsed()),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }

@@ -5,7 +5,8 @@
 
 use crate::controls::LiveControls;
 use crate::faces::FacePhoto;
-use crate::lipsync::{self, Arrival, Presented};
+use crate::item::Item;
+use crate::lipsync;
 use crate::manager::{ServerInfo, ServerManager};
 use crate::outputs;
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, VideoReport};
@@ -152,11 +153,11 @@ impl PathStats {
 /// One path's link to its server: the sender in use now, if any.
 type CurrentSender = Arc<Mutex<Option<SessionSender>>>;
 
-enum SinkItem {
-    /// A frame and the slots its path is shifted by (lip sync).
-    Video(VideoFrame, u64),
-    /// A block and the samples its path is shifted by (lip sync).
-    Audio(AudioBlock, u64),
+/// What a sink thread is told.
+enum ToSink {
+    /// An item and how far its path is shifted by lip sync (slots for video, samples for
+    /// audio).
+    Place(Item, u64),
     /// Capture ended after this many frames or blocks: fill what is missing and close.
     End(u64),
 }
@@ -202,8 +203,8 @@ pub(crate) async fn run_with(
     let links_stop = CancellationToken::new();
 
     // Sinks run on threads of their own: file writes never hold up the sessions.
-    let (video_sink_tx, video_sink_rx) = mpsc::channel::<SinkItem>();
-    let (audio_sink_tx, audio_sink_rx) = mpsc::channel::<SinkItem>();
+    let (video_sink_tx, video_sink_rx) = mpsc::channel::<ToSink>();
+    let (audio_sink_tx, audio_sink_rx) = mpsc::channel::<ToSink>();
     let video_sink = VideoSink::new(
         video_writer,
         config.video.fallback,
@@ -214,7 +215,7 @@ pub(crate) async fn run_with(
     let video_sink_thread = std::thread::spawn(move || drain_video_sink(video_sink, video_sink_rx));
     let audio_sink_thread = std::thread::spawn(move || drain_audio_sink(audio_sink, audio_sink_rx));
     // Between the links and the sinks: the lip-sync buffer.
-    let (arrival_tx, arrival_rx) = mpsc::channel::<Arrival>();
+    let (arrival_tx, arrival_rx) = mpsc::channel::<Item>();
     let sync_thread = {
         let sync_config = studio_media::avsync::SyncConfig {
             lip_sync: options.lip_sync,
@@ -223,11 +224,12 @@ pub(crate) async fn run_with(
         let (video_out, audio_out) = (video_sink_tx.clone(), audio_sink_tx.clone());
         let (fps, rate) = (format.rate.as_f64(), config.audio.sample_rate);
         std::thread::spawn(move || {
-            lipsync::run(sync_config, clock, fps, rate, arrival_rx, |presented| {
-                let _ = match presented {
-                    Presented::Video(frame, shift) => video_out.send(SinkItem::Video(frame, shift)),
-                    Presented::Audio(block, shift) => audio_out.send(SinkItem::Audio(block, shift)),
+            lipsync::run(sync_config, clock, fps, rate, arrival_rx, |item, shift| {
+                let sink = match item {
+                    Item::Video(_) => &video_out,
+                    Item::Audio(_) => &audio_out,
                 };
+                let _ = sink.send(ToSink::Place(item, shift));
             })
         })
     };
@@ -357,8 +359,8 @@ pub(crate) async fn run_with(
     if let Some(task) = status_task {
         task.abort();
     }
-    let _ = video_sink_tx.send(SinkItem::End(video_items));
-    let _ = audio_sink_tx.send(SinkItem::End(audio_items));
+    let _ = video_sink_tx.send(ToSink::End(video_items));
+    let _ = audio_sink_tx.send(ToSink::End(audio_items));
     let video_sink = video_sink_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the video output thread failed"))??;
@@ -453,7 +455,7 @@ struct Link {
     servers: watch::Receiver<Option<ServerInfo>>,
     current: CurrentSender,
     stats: Arc<PathStats>,
-    sink: mpsc::Sender<Arrival>,
+    sink: mpsc::Sender<Item>,
     gaps: Arc<Mutex<Vec<Gap>>>,
     clock: Instant,
     stop: CancellationToken,
@@ -531,7 +533,7 @@ impl Link {
                         }
                         self.stats.returned.fetch_add(1, Ordering::Relaxed);
                         self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.sink.send(Arrival::Video(frame));
+                        let _ = self.sink.send(Item::Video(frame));
                     }
                     Some(SessionEvent::Audio(block)) => {
                         self.stats.record_latency(self.clock, block.capture);
@@ -542,7 +544,7 @@ impl Link {
                             .returned
                             .fetch_add(block.samples.len() as u64, Ordering::Relaxed);
                         self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.sink.send(Arrival::Audio(block));
+                        let _ = self.sink.send(Item::Audio(block));
                     }
                     Some(SessionEvent::ControlAck(ack)) => {
                         if let Some(error) = ack.error {
@@ -727,16 +729,17 @@ fn capture_audio(
 
 fn drain_video_sink(
     mut sink: VideoSink,
-    items: mpsc::Receiver<SinkItem>,
+    items: mpsc::Receiver<ToSink>,
 ) -> anyhow::Result<VideoSink> {
     for item in items {
         match item {
-            SinkItem::Video(frame, shift) => sink.push_shifted(frame, shift)?,
-            SinkItem::End(total) => {
+            ToSink::Place(Item::Video(frame), shift) => sink.push_shifted(frame, shift)?,
+            ToSink::End(total) => {
                 sink.conceal_until(total)?;
                 break;
             }
-            SinkItem::Audio(..) => {}
+            // The sync thread sends each kind to its own sink only.
+            ToSink::Place(Item::Audio(_), _) => {}
         }
     }
     sink.finish()?;
@@ -745,16 +748,16 @@ fn drain_video_sink(
 
 fn drain_audio_sink(
     mut sink: AudioSink,
-    items: mpsc::Receiver<SinkItem>,
+    items: mpsc::Receiver<ToSink>,
 ) -> anyhow::Result<AudioSink> {
     for item in items {
         match item {
-            SinkItem::Audio(block, shift) => sink.push_shifted(block, shift)?,
-            SinkItem::End(total) => {
+            ToSink::Place(Item::Audio(block), shift) => sink.push_shifted(block, shift)?,
+            ToSink::End(total) => {
                 sink.conceal_until(total)?;
                 break;
             }
-            SinkItem::Video(..) => {}
+            ToSink::Place(Item::Video(_), _) => {}
         }
     }
     sink.finish()?;
