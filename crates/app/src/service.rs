@@ -408,20 +408,6 @@ impl Driver {
 
         let config = self.config.clone();
         tokio::spawn(async move {
-            let audio_in = {
-                let (config, send) = (config.clone(), send.clone());
-                tokio::task::spawn_blocking(move || {
-                    usable_audio_input(&devices.microphone, &config, &send)
-                })
-                .await
-            };
-            let audio_in = match audio_in {
-                Ok(audio_in) => audio_in,
-                Err(e) => {
-                    send(Event::RunEnded(Err(format!("opening the devices: {e}"))));
-                    return;
-                }
-            };
             let servers = match manager {
                 Some(manager) if !cloud => Servers::Local(manager),
                 _ => match crate::secrets::api_key().await {
@@ -440,7 +426,8 @@ impl Driver {
             };
             let spec = RunSpec {
                 video_in: input,
-                audio_in,
+                audio_in: audio_input(&devices.microphone),
+                microphone_fallback: true,
                 virtual_camera: devices.virtual_camera,
                 virtual_microphone: devices.virtual_microphone,
                 controls: live,
@@ -464,29 +451,6 @@ impl Driver {
             send(Event::RunEnded(result.map_err(|e| format!("{e:#}"))));
         });
     }
-}
-
-/// The chosen microphone if it opens; else the test tone, and the window says why, so Start
-/// works on a computer without a microphone (opening twice costs a moment, once per run).
-fn usable_audio_input(
-    microphone: &Microphone,
-    config: &Config,
-    send: &impl Fn(Event),
-) -> AudioInput {
-    let input = audio_input(microphone);
-    if let AudioInput::Microphone(name) = &input
-        && let Err(e) = studio_media::devices::sound::MicrophoneSource::open(
-            name.as_deref(),
-            config.audio.sample_rate,
-        )
-    {
-        send(Event::DeviceProblem(format!(
-            "{e}. The test tone stands in for your voice: plug in a microphone, press Look for \
-             devices, choose it and start again"
-        )));
-        return audio_input(&Microphone::TestTone);
-    }
-    input
 }
 
 /// Follow a server's status events until the task is aborted (the server went away).
@@ -552,33 +516,4 @@ pub fn load_thumbnail(path: &PathBuf) -> Result<Thumbnail, String> {
         image_width,
         image_height,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_microphone_that_cannot_open_gives_way_to_the_tone_and_says_why() {
-        let config = Config::defaults().unwrap();
-        let told = std::sync::Mutex::new(Vec::new());
-        let send = |event: Event| {
-            if let Event::DeviceProblem(problem) = event {
-                told.lock().unwrap().push(problem);
-            }
-        };
-        let missing = Microphone::Named("no such microphone 7f3a".into());
-        assert_eq!(
-            usable_audio_input(&missing, &config, &send),
-            AudioInput::Tone(440.0)
-        );
-        let told = told.into_inner().unwrap();
-        assert_eq!(told.len(), 1);
-        assert!(told[0].contains("test tone stands in"), "{}", told[0]);
-        // The tone itself needs no device and is left alone.
-        assert_eq!(
-            usable_audio_input(&Microphone::TestTone, &config, &|_| {}),
-            AudioInput::Tone(440.0)
-        );
-    }
 }

@@ -71,7 +71,17 @@ pub(crate) fn open(config: &Config, spec: &RunSpec) -> anyhow::Result<Opened> {
             },
         ));
     }
-    let audio = open_audio(&spec.audio_in, config.audio.sample_rate).context("audio input")?;
+    let tell = |problem: String| {
+        if let Some(tap) = &spec.tap {
+            tap.send(TapEvent::DeviceProblem(problem));
+        }
+    };
+    let (_, audio) = open_audio_input(
+        &spec.audio_in,
+        spec.microphone_fallback,
+        config.audio.sample_rate,
+        &tell,
+    )?;
     // Devices take the input's size and rate (a file keeps its own).
     let format = video.format();
     let (video_file, mut video_writers) = outputs::open_video(
@@ -160,6 +170,29 @@ enum ToSink {
     Place(Item, u64),
     /// Capture ended after this many frames or blocks: fill what is missing and close.
     End(u64),
+}
+
+/// Open `input`; a microphone that cannot open gives way to the test tone when `fallback`
+/// allows, and `tell` says why. Returns the input used and its source.
+fn open_audio_input(
+    input: &AudioInput,
+    fallback: bool,
+    sample_rate: u32,
+    tell: &dyn Fn(String),
+) -> anyhow::Result<(AudioInput, Box<dyn AudioSource>)> {
+    match open_audio(input, sample_rate) {
+        Ok(source) => Ok((input.clone(), source)),
+        Err(e) if fallback && matches!(input, AudioInput::Microphone(_)) => {
+            tell(format!(
+                "{e}. The test tone stands in for your voice: plug in a microphone, press Look \
+                 for devices, choose it and start again"
+            ));
+            let tone = AudioInput::Tone(440.0);
+            let source = open_audio(&tone, sample_rate).context("audio input")?;
+            Ok((tone, source))
+        }
+        Err(e) => Err(e).context("audio input"),
+    }
 }
 
 /// Run the opened sources through `manager`'s servers to the writers, and report.
@@ -846,6 +879,28 @@ mod tests {
                 },
             })
         }
+    }
+
+    #[test]
+    fn a_microphone_that_cannot_open_gives_way_to_the_tone_and_says_why() {
+        let config = Config::defaults().unwrap();
+        let rate = config.audio.sample_rate;
+        let told = Mutex::new(Vec::new());
+        let tell = |problem: String| told.lock().unwrap().push(problem);
+        let missing = AudioInput::Microphone(Some("no such microphone 7f3a".into()));
+        let (used, _) = open_audio_input(&missing, true, rate, &tell).unwrap();
+        assert_eq!(used, AudioInput::Tone(440.0));
+        {
+            let told = told.lock().unwrap();
+            assert_eq!(told.len(), 1);
+            assert!(told[0].contains("test tone stands in"), "{}", told[0]);
+        }
+        // The tone itself needs no device and is left alone.
+        let (used, _) = open_audio_input(&AudioInput::Tone(440.0), true, rate, &tell).unwrap();
+        assert_eq!(used, AudioInput::Tone(440.0));
+        // Without the fallback (the command line), a missing microphone fails the run.
+        assert!(open_audio_input(&missing, false, rate, &tell).is_err());
+        assert_eq!(told.lock().unwrap().len(), 1, "nothing more was told");
     }
 
     #[test]

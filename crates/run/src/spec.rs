@@ -19,9 +19,10 @@ use studio_transport::webrtc::{IceMode, WebRtcOptions};
 pub struct RunSpec {
     pub video_in: VideoInput,
     pub audio_in: AudioInput,
-    /// When `audio_in` is a microphone that cannot open: capture this instead, and tell the
-    /// tap why (a window starts without a microphone). `None` fails the run.
-    pub audio_fallback: Option<AudioInput>,
+    /// When `audio_in` is a microphone that cannot open, the test tone stands in and the tap
+    /// is told why (the window starts on a computer without a microphone); otherwise the run
+    /// fails.
+    pub microphone_fallback: bool,
     /// Capture this long; `None` runs until the sources end or the run is cancelled.
     pub seconds: Option<f64>,
     /// Where the processed media goes: at most one file per kind, and devices. A device that
@@ -70,7 +71,7 @@ impl RunSpec {
         RunSpec {
             video_in: VideoInput::Test,
             audio_in: AudioInput::Tone(440.0),
-            audio_fallback: None,
+            microphone_fallback: false,
             seconds: None,
             video_out: Vec::new(),
             audio_out: Vec::new(),
