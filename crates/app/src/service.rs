@@ -408,21 +408,26 @@ impl Driver {
 
         let config = self.config.clone();
         tokio::spawn(async move {
-            let servers = match manager {
-                Some(manager) if !cloud => Servers::Local(manager),
-                _ => match crate::secrets::api_key().await {
+            let servers = if cloud {
+                // Nothing is sent without a key.
+                match crate::secrets::api_key().await {
                     Ok(key) => {
                         let send = send.clone();
                         Servers::Cloud {
                             key,
-                            on_step: Arc::new(move |p| send(Event::CloudStep(p.to_string()))),
+                            on_step: Arc::new(move |p: &studio_cloud::Progress| {
+                                send(Event::CloudStep(p.to_string()))
+                            }),
                         }
                     }
                     Err(e) => {
                         send(Event::RunEnded(Err(format!("{e:#}"))));
                         return;
                     }
-                },
+                }
+            } else {
+                let Some(manager) = manager else { return };
+                Servers::Local(manager)
             };
             let spec = RunSpec {
                 video_in: input,
