@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::config_file::LoadedConfig;
-use studio_run::cloud::Transport;
 use studio_run::manager::{ManagerOptions, find_server_binary};
 use studio_run::outputs::{AudioOut, VideoOut};
+use studio_run::session_transport::Transport;
 use studio_run::{CancellationToken, Outcome, RunSpec, Servers};
 
 mod models_cli;

@@ -3,6 +3,7 @@
 //! itself lives in `studio-cloud`; this is where the app drives it.
 
 use crate::manager::{ServerInfo, ServerManager};
+use crate::session_transport::Transport;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use std::time::Duration;
@@ -16,16 +17,6 @@ use studio_transport::ServerClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// How a session reaches a server: the seam where the WebRTC transport plugs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// Same-host raw sessions: servers on this computer (local mode, or the fake RunPod API).
-    Raw,
-    /// WebRTC with ICE-TCP to the pod's public IP and port: what real RunPod pods need.
-    Webrtc,
-}
 
 /// Cloud settings that are not in config.json.
 #[derive(Debug, Clone)]

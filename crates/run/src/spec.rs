@@ -2,12 +2,12 @@
 //! [`RunSpec`]; what follows from the choices (ICE-TCP for cloud pods, which servers, which
 //! outputs) is decided here, once, for both.
 
-use crate::cloud::Transport;
 use crate::controls::LiveControls;
 use crate::faces::FacePhoto;
 use crate::manager::ManagerOptions;
 use crate::outputs::{AudioOut, VideoOut};
 use crate::session_transport::SessionTransport;
+use crate::session_transport::Transport;
 use crate::tap::RunTap;
 use std::sync::Arc;
 use std::time::Duration;

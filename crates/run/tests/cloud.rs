@@ -7,7 +7,8 @@ use std::time::Duration;
 use studio_cloud::lifecycle::StopReason;
 use studio_cloud::{CloudSettings, Secret};
 use studio_cloud_fake::{FakeOptions, FakeRunpod};
-use studio_run::cloud::{CloudRunOptions, CloudServers, Transport};
+use studio_run::cloud::{CloudRunOptions, CloudServers};
+use studio_run::session_transport::Transport;
 
 const KEY: &str = "rpa_test_key_for_the_fake";
 
