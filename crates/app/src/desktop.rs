@@ -1,12 +1,12 @@
 //! Opening the window: check for a display, start the studio's driver, run eframe, and stop
 //! both servers cleanly when the window closes.
 
-use crate::manager::ManagerOptions;
 use crate::service::{Studio, StudioOptions};
 use crate::window::StudioWindow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use studio_proto::config_file::LoadedConfig;
+use studio_run::manager::ManagerOptions;
 
 /// How long closing the window waits for the servers to stop.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -6,11 +6,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
-use studio_app::manager::{ManagerOptions, find_server_binary};
-use studio_app::pipeline::{self, RunOptions};
 use studio_media::input::{AudioInput, VideoInput};
 use studio_media::output::{AudioOut, VideoOut};
 use studio_proto::config_file::LoadedConfig;
+use studio_run::manager::{ManagerOptions, find_server_binary};
+use studio_run::session_transport::Transport;
+use studio_run::{CancellationToken, Outcome, RunSpec, Servers};
 
 mod models_cli;
 
@@ -160,8 +161,8 @@ struct RunArgs {
     #[arg(long)]
     no_lip_sync: bool,
     /// How sessions travel: `raw` (same host, no codec) or `webrtc` (H.264 and Opus).
-    #[arg(long, default_value = "raw", value_parser = ["raw", "webrtc"])]
-    transport: String,
+    #[arg(long, value_enum, default_value_t = Transport::Raw)]
+    transport: Transport,
     /// With `--transport webrtc`: ICE over `udp` or `tcp` (what a RunPod pod allows).
     #[arg(long, default_value = "udp")]
     ice: studio_transport::webrtc::IceMode,
@@ -209,10 +210,10 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
 fn run_controls(
     config: &studio_proto::config::Config,
     args: &RunArgs,
-) -> anyhow::Result<std::sync::Arc<studio_app::controls::LiveControls>> {
+) -> anyhow::Result<std::sync::Arc<studio_run::controls::LiveControls>> {
     use studio_proto::Role;
     use studio_proto::control::Control;
-    let controls = studio_app::controls::LiveControls::new();
+    let controls = studio_run::controls::LiveControls::new();
     if let Some(voice) = &args.voice {
         let known = voice == "none" || config.voices.contains_key(voice);
         match studio_proto::voices::parse_adhoc(voice) {
@@ -325,86 +326,54 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
     // Settings first: an unknown voice or an unreadable photo fails before anything starts.
     let controls = run_controls(&loaded.config, &args)?;
     let face = match &args.face {
-        Some(path) => Some(std::sync::Arc::new(studio_app::faces::FacePhoto::load(
+        Some(path) => Some(std::sync::Arc::new(studio_run::faces::FacePhoto::load(
             path,
         )?)),
         None => None,
     };
-    // Devices first: a missing driver is reported, with its fix, before servers start.
     let config = &loaded.config;
-    let video_format = if args
-        .video_out
-        .iter()
-        .any(|o| !matches!(o, VideoOut::File(_)))
-    {
-        // Devices take the input's size and rate (a file keeps its own).
-        let default_format = studio_media::source::VideoFormat {
-            width: config.video.width,
-            height: config.video.height,
-            rate: studio_media::source::FrameRate::per_second(config.video.fps),
-        };
-        studio_devices::inputs::open_video(&args.video_in, default_format)
-            .context("video input")?
-            .format()
-    } else {
-        studio_media::source::VideoFormat {
-            width: 0,
-            height: 0,
-            rate: studio_media::source::FrameRate::per_second(1),
-        }
-    };
-    let (video_out, video_devices) = studio_devices::outputs::open_video(
-        &args.video_out,
-        video_format.width,
-        video_format.height,
-        video_format.rate.as_f64(),
-    )?;
-    let (audio_out, audio_devices) =
-        studio_devices::outputs::open_audio(&args.audio_out, config.audio.sample_rate)?;
     if args.talk_key {
         let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
         eprintln!("talk key {} ({driver}): hold it to talk", config.talk.key);
     }
-    let options = RunOptions {
+    let servers = match args.mode {
+        Mode::Cloud => Servers::Cloud {
+            // Nothing is sent without a key.
+            key: studio_app::secrets::api_key().await?,
+            on_step: std::sync::Arc::new(|p: &studio_cloud::Progress| eprintln!("cloud {p}")),
+        },
+        Mode::Local => {
+            let mut manager = manager_options(loaded)?;
+            manager.inject_delay = args.inject_delay.iter().copied().collect();
+            Servers::Local(manager)
+        }
+    };
+    let spec = RunSpec {
         video_in: args.video_in,
         audio_in: args.audio_in,
         seconds: args.seconds,
-        video_out,
-        audio_out,
-        status_every: None,
+        video_out: args.video_out,
+        audio_out: args.audio_out,
         controls,
         lip_sync: !args.no_lip_sync,
-        video_devices,
-        audio_devices,
-        tap: None,
         face,
-        transport: studio_app::session_transport::SessionTransport::parse(
-            &args.transport,
-            // RunPod pods have no UDP: in cloud mode WebRTC goes over ICE-TCP.
-            if args.mode == Mode::Cloud {
-                studio_transport::webrtc::IceMode::Tcp
-            } else {
-                args.ice
-            },
-            loaded.config.video.fps as f32,
-        )
-        .map_err(anyhow::Error::msg)?,
+        transport: args.transport,
+        ice: args.ice,
+        ..RunSpec::new(servers)
     };
-    let (report, cloud) = if args.mode == Mode::Cloud {
-        let transport = match args.transport.as_str() {
-            "webrtc" => studio_app::cloud::Transport::Webrtc,
-            _ => studio_app::cloud::Transport::Raw,
-        };
-        let (report, cloud) =
-            studio_app::cloud::run_headless(&loaded.config, transport, options, interrupted())
-                .await?;
-        (report, Some(cloud))
-    } else {
-        let mut manager = manager_options(loaded)?;
-        manager.inject_delay = args.inject_delay.iter().copied().collect();
-        let report = pipeline::run(&loaded.config, manager, options, interrupted()).await?;
-        (report, None)
+    // Sources and devices open first: a missing driver is reported, with its fix, before
+    // servers start.
+    let cancel = CancellationToken::new();
+    let on_signal = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            interrupted().await;
+            cancel.cancel();
+        })
     };
+    let outcome = studio_run::run(config, spec, cancel).await;
+    on_signal.abort();
+    let Outcome { report, cloud } = outcome?;
     let mut json = serde_json::to_value(&report).context("encoding the report")?;
     if let Some(cloud) = &cloud {
         json["cloud"] = serde_json::to_value(cloud).context("encoding the report")?;
@@ -437,7 +406,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         );
     }
     if let Some(cloud) = &cloud {
-        println!("{}", studio_app::cloud::summary(cloud));
+        println!("{}", studio_run::cloud::summary(cloud));
     }
     Ok(())
 }

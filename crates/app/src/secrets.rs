@@ -2,6 +2,8 @@
 //! keyring. Never written to a file or a log; where no keyring service runs, say so plainly.
 
 use crate::state::ApiKey;
+use anyhow::{Context, bail};
+use studio_cloud::Secret;
 
 const SERVICE: &str = "streaming-studio";
 const ACCOUNT: &str = "runpod-api-key";
@@ -55,5 +57,19 @@ pub fn read() -> Option<String> {
     match entry().and_then(|e| e.get_password()) {
         Ok(key) if !key.trim().is_empty() => Some(key.trim().to_string()),
         _ => None,
+    }
+}
+
+/// The RunPod key from `RUNPOD_API_KEY` or the keyring, or a message saying how to give one.
+pub async fn api_key() -> anyhow::Result<Secret> {
+    let key = tokio::task::spawn_blocking(read)
+        .await
+        .context("reading the RunPod API key")?;
+    match key {
+        Some(key) => Ok(Secret::new(key)),
+        None => bail!(
+            "cloud mode needs a RunPod API key: set {} or save the key in the window's Cloud panel (it is kept in the OS keyring, never in config files)",
+            ENV_VAR
+        ),
     }
 }

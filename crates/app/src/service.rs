@@ -2,28 +2,27 @@
 //! watchers, face uploads, voice lists, the keyring) on the async runtime, feeds what comes
 //! back in as events, and publishes a fresh snapshot after each change.
 
-use crate::controls::LiveControls;
-use crate::manager::{ManagerOptions, ServerInfo};
-use crate::pipeline::{self, RunOptions};
 use crate::state::{
     Camera, Command, Effect, Event, Microphone, RunDevices, Snapshot, Store, Thumbnail,
     face_from_answer, voices_from_answer,
 };
-use crate::tap::{Previews, RunTap, TapEvent};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use studio_media::input::{AudioInput, VideoInput};
 use studio_proto::Role;
 use studio_proto::config::Config;
+use studio_run::controls::LiveControls;
+use studio_run::manager::{ManagerOptions, ServerInfo};
+use studio_run::session_transport::Transport;
+use studio_run::tap::{Previews, RunTap, TapEvent};
+use studio_run::{CancellationToken, RunSpec, Servers, StoppedEarly};
 use studio_transport::{ServerClient, TransportError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Thumbnails are at most this many pixels on their longer side.
 const THUMBNAIL_SIZE: u32 = 96;
-/// How long a stopped run may take to end by itself before it is dropped.
-const STOP_GRACE: Duration = Duration::from_secs(3);
 /// Pause before watching a server's events again after the stream broke.
 const EVENTS_RETRY: Duration = Duration::from_millis(500);
 
@@ -122,7 +121,7 @@ enum Input {
 }
 
 struct ActiveRun {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     controls: Arc<LiveControls>,
     camera: watch::Sender<VideoInput>,
 }
@@ -247,7 +246,7 @@ impl Driver {
             (self.repaint)();
         }
         if let Some(run) = self.run.take() {
-            run.stop.send_replace(true);
+            run.stop.cancel();
         }
     }
 
@@ -304,7 +303,7 @@ impl Driver {
             }
             Effect::StopRun => {
                 if let Some(run) = &self.run {
-                    run.stop.send_replace(true);
+                    run.stop.cancel();
                 }
             }
             Effect::Control(role, control) => {
@@ -382,9 +381,9 @@ impl Driver {
         let (camera_tx, camera_rx) = watch::channel(input.clone());
         let (tap, previews, mut tap_events) = RunTap::new(Some(camera_rx));
         self.previews.send_replace(Some(previews));
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop = CancellationToken::new();
         self.run = Some(ActiveRun {
-            stop: stop_tx,
+            stop: stop.clone(),
             controls: live.clone(),
             camera: camera_tx,
         });
@@ -399,6 +398,7 @@ impl Driver {
                     TapEvent::Latency(role, ms) => Input::Event(Event::Latency(role, ms)),
                     TapEvent::CameraFailed(e) => Input::Event(Event::CameraFailed(e)),
                     TapEvent::CameraState(words) => Input::Event(Event::CameraState(words)),
+                    TapEvent::DeviceProblem(problem) => Input::Event(Event::DeviceProblem(problem)),
                 };
                 if inputs.send(input).is_err() {
                     break;
@@ -408,139 +408,54 @@ impl Driver {
 
         let config = self.config.clone();
         tokio::spawn(async move {
-            let virtual_devices = {
-                let (config, input, send) = (config.clone(), input.clone(), send.clone());
-                tokio::task::spawn_blocking(move || {
-                    open_virtual_devices(&config, &input, &devices, send)
-                })
-                .await
-            };
-            let (virtual_devices, audio_in) = match virtual_devices {
-                Ok(opened) => opened,
-                Err(e) => {
-                    send(Event::RunEnded(Err(format!("opening the devices: {e}"))));
-                    return;
-                }
-            };
-            let options = RunOptions {
-                video_in: input,
-                audio_in,
-                seconds: None,
-                video_out: None,
-                audio_out: None,
-                status_every: None,
-                controls: live,
-                lip_sync: true,
-                video_devices: virtual_devices.video,
-                audio_devices: virtual_devices.audio,
-                tap: Some(tap),
-                face: None,
-                transport: if cloud {
-                    // RunPod pods have no UDP: WebRTC over ICE-TCP, as `--mode cloud` does.
-                    crate::session_transport::SessionTransport::WebRtc(
-                        studio_transport::webrtc::WebRtcOptions {
-                            ice: studio_transport::webrtc::IceMode::Tcp,
-                            fps: config.video.fps as f32,
-                            ..Default::default()
-                        },
-                    )
-                } else {
-                    Default::default()
-                },
-            };
-            if cloud {
-                // Pods are deleted before this ends, however the run ends.
-                let result = crate::cloud::run_on_pods(
-                    &config,
-                    crate::cloud::Transport::Webrtc,
-                    options,
-                    stop_rx,
-                    |p| send(Event::CloudStep(p.to_string())),
-                )
-                .await;
-                send(Event::RunEnded(
-                    result.map(|_| ()).map_err(|e| format!("{e:#}")),
-                ));
-                return;
-            }
-            let Some(manager) = manager else { return };
-            let mut interrupted = stop_rx.clone();
-            let run = pipeline::run(&config, manager, options, async move {
-                let _ = interrupted.wait_for(|stop| *stop).await;
-            });
-            tokio::pin!(run);
-            let mut stop = stop_rx;
-            let stop_requested = async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            let result = tokio::select! {
-                result = &mut run => result.map(|_| ()),
-                _ = stop_requested => {
-                    // A running path ends at once; one still waiting for its servers (which
-                    // may be downloading models) is dropped, and dropping its manager stops them.
-                    match tokio::time::timeout(STOP_GRACE, &mut run).await {
-                        Ok(result) => result.map(|_| ()),
-                        Err(_) => Ok(()),
+            let servers = if cloud {
+                // Nothing is sent without a key.
+                match crate::secrets::api_key().await {
+                    Ok(key) => {
+                        let send = send.clone();
+                        Servers::Cloud {
+                            key,
+                            on_step: Arc::new(move |p: &studio_cloud::Progress| {
+                                send(Event::CloudStep(p.to_string()))
+                            }),
+                        }
+                    }
+                    Err(e) => {
+                        send(Event::RunEnded(Err(format!("{e:#}"))));
+                        return;
                     }
                 }
+            } else {
+                let Some(manager) = manager else { return };
+                Servers::Local(manager)
+            };
+            let spec = RunSpec {
+                video_in: input,
+                audio_in: audio_input(&devices.microphone),
+                microphone_fallback: true,
+                virtual_camera: devices.virtual_camera,
+                virtual_microphone: devices.virtual_microphone,
+                controls: live,
+                lip_sync: true,
+                // The window's cloud runs go through WebRTC, as real pods need.
+                transport: if cloud {
+                    Transport::Webrtc
+                } else {
+                    Transport::Raw
+                },
+                tap: Some(tap),
+                ..RunSpec::new(servers)
+            };
+            // Pods are deleted and local servers stopped before this ends, however the run
+            // ends. Stopped while its servers were still starting (perhaps downloading
+            // models), a run ends without a report, and that is no error.
+            let result = match studio_run::run(&config, spec, stop).await {
+                Err(e) if e.is::<StoppedEarly>() => Ok(()),
+                other => other.map(|_| ()),
             };
             send(Event::RunEnded(result.map_err(|e| format!("{e:#}"))));
         });
     }
-}
-
-/// The run's microphone, and the virtual camera and microphone it asked for at the camera's
-/// size; devices that cannot open are told to the window, and the run goes on without them.
-fn open_virtual_devices(
-    config: &Config,
-    input: &VideoInput,
-    devices: &RunDevices,
-    send: impl Fn(Event),
-) -> (studio_devices::outputs::VirtualDevices, AudioInput) {
-    use studio_media::source::{FrameRate, VideoFormat};
-    let default_format = VideoFormat {
-        width: config.video.width,
-        height: config.video.height,
-        rate: FrameRate::per_second(config.video.fps),
-    };
-    // A file keeps its own size: the virtual camera must be set up for what will come.
-    let format = studio_devices::inputs::open_video(input, default_format)
-        .map(|source| source.format())
-        .unwrap_or(default_format);
-    let mut opened = studio_devices::outputs::open_virtual(
-        devices.virtual_camera,
-        devices.virtual_microphone,
-        (format.width, format.height, format.rate.as_f64()),
-        config.audio.sample_rate,
-    );
-    for problem in std::mem::take(&mut opened.problems) {
-        send(Event::DeviceProblem(problem));
-    }
-    (
-        opened,
-        usable_audio_input(&devices.microphone, config, &send),
-    )
-}
-
-/// The chosen microphone if it opens; else the test tone, and the window says why, so Start
-/// works on a computer without a microphone (opening twice costs a moment, once per run).
-fn usable_audio_input(
-    microphone: &Microphone,
-    config: &Config,
-    send: &impl Fn(Event),
-) -> AudioInput {
-    let input = audio_input(microphone);
-    if let AudioInput::Microphone(name) = &input
-        && let Err(e) =
-            studio_devices::sound::MicrophoneSource::open(name.as_deref(), config.audio.sample_rate)
-    {
-        send(Event::DeviceProblem(format!(
-            "{e}. The test tone stands in for your voice: plug in a microphone, press Look for \
-             devices, choose it and start again"
-        )));
-        return audio_input(&Microphone::TestTone);
-    }
-    input
 }
 
 /// Follow a server's status events until the task is aborted (the server went away).
@@ -606,33 +521,4 @@ pub fn load_thumbnail(path: &PathBuf) -> Result<Thumbnail, String> {
         image_width,
         image_height,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_microphone_that_cannot_open_gives_way_to_the_tone_and_says_why() {
-        let config = Config::defaults().unwrap();
-        let told = std::sync::Mutex::new(Vec::new());
-        let send = |event: Event| {
-            if let Event::DeviceProblem(problem) = event {
-                told.lock().unwrap().push(problem);
-            }
-        };
-        let missing = Microphone::Named("no such microphone 7f3a".into());
-        assert_eq!(
-            usable_audio_input(&missing, &config, &send),
-            AudioInput::Tone(440.0)
-        );
-        let told = told.into_inner().unwrap();
-        assert_eq!(told.len(), 1);
-        assert!(told[0].contains("test tone stands in"), "{}", told[0]);
-        // The tone itself needs no device and is left alone.
-        assert_eq!(
-            usable_audio_input(&Microphone::TestTone, &config, &|_| {}),
-            AudioInput::Tone(440.0)
-        );
-    }
 }

@@ -3,7 +3,6 @@
 //! driver must carry out. No I/O and no clock of its own, so every state is reachable in a
 //! test by feeding it events.
 
-use crate::manager::ManagerEvent;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +10,7 @@ use studio_proto::Role;
 use studio_proto::api::ServerStatus;
 use studio_proto::config::Config;
 use studio_proto::control::Control;
+use studio_run::manager::ManagerEvent;
 
 /// Where the servers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 pub fn local_servers(
     config_file: Option<PathBuf>,
     config: &studio_proto::config::Config,
-) -> studio_app::manager::ManagerOptions {
-    studio_app::manager::ManagerOptions {
+) -> studio_run::manager::ManagerOptions {
+    studio_run::manager::ManagerOptions {
         server_binary: server_binary(),
         config_file,
         restart: config.servers.restart.clone(),

@@ -9,7 +9,6 @@ use egui_kittest::kittest::Queryable;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use studio_app::manager::ManagerEvent;
 use studio_app::state::{
     Command, Event, FaceBox, ModelState, Snapshot, Store, Thumbnail, VoiceEntry, VoiceKind,
 };
@@ -21,6 +20,7 @@ use studio_proto::Role;
 use studio_proto::api::{Load, ModelStatus, ServerStatus, SessionStatus, TransportKind};
 use studio_proto::config::Config;
 use studio_proto::control::LiveSettings;
+use studio_run::manager::ManagerEvent;
 
 const SIZE: egui::Vec2 = egui::Vec2::new(1280.0, 800.0);
 

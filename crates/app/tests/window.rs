@@ -7,13 +7,13 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use studio_app::manager::ManagerOptions;
 use studio_app::service::{Studio, StudioOptions};
 use studio_app::state::{FaceImage, FaceUpload, Phase, Process, RunDevices, Snapshot};
 use studio_app::window::StudioWindow;
 use studio_proto::Role;
 use studio_proto::api::ServerStatus;
 use studio_proto::config::Config;
+use studio_run::manager::ManagerOptions;
 
 const VOICES: &str = r#"{"voices": {
     "robot": {"name": "Robot", "kind": "dsp"},

@@ -13,13 +13,13 @@ pub mod portal;
 
 pub use key::{KeyEvent, TalkKey, TalkKeyState};
 
-use crate::controls::LiveControls;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 use studio_proto::Role;
 use studio_proto::control::Control;
+use studio_run::controls::LiveControls;
 
 /// Apply talk-key events to the audio path until the sender side closes.
 pub fn apply_events(events: mpsc::Receiver<KeyEvent>, controls: Arc<LiveControls>) {

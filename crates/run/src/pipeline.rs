@@ -5,14 +5,16 @@
 
 use crate::controls::LiveControls;
 use crate::faces::FacePhoto;
-use crate::lipsync::{self, Arrival, Presented};
-use crate::manager::{ManagerOptions, ServerInfo, ServerManager, signalled};
+use crate::item::Item;
+use crate::lipsync;
+use crate::manager::{ServerInfo, ServerManager};
+use studio_devices::outputs;
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, Samples, VideoReport};
 use crate::sinks::{AudioSink, AudioWrite, Tee, VideoSink, VideoWrite};
+use crate::spec::RunSpec;
 use crate::tap::{RunTap, TapEvent};
 use anyhow::Context;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 use studio_devices::inputs::{open_audio, open_video};
@@ -26,6 +28,7 @@ use studio_proto::Role;
 use studio_proto::config::Config;
 use studio_transport::{SessionEvent, SessionSender};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// How long to wait, after capture ends, for frames and blocks still being processed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,31 +41,86 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// What to run.
-pub struct RunOptions {
-    pub video_in: VideoInput,
-    pub audio_in: AudioInput,
-    /// Capture this long; `None` runs until the sources end or the run is interrupted.
-    pub seconds: Option<f64>,
-    pub video_out: Option<PathBuf>,
-    pub audio_out: Option<PathBuf>,
-    /// Print a status line this often (the console studio).
-    pub status_every: Option<Duration>,
-    /// Live settings: set before the run to start with them, change them while it runs.
-    pub controls: Arc<LiveControls>,
-    /// Hold the faster path so video and audio leave with the same delay (off only to
-    /// diagnose).
-    pub lip_sync: bool,
-    /// Devices the processed media also goes to (virtual camera, virtual microphone, an
-    /// output device), opened before the servers start.
-    pub video_devices: Vec<Box<dyn VideoWrite>>,
-    pub audio_devices: Vec<Box<dyn AudioWrite>>,
-    /// For a window: previews, latency, manager events and camera switching.
-    pub tap: Option<RunTap>,
-    /// The face to wear: uploaded to every video server the run connects to.
-    pub face: Option<Arc<FacePhoto>>,
-    /// How sessions travel (raw frames or WebRTC).
-    pub transport: crate::session_transport::SessionTransport,
+/// The run's sources and writers, open before any server starts: each source is opened
+/// once, and the devices take its size and rate.
+pub(crate) struct Opened {
+    video: Box<dyn VideoSource>,
+    audio: Box<dyn AudioSource>,
+    video_writer: Option<Box<dyn VideoWrite>>,
+    audio_writer: Option<Box<dyn AudioWrite>>,
+}
+
+/// Open what `spec` names. Bad input fails here, before anything starts.
+pub(crate) fn open(config: &Config, spec: &RunSpec) -> anyhow::Result<Opened> {
+    let default_format = VideoFormat {
+        width: config.video.width,
+        height: config.video.height,
+        rate: FrameRate::per_second(config.video.fps),
+    };
+    let mut video = open_video(&spec.video_in, default_format).context("video input")?;
+    if let Some(requests) = spec.tap.as_ref().and_then(|t| t.video_input.clone()) {
+        let tap = spec.tap.clone();
+        video = Box::new(crate::live_source::SwitchingVideoSource::new(
+            video,
+            spec.video_in.clone(),
+            requests,
+            move |error| {
+                if let Some(tap) = &tap {
+                    tap.send(TapEvent::CameraFailed(error));
+                }
+            },
+        ));
+    }
+    let tell = |problem: String| {
+        if let Some(tap) = &spec.tap {
+            tap.send(TapEvent::DeviceProblem(problem));
+        }
+    };
+    let (_, audio) = open_audio_input(
+        &spec.audio_in,
+        spec.microphone_fallback,
+        config.audio.sample_rate,
+        &tell,
+    )?;
+    // Devices take the input's size and rate (a file keeps its own).
+    let format = video.format();
+    let (video_file, mut video_writers) = outputs::open_video(
+        &spec.video_out,
+        format.width,
+        format.height,
+        format.rate.as_f64(),
+    )?;
+    let (audio_file, mut audio_writers) =
+        outputs::open_audio(&spec.audio_out, config.audio.sample_rate)?;
+    let mut virtual_devices = outputs::open_virtual(
+        spec.virtual_camera,
+        spec.virtual_microphone,
+        (format.width, format.height, format.rate.as_f64()),
+        config.audio.sample_rate,
+    );
+    if let Some(tap) = &spec.tap {
+        for problem in std::mem::take(&mut virtual_devices.problems) {
+            tap.send(TapEvent::DeviceProblem(problem));
+        }
+    }
+    video_writers.append(&mut virtual_devices.video);
+    audio_writers.append(&mut virtual_devices.audio);
+    if let Some(path) = &video_file {
+        video_writers.push(Box::new(
+            Y4mWriter::create(path, format).context("video output")?,
+        ));
+    }
+    if let Some(path) = &audio_file {
+        audio_writers.push(Box::new(
+            WavWriter::create(path, config.audio.sample_rate).context("audio output")?,
+        ));
+    }
+    Ok(Opened {
+        video,
+        audio,
+        video_writer: Tee::of(video_writers).map(|t| t as Box<dyn VideoWrite>),
+        audio_writer: Tee::of(audio_writers).map(|t| t as Box<dyn AudioWrite>),
+    })
 }
 
 /// Counters shared by the capture threads, the session links and the status line.
@@ -104,84 +162,66 @@ impl PathStats {
 /// One path's link to its server: the sender in use now, if any.
 type CurrentSender = Arc<Mutex<Option<SessionSender>>>;
 
-enum SinkItem {
-    /// A frame and the slots its path is shifted by (lip sync).
-    Video(VideoFrame, u64),
-    /// A block and the samples its path is shifted by (lip sync).
-    Audio(AudioBlock, u64),
+/// What a sink thread is told.
+enum ToSink {
+    /// An item and how far its path is shifted by lip sync (slots for video, samples for
+    /// audio).
+    Place(Item, u64),
     /// Capture ended after this many frames or blocks: fill what is missing and close.
     End(u64),
 }
 
-/// Run the whole path through two real servers and report.
-pub async fn run(
-    config: &Config,
-    manager_options: ManagerOptions,
-    options: RunOptions,
-    interrupted: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<Report> {
-    run_with(
-        config,
-        || ServerManager::start(manager_options),
-        options,
-        interrupted,
-    )
-    .await
+/// Open `input`; a microphone that cannot open gives way to the test tone when `fallback`
+/// allows, and `tell` says why. Returns the input used and its source.
+fn open_audio_input(
+    input: &AudioInput,
+    fallback: bool,
+    sample_rate: u32,
+    tell: &dyn Fn(String),
+) -> anyhow::Result<(AudioInput, Box<dyn AudioSource>)> {
+    match open_audio(input, sample_rate) {
+        Ok(source) => Ok((input.clone(), source)),
+        Err(e) if fallback && matches!(input, AudioInput::Microphone(_)) => {
+            tell(format!(
+                "{e}. The test tone stands in for your voice: plug in a microphone, press Look \
+                 for devices, choose it and start again"
+            ));
+            let tone = AudioInput::Tone(440.0);
+            let source = open_audio(&tone, sample_rate).context("audio input")?;
+            Ok((tone, source))
+        }
+        Err(e) => Err(e).context("audio input"),
+    }
 }
 
-/// [`run`] on servers from `servers` (called once inputs and outputs are open): local
-/// processes, or cloud pods through [`ServerManager::remote`].
-pub async fn run_with(
+/// Run the opened sources through `manager`'s servers to the writers, and report.
+pub(crate) async fn run_with(
     config: &Config,
-    servers: impl FnOnce() -> ServerManager,
-    mut options: RunOptions,
-    interrupted: impl std::future::Future<Output = ()>,
+    opened: Opened,
+    manager: ServerManager,
+    spec: RunSpec,
+    cancel: CancellationToken,
 ) -> anyhow::Result<Report> {
-    // Bad input fails here, before anything starts.
-    let default_format = VideoFormat {
-        width: config.video.width,
-        height: config.video.height,
-        rate: FrameRate::per_second(config.video.fps),
-    };
-    let mut video_source = open_video(&options.video_in, default_format).context("video input")?;
-    if let Some(requests) = options.tap.as_ref().and_then(|t| t.video_input.clone()) {
-        let tap = options.tap.clone();
-        video_source = Box::new(crate::live_source::SwitchingVideoSource::new(
-            video_source,
-            options.video_in.clone(),
-            requests,
-            move |error| {
-                if let Some(tap) = &tap {
-                    tap.send(TapEvent::CameraFailed(error));
-                }
-            },
-        ));
-    }
-    let audio_source =
-        open_audio(&options.audio_in, config.audio.sample_rate).context("audio input")?;
+    let Opened {
+        video: video_source,
+        audio: audio_source,
+        video_writer,
+        audio_writer,
+    } = opened;
     let format = video_source.format();
     let block_samples = config.audio.block_samples();
-    let mut video_writers = std::mem::take(&mut options.video_devices);
-    if let Some(path) = &options.video_out {
-        video_writers.push(Box::new(
-            Y4mWriter::create(path, format).context("video output")?,
-        ));
-    }
-    let mut audio_writers = std::mem::take(&mut options.audio_devices);
-    if let Some(path) = &options.audio_out {
-        audio_writers.push(Box::new(
-            WavWriter::create(path, config.audio.sample_rate).context("audio output")?,
-        ));
-    }
-    let video_writer = Tee::of(video_writers).map(|t| t as Box<dyn VideoWrite>);
-    let audio_writer = Tee::of(audio_writers).map(|t| t as Box<dyn AudioWrite>);
+    let transport = spec.session_transport(config.video.fps as f32);
+    let options = spec;
 
-    let manager = servers();
     if let Some(tap) = &options.tap {
         tap.watch_manager(&manager);
     }
     let start_timeout = Duration::from_millis(config.servers.restart.start_timeout_ms);
-    if let Err(e) = manager.wait_ready(start_timeout).await {
+    let ready = tokio::select! {
+        ready = manager.wait_ready(start_timeout) => ready,
+        _ = cancel.cancelled() => Err(anyhow::Error::new(crate::StoppedEarly)),
+    };
+    if let Err(e) = ready {
         manager.stop().await;
         return Err(e);
     }
@@ -190,12 +230,13 @@ pub async fn run_with(
     let video_stats = Arc::new(PathStats::default());
     let audio_stats = Arc::new(PathStats::default());
     let gaps = Arc::new(Mutex::new(Vec::<Gap>::new()));
-    let (stop_links, links_stopped) = watch::channel(false);
-    let capture_stop = Arc::new(AtomicBool::new(false));
+    // Capture stops when the run is cancelled; the links only once what is still being
+    // processed came back.
+    let links_stop = CancellationToken::new();
 
     // Sinks run on threads of their own: file writes never hold up the sessions.
-    let (video_sink_tx, video_sink_rx) = mpsc::channel::<SinkItem>();
-    let (audio_sink_tx, audio_sink_rx) = mpsc::channel::<SinkItem>();
+    let (video_sink_tx, video_sink_rx) = mpsc::channel::<ToSink>();
+    let (audio_sink_tx, audio_sink_rx) = mpsc::channel::<ToSink>();
     let video_sink = VideoSink::new(
         video_writer,
         config.video.fallback,
@@ -206,7 +247,7 @@ pub async fn run_with(
     let video_sink_thread = std::thread::spawn(move || drain_video_sink(video_sink, video_sink_rx));
     let audio_sink_thread = std::thread::spawn(move || drain_audio_sink(audio_sink, audio_sink_rx));
     // Between the links and the sinks: the lip-sync buffer.
-    let (arrival_tx, arrival_rx) = mpsc::channel::<Arrival>();
+    let (arrival_tx, arrival_rx) = mpsc::channel::<Item>();
     let sync_thread = {
         let sync_config = studio_media::avsync::SyncConfig {
             lip_sync: options.lip_sync,
@@ -215,11 +256,12 @@ pub async fn run_with(
         let (video_out, audio_out) = (video_sink_tx.clone(), audio_sink_tx.clone());
         let (fps, rate) = (format.rate.as_f64(), config.audio.sample_rate);
         std::thread::spawn(move || {
-            lipsync::run(sync_config, clock, fps, rate, arrival_rx, |presented| {
-                let _ = match presented {
-                    Presented::Video(frame, shift) => video_out.send(SinkItem::Video(frame, shift)),
-                    Presented::Audio(block, shift) => audio_out.send(SinkItem::Audio(block, shift)),
+            lipsync::run(sync_config, clock, fps, rate, arrival_rx, |item, shift| {
+                let sink = match item {
+                    Item::Video(_) => &video_out,
+                    Item::Audio(_) => &audio_out,
                 };
+                let _ = sink.send(ToSink::Place(item, shift));
             })
         })
     };
@@ -250,10 +292,10 @@ pub async fn run_with(
             sink,
             gaps: gaps.clone(),
             clock,
-            stop: links_stopped.clone(),
+            stop: links_stop.clone(),
             tap: options.tap.clone(),
             face: options.face.clone().filter(|_| role == Role::Video),
-            transport: options.transport.clone(),
+            transport: transport.clone(),
         };
         tokio::spawn(link.run())
     });
@@ -270,11 +312,7 @@ pub async fn run_with(
     // latency, and counting it would make the lip-sync buffer hold both paths that long.
     let capture_start = clock.elapsed();
     let video_capture = {
-        let (sender, stats, stop) = (
-            video_sender.clone(),
-            video_stats.clone(),
-            capture_stop.clone(),
-        );
+        let (sender, stats, stop) = (video_sender.clone(), video_stats.clone(), cancel.clone());
         let tap = options.tap.clone();
         tokio::task::spawn_blocking(move || {
             capture_video(
@@ -289,11 +327,7 @@ pub async fn run_with(
         })
     };
     let audio_capture = {
-        let (sender, stats, stop) = (
-            audio_sender.clone(),
-            audio_stats.clone(),
-            capture_stop.clone(),
-        );
+        let (sender, stats, stop) = (audio_sender.clone(), audio_stats.clone(), cancel.clone());
         let frame_ms = config.audio.frame_ms;
         tokio::task::spawn_blocking(move || {
             capture_audio(
@@ -331,9 +365,8 @@ pub async fn run_with(
     tokio::pin!(captures);
     let (video_result, audio_result) = tokio::select! {
         results = &mut captures => results,
-        _ = interrupted => {
+        _ = cancel.cancelled() => {
             ended_by = "interrupted";
-            capture_stop.store(true, Ordering::Relaxed);
             captures.await
         }
     };
@@ -346,7 +379,7 @@ pub async fn run_with(
 
     drain(&video_stats, video_items, &audio_stats, audio_items).await;
     // Each link closes its session and tells its server, without counting that as a gap.
-    stop_links.send_replace(true);
+    links_stop.cancel();
     for link in links {
         let _ = link.await;
     }
@@ -358,8 +391,8 @@ pub async fn run_with(
     if let Some(task) = status_task {
         task.abort();
     }
-    let _ = video_sink_tx.send(SinkItem::End(video_items));
-    let _ = audio_sink_tx.send(SinkItem::End(audio_items));
+    let _ = video_sink_tx.send(ToSink::End(video_items));
+    let _ = audio_sink_tx.send(ToSink::End(audio_items));
     let video_sink = video_sink_thread
         .join()
         .map_err(|_| anyhow::anyhow!("the video output thread failed"))??;
@@ -372,7 +405,7 @@ pub async fn run_with(
     let gaps = lock(&gaps).clone();
     let restarts = servers.iter().filter(|s| s.exited_s.is_some()).count() as u64;
     Ok(Report {
-        transport: options.transport.name().into(),
+        transport: transport.name().into(),
         seconds: video_items as f64 / fps,
         ended_by: ended_by.into(),
         video: VideoReport {
@@ -454,10 +487,10 @@ struct Link {
     servers: watch::Receiver<Option<ServerInfo>>,
     current: CurrentSender,
     stats: Arc<PathStats>,
-    sink: mpsc::Sender<Arrival>,
+    sink: mpsc::Sender<Item>,
     gaps: Arc<Mutex<Vec<Gap>>>,
     clock: Instant,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     tap: Option<RunTap>,
     face: Option<Arc<FacePhoto>>,
     transport: crate::session_transport::SessionTransport,
@@ -467,15 +500,15 @@ impl Link {
     async fn run(mut self) {
         let mut connected_generation = 0;
         loop {
-            let mut stop = self.stop.clone();
+            let stop = self.stop.clone();
             let server = tokio::select! {
                 server = next_server(&mut self.servers, connected_generation) => server,
-                _ = signalled(&mut stop) => return,
+                _ = stop.cancelled() => return,
             };
             let Some(server) = server else { return };
             let opened = tokio::select! {
                 opened = self.transport.open(&server.client) => opened,
-                _ = signalled(&mut self.stop) => return,
+                _ = self.stop.cancelled() => return,
             };
             let (session_id, mut handle) = match opened {
                 Ok(opened) => opened,
@@ -504,7 +537,7 @@ impl Link {
             if first_session && let Some(task) = wearing.take() {
                 tokio::select! {
                     _ = task => {}
-                    _ = signalled(&mut self.stop) => return,
+                    _ = self.stop.cancelled() => return,
                 }
             }
             self.controls.attach(self.role, handle.sender.clone());
@@ -516,7 +549,7 @@ impl Link {
             let reason = loop {
                 let event = tokio::select! {
                     event = handle.events.recv() => event,
-                    _ = signalled(&mut self.stop) => {
+                    _ = self.stop.cancelled() => {
                         // Let the session end cleanly, then let the server forget it.
                         handle.sender.close();
                         let _ = server.client.close_session(&session_id).await;
@@ -532,7 +565,7 @@ impl Link {
                         }
                         self.stats.returned.fetch_add(1, Ordering::Relaxed);
                         self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.sink.send(Arrival::Video(frame));
+                        let _ = self.sink.send(Item::Video(frame));
                     }
                     Some(SessionEvent::Audio(block)) => {
                         self.stats.record_latency(self.clock, block.capture);
@@ -543,7 +576,7 @@ impl Link {
                             .returned
                             .fetch_add(block.samples.len() as u64, Ordering::Relaxed);
                         self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.sink.send(Arrival::Audio(block));
+                        let _ = self.sink.send(Item::Audio(block));
                     }
                     Some(SessionEvent::ControlAck(ack)) => {
                         if let Some(error) = ack.error {
@@ -607,10 +640,10 @@ async fn next_server(
 }
 
 /// Sleep until `due` after `clock`, in small steps so a stop is noticed.
-fn sleep_until(clock: Instant, due: Duration, stop: &AtomicBool) {
+fn sleep_until(clock: Instant, due: Duration, stop: &CancellationToken) {
     loop {
         let elapsed = clock.elapsed();
-        if elapsed >= due || stop.load(Ordering::Relaxed) {
+        if elapsed >= due || stop.is_cancelled() {
             return;
         }
         std::thread::sleep((due - elapsed).min(Duration::from_millis(50)));
@@ -629,7 +662,7 @@ fn capture_video(
     limit: Option<u64>,
     current: &CurrentSender,
     stats: &PathStats,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
     tap: Option<&RunTap>,
 ) -> anyhow::Result<(u64, Option<CameraHealth>)> {
     let rate = source.format().rate;
@@ -639,7 +672,7 @@ fn capture_video(
         let due =
             start + Duration::from_secs_f64(seq as f64 * rate.den as f64 / rate.num.max(1) as f64);
         sleep_until(clock, due, stop);
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_cancelled() {
             break;
         }
         let Some(image) = source.next_image()? else {
@@ -688,14 +721,14 @@ fn capture_audio(
     limit: Option<u64>,
     current: &CurrentSender,
     stats: &PathStats,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
 ) -> anyhow::Result<u64> {
     let sample_rate = source.sample_rate();
     let mut seq = 0u64;
     while limit.is_none_or(|l| seq < l) {
         let due = start + Duration::from_millis(seq * frame_ms as u64);
         sleep_until(clock, due, stop);
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_cancelled() {
             break;
         }
         let Some(samples) = source.read(block_samples)? else {
@@ -728,16 +761,17 @@ fn capture_audio(
 
 fn drain_video_sink(
     mut sink: VideoSink,
-    items: mpsc::Receiver<SinkItem>,
+    items: mpsc::Receiver<ToSink>,
 ) -> anyhow::Result<VideoSink> {
     for item in items {
         match item {
-            SinkItem::Video(frame, shift) => sink.push_shifted(frame, shift)?,
-            SinkItem::End(total) => {
+            ToSink::Place(Item::Video(frame), shift) => sink.push_shifted(frame, shift)?,
+            ToSink::End(total) => {
                 sink.conceal_until(total)?;
                 break;
             }
-            SinkItem::Audio(..) => {}
+            // The sync thread sends each kind to its own sink only.
+            ToSink::Place(Item::Audio(_), _) => {}
         }
     }
     sink.finish()?;
@@ -746,16 +780,16 @@ fn drain_video_sink(
 
 fn drain_audio_sink(
     mut sink: AudioSink,
-    items: mpsc::Receiver<SinkItem>,
+    items: mpsc::Receiver<ToSink>,
 ) -> anyhow::Result<AudioSink> {
     for item in items {
         match item {
-            SinkItem::Audio(block, shift) => sink.push_shifted(block, shift)?,
-            SinkItem::End(total) => {
+            ToSink::Place(Item::Audio(block), shift) => sink.push_shifted(block, shift)?,
+            ToSink::End(total) => {
                 sink.conceal_until(total)?;
                 break;
             }
-            SinkItem::Video(..) => {}
+            ToSink::Place(Item::Video(_), _) => {}
         }
     }
     sink.finish()?;
@@ -847,6 +881,28 @@ mod tests {
     }
 
     #[test]
+    fn a_microphone_that_cannot_open_gives_way_to_the_tone_and_says_why() {
+        let config = Config::defaults().unwrap();
+        let rate = config.audio.sample_rate;
+        let told = Mutex::new(Vec::new());
+        let tell = |problem: String| told.lock().unwrap().push(problem);
+        let missing = AudioInput::Microphone(Some("no such microphone 7f3a".into()));
+        let (used, _) = open_audio_input(&missing, true, rate, &tell).unwrap();
+        assert_eq!(used, AudioInput::Tone(440.0));
+        {
+            let told = told.lock().unwrap();
+            assert_eq!(told.len(), 1);
+            assert!(told[0].contains("test tone stands in"), "{}", told[0]);
+        }
+        // The tone itself needs no device and is left alone.
+        let (used, _) = open_audio_input(&AudioInput::Tone(440.0), true, rate, &tell).unwrap();
+        assert_eq!(used, AudioInput::Tone(440.0));
+        // Without the fallback (the command line), a missing microphone fails the run.
+        assert!(open_audio_input(&missing, false, rate, &tell).is_err());
+        assert_eq!(told.lock().unwrap().len(), 1, "nothing more was told");
+    }
+
+    #[test]
     fn a_camera_unplugged_mid_run_is_told_once_each_way_and_reported() {
         let (tap, _previews, mut events) = RunTap::new(None);
         let current: CurrentSender = Arc::default();
@@ -857,7 +913,7 @@ mod tests {
             Some(8),
             &current,
             &stats,
-            &AtomicBool::new(false),
+            &CancellationToken::new(),
             Some(&tap),
         )
         .unwrap();

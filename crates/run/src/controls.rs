@@ -59,7 +59,7 @@ impl LiveControls {
     }
 
     /// A new session opened on `role`'s path: give it every setting in force.
-    pub(crate) fn attach(&self, role: Role, session: SessionSender) {
+    pub fn attach(&self, role: Role, session: SessionSender) {
         let mut paths = lock(&self.paths);
         let path = paths.entry(role).or_default();
         for control in &path.settings {
@@ -68,7 +68,7 @@ impl LiveControls {
         path.session = Some(session);
     }
 
-    pub(crate) fn detach(&self, role: Role) {
+    pub fn detach(&self, role: Role) {
         if let Some(path) = lock(&self.paths).get_mut(&role) {
             path.session = None;
         }

@@ -1,8 +1,9 @@
-//! Cloud mode in the app: the RunPod key, provisioning with progress, the servers handed to
+//! Cloud mode in the run: provisioning with progress, the servers handed to
 //! the media path, the idle timeout, and deleting the pods whatever happens. The lifecycle
 //! itself lives in `studio-cloud`; this is where the app drives it.
 
 use crate::manager::{ServerInfo, ServerManager};
+use crate::session_transport::Transport;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use std::time::Duration;
@@ -15,16 +16,7 @@ use studio_proto::config::Config;
 use studio_transport::ServerClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
-
-/// How a session reaches a server: the seam where the WebRTC transport plugs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// Same-host raw sessions: servers on this computer (local mode, or the fake RunPod API).
-    Raw,
-    /// WebRTC with ICE-TCP to the pod's public IP and port: what real RunPod pods need.
-    Webrtc,
-}
+use tokio_util::sync::CancellationToken;
 
 /// Cloud settings that are not in config.json.
 #[derive(Debug, Clone)]
@@ -85,20 +77,6 @@ pub struct CloudReport {
     /// Why the pods were deleted: `stopped` or `idle`.
     pub stopped_by: String,
     pub steps: Vec<StepReport>,
-}
-
-/// The RunPod key from `RUNPOD_API_KEY` or the keyring, or a message saying how to give one.
-pub async fn api_key() -> anyhow::Result<Secret> {
-    let key = tokio::task::spawn_blocking(crate::secrets::read)
-        .await
-        .context("reading the RunPod API key")?;
-    match key {
-        Some(key) => Ok(Secret::new(key)),
-        None => bail!(
-            "cloud mode needs a RunPod API key: set {} or save the key in the window's Cloud panel (it is kept in the OS keyring, never in config files)",
-            crate::secrets::ENV_VAR
-        ),
-    }
 }
 
 /// Both pods, ready, and what is needed to delete them.
@@ -325,57 +303,55 @@ fn check_transport(transport: Transport, settings: &CloudSettings) -> anyhow::Re
     }
 }
 
-/// `studio run --headless --mode cloud`: pods up, the run through them, pods deleted — also
-/// when the run fails, is interrupted, or the pods sit idle.
-pub async fn run_headless(
+/// The media path on two pods: provisioning with `key`, the run until it ends, `cancel` is
+/// cancelled or the pods sit idle, and the pods deleted in every case.
+pub(crate) async fn run_on_pods(
     config: &Config,
-    transport: Transport,
-    options: crate::pipeline::RunOptions,
-    interrupted: impl std::future::Future<Output = ()> + Send + 'static,
+    key: Secret,
+    on_step: &(dyn Fn(&Progress) + Send + Sync),
+    opened: crate::pipeline::Opened,
+    spec: crate::spec::RunSpec,
+    cancel: CancellationToken,
 ) -> anyhow::Result<(crate::report::Report, CloudReport)> {
-    let (stop_tx, stop) = watch::channel(false);
-    let interrupt_task = tokio::spawn(async move {
-        interrupted.await;
-        stop_tx.send_replace(true);
-    });
-    let result = run_on_pods(config, transport, options, stop, |p| eprintln!("cloud {p}")).await;
-    interrupt_task.abort();
-    result
-}
-
-/// The media path on two pods: the key (nothing is sent without one), provisioning, the run
-/// until it ends, `stop` is set or the pods sit idle, and the pods deleted in every case.
-pub async fn run_on_pods(
-    config: &Config,
-    transport: Transport,
-    options: crate::pipeline::RunOptions,
-    mut stop: watch::Receiver<bool>,
-    on_step: impl Fn(&Progress),
-) -> anyhow::Result<(crate::report::Report, CloudReport)> {
-    let key = api_key().await?;
-    let cloud_options = CloudRunOptions::from_config(config, transport);
-    let servers = CloudServers::start(config, key, cloud_options, &on_step, &mut stop).await?;
-    let idle = servers.idle();
+    // The provisioning driver of studio-cloud watches a flag; it follows the token.
+    let (stop_tx, mut stop) = watch::channel(false);
+    let follow = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            stop_tx.send_replace(true);
+        })
+    };
+    let cloud_options = CloudRunOptions::from_config(config, spec.transport);
+    let started = CloudServers::start(config, key, cloud_options, on_step, &mut stop).await;
+    follow.abort();
+    let servers = started?;
+    // The run ends when the caller cancels it or when the pods sit idle.
+    let run_cancel = cancel.child_token();
     let idled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let run_ends = {
-        let idled = idled.clone();
-        async move {
+    let idle_watch = {
+        let (idle, idled, run_cancel) = (servers.idle(), idled.clone(), run_cancel.clone());
+        tokio::spawn(async move {
             tokio::select! {
-                _ = idle => idled.store(true, std::sync::atomic::Ordering::Relaxed),
-                _ = stop.wait_for(|s| *s) => {}
+                _ = idle => {
+                    idled.store(true, std::sync::atomic::Ordering::Relaxed);
+                    run_cancel.cancel();
+                }
+                _ = run_cancel.cancelled() => {}
             }
-        }
+        })
     };
     let run = match servers.manager() {
-        Ok(manager) => crate::pipeline::run_with(config, || manager, options, run_ends).await,
+        Ok(manager) => crate::pipeline::run_with(config, opened, manager, spec, run_cancel).await,
         Err(e) => Err(e),
     };
+    idle_watch.abort();
     let reason = if idled.load(std::sync::atomic::Ordering::Relaxed) {
         StopReason::Idle
     } else {
         StopReason::Stopped
     };
-    let (report, deleted) = servers.shutdown(reason, &on_step).await;
+    let (report, deleted) = servers.shutdown(reason, on_step).await;
     let run = run?;
     deleted?;
     Ok((run, report))

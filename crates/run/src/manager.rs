@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// How often a remote server's health is checked.
 const REMOTE_HEALTH_EVERY: Duration = Duration::from_secs(2);
@@ -154,7 +155,8 @@ pub fn find_server_binary() -> anyhow::Result<PathBuf> {
 pub struct ServerManager {
     servers: Vec<(Role, watch::Receiver<Option<ServerInfo>>)>,
     events: broadcast::Sender<ManagerEvent>,
-    shutdown: watch::Sender<bool>,
+    /// Cancelled by [`Self::stop`], or when the manager is dropped.
+    shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     history: Arc<Mutex<Vec<ServerRecord>>>,
 }
@@ -163,7 +165,7 @@ impl ServerManager {
     /// Start supervising both roles. Returns at once; use [`Self::wait_ready`].
     pub fn start(options: ManagerOptions) -> ServerManager {
         let (events, _) = broadcast::channel(64);
-        let (shutdown, _) = watch::channel(false);
+        let shutdown = CancellationToken::new();
         let history = Arc::new(Mutex::new(Vec::new()));
         let started = Instant::now();
         let mut servers = Vec::new();
@@ -176,7 +178,7 @@ impl ServerManager {
                 options: options.clone(),
                 info: tx,
                 events: events.clone(),
-                shutdown: shutdown.subscribe(),
+                shutdown: shutdown.clone(),
                 history: history.clone(),
                 started,
             };
@@ -196,13 +198,13 @@ impl ServerManager {
     /// again, offered anew (the session then reconnects).
     pub fn remote(servers: Vec<ServerInfo>) -> ServerManager {
         let (events, _) = broadcast::channel(64);
-        let (shutdown, _) = watch::channel(false);
+        let shutdown = CancellationToken::new();
         let mut published = Vec::new();
         let mut tasks = Vec::new();
         for info in servers {
             let (tx, rx) = watch::channel(Some(info.clone()));
             published.push((info.role, rx));
-            let mut stop = shutdown.subscribe();
+            let stop = shutdown.clone();
             let events = events.clone();
             tasks.push(tokio::spawn(async move {
                 let mut info = info;
@@ -210,7 +212,7 @@ impl ServerManager {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(REMOTE_HEALTH_EVERY) => {}
-                        _ = signalled(&mut stop) => return,
+                        _ = stop.cancelled() => return,
                     }
                     let ok = info.client.health().await.is_ok();
                     if ok != answering {
@@ -296,11 +298,19 @@ impl ServerManager {
     }
 
     /// Stop both servers and wait until they are gone.
-    pub async fn stop(self) {
-        self.shutdown.send_replace(true);
-        for task in self.tasks {
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+    }
+}
+
+impl Drop for ServerManager {
+    /// A manager dropped without [`ServerManager::stop`] (a run given up while its servers
+    /// were starting) still stops them; nobody waits for them to be gone.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 
@@ -309,7 +319,7 @@ struct Supervisor {
     options: ManagerOptions,
     info: watch::Sender<Option<ServerInfo>>,
     events: broadcast::Sender<ManagerEvent>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
     history: Arc<Mutex<Vec<ServerRecord>>>,
     started: Instant,
 }
@@ -332,23 +342,23 @@ impl Supervisor {
         let _ = self.events.send(event);
     }
 
-    async fn run(mut self) {
+    async fn run(self) {
         let role = self.role;
         let initial = Duration::from_millis(self.options.restart.initial_backoff_ms);
         let max = Duration::from_millis(self.options.restart.max_backoff_ms);
         let mut backoff = initial;
         let mut generation = 0;
         loop {
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 return;
             }
             generation += 1;
             self.emit(ManagerEvent::Starting { role, generation });
             let started = Instant::now();
-            let mut shutdown = self.shutdown.clone();
+            let shutdown = self.shutdown.clone();
             let start = tokio::select! {
                 start = self.start_server(generation) => start,
-                _ = signalled(&mut shutdown) => return,
+                _ = shutdown.cancelled() => return,
             };
             match start {
                 Ok(mut running) => {
@@ -373,7 +383,7 @@ impl Supervisor {
                     self.info.send_replace(Some(running.info.clone()));
                     let exit = tokio::select! {
                         status = running.child.wait() => status,
-                        _ = signalled(&mut self.shutdown) => {
+                        _ = self.shutdown.cancelled() => {
                             self.info.send_replace(None);
                             stop_child(running).await;
                             return;
@@ -404,7 +414,7 @@ impl Supervisor {
             });
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = signalled(&mut self.shutdown) => return,
+                _ = self.shutdown.cancelled() => return,
             }
             backoff = (backoff * 2).min(max);
         }
@@ -502,12 +512,6 @@ impl Supervisor {
             },
         })
     }
-}
-
-/// Resolves once a stop flag is set (or its sender is gone). The guard `wait_for` returns is
-/// dropped here, so callers stay `Send`.
-pub(crate) async fn signalled(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|set| *set).await;
 }
 
 /// Close the server's stdin so it shuts down cleanly; kill it if it takes too long.

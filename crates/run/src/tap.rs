@@ -22,6 +22,9 @@ pub enum TapEvent {
     CameraFailed(String),
     /// The camera went away (what happened, in words) or streams again (`None`).
     CameraState(Option<String>),
+    /// A device the run asked for could not be used and was left out or stood in for; the
+    /// sentence says why and what to do.
+    DeviceProblem(String),
 }
 
 /// The newest frame of each side: sharing is cheap (one `Arc`), older frames are simply
@@ -32,7 +35,7 @@ pub struct Previews {
     pub processed: watch::Receiver<Option<Arc<VideoFrame>>>,
 }
 
-/// Handed to [`crate::pipeline::run`] through `RunOptions::tap`.
+/// Handed to [`crate::run`] through `RunSpec::tap`.
 #[derive(Clone)]
 pub struct RunTap {
     camera: watch::Sender<Option<Arc<VideoFrame>>>,

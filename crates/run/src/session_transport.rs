@@ -1,8 +1,19 @@
 //! Which transport a run's sessions use (`--transport raw|webrtc`, `--ice udp|tcp`), and
 //! opening a session with it.
 
+use serde::Serialize;
 use studio_transport::webrtc::{IceMode, WebRtcOptions};
 use studio_transport::{ServerClient, SessionHandle, TransportError};
+
+/// How a session reaches a server: the seam where the WebRTC transport plugs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Same-host raw sessions: servers on this computer (local mode, or the fake RunPod API).
+    Raw,
+    /// WebRTC with ICE-TCP to the pod's public IP and port: what real RunPod pods need.
+    Webrtc,
+}
 
 /// The transport for every session of a run.
 #[derive(Debug, Clone, Default)]

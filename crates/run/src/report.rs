@@ -3,6 +3,7 @@
 
 use crate::manager::ServerRecord;
 use serde::Serialize;
+use std::time::Duration;
 
 /// Latency of one path, from capture to the processed result arriving back, in milliseconds.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -165,7 +166,7 @@ pub struct Report {
     pub restarts: u64,
     pub gaps: Vec<Gap>,
     /// The lip-sync buffer: delays chosen per path and the offset between them.
-    pub lip_sync: crate::lipsync::LipSyncReport,
+    pub lip_sync: LipSyncReport,
     /// The camera's state at the end and what it counted; absent for other video inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub camera: Option<CameraReport>,
@@ -195,6 +196,57 @@ impl CameraReport {
             disconnects: health.stats.disconnects,
             frames_concealed: health.stats.frames_concealed,
             frames_broken: health.stats.frames_broken,
+        }
+    }
+}
+
+/// Lip sync in the report: the delays chosen and what they cost.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LipSyncReport {
+    pub enabled: bool,
+    pub video: PathSync,
+    pub audio: PathSync,
+    /// Presentation delay of video minus that of audio at the end (0 when in sync).
+    pub offset_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PathSync {
+    /// Capture to presentation, at the end of the run.
+    pub delay_ms: Option<f64>,
+    /// Capture to arrival of the first item, which set the starting delay.
+    pub first_latency_ms: Option<f64>,
+    /// Mean time an item was held back for the other path.
+    pub held_ms_mean: f64,
+    /// Items that arrived after their presentation time.
+    pub late: u64,
+    /// Times the delay rose because this path kept arriving late.
+    pub raises: u64,
+    /// How long after its presentation time each item actually left (thread wake-up and
+    /// late arrivals): what a device sees beyond the scheduled timeline.
+    pub release_lag_ms: LatencySummary,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl PathSync {
+    pub(crate) fn from_stats(
+        stats: &studio_media::avsync::PathSyncStats,
+        lags_ms: &Samples,
+    ) -> PathSync {
+        PathSync {
+            delay_ms: stats.delay.map(ms),
+            first_latency_ms: stats.first_latency.map(ms),
+            held_ms_mean: if stats.released == 0 {
+                0.0
+            } else {
+                ms(stats.held / stats.released as u32)
+            },
+            late: stats.late,
+            raises: stats.raises,
+            release_lag_ms: lags_ms.summary(),
         }
     }
 }
