@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 use studio_devices::inputs::{open_audio, open_video};
 use studio_media::health::{CameraHealth, CameraState};
-use studio_media::input::{AudioInput, VideoInput};
+use studio_media::input::AudioInput;
 use studio_media::source::{AudioSource, FrameRate, VideoFormat, VideoSource};
 use studio_media::wav::WavWriter;
 use studio_media::y4m::Y4mWriter;
