@@ -12,7 +12,7 @@ use studio_cloud::{
     CloudEvent, CloudSettings, Plan, Progress, Provisioner, RunpodRest, Secret, ServerEndpoint,
 };
 use studio_proto::config::Config;
-use studio_transport::ServerClient;
+use studio_client::ServerClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use studio_proto::Role;
 use studio_proto::api::Listening;
 use studio_proto::config::RestartConfig;
-use studio_transport::ServerClient;
+use studio_client::ServerClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{broadcast, watch};

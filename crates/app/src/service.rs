@@ -7,7 +7,6 @@ use crate::manager::{ManagerOptions, ServerInfo};
 use crate::pipeline::{self, RunOptions};
 use crate::state::{
     Camera, Command, Effect, Event, Microphone, RunDevices, Snapshot, Store, Thumbnail,
-    face_from_answer, voices_from_answer,
 };
 use crate::tap::{Previews, RunTap, TapEvent};
 use std::path::{Path, PathBuf};
@@ -16,7 +15,8 @@ use std::time::{Duration, Instant};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::Role;
 use studio_proto::config::Config;
-use studio_transport::{ServerClient, TransportError};
+use studio_client::{FaceImage, ServerClient};
+use studio_proto::api::FaceAdded;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -217,14 +217,6 @@ fn start_talk_key(
     }
 }
 
-/// The sentence a person needs from a server's refusal.
-fn plain(error: TransportError) -> String {
-    match error {
-        TransportError::Http { message, .. } => message,
-        other => other.to_string(),
-    }
-}
-
 impl Driver {
     async fn run(
         mut self,
@@ -338,10 +330,11 @@ impl Driver {
                     return;
                 };
                 tokio::spawn(async move {
-                    let result = match client.voices().await {
-                        Ok(answer) => voices_from_answer(&answer),
-                        Err(e) => Err(plain(e)),
-                    };
+                    let result = client
+                        .voices()
+                        .await
+                        .map(|list| list.voices)
+                        .map_err(|e| e.plain());
                     send(Event::Voices(result));
                 });
             }
@@ -399,6 +392,15 @@ impl Driver {
                     TapEvent::Latency(role, ms) => Input::Event(Event::Latency(role, ms)),
                     TapEvent::CameraFailed(e) => Input::Event(Event::CameraFailed(e)),
                     TapEvent::CameraState(words) => Input::Event(Event::CameraState(words)),
+                    TapEvent::ControlAnswered {
+                        role,
+                        control,
+                        refused,
+                    } => Input::Event(Event::ControlAnswered {
+                        role,
+                        control,
+                        refused,
+                    }),
                 };
                 if inputs.send(input).is_err() {
                     break;
@@ -563,27 +565,15 @@ async fn watch_status(client: ServerClient, inputs: mpsc::UnboundedSender<Input>
     }
 }
 
-async fn upload_face(
-    client: &ServerClient,
-    path: &Path,
-) -> Result<(String, Option<crate::state::FaceBox>), String> {
+/// Send the image file at `path` to the video server: the face it found, or the server's
+/// reason in its own words. Public so a test can run exactly what the window runs.
+pub async fn upload_face(client: &ServerClient, path: &Path) -> Result<FaceAdded, String> {
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let content_type = match extension(path).as_deref() {
-        Some("png") => "image/png",
-        _ => "image/jpeg",
-    };
-    let answer = client
-        .upload_face(bytes, content_type)
-        .await
-        .map_err(plain)?;
-    face_from_answer(&answer)
-}
-
-fn extension(path: &Path) -> Option<String> {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+    let image = FaceImage::from_bytes(bytes)
+        .ok_or_else(|| format!("{} is not a JPEG, PNG or WebP image", path.display()))?;
+    client.upload_face(&image).await.map_err(|e| e.plain())
 }
 
 /// Decode an image file and shrink it to a thumbnail.

@@ -2,7 +2,8 @@
 //! opening a session with it.
 
 use studio_transport::webrtc::{IceMode, WebRtcOptions};
-use studio_transport::{ServerClient, SessionHandle, TransportError};
+use studio_client::{ClientError, ServerClient};
+use studio_transport::SessionHandle;
 
 /// The transport for every session of a run.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +42,7 @@ impl SessionTransport {
     pub async fn open(
         &self,
         client: &ServerClient,
-    ) -> Result<(String, SessionHandle), TransportError> {
+    ) -> Result<(String, SessionHandle), ClientError> {
         match self {
             SessionTransport::Raw => {
                 let (offer, handle) = client.open_raw_session().await?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use studio_media::VideoFrame;
 use studio_media::source::VideoInput;
 use studio_proto::Role;
+use studio_proto::control::Control;
 use tokio::sync::{mpsc, watch};
 
 /// Something the run reports to whoever watches it.
@@ -22,6 +23,12 @@ pub enum TapEvent {
     CameraFailed(String),
     /// The camera went away (what happened, in words) or streams again (`None`).
     CameraState(Option<String>),
+    /// A session answered a face or voice it was sent: taken, or refused with the reason.
+    ControlAnswered {
+        role: Role,
+        control: Control,
+        refused: Option<String>,
+    },
 }
 
 /// The newest frame of each side: sharing is cheap (one `Arc`), older frames are simply

@@ -9,11 +9,13 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use std::io::Cursor;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_models::Cached;
 use studio_proto::Role;
+use studio_proto::api::{FaceAdded, error_code};
 use studio_proto::config::{Config, FaceConfig};
 
 /// A folder holding `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` to use instead of
@@ -27,6 +29,8 @@ pub const MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
 pub struct FaceSlot {
     engine: RwLock<Option<Arc<FaceEngine>>>,
     state: RwLock<String>,
+    /// The models are on disk and being loaded: an upload now succeeds in a moment.
+    loading: AtomicBool,
     pub limits: RwLock<Option<FaceConfig>>,
 }
 
@@ -35,6 +39,7 @@ impl Default for FaceSlot {
         FaceSlot {
             engine: RwLock::new(None),
             state: RwLock::new("face models not configured".into()),
+            loading: AtomicBool::new(false),
             limits: RwLock::new(None),
         }
     }
@@ -61,6 +66,24 @@ impl FaceSlot {
             Ok(mut g) => *g = s,
             Err(p) => *p.into_inner() = s,
         }
+    }
+
+    /// Whether the engine is on its way (`POST /v1/faces` answers `face_loading`) rather
+    /// than waiting for models that may never come (`face_unavailable`).
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
+    }
+
+    fn set_loading(&self, state: String) {
+        self.set_state(state);
+        self.loading.store(true, Ordering::Release);
+    }
+
+    /// The engine waits for something that does not come by itself (files to download, a
+    /// configuration to fix).
+    fn set_waiting(&self, state: String) {
+        self.set_state(state);
+        self.loading.store(false, Ordering::Release);
     }
 
     fn set_engine(&self, e: Arc<FaceEngine>) {
@@ -134,6 +157,9 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
     let detect_every = config.face.detect_every;
     let registry = registry.clone();
     let from_env = std::env::var_os(FACE_MODELS_ENV).map(PathBuf::from);
+    // Said before the server answers anything: an upload that comes while the models are
+    // looked for waits for the answer instead of reading a stale state.
+    registry.face.set_loading("looking for the face models".into());
     tokio::spawn(async move {
         let paths = match from_env {
             Some(dir) => MODEL_IDS.map(|id| dir.join(format!("{id}.onnx"))),
@@ -142,7 +168,7 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
                 None => return,
             },
         };
-        registry.face.set_state("loading face models".into());
+        registry.face.set_loading("loading face models".into());
         let loaded = tokio::task::spawn_blocking(move || {
             FaceModels::load(&paths[0], &paths[1], &paths[2], &options)
         })
@@ -165,6 +191,8 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
                 .face
                 .set_state(format!("face model loader stopped: {e}")),
         }
+        // Cleared only after the engine is in place: an upload sees one or the other.
+        registry.face.loading.store(false, Ordering::Release);
     });
 }
 
@@ -172,7 +200,7 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
 /// or no such entries).
 async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
     let Some(manager) = registry.model_manager() else {
-        registry.face.set_state(format!(
+        registry.face.set_waiting(format!(
             "no face models configured: add models {MODEL_IDS:?} with role video, or set {FACE_MODELS_ENV}"
         ));
         return None;
@@ -182,16 +210,12 @@ async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
         match manager.path(id) {
             Ok(p) => paths.push(p),
             Err(e) => {
-                registry.face.set_state(format!("face model {id}: {e}"));
+                registry.face.set_waiting(format!("face model {id}: {e}"));
                 return None;
             }
         }
     }
-    registry.face.set_state(
-        "the face models are not on this computer yet: download them with \
-         `studio models fetch det_10g w600k_r50 inswapper_128`"
-            .into(),
-    );
+    let mut told = false;
     loop {
         let ready = MODEL_IDS
             .iter()
@@ -199,24 +223,18 @@ async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
         if ready {
             break;
         }
+        if !told {
+            registry.face.set_waiting(
+                "the face models are not on this computer yet: download them with \
+                 `studio models fetch det_10g w600k_r50 inswapper_128`"
+                    .into(),
+            );
+            told = true;
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let [a, b, c]: [PathBuf; 3] = paths.try_into().ok()?;
     Some([a, b, c])
-}
-
-/// The answer to `POST /v1/faces`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct FaceAdded {
-    /// Use it in `Control::SetFace`.
-    pub id: String,
-    /// The face used, `[x1, y1, x2, y2]` in the image's pixels.
-    pub bbox: [f32; 4],
-    /// How many faces the image held.
-    pub faces: usize,
-    /// Set when the image held several faces (the largest is used).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
 }
 
 fn bad(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -280,14 +298,19 @@ pub async fn add_face(registry: Arc<Registry>, body: Bytes) -> Result<Json<FaceA
         .ok_or_else(|| {
             bad(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "face_unavailable",
+                error_code::FACE_UNAVAILABLE,
                 registry.face.state(),
             )
         })?;
     let Some(engine) = registry.face.engine() else {
+        let code = if registry.face.is_loading() {
+            error_code::FACE_LOADING
+        } else {
+            error_code::FACE_UNAVAILABLE
+        };
         return Err(bad(
             StatusCode::SERVICE_UNAVAILABLE,
-            "face_unavailable",
+            code,
             registry.face.state(),
         ));
     };

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_proto::Role;
-use studio_proto::api::{Load, ModelStatus, ServerStatus, SessionStatus, TransportKind};
+use studio_proto::api::{
+    Load, ModelStatus, ServerStatus, SessionState, SessionStatus, TransportKind,
+};
 use studio_proto::control::LiveSettings;
 use tokio::sync::{Notify, watch};
 
@@ -33,14 +35,14 @@ pub struct SessionCounters {
 pub struct SessionEntry {
     pub id: String,
     pub transport: TransportKind,
-    state: Mutex<&'static str>,
+    state: Mutex<SessionState>,
     pub counters: SessionCounters,
     settings: Mutex<LiveSettings>,
     cancel: Notify,
 }
 
 impl SessionEntry {
-    pub fn set_state(&self, state: &'static str) {
+    pub fn set_state(&self, state: SessionState) {
         *lock(&self.state) = state;
     }
 
@@ -67,7 +69,7 @@ impl SessionEntry {
         SessionStatus {
             id: self.id.clone(),
             transport: self.transport,
-            state: lock(&self.state).to_string(),
+            state: *lock(&self.state),
             frames_in: c.frames_in.load(Ordering::Relaxed),
             frames_out: c.frames_out.load(Ordering::Relaxed),
             frames_dropped: c.frames_dropped.load(Ordering::Relaxed),
@@ -153,7 +155,7 @@ impl Registry {
         let entry = Arc::new(SessionEntry {
             id: id.clone(),
             transport,
-            state: Mutex::new("waiting"),
+            state: Mutex::new(SessionState::Waiting),
             counters: SessionCounters::default(),
             settings: Mutex::new(LiveSettings::default()),
             cancel: Notify::new(),

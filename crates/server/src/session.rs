@@ -29,7 +29,7 @@ pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, Transp
         tokio::select! {
             accepted = listener.accept(ACCEPT_TIMEOUT) => match accepted {
                 Ok(connection) => {
-                    entry.set_state("open");
+                    entry.set_state(studio_proto::api::SessionState::Open);
                     registry.changed();
                     tracing::info!(session = %id, "session open");
                     serve(connection, entry.clone(), registry.clone()).await;
@@ -57,7 +57,7 @@ pub async fn open_webrtc(
     let accepted = server.accept_offer(offer_sdp).await?;
     let id = studio_transport::raw::random_key()?[..16].to_string();
     let entry = registry.add_session(id.clone(), TransportKind::Webrtc);
-    entry.set_state("open");
+    entry.set_state(studio_proto::api::SessionState::Open);
     registry.changed();
     tracing::info!(session = %id, "WebRTC session answered");
     let task_id = id.clone();
@@ -94,7 +94,7 @@ async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry:
             let _ = engine_thread.await;
         }
     }
-    entry.set_state("closed");
+    entry.set_state(studio_proto::api::SessionState::Closed);
 }
 
 /// The engine loop: one item at a time, controls first, until the inbox closes or the app
