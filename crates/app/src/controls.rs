@@ -75,7 +75,11 @@ impl LiveControls {
         let mut paths = lock(&self.paths);
         let path = paths.get_mut(&role)?;
         // Answers come in order: anything older was answered or lost with its session.
-        while path.unanswered.front().is_some_and(|(seq, _)| *seq < ack.seq) {
+        while path
+            .unanswered
+            .front()
+            .is_some_and(|(seq, _)| *seq < ack.seq)
+        {
             path.unanswered.pop_front();
         }
         let (_, control) = path
@@ -203,8 +207,15 @@ mod tests {
             seq: seqs[1],
             error: Some("unknown voice".into()),
         };
-        assert_eq!(controls.answered(Role::Audio, &refused), Some(voice("ghost")));
-        assert_eq!(controls.answered(Role::Audio, &refused), None, "answered once");
+        assert_eq!(
+            controls.answered(Role::Audio, &refused),
+            Some(voice("ghost"))
+        );
+        assert_eq!(
+            controls.answered(Role::Audio, &refused),
+            None,
+            "answered once"
+        );
         assert!(
             controls.current(Role::Audio).is_empty(),
             "the refused voice is not sent to the next session"

@@ -12,11 +12,11 @@ use crate::tap::{Previews, RunTap, TapEvent};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use studio_client::{FaceImage, ServerClient};
 use studio_media::source::{AudioInput, VideoInput};
 use studio_proto::Role;
-use studio_proto::config::Config;
-use studio_client::{FaceImage, ServerClient};
 use studio_proto::api::FaceAdded;
+use studio_proto::config::Config;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 

@@ -1,9 +1,9 @@
 //! Which transport a run's sessions use (`--transport raw|webrtc`, `--ice udp|tcp`), and
 //! opening a session with it.
 
-use studio_transport::webrtc::{IceMode, WebRtcOptions};
 use studio_client::{ClientError, ServerClient};
 use studio_transport::SessionHandle;
+use studio_transport::webrtc::{IceMode, WebRtcOptions};
 
 /// The transport for every session of a run.
 #[derive(Debug, Clone, Default)]

@@ -1041,7 +1041,10 @@ impl Store {
                 let previous = self.accepted_face.clone();
                 self.state.chosen_face = self.face_index(previous.as_deref());
                 if self.running() {
-                    vec![Effect::Control(role, Control::SetFace { face_id: previous })]
+                    vec![Effect::Control(
+                        role,
+                        Control::SetFace { face_id: previous },
+                    )]
                 } else {
                     Vec::new()
                 }
@@ -1053,9 +1056,9 @@ impl Store {
     /// The face the video server knows by `face_id`.
     fn face_index(&self, face_id: Option<&str>) -> Option<usize> {
         let face_id = face_id?;
-        self.state.faces.iter().position(|f| {
-            matches!(&f.upload, FaceUpload::Detected { face_id: id, .. } if id == face_id)
-        })
+        self.state.faces.iter().position(
+            |f| matches!(&f.upload, FaceUpload::Detected { face_id: id, .. } if id == face_id),
+        )
     }
 
     fn face_with_id(&mut self, face_id: Option<&str>) -> Option<&mut FaceEntry> {
@@ -1333,7 +1336,12 @@ mod tests {
                 Role::Video,
                 vec![
                     model("detector", ModelState::Ready, 1000, None),
-                    model("swapper", ModelState::Failed, 400, Some("checksum mismatch")),
+                    model(
+                        "swapper",
+                        ModelState::Failed,
+                        400,
+                        Some("checksum mismatch"),
+                    ),
                 ],
                 0,
             ),
@@ -1501,10 +1509,9 @@ mod tests {
         let path = PathBuf::from("/faces/ada.png");
         store.command(Command::AddFace(path.clone()));
         // The server's answer as it goes over the wire: `bbox` is `[x1, y1, x2, y2]`.
-        let answer: FaceAdded = serde_json::from_str(
-            r#"{"id": "f", "bbox": [100.0, 40.0, 260.0, 240.0], "faces": 1}"#,
-        )
-        .unwrap();
+        let answer: FaceAdded =
+            serde_json::from_str(r#"{"id": "f", "bbox": [100.0, 40.0, 260.0, 240.0], "faces": 1}"#)
+                .unwrap();
         store.apply(Event::FaceUploaded {
             path,
             result: Ok(answer),
@@ -1590,7 +1597,11 @@ mod tests {
         );
         // A refusal that comes after another choice leaves that choice alone.
         store.command(Command::ChooseVoice("deep".into()));
-        assert_eq!(store.snapshot().voice_refused, None, "a new choice, a new answer");
+        assert_eq!(
+            store.snapshot().voice_refused,
+            None,
+            "a new choice, a new answer"
+        );
         assert!(
             store
                 .apply(answered(set_voice("ghost"), Some("late")))
@@ -1631,7 +1642,10 @@ mod tests {
         };
         store.apply(answered(set_face("f0"), None));
         store.command(Command::ChooseFace(Some(1)));
-        let effects = store.apply(answered(set_face("f1"), Some("the face engine is not ready")));
+        let effects = store.apply(answered(
+            set_face("f1"),
+            Some("the face engine is not ready"),
+        ));
         assert_eq!(effects, [Effect::Control(Role::Video, set_face("f0"))]);
         let snapshot = store.snapshot();
         assert_eq!(snapshot.chosen_face, Some(0));

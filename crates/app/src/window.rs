@@ -735,13 +735,15 @@ fn server_card(ui: &mut Ui, card: &ServerCard) {
             ui.horizontal(|ui| {
                 ui.label(RichText::new(&model.id).size(12.5));
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                    ui.label(RichText::new(model_state_label(model.state)).size(12.5).color(
-                        if model.state == ModelState::Failed {
-                            STRONG
-                        } else {
-                            MUTED
-                        },
-                    ));
+                    ui.label(
+                        RichText::new(model_state_label(model.state))
+                            .size(12.5)
+                            .color(if model.state == ModelState::Failed {
+                                STRONG
+                            } else {
+                                MUTED
+                            }),
+                    );
                 });
             });
             let fraction = model.fraction().unwrap_or(0.0);

@@ -263,7 +263,10 @@ async fn the_window_holds_and_draws_the_box_the_detector_found_in_an_uploaded_ph
         1,
     );
     let [x1, y1, x2, y2] = engine.add_face(&photo).unwrap().bbox;
-    assert!(x1 > 1.0 && y1 > 1.0, "a box at the corner tells no reading from the other");
+    assert!(
+        x1 > 1.0 && y1 > 1.0,
+        "a box at the corner tells no reading from the other"
+    );
     let close = |a: f32, b: f32| (a - b).abs() < 1e-3;
     assert!(
         close(face_box.x1, x1)

@@ -185,7 +185,13 @@ fn starting() -> Snapshot {
         Role::Video,
         vec![
             model("det_10g", ModelState::Ready, 16_900_000, 16_900_000, None),
-            model("w600k_r50", ModelState::Verifying, 174_000_000, 174_000_000, None),
+            model(
+                "w600k_r50",
+                ModelState::Verifying,
+                174_000_000,
+                174_000_000,
+                None,
+            ),
             model(
                 "inswapper_128",
                 ModelState::Downloading,

@@ -332,9 +332,7 @@ fn a_voice_the_server_refuses_is_shown_refused_and_the_previous_voice_stays_chos
     wait_for_voice(&rig, &mut harness, "deep");
     assert_eq!(harness.state().studio().snapshot().voice_refused, None);
     assert_eq!(
-        harness
-            .get_all_by_label_contains("would not use")
-            .count(),
+        harness.get_all_by_label_contains("would not use").count(),
         0
     );
 

@@ -30,12 +30,12 @@ impl StatusEvents {
                 if event.name != "status" {
                     continue;
                 }
-                return Some(serde_json::from_str(&event.data).map_err(|e| {
-                    ClientError::Request {
+                return Some(
+                    serde_json::from_str(&event.data).map_err(|e| ClientError::Request {
                         url: self.url.clone(),
                         message: format!("unreadable status event: {e}"),
-                    }
-                }));
+                    }),
+                );
             }
             match self.response.chunk().await {
                 Ok(Some(bytes)) => self.ready.extend(self.parser.push(&bytes)),

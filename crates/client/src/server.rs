@@ -7,8 +7,7 @@ use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::time::Duration;
 use studio_proto::api::{
-    FaceAdded, Health, RawSessionOffer, RawSessionRequest, ServerStatus, TransportKind,
-    VoiceList,
+    FaceAdded, Health, RawSessionOffer, RawSessionRequest, ServerStatus, TransportKind, VoiceList,
 };
 use studio_transport::SessionHandle;
 use studio_transport::webrtc::{WebRtcOptions, WebRtcSession};
@@ -87,9 +86,7 @@ impl ServerClient {
     }
 
     /// Ask for a same-host raw session and connect to it.
-    pub async fn open_raw_session(
-        &self,
-    ) -> Result<(RawSessionOffer, SessionHandle), ClientError> {
+    pub async fn open_raw_session(&self) -> Result<(RawSessionOffer, SessionHandle), ClientError> {
         let url = self.url("/v1/sessions");
         let response = self
             .http

@@ -263,7 +263,10 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
         }
-        assert_eq!(serde_json::to_value(SessionState::Waiting).unwrap(), "waiting");
+        assert_eq!(
+            serde_json::to_value(SessionState::Waiting).unwrap(),
+            "waiting"
+        );
         assert_eq!(serde_json::to_value(VoiceKind::Neural).unwrap(), "neural");
         assert!(serde_json::from_str::<ModelState>("\"resting\"").is_err());
     }

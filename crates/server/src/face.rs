@@ -159,7 +159,9 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
     let from_env = std::env::var_os(FACE_MODELS_ENV).map(PathBuf::from);
     // Said before the server answers anything: an upload that comes while the models are
     // looked for waits for the answer instead of reading a stale state.
-    registry.face.set_loading("looking for the face models".into());
+    registry
+        .face
+        .set_loading("looking for the face models".into());
     tokio::spawn(async move {
         let paths = match from_env {
             Some(dir) => MODEL_IDS.map(|id| dir.join(format!("{id}.onnx"))),

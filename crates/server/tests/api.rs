@@ -4,10 +4,10 @@ use futures_util::StreamExt;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use studio_client::ServerClient;
 use studio_media::{AudioBlock, I420Image, Timestamp, VideoFrame};
 use studio_proto::api::{RawSessionOffer, ServerStatus};
 use studio_proto::control::Control;
-use studio_client::ServerClient;
 use studio_transport::SessionEvent;
 
 mod common;

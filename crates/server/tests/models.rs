@@ -80,7 +80,8 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
     let early: ServerStatus = common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
     assert_eq!(early.models.len(), 1, "listed from the start: {early:?}");
     assert_ne!(
-        early.models[0].state, ModelState::Ready,
+        early.models[0].state,
+        ModelState::Ready,
         "the server answers while the model is still on its way"
     );
 

@@ -2,10 +2,10 @@
 //! from outside, and refused settings that change nothing.
 
 use std::time::Duration;
+use studio_client::ServerClient;
 use studio_media::{AudioBlock, Timestamp};
 use studio_proto::api::VoiceList;
 use studio_proto::control::Control;
-use studio_client::ServerClient;
 use studio_transport::SessionEvent;
 
 mod common;

@@ -169,13 +169,17 @@ impl PendingSession {
             options,
             server,
         } = self;
-        connect(
-            &mut rtc,
-            pending,
-            answer_sdp,
+        connect(&mut rtc, pending, answer_sdp, &options)?;
+        drive(
+            rtc,
+            (video, audio),
+            Net::new(udp, active_local),
             &options,
-        )?;
-        drive(rtc, (video, audio), Net::new(udp, active_local), &options, server, id, location).await
+            server,
+            id,
+            location,
+        )
+        .await
     }
 }
 
