@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use studio_models::cache::{CACHE_ENV, human_bytes};
 use studio_models::{Cached, ManagerOptions, ModelManager, StatusSink, Verified};
-use studio_proto::api::ModelStatus;
+use studio_proto::api::{ModelState, ModelStatus};
 use studio_proto::config::{Config, ModelEntry, ModelRole};
 
 #[derive(clap::Args, Debug)]
@@ -236,7 +236,7 @@ async fn verify(manager: &ModelManager, ids: Vec<String>, configured: bool) -> a
 struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
-    last_state: Mutex<HashMap<String, String>>,
+    last_state: Mutex<HashMap<String, ModelState>>,
     terminal: bool,
 }
 
@@ -273,12 +273,12 @@ impl StatusSink for Bars {
         if !self.terminal {
             let mut last = self.last_state.lock().unwrap_or_else(|p| p.into_inner());
             if last.get(&status.id) != Some(&status.state) {
-                last.insert(status.id.clone(), status.state.clone());
+                last.insert(status.id.clone(), status.state);
                 match &status.error {
-                    Some(error) if status.state == "failed" => {
+                    Some(error) if status.state == ModelState::Failed => {
                         eprintln!("{}: failed: {error}", status.id)
                     }
-                    _ => eprintln!("{}: {}", status.id, status.state),
+                    _ => eprintln!("{}: {}", status.id, status.state.as_str()),
                 }
             }
             return;
@@ -288,8 +288,8 @@ impl StatusSink for Bars {
             bar.set_length(total);
         }
         bar.set_position(status.bytes_done);
-        match status.state.as_str() {
-            "downloading" => {
+        match status.state {
+            ModelState::Downloading => {
                 let rate = status
                     .rate_bytes_per_s
                     .map(|r| format!("{}/s", human_bytes(r as u64)))
@@ -300,20 +300,20 @@ impl StatusSink for Bars {
                     .unwrap_or_default();
                 bar.set_message(format!("{rate}{eta}"));
             }
-            "ready" => {
+            ModelState::Ready => {
                 let trust = match status.trust.as_deref() {
                     Some("first_use") => ", checksum pinned on first download",
                     _ => "",
                 };
                 bar.finish_with_message(format!("ready{trust}"));
             }
-            "failed" => {
+            ModelState::Failed => {
                 bar.abandon_with_message(format!(
                     "failed: {}",
                     status.error.as_deref().unwrap_or("unknown error")
                 ));
             }
-            other => bar.set_message(other.to_owned()),
+            other => bar.set_message(other.as_str()),
         }
     }
 }

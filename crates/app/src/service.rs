@@ -4,20 +4,20 @@
 
 use crate::state::{
     Camera, Command, Effect, Event, Microphone, RunDevices, Snapshot, Store, Thumbnail,
-    face_from_answer, voices_from_answer,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use studio_client::{FaceImage, ServerClient};
 use studio_media::input::{AudioInput, VideoInput};
 use studio_proto::Role;
+use studio_proto::api::FaceAdded;
 use studio_proto::config::Config;
 use studio_run::controls::LiveControls;
 use studio_run::manager::{ManagerOptions, ServerInfo};
 use studio_run::session_transport::Transport;
 use studio_run::tap::{Previews, RunTap, TapEvent};
 use studio_run::{CancellationToken, RunSpec, Servers, StoppedEarly};
-use studio_transport::{ServerClient, TransportError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -216,14 +216,6 @@ fn start_talk_key(
     }
 }
 
-/// The sentence a person needs from a server's refusal.
-fn plain(error: TransportError) -> String {
-    match error {
-        TransportError::Http { message, .. } => message,
-        other => other.to_string(),
-    }
-}
-
 impl Driver {
     async fn run(
         mut self,
@@ -337,10 +329,11 @@ impl Driver {
                     return;
                 };
                 tokio::spawn(async move {
-                    let result = match client.voices().await {
-                        Ok(answer) => voices_from_answer(&answer),
-                        Err(e) => Err(plain(e)),
-                    };
+                    let result = client
+                        .voices()
+                        .await
+                        .map(|list| list.voices)
+                        .map_err(|e| e.plain());
                     send(Event::Voices(result));
                 });
             }
@@ -399,6 +392,15 @@ impl Driver {
                     TapEvent::CameraFailed(e) => Input::Event(Event::CameraFailed(e)),
                     TapEvent::CameraState(words) => Input::Event(Event::CameraState(words)),
                     TapEvent::DeviceProblem(problem) => Input::Event(Event::DeviceProblem(problem)),
+                    TapEvent::ControlAnswered {
+                        role,
+                        control,
+                        refused,
+                    } => Input::Event(Event::ControlAnswered {
+                        role,
+                        control,
+                        refused,
+                    }),
                 };
                 if inputs.send(input).is_err() {
                     break;
@@ -476,27 +478,15 @@ async fn watch_status(client: ServerClient, inputs: mpsc::UnboundedSender<Input>
     }
 }
 
-async fn upload_face(
-    client: &ServerClient,
-    path: &Path,
-) -> Result<(String, Option<crate::state::FaceBox>), String> {
+/// Send the image file at `path` to the video server: the face it found, or the server's
+/// reason in its own words. Public so a test can run exactly what the window runs.
+pub async fn upload_face(client: &ServerClient, path: &Path) -> Result<FaceAdded, String> {
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let content_type = match extension(path).as_deref() {
-        Some("png") => "image/png",
-        _ => "image/jpeg",
-    };
-    let answer = client
-        .upload_face(bytes, content_type)
-        .await
-        .map_err(plain)?;
-    face_from_answer(&answer)
-}
-
-fn extension(path: &Path) -> Option<String> {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+    let image = FaceImage::from_bytes(bytes)
+        .ok_or_else(|| format!("{} is not a JPEG, PNG or WebP image", path.display()))?;
+    client.upload_face(&image).await.map_err(|e| e.plain())
 }
 
 /// Decode an image file and shrink it to a thumbnail.

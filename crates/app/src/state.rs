@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use studio_proto::Role;
-use studio_proto::api::ServerStatus;
+use studio_proto::api::{FaceAdded, ModelState, ServerStatus, VoiceEntry, VoiceKind};
 use studio_proto::config::Config;
 use studio_proto::control::Control;
 use studio_run::manager::ManagerEvent;
@@ -125,41 +125,6 @@ pub enum Process {
     Failed(String),
 }
 
-/// A model's state, as the server reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelState {
-    Pending,
-    Downloading,
-    Verifying,
-    Loading,
-    Ready,
-    Failed,
-}
-
-impl ModelState {
-    fn parse(state: &str) -> ModelState {
-        match state {
-            "downloading" => ModelState::Downloading,
-            "verifying" => ModelState::Verifying,
-            "loading" => ModelState::Loading,
-            "ready" => ModelState::Ready,
-            "failed" => ModelState::Failed,
-            _ => ModelState::Pending,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ModelState::Pending => "waiting",
-            ModelState::Downloading => "downloading",
-            ModelState::Verifying => "checking",
-            ModelState::Loading => "loading",
-            ModelState::Ready => "ready",
-            ModelState::Failed => "failed",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelView {
     pub id: String,
@@ -232,13 +197,29 @@ pub struct Thumbnail {
     pub image_height: u32,
 }
 
-/// A face box in the original image's pixels.
+/// A face box in the original image's pixels: its top-left and bottom-right corners, as the
+/// detector gives them (`FaceAdded::bbox`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceBox {
-    pub x: f32,
-    pub y: f32,
-    pub width: f32,
-    pub height: f32,
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+impl FaceBox {
+    /// The box of a `POST /v1/faces` answer, `[x1, y1, x2, y2]`.
+    pub fn from_bbox([x1, y1, x2, y2]: [f32; 4]) -> FaceBox {
+        FaceBox { x1, y1, x2, y2 }
+    }
+
+    pub fn width(&self) -> f32 {
+        self.x2 - self.x1
+    }
+
+    pub fn height(&self) -> f32 {
+        self.y2 - self.y1
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -255,7 +236,7 @@ pub enum FaceUpload {
     Sending,
     Detected {
         face_id: String,
-        face_box: Option<FaceBox>,
+        face_box: FaceBox,
     },
     Failed(String),
 }
@@ -265,6 +246,9 @@ pub struct FaceEntry {
     pub path: PathBuf,
     pub image: FaceImage,
     pub upload: FaceUpload,
+    /// Why the video server's session would not wear this face, when it refused it (the
+    /// choice went back to the face it wore before).
+    pub refused: Option<String>,
 }
 
 impl FaceEntry {
@@ -273,20 +257,55 @@ impl FaceEntry {
     }
 }
 
-/// What a voice needs before it can be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VoiceKind {
-    Dsp,
-    Neural,
+/// A voice the window offers: as the audio server lists it, or, before any server has
+/// answered (or for one it does not list), as the configuration names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceOption {
+    Served(VoiceEntry),
+    Configured {
+        id: String,
+        name: String,
+        kind: VoiceKind,
+    },
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct VoiceEntry {
-    pub id: String,
-    pub name: String,
-    pub kind: VoiceKind,
+impl VoiceOption {
+    pub fn id(&self) -> &str {
+        match self {
+            VoiceOption::Served(entry) => &entry.id,
+            VoiceOption::Configured { id, .. } => id,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            VoiceOption::Served(entry) => &entry.name,
+            VoiceOption::Configured { name, .. } => name,
+        }
+    }
+
+    pub fn kind(&self) -> VoiceKind {
+        match self {
+            VoiceOption::Served(entry) => entry.kind,
+            VoiceOption::Configured { kind, .. } => *kind,
+        }
+    }
+
     /// `None`: no audio server has said yet.
-    pub ready: Option<bool>,
+    pub fn ready(&self) -> Option<bool> {
+        match self {
+            VoiceOption::Served(entry) => Some(entry.ready),
+            VoiceOption::Configured { .. } => None,
+        }
+    }
+}
+
+/// A setting a server's session would not take, and the server's reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// What was refused (a voice id).
+    pub id: String,
+    pub reason: String,
 }
 
 /// Where the RunPod API key stands.
@@ -327,10 +346,12 @@ pub struct Snapshot {
     pub devices: DevicePanel,
     pub faces: Vec<FaceEntry>,
     pub chosen_face: Option<usize>,
-    pub voices: Vec<VoiceEntry>,
+    pub voices: Vec<VoiceOption>,
     /// Why the server's voice list is missing, if it is.
     pub voices_message: Option<String>,
     pub chosen_voice: Option<String>,
+    /// The voice the audio server refused last (the choice went back to the voice before).
+    pub voice_refused: Option<Refusal>,
     pub talk_key: String,
     pub talking: bool,
     /// Why the talk key only works while the window has focus, when it does.
@@ -410,9 +431,16 @@ pub enum Event {
     },
     FaceUploaded {
         path: PathBuf,
-        result: Result<(String, Option<FaceBox>), String>,
+        result: Result<FaceAdded, String>,
     },
     Voices(Result<Vec<VoiceEntry>, String>),
+    /// A session's answer to a face or voice it was sent: taken (`refused: None`) or not,
+    /// with the server's reason.
+    ControlAnswered {
+        role: Role,
+        control: Control,
+        refused: Option<String>,
+    },
     ApiKey(ApiKey),
     /// A cloud provisioning or deletion step, with its elapsed time.
     CloudStep(String),
@@ -463,7 +491,10 @@ fn file_name(path: &std::path::Path) -> String {
 /// [`Store::snapshot`].
 pub struct Store {
     state: Snapshot,
-    config_voices: Vec<VoiceEntry>,
+    config_voices: Vec<VoiceOption>,
+    /// What the running sessions last took: where a refused choice goes back to.
+    accepted_voice: Option<String>,
+    accepted_face: Option<String>,
 }
 
 impl Store {
@@ -494,6 +525,7 @@ impl Store {
                 voices: config_voices.clone(),
                 voices_message: None,
                 chosen_voice: None,
+                voice_refused: None,
                 talk_key: config.talk.key.clone(),
                 talking: false,
                 talk_key_problem: None,
@@ -507,6 +539,8 @@ impl Store {
                 notice: None,
             },
             config_voices,
+            accepted_voice: None,
+            accepted_face: None,
         }
     }
 
@@ -653,6 +687,7 @@ impl Store {
                     path: path.clone(),
                     image: FaceImage::Loading,
                     upload: FaceUpload::NotSent,
+                    refused: None,
                 });
                 self.state.chosen_face = Some(self.state.faces.len() - 1);
                 vec![Effect::LoadFace(path)]
@@ -661,11 +696,13 @@ impl Store {
                 let choice = choice.filter(|&i| i < self.state.faces.len());
                 self.state.chosen_face = choice;
                 let mut effects = Vec::new();
-                if let Some(entry) = choice.and_then(|i| self.state.faces.get_mut(i))
-                    && matches!(entry.upload, FaceUpload::Failed(_))
-                {
-                    // Choosing it again is the way to try again.
-                    entry.upload = FaceUpload::NotSent;
+                if let Some(entry) = choice.and_then(|i| self.state.faces.get_mut(i)) {
+                    // A new try: an old refusal no longer speaks for it.
+                    entry.refused = None;
+                    if matches!(entry.upload, FaceUpload::Failed(_)) {
+                        // Choosing it again is the way to try again.
+                        entry.upload = FaceUpload::NotSent;
+                    }
                 }
                 effects.extend(self.upload_chosen_face());
                 if self.running() && (choice.is_none() || self.chosen_face_id().is_some()) {
@@ -680,6 +717,7 @@ impl Store {
             }
             Command::ChooseVoice(id) => {
                 self.state.chosen_voice = Some(id.clone());
+                self.state.voice_refused = None;
                 if self.running() {
                     vec![Effect::Control(
                         Role::Audio,
@@ -745,6 +783,9 @@ impl Store {
         }
         self.state.phase = Phase::Starting;
         self.state.notice = None;
+        // New servers: nothing is in force on them until they say so.
+        self.accepted_voice = None;
+        self.accepted_face = None;
         for card in &mut self.state.servers {
             card.reset();
             card.process = Process::Starting;
@@ -887,7 +928,10 @@ impl Store {
                     return Vec::new();
                 };
                 self.state.faces[index].upload = match result {
-                    Ok((face_id, face_box)) => FaceUpload::Detected { face_id, face_box },
+                    Ok(added) => FaceUpload::Detected {
+                        face_id: added.id,
+                        face_box: FaceBox::from_bbox(added.bbox),
+                    },
                     Err(e) => FaceUpload::Failed(e),
                 };
                 if self.state.chosen_face == Some(index)
@@ -906,9 +950,10 @@ impl Store {
             Event::Voices(result) => {
                 match result {
                     Ok(voices) => {
-                        let mut merged = voices;
+                        let mut merged: Vec<VoiceOption> =
+                            voices.into_iter().map(VoiceOption::Served).collect();
                         for voice in &self.config_voices {
-                            if !merged.iter().any(|v| v.id == voice.id) {
+                            if !merged.iter().any(|v| v.id() == voice.id()) {
                                 merged.push(voice.clone());
                             }
                         }
@@ -919,6 +964,11 @@ impl Store {
                 }
                 Vec::new()
             }
+            Event::ControlAnswered {
+                role,
+                control,
+                refused,
+            } => self.control_answered(role, control, refused),
             Event::ApiKey(state) => {
                 if let ApiKey::KeyringUnavailable(why) = &state {
                     self.error(format!("The API key could not be stored: {why}"));
@@ -929,6 +979,91 @@ impl Store {
                 Vec::new()
             }
         }
+    }
+
+    /// A session took a face or voice, or refused it: a refused choice goes back to what
+    /// the session wore before, and the reason is kept where the choice was made.
+    fn control_answered(
+        &mut self,
+        role: Role,
+        control: Control,
+        refused: Option<String>,
+    ) -> Vec<Effect> {
+        match (control, refused) {
+            (Control::SetVoice { voice_id }, None) => {
+                if self
+                    .state
+                    .voice_refused
+                    .as_ref()
+                    .is_some_and(|r| r.id == voice_id)
+                {
+                    self.state.voice_refused = None;
+                }
+                self.accepted_voice = Some(voice_id);
+                Vec::new()
+            }
+            (Control::SetVoice { voice_id }, Some(reason)) => {
+                let was_chosen = self.state.chosen_voice.as_deref() == Some(voice_id.as_str());
+                self.state.voice_refused = Some(Refusal {
+                    id: voice_id,
+                    reason,
+                });
+                if !was_chosen {
+                    // Another voice was chosen since: that choice stands.
+                    return Vec::new();
+                }
+                self.state.chosen_voice = self.accepted_voice.clone();
+                match (&self.state.chosen_voice, self.running()) {
+                    (Some(previous), true) => vec![Effect::Control(
+                        role,
+                        Control::SetVoice {
+                            voice_id: previous.clone(),
+                        },
+                    )],
+                    _ => Vec::new(),
+                }
+            }
+            (Control::SetFace { face_id }, None) => {
+                if let Some(entry) = self.face_with_id(face_id.as_deref()) {
+                    entry.refused = None;
+                }
+                self.accepted_face = face_id;
+                Vec::new()
+            }
+            (Control::SetFace { face_id }, Some(reason)) => {
+                let Some(index) = self.face_index(face_id.as_deref()) else {
+                    return Vec::new();
+                };
+                self.state.faces[index].refused = Some(reason);
+                if self.state.chosen_face != Some(index) {
+                    return Vec::new();
+                }
+                let previous = self.accepted_face.clone();
+                self.state.chosen_face = self.face_index(previous.as_deref());
+                if self.running() {
+                    vec![Effect::Control(
+                        role,
+                        Control::SetFace { face_id: previous },
+                    )]
+                } else {
+                    Vec::new()
+                }
+            }
+            (Control::Talk { .. }, _) => Vec::new(),
+        }
+    }
+
+    /// The face the video server knows by `face_id`.
+    fn face_index(&self, face_id: Option<&str>) -> Option<usize> {
+        let face_id = face_id?;
+        self.state.faces.iter().position(
+            |f| matches!(&f.upload, FaceUpload::Detected { face_id: id, .. } if id == face_id),
+        )
+    }
+
+    fn face_with_id(&mut self, face_id: Option<&str>) -> Option<&mut FaceEntry> {
+        let index = self.face_index(face_id)?;
+        self.state.faces.get_mut(index)
     }
 
     fn manager_event(&mut self, event: ManagerEvent) -> Vec<Effect> {
@@ -991,7 +1126,7 @@ impl Store {
             .into_iter()
             .map(|m| ModelView {
                 id: m.id,
-                state: ModelState::parse(&m.state),
+                state: m.state,
                 bytes_done: m.bytes_done,
                 bytes_total: m.bytes_total,
                 error: m.error,
@@ -1016,77 +1151,16 @@ impl Store {
 }
 
 /// The voices listed in the configuration, before any server has been asked.
-fn voices_from_config(config: &Config) -> Vec<VoiceEntry> {
+fn voices_from_config(config: &Config) -> Vec<VoiceOption> {
     config
         .voices
         .iter()
-        .map(|(id, entry)| VoiceEntry {
+        .map(|(id, entry)| VoiceOption::Configured {
             id: id.clone(),
             name: entry.name.clone(),
-            kind: match entry.kind {
-                studio_proto::voices::VoiceKind::Neural(_) => VoiceKind::Neural,
-                studio_proto::voices::VoiceKind::Dsp(_) => VoiceKind::Dsp,
-            },
-            ready: None,
+            kind: VoiceKind::from(&entry.kind),
         })
         .collect()
-}
-
-/// Read `GET /v1/voices`: a list of voices, bare or under `voices`, each with an `id` and
-/// optionally `name`, `kind` (`dsp` or `neural`) and `ready`.
-pub fn voices_from_answer(answer: &serde_json::Value) -> Result<Vec<VoiceEntry>, String> {
-    let list = answer
-        .get("voices")
-        .unwrap_or(answer)
-        .as_array()
-        .ok_or_else(|| "the audio server's voice list is not a list".to_string())?;
-    Ok(list
-        .iter()
-        .filter_map(|v| {
-            let id = v.get("id")?.as_str()?.to_string();
-            Some(VoiceEntry {
-                name: v
-                    .get("name")
-                    .and_then(|n| n.as_str())
-                    .unwrap_or(&id)
-                    .to_string(),
-                kind: match v.get("kind").and_then(|k| k.as_str()) {
-                    Some("neural") => VoiceKind::Neural,
-                    _ => VoiceKind::Dsp,
-                },
-                ready: Some(v.get("ready").and_then(|r| r.as_bool()).unwrap_or(true)),
-                id,
-            })
-        })
-        .collect())
-}
-
-/// Read `POST /v1/faces`: the face id (`id` or `face_id`) and, if given, the detected box
-/// (`box` or `bbox`: `[x, y, width, height]` in image pixels).
-pub fn face_from_answer(answer: &serde_json::Value) -> Result<(String, Option<FaceBox>), String> {
-    let id = answer
-        .get("id")
-        .or_else(|| answer.get("face_id"))
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| "the video server's answer has no face id".to_string())?;
-    let face_box = answer
-        .get("box")
-        .or_else(|| answer.get("bbox"))
-        .and_then(|b| b.as_array())
-        .and_then(|b| {
-            let n: Vec<f32> = b
-                .iter()
-                .filter_map(|v| v.as_f64())
-                .map(|v| v as f32)
-                .collect();
-            (n.len() == 4).then(|| FaceBox {
-                x: n[0],
-                y: n[1],
-                width: n[2],
-                height: n[3],
-            })
-        });
-    Ok((id.to_string(), face_box))
 }
 
 #[cfg(test)]
@@ -1115,10 +1189,10 @@ mod tests {
         })
     }
 
-    fn model(id: &str, state: &str, done: u64, error: Option<&str>) -> ModelStatus {
+    fn model(id: &str, state: ModelState, done: u64, error: Option<&str>) -> ModelStatus {
         ModelStatus {
             id: id.into(),
-            state: state.into(),
+            state,
             bytes_done: done,
             bytes_total: Some(1000),
             error: error.map(str::to_string),
@@ -1245,8 +1319,8 @@ mod tests {
             status: status(
                 Role::Video,
                 vec![
-                    model("detector", "downloading", 250, None),
-                    model("swapper", "pending", 0, None),
+                    model("detector", ModelState::Downloading, 250, None),
+                    model("swapper", ModelState::Pending, 0, None),
                 ],
                 0,
             ),
@@ -1261,8 +1335,13 @@ mod tests {
             status: status(
                 Role::Video,
                 vec![
-                    model("detector", "ready", 1000, None),
-                    model("swapper", "failed", 400, Some("checksum mismatch")),
+                    model("detector", ModelState::Ready, 1000, None),
+                    model(
+                        "swapper",
+                        ModelState::Failed,
+                        400,
+                        Some("checksum mismatch"),
+                    ),
                 ],
                 0,
             ),
@@ -1349,7 +1428,12 @@ mod tests {
         );
         let effects = store.apply(Event::FaceUploaded {
             path: path.clone(),
-            result: Ok(("f1".into(), None)),
+            result: Ok(FaceAdded {
+                id: "f1".into(),
+                bbox: [10.0, 12.0, 60.0, 80.0],
+                faces: 1,
+                warning: None,
+            }),
         });
         assert_eq!(
             effects,
@@ -1420,20 +1504,158 @@ mod tests {
     }
 
     #[test]
-    fn answers_from_servers_are_read_leniently() {
-        let voices = voices_from_answer(&serde_json::json!({"voices": [
-            {"id": "robot", "name": "Robot", "kind": "dsp"},
-            {"id": "ada", "kind": "neural", "ready": false},
-            {"name": "no id"}
-        ]}))
+    fn a_face_answer_is_read_as_corners_and_a_voice_list_merges_with_the_configuration() {
+        let mut store = store();
+        let path = PathBuf::from("/faces/ada.png");
+        store.command(Command::AddFace(path.clone()));
+        // The server's answer as it goes over the wire: `bbox` is `[x1, y1, x2, y2]`.
+        let answer: FaceAdded =
+            serde_json::from_str(r#"{"id": "f", "bbox": [100.0, 40.0, 260.0, 240.0], "faces": 1}"#)
+                .unwrap();
+        store.apply(Event::FaceUploaded {
+            path,
+            result: Ok(answer),
+        });
+        let FaceUpload::Detected { face_id, face_box } = &store.snapshot().faces[0].upload else {
+            panic!("{:?}", store.snapshot().faces[0].upload);
+        };
+        assert_eq!(face_id, "f");
+        assert_eq!(
+            *face_box,
+            FaceBox {
+                x1: 100.0,
+                y1: 40.0,
+                x2: 260.0,
+                y2: 240.0
+            }
+        );
+        assert_eq!((face_box.width(), face_box.height()), (160.0, 200.0));
+
+        let list: studio_proto::api::VoiceList = serde_json::from_str(
+            r#"{"voices": [{"id": "ada", "name": "Ada", "kind": "neural", "latency_ms": 120.0,
+                "block_ms": 80.0, "context_ms": 400.0, "crossfade_ms": 20.0, "ready": false,
+                "problem": "model file ada.onnx is missing"}]}"#,
+        )
         .unwrap();
-        assert_eq!(voices.len(), 2);
-        assert_eq!(voices[1].kind, VoiceKind::Neural);
-        assert_eq!(voices[1].ready, Some(false));
-        let (id, face_box) =
-            face_from_answer(&serde_json::json!({"face_id": "f", "bbox": [1, 2, 3, 4]})).unwrap();
-        assert_eq!(id, "f");
-        assert_eq!(face_box.unwrap().width, 3.0);
-        assert!(face_from_answer(&serde_json::json!({})).is_err());
+        store.apply(Event::Voices(Ok(list.voices)));
+        let voices = store.snapshot().voices;
+        assert_eq!(voices[0].id(), "ada");
+        assert_eq!(voices[0].kind(), VoiceKind::Neural);
+        assert_eq!(voices[0].ready(), Some(false));
+        // Configured voices the server did not list stay offered, readiness unknown.
+        assert!(voices.len() > 1);
+        assert!(voices[1..].iter().all(|v| v.ready().is_none()));
+    }
+
+    fn running_store() -> Store {
+        let mut store = store();
+        store.command(Command::Start);
+        store.apply(Event::Session(Role::Video, true));
+        store.apply(Event::Session(Role::Audio, true));
+        assert_eq!(store.snapshot().phase, Phase::Running);
+        store
+    }
+
+    fn answered(control: Control, refused: Option<&str>) -> Event {
+        let role = match control {
+            Control::SetFace { .. } => Role::Video,
+            _ => Role::Audio,
+        };
+        Event::ControlAnswered {
+            role,
+            control,
+            refused: refused.map(str::to_string),
+        }
+    }
+
+    fn set_voice(id: &str) -> Control {
+        Control::SetVoice {
+            voice_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn a_refused_voice_goes_back_to_the_voice_the_server_took_before_and_says_why() {
+        let mut store = running_store();
+        store.command(Command::ChooseVoice("robot".into()));
+        store.apply(answered(set_voice("robot"), None));
+        store.command(Command::ChooseVoice("ghost".into()));
+        let effects = store.apply(answered(
+            set_voice("ghost"),
+            Some("unknown voice \"ghost\""),
+        ));
+        // The session still wears robot; the run's settings say so again.
+        assert_eq!(effects, [Effect::Control(Role::Audio, set_voice("robot"))]);
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.chosen_voice.as_deref(), Some("robot"));
+        assert_eq!(
+            snapshot.voice_refused,
+            Some(Refusal {
+                id: "ghost".into(),
+                reason: "unknown voice \"ghost\"".into()
+            })
+        );
+        // A refusal that comes after another choice leaves that choice alone.
+        store.command(Command::ChooseVoice("deep".into()));
+        assert_eq!(
+            store.snapshot().voice_refused,
+            None,
+            "a new choice, a new answer"
+        );
+        assert!(
+            store
+                .apply(answered(set_voice("ghost"), Some("late")))
+                .is_empty()
+        );
+        assert_eq!(store.snapshot().chosen_voice.as_deref(), Some("deep"));
+    }
+
+    #[test]
+    fn a_refused_face_goes_back_to_the_face_worn_before_and_is_marked() {
+        let mut store = running_store();
+        let thumbnail = Arc::new(Thumbnail {
+            width: 1,
+            height: 1,
+            rgba: vec![0; 4],
+            image_width: 10,
+            image_height: 10,
+        });
+        for (i, name) in ["a.png", "b.png"].into_iter().enumerate() {
+            let path = PathBuf::from(name);
+            store.command(Command::AddFace(path.clone()));
+            store.apply(Event::FaceLoaded {
+                path: path.clone(),
+                result: Ok(thumbnail.clone()),
+            });
+            store.apply(Event::FaceUploaded {
+                path,
+                result: Ok(FaceAdded {
+                    id: format!("f{i}"),
+                    bbox: [1.0, 1.0, 5.0, 5.0],
+                    faces: 1,
+                    warning: None,
+                }),
+            });
+        }
+        let set_face = |id: &str| Control::SetFace {
+            face_id: Some(id.into()),
+        };
+        store.apply(answered(set_face("f0"), None));
+        store.command(Command::ChooseFace(Some(1)));
+        let effects = store.apply(answered(
+            set_face("f1"),
+            Some("the face engine is not ready"),
+        ));
+        assert_eq!(effects, [Effect::Control(Role::Video, set_face("f0"))]);
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.chosen_face, Some(0));
+        assert_eq!(
+            snapshot.faces[1].refused.as_deref(),
+            Some("the face engine is not ready")
+        );
+        assert_eq!(snapshot.faces[0].refused, None);
+        // Trying it again clears the old refusal until the server answers.
+        store.command(Command::ChooseFace(Some(1)));
+        assert_eq!(store.snapshot().faces[1].refused, None);
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::service::Studio;
 use crate::state::{
-    ApiKey, Camera, Command, FaceImage, FaceUpload, Microphone, Mode, ModelState, Notice, Phase,
-    Process, ServerCard, Snapshot, VoiceKind,
+    ApiKey, Camera, Command, FaceBox, FaceImage, FaceUpload, Microphone, Mode, Notice, Phase,
+    Process, ServerCard, Snapshot, Thumbnail,
 };
 use egui::{
     Align, Color32, ColorImage, CornerRadius, FontId, Frame, Layout, Margin, RichText, Sense,
@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use studio_media::{I420Image, VideoFrame};
 use studio_proto::Role;
+use studio_proto::api::{ModelState, VoiceKind};
 
 /// Previews are converted at this width at most: plenty for a window, cheap per frame.
 const PREVIEW_WIDTH: u32 = 480;
@@ -542,18 +543,9 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
                         egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
                         Color32::WHITE,
                     );
-                    if let FaceUpload::Detected {
-                        face_box: Some(b), ..
-                    } = &face.upload
-                    {
-                        let sx = shown.x / thumbnail.image_width.max(1) as f32;
-                        let sy = shown.y / thumbnail.image_height.max(1) as f32;
-                        let face_rect = egui::Rect::from_min_size(
-                            image_rect.min + Vec2::new(b.x * sx, b.y * sy),
-                            Vec2::new(b.width * sx, b.height * sy),
-                        );
+                    if let FaceUpload::Detected { face_box, .. } = &face.upload {
                         ui.painter().rect_stroke(
-                            face_rect,
+                            face_outline(image_rect, thumbnail, face_box),
                             CornerRadius::ZERO,
                             Stroke::new(1.5, STRONG),
                             egui::StrokeKind::Middle,
@@ -576,22 +568,20 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
                 if ui.radio(chosen, face.name()).clicked() {
                     commands.push(Command::ChooseFace(Some(i)));
                 }
-                let status = match (&face.image, &face.upload) {
-                    (FaceImage::Loading, _) => "Reading the image…".to_string(),
-                    (FaceImage::Unreadable(e), _) => e.clone(),
-                    (_, FaceUpload::NotSent) => "Sent to the video server when it runs.".into(),
-                    (_, FaceUpload::Sending) => "Finding the face…".into(),
-                    (
-                        _,
-                        FaceUpload::Detected {
-                            face_box: Some(_), ..
-                        },
-                    ) => "Face found.".into(),
-                    (_, FaceUpload::Detected { .. }) => "Accepted by the video server.".into(),
-                    (_, FaceUpload::Failed(e)) => e.clone(),
+                let status = match (&face.image, &face.upload, &face.refused) {
+                    (FaceImage::Loading, ..) => "Reading the image…".to_string(),
+                    (FaceImage::Unreadable(e), ..) => e.clone(),
+                    (_, _, Some(reason)) => {
+                        format!("The video server would not use this face: {reason}")
+                    }
+                    (_, FaceUpload::NotSent, _) => "Sent to the video server when it runs.".into(),
+                    (_, FaceUpload::Sending, _) => "Finding the face…".into(),
+                    (_, FaceUpload::Detected { .. }, _) => "Face found.".into(),
+                    (_, FaceUpload::Failed(e), _) => e.clone(),
                 };
                 let failed = matches!(face.image, FaceImage::Unreadable(_))
-                    || matches!(face.upload, FaceUpload::Failed(_));
+                    || matches!(face.upload, FaceUpload::Failed(_))
+                    || face.refused.is_some();
                 let text = RichText::new(status).size(12.5);
                 ui.add(
                     egui::Label::new(if failed {
@@ -638,25 +628,71 @@ fn voice_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
         (VoiceKind::Dsp, "Effects (DSP)"),
         (VoiceKind::Neural, "Neural voices"),
     ] {
-        let voices: Vec<_> = snapshot.voices.iter().filter(|v| v.kind == kind).collect();
+        let voices: Vec<_> = snapshot
+            .voices
+            .iter()
+            .filter(|v| v.kind() == kind)
+            .collect();
         if voices.is_empty() {
             continue;
         }
         ui.label(RichText::new(title).color(MUTED).size(12.5));
         for voice in voices {
             ui.horizontal(|ui| {
-                let chosen = snapshot.chosen_voice.as_deref() == Some(voice.id.as_str());
-                if ui.radio(chosen, &voice.name).clicked() && !chosen {
-                    commands.push(Command::ChooseVoice(voice.id.clone()));
+                let chosen = snapshot.chosen_voice.as_deref() == Some(voice.id());
+                if ui.radio(chosen, voice.name()).clicked() && !chosen {
+                    commands.push(Command::ChooseVoice(voice.id().to_string()));
                 }
-                let readiness = match voice.ready {
+                let readiness = match voice.ready() {
                     Some(true) => "ready",
                     Some(false) => "not ready",
                     None => "",
                 };
                 ui.label(RichText::new(readiness).color(MUTED).size(12.0));
             });
+            // Where it was chosen: why the audio server would not take it.
+            if let Some(refusal) = snapshot
+                .voice_refused
+                .as_ref()
+                .filter(|r| r.id == voice.id())
+            {
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(format!(
+                            "The audio server would not use {}: {}",
+                            voice.name(),
+                            refusal.reason
+                        ))
+                        .size(12.5)
+                        .color(STRONG),
+                    )
+                    .wrap(),
+                );
+            }
         }
+    }
+}
+
+/// Where the face box falls on a thumbnail drawn in `image_rect`: the box's corners
+/// (`[x1, y1, x2, y2]` in the original image's pixels) scaled to the thumbnail as shown.
+pub fn face_outline(image_rect: egui::Rect, thumbnail: &Thumbnail, face: &FaceBox) -> egui::Rect {
+    let sx = image_rect.width() / thumbnail.image_width.max(1) as f32;
+    let sy = image_rect.height() / thumbnail.image_height.max(1) as f32;
+    egui::Rect::from_min_max(
+        image_rect.min + Vec2::new(face.x1 * sx, face.y1 * sy),
+        image_rect.min + Vec2::new(face.x2 * sx, face.y2 * sy),
+    )
+}
+
+/// A model's state in the words of the server card.
+fn model_state_label(state: ModelState) -> &'static str {
+    match state {
+        ModelState::Pending => "waiting",
+        ModelState::Downloading => "downloading",
+        ModelState::Verifying => "checking",
+        ModelState::Loading => "loading",
+        ModelState::Ready => "ready",
+        ModelState::Failed => "failed",
     }
 }
 
@@ -699,13 +735,15 @@ fn server_card(ui: &mut Ui, card: &ServerCard) {
             ui.horizontal(|ui| {
                 ui.label(RichText::new(&model.id).size(12.5));
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                    ui.label(RichText::new(model.state.label()).size(12.5).color(
-                        if model.state == ModelState::Failed {
-                            STRONG
-                        } else {
-                            MUTED
-                        },
-                    ));
+                    ui.label(
+                        RichText::new(model_state_label(model.state))
+                            .size(12.5)
+                            .color(if model.state == ModelState::Failed {
+                                STRONG
+                            } else {
+                                MUTED
+                            }),
+                    );
                 });
             });
             let fraction = model.fraction().unwrap_or(0.0);
@@ -880,8 +918,8 @@ fn processed_caption(snapshot: &Snapshot) -> String {
     let voice = snapshot
         .chosen_voice
         .as_ref()
-        .and_then(|id| snapshot.voices.iter().find(|v| &v.id == id))
-        .map(|v| v.name.clone())
+        .and_then(|id| snapshot.voices.iter().find(|v| v.id() == id))
+        .map(|v| v.name().to_string())
         .unwrap_or_else(|| "own voice".into());
     format!("Face: {face} · Voice: {voice}")
 }

@@ -5,8 +5,12 @@
 mod common;
 
 use common::studio;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use studio_app::service::{load_thumbnail, upload_face};
+use studio_app::state::{Event, FaceUpload, Store};
 use studio_face::Detection;
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_face::standin::textured;
@@ -16,6 +20,9 @@ use studio_media::source::VideoSource;
 use studio_media::source::{FrameRate, VideoFormat};
 use studio_media::y4m::{Y4mReader, Y4mWriter};
 use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
+use studio_proto::api::Listening;
+use studio_proto::config::Config;
+use studio_proto::control::Control;
 
 fn standin_models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
@@ -172,4 +179,112 @@ fn a_photo_that_is_not_an_image_stops_the_run_before_anything_starts() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not a JPEG, PNG or WebP"), "{stderr}");
+}
+
+/// A `studio-server --role video` process on the stand-in face models, killed when dropped.
+struct VideoServer {
+    child: Child,
+    url: String,
+}
+
+impl Drop for VideoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const TOKEN: &str = "face-test-token-0123456789";
+
+fn video_server(dir: &Path) -> VideoServer {
+    let config = dir.join("server.json");
+    // tract, as the detector run here below uses, so both give the same box.
+    std::fs::write(&config, r#"{"servers": {"video": {"backend": "tract"}}}"#).unwrap();
+    let mut child = Command::new(common::server_binary())
+        .args(["--role", "video", "--port", "0", "--config"])
+        .arg(&config)
+        .env("STUDIO_TOKEN", TOKEN)
+        .env("STUDIO_FACE_MODELS", standin_models())
+        .env("STUDIO_CACHE_DIR", dir.join("cache"))
+        .env_remove("STUDIO_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let listening: Listening = serde_json::from_str(&first).unwrap();
+    VideoServer {
+        child,
+        url: format!("http://{}", listening.listening),
+    }
+}
+
+#[tokio::test]
+async fn the_window_holds_and_draws_the_box_the_detector_found_in_an_uploaded_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = video_server(dir.path());
+    // Not square and away from the corner, so a box read as (x, y, width, height) would show.
+    let photo = textured(320, 240, 7);
+    let photo_path = dir.path().join("me.png");
+    write_png(&photo, &photo_path);
+
+    // What the window's driver does: read the thumbnail, upload the file through the client
+    // (which waits while the stand-in models load), and hand the answer to the store.
+    let client = studio_client::ServerClient::new(&server.url, TOKEN).unwrap();
+    let answer = upload_face(&client, &photo_path).await;
+    let thumbnail = Arc::new(load_thumbnail(&photo_path).unwrap());
+    let mut store = Store::new(&Config::defaults().unwrap());
+    store.command(studio_app::state::Command::AddFace(photo_path.clone()));
+    store.apply(Event::FaceLoaded {
+        path: photo_path.clone(),
+        result: Ok(thumbnail.clone()),
+    });
+    store.apply(Event::FaceUploaded {
+        path: photo_path,
+        result: answer,
+    });
+    let snapshot = store.snapshot();
+    let FaceUpload::Detected { face_box, .. } = &snapshot.faces[0].upload else {
+        panic!("the upload failed: {:?}", snapshot.faces[0].upload);
+    };
+
+    // The detector's own box for the same photo, `[x1, y1, x2, y2]`.
+    let options = ModelOptions {
+        backend: BackendChoice::Tract,
+        ..ModelOptions::default()
+    };
+    let engine = FaceEngine::new(
+        FaceModels::load_dir(&standin_models(), &options).unwrap(),
+        1,
+    );
+    let [x1, y1, x2, y2] = engine.add_face(&photo).unwrap().bbox;
+    assert!(
+        x1 > 1.0 && y1 > 1.0,
+        "a box at the corner tells no reading from the other"
+    );
+    let close = |a: f32, b: f32| (a - b).abs() < 1e-3;
+    assert!(
+        close(face_box.x1, x1)
+            && close(face_box.y1, y1)
+            && close(face_box.x2, x2)
+            && close(face_box.y2, y2),
+        "the window holds {face_box:?}, the detector found {:?}",
+        [x1, y1, x2, y2]
+    );
+
+    // Drawn over the thumbnail as shown, at the detector's corners scaled to it.
+    let shown = egui::Rect::from_min_size(
+        egui::pos2(40.0, 30.0),
+        egui::vec2(thumbnail.width as f32, thumbnail.height as f32),
+    );
+    let outline = studio_app::window::face_outline(shown, &thumbnail, face_box);
+    let sx = thumbnail.width as f32 / photo.width() as f32;
+    let sy = thumbnail.height as f32 / photo.height() as f32;
+    assert!(close(outline.min.x, 40.0 + x1 * sx), "{outline:?}");
+    assert!(close(outline.min.y, 30.0 + y1 * sy), "{outline:?}");
+    assert!(close(outline.width(), (x2 - x1) * sx), "{outline:?}");
+    assert!(close(outline.height(), (y2 - y1) * sy), "{outline:?}");
 }

@@ -9,15 +9,16 @@ use egui_kittest::kittest::Queryable;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use studio_app::state::{
-    Command, Event, FaceBox, ModelState, Snapshot, Store, Thumbnail, VoiceEntry, VoiceKind,
-};
+use studio_app::state::{Command, Event, Snapshot, Store, Thumbnail};
 use studio_app::window::{View, apply_theme, show};
 use studio_media::VideoFrame;
 use studio_media::source::{FrameRate, VideoFormat, VideoSource};
 use studio_media::synthetic::TestPattern;
 use studio_proto::Role;
-use studio_proto::api::{Load, ModelStatus, ServerStatus, SessionStatus, TransportKind};
+use studio_proto::api::{
+    FaceAdded, Load, ModelState, ModelStatus, ServerStatus, SessionState, SessionStatus,
+    TransportKind, VoiceEntry, VoiceKind,
+};
 use studio_proto::config::Config;
 use studio_proto::control::LiveSettings;
 use studio_run::manager::ManagerEvent;
@@ -51,7 +52,7 @@ fn status_at(
                 .map(|i| SessionStatus {
                     id: format!("s{i}"),
                     transport: TransportKind::Raw,
-                    state: "open".into(),
+                    state: SessionState::Open,
                     frames_in: processed,
                     frames_out: processed,
                     frames_dropped: 0,
@@ -72,10 +73,10 @@ fn status_at(
     }
 }
 
-fn model(id: &str, state: &str, done: u64, total: u64, error: Option<&str>) -> ModelStatus {
+fn model(id: &str, state: ModelState, done: u64, total: u64, error: Option<&str>) -> ModelStatus {
     ModelStatus {
         id: id.into(),
-        state: state.into(),
+        state,
         bytes_done: done,
         bytes_total: Some(total),
         error: error.map(str::to_string),
@@ -115,26 +116,25 @@ fn face_thumbnail() -> Arc<Thumbnail> {
     })
 }
 
+fn voice(id: &str, name: &str, kind: VoiceKind, ready: bool) -> VoiceEntry {
+    VoiceEntry {
+        id: id.into(),
+        name: name.into(),
+        kind,
+        latency_ms: 20.0,
+        block_ms: 10.0,
+        context_ms: 30.0,
+        crossfade_ms: 10.0,
+        ready,
+        problem: (!ready).then(|| "model file ada.onnx is missing".into()),
+    }
+}
+
 fn voices() -> Event {
     Event::Voices(Ok(vec![
-        VoiceEntry {
-            id: "robot".into(),
-            name: "Robot".into(),
-            kind: VoiceKind::Dsp,
-            ready: Some(true),
-        },
-        VoiceEntry {
-            id: "deep".into(),
-            name: "Deep".into(),
-            kind: VoiceKind::Dsp,
-            ready: Some(true),
-        },
-        VoiceEntry {
-            id: "ada".into(),
-            name: "Ada (neural)".into(),
-            kind: VoiceKind::Neural,
-            ready: Some(false),
-        },
+        voice("robot", "Robot", VoiceKind::Dsp, true),
+        voice("deep", "Deep", VoiceKind::Dsp, true),
+        voice("ada", "Ada (neural)", VoiceKind::Neural, false),
     ]))
 }
 
@@ -185,16 +185,22 @@ fn starting() -> Snapshot {
     store.apply(status(
         Role::Video,
         vec![
-            model("det_10g", "ready", 16_900_000, 16_900_000, None),
-            model("w600k_r50", "verifying", 174_000_000, 174_000_000, None),
+            model("det_10g", ModelState::Ready, 16_900_000, 16_900_000, None),
+            model(
+                "w600k_r50",
+                ModelState::Verifying,
+                174_000_000,
+                174_000_000,
+                None,
+            ),
             model(
                 "inswapper_128",
-                "downloading",
+                ModelState::Downloading,
                 212_000_000,
                 554_000_000,
                 None,
             ),
-            model("gfpgan_1.4", "pending", 0, 348_000_000, None),
+            model("gfpgan_1.4", ModelState::Pending, 0, 348_000_000, None),
         ],
         0,
         0,
@@ -228,15 +234,13 @@ fn running() -> Snapshot {
     }
     store.apply(Event::FaceUploaded {
         path: face,
-        result: Ok((
-            "f-1".into(),
-            Some(FaceBox {
-                x: 130.0,
-                y: 150.0,
-                width: 460.0,
-                height: 620.0,
-            }),
-        )),
+        result: Ok(FaceAdded {
+            id: "f-1".into(),
+            // Corners: the same face as 460 x 620 pixels from (130, 150).
+            bbox: [130.0, 150.0, 590.0, 770.0],
+            faces: 1,
+            warning: None,
+        }),
     });
     store.apply(voices());
     store.command(Command::ChooseVoice("robot".into()));
@@ -267,10 +271,10 @@ fn error() -> Snapshot {
     store.apply(status(
         Role::Video,
         vec![
-            model("det_10g", "ready", 16_900_000, 16_900_000, None),
+            model("det_10g", ModelState::Ready, 16_900_000, 16_900_000, None),
             model(
                 "inswapper_128",
-                "failed",
+                ModelState::Failed,
                 131_000_000,
                 554_000_000,
                 Some("the download stopped: connection reset (3 tries); press Start to resume"),

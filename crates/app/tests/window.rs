@@ -4,7 +4,7 @@
 mod common;
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use studio_app::service::{Studio, StudioOptions};
@@ -26,9 +26,14 @@ struct Rig {
 }
 
 fn window(rig: &Rig, config_dir: &Path) -> Harness<'static, StudioWindow> {
+    window_with(rig, config_dir, VOICES)
+}
+
+/// A window whose own configuration is `app_config`; the servers read [`VOICES`].
+fn window_with(rig: &Rig, config_dir: &Path, app_config: &str) -> Harness<'static, StudioWindow> {
     let config_file = config_dir.join("config.json");
     std::fs::write(&config_file, VOICES).unwrap();
-    let config = Config::from_layers(Some(("test config", VOICES))).unwrap();
+    let config = Config::from_layers(Some(("test config", app_config))).unwrap();
     let options = StudioOptions {
         manager: Ok(common::local_servers(Some(config_file), &config)),
         config,
@@ -247,6 +252,89 @@ fn face_and_voice_changes_reach_the_running_servers_without_a_restart() {
         pids
     );
     assert_eq!(server_status(&rig, &harness, Role::Audio).sessions.len(), 1);
+
+    harness.get_by_label("Stop").click();
+    step_until(&mut harness, Duration::from_secs(20), "idle", |s| {
+        s.phase == Phase::Idle
+    });
+}
+
+/// Step the window until the audio server's session wears `voice`.
+fn wait_for_voice(rig: &Rig, harness: &mut Harness<'_, StudioWindow>, voice: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        harness.step();
+        let status = server_status(rig, harness, Role::Audio);
+        if status
+            .sessions
+            .first()
+            .and_then(|s| s.settings.voice_id.as_deref())
+            == Some(voice)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{voice} never reached the server: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn radio_chosen(harness: &Harness<'_, StudioWindow>, label: &str) -> bool {
+    harness.get_by_label(label).accesskit_node().toggled() == Some(egui::accesskit::Toggled::True)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_voice_the_server_refuses_is_shown_refused_and_the_previous_voice_stays_chosen() {
+    let rig = rig();
+    let dir = tempfile::tempdir().unwrap();
+    // The window offers a voice the audio server does not have (a configuration the two
+    // do not share, as with a server started elsewhere).
+    let app_config = r#"{"voices": {
+        "robot": {"name": "Robot", "kind": "dsp"},
+        "deep": {"name": "Deep", "kind": "dsp"},
+        "ghost": {"name": "Ghost", "kind": "dsp", "pitch": 7}
+    }}"#;
+    let mut harness = window_with(&rig, dir.path(), app_config);
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, Duration::from_secs(60), "running", |s| {
+        s.phase == Phase::Running
+    });
+    click(&mut harness, "Robot");
+    wait_for_voice(&rig, &mut harness, "robot");
+
+    click(&mut harness, "Ghost");
+    let refused = step_until(&mut harness, Duration::from_secs(10), "the refusal", |s| {
+        s.voice_refused.is_some()
+    });
+    let refusal = refused.voice_refused.clone().unwrap();
+    assert_eq!(refusal.id, "ghost");
+    assert!(refusal.reason.contains("ghost"), "{refusal:?}");
+    assert_eq!(refused.chosen_voice.as_deref(), Some("robot"));
+    // Shown where it was chosen, in plain words with the server's reason, and Robot is
+    // chosen again in the window as on the server.
+    harness.get_by_label_contains("The audio server would not use Ghost: ");
+    harness.get_by_label_contains(refusal.reason.as_str());
+    assert!(radio_chosen(&harness, "Robot"));
+    assert!(!radio_chosen(&harness, "Ghost"));
+    harness.get_by_label_contains("Voice: Robot");
+    let audio = server_status(&rig, &harness, Role::Audio);
+    assert_eq!(
+        audio.sessions[0].settings.voice_id.as_deref(),
+        Some("robot"),
+        "the server kept the voice it had"
+    );
+
+    // The next choice goes through as usual, and the refusal is gone.
+    click(&mut harness, "Deep");
+    wait_for_voice(&rig, &mut harness, "deep");
+    assert_eq!(harness.state().studio().snapshot().voice_refused, None);
+    assert_eq!(
+        harness.get_all_by_label_contains("would not use").count(),
+        0
+    );
 
     harness.get_by_label("Stop").click();
     step_until(&mut harness, Duration::from_secs(20), "idle", |s| {

@@ -305,7 +305,7 @@ impl<'a> Tracker<'a> {
             inner,
             status: ModelStatus {
                 id: id.to_owned(),
-                state: ModelState::Pending.as_str().to_owned(),
+                state: ModelState::Pending,
                 bytes_done: 0,
                 bytes_total: None,
                 error: None,
@@ -325,7 +325,7 @@ impl<'a> Tracker<'a> {
     }
 
     fn state(&mut self, state: ModelState) {
-        self.status.state = state.as_str().to_owned();
+        self.status.state = state;
         if state != ModelState::Downloading {
             self.status.rate_bytes_per_s = None;
             self.status.eta_s = None;

@@ -13,7 +13,7 @@ use studio_models::{
     Cached, ManagerOptions, ModelError, ModelManager, RetryPolicy, StatusSink, Verified,
 };
 use studio_proto::Role;
-use studio_proto::api::ModelStatus;
+use studio_proto::api::{ModelState, ModelStatus};
 use studio_proto::config::{ModelEntry, ModelKind, ModelRole};
 use support::file_server::{Fault, FileServer, refused_url};
 
@@ -28,11 +28,11 @@ impl StatusSink for Recorder {
 }
 
 impl Recorder {
-    fn states(&self, id: &str) -> Vec<String> {
-        let mut states: Vec<String> = Vec::new();
+    fn states(&self, id: &str) -> Vec<&'static str> {
+        let mut states: Vec<&'static str> = Vec::new();
         for s in self.0.lock().unwrap().iter().filter(|s| s.id == id) {
-            if states.last() != Some(&s.state) {
-                states.push(s.state.clone());
+            if states.last() != Some(&s.state.as_str()) {
+                states.push(s.state.as_str());
             }
         }
         states
@@ -243,7 +243,7 @@ async fn a_complete_partial_file_is_verified_without_a_request() {
     let path = models.ensure("m").await.expect("verified");
     assert_eq!(std::fs::read(path).unwrap(), body);
     assert!(server.requests("m.onnx").is_empty());
-    assert_eq!(status.last("m").state, "ready");
+    assert_eq!(status.last("m").state, ModelState::Ready);
 }
 
 #[tokio::test]
@@ -261,7 +261,7 @@ async fn a_corrupt_file_fails_and_nothing_is_kept() {
     assert!(err.to_string().contains(&wanted), "{err}");
     assert_eq!(cached_files(cache.path()), Vec::<String>::new());
     let last = status.last("m");
-    assert_eq!(last.state, "failed");
+    assert_eq!(last.state, ModelState::Failed);
     assert!(
         last.error
             .as_deref()
@@ -286,7 +286,7 @@ async fn falls_back_after(fault_url: impl Fn(&FileServer) -> String) {
     let path = models.ensure("m").await.expect("the second mirror works");
     assert_eq!(std::fs::read(path).unwrap(), body);
     assert_eq!(server.requests("good.onnx").len(), 1);
-    assert_eq!(status.last("m").state, "ready");
+    assert_eq!(status.last("m").state, ModelState::Ready);
 }
 
 #[tokio::test]
@@ -330,7 +330,7 @@ async fn when_every_mirror_fails_the_error_says_what_each_answered() {
     // 404 is final; 503 is retried each round (three rounds).
     assert_eq!(server.requests("gone.onnx").len(), 1);
     assert_eq!(server.requests("flaky.onnx").len(), 3);
-    assert_eq!(status.last("m").state, "failed");
+    assert_eq!(status.last("m").state, ModelState::Failed);
 }
 
 #[tokio::test]
@@ -374,7 +374,7 @@ async fn no_free_space_is_a_clear_error_before_any_download() {
         "{text}"
     );
     assert!(server.requests("m.onnx").is_empty());
-    assert_eq!(status.last("m").state, "failed");
+    assert_eq!(status.last("m").state, ModelState::Failed);
     assert_eq!(status.last("m").error, Some(text));
 
     // Size learnt from the server: refused before writing anything.
@@ -407,7 +407,7 @@ async fn cancelling_stops_the_download_and_a_later_fetch_resumes_it() {
     assert!(models.cancel("m"));
     let err = task.await.unwrap().expect_err("cancelled");
     assert_eq!(err, ModelError::Cancelled("m".into()));
-    assert_eq!(status.last("m").state, "failed");
+    assert_eq!(status.last("m").state, ModelState::Failed);
     assert_eq!(status.last("m").error.as_deref(), Some("m: cancelled"));
     let Cached::Partial(kept) = models.cached("m").unwrap() else {
         panic!("the partial file stays for a resume");
@@ -534,7 +534,7 @@ async fn the_onnx_runtime_library_is_taken_out_of_its_verified_wheel() {
     assert_eq!(cached_files(cache.path()), ["libonnxruntime.so"]);
     assert!((server.bytes_sent("onnxruntime.whl") as f64) < 1.5 * wheel.len() as f64);
     let last = status.last("onnxruntime");
-    assert_eq!(last.state, "ready");
+    assert_eq!(last.state, ModelState::Ready);
     assert_eq!(last.sha256, Some(sha256(&wheel)));
     assert_eq!(last.trust.as_deref(), Some("pinned"));
 

@@ -64,8 +64,7 @@ pub struct RawSessionOffer {
 pub struct SessionStatus {
     pub id: String,
     pub transport: TransportKind,
-    /// `waiting` (for its connection), `open` or `closed`.
-    pub state: String,
+    pub state: SessionState,
     pub frames_in: u64,
     pub frames_out: u64,
     /// Video frames replaced by a newer one before processing (video never queues).
@@ -90,13 +89,21 @@ pub struct QueueDrops {
     pub controls: u64,
 }
 
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    /// Offered; its connection has not come yet.
+    Waiting,
+    Open,
+    Closed,
+}
+
 /// Per-model state, filled by the model manager.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelStatus {
     pub id: String,
-    /// `pending`, `downloading`, `verifying`, `loading`, `ready` or `failed` (see
-    /// [`ModelState`]).
-    pub state: String,
+    pub state: ModelState,
     pub bytes_done: u64,
     pub bytes_total: Option<u64>,
     pub error: Option<String>,
@@ -176,8 +183,7 @@ pub struct VoiceEntry {
     /// What `SetVoice` takes.
     pub id: String,
     pub name: String,
-    /// `dsp` or `neural`.
-    pub kind: String,
+    pub kind: VoiceKind,
     /// Algorithmic latency (the method's own delay, without computation time).
     pub latency_ms: f64,
     /// Streaming sizes: new audio per conversion, history it sees, crossfade length.
@@ -189,8 +195,107 @@ pub struct VoiceEntry {
     pub problem: Option<String>,
 }
 
+/// How a voice is made, which says what it needs before it can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceKind {
+    /// Signal processing: always ready.
+    Dsp,
+    /// A neural model: ready once its files are there.
+    Neural,
+}
+
+impl VoiceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoiceKind::Dsp => "dsp",
+            VoiceKind::Neural => "neural",
+        }
+    }
+}
+
+impl From<&crate::voices::VoiceKind> for VoiceKind {
+    fn from(kind: &crate::voices::VoiceKind) -> VoiceKind {
+        match kind {
+            crate::voices::VoiceKind::Dsp(_) => VoiceKind::Dsp,
+            crate::voices::VoiceKind::Neural(_) => VoiceKind::Neural,
+        }
+    }
+}
+
 /// `GET /v1/voices`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VoiceList {
     pub voices: Vec<VoiceEntry>,
+}
+
+/// The answer to `POST /v1/faces` (the image's bytes as the body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceAdded {
+    /// Use it in `Control::SetFace`.
+    pub id: String,
+    /// The face used, `[x1, y1, x2, y2]` in the image's pixels: its corners, not a size.
+    pub bbox: [f32; 4],
+    /// How many faces the image held.
+    pub faces: usize,
+    /// Set when the image held several faces (the largest is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// Error codes a client acts on (others are only shown).
+pub mod error_code {
+    /// `503` from `POST /v1/faces`: the face engine's models are on disk and loading; the
+    /// same request succeeds in a moment.
+    pub const FACE_LOADING: &str = "face_loading";
+    /// `503` from `POST /v1/faces`: there is no face engine and none is loading (models
+    /// missing or broken); the message says what to do.
+    pub const FACE_UNAVAILABLE: &str = "face_unavailable";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_kinds_keep_their_lowercase_wire_names() {
+        let status: ModelStatus = serde_json::from_value(serde_json::json!({
+            "id": "det_10g", "state": "downloading", "bytes_done": 5, "bytes_total": null,
+            "error": null
+        }))
+        .unwrap();
+        assert_eq!(status.state, ModelState::Downloading);
+        for state in [
+            ModelState::Pending,
+            ModelState::Downloading,
+            ModelState::Verifying,
+            ModelState::Loading,
+            ModelState::Ready,
+            ModelState::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        assert_eq!(
+            serde_json::to_value(SessionState::Waiting).unwrap(),
+            "waiting"
+        );
+        assert_eq!(serde_json::to_value(VoiceKind::Neural).unwrap(), "neural");
+        assert!(serde_json::from_str::<ModelState>("\"resting\"").is_err());
+    }
+
+    #[test]
+    fn a_face_answer_carries_corners_and_omits_an_absent_warning() {
+        let added = FaceAdded {
+            id: "f1".into(),
+            bbox: [10.0, 20.0, 110.0, 140.0],
+            faces: 1,
+            warning: None,
+        };
+        let json = serde_json::to_value(&added).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "f1", "bbox": [10.0, 20.0, 110.0, 140.0], "faces": 1})
+        );
+        assert_eq!(serde_json::from_value::<FaceAdded>(json).unwrap(), added);
+    }
 }

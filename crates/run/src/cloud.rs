@@ -7,13 +7,13 @@ use crate::session_transport::Transport;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use std::time::Duration;
+use studio_client::ServerClient;
 use studio_cloud::idle::IdleWatch;
 use studio_cloud::lifecycle::StopReason;
 use studio_cloud::{
     CloudEvent, CloudSettings, Plan, Progress, Provisioner, RunpodRest, Secret, ServerEndpoint,
 };
 use studio_proto::config::Config;
-use studio_transport::ServerClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

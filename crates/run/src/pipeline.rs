@@ -26,6 +26,7 @@ use studio_media::y4m::Y4mWriter;
 use studio_media::{AudioBlock, Timestamp, VideoFrame};
 use studio_proto::Role;
 use studio_proto::config::Config;
+use studio_proto::control::{Control, ControlAck};
 use studio_transport::{SessionEvent, SessionSender};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -497,6 +498,29 @@ struct Link {
 }
 
 impl Link {
+    /// The session answered a setting: a refusal is logged, and a face or voice answer goes
+    /// to whoever watches the run, so a window can show it where the choice was made.
+    fn answered(&self, ack: &ControlAck) {
+        let control = self.controls.answered(self.role, ack);
+        if let Some(error) = &ack.error {
+            match &control {
+                Some(control) => {
+                    tracing::warn!("the {} server refused {control:?}: {error}", self.role)
+                }
+                None => tracing::warn!("the {} server refused a setting: {error}", self.role),
+            }
+        }
+        if let (Some(tap), Some(control)) = (&self.tap, control)
+            && !matches!(control, Control::Talk { .. })
+        {
+            tap.send(TapEvent::ControlAnswered {
+                role: self.role,
+                control,
+                refused: ack.error.clone(),
+            });
+        }
+    }
+
     async fn run(mut self) {
         let mut connected_generation = 0;
         loop {
@@ -578,11 +602,7 @@ impl Link {
                         self.stats.returned_items.fetch_add(1, Ordering::Relaxed);
                         let _ = self.sink.send(Item::Audio(block));
                     }
-                    Some(SessionEvent::ControlAck(ack)) => {
-                        if let Some(error) = ack.error {
-                            tracing::warn!("the {} server refused a setting: {error}", self.role);
-                        }
-                    }
+                    Some(SessionEvent::ControlAck(ack)) => self.answered(&ack),
                     Some(SessionEvent::Closed { reason }) => break reason,
                     None => break "the session ended".to_string(),
                 }

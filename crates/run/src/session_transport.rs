@@ -2,8 +2,9 @@
 //! opening a session with it.
 
 use serde::Serialize;
+use studio_client::{ClientError, ServerClient};
+use studio_transport::SessionHandle;
 use studio_transport::webrtc::{IceMode, WebRtcOptions};
-use studio_transport::{ServerClient, SessionHandle, TransportError};
 
 /// How a session reaches a server: the seam where the WebRTC transport plugs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -52,7 +53,7 @@ impl SessionTransport {
     pub async fn open(
         &self,
         client: &ServerClient,
-    ) -> Result<(String, SessionHandle), TransportError> {
+    ) -> Result<(String, SessionHandle), ClientError> {
         match self {
             SessionTransport::Raw => {
                 let (offer, handle) = client.open_raw_session().await?;

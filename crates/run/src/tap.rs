@@ -6,6 +6,7 @@ use std::sync::Arc;
 use studio_media::VideoFrame;
 use studio_media::input::VideoInput;
 use studio_proto::Role;
+use studio_proto::control::Control;
 use tokio::sync::{mpsc, watch};
 
 /// Something the run reports to whoever watches it.
@@ -25,6 +26,12 @@ pub enum TapEvent {
     /// A device the run asked for could not be used and was left out or stood in for; the
     /// sentence says why and what to do.
     DeviceProblem(String),
+    /// A session answered a face or voice it was sent: taken, or refused with the reason.
+    ControlAnswered {
+        role: Role,
+        control: Control,
+        refused: Option<String>,
+    },
 }
 
 /// The newest frame of each side: sharing is cheap (one `Arc`), older frames are simply

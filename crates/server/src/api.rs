@@ -369,7 +369,7 @@ async fn delete_session(
 async fn faces(
     State(registry): State<Arc<Registry>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<crate::face::FaceAdded>, ApiError> {
+) -> Result<Json<studio_proto::api::FaceAdded>, ApiError> {
     if registry.role != Role::Video {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

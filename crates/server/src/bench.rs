@@ -84,7 +84,7 @@ pub fn run(config: &Config, voices: &[String], seconds: f64) -> anyhow::Result<B
             .resolve(&id)
             .map(|c| studio_voice::catalog::entry(&id, &c))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        eprintln!("bench: {id} ({}) ...", entry.kind);
+        eprintln!("bench: {id} ({}) ...", entry.kind.as_str());
         let mut engine = VoiceEngine::new(catalog.clone(), 0, 0);
         engine
             .apply(&AudioSetting::Voice(id.clone()))
@@ -114,7 +114,7 @@ pub fn run(config: &Config, voices: &[String], seconds: f64) -> anyhow::Result<B
         let algorithmic = engine.latency_samples() as f64 / 48.0;
         results.push(VoiceBench {
             voice: id,
-            kind: entry.kind,
+            kind: entry.kind.as_str().into(),
             algorithmic_ms: algorithmic,
             processing_ms_mean: total / times.len() as f64,
             processing_ms_p95: p95,

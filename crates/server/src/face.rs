@@ -9,12 +9,14 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use std::io::Cursor;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_models::Cached;
 use studio_proto::Role;
+use studio_proto::api::{FaceAdded, error_code};
 use studio_proto::config::{Config, FaceConfig};
 
 /// A folder holding `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` to use instead of
@@ -28,6 +30,8 @@ pub const MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
 pub struct FaceSlot {
     engine: RwLock<Option<Arc<FaceEngine>>>,
     state: RwLock<String>,
+    /// The models are on disk and being loaded: an upload now succeeds in a moment.
+    loading: AtomicBool,
     pub limits: RwLock<Option<FaceConfig>>,
 }
 
@@ -36,6 +40,7 @@ impl Default for FaceSlot {
         FaceSlot {
             engine: RwLock::new(None),
             state: RwLock::new("face models not configured".into()),
+            loading: AtomicBool::new(false),
             limits: RwLock::new(None),
         }
     }
@@ -62,6 +67,24 @@ impl FaceSlot {
             Ok(mut g) => *g = s,
             Err(p) => *p.into_inner() = s,
         }
+    }
+
+    /// Whether the engine is on its way (`POST /v1/faces` answers `face_loading`) rather
+    /// than waiting for models that may never come (`face_unavailable`).
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
+    }
+
+    fn set_loading(&self, state: String) {
+        self.set_state(state);
+        self.loading.store(true, Ordering::Release);
+    }
+
+    /// The engine waits for something that does not come by itself (files to download, a
+    /// configuration to fix).
+    fn set_waiting(&self, state: String) {
+        self.set_state(state);
+        self.loading.store(false, Ordering::Release);
     }
 
     fn set_engine(&self, e: Arc<FaceEngine>) {
@@ -135,6 +158,11 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
     let detect_every = config.face.detect_every;
     let registry = registry.clone();
     let from_env = std::env::var_os(FACE_MODELS_ENV).map(PathBuf::from);
+    // Said before the server answers anything: an upload that comes while the models are
+    // looked for waits for the answer instead of reading a stale state.
+    registry
+        .face
+        .set_loading("looking for the face models".into());
     tokio::spawn(async move {
         let paths = match from_env {
             Some(dir) => MODEL_IDS.map(|id| dir.join(format!("{id}.onnx"))),
@@ -143,7 +171,7 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
                 None => return,
             },
         };
-        registry.face.set_state("loading face models".into());
+        registry.face.set_loading("loading face models".into());
         let loaded = tokio::task::spawn_blocking(move || {
             FaceModels::load(&paths[0], &paths[1], &paths[2], &options)
         })
@@ -166,6 +194,8 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
                 .face
                 .set_state(format!("face model loader stopped: {e}")),
         }
+        // Cleared only after the engine is in place: an upload sees one or the other.
+        registry.face.loading.store(false, Ordering::Release);
     });
 }
 
@@ -174,20 +204,18 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
 /// enough: the cache may be a persistent volume others can write to.
 async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
     let Some(manager) = registry.model_manager() else {
-        registry.face.set_state(format!(
+        registry.face.set_waiting(format!(
             "no face models configured: add models {MODEL_IDS:?} with role video, or set {FACE_MODELS_ENV}"
         ));
         return None;
     };
     for id in MODEL_IDS {
         if let Err(e) = manager.path(id) {
-            registry.face.set_state(format!("face model {id}: {e}"));
+            registry.face.set_waiting(format!("face model {id}: {e}"));
             return None;
         }
     }
-    let not_here = "the face models are not on this computer yet: download them with \
-         `studio models fetch det_10g w600k_r50 inswapper_128`";
-    registry.face.set_state(not_here.into());
+    let mut told = false;
     loop {
         let present = MODEL_IDS
             .iter()
@@ -197,9 +225,18 @@ async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
                 Ok(paths) => return Some(paths),
                 Err(e) => {
                     tracing::warn!("face models: {e}");
-                    registry.face.set_state(format!("face models: {e}"));
+                    registry.face.set_waiting(format!("face models: {e}"));
+                    told = true;
                 }
             }
+        }
+        if !told {
+            registry.face.set_waiting(
+                "the face models are not on this computer yet: download them with \
+                 `studio models fetch det_10g w600k_r50 inswapper_128`"
+                    .into(),
+            );
+            told = true;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -215,20 +252,6 @@ async fn verified_paths(
         *path = manager.ensure(id).await?;
     }
     Ok(paths)
-}
-
-/// The answer to `POST /v1/faces`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct FaceAdded {
-    /// Use it in `Control::SetFace`.
-    pub id: String,
-    /// The face used, `[x1, y1, x2, y2]` in the image's pixels.
-    pub bbox: [f32; 4],
-    /// How many faces the image held.
-    pub faces: usize,
-    /// Set when the image held several faces (the largest is used).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
 }
 
 fn bad(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -292,14 +315,19 @@ pub async fn add_face(registry: Arc<Registry>, body: Bytes) -> Result<Json<FaceA
         .ok_or_else(|| {
             bad(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "face_unavailable",
+                error_code::FACE_UNAVAILABLE,
                 registry.face.state(),
             )
         })?;
     let Some(engine) = registry.face.engine() else {
+        let code = if registry.face.is_loading() {
+            error_code::FACE_LOADING
+        } else {
+            error_code::FACE_UNAVAILABLE
+        };
         return Err(bad(
             StatusCode::SERVICE_UNAVAILABLE,
-            "face_unavailable",
+            code,
             registry.face.state(),
         ));
     };

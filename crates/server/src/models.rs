@@ -88,12 +88,12 @@ pub async fn fetch_route(
 ) -> Result<(StatusCode, Json<ModelStatus>), ApiError> {
     let manager = known(&registry, &id)?;
     let current = registry.model_status(&id);
-    if let Some(ready) = current.filter(|s| s.state == ModelState::Ready.as_str()) {
+    if let Some(ready) = current.filter(|s| s.state == ModelState::Ready) {
         return Ok((StatusCode::OK, Json(ready)));
     }
     if registry
         .model_status(&id)
-        .is_none_or(|s| s.state == ModelState::Failed.as_str())
+        .is_none_or(|s| s.state == ModelState::Failed)
     {
         registry.set_model_status(status(&id, ModelState::Pending, None));
     }
@@ -150,7 +150,7 @@ pub fn onnxruntime_installed() -> bool {
 fn status(id: &str, state: ModelState, error: Option<String>) -> ModelStatus {
     ModelStatus {
         id: id.to_owned(),
-        state: state.as_str().to_owned(),
+        state,
         bytes_done: 0,
         bytes_total: None,
         error,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_proto::Role;
 use studio_proto::api::{
-    Load, ModelStatus, QueueDrops, ServerStatus, SessionStatus, TransportKind,
+    Load, ModelStatus, QueueDrops, ServerStatus, SessionState, SessionStatus, TransportKind,
 };
 use studio_proto::config::LimitsConfig;
 use studio_proto::control::LiveSettings;
@@ -41,7 +41,7 @@ pub struct SessionCounters {
 pub struct SessionEntry {
     pub id: String,
     pub transport: TransportKind,
-    state: Mutex<&'static str>,
+    state: Mutex<SessionState>,
     pub counters: SessionCounters,
     settings: Mutex<LiveSettings>,
     cancel: Notify,
@@ -49,7 +49,7 @@ pub struct SessionEntry {
 }
 
 impl SessionEntry {
-    pub fn set_state(&self, state: &'static str) {
+    pub fn set_state(&self, state: SessionState) {
         *lock(&self.state) = state;
     }
 
@@ -88,7 +88,7 @@ impl SessionEntry {
         SessionStatus {
             id: self.id.clone(),
             transport: self.transport,
-            state: lock(&self.state).to_string(),
+            state: *lock(&self.state),
             frames_in: c.frames_in.load(Ordering::Relaxed),
             frames_out: c.frames_out.load(Ordering::Relaxed),
             frames_dropped: c.frames_dropped.load(Ordering::Relaxed),
@@ -132,7 +132,7 @@ impl SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.entry.set_state("closed");
+        self.entry.set_state(SessionState::Closed);
         // Anything still waiting on the session (its engine thread's watcher) lets go.
         self.entry.cancel();
         self.registry.remove_session(&self.entry.id);
@@ -251,7 +251,7 @@ impl Registry {
         let entry = Arc::new(SessionEntry {
             id: id.clone(),
             transport,
-            state: Mutex::new("waiting"),
+            state: Mutex::new(SessionState::Waiting),
             counters: SessionCounters::default(),
             settings: Mutex::new(LiveSettings::default()),
             cancel: Notify::new(),

@@ -55,7 +55,7 @@ pub async fn open_raw(registry: Arc<Registry>) -> Result<RawSessionOffer, OpenEr
         tokio::select! {
             accepted = listener.accept(ACCEPT_TIMEOUT) => match accepted {
                 Ok(connection) => {
-                    entry.set_state("open");
+                    entry.set_state(studio_proto::api::SessionState::Open);
                     entry.touch();
                     registry.changed();
                     tracing::info!(session = %id, "session open");
@@ -86,7 +86,7 @@ pub async fn open_webrtc(
         .map_err(OpenError::Full)?;
     let accepted = server.accept_offer(offer_sdp).await?;
     let entry = guard.entry().clone();
-    entry.set_state("open");
+    entry.set_state(studio_proto::api::SessionState::Open);
     entry.touch();
     registry.changed();
     tracing::info!(session = %id, "WebRTC session answered");
@@ -148,7 +148,7 @@ async fn serve(connection: ServerConnection, entry: Arc<SessionEntry>, registry:
     {
         tracing::error!(session = %entry.id, "the engine thread did not stop; the session is closed without it");
     }
-    entry.set_state("closed");
+    entry.set_state(studio_proto::api::SessionState::Closed);
 }
 
 /// The engine loop: one item at a time, controls first, until the inbox closes or the app

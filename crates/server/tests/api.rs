@@ -4,10 +4,11 @@ use futures_util::StreamExt;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use studio_client::ServerClient;
 use studio_media::{AudioBlock, I420Image, Timestamp, VideoFrame};
 use studio_proto::api::{RawSessionOffer, ServerStatus};
 use studio_proto::control::Control;
-use studio_transport::{ServerClient, SessionEvent};
+use studio_transport::SessionEvent;
 
 mod common;
 
@@ -278,7 +279,7 @@ async fn a_raw_session_returns_frames_unchanged_and_applies_controls() {
         .iter()
         .find(|s| s.id == offer.id)
         .expect("session listed");
-    assert_eq!(entry.state, "open");
+    assert_eq!(entry.state, studio_proto::api::SessionState::Open);
     assert_eq!((entry.frames_in, entry.frames_out), (5, 5));
     assert_eq!(
         entry.settings.face_id, None,

@@ -6,10 +6,11 @@ mod common;
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::time::Duration;
+use studio_client::ServerClient;
 use studio_face::standin::textured;
 use studio_media::{RgbImage, Timestamp, VideoFrame};
 use studio_proto::control::Control;
-use studio_transport::{ServerClient, SessionEvent};
+use studio_transport::SessionEvent;
 
 const TOKEN: &str = "test-token-0123456789";
 

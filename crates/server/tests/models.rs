@@ -11,7 +11,7 @@ use file_server::FileServer;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use studio_proto::api::{ModelStatus, ServerStatus};
+use studio_proto::api::{ModelState, ModelStatus, ServerStatus};
 
 const TOKEN: &str = "test-token-models-0123456789";
 
@@ -80,7 +80,8 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
     let early: ServerStatus = common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
     assert_eq!(early.models.len(), 1, "listed from the start: {early:?}");
     assert_ne!(
-        early.models[0].state, "ready",
+        early.models[0].state,
+        ModelState::Ready,
         "the server answers while the model is still on its way"
     );
 
@@ -109,7 +110,7 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
                 status.models
             );
             if let Some(model) = status.models.into_iter().next() {
-                let done = model.state == "ready";
+                let done = model.state == ModelState::Ready;
                 seen.push(model);
                 if done {
                     break 'events;
@@ -119,13 +120,13 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
     }
 
     let last = seen.last().expect("model status events");
-    assert_eq!(last.state, "ready", "{seen:#?}");
+    assert_eq!(last.state, ModelState::Ready, "{seen:#?}");
     assert_eq!(last.bytes_done, LEN as u64);
     assert_eq!(last.sha256.as_deref(), Some(sha.as_str()));
     assert_eq!(last.trust.as_deref(), Some("pinned"));
     let progress: Vec<u64> = seen
         .iter()
-        .filter(|m| m.state == "downloading")
+        .filter(|m| m.state == ModelState::Downloading)
         .map(|m| m.bytes_done)
         .collect();
     assert!(
@@ -146,7 +147,7 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
         "several progress steps between 0 and the end: {progress:?}"
     );
     assert!(
-        seen.iter().any(|m| m.state == "downloading"
+        seen.iter().any(|m| m.state == ModelState::Downloading
             && m.bytes_total == Some(LEN as u64)
             && m.rate_bytes_per_s.is_some_and(|r| r > 0.0)
             && m.eta_s.is_some()),
@@ -159,7 +160,7 @@ async fn the_event_stream_shows_a_required_model_rising_to_ready() {
 
     let status: ServerStatus = common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
     assert_eq!(status.models.len(), 1);
-    assert_eq!(status.models[0].state, "ready");
+    assert_eq!(status.models[0].state, ModelState::Ready);
     assert!(files.requests("voice.onnx").is_empty());
 }
 
@@ -252,7 +253,7 @@ async fn an_optional_model_is_fetched_on_request_cancelled_and_resumed() {
         .await
         .unwrap();
     assert_eq!(cancel.status(), 202);
-    let cancelled = wait_for(&http, &server, "extra", |m| m.state == "failed").await;
+    let cancelled = wait_for(&http, &server, "extra", |m| m.state == ModelState::Failed).await;
     assert_eq!(cancelled.error.as_deref(), Some("extra: cancelled"));
     assert!(cancelled.bytes_done > 0 && cancelled.bytes_done < LEN as u64);
 
@@ -264,7 +265,7 @@ async fn an_optional_model_is_fetched_on_request_cancelled_and_resumed() {
         .await
         .unwrap();
     assert_eq!(again.status(), 202);
-    let ready = wait_for(&http, &server, "extra", |m| m.state == "ready").await;
+    let ready = wait_for(&http, &server, "extra", |m| m.state == ModelState::Ready).await;
     assert_eq!(ready.trust.as_deref(), Some("first_use"));
     let ranges = files.requests("extra.onnx");
     assert_eq!(ranges.len(), 2);
@@ -339,7 +340,7 @@ async fn an_ort_server_without_a_runtime_fetches_it_from_the_wheel() {
     assert!(model_status(&http, &video, &id).await.is_none());
 
     let audio = start("audio", &config, &cache);
-    let ready = wait_for(&http, &audio, &id, |m| m.state == "ready").await;
+    let ready = wait_for(&http, &audio, &id, |m| m.state == ModelState::Ready).await;
     assert_eq!(ready.sha256.as_deref(), Some(sha.as_str()));
     assert_eq!(
         std::fs::read(cache.join("models/libonnxruntime.so")).unwrap(),

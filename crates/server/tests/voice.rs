@@ -2,10 +2,11 @@
 //! from outside, and refused settings that change nothing.
 
 use std::time::Duration;
+use studio_client::ServerClient;
 use studio_media::{AudioBlock, Timestamp};
 use studio_proto::api::VoiceList;
 use studio_proto::control::Control;
-use studio_transport::{ServerClient, SessionEvent};
+use studio_transport::SessionEvent;
 
 mod common;
 
@@ -51,7 +52,7 @@ async fn voices_are_listed_with_kind_latency_and_readiness() {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
     for v in &list.voices {
-        assert_eq!(v.kind, "dsp");
+        assert_eq!(v.kind, studio_proto::api::VoiceKind::Dsp);
         assert!(v.ready && v.latency_ms <= 20.0, "{v:?}");
     }
     let status = ServerClient::new(&server.url, TOKEN)

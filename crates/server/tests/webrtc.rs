@@ -5,8 +5,8 @@ mod common;
 
 use common::{command, spawn};
 use std::time::{Duration, Instant};
+use studio_client::ServerClient;
 use studio_media::{AudioBlock, I420Image, Timestamp, VideoFrame};
-use studio_transport::ServerClient;
 use studio_transport::SessionEvent;
 use studio_transport::webrtc::{IceMode, LossPlan, WebRtcOptions};
 

@@ -10,7 +10,7 @@ use crate::streamer::{BlockSizes, BlockStreamer};
 use crate::{RATE, VoiceError};
 use std::collections::BTreeMap;
 use studio_infer::{BackendInfo, ModelOptions};
-use studio_proto::api::VoiceEntry;
+use studio_proto::api::{VoiceEntry, VoiceKind as ApiVoiceKind};
 use studio_proto::voices::{DspEffect, DspVoice, NeuralVoice, VoiceConfig, VoiceKind, parse_adhoc};
 
 /// The voice that leaves audio as it is.
@@ -159,7 +159,7 @@ pub fn entry(id: &str, config: &VoiceConfig) -> VoiceEntry {
             VoiceEntry {
                 id: id.to_string(),
                 name: config.name.clone(),
-                kind: "dsp".into(),
+                kind: ApiVoiceKind::Dsp,
                 latency_ms: ms(converter.latency_samples()),
                 block_ms: if shifts { ms(pitch_shift::HOP) } else { 0.0 },
                 context_ms: if shifts {
@@ -190,7 +190,7 @@ pub fn entry(id: &str, config: &VoiceConfig) -> VoiceEntry {
             VoiceEntry {
                 id: id.to_string(),
                 name: config.name.clone(),
-                kind: "neural".into(),
+                kind: ApiVoiceKind::Neural,
                 latency_ms: ms(sizes.latency() + denoise),
                 block_ms: ms(sizes.block),
                 context_ms: ms(sizes.context),

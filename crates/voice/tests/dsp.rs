@@ -100,8 +100,17 @@ fn dsp_voices_have_at_most_20_ms_of_algorithmic_latency() {
     let config = studio_proto::config::Config::defaults().unwrap();
     let catalog = studio_voice::Catalog::new(config.voices.clone(), Default::default());
     let entries = catalog.entries();
-    assert!(entries.iter().filter(|e| e.kind == "dsp").count() >= 5);
-    for e in entries.iter().filter(|e| e.kind == "dsp") {
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e.kind == studio_proto::api::VoiceKind::Dsp)
+            .count()
+            >= 5
+    );
+    for e in entries
+        .iter()
+        .filter(|e| e.kind == studio_proto::api::VoiceKind::Dsp)
+    {
         assert!(e.latency_ms <= 20.0, "{} has {} ms", e.id, e.latency_ms);
         assert!(e.ready);
         // The figure is the converter's own.

@@ -1,20 +1,20 @@
 //! The app end of a WebRTC session: build the offer (H.264 and Opus both ways, one data
-//! channel), post it to the server, connect over UDP or ICE-TCP, and hand back the same
-//! [`SessionHandle`] a raw session gives.
+//! channel), take the server's answer, connect over UDP or ICE-TCP, and hand back the same
+//! [`SessionHandle`] a raw session gives. Carrying the offer to the server is signalling, the
+//! HTTP client's job (`studio-client`): this module never speaks HTTP.
 
 use super::driver::{Local, PeerStats, PeerTask};
 use super::net::{LossGate, LossPlan, Net};
 use super::peer::{ClientConfig, Peer, Role, rtc_config};
 use crate::TransportError;
-use crate::client::ServerClient;
 use crate::mailbox::Mailbox;
 use crate::raw::SessionHandle;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use str0m::Candidate;
-use str0m::change::SdpAnswer;
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::{Candidate, Rtc};
 use str0m::net::TcpType;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -63,15 +63,26 @@ pub struct WebRtcSession {
     pub stats: Arc<PeerStats>,
 }
 
-/// How long `open` waits for ICE and DTLS to complete.
+/// How long [`PendingSession::connect`] waits for ICE and DTLS to complete.
 const CONNECT_WAIT: Duration = Duration::from_secs(15);
 
-/// Offer a session to `client`'s server and connect it.
-pub async fn open(
-    client: &ServerClient,
+/// An offer made, waiting for the server's answer.
+pub struct PendingSession {
+    rtc: Rtc,
+    pending: SdpPendingOffer,
+    tracks: ClientConfig,
+    udp: Option<UdpSocket>,
+    active_local: Option<SocketAddr>,
+    options: WebRtcOptions,
+    server: SocketAddr,
+}
+
+/// Make the SDP offer for a server at `server` (the signalling host, or the forced ICE-TCP
+/// address): the offer to post, and the session waiting for the answer.
+pub async fn offer(
+    server: SocketAddr,
     options: &WebRtcOptions,
-) -> Result<WebRtcSession, TransportError> {
-    let server = server_address(client.base_url(), options.tcp_address).await?;
+) -> Result<(String, PendingSession), TransportError> {
     let local_ip = local_ip_towards(server)?;
     let mut rtc = rtc_config().build(Instant::now());
 
@@ -112,110 +123,112 @@ pub async fn open(
     let Some((offer, pending, tracks)) = ClientConfig::offer(&mut rtc) else {
         return Err(TransportError::Protocol("no SDP offer was made".into()));
     };
-    let (location, answer_sdp) = client.post_sdp_offer(&offer.to_sdp_string()).await?;
-    let answer = SdpAnswer::from_sdp_string(&answer_sdp)
-        .map_err(|e| TransportError::Protocol(format!("the server's SDP answer: {e}")))?;
-    rtc.sdp_api()
-        .accept_answer(pending, answer)
-        .map_err(|e| TransportError::Protocol(format!("the server's SDP answer: {e}")))?;
-    if let (IceMode::Tcp, Some(forced)) = (options.ice, options.tcp_address) {
-        let candidate = Candidate::builder()
-            .tcp()
-            .host(forced)
-            .tcptype(TcpType::Passive)
-            .build()
-            .map_err(|e| TransportError::Protocol(format!("TCP address {forced}: {e}")))?;
-        rtc.add_remote_candidate(candidate);
-    }
-
-    let outbox = Arc::new(Mailbox::new());
-    let (events_tx, events) = mpsc::unbounded_channel();
-    let stats = Arc::new(PeerStats::default());
-    let fps = if options.fps > 0.0 { options.fps } else { 30.0 };
-    let peer = PeerTask::new(
-        Peer::new(rtc, Role::Client(tracks), Instant::now()),
-        Local::Client {
-            outbox: outbox.clone(),
-            events: events_tx,
-        },
-        stats.clone(),
-        fps,
-    );
-    let mut net = Net::new(udp, active_local);
-    if let Some(plan) = options.loss.clone() {
-        let start = Instant::now();
-        net.set_loss(LossGate::new(plan, 0x5eed, start));
-        if let Ok(mut slot) = stats.loss_start.lock() {
-            *slot = Some(start);
-        }
-    }
-    let (cancel_tx, cancel) = watch::channel(false);
-    let driver = tokio::spawn(async move {
-        let reason = peer.run(net, cancel).await;
-        drop(cancel_tx);
-        reason
-    });
-
-    let id = location.rsplit('/').next().unwrap_or_default().to_string();
-    let deadline = tokio::time::Instant::now() + CONNECT_WAIT;
-    while !stats.connected.load(Ordering::Relaxed) {
-        if driver.is_finished() {
-            let reason = driver.await.unwrap_or_else(|e| e.to_string());
-            let _ = client.close_session(&id).await;
-            return Err(TransportError::Protocol(format!(
-                "the WebRTC session did not connect: {reason}"
-            )));
-        }
-        if tokio::time::Instant::now() > deadline {
-            driver.abort();
-            let _ = client.close_session(&id).await;
-            return Err(TransportError::Timeout(format!(
-                "no WebRTC connection to {} within {CONNECT_WAIT:?} ({:?})",
-                client.base_url(),
-                options.ice
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    if let Ok(mut transport) = stats.transport.lock() {
-        *transport = Some(
-            match options.ice {
-                IceMode::Udp => "udp",
-                IceMode::Tcp => "tcp",
-            }
-            .into(),
-        );
-    }
-    Ok(WebRtcSession {
-        id,
-        location,
-        handle: SessionHandle::from_parts(outbox, events),
-        stats,
-    })
+    let session = PendingSession {
+        rtc,
+        pending,
+        tracks,
+        udp,
+        active_local,
+        options: options.clone(),
+        server,
+    };
+    Ok((offer.to_sdp_string(), session))
 }
 
-/// The server's address: the forced ICE-TCP one, else the signalling URL's host.
-async fn server_address(
-    base_url: &str,
-    forced: Option<SocketAddr>,
-) -> Result<SocketAddr, TransportError> {
-    if let Some(addr) = forced {
-        return Ok(addr);
-    }
-    let url = reqwest::Url::parse(base_url).map_err(|e| TransportError::Request {
-        url: base_url.into(),
-        message: e.to_string(),
-    })?;
-    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()))
-        .ok_or_else(|| TransportError::Request {
-            url: base_url.into(),
-            message: format!("cannot resolve {host}"),
+impl PendingSession {
+    /// Take the server's SDP answer and connect. `id` and `location` are what the server
+    /// named the session; on failure the caller tells the server to forget it.
+    pub async fn connect(
+        self,
+        answer_sdp: &str,
+        id: String,
+        location: String,
+    ) -> Result<WebRtcSession, TransportError> {
+        let PendingSession {
+            mut rtc,
+            pending,
+            tracks,
+            udp,
+            active_local,
+            options,
+            server,
+        } = self;
+        let answer = SdpAnswer::from_sdp_string(answer_sdp)
+            .map_err(|e| TransportError::Protocol(format!("the server's SDP answer: {e}")))?;
+        rtc.sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| TransportError::Protocol(format!("the server's SDP answer: {e}")))?;
+        if let (IceMode::Tcp, Some(forced)) = (options.ice, options.tcp_address) {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(forced)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| TransportError::Protocol(format!("TCP address {forced}: {e}")))?;
+            rtc.add_remote_candidate(candidate);
+        }
+
+        let outbox = Arc::new(Mailbox::new());
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let stats = Arc::new(PeerStats::default());
+        let fps = if options.fps > 0.0 { options.fps } else { 30.0 };
+        let peer = PeerTask::new(
+            Peer::new(rtc, Role::Client(tracks), Instant::now()),
+            Local::Client {
+                outbox: outbox.clone(),
+                events: events_tx,
+            },
+            stats.clone(),
+            fps,
+        );
+        let mut net = Net::new(udp, active_local);
+        if let Some(plan) = options.loss.clone() {
+            let start = Instant::now();
+            net.set_loss(LossGate::new(plan, 0x5eed, start));
+            if let Ok(mut slot) = stats.loss_start.lock() {
+                *slot = Some(start);
+            }
+        }
+        let (cancel_tx, cancel) = watch::channel(false);
+        let driver = tokio::spawn(async move {
+            let reason = peer.run(net, cancel).await;
+            drop(cancel_tx);
+            reason
+        });
+
+        let deadline = tokio::time::Instant::now() + CONNECT_WAIT;
+        while !stats.connected.load(Ordering::Relaxed) {
+            if driver.is_finished() {
+                let reason = driver.await.unwrap_or_else(|e| e.to_string());
+                return Err(TransportError::Protocol(format!(
+                    "the WebRTC session did not connect: {reason}"
+                )));
+            }
+            if tokio::time::Instant::now() > deadline {
+                driver.abort();
+                return Err(TransportError::Timeout(format!(
+                    "no WebRTC connection to {server} within {CONNECT_WAIT:?} ({:?})",
+                    options.ice
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let Ok(mut transport) = stats.transport.lock() {
+            *transport = Some(
+                match options.ice {
+                    IceMode::Udp => "udp",
+                    IceMode::Tcp => "tcp",
+                }
+                .into(),
+            );
+        }
+        Ok(WebRtcSession {
+            id,
+            location,
+            handle: SessionHandle::from_parts(outbox, events),
+            stats,
         })
+    }
 }
 
 /// The local address the system would use to reach `server` (no packet is sent).

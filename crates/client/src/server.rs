@@ -1,12 +1,16 @@
-//! The app's HTTP client for one server: health, status and session signalling.
+//! [`ServerClient`]: one server's API, every request and answer typed.
 
-use crate::TransportError;
-use crate::raw::SessionHandle;
+use crate::error::{ClientError, http_error, request_error};
+use crate::events::StatusEvents;
+use crate::faces::{FaceImage, LOAD_WAIT, RETRY_PAUSE, worth_retrying};
 use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
 use std::time::Duration;
 use studio_proto::api::{
-    ErrorBody, RawSessionOffer, RawSessionRequest, ServerStatus, TransportKind,
+    FaceAdded, Health, RawSessionOffer, RawSessionRequest, ServerStatus, TransportKind, VoiceList,
 };
+use studio_transport::SessionHandle;
+use studio_transport::webrtc::{WebRtcOptions, WebRtcSession};
 
 /// Talks to one server at `base_url` (e.g. `http://127.0.0.1:41234`) with its bearer token.
 #[derive(Clone)]
@@ -26,15 +30,12 @@ impl std::fmt::Debug for ServerClient {
 }
 
 impl ServerClient {
-    pub fn new(base_url: &str, token: &str) -> Result<ServerClient, TransportError> {
+    pub fn new(base_url: &str, token: &str) -> Result<ServerClient, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| TransportError::Request {
-                url: base_url.to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| request_error(base_url, e))?;
         Ok(ServerClient {
             base_url: base_url.trim_end_matches('/').to_string(),
             token: token.to_string(),
@@ -51,7 +52,7 @@ impl ServerClient {
     }
 
     /// `GET /v1/health` answered `ok`.
-    pub async fn health(&self) -> Result<(), TransportError> {
+    pub async fn health(&self) -> Result<(), ClientError> {
         let url = self.url("/v1/health");
         let response = self
             .http
@@ -60,18 +61,19 @@ impl ServerClient {
             .send()
             .await
             .map_err(|e| request_error(&url, e))?;
-        let health: studio_proto::api::Health = read_json(&url, response).await?;
+        let health: Health = read_json(&url, response).await?;
         if health.status == "ok" {
             Ok(())
         } else {
-            Err(TransportError::Request {
+            Err(ClientError::Request {
                 url,
                 message: format!("health is {:?}", health.status),
             })
         }
     }
 
-    pub async fn status(&self) -> Result<ServerStatus, TransportError> {
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Result<ServerStatus, ClientError> {
         let url = self.url("/v1/status");
         let response = self
             .http
@@ -84,9 +86,7 @@ impl ServerClient {
     }
 
     /// Ask for a same-host raw session and connect to it.
-    pub async fn open_raw_session(
-        &self,
-    ) -> Result<(RawSessionOffer, SessionHandle), TransportError> {
+    pub async fn open_raw_session(&self) -> Result<(RawSessionOffer, SessionHandle), ClientError> {
         let url = self.url("/v1/sessions");
         let response = self
             .http
@@ -104,7 +104,7 @@ impl ServerClient {
     }
 
     /// `POST /v1/sessions` with an SDP offer (WHIP-style): the `Location` and the answer.
-    pub async fn post_sdp_offer(&self, offer: &str) -> Result<(String, String), TransportError> {
+    pub async fn post_sdp_offer(&self, offer: &str) -> Result<(String, String), ClientError> {
         let url = self.url("/v1/sessions");
         let response = self
             .http
@@ -116,14 +116,14 @@ impl ServerClient {
             .await
             .map_err(|e| request_error(&url, e))?;
         if response.status() != reqwest::StatusCode::CREATED {
-            return Err(http_error(&url, response).await);
+            return Err(error_answer(&url, response).await);
         }
         let location = response
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
-            .ok_or_else(|| TransportError::Request {
+            .ok_or_else(|| ClientError::Request {
                 url: url.clone(),
                 message: "the answer has no Location".into(),
             })?;
@@ -132,17 +132,51 @@ impl ServerClient {
     }
 
     /// Open a WebRTC session (H.264 and Opus) and connect it: UDP, or ICE-TCP, optionally
-    /// forced to a given public `ip:port` (a pod without UDP).
+    /// forced to a given public `ip:port` (a pod without UDP). A session that does not
+    /// connect is closed on the server again.
     pub async fn open_webrtc_session(
         &self,
-        options: &crate::webrtc::WebRtcOptions,
-    ) -> Result<crate::webrtc::WebRtcSession, TransportError> {
-        crate::webrtc::client::open(self, options).await
+        options: &WebRtcOptions,
+    ) -> Result<WebRtcSession, ClientError> {
+        let server = self.server_address(options.tcp_address).await?;
+        let (offer, pending) = studio_transport::webrtc::client::offer(server, options).await?;
+        let (location, answer) = self.post_sdp_offer(&offer).await?;
+        let id = location.rsplit('/').next().unwrap_or_default().to_string();
+        match pending.connect(&answer, id.clone(), location).await {
+            Ok(session) => Ok(session),
+            Err(e) => {
+                if let Err(close) = self.close_session(&id).await {
+                    tracing::debug!("closing the unconnected session {id}: {close}");
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The server's address for ICE: the forced ICE-TCP one, else the base URL's host.
+    async fn server_address(&self, forced: Option<SocketAddr>) -> Result<SocketAddr, ClientError> {
+        if let Some(addr) = forced {
+            return Ok(addr);
+        }
+        let url = reqwest::Url::parse(&self.base_url).map_err(|e| ClientError::Request {
+            url: self.base_url.clone(),
+            message: e.to_string(),
+        })?;
+        let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()))
+            .ok_or_else(|| ClientError::Request {
+                url: self.base_url.clone(),
+                message: format!("cannot resolve {host}"),
+            })
     }
 
     /// `GET /v1/events`: the server's status now and after every change, until the server
     /// goes away (then `next` gives `None`).
-    pub async fn events(&self) -> Result<StatusEvents, TransportError> {
+    pub async fn events(&self) -> Result<StatusEvents, ClientError> {
         let url = self.url("/v1/events");
         let response = self
             .http
@@ -154,37 +188,42 @@ impl ServerClient {
             .await
             .map_err(|e| request_error(&url, e))?;
         if !response.status().is_success() {
-            return Err(http_error(&url, response).await);
+            return Err(error_answer(&url, response).await);
         }
-        Ok(StatusEvents {
-            url,
-            response,
-            parser: crate::sse::SseParser::new(),
-            ready: std::collections::VecDeque::new(),
-        })
+        Ok(StatusEvents::new(url, response))
     }
 
-    /// `POST /v1/faces` with the image file's bytes: the server's answer as JSON.
-    pub async fn upload_face(
-        &self,
-        image: Vec<u8>,
-        content_type: &str,
-    ) -> Result<serde_json::Value, TransportError> {
+    /// `POST /v1/faces`: the face the video server found in `image`. While the server's
+    /// face engine is loading the upload is repeated (see [`crate::faces`] for the rule);
+    /// any other refusal comes back at once with the server's message.
+    pub async fn upload_face(&self, image: &FaceImage) -> Result<FaceAdded, ClientError> {
+        let deadline = tokio::time::Instant::now() + LOAD_WAIT;
+        loop {
+            match self.post_face(image).await {
+                Err(e) if worth_retrying(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    async fn post_face(&self, image: &FaceImage) -> Result<FaceAdded, ClientError> {
         let url = self.url("/v1/faces");
         let response = self
             .http
             .post(&url)
             .bearer_auth(&self.token)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(image)
+            .header(reqwest::header::CONTENT_TYPE, image.content_type)
+            .body(image.bytes.clone())
             .send()
             .await
             .map_err(|e| request_error(&url, e))?;
         read_json(&url, response).await
     }
 
-    /// `GET /v1/voices`: the server's answer as JSON.
-    pub async fn voices(&self) -> Result<serde_json::Value, TransportError> {
+    /// `GET /v1/voices`.
+    pub async fn voices(&self) -> Result<VoiceList, ClientError> {
         let url = self.url("/v1/voices");
         let response = self
             .http
@@ -197,7 +236,7 @@ impl ServerClient {
     }
 
     /// `DELETE /v1/sessions/{id}`; a session the server no longer knows counts as closed.
-    pub async fn close_session(&self, id: &str) -> Result<(), TransportError> {
+    pub async fn close_session(&self, id: &str) -> Result<(), ClientError> {
         let url = self.url(&format!("/v1/sessions/{id}"));
         let response = self
             .http
@@ -210,73 +249,26 @@ impl ServerClient {
         if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
             Ok(())
         } else {
-            Err(http_error(&url, response).await)
+            Err(error_answer(&url, response).await)
         }
     }
 }
 
-/// The status stream of `GET /v1/events`.
-pub struct StatusEvents {
-    url: String,
-    response: reqwest::Response,
-    parser: crate::sse::SseParser,
-    ready: std::collections::VecDeque<crate::sse::SseEvent>,
-}
-
-impl StatusEvents {
-    /// The next status, or `None` when the stream ended.
-    pub async fn next(&mut self) -> Option<Result<ServerStatus, TransportError>> {
-        loop {
-            if let Some(event) = self.ready.pop_front() {
-                if event.name != "status" {
-                    continue;
-                }
-                return Some(serde_json::from_str(&event.data).map_err(|e| {
-                    TransportError::Request {
-                        url: self.url.clone(),
-                        message: format!("unreadable status event: {e}"),
-                    }
-                }));
-            }
-            match self.response.chunk().await {
-                Ok(Some(bytes)) => self.ready.extend(self.parser.push(&bytes)),
-                Ok(None) => return None,
-                Err(e) => return Some(Err(request_error(&self.url, e))),
-            }
-        }
-    }
-}
-
-fn request_error(url: &str, error: reqwest::Error) -> TransportError {
-    TransportError::Request {
-        url: url.to_string(),
-        message: error.to_string(),
-    }
-}
-
-async fn http_error(url: &str, response: reqwest::Response) -> TransportError {
+async fn error_answer(url: &str, response: reqwest::Response) -> ClientError {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
-    let message = match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => body.error.message,
-        Err(_) => text,
-    };
-    TransportError::Http {
-        url: url.to_string(),
-        status,
-        message,
-    }
+    http_error(url, status, &text)
 }
 
 async fn read_json<T: DeserializeOwned>(
     url: &str,
     response: reqwest::Response,
-) -> Result<T, TransportError> {
+) -> Result<T, ClientError> {
     if !response.status().is_success() {
-        return Err(http_error(url, response).await);
+        return Err(error_answer(url, response).await);
     }
     let bytes = response.bytes().await.map_err(|e| request_error(url, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| TransportError::Request {
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Request {
         url: url.to_string(),
         message: format!("unreadable answer: {e}"),
     })
