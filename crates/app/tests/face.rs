@@ -22,7 +22,6 @@ use studio_media::y4m::{Y4mReader, Y4mWriter};
 use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
 use studio_proto::api::Listening;
 use studio_proto::config::Config;
-use studio_proto::control::Control;
 
 fn standin_models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")

@@ -462,7 +462,7 @@ async fn raw_connection_cases(server: &mut Server) -> (SessionHandle, String) {
         let s = status(server).await;
         if s.sessions
             .iter()
-            .any(|x| x.id == offer.id && x.state == "open")
+            .any(|x| x.id == offer.id && x.state == studio_proto::api::SessionState::Open)
         {
             break;
         }
