@@ -425,6 +425,9 @@ impl Supervisor {
             .env_remove("STUDIO_PORT")
             .env_remove("STUDIO_HOST")
             .env_remove("STUDIO_INJECT_DELAY_MS")
+            // A pod's identity would make a local server delete that pod when idle.
+            .env_remove("RUNPOD_POD_ID")
+            .env_remove("RUNPOD_API_KEY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

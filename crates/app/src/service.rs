@@ -455,7 +455,12 @@ impl Driver {
                     crate::cloud::Transport::Webrtc,
                     options,
                     stop_rx,
-                    |p| send(Event::CloudStep(p.to_string())),
+                    |p| {
+                        if let Some(price) = &p.price {
+                            send(Event::CloudPrice(price.clone()));
+                        }
+                        send(Event::CloudStep(p.to_string()));
+                    },
                 )
                 .await;
                 send(Event::RunEnded(

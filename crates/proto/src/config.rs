@@ -196,16 +196,43 @@ pub struct RunpodConfig {
     pub server_image: String,
     /// In order of preference; never empty.
     pub gpu_types: Vec<String>,
-    /// `SECURE`, `COMMUNITY` or `ALL`.
-    pub cloud_type: String,
+    /// Which of RunPod's clouds pods may run in.
+    pub cloud_type: CloudType,
     pub http_port: u16,
     /// Above 65535 on purpose: RunPod maps ports over 70000 symmetrically.
     pub ice_tcp_port: u32,
+    /// The pod's persistent volume for the model cache; 0 for none (RunPod's floor is 10).
     pub volume_gb: u32,
     pub container_disk_gb: u32,
+    /// Pods that carried no session and no authenticated request this long are deleted, by
+    /// the app and by the pod's own server.
     pub idle_timeout_minutes: u32,
+    /// A pod's server deletes its pod after this long whatever happens.
+    pub max_lifetime_hours: u32,
+    /// The oldest CUDA (`major.minor`) the host's driver may offer: the server image's.
+    pub min_cuda_version: String,
     pub max_hourly_usd: f64,
     pub pod_name_prefix: String,
+}
+
+/// RunPod's clouds: `SECURE` or `COMMUNITY` (the API's `Cloud`), or `any`, which tries
+/// SECURE and then COMMUNITY for each GPU type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudType {
+    Secure,
+    Community,
+    Any,
+}
+
+impl CloudType {
+    /// The clouds to try, in order, each as the API spells it.
+    pub fn clouds(self) -> &'static [&'static str] {
+        match self {
+            CloudType::Secure => &["SECURE"],
+            CloudType::Community => &["COMMUNITY"],
+            CloudType::Any => &["SECURE", "COMMUNITY"],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1036,7 +1063,7 @@ impl Checker {
     }
 
     fn runpod(&mut self, parent: &Section) -> Option<RunpodConfig> {
-        const KEYS: [&str; 12] = [
+        const KEYS: [&str; 14] = [
             "api_url",
             "proxy_url_template",
             "server_image",
@@ -1047,6 +1074,8 @@ impl Checker {
             "volume_gb",
             "container_disk_gb",
             "idle_timeout_minutes",
+            "max_lifetime_hours",
+            "min_cuda_version",
             "max_hourly_usd",
             "pod_name_prefix",
         ];
@@ -1080,17 +1109,15 @@ impl Checker {
         let gpu_types = self.gpu_types(&path, value);
 
         let (path, value) = s.get("cloud_type");
-        let cloud_type = self
-            .one_of(
-                &path,
-                value,
-                &[
-                    ("SECURE", "SECURE"),
-                    ("COMMUNITY", "COMMUNITY"),
-                    ("ALL", "ALL"),
-                ],
-            )
-            .map(str::to_owned);
+        let cloud_type = self.one_of(
+            &path,
+            value,
+            &[
+                ("SECURE", CloudType::Secure),
+                ("COMMUNITY", CloudType::Community),
+                ("any", CloudType::Any),
+            ],
+        );
 
         let (path, value) = s.get("http_port");
         let http_port = self
@@ -1111,11 +1138,30 @@ impl Checker {
             .and_then(|n| u32::try_from(n).ok());
 
         let (path, value) = s.get("volume_gb");
-        let volume_gb = self.positive::<u32>(&path, value);
+        let volume_gb = match self.non_negative::<u32>(&path, value) {
+            Some(gb) if (1..10).contains(&gb) => self.expected(
+                &path,
+                "0 (no volume) or at least 10 (RunPod's smallest volume)",
+                value,
+            ),
+            gb => gb,
+        };
         let (path, value) = s.get("container_disk_gb");
         let container_disk_gb = self.positive::<u32>(&path, value);
         let (path, value) = s.get("idle_timeout_minutes");
         let idle_timeout_minutes = self.positive::<u32>(&path, value);
+        let (path, value) = s.get("max_lifetime_hours");
+        let max_lifetime_hours = self.positive::<u32>(&path, value);
+
+        let (path, value) = s.get("min_cuda_version");
+        let min_cuda_version = match value {
+            Some(Value::String(v)) if is_major_minor(v) => Some(v.clone()),
+            _ => self.expected(
+                &path,
+                "a CUDA version as major.minor, such as \"12.4\"",
+                value,
+            ),
+        };
 
         let (path, value) = s.get("max_hourly_usd");
         let max_hourly_usd = match value.and_then(Value::as_f64) {
@@ -1137,6 +1183,8 @@ impl Checker {
             volume_gb: volume_gb?,
             container_disk_gb: container_disk_gb?,
             idle_timeout_minutes: idle_timeout_minutes?,
+            max_lifetime_hours: max_lifetime_hours?,
+            min_cuda_version: min_cuda_version?,
             max_hourly_usd: max_hourly_usd?,
             pod_name_prefix: pod_name_prefix?,
         })
@@ -1246,4 +1294,13 @@ fn is_device_name(device: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// `major.minor` in digits, as RunPod's `minCudaVersion` takes it (`^\d+\.\d+$`).
+fn is_major_minor(version: &str) -> bool {
+    version.split_once('.').is_some_and(|(major, minor)| {
+        [major, minor]
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    })
 }

@@ -85,7 +85,10 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(token) if registry.token_matches(token.trim()) => Ok(next.run(request).await),
+        Some(token) if registry.token_matches(token.trim()) => {
+            registry.note_request();
+            Ok(next.run(request).await)
+        }
         Some(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -8,5 +8,6 @@ pub mod delay;
 pub mod engine;
 pub mod face;
 pub mod models;
+pub mod pod_expiry;
 pub mod registry;
 pub mod session;

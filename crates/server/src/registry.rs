@@ -91,6 +91,8 @@ pub struct Registry {
     token: String,
     engine_name: String,
     started: Instant,
+    /// When the last request with this server's token came (none yet: `None`).
+    last_request: Mutex<Option<Instant>>,
     sessions: Mutex<BTreeMap<String, Arc<SessionEntry>>>,
     load: Mutex<LoadTotals>,
     /// Each model's latest status, reported by the model manager.
@@ -126,6 +128,7 @@ impl Registry {
             token,
             engine_name,
             started: Instant::now(),
+            last_request: Mutex::new(None),
             sessions: Mutex::new(BTreeMap::new()),
             load: Mutex::new(LoadTotals::default()),
             models: Mutex::new(BTreeMap::new()),
@@ -147,6 +150,21 @@ impl Registry {
     /// Constant-time check of a presented bearer token.
     pub fn token_matches(&self, presented: &str) -> bool {
         studio_transport::raw::secrets_equal(presented, &self.token)
+    }
+
+    /// A request with this server's token arrived: someone uses this server.
+    pub fn note_request(&self) {
+        *lock(&self.last_request) = Some(Instant::now());
+    }
+
+    /// When the last request with this server's token arrived.
+    pub fn last_request(&self) -> Option<Instant> {
+        *lock(&self.last_request)
+    }
+
+    /// When the server started.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     pub fn add_session(&self, id: String, transport: TransportKind) -> Arc<SessionEntry> {
