@@ -254,7 +254,8 @@ async fn every_answer_on_every_route_and_status_fits_the_spec() {
         "{problem}"
     );
     let mut both = body("NVIDIA L4");
-    both["cpu"] = json!({"flavorId": "cpu3c", "vcpuCount": 2});
+    // Valid by the schema, refused by the handler (the spec says so in prose).
+    both["mounts"]["network"] = json!([{"volumeId": "vol_xyz", "path": "/runpod-volume"}]);
     assert_eq!(status(create(both, Some(KEY)).await.unwrap()), 400);
     for (fault, expected) in [
         (Fault::NoCapacity, 400),

@@ -624,10 +624,11 @@ fn to_start(m: &mut Provisioner) {
 fn only_a_public_tcp_mapping_of_the_ice_port_makes_a_pod_reachable() {
     let mut m = machine();
     to_start(&mut m);
+    // RunPod maps a requested port of 70000 and up symmetrically: private = public.
     let with_ip = |id: &str, ip: Option<&str>, public: Option<u64>| Pod {
         runtime: Some(PodRuntime {
             ports: vec![PodRuntimePort {
-                private: Some(70000),
+                private: Some(40123),
                 public,
                 kind: Some("tcp".into()),
                 ip: ip.map(str::to_owned),
@@ -637,11 +638,11 @@ fn only_a_public_tcp_mapping_of_the_ice_port_makes_a_pod_reachable() {
     };
     let mut t = S;
     for (ip, public) in [
-        (Some("10.1.2.3"), Some(70000)),
-        (Some("172.20.0.1"), Some(70000)),
-        (Some("192.168.1.9"), Some(70000)),
-        (Some("100.100.0.1"), Some(70000)),
-        (None, Some(70000)),
+        (Some("10.1.2.3"), Some(40123)),
+        (Some("172.20.0.1"), Some(40123)),
+        (Some("192.168.1.9"), Some(40123)),
+        (Some("100.100.0.1"), Some(40123)),
+        (None, Some(40123)),
         (Some("203.0.113.9"), None),
     ] {
         assert!(matches!(m.next(t), Action::ListPods), "{ip:?} {public:?}");
@@ -658,8 +659,8 @@ fn only_a_public_tcp_mapping_of_the_ice_port_makes_a_pod_reachable() {
     assert!(matches!(m.next(t), Action::ListPods));
     m.handle(
         Outcome::Pods(Ok(vec![
-            with_ip("v1", Some("203.0.113.9"), Some(70000)),
-            with_ip("a1", Some("198.51.100.4"), Some(70000)),
+            with_ip("v1", Some("203.0.113.9"), Some(40123)),
+            with_ip("a1", Some("198.51.100.4"), Some(40123)),
         ])),
         t,
     );
