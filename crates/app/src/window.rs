@@ -811,7 +811,7 @@ fn cloud_panel(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
                 commands.push(Command::SetPriceCap(cap));
             }
         });
-        muted(ui, &cost_line(cloud.price.as_ref()));
+        muted(ui, cost_line(cloud.price.as_ref()));
         muted(
             ui,
             "Starting cloud servers arrives in a later version; Local GPU works now.",
