@@ -519,7 +519,7 @@ fn admit(
     uri: &Uri,
     headers: &HeaderMap,
     body_problems: Vec<String>,
-) -> Result<Caller, Response> {
+) -> Result<Caller, Box<Response>> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -552,22 +552,22 @@ fn admit(
         } else {
             "missing bearer token"
         };
-        return Err(problem_reply(
+        return Err(Box::new(problem_reply(
             shared,
             operation,
             StatusCode::UNAUTHORIZED,
             detail,
             &[],
-        ));
+        )));
     }
     if !violations.is_empty() {
-        return Err(problem_reply(
+        return Err(Box::new(problem_reply(
             shared,
             operation,
             StatusCode::UNPROCESSABLE_ENTITY,
             "Request validation failed.",
             &violations,
-        ));
+        )));
     }
     Ok(caller)
 }
@@ -585,7 +585,7 @@ async fn list_pods(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderM
     const OP: &str = "GET /v2/pods";
     let caller = match admit(&shared, OP, &uri, &headers, Vec::new()) {
         Ok(caller) => caller,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     if caller != Caller::Account {
         return problem_reply(&shared, OP, StatusCode::FORBIDDEN, "access denied", &[]);
@@ -609,7 +609,7 @@ async fn get_pod(
     const OP: &str = "GET /v2/pods/{id}";
     let caller = match admit(&shared, OP, &uri, &headers, Vec::new()) {
         Ok(caller) => caller,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     if !may_touch(&caller, &id) {
         return problem_reply(&shared, OP, StatusCode::FORBIDDEN, "access denied", &[]);
@@ -630,7 +630,7 @@ async fn delete_pod(
     const OP: &str = "DELETE /v2/pods/{id}";
     let caller = match admit(&shared, OP, &uri, &headers, Vec::new()) {
         Ok(caller) => caller,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     if !may_touch(&caller, &id) {
         return problem_reply(&shared, OP, StatusCode::FORBIDDEN, "access denied", &[]);
@@ -650,7 +650,7 @@ async fn delete_pod(
 async fn catalog(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
     const OP: &str = "GET /v2/catalog/gpus";
     if let Err(answer) = admit(&shared, OP, &uri, &headers, Vec::new()) {
-        return answer;
+        return *answer;
     }
     let gpus: Vec<Value> = shared.lock().offers.iter().map(Offer::render).collect();
     reply(
@@ -721,7 +721,7 @@ async fn create_pod(
     };
     let caller = match admit(&shared, OP, &uri, &headers, body_problems) {
         Ok(caller) => caller,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     if caller != Caller::Account {
         return problem_reply(&shared, OP, StatusCode::FORBIDDEN, "access denied", &[]);

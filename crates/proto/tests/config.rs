@@ -575,8 +575,9 @@ fn cloud_keys_follow_runpods_rules() {
             r#"cloud.runpod.min_cuda_version: expected a CUDA version as major.minor, such as "12.4", got "12""#,
         ]
     );
-    let c = load(r#"{"cloud": {"runpod": {"cloud_type": "COMMUNITY", "min_cuda_version": "12.11"}}}"#)
-        .expect("valid");
+    let c =
+        load(r#"{"cloud": {"runpod": {"cloud_type": "COMMUNITY", "min_cuda_version": "12.11"}}}"#)
+            .expect("valid");
     assert_eq!(c.cloud.runpod.cloud_type.clouds(), ["COMMUNITY"]);
     assert_eq!(c.cloud.runpod.min_cuda_version, "12.11");
 }
