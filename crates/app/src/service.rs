@@ -418,6 +418,9 @@ impl Driver {
                         Servers::Cloud {
                             key,
                             on_step: Arc::new(move |p: &studio_cloud::Progress| {
+                                if let Some(price) = &p.price {
+                                    send(Event::CloudPrice(price.clone()));
+                                }
                                 send(Event::CloudStep(p.to_string()))
                             }),
                         }

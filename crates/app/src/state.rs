@@ -327,6 +327,9 @@ pub struct CloudPanel {
     pub gpu_types: Vec<String>,
     pub gpu_choice: usize,
     pub max_hourly_usd: f64,
+    /// What the pods cost: quoted before they are created, then RunPod's `cost` while they
+    /// run; `None` when no run is under way.
+    pub price: Option<studio_cloud::Price>,
 }
 
 /// A message for the person at the top of the window.
@@ -444,6 +447,8 @@ pub enum Event {
     ApiKey(ApiKey),
     /// A cloud provisioning or deletion step, with its elapsed time.
     CloudStep(String),
+    /// The pods' price became known (quoted, then running).
+    CloudPrice(studio_cloud::Price),
 }
 
 /// What the driver must do.
@@ -535,6 +540,7 @@ impl Store {
                     gpu_types: config.cloud.runpod.gpu_types.clone(),
                     gpu_choice: 0,
                     max_hourly_usd: config.cloud.runpod.max_hourly_usd,
+                    price: None,
                 },
                 notice: None,
             },
@@ -854,9 +860,16 @@ impl Store {
                 }
                 Vec::new()
             }
+            Event::CloudPrice(price) => {
+                if self.running() || self.state.phase == Phase::Stopping {
+                    self.state.cloud.price = Some(price);
+                }
+                Vec::new()
+            }
             Event::RunEnded(result) => {
                 let was = self.state.phase.clone();
                 self.state.phase = Phase::Idle;
+                self.state.cloud.price = None;
                 self.state.talking = false;
                 self.state.devices.camera_state = None;
                 for card in &mut self.state.servers {
@@ -1476,6 +1489,26 @@ mod tests {
         let notice = store.snapshot().notice.unwrap();
         assert!(!notice.is_error);
         assert!(notice.text.contains("creating the video pod"), "{notice:?}");
+        let quoted = studio_cloud::Price::Quoted {
+            hourly_usd: 0.86,
+            gpu: "NVIDIA L4".into(),
+        };
+        store.apply(Event::CloudPrice(quoted.clone()));
+        assert_eq!(store.snapshot().cloud.price, Some(quoted));
+        let running = studio_cloud::Price::Running { hourly_usd: 0.88 };
+        store.apply(Event::CloudPrice(running.clone()));
+        assert_eq!(store.snapshot().cloud.price, Some(running));
+        store.apply(Event::RunEnded(Err(
+            "RunPod says the account balance is too low to start a pod (Your balance is too low). Add funds at runpod.io, then start again.".into(),
+        )));
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.cloud.price, None, "no pod runs any more");
+        let notice = snapshot.notice.unwrap();
+        assert!(notice.is_error);
+        assert!(
+            notice.text.contains("Your balance is too low"),
+            "{notice:?}"
+        );
     }
 
     #[test]

@@ -849,12 +849,25 @@ fn cloud_panel(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
                 commands.push(Command::SetPriceCap(cap));
             }
         });
-        muted(ui, "Running cost: no pod is running.");
+        muted(ui, cost_line(cloud.price.as_ref()));
         muted(
             ui,
             "Starting cloud servers arrives in a later version; Local GPU works now.",
         );
     });
+}
+
+/// The price before the pods exist, then what RunPod bills for them (`cost`).
+fn cost_line(price: Option<&studio_cloud::Price>) -> String {
+    match price {
+        None => "Running cost: no pod is running.".into(),
+        Some(studio_cloud::Price::Quoted { hourly_usd, gpu }) => {
+            format!("Price: ${hourly_usd:.2} per hour for both pods on {gpu}.")
+        }
+        Some(studio_cloud::Price::Running { hourly_usd }) => {
+            format!("Running cost: ${hourly_usd:.2} per hour for both pods.")
+        }
+    }
 }
 
 fn previews(ui: &mut Ui, snapshot: &Snapshot, view: &View) {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
-use studio_cloud_fake::{FakeOptions, FakeRunpod, Fault};
+use studio_cloud_fake::{Caller, FakeOptions, FakeRunpod, Fault};
 
 const KEY: &str = "rpa_test_key_for_the_fake";
 
@@ -216,10 +216,10 @@ async fn pods_of_a_killed_app_are_deleted_at_its_next_start() {
         .post(format!("{}/pods", fake.api_url()))
         .bearer_auth(KEY)
         .json(&serde_json::json!({
-            "name": "streaming-studio-0ther1-video", "imageName": "img",
-            "gpuTypeIds": ["NVIDIA L4"], "gpuCount": 1, "cloudType": "SECURE",
-            "containerDiskInGb": 20, "volumeInGb": 20, "volumeMountPath": "/workspace",
-            "ports": ["8000/http", "70000/tcp"], "supportPublicIp": true,
+            "name": "streaming-studio-0ther1-video", "image": "img",
+            "gpu": {"id": "NVIDIA L4", "count": 1}, "cloud": "SECURE", "disk": 20,
+            "mounts": {"persistent": {"size": 20, "path": "/workspace"}},
+            "ports": ["8000/http", "70000/tcp"],
             "env": {"STUDIO_ROLE": "video", "STUDIO_TOKEN": "other"}
         }))
         .send()
@@ -312,10 +312,155 @@ async fn a_cloud_run_over_webrtc_reaches_the_pods_over_ice_tcp() {
         (samples_in - samples_out).abs() <= 4800,
         "{samples_out} of {samples_in} samples"
     );
-    for pod in report["cloud"]["pods"].as_array().unwrap() {
+    let pods = report["cloud"]["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 2);
+    // The hourly price is the catalog's `price.<cloud>` × GPU count, for both pods.
+    let catalog = studio_cloud_fake::default_offers();
+    let mut listed = 0.0;
+    for pod in pods {
         assert_eq!(pod["public_ip"], "127.0.0.1");
         assert!(pod["ice_tcp_port"].as_u64().unwrap() > 0);
+        assert_eq!(pod["cloud"], "SECURE");
+        let offer = catalog
+            .iter()
+            .find(|o| o.id == pod["gpu_type"].as_str().unwrap())
+            .unwrap();
+        let price = offer.secure.unwrap() * f64::from(studio_cloud::lifecycle::GPU_COUNT);
+        assert_eq!(pod["cost_per_hr"].as_f64().unwrap(), price);
+        listed += price;
     }
+    assert_eq!(report["cloud"]["hourly_usd"].as_f64().unwrap(), listed);
     assert_eq!(report["cloud"]["deleted"], true);
     assert!(fake.pods().is_empty(), "pods left: {:?}", fake.pods());
+    // Two creates, two deletes, every request within the spec and every answer too.
+    assert_eq!(count(&fake, "POST", "/v2/pods"), 2);
+    assert_eq!(count(&fake, "DELETE", "/v2/pods/"), 2);
+    assert_spec_kept(&fake);
+}
+
+/// No request the studio sent broke RunPod's schemas, and no answer the fake gave did.
+fn assert_spec_kept(fake: &FakeRunpod) {
+    let broken: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| !s.violations.is_empty())
+        .collect();
+    assert!(broken.is_empty(), "requests outside the spec: {broken:#?}");
+    for answer in fake.answers() {
+        let problems = fake.spec().check_response(
+            &answer.operation,
+            answer.status,
+            answer.content_type.as_deref(),
+            &answer.headers,
+            &answer.body,
+        );
+        assert!(
+            problems.is_empty(),
+            "{} {}: {problems:#?}",
+            answer.operation,
+            answer.status
+        );
+    }
+}
+
+/// A studio killed with SIGKILL never starts again: its pods delete themselves, each with
+/// its own pod-scoped key, once their servers saw no session and no request for the idle
+/// timeout (shortened here to 3 s).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_of_a_killed_studio_that_never_returns_delete_themselves() {
+    const IDLE: Duration = Duration::from_secs(3);
+    let fake = FakeRunpod::start(FakeOptions {
+        server_binary: common::server_binary(),
+        api_key: KEY.into(),
+        provisioning: Duration::from_millis(300),
+        pod_env: vec![("STUDIO_IDLE_TIMEOUT_S".into(), IDLE.as_secs().to_string())],
+    })
+    .await
+    .expect("start the fake RunPod API");
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = studio_cloud(
+        &fake,
+        &dir.path().join("data"),
+        &["--seconds", "120", "--transport", "webrtc"],
+    );
+    let mut child = run
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = fake.pods().iter().filter(|p| p.runtime.is_some()).count();
+        if running == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pods came up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Streaming through both pods for longer than the idle timeout keeps them.
+    tokio::time::sleep(IDLE + Duration::from_secs(2)).await;
+    let pods: Vec<String> = fake.pods().into_iter().map(|p| p.id).collect();
+    assert_eq!(pods.len(), 2, "pods in use were deleted");
+    child.kill().unwrap(); // SIGKILL: the studio cannot clean up, and is never started again.
+    child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while !fake.pods().is_empty() {
+        assert!(
+            killed.elapsed() < IDLE + Duration::from_secs(20),
+            "pods still billing {:?} after the studio died: {:?}",
+            killed.elapsed(),
+            fake.pods()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gone_after = killed.elapsed();
+    assert!(
+        gone_after >= IDLE - Duration::from_millis(500),
+        "deleted after {gone_after:?}"
+    );
+    for id in &pods {
+        let deletes: Vec<_> = fake
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "DELETE" && s.path == format!("/v2/pods/{id}"))
+            .collect();
+        assert_eq!(deletes.len(), 1, "{id}: {deletes:?}");
+        assert_eq!(
+            deletes[0].caller,
+            Caller::Pod(id.clone()),
+            "{id} deleted by {:?}",
+            deletes[0].caller
+        );
+    }
+    assert_spec_kept(&fake);
+}
+
+/// Servers the app starts on this computer never act as a pod, whatever the environment
+/// holds: a local server with a pod's identity would delete that pod.
+#[tokio::test(flavor = "multi_thread")]
+async fn local_servers_do_not_inherit_a_pods_identity() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = common::studio();
+    command
+        .args(["run", "--headless", "--seconds", "3"])
+        .env("RUNPOD_POD_ID", "somepod")
+        .env("RUNPOD_API_KEY", KEY)
+        .env("RUNPOD_API_URL", fake.api_url())
+        // Were the identity passed on, the servers would delete "their" pod at once.
+        .env("STUDIO_MAX_LIFETIME_S", "0")
+        .env("STUDIO_DATA_DIR", dir.path())
+        .env("STUDIO_LOG", "warn");
+    let out = output(command).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        fake.seen().is_empty(),
+        "a local server called RunPod: {:?}",
+        fake.seen()
+    );
 }

@@ -1,27 +1,52 @@
-//! RunPod REST v2 request and response bodies, all in one place so the client can follow the
-//! API RunPod serves. Unknown fields are ignored; fields RunPod may leave out are optional.
+//! RunPod REST v2 request and response bodies, all in one place, named as RunPod's OpenAPI
+//! spec names them (`CreatePodRequest`, `Pod`, `GpuType`, `ErrorResponse`). Requests carry
+//! exactly the spec's fields: v2 answers any other field with 422. Parsers read only what the
+//! client uses and accept what the spec allows to be missing or null.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// `POST /pods`.
+/// `POST /v2/pods` body: `CreatePodRequest` (`ContainerConfig` and the pod's own fields).
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePod {
     pub name: String,
-    pub image_name: String,
-    /// One type per request: the client walks its own list on capacity errors.
-    pub gpu_type_ids: Vec<String>,
-    pub gpu_count: u32,
-    pub cloud_type: String,
-    pub container_disk_in_gb: u32,
-    pub volume_in_gb: u32,
-    pub volume_mount_path: String,
+    pub image: String,
+    pub gpu: CreateGpu,
+    /// `SECURE` or `COMMUNITY` (`Cloud`).
+    pub cloud: String,
+    /// Container disk, GB.
+    pub disk: u32,
+    /// None: no volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Mounts>,
     /// `8000/http`, `70000/tcp`.
     pub ports: Vec<String>,
-    pub support_public_ip: bool,
     /// Holds the server's token: never printed (see the Debug impl).
     pub env: BTreeMap<String, String>,
+}
+
+/// `CreateGpuConfig`: one GPU type per request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateGpu {
+    pub id: String,
+    pub count: u32,
+    /// `major.minor`: the host's driver must offer at least the image's CUDA.
+    pub min_cuda_version: String,
+}
+
+/// `Mounts`: the client uses only the host-local persistent volume.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Mounts {
+    pub persistent: PersistentMount,
+}
+
+/// `PersistentMount`: `size` in GB (RunPod's floor is 10) at `path`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PersistentMount {
+    pub size: u32,
+    pub path: String,
 }
 
 /// Names of environment variables whose values are secrets.
@@ -43,16 +68,18 @@ impl std::fmt::Debug for CreatePod {
             .collect();
         f.debug_struct("CreatePod")
             .field("name", &self.name)
-            .field("image_name", &self.image_name)
-            .field("gpu_type_ids", &self.gpu_type_ids)
-            .field("cloud_type", &self.cloud_type)
+            .field("image", &self.image)
+            .field("gpu", &self.gpu)
+            .field("cloud", &self.cloud)
+            .field("disk", &self.disk)
+            .field("mounts", &self.mounts)
             .field("ports", &self.ports)
             .field("env", &env)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
-/// Pod `status` values RunPod documents.
+/// `PodStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PodStatus {
@@ -62,6 +89,7 @@ pub enum PodStatus {
     Exited,
     Error,
     Terminated,
+    /// A status newer than this client.
     #[serde(other)]
     Unknown,
 }
@@ -76,109 +104,105 @@ impl PodStatus {
     }
 }
 
+/// The fields of `Pod` the client reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Pod {
     pub id: String,
     #[serde(default)]
     pub name: String,
     pub status: PodStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpu_type_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_per_hr: Option<f64>,
-    /// Null until the pod's container runs.
+    /// `GpuConfig`: absent on CPU pods.
+    #[serde(default)]
+    pub gpu: Option<PodGpu>,
+    /// USD per hour actually billed (0 when EXITED or TERMINATED).
+    #[serde(default)]
+    pub cost: Option<f64>,
+    /// Null when the pod is not RUNNING.
     #[serde(default)]
     pub runtime: Option<PodRuntime>,
 }
 
+/// `GpuConfig` as a pod reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodGpu {
+    pub id: String,
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+/// `PodRuntime`: only its ports matter here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PodRuntime {
     #[serde(default)]
-    pub ports: Vec<PortMapping>,
+    pub ports: Vec<PodRuntimePort>,
 }
 
+/// `PodRuntimePort`: every field may be missing, and `public` and `ip` may be null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PortMapping {
-    pub private: u32,
-    pub public: u32,
+pub struct PodRuntimePort {
+    #[serde(default)]
+    pub private: Option<u64>,
+    #[serde(default)]
+    pub public: Option<u64>,
     /// `http` or `tcp`.
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
     #[serde(default)]
     pub ip: Option<String>,
 }
 
-/// `GET /pods`.
+/// `ListPodsResponse`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PodList {
+pub struct ListPodsResponse {
     pub pods: Vec<Pod>,
 }
 
-/// One GPU type and its hourly prices, from `GET /catalog/gpus`.
+/// The fields of `GpuType` the client reads: its id and list prices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GpuOffer {
+pub struct GpuType {
     pub id: String,
-    #[serde(default)]
-    pub secure_price: Option<f64>,
-    #[serde(default)]
-    pub community_price: Option<f64>,
+    pub price: GpuPrice,
 }
 
-impl GpuOffer {
-    /// The hourly price for one GPU in `cloud_type` (`ALL` takes the higher, to stay under
-    /// the cap whichever cloud the pod lands in).
-    pub fn price(&self, cloud_type: &str) -> Option<f64> {
-        match cloud_type {
-            "SECURE" => self.secure_price,
-            "COMMUNITY" => self.community_price,
-            _ => match (self.secure_price, self.community_price) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            },
-        }
+/// `GpuType.price`: USD per hour for one GPU in each cloud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuPrice {
+    #[serde(default)]
+    pub secure: Option<f64>,
+    #[serde(default)]
+    pub community: Option<f64>,
+}
+
+impl GpuType {
+    /// The hourly list price of `count` GPUs of this type in `cloud` (`SECURE`/`COMMUNITY`).
+    pub fn price(&self, cloud: &str, count: u32) -> Option<f64> {
+        let one = match cloud {
+            "SECURE" => self.price.secure,
+            "COMMUNITY" => self.price.community,
+            _ => None,
+        }?;
+        (one.is_finite() && one >= 0.0).then(|| one * f64::from(count))
     }
 }
 
-/// `GET /catalog/gpus`: a bare list, or one under `gpuTypes`/`gpus`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum GpuCatalog {
-    List(Vec<GpuOffer>),
-    Wrapped {
-        #[serde(alias = "gpus", rename = "gpuTypes")]
-        gpu_types: Vec<GpuOffer>,
-    },
+/// `ListGpuTypesResponse`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListGpuTypesResponse {
+    pub gpus: Vec<GpuType>,
 }
 
-impl GpuCatalog {
-    pub fn into_offers(self) -> Vec<GpuOffer> {
-        match self {
-            GpuCatalog::List(offers) | GpuCatalog::Wrapped { gpu_types: offers } => offers,
-        }
-    }
-}
-
-/// RunPod's error body; the message may sit at the top level or under `error`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ErrorBody {
+/// `ErrorResponse`: RFC 9457 problem details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
     #[serde(default)]
-    pub error: Option<serde_json::Value>,
+    pub title: String,
     #[serde(default)]
-    pub message: Option<String>,
-}
-
-impl ErrorBody {
-    pub fn message(&self) -> Option<String> {
-        match &self.error {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Object(o)) => {
-                o.get("message").and_then(|m| m.as_str()).map(str::to_owned)
-            }
-            _ => self.message.clone(),
-        }
-    }
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub detail: String,
+    /// Individual request-validation failures (422).
+    #[serde(default)]
+    pub errors: Vec<String>,
 }
 
 #[cfg(test)]
@@ -186,19 +210,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_provisioning_pod_has_no_runtime_and_a_running_one_has_ports() {
-        let pods: PodList = serde_json::from_str(
+    fn pods_decode_with_null_ports_and_runtimes_and_unknown_statuses() {
+        let pods: ListPodsResponse = serde_json::from_str(
             r#"{"pods":[
-              {"id":"a1","name":"n","status":"PROVISIONING","runtime":null},
-              {"id":"b2","name":"m","status":"RUNNING","costPerHr":0.69,
-               "runtime":{"ports":[{"private":8000,"public":8000,"type":"http","ip":null},
-                                    {"private":70000,"public":40123,"type":"tcp","ip":"203.0.113.7"}]}},
-              {"id":"c3","status":"SOMETHING_NEW"}]}"#,
+              {"id":"a1","name":"n","status":"PROVISIONING","runtime":null,"cost":0.44},
+              {"id":"b2","name":"m","status":"RUNNING","cost":0.69,
+               "gpu":{"id":"NVIDIA L4","count":1},
+               "runtime":{"uptime":3,"ports":[{"private":8000,"public":null,"type":"http","ip":null},
+                                    {"private":70000,"public":70000,"type":"tcp","ip":"203.0.113.7"}]}},
+              {"id":"c3","name":"o","status":"SOMETHING_NEW"}]}"#,
         )
         .unwrap();
         assert_eq!(pods.pods[0].runtime, None);
-        assert_eq!(pods.pods[1].cost_per_hr, Some(0.69));
+        assert_eq!(pods.pods[1].cost, Some(0.69));
         let ports = &pods.pods[1].runtime.as_ref().unwrap().ports;
+        assert_eq!(ports[0].public, None);
         assert_eq!(ports[1].ip.as_deref(), Some("203.0.113.7"));
         assert_eq!(pods.pods[2].status, PodStatus::Unknown);
     }
@@ -207,15 +233,21 @@ mod tests {
     fn the_create_body_uses_runpods_names_and_debug_hides_the_token() {
         let body = CreatePod {
             name: "p".into(),
-            image_name: "img".into(),
-            gpu_type_ids: vec!["NVIDIA L4".into()],
-            gpu_count: 1,
-            cloud_type: "SECURE".into(),
-            container_disk_in_gb: 20,
-            volume_in_gb: 20,
-            volume_mount_path: "/workspace".into(),
+            image: "img".into(),
+            gpu: CreateGpu {
+                id: "NVIDIA L4".into(),
+                count: 1,
+                min_cuda_version: "12.4".into(),
+            },
+            cloud: "SECURE".into(),
+            disk: 20,
+            mounts: Some(Mounts {
+                persistent: PersistentMount {
+                    size: 20,
+                    path: "/workspace".into(),
+                },
+            }),
             ports: vec!["8000/http".into(), "70000/tcp".into()],
-            support_public_ip: true,
             env: [
                 ("STUDIO_ROLE".to_string(), "video".to_string()),
                 ("STUDIO_TOKEN".to_string(), "s3cr3t".to_string()),
@@ -223,32 +255,41 @@ mod tests {
             .into(),
         };
         let json = serde_json::to_value(&body).unwrap();
-        assert_eq!(json["imageName"], "img");
-        assert_eq!(json["gpuTypeIds"][0], "NVIDIA L4");
+        assert_eq!(json["image"], "img");
+        assert_eq!(json["gpu"]["minCudaVersion"], "12.4");
+        assert_eq!(json["mounts"]["persistent"]["size"], 20);
         assert_eq!(json["env"]["STUDIO_TOKEN"], "s3cr3t");
+        let without = CreatePod {
+            mounts: None,
+            ..body.clone()
+        };
+        let json = serde_json::to_value(&without).unwrap();
+        assert!(json.get("mounts").is_none(), "{json}");
         let shown = format!("{body:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("video"));
     }
 
     #[test]
-    fn catalog_prices_follow_the_cloud_type() {
-        let offers = serde_json::from_str::<GpuCatalog>(
-            r#"{"gpuTypes":[{"id":"NVIDIA L4","securePrice":0.43,"communityPrice":0.39}]}"#,
+    fn catalog_prices_are_per_gpu_and_per_cloud() {
+        let gpus = serde_json::from_str::<ListGpuTypesResponse>(
+            r#"{"gpus":[{"id":"NVIDIA L4","name":"L4","price":{"secure":0.43,"community":0.28}}]}"#,
         )
         .unwrap()
-        .into_offers();
-        assert_eq!(offers[0].price("SECURE"), Some(0.43));
-        assert_eq!(offers[0].price("COMMUNITY"), Some(0.39));
-        assert_eq!(offers[0].price("ALL"), Some(0.43));
+        .gpus;
+        assert_eq!(gpus[0].price("SECURE", 1), Some(0.43));
+        assert_eq!(gpus[0].price("COMMUNITY", 2), Some(0.56));
+        assert_eq!(gpus[0].price("ALL", 1), None);
     }
 
     #[test]
-    fn error_messages_are_found_where_runpod_puts_them() {
-        let nested: ErrorBody =
-            serde_json::from_str(r#"{"error":{"message":"no capacity"}}"#).unwrap();
-        let flat: ErrorBody = serde_json::from_str(r#"{"error":"balance too low"}"#).unwrap();
-        assert_eq!(nested.message().as_deref(), Some("no capacity"));
-        assert_eq!(flat.message().as_deref(), Some("balance too low"));
+    fn problems_keep_their_detail_and_errors() {
+        let p: Problem = serde_json::from_str(
+            r#"{"title":"Unprocessable Entity","status":422,"detail":"Request validation failed.",
+                "errors":["$: additional properties 'bogus' not allowed"]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.detail, "Request validation failed.");
+        assert_eq!(p.errors, ["$: additional properties 'bogus' not allowed"]);
     }
 }

@@ -47,6 +47,9 @@ pub async fn drive<P: CloudProvider>(
             action => {
                 let outcome = perform(provider, action).await;
                 machine.handle(outcome, clock.elapsed());
+                if let Some(pause) = provider.take_quota_pause() {
+                    machine.pause_requests(pause, clock.elapsed());
+                }
             }
         }
     }
@@ -73,6 +76,9 @@ pub async fn teardown<P: CloudProvider>(
             action => {
                 let outcome = perform(provider, action).await;
                 machine.handle(outcome, clock.elapsed());
+                if let Some(pause) = provider.take_quota_pause() {
+                    machine.pause_requests(pause, clock.elapsed());
+                }
             }
         }
     }
@@ -81,7 +87,7 @@ pub async fn teardown<P: CloudProvider>(
 async fn perform<P: CloudProvider>(provider: &P, action: Action) -> Outcome {
     match action {
         Action::ListPods => Outcome::Pods(provider.list_pods().await),
-        Action::ListPrices => Outcome::Prices(provider.gpu_offers().await),
+        Action::ListPrices => Outcome::Prices(provider.gpu_types().await),
         Action::Create { request, .. } => Outcome::Created(provider.create_pod(&request).await),
         Action::Delete { pod_id } => Outcome::Deleted(provider.delete_pod(&pod_id).await),
         Action::CheckHealth { checks } => {

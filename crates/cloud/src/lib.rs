@@ -8,12 +8,15 @@ pub mod driver;
 pub mod idle;
 pub mod install;
 pub mod lifecycle;
+pub mod limits;
 pub mod provider;
 pub mod secret;
 pub mod settings;
 
 pub use driver::{CloudEvent, drive, teardown};
-pub use lifecycle::{Action, CloudError, Outcome, Plan, Progress, Provisioner, ServerEndpoint};
+pub use lifecycle::{
+    Action, CloudError, Outcome, Plan, Price, Progress, Provisioner, ServerEndpoint,
+};
 pub use provider::{ApiError, CloudProvider, RunpodRest};
 pub use secret::Secret;
 pub use settings::CloudSettings;

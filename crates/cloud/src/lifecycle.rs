@@ -5,14 +5,14 @@
 //! what to do, does it, and hands the result to [`Provisioner::handle`]; time is whatever the
 //! caller says it is, so tests run it on synthetic time.
 
-use crate::api::{CreatePod, GpuOffer, Pod, PodStatus};
+use crate::api::{CreateGpu, CreatePod, GpuType, Mounts, PersistentMount, Pod, PodStatus};
 use crate::provider::ApiError;
 use crate::secret::Secret;
 use crate::settings::CloudSettings;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use studio_proto::Role;
-use studio_proto::config::RunpodConfig;
+use studio_proto::config::{CloudType, RunpodConfig};
 
 /// Where the pod volume is mounted; the server keeps its model cache there.
 pub const VOLUME_MOUNT: &str = "/workspace";
@@ -21,6 +21,8 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_POLL_EVERY: Duration = Duration::from_secs(2);
 /// When RunPod says 429 without a `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// GPUs per pod.
+pub const GPU_COUNT: u32 = 1;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Attempts to delete one pod before telling the user to delete it by hand.
 const DELETE_ATTEMPTS: u32 = 5;
@@ -33,11 +35,15 @@ pub struct Plan {
     pub image: String,
     /// In order of preference.
     pub gpu_types: Vec<String>,
-    pub cloud_type: String,
+    /// `any` tries SECURE, then COMMUNITY, for each GPU type.
+    pub cloud_type: CloudType,
+    /// `gpu.minCudaVersion`: the image's CUDA.
+    pub min_cuda_version: String,
     /// For both pods together.
     pub max_hourly_usd: f64,
     pub http_port: u16,
     pub ice_tcp_port: u32,
+    /// 0: no volume.
     pub volume_gb: u32,
     pub container_disk_gb: u32,
     /// `{pod_name_prefix}-{install id}`: this install's pods are named `{this}-{role}-…`.
@@ -52,7 +58,8 @@ impl Plan {
         Plan {
             image: config.server_image.clone(),
             gpu_types: config.gpu_types.clone(),
-            cloud_type: config.cloud_type.clone(),
+            cloud_type: config.cloud_type,
+            min_cuda_version: config.min_cuda_version.clone(),
             max_hourly_usd: config.max_hourly_usd,
             http_port: config.http_port,
             ice_tcp_port: config.ice_tcp_port,
@@ -71,6 +78,35 @@ impl Plan {
             .strip_prefix(&self.name_prefix)
             .is_some_and(|rest| rest.starts_with('-'))
     }
+
+    /// (GPU type, cloud) in the order they are tried: each GPU type in every allowed cloud.
+    fn candidates(&self) -> Vec<Candidate> {
+        self.gpu_types
+            .iter()
+            .flat_map(|gpu| {
+                self.cloud_type.clouds().iter().map(|cloud| Candidate {
+                    gpu: gpu.clone(),
+                    cloud: (*cloud).to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// How a candidate is named to the user: the cloud only when more than one is allowed.
+    fn label(&self, candidate: &Candidate) -> String {
+        if self.cloud_type.clouds().len() > 1 {
+            format!("{} in {}", candidate.gpu, candidate.cloud)
+        } else {
+            candidate.gpu.clone()
+        }
+    }
+}
+
+/// One GPU type in one cloud: what a single create asks for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    gpu: String,
+    cloud: String,
 }
 
 /// One role's server, ready: what a session needs to reach it.
@@ -79,6 +115,9 @@ pub struct ServerEndpoint {
     pub role: Role,
     pub pod_id: String,
     pub gpu_type: String,
+    /// `SECURE` or `COMMUNITY`.
+    pub cloud: String,
+    /// The pod's `cost` (USD per hour) as RunPod reported it, else the catalog's price.
     pub cost_per_hr: f64,
     /// The server's HTTP API through RunPod's proxy: signalling, status, events.
     pub base_url: String,
@@ -96,6 +135,18 @@ pub struct ServerEndpoint {
 pub struct Progress {
     pub elapsed: Duration,
     pub message: String,
+    /// A price this step makes known, for a window to show beside the steps.
+    pub price: Option<Price>,
+}
+
+/// What the pods cost, as it becomes known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Price {
+    /// Before anything is created: the catalog's `price.<cloud>` × GPU count for both pods
+    /// on the first GPU type in the list.
+    Quoted { hourly_usd: f64, gpu: String },
+    /// Both pods run: the sum of their `cost` as RunPod reports it.
+    Running { hourly_usd: f64 },
 }
 
 impl std::fmt::Display for Progress {
@@ -132,7 +183,7 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Pods(Result<Vec<Pod>, ApiError>),
-    Prices(Result<Vec<GpuOffer>, ApiError>),
+    Prices(Result<Vec<GpuType>, ApiError>),
     Created(Result<Pod, ApiError>),
     Health(Vec<(Role, bool)>),
     Deleted(Result<(), ApiError>),
@@ -204,6 +255,7 @@ struct CreatedPod {
     role: Role,
     id: String,
     gpu_type: String,
+    cloud: String,
     cost_per_hr: f64,
     status: PodStatus,
     /// Proxy URL, public IP and ICE-TCP port, once it runs with its ports.
@@ -220,7 +272,7 @@ enum Phase {
     Prices,
     Create {
         role_index: usize,
-        gpu: Option<String>,
+        candidate: Option<Candidate>,
     },
     Start,
     Ready,
@@ -239,9 +291,10 @@ pub struct Provisioner {
     tokens: BTreeMap<Role, Secret>,
     started: Option<Duration>,
     phase: Phase,
-    prices: BTreeMap<String, f64>,
-    /// GPU types that had no capacity or no access in this run.
-    unavailable: BTreeSet<String>,
+    /// Hourly list price of one pod per candidate (`price.<cloud>` × GPU count).
+    prices: BTreeMap<Candidate, f64>,
+    /// Candidates that had no capacity or no access in this run.
+    unavailable: BTreeSet<Candidate>,
     tried: Vec<String>,
     pods: Vec<CreatedPod>,
     wait_until: Option<Duration>,
@@ -297,11 +350,16 @@ impl Provisioner {
     }
 
     fn say(&mut self, message: impl Into<String>) {
+        self.say_with(message, None);
+    }
+
+    fn say_with(&mut self, message: impl Into<String>, price: Option<Price>) {
         let message = message.into();
         tracing::info!(target: "studio::cloud", "{message}");
         self.progress.push(Progress {
             elapsed: self.elapsed(),
             message,
+            price,
         });
     }
 
@@ -363,7 +421,21 @@ impl Provisioner {
             ));
             delay
         };
-        self.wait_until = Some(self.now + delay);
+        self.wait_until = Some(self.now.saturating_add(delay));
+    }
+
+    /// The last answer's `RateLimit` said a window is used up: no request before `pause` is
+    /// over (however the lifecycle would have gone on).
+    pub fn pause_requests(&mut self, pause: Duration, now: Duration) {
+        self.set_time(now);
+        let until = self.now.saturating_add(pause);
+        if self.wait_until.is_none_or(|w| w < until) {
+            self.say(format!(
+                "RunPod's rate limit has no request left; pausing {:.0} s until it resets",
+                pause.as_secs_f64()
+            ));
+            self.wait_until = Some(until);
+        }
     }
 
     /// What the driver should do now.
@@ -434,25 +506,25 @@ impl Provisioner {
         let role = ROLES[role_index];
         let spent = self.hourly_cost();
         let still_to_create = (ROLES.len() - role_index - 1) as f64;
-        let cheapest_left = self
+        let open: Vec<(Candidate, f64)> = self
             .plan
-            .gpu_types
+            .candidates()
+            .into_iter()
+            .filter(|c| !self.unavailable.contains(c))
+            .filter_map(|c| {
+                let price = *self.prices.get(&c)?;
+                Some((c, price))
+            })
+            .collect();
+        let cheapest_left = open
             .iter()
-            .filter(|g| !self.unavailable.contains(*g))
-            .filter_map(|g| self.prices.get(g))
-            .copied()
+            .map(|(_, price)| *price)
             .fold(f64::INFINITY, f64::min);
         let budget = self.plan.max_hourly_usd - spent - still_to_create * cheapest_left;
-        let choice = self
-            .plan
-            .gpu_types
-            .iter()
-            .filter(|g| !self.unavailable.contains(*g))
-            .find_map(|g| {
-                let price = *self.prices.get(g)?;
-                (price <= budget + PRICE_SLACK).then(|| (g.clone(), price))
-            });
-        let Some((gpu, price)) = choice else {
+        let choice = open
+            .into_iter()
+            .find(|(_, price)| *price <= budget + PRICE_SLACK);
+        let Some((candidate, price)) = choice else {
             let mut tried = self.tried.join("; ");
             if tried.is_empty() {
                 tried = "none within the hourly cap".into();
@@ -460,18 +532,19 @@ impl Provisioner {
             self.fail(CloudError::NoCapacity { role, tried });
             return self.next_delete();
         };
-        self.say(format!("creating the {role} pod on {gpu} (${price:.2}/h)"));
+        self.say(format!(
+            "creating the {role} pod on {} (${price:.2}/h)",
+            self.plan.label(&candidate)
+        ));
+        let request = self.request(role, &candidate);
         self.phase = Phase::Create {
             role_index,
-            gpu: Some(gpu.clone()),
+            candidate: Some(candidate),
         };
-        Action::Create {
-            role,
-            request: self.request(role, &gpu),
-        }
+        Action::Create { role, request }
     }
 
-    fn request(&self, role: Role, gpu: &str) -> CreatePod {
+    fn request(&self, role: Role, candidate: &Candidate) -> CreatePod {
         let token = self
             .tokens
             .get(&role)
@@ -489,20 +562,27 @@ impl Provisioner {
             ),
         ]
         .into();
+        let mounts = (self.plan.volume_gb > 0).then(|| Mounts {
+            persistent: PersistentMount {
+                size: self.plan.volume_gb,
+                path: VOLUME_MOUNT.to_string(),
+            },
+        });
         CreatePod {
             name: format!("{}-{role}", self.plan.name_prefix),
-            image_name: self.plan.image.clone(),
-            gpu_type_ids: vec![gpu.to_string()],
-            gpu_count: 1,
-            cloud_type: self.plan.cloud_type.clone(),
-            container_disk_in_gb: self.plan.container_disk_gb,
-            volume_in_gb: self.plan.volume_gb,
-            volume_mount_path: VOLUME_MOUNT.to_string(),
+            image: self.plan.image.clone(),
+            gpu: CreateGpu {
+                id: candidate.gpu.clone(),
+                count: GPU_COUNT,
+                min_cuda_version: self.plan.min_cuda_version.clone(),
+            },
+            cloud: candidate.cloud.clone(),
+            disk: self.plan.container_disk_gb,
+            mounts,
             ports: vec![
                 format!("{}/http", self.plan.http_port),
                 format!("{}/tcp", self.plan.ice_tcp_port),
             ],
-            support_public_ip: true,
             env,
         }
     }
@@ -584,6 +664,7 @@ impl Provisioner {
                     role: p.role,
                     pod_id: p.id.clone(),
                     gpu_type: p.gpu_type.clone(),
+                    cloud: p.cloud.clone(),
                     cost_per_hr: p.cost_per_hr,
                     base_url,
                     token: self.tokens.get(&p.role)?.clone(),
@@ -627,9 +708,13 @@ impl Provisioner {
                 self.phase = Phase::DeleteOrphans(ids);
             }
             (Phase::Prices, Outcome::Prices(result)) => self.on_prices(result),
-            (Phase::Create { role_index, gpu }, Outcome::Created(result)) => {
-                self.on_created(role_index, gpu.unwrap_or_default(), result)
-            }
+            (
+                Phase::Create {
+                    role_index,
+                    candidate: Some(candidate),
+                },
+                Outcome::Created(result),
+            ) => self.on_created(role_index, candidate, result),
             (Phase::Start, Outcome::Pods(result)) => self.on_pods(result),
             (Phase::Start, Outcome::Health(results)) => self.on_health(results),
             (Phase::TearDown { .. }, Outcome::Deleted(result)) => self.on_deleted(result),
@@ -665,9 +750,9 @@ impl Provisioner {
         }
     }
 
-    fn on_prices(&mut self, result: Result<Vec<GpuOffer>, ApiError>) {
-        let offers = match result {
-            Ok(offers) => offers,
+    fn on_prices(&mut self, result: Result<Vec<GpuType>, ApiError>) {
+        let gpus = match result {
+            Ok(gpus) => gpus,
             Err(e) if e.status == Some(401) || e.status == Some(403) => {
                 return self.fail(CloudError::Unauthorized(e.to_string()));
             }
@@ -680,39 +765,42 @@ impl Provisioner {
             Err(e) => return self.retry_later("reading GPU prices", &e),
         };
         self.failures_in_a_row = 0;
-        for gpu in &self.plan.gpu_types {
-            if let Some(price) = offers
+        for candidate in self.plan.candidates() {
+            if let Some(price) = gpus
                 .iter()
-                .find(|o| &o.id == gpu)
-                .and_then(|o| o.price(&self.plan.cloud_type))
+                .find(|g| g.id == candidate.gpu)
+                .and_then(|g| g.price(&candidate.cloud, GPU_COUNT))
             {
-                self.prices.insert(gpu.clone(), price);
+                self.prices.insert(candidate, price);
             }
         }
         let cheapest = self
             .plan
-            .gpu_types
-            .iter()
-            .filter_map(|g| Some((g.clone(), *self.prices.get(g)?)))
+            .candidates()
+            .into_iter()
+            .filter_map(|c| {
+                let price = *self.prices.get(&c)?;
+                Some((c, price))
+            })
             .min_by(|a, b| a.1.total_cmp(&b.1));
-        let Some((gpu, per_pod)) = cheapest else {
+        let Some((candidate, per_pod)) = cheapest else {
             return self.fail(CloudError::NoPrices(self.plan.gpu_types.join(", ")));
         };
         let total = per_pod * ROLES.len() as f64;
         if total > self.plan.max_hourly_usd + PRICE_SLACK {
             return self.fail(CloudError::OverCap {
-                gpu,
+                gpu: self.plan.label(&candidate),
                 per_pod,
                 total,
                 cap: self.plan.max_hourly_usd,
             });
         }
-        let unpriced: Vec<&str> = self
+        let unpriced: Vec<String> = self
             .plan
-            .gpu_types
+            .candidates()
             .iter()
-            .filter(|g| !self.prices.contains_key(*g))
-            .map(String::as_str)
+            .filter(|c| !self.prices.contains_key(*c))
+            .map(|c| self.plan.label(c))
             .collect();
         if !unpriced.is_empty() {
             let line = format!(
@@ -721,26 +809,50 @@ impl Provisioner {
             );
             self.say(line);
         }
+        if let Some((first, price)) = self
+            .plan
+            .candidates()
+            .into_iter()
+            .find_map(|c| Some((c.clone(), *self.prices.get(&c)?)))
+        {
+            let hourly_usd = price * ROLES.len() as f64;
+            let gpu = self.plan.label(&first);
+            self.say_with(
+                format!(
+                    "price: ${hourly_usd:.2}/h for both pods on {gpu} (${price:.2}/h each; cap ${:.2}/h)",
+                    self.plan.max_hourly_usd
+                ),
+                Some(Price::Quoted { hourly_usd, gpu }),
+            );
+        }
         self.phase = Phase::Create {
             role_index: 0,
-            gpu: None,
+            candidate: None,
         };
     }
 
-    fn on_created(&mut self, role_index: usize, gpu: String, result: Result<Pod, ApiError>) {
+    fn on_created(
+        &mut self,
+        role_index: usize,
+        candidate: Candidate,
+        result: Result<Pod, ApiError>,
+    ) {
         let role = ROLES[role_index];
+        let label = self.plan.label(&candidate);
         match result {
             Ok(pod) => {
                 self.failures_in_a_row = 0;
                 let cost = pod
-                    .cost_per_hr
-                    .or_else(|| self.prices.get(&gpu).copied())
+                    .cost
+                    .filter(|c| c.is_finite() && *c > 0.0)
+                    .or_else(|| self.prices.get(&candidate).copied())
                     .unwrap_or_default();
-                self.say(format!("created the {role} pod {} on {gpu}", pod.id));
+                self.say(format!("created the {role} pod {} on {label}", pod.id));
                 self.pods.push(CreatedPod {
                     role,
                     id: pod.id,
-                    gpu_type: gpu,
+                    gpu_type: candidate.gpu,
+                    cloud: candidate.cloud,
                     cost_per_hr: cost,
                     status: pod.status,
                     reach: None,
@@ -751,7 +863,7 @@ impl Provisioner {
                 if role_index + 1 < ROLES.len() {
                     self.phase = Phase::Create {
                         role_index: role_index + 1,
-                        gpu: None,
+                        candidate: None,
                     };
                 } else {
                     self.say("waiting for both pods to run");
@@ -766,15 +878,15 @@ impl Provisioner {
                         "no capacity"
                     };
                     self.say(format!(
-                        "{gpu}: {why} ({}); trying the next GPU type",
+                        "{label}: {why} ({}); trying the next GPU type",
                         e.message
                     ));
-                    self.tried.push(format!("{gpu}: {}", e.message));
-                    self.unavailable.insert(gpu);
+                    self.tried.push(format!("{label}: {}", e.message));
+                    self.unavailable.insert(candidate);
                     self.failures_in_a_row = 0;
                     self.phase = Phase::Create {
                         role_index,
-                        gpu: None,
+                        candidate: None,
                     };
                 }
                 Some(401) => self.fail(CloudError::Unauthorized(e.to_string())),
@@ -822,30 +934,19 @@ impl Provisioner {
                 messages.push(format!("the {} pod is {:?}", pod.role, seen.status).to_lowercase());
                 pod.status = seen.status;
             }
-            if pod.reach.is_none() && seen.status == PodStatus::Running {
-                let ports = seen
-                    .runtime
-                    .as_ref()
-                    .map(|r| r.ports.as_slice())
-                    .unwrap_or(&[]);
-                let http = ports
-                    .iter()
-                    .any(|p| p.private == u32::from(http_port) && p.kind == "http");
-                let ice = ports.iter().find(|p| {
-                    p.kind == "tcp"
-                        && (p.private == ice_port || p.private == p.public)
-                        && p.private != u32::from(http_port)
-                });
-                if let (true, Some(ice)) = (http, ice)
-                    && let (Some(ip), Ok(port)) = (ice.ip.clone(), u16::try_from(ice.public))
-                {
-                    let base_url = self.plan.settings.proxy_url(&pod.id, http_port);
-                    messages.push(format!(
-                        "the {} pod runs (ICE-TCP at {ip}:{port}); waiting for its server through the proxy",
-                        pod.role
-                    ));
-                    pod.reach = Some((base_url, ip, port));
-                }
+            if let Some(cost) = seen.cost.filter(|c| c.is_finite() && *c > 0.0) {
+                pod.cost_per_hr = cost;
+            }
+            if pod.reach.is_none()
+                && seen.status == PodStatus::Running
+                && let Some((ip, port)) = ice_tcp_mapping(seen, ice_port, http_port)
+            {
+                let base_url = self.plan.settings.proxy_url(&pod.id, http_port);
+                messages.push(format!(
+                    "the {} pod runs (ICE-TCP at {ip}:{port}); waiting for its server through the proxy",
+                    pod.role
+                ));
+                pod.reach = Some((base_url, ip, port));
             }
         }
         for message in messages {
@@ -855,7 +956,7 @@ impl Provisioner {
             return self.fail(failure);
         }
         if self.pods.iter().any(|p| p.reach.is_none()) {
-            self.wait_until = Some(self.now + self.plan.poll_every);
+            self.wait_until = Some(self.now.saturating_add(self.plan.poll_every));
         }
     }
 
@@ -878,13 +979,14 @@ impl Provisioner {
             self.say(message);
         }
         if self.pods.iter().all(|p| p.healthy_after.is_some()) {
-            self.say(format!(
-                "both servers ready; the pods cost ${:.2}/h together",
-                self.hourly_cost()
-            ));
+            let hourly_usd = self.hourly_cost();
+            self.say_with(
+                format!("both servers ready; the pods cost ${hourly_usd:.2}/h together"),
+                Some(Price::Running { hourly_usd }),
+            );
             self.phase = Phase::Ready;
         } else {
-            self.wait_until = Some(self.now + self.plan.poll_every);
+            self.wait_until = Some(self.now.saturating_add(self.plan.poll_every));
         }
     }
 
@@ -928,4 +1030,30 @@ impl Provisioner {
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
+}
+
+/// The public address of the pod's ICE-TCP port: a `tcp` entry for the requested port (or,
+/// for a port of 70000 and up, RunPod's symmetric mapping), with a public port and an IP that
+/// is neither private nor carrier-grade NAT. `None` until RunPod reports one.
+pub fn ice_tcp_mapping(pod: &Pod, ice_port: u32, http_port: u16) -> Option<(String, u16)> {
+    let ports = pod.runtime.as_ref()?.ports.as_slice();
+    ports.iter().find_map(|p| {
+        let private = p.private?;
+        let public = p.public?;
+        let wanted = private == u64::from(ice_port) || (ice_port >= 70000 && private == public);
+        if p.kind.as_deref() != Some("tcp") || !wanted || private == u64::from(http_port) {
+            return None;
+        }
+        let ip: std::net::Ipv4Addr = p.ip.as_deref()?.trim().parse().ok()?;
+        let port = u16::try_from(public).ok().filter(|port| *port > 0)?;
+        is_public(ip).then(|| (ip.to_string(), port))
+    })
+}
+
+/// Not in 10/8, 172.16/12, 192.168/16 (RFC 1918) or 100.64/10 (carrier-grade NAT), and not
+/// unspecified: an address a client elsewhere can reach.
+pub fn is_public(ip: std::net::Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    let cgnat = a == 100 && (64..128).contains(&b);
+    !(ip.is_private() || cgnat || ip.is_unspecified() || ip.is_broadcast())
 }

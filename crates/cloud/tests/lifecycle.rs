@@ -1,7 +1,7 @@
 //! The provisioning lifecycle on synthetic time: every decision the issue lists, without I/O.
 
 use std::time::Duration;
-use studio_cloud::api::{GpuOffer, Pod, PodRuntime, PodStatus, PortMapping};
+use studio_cloud::api::{GpuPrice, GpuType, Pod, PodRuntime, PodRuntimePort, PodStatus};
 use studio_cloud::lifecycle::StopReason;
 use studio_cloud::{
     Action, ApiError, CloudError, CloudSettings, Outcome, Plan, Provisioner, Secret,
@@ -30,7 +30,7 @@ fn machine() -> Provisioner {
     )
 }
 
-fn offers() -> Vec<GpuOffer> {
+fn offers() -> Vec<GpuType> {
     [
         ("NVIDIA GeForce RTX 4090", 0.69),
         ("NVIDIA RTX A5000", 0.27),
@@ -38,10 +38,12 @@ fn offers() -> Vec<GpuOffer> {
         ("NVIDIA RTX 4000 Ada Generation", 0.26),
     ]
     .into_iter()
-    .map(|(id, price)| GpuOffer {
+    .map(|(id, price)| GpuType {
         id: id.into(),
-        secure_price: Some(price),
-        community_price: Some(price / 2.0),
+        price: GpuPrice {
+            secure: Some(price),
+            community: Some(price / 2.0),
+        },
     })
     .collect()
 }
@@ -51,8 +53,8 @@ fn pod(id: &str, name: &str, status: PodStatus) -> Pod {
         id: id.into(),
         name: name.into(),
         status,
-        gpu_type_id: None,
-        cost_per_hr: None,
+        gpu: None,
+        cost: None,
         runtime: None,
     }
 }
@@ -61,16 +63,16 @@ fn running(id: &str, ice_port: u32) -> Pod {
     Pod {
         runtime: Some(PodRuntime {
             ports: vec![
-                PortMapping {
-                    private: 8000,
-                    public: 8000,
-                    kind: "http".into(),
+                PodRuntimePort {
+                    private: Some(8000),
+                    public: None,
+                    kind: Some("http".into()),
                     ip: None,
                 },
-                PortMapping {
-                    private: ice_port,
-                    public: ice_port,
-                    kind: "tcp".into(),
+                PodRuntimePort {
+                    private: Some(u64::from(ice_port)),
+                    public: Some(u64::from(ice_port)),
+                    kind: Some("tcp".into()),
                     ip: Some("203.0.113.9".into()),
                 },
             ],
@@ -80,11 +82,7 @@ fn running(id: &str, ice_port: u32) -> Pod {
 }
 
 fn api_error(status: u16, message: &str) -> ApiError {
-    ApiError {
-        status: Some(status),
-        message: message.into(),
-        retry_after: None,
-    }
+    ApiError::http(status, message)
 }
 
 /// Through the orphan check (none) and the price check, to the first create.
@@ -97,7 +95,7 @@ fn to_first_create(m: &mut Provisioner, t: Duration) {
 
 fn expect_create(action: Action) -> (Role, String) {
     match action {
-        Action::Create { role, request } => (role, request.gpu_type_ids[0].clone()),
+        Action::Create { role, request } => (role, request.gpu.id.clone()),
         other => panic!("expected a create, got {other:?}"),
     }
 }
@@ -119,14 +117,24 @@ fn both_pods_are_created_with_their_role_token_and_ports_then_wait_for_health() 
     assert_eq!(role, Role::Video);
     assert_eq!(request.name, "streaming-studio-inst01-video");
     assert_eq!(
-        request.image_name,
+        request.image,
         "ghcr.io/streaming-studio/studio-server:latest"
     );
-    assert_eq!(request.gpu_type_ids, ["NVIDIA GeForce RTX 4090"]);
+    assert_eq!(request.gpu.id, "NVIDIA GeForce RTX 4090");
+    assert_eq!(
+        (request.gpu.count, request.gpu.min_cuda_version.as_str()),
+        (1, "12.4")
+    );
+    assert_eq!(request.cloud, "SECURE");
+    assert_eq!(request.disk, 20);
     assert_eq!(request.ports, ["8000/http", "70000/tcp"]);
     assert_eq!(request.env["STUDIO_ROLE"], "video");
     assert_eq!(request.env["STUDIO_TOKEN"], "video-token");
-    assert_eq!(request.volume_mount_path, "/workspace");
+    let volume = request.mounts.as_ref().map(|m| &m.persistent);
+    assert_eq!(
+        volume.map(|v| (v.size, v.path.as_str())),
+        Some((20, "/workspace"))
+    );
     assert!(!format!("{request:?}").contains("video-token"));
     m.handle(
         Outcome::Created(Ok(pod("v1", "n", PodStatus::Provisioning))),
@@ -139,7 +147,7 @@ fn both_pods_are_created_with_their_role_token_and_ports_then_wait_for_health() 
     assert_eq!(role, Role::Audio);
     assert_eq!(request.env["STUDIO_TOKEN"], "audio-token");
     // 0.69 for video leaves 0.81 of the 1.50 cap: the 4090 again fits.
-    assert_eq!(request.gpu_type_ids, ["NVIDIA GeForce RTX 4090"]);
+    assert_eq!(request.gpu.id, "NVIDIA GeForce RTX 4090");
     m.handle(
         Outcome::Created(Ok(pod("a1", "n", PodStatus::Provisioning))),
         S,
@@ -308,9 +316,8 @@ fn rate_limiting_waits_exactly_as_told_then_retries_the_same_gpu_type() {
     expect_create(m.next(S));
     m.handle(
         Outcome::Created(Err(ApiError {
-            status: Some(429),
-            message: "Too many requests".into(),
             retry_after: Some(7 * S),
+            ..api_error(429, "Too many requests")
         })),
         S,
     );
@@ -356,10 +363,13 @@ fn prices_over_the_cap_start_nothing() {
     assert!(matches!(m.next(Duration::ZERO), Action::ListPods));
     m.handle(Outcome::Pods(Ok(vec![])), Duration::ZERO);
     assert!(matches!(m.next(Duration::ZERO), Action::ListPrices));
-    let dear: Vec<GpuOffer> = offers()
+    let dear: Vec<GpuType> = offers()
         .into_iter()
-        .map(|o| GpuOffer {
-            secure_price: o.secure_price.map(|p| p * 4.0),
+        .map(|o| GpuType {
+            price: GpuPrice {
+                secure: o.price.secure.map(|p| p * 4.0),
+                ..o.price
+            },
             ..o
         })
         .collect();
@@ -386,7 +396,7 @@ fn the_second_pod_must_fit_what_the_first_left_of_the_cap() {
     // RTX 4000 Ada fit.
     m.handle(
         Outcome::Created(Ok(Pod {
-            cost_per_hr: Some(1.20),
+            cost: Some(1.20),
             ..pod("v1", "n", PodStatus::Provisioning)
         })),
         S,
@@ -482,9 +492,8 @@ fn stop_while_waiting_deletes_what_was_created() {
     expect_create(m.next(S));
     m.handle(
         Outcome::Created(Err(ApiError {
-            status: Some(429),
-            message: "slow down".into(),
             retry_after: Some(60 * S),
+            ..api_error(429, "slow down")
         })),
         S,
     );
@@ -531,4 +540,202 @@ fn a_refused_key_stops_before_anything_is_created() {
         m.next(Duration::ZERO),
         Action::Finished(Err(CloudError::Unauthorized(_)))
     ));
+}
+
+fn machine_with(change: impl FnOnce(&mut Plan)) -> Provisioner {
+    let mut plan = plan();
+    change(&mut plan);
+    Provisioner::new(plan, Secret::new("video-token"), Secret::new("audio-token"))
+}
+
+#[test]
+fn any_cloud_tries_secure_then_community_for_each_gpu_type() {
+    let mut m = machine_with(|p| p.cloud_type = studio_proto::config::CloudType::Any);
+    to_first_create(&mut m, Duration::ZERO);
+    let request = |action: Action| match action {
+        Action::Create { request, .. } => (request.gpu.id, request.cloud),
+        other => panic!("expected a create, got {other:?}"),
+    };
+    assert_eq!(
+        request(m.next(S)),
+        ("NVIDIA GeForce RTX 4090".to_string(), "SECURE".to_string())
+    );
+    m.handle(Outcome::Created(Err(api_error(400, "no instances"))), S);
+    assert_eq!(
+        request(m.next(S)),
+        (
+            "NVIDIA GeForce RTX 4090".to_string(),
+            "COMMUNITY".to_string()
+        )
+    );
+    // The community price is what the pod costs when RunPod's answer has no `cost`.
+    m.handle(
+        Outcome::Created(Ok(pod("v1", "n", PodStatus::Provisioning))),
+        S,
+    );
+    assert!((m.hourly_cost() - 0.345).abs() < 1e-9);
+    let shown: Vec<String> = m.take_progress().into_iter().map(|p| p.message).collect();
+    assert!(
+        shown
+            .iter()
+            .any(|m| m.contains("NVIDIA GeForce RTX 4090 in SECURE: no capacity (no instances)")),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn without_a_volume_the_create_has_no_mounts() {
+    let mut m = machine_with(|p| p.volume_gb = 0);
+    to_first_create(&mut m, Duration::ZERO);
+    let Action::Create { request, .. } = m.next(S) else {
+        panic!("expected a create")
+    };
+    assert_eq!(request.mounts, None);
+}
+
+#[test]
+fn the_price_is_shown_before_any_pod_is_created() {
+    let mut m = machine();
+    to_first_create(&mut m, Duration::ZERO);
+    let shown: Vec<String> = m.take_progress().into_iter().map(|p| p.message).collect();
+    assert!(
+        shown.iter().any(|m| m
+            == "price: $1.38/h for both pods on NVIDIA GeForce RTX 4090 ($0.69/h each; cap $1.50/h)"),
+        "{shown:?}"
+    );
+}
+
+/// Until both pods run; returns the time reached.
+fn to_start(m: &mut Provisioner) {
+    to_first_create(m, Duration::ZERO);
+    expect_create(m.next(S));
+    m.handle(
+        Outcome::Created(Ok(pod("v1", "n", PodStatus::Provisioning))),
+        S,
+    );
+    expect_create(m.next(S));
+    m.handle(
+        Outcome::Created(Ok(pod("a1", "n", PodStatus::Provisioning))),
+        S,
+    );
+}
+
+#[test]
+fn only_a_public_tcp_mapping_of_the_ice_port_makes_a_pod_reachable() {
+    let mut m = machine();
+    to_start(&mut m);
+    // RunPod maps a requested port of 70000 and up symmetrically: private = public.
+    let with_ip = |id: &str, ip: Option<&str>, public: Option<u64>| Pod {
+        runtime: Some(PodRuntime {
+            ports: vec![PodRuntimePort {
+                private: Some(40123),
+                public,
+                kind: Some("tcp".into()),
+                ip: ip.map(str::to_owned),
+            }],
+        }),
+        ..pod(id, "x", PodStatus::Running)
+    };
+    let mut t = S;
+    for (ip, public) in [
+        (Some("10.1.2.3"), Some(40123)),
+        (Some("172.20.0.1"), Some(40123)),
+        (Some("192.168.1.9"), Some(40123)),
+        (Some("100.100.0.1"), Some(40123)),
+        (None, Some(40123)),
+        (Some("203.0.113.9"), None),
+    ] {
+        assert!(matches!(m.next(t), Action::ListPods), "{ip:?} {public:?}");
+        m.handle(
+            Outcome::Pods(Ok(vec![
+                with_ip("v1", ip, public),
+                with_ip("a1", ip, public),
+            ])),
+            t,
+        );
+        t += 2 * S;
+    }
+    // No http entry at all: the tcp mapping and the health check are what count.
+    assert!(matches!(m.next(t), Action::ListPods));
+    m.handle(
+        Outcome::Pods(Ok(vec![
+            with_ip("v1", Some("203.0.113.9"), Some(40123)),
+            with_ip("a1", Some("198.51.100.4"), Some(40123)),
+        ])),
+        t,
+    );
+    assert!(matches!(m.next(t), Action::CheckHealth { .. }));
+}
+
+#[test]
+fn an_absurd_retry_after_waits_the_cap_and_never_overflows() {
+    let mut m = machine();
+    to_first_create(&mut m, Duration::ZERO);
+    expect_create(m.next(S));
+    let huge = studio_cloud::limits::retry_after("18446744073709551615");
+    assert_eq!(huge, Some(60 * S));
+    m.handle(
+        Outcome::Created(Err(ApiError {
+            retry_after: huge,
+            ..api_error(429, "rate limit exceeded for the minute window")
+        })),
+        S,
+    );
+    assert!(matches!(m.next(S), Action::Sleep(d) if d == 60 * S));
+    // Even a wait of Duration::MAX from the clock's far end does not overflow.
+    let mut m = machine();
+    to_first_create(&mut m, Duration::ZERO);
+    expect_create(m.next(S));
+    m.handle(
+        Outcome::Created(Err(ApiError {
+            retry_after: Some(Duration::MAX),
+            ..api_error(429, "slow down")
+        })),
+        Duration::MAX / 2,
+    );
+    assert!(matches!(
+        m.next(Duration::MAX / 2),
+        Action::Sleep(_) | Action::Delete { .. } | Action::Finished(_)
+    ));
+}
+
+#[test]
+fn a_used_up_rate_limit_window_pauses_polling_until_it_resets() {
+    let mut m = machine();
+    to_start(&mut m);
+    assert!(matches!(m.next(S), Action::ListPods));
+    m.handle(
+        Outcome::Pods(Ok(vec![
+            pod("v1", "n", PodStatus::Provisioning),
+            pod("a1", "n", PodStatus::Provisioning),
+        ])),
+        S,
+    );
+    m.pause_requests(12 * S, S);
+    assert!(matches!(m.next(S), Action::Sleep(d) if d == 12 * S));
+    assert!(matches!(m.next(12 * S), Action::Sleep(d) if d == S));
+    assert!(matches!(m.next(13 * S), Action::ListPods));
+}
+
+#[test]
+fn refusals_reach_the_user_with_their_detail_and_errors() {
+    let mut m = machine();
+    to_first_create(&mut m, Duration::ZERO);
+    expect_create(m.next(S));
+    let problem = studio_cloud::ApiError::from_answer(
+        422,
+        "Unprocessable Entity",
+        None,
+        br#"{"title":"Unprocessable Entity","status":422,"detail":"Request validation failed.","errors":["$.gpu: additional properties 'gpuTypeIds' not allowed"]}"#,
+    );
+    m.handle(Outcome::Created(Err(problem)), S);
+    let Action::Finished(Err(error)) = m.next(S) else {
+        panic!("expected a failure")
+    };
+    let text = error.to_string();
+    assert!(text.contains("Request validation failed."), "{text}");
+    assert!(
+        text.contains("additional properties 'gpuTypeIds' not allowed"),
+        "{text}"
+    );
 }

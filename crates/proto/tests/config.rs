@@ -86,7 +86,9 @@ fn defaults_have_the_documented_values() {
         assert!(c.voices.contains_key(id), "preset {id} missing");
     }
     let r = &c.cloud.runpod;
-    assert_eq!(r.cloud_type, "SECURE");
+    assert_eq!(r.cloud_type, studio_proto::config::CloudType::Secure);
+    assert_eq!(r.max_lifetime_hours, 12);
+    assert_eq!(r.min_cuda_version, "12.4");
     assert_eq!((r.http_port, r.ice_tcp_port), (8000, 70000));
     assert_eq!(r.gpu_types.len(), 4);
     assert_eq!(r.gpu_types[0], "NVIDIA GeForce RTX 4090");
@@ -279,7 +281,7 @@ fn accepted_edge_values() {
             "servers": {"video": {"port": 65535, "backend": "tract", "device": "rocm:1"},
                         "audio": {"backend": "ort", "device": "cuda:12"},
                         "restart": {"initial_backoff_ms": 500, "max_backoff_ms": 500}},
-            "cloud": {"runpod": {"cloud_type": "ALL", "ice_tcp_port": 4294967295,
+            "cloud": {"runpod": {"cloud_type": "any", "ice_tcp_port": 4294967295, "volume_gb": 0,
                                  "api_url": "http://localhost:9999"}},
             "talk": {"hang_ms": 0, "preroll_ms": 0}
         }"#,
@@ -290,6 +292,12 @@ fn accepted_edge_values() {
     assert_eq!(c.servers.video.backend, Backend::Tract);
     assert_eq!(c.servers.audio.device, "cuda:12");
     assert_eq!(c.cloud.runpod.ice_tcp_port, u32::MAX);
+    assert_eq!(
+        c.cloud.runpod.cloud_type.clouds(),
+        ["SECURE", "COMMUNITY"],
+        "any tries the secure cloud first"
+    );
+    assert_eq!(c.cloud.runpod.volume_gb, 0);
     assert_eq!(c.talk.hang_ms, 0);
 }
 
@@ -352,7 +360,7 @@ fn wrong_type_shows_the_value_as_json() {
     );
     assert_eq!(
         only_problem(r#"{"cloud": {"runpod": {"volume_gb": 4294967296}}}"#),
-        "cloud.runpod.volume_gb: expected a positive integer up to 4294967295, got 4294967296"
+        "cloud.runpod.volume_gb: expected a non-negative integer up to 4294967295, got 4294967296"
     );
 }
 
@@ -403,7 +411,7 @@ fn enum_values_outside_the_list_are_refused() {
             r#"servers.video.backend: expected one of "auto", "ort", "tract", got "onnx""#,
             r#"servers.video.device: expected "auto", "cpu" or a device such as "cuda:0", got "gpu""#,
             r#"servers.audio.device: expected "auto", "cpu" or a device such as "cuda:0", got "cuda:x""#,
-            r#"cloud.runpod.cloud_type: expected one of "SECURE", "COMMUNITY", "ALL", got "secure""#,
+            r#"cloud.runpod.cloud_type: expected one of "SECURE", "COMMUNITY", "any", got "secure""#,
         ]
     );
 }
@@ -550,4 +558,26 @@ fn secret_key_names() {
     for name in ["key", "host", "device", "api_url", "keyboard"] {
         assert!(!is_secret_key_name(name), "{name}");
     }
+}
+
+#[test]
+fn cloud_keys_follow_runpods_rules() {
+    let list = problems(
+        r#"{"cloud": {"runpod": {"cloud_type": "ALL", "volume_gb": 5,
+                                 "max_lifetime_hours": 0, "min_cuda_version": "12"}}}"#,
+    );
+    assert_eq!(
+        list,
+        [
+            r#"cloud.runpod.cloud_type: expected one of "SECURE", "COMMUNITY", "any", got "ALL""#,
+            "cloud.runpod.volume_gb: expected 0 (no volume) or at least 10 (RunPod's smallest volume), got 5",
+            "cloud.runpod.max_lifetime_hours: expected a positive integer, got 0",
+            r#"cloud.runpod.min_cuda_version: expected a CUDA version as major.minor, such as "12.4", got "12""#,
+        ]
+    );
+    let c =
+        load(r#"{"cloud": {"runpod": {"cloud_type": "COMMUNITY", "min_cuda_version": "12.11"}}}"#)
+            .expect("valid");
+    assert_eq!(c.cloud.runpod.cloud_type.clouds(), ["COMMUNITY"]);
+    assert_eq!(c.cloud.runpod.min_cuda_version, "12.11");
 }

@@ -44,6 +44,9 @@ pub struct PodReport {
     pub role: studio_proto::Role,
     pub pod_id: String,
     pub gpu_type: String,
+    /// `SECURE` or `COMMUNITY`.
+    pub cloud: String,
+    /// The pod's `cost` as RunPod reports it (USD per hour).
     pub cost_per_hr: f64,
     /// Seconds from Start until its server answered through the proxy.
     pub ready_after_s: f64,
@@ -250,6 +253,7 @@ impl CloudServers {
                     role: e.role,
                     pod_id: e.pod_id.clone(),
                     gpu_type: e.gpu_type.clone(),
+                    cloud: e.cloud.clone(),
                     cost_per_hr: e.cost_per_hr,
                     ready_after_s: (e.ready_after_s * 1000.0).round() / 1000.0,
                     base_url: e.base_url.clone(),

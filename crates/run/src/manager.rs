@@ -437,6 +437,8 @@ impl Supervisor {
             .env_remove("STUDIO_INJECT_DELAY_MS")
             // A local server has no business with the cloud account's key.
             .env_remove("RUNPOD_API_KEY")
+            // A pod's identity would make a local server delete that pod when idle.
+            .env_remove("RUNPOD_POD_ID")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

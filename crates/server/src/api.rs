@@ -168,7 +168,7 @@ async fn require_token(
         .and_then(bearer_token);
     match presented {
         Some(token) if registry.token_matches(token) => {
-            registry.authorized_request();
+            registry.note_request();
             Ok(next.run(request).await)
         }
         Some(_) => Err(ApiError::new(

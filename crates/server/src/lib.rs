@@ -9,5 +9,6 @@ pub mod engine;
 pub mod face;
 pub mod listen;
 pub mod models;
+pub mod pod_expiry;
 pub mod registry;
 pub mod session;

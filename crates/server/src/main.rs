@@ -55,6 +55,14 @@ struct Args {
     /// `RUNPOD_TCP_PORT_70000` when unset.
     #[arg(long, env = "STUDIO_ICE_TCP_PORT")]
     ice_tcp_port: Option<u16>,
+    /// In a RunPod pod (RUNPOD_POD_ID and RUNPOD_API_KEY set): delete the pod after this many
+    /// seconds without a session or a request. Defaults to cloud.runpod.idle_timeout_minutes.
+    #[arg(long, env = "STUDIO_IDLE_TIMEOUT_S")]
+    idle_timeout_s: Option<u64>,
+    /// In a RunPod pod: delete the pod after this many seconds whatever happens. Defaults to
+    /// cloud.runpod.max_lifetime_hours.
+    #[arg(long, env = "STUDIO_MAX_LIFETIME_S")]
+    max_lifetime_s: Option<u64>,
 }
 
 /// WebRTC's advertised address and ICE-TCP port: flags, then RunPod's variables.
@@ -270,6 +278,7 @@ async fn serve(
     // In the background: health answers at once, and status shows the progress.
     studio_server::models::start(&registry, &config, args.role);
     studio_server::face::start(&registry, &config);
+    start_pod_expiry(&args, &config, &registry)?;
 
     let stop = shutdown_signal(args.watch_stdin);
     let app = api::router(registry.clone());
@@ -288,6 +297,34 @@ async fn serve(
         }
     })
     .await;
+    Ok(())
+}
+
+/// In a RunPod pod, the server deletes its own pod once unused or too old.
+fn start_pod_expiry(
+    args: &Args,
+    config: &studio_proto::config::Config,
+    registry: &Arc<Registry>,
+) -> anyhow::Result<()> {
+    use studio_server::pod_expiry::{PodIdentity, start};
+    let runpod = &config.cloud.runpod;
+    let pod = match PodIdentity::from_env(|name| std::env::var(name).ok(), &runpod.api_url) {
+        None => return Ok(()),
+        Some(pod) => pod.map_err(anyhow::Error::msg)?,
+    };
+    let idle = args
+        .idle_timeout_s
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(
+            u64::from(runpod.idle_timeout_minutes) * 60,
+        ));
+    let lifetime = args
+        .max_lifetime_s
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(
+            u64::from(runpod.max_lifetime_hours) * 3600,
+        ));
+    start(registry.clone(), pod, idle, lifetime);
     Ok(())
 }
 

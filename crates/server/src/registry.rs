@@ -156,6 +156,8 @@ pub struct Registry {
     token: String,
     engine_name: String,
     started: Instant,
+    /// When the last request with this server's token came (none yet: `None`).
+    last_request: Mutex<Option<Instant>>,
     sessions: Mutex<BTreeMap<String, Arc<SessionEntry>>>,
     load: Mutex<LoadTotals>,
     /// Each model's latest status, reported by the model manager.
@@ -176,9 +178,6 @@ pub struct Registry {
     /// What the server accepts before it says no (`limits` in the configuration).
     pub limits: LimitsConfig,
     event_streams: AtomicU32,
-    /// Milliseconds since start of the last request that presented the right token: how a
-    /// server that nobody uses any more can tell (a pod deleting itself).
-    last_authorized_ms: AtomicU64,
 }
 
 impl Registry {
@@ -203,6 +202,7 @@ impl Registry {
             token,
             engine_name,
             started: Instant::now(),
+            last_request: Mutex::new(None),
             sessions: Mutex::new(BTreeMap::new()),
             load: Mutex::new(LoadTotals::default()),
             models: Mutex::new(BTreeMap::new()),
@@ -214,7 +214,6 @@ impl Registry {
             webrtc: std::sync::OnceLock::new(),
             limits,
             event_streams: AtomicU32::new(0),
-            last_authorized_ms: AtomicU64::new(0),
         }
     }
 
@@ -229,16 +228,19 @@ impl Registry {
         studio_transport::raw::secrets_equal(presented, &self.token)
     }
 
-    /// Notes a request that presented the right token.
-    pub fn authorized_request(&self) {
-        let now = self.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
-        self.last_authorized_ms.store(now, Ordering::Relaxed);
+    /// A request with this server's token arrived: someone uses this server.
+    pub fn note_request(&self) {
+        *lock(&self.last_request) = Some(Instant::now());
     }
 
-    /// Time since the last request that presented the right token (since start if none).
-    pub fn since_last_authorized(&self) -> Duration {
-        let last = Duration::from_millis(self.last_authorized_ms.load(Ordering::Relaxed));
-        self.started.elapsed().saturating_sub(last)
+    /// When the last request with this server's token arrived.
+    pub fn last_request(&self) -> Option<Instant> {
+        *lock(&self.last_request)
+    }
+
+    /// When the server started.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Registers a session, unless `limits.max_sessions` are already there. The guard

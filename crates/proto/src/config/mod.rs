@@ -338,18 +338,17 @@ config_section! {
         server_image: String = non_empty_string,
         /// In order of preference; never empty.
         gpu_types: Vec<String> = gpu_types,
-        /// `SECURE`, `COMMUNITY` or `ALL`.
-        cloud_type: String = |c, f| {
+        /// Which of RunPod's clouds pods may run in.
+        cloud_type: CloudType = |c, f| {
             c.one_of(
                 &f.path,
                 f.value,
                 &[
-                    ("SECURE", "SECURE"),
-                    ("COMMUNITY", "COMMUNITY"),
-                    ("ALL", "ALL"),
+                    ("SECURE", CloudType::Secure),
+                    ("COMMUNITY", CloudType::Community),
+                    ("any", CloudType::Any),
                 ],
             )
-            .map(str::to_owned)
         },
         http_port: u16 = |c, f| {
             c.int_in(&f.path, f.value, 1, 65535, "a port number 1–65535")
@@ -360,15 +359,65 @@ config_section! {
             c.int_in(&f.path, f.value, 1, u64::from(u32::MAX), "a port number 1–4294967295")
                 .and_then(|n| u32::try_from(n).ok())
         },
-        volume_gb: u32 = positive,
+        /// The pod's persistent volume for the model cache; 0 for none (RunPod's floor is 10).
+        volume_gb: u32 = |c, f| match c.non_negative::<u32>(&f.path, f.value) {
+            Some(gb) if (1..10).contains(&gb) => c.expected(
+                &f.path,
+                "0 (no volume) or at least 10 (RunPod's smallest volume)",
+                f.value,
+            ),
+            gb => gb,
+        },
         container_disk_gb: u32 = positive,
+        /// Pods that carried no session and no authenticated request this long are deleted,
+        /// by the app and by the pod's own server.
         idle_timeout_minutes: u32 = positive,
+        /// A pod's server deletes its pod after this long whatever happens.
+        max_lifetime_hours: u32 = positive,
+        /// The oldest CUDA (`major.minor`) the host's driver may offer: the server image's.
+        min_cuda_version: String = |c, f| match f.value {
+            Some(Value::String(v)) if is_major_minor(v) => Some(v.clone()),
+            _ => c.expected(
+                &f.path,
+                "a CUDA version as major.minor, such as \"12.4\"",
+                f.value,
+            ),
+        },
         max_hourly_usd: f64 = |c, f| match f.value.and_then(Value::as_f64) {
             Some(x) if x.is_finite() && x > 0.0 => Some(x),
             _ => c.expected(&f.path, "a positive number of US dollars", f.value),
         },
         pod_name_prefix: String = non_empty_string,
     }
+}
+
+/// RunPod's clouds: `SECURE` or `COMMUNITY` (the API's `Cloud`), or `any`, which tries
+/// SECURE and then COMMUNITY for each GPU type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudType {
+    Secure,
+    Community,
+    Any,
+}
+
+impl CloudType {
+    /// The clouds to try, in order, each as the API spells it.
+    pub fn clouds(self) -> &'static [&'static str] {
+        match self {
+            CloudType::Secure => &["SECURE"],
+            CloudType::Community => &["COMMUNITY"],
+            CloudType::Any => &["SECURE", "COMMUNITY"],
+        }
+    }
+}
+
+/// `major.minor` in digits, as RunPod's `minCudaVersion` takes it (`^\d+\.\d+$`).
+fn is_major_minor(version: &str) -> bool {
+    version.split_once('.').is_some_and(|(major, minor)| {
+        [major, minor]
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// A URL starting with `http://` or `https://`.
