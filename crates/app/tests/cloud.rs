@@ -217,7 +217,8 @@ async fn pods_of_a_killed_app_are_deleted_at_its_next_start() {
         .bearer_auth(KEY)
         .json(&serde_json::json!({
             "name": "streaming-studio-0ther1-video", "image": "img",
-            "gpu": {"id": "NVIDIA L4", "count": 1}, "cloud": "SECURE", "disk": 20,
+            "gpu": {"id": "NVIDIA L4", "count": 1, "minCudaVersion": "12.4"},
+            "cloud": "SECURE", "disk": 20,
             "mounts": {"persistent": {"size": 20, "path": "/workspace"}},
             "ports": ["8000/http", "70000/tcp"],
             "env": {"STUDIO_ROLE": "video", "STUDIO_TOKEN": "other"}
@@ -370,15 +371,22 @@ fn assert_spec_kept(fake: &FakeRunpod) {
 #[tokio::test(flavor = "multi_thread")]
 async fn pods_of_a_killed_studio_that_never_returns_delete_themselves() {
     const IDLE: Duration = Duration::from_secs(3);
+    let dir = tempfile::tempdir().unwrap();
+    // A session whose app died closes once nothing arrives for `limits.session_idle_s`
+    // (shortened like the pod's idle timeout); then the pod counts as idle.
+    let pod_config = dir.path().join("pod-config.json");
+    std::fs::write(&pod_config, r#"{"limits": {"session_idle_s": 3}}"#).unwrap();
     let fake = FakeRunpod::start(FakeOptions {
         server_binary: common::server_binary(),
         api_key: KEY.into(),
         provisioning: Duration::from_millis(300),
-        pod_env: vec![("STUDIO_IDLE_TIMEOUT_S".into(), IDLE.as_secs().to_string())],
+        pod_env: vec![
+            ("STUDIO_IDLE_TIMEOUT_S".into(), IDLE.as_secs().to_string()),
+            ("STUDIO_CONFIG".into(), pod_config.display().to_string()),
+        ],
     })
     .await
     .expect("start the fake RunPod API");
-    let dir = tempfile::tempdir().unwrap();
     let mut run = studio_cloud(
         &fake,
         &dir.path().join("data"),
