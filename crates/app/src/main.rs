@@ -1,4 +1,5 @@
-//! `studio`: the desktop app's binary. With no command it opens the window;
+//! `studio`: the desktop app's binary. With no command it opens the window (without a
+//! display it runs in the terminal instead, `console.rs`);
 //! `studio run --headless ...` runs the whole path from files or synthetic sources to files
 //! and writes a report.
 
@@ -294,6 +295,13 @@ fn main() {
             runtime.block_on(studio_app::doctor::run(&loaded.config, json))
         }
         Some(Command::Devices { json }) => studio_app::doctor::print_devices(json),
+        // Without a display the studio runs in the terminal instead of failing.
+        None if studio_app::desktop::missing_display().is_some() => {
+            runtime.block_on(async {
+                studio_app::console::run(&loaded.config, manager_options(&loaded)?, cancel_on_signal())
+                    .await
+            })
+        }
         None => studio_app::desktop::open_window(&runtime, &loaded, manager_options(&loaded)),
     };
     if let Err(e) = result {
@@ -363,16 +371,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
     };
     // Sources and devices open first: a missing driver is reported, with its fix, before
     // servers start.
-    let cancel = CancellationToken::new();
-    let on_signal = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            interrupted().await;
-            cancel.cancel();
-        })
-    };
-    let outcome = studio_run::run(config, spec, cancel).await;
-    on_signal.abort();
+    let outcome = studio_run::run(config, spec, cancel_on_signal()).await;
     let Outcome { report, cloud } = outcome?;
     let mut json = serde_json::to_value(&report).context("encoding the report")?;
     if let Some(cloud) = &cloud {
@@ -409,6 +408,17 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         println!("{}", studio_run::cloud::summary(cloud));
     }
     Ok(())
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM (call inside the runtime).
+fn cancel_on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        interrupted().await;
+        on_signal.cancel();
+    });
+    cancel
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -254,3 +254,73 @@ fn a_user_config_file_changes_the_run() {
     assert_eq!((format.width, format.height), (320, 240));
     assert_eq!(frames.len(), 10);
 }
+
+/// With no display, `studio` runs in the terminal: the test pattern and a tone where this
+/// machine has no camera or microphone, a status line every second, and Ctrl-C stops it and
+/// both servers cleanly.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_a_display_studio_runs_in_the_terminal_until_ctrl_c() {
+    use std::io::BufRead;
+    let mut child = common::studio()
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let video = common::wait_for_server(pid, "video", None, std::time::Duration::from_secs(60));
+    let audio = common::wait_for_server(pid, "audio", None, std::time::Duration::from_secs(60));
+
+    // Status lines come once the media flows: two of them, a second apart.
+    let mut seen = Vec::new();
+    let mut status_lines = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while status_lines < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no status lines; printed so far: {seen:#?}"));
+        if line.starts_with("video ") && line.contains("fps") && line.contains("audio") {
+            status_lines += 1;
+        }
+        seen.push(line);
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("no display found")),
+        "it says why it runs in the terminal: {seen:#?}"
+    );
+
+    common::signal(pid, libc::SIGINT);
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(30), || child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "studio did not stop on Ctrl-C"
+    );
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(lines.try_iter());
+    assert!(status.success(), "{status}; printed: {seen:#?}");
+    assert!(
+        seen.iter().any(|l| l.starts_with("studio: stopped after")),
+        "it says what the run did: {seen:#?}"
+    );
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(10), || !common::alive(video)
+            && !common::alive(audio)),
+        "both servers stop with the studio"
+    );
+}

@@ -1,5 +1,6 @@
 //! The HTTP API (`/v1/...`): routes, bearer-token check and JSON errors.
 
+use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::session;
 use axum::body::Bytes;
@@ -19,36 +20,6 @@ use studio_proto::Role;
 use studio_proto::api::{
     ErrorBody, ErrorDetail, Health, RawSessionRequest, TransportKind, VoiceList,
 };
-
-/// An error answer: status plus `{"error": {"code", "message"}}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_string(),
-                message: self.message,
-            },
-        };
-        (self.status, Json(body)).into_response()
-    }
-}
 
 /// The whole API for one server. Each route reads at most its own body limit; a request
 /// must be answered within `limits.request_timeout_ms` (an event stream's headers count, not

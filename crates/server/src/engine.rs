@@ -46,9 +46,9 @@ impl EngineFactory {
 
     /// A new session's engine: on video, the face swap as soon as `face` holds the loaded
     /// engine (frames pass unchanged until then); on audio, the voice engine.
-    pub fn create(&self, face: &std::sync::Arc<crate::face::FaceSlot>) -> Engine {
+    pub fn create(&self, face: &std::sync::Arc<crate::face_slot::FaceSlot>) -> Engine {
         match self.role {
-            Role::Video => Engine::Video(Box::new(crate::face::SessionFaces::new(face.clone()))),
+            Role::Video => Engine::Video(Box::new(crate::face_slot::SessionFaces::new(face.clone()))),
             Role::Audio => Engine::Audio(Box::new(VoiceEngine::new(
                 self.catalog.clone(),
                 self.preroll_ms,

@@ -2,18 +2,16 @@
 //! model manager, or a folder named by `STUDIO_FACE_MODELS`), shared by every session, and
 //! fed target faces through `POST /v1/faces`.
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::registry::Registry;
 use axum::Json;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use std::io::Cursor;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use studio_face::pipeline::{FaceEngine, FaceModels};
-use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_models::Cached;
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
@@ -25,125 +23,6 @@ pub const FACE_MODELS_ENV: &str = "STUDIO_FACE_MODELS";
 
 /// The model ids (config `models.<id>`) of the three networks, in load order.
 pub const MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
-
-/// The engine once loaded, the upload limits, and why it is not there yet.
-pub struct FaceSlot {
-    engine: RwLock<Option<Arc<FaceEngine>>>,
-    state: RwLock<String>,
-    /// The models are on disk and being loaded: an upload now succeeds in a moment.
-    loading: AtomicBool,
-    pub limits: RwLock<Option<FaceConfig>>,
-}
-
-impl Default for FaceSlot {
-    fn default() -> Self {
-        FaceSlot {
-            engine: RwLock::new(None),
-            state: RwLock::new("face models not configured".into()),
-            loading: AtomicBool::new(false),
-            limits: RwLock::new(None),
-        }
-    }
-}
-
-impl FaceSlot {
-    pub fn engine(&self) -> Option<Arc<FaceEngine>> {
-        self.engine
-            .read()
-            .map(|g| g.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    /// Why there is no engine (or what runs): for errors and status.
-    pub fn state(&self) -> String {
-        self.state
-            .read()
-            .map(|g| g.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    fn set_state(&self, s: String) {
-        match self.state.write() {
-            Ok(mut g) => *g = s,
-            Err(p) => *p.into_inner() = s,
-        }
-    }
-
-    /// Whether the engine is on its way (`POST /v1/faces` answers `face_loading`) rather
-    /// than waiting for models that may never come (`face_unavailable`).
-    pub fn is_loading(&self) -> bool {
-        self.loading.load(Ordering::Acquire)
-    }
-
-    fn set_loading(&self, state: String) {
-        self.set_state(state);
-        self.loading.store(true, Ordering::Release);
-    }
-
-    /// The engine waits for something that does not come by itself (files to download, a
-    /// configuration to fix).
-    fn set_waiting(&self, state: String) {
-        self.set_state(state);
-        self.loading.store(false, Ordering::Release);
-    }
-
-    fn set_engine(&self, e: Arc<FaceEngine>) {
-        match self.engine.write() {
-            Ok(mut g) => *g = Some(e),
-            Err(p) => *p.into_inner() = Some(e),
-        }
-    }
-}
-
-/// A session's video processor: frames pass through unchanged until the face engine has
-/// loaded (a session may open while the models are still downloading), then the face swap
-/// takes over.
-pub struct SessionFaces {
-    slot: Arc<FaceSlot>,
-    swap: Option<studio_face::pipeline::FaceSwapProcessor>,
-}
-
-impl SessionFaces {
-    pub fn new(slot: Arc<FaceSlot>) -> SessionFaces {
-        SessionFaces { slot, swap: None }
-    }
-
-    fn swap(&mut self) -> Option<&mut studio_face::pipeline::FaceSwapProcessor> {
-        if self.swap.is_none() {
-            self.swap = self.slot.engine().map(|engine| engine.processor());
-        }
-        self.swap.as_mut()
-    }
-}
-
-impl VideoProcessor for SessionFaces {
-    fn name(&self) -> &str {
-        match &self.swap {
-            Some(swap) => swap.name(),
-            None => "face-swap",
-        }
-    }
-
-    fn process(&mut self, frame: studio_media::VideoFrame) -> studio_media::VideoFrame {
-        match self.swap() {
-            Some(swap) => swap.process(frame),
-            None => frame,
-        }
-    }
-
-    fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
-        match self.swap() {
-            Some(swap) => swap.apply(setting),
-            None => match setting {
-                VideoSetting::Face(Some(_)) => Err(format!(
-                    "the face engine is not ready ({}); frames pass unchanged",
-                    self.slot.state()
-                )),
-                _ => Ok(()),
-            },
-        }
-    }
-}
 
 /// Load the engine in the background once its models are on disk (video role only).
 pub fn start(registry: &Arc<Registry>, config: &Config) {
@@ -195,7 +74,7 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
                 .set_state(format!("face model loader stopped: {e}")),
         }
         // Cleared only after the engine is in place: an upload sees one or the other.
-        registry.face.loading.store(false, Ordering::Release);
+        registry.face.finish_loading();
     });
 }
 

@@ -2,7 +2,7 @@
 //! request (`POST /v1/models/{id}`, cancelled with `DELETE`), with their progress in the
 //! registry (so on `/v1/status` and `/v1/events`).
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::registry::Registry;
 use axum::Json;
 use axum::extract::{Path, State};

@@ -165,7 +165,7 @@ pub struct Registry {
     /// The model manager, once started: engines ask it for models they need later.
     model_manager: std::sync::OnceLock<studio_models::ModelManager>,
     /// The face engine (video role), once loaded.
-    pub face: Arc<crate::face::FaceSlot>,
+    pub face: Arc<crate::face_slot::FaceSlot>,
     changes: watch::Sender<u64>,
     shutting_down: watch::Sender<bool>,
     /// Diagnostic hold on every result before it goes back (`--inject-delay-ms`).

@@ -1,0 +1,135 @@
+//! The face engine's place in the server: the engine once loaded (shared by every session),
+//! why it is not there yet, and each session's processor that passes frames until it is.
+//! Loading and uploads are `face.rs`; this module is what the registry and engines hold.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use studio_face::pipeline::FaceEngine;
+use studio_media::engine::{VideoProcessor, VideoSetting};
+use studio_proto::config::FaceConfig;
+
+/// The engine once loaded, the upload limits, and why it is not there yet.
+pub struct FaceSlot {
+    engine: RwLock<Option<Arc<FaceEngine>>>,
+    state: RwLock<String>,
+    /// The models are on disk and being loaded: an upload now succeeds in a moment.
+    loading: AtomicBool,
+    pub limits: RwLock<Option<FaceConfig>>,
+}
+
+impl Default for FaceSlot {
+    fn default() -> Self {
+        FaceSlot {
+            engine: RwLock::new(None),
+            state: RwLock::new("face models not configured".into()),
+            loading: AtomicBool::new(false),
+            limits: RwLock::new(None),
+        }
+    }
+}
+
+impl FaceSlot {
+    pub fn engine(&self) -> Option<Arc<FaceEngine>> {
+        self.engine
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Why there is no engine (or what runs): for errors and status.
+    pub fn state(&self) -> String {
+        self.state
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(crate) fn set_state(&self, s: String) {
+        match self.state.write() {
+            Ok(mut g) => *g = s,
+            Err(p) => *p.into_inner() = s,
+        }
+    }
+
+    /// Whether the engine is on its way (`POST /v1/faces` answers `face_loading`) rather
+    /// than waiting for models that may never come (`face_unavailable`).
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_loading(&self, state: String) {
+        self.set_state(state);
+        self.loading.store(true, Ordering::Release);
+    }
+
+    /// The engine waits for something that does not come by itself (files to download, a
+    /// configuration to fix).
+    pub(crate) fn set_waiting(&self, state: String) {
+        self.set_state(state);
+        self.loading.store(false, Ordering::Release);
+    }
+
+    /// Loading ended (with an engine in place, or with the reason there is none): an upload
+    /// sees one or the other.
+    pub(crate) fn finish_loading(&self) {
+        self.loading.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn set_engine(&self, e: Arc<FaceEngine>) {
+        match self.engine.write() {
+            Ok(mut g) => *g = Some(e),
+            Err(p) => *p.into_inner() = Some(e),
+        }
+    }
+}
+
+/// A session's video processor: frames pass through unchanged until the face engine has
+/// loaded (a session may open while the models are still downloading), then the face swap
+/// takes over.
+pub struct SessionFaces {
+    slot: Arc<FaceSlot>,
+    swap: Option<studio_face::pipeline::FaceSwapProcessor>,
+}
+
+impl SessionFaces {
+    pub fn new(slot: Arc<FaceSlot>) -> SessionFaces {
+        SessionFaces { slot, swap: None }
+    }
+
+    fn swap(&mut self) -> Option<&mut studio_face::pipeline::FaceSwapProcessor> {
+        if self.swap.is_none() {
+            self.swap = self.slot.engine().map(|engine| engine.processor());
+        }
+        self.swap.as_mut()
+    }
+}
+
+impl VideoProcessor for SessionFaces {
+    fn name(&self) -> &str {
+        match &self.swap {
+            Some(swap) => swap.name(),
+            None => "face-swap",
+        }
+    }
+
+    fn process(&mut self, frame: studio_media::VideoFrame) -> studio_media::VideoFrame {
+        match self.swap() {
+            Some(swap) => swap.process(frame),
+            None => frame,
+        }
+    }
+
+    fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
+        match self.swap() {
+            Some(swap) => swap.apply(setting),
+            None => match setting {
+                VideoSetting::Face(Some(_)) => Err(format!(
+                    "the face engine is not ready ({}); frames pass unchanged",
+                    self.slot.state()
+                )),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
