@@ -19,7 +19,11 @@ fn first_camera() -> (VideoInput, String) {
         .find(|d| d.kind == "camera");
     match camera {
         Some(d) => {
-            let spec = d.spec.strip_prefix("camera:").unwrap_or(&d.spec).to_string();
+            let spec = d
+                .spec
+                .strip_prefix("camera:")
+                .unwrap_or(&d.spec)
+                .to_string();
             (VideoInput::Camera(spec), d.name)
         }
         None => (VideoInput::Test, "no camera found: the test pattern".into()),

@@ -296,12 +296,14 @@ fn main() {
         }
         Some(Command::Devices { json }) => studio_app::doctor::print_devices(json),
         // Without a display the studio runs in the terminal instead of failing.
-        None if studio_app::desktop::missing_display().is_some() => {
-            runtime.block_on(async {
-                studio_app::console::run(&loaded.config, manager_options(&loaded)?, cancel_on_signal())
-                    .await
-            })
-        }
+        None if studio_app::desktop::missing_display().is_some() => runtime.block_on(async {
+            studio_app::console::run(
+                &loaded.config,
+                manager_options(&loaded)?,
+                cancel_on_signal(),
+            )
+            .await
+        }),
         None => studio_app::desktop::open_window(&runtime, &loaded, manager_options(&loaded)),
     };
     if let Err(e) = result {

@@ -236,7 +236,7 @@ async fn the_window_holds_and_draws_the_box_the_detector_found_in_an_uploaded_ph
         FaceModels::load_dir(&standin_models(), &options).unwrap(),
         1,
     );
-    let (photo, [x1, y1, x2, y2]) = (0..32u64)
+    let (photo, [x1, y1, x2, y2]) = (0..32u32)
         .filter_map(|seed| {
             let photo = textured(320, 240, seed);
             let bbox = engine.add_face(&photo).ok()?.bbox;

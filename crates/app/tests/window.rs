@@ -330,9 +330,12 @@ fn a_voice_the_server_refuses_is_shown_refused_and_the_previous_voice_stays_chos
     // The next choice goes through as usual, and the refusal is gone.
     click(&mut harness, "Deep");
     wait_for_voice(&rig, &mut harness, "deep");
-    step_until(&mut harness, Duration::from_secs(10), "the refusal to go", |s| {
-        s.voice_refused.is_none()
-    });
+    step_until(
+        &mut harness,
+        Duration::from_secs(10),
+        "the refusal to go",
+        |s| s.voice_refused.is_none(),
+    );
     assert_eq!(
         harness.get_all_by_label_contains("would not use").count(),
         0

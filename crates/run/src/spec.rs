@@ -5,7 +5,6 @@
 use crate::controls::LiveControls;
 use crate::faces::FacePhoto;
 use crate::manager::ManagerOptions;
-use studio_media::output::{AudioOut, VideoOut};
 use crate::session_transport::SessionTransport;
 use crate::session_transport::Transport;
 use crate::tap::RunTap;
@@ -13,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use studio_cloud::{Progress, Secret};
 use studio_media::input::{AudioInput, VideoInput};
+use studio_media::output::{AudioOut, VideoOut};
 use studio_transport::webrtc::{IceMode, WebRtcOptions};
 
 /// One run: its sources, outputs, live settings, transport and servers.

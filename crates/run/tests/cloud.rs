@@ -52,8 +52,7 @@ async fn idle_pods_are_deleted_and_pods_in_use_are_kept() {
 
     // A session through the proxy keeps the pods in use past the timeout.
     let video = &servers.endpoints()[0];
-    let client =
-        studio_client::ServerClient::new(&video.base_url, video.token.expose()).unwrap();
+    let client = studio_client::ServerClient::new(&video.base_url, video.token.expose()).unwrap();
     let (offer, session) = client.open_raw_session().await.unwrap();
     let idle = servers.idle();
     tokio::pin!(idle);

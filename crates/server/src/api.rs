@@ -17,9 +17,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use studio_proto::Role;
-use studio_proto::api::{
-    ErrorBody, ErrorDetail, Health, RawSessionRequest, TransportKind, VoiceList,
-};
+use studio_proto::api::{Health, RawSessionRequest, TransportKind, VoiceList};
 
 /// The whole API for one server. Each route reads at most its own body limit; a request
 /// must be answered within `limits.request_timeout_ms` (an event stream's headers count, not

@@ -48,7 +48,9 @@ impl EngineFactory {
     /// engine (frames pass unchanged until then); on audio, the voice engine.
     pub fn create(&self, face: &std::sync::Arc<crate::face_slot::FaceSlot>) -> Engine {
         match self.role {
-            Role::Video => Engine::Video(Box::new(crate::face_slot::SessionFaces::new(face.clone()))),
+            Role::Video => {
+                Engine::Video(Box::new(crate::face_slot::SessionFaces::new(face.clone())))
+            }
             Role::Audio => Engine::Audio(Box::new(VoiceEngine::new(
                 self.catalog.clone(),
                 self.preroll_ms,

@@ -15,7 +15,7 @@ use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_models::Cached;
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
-use studio_proto::config::{Config, FaceConfig};
+use studio_proto::config::Config;
 
 /// A folder holding `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` to use instead of
 /// the model manager's downloads (your own copies, or stand-ins for tests).

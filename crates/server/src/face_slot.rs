@@ -132,4 +132,3 @@ impl VideoProcessor for SessionFaces {
         }
     }
 }
-
