@@ -74,7 +74,12 @@ impl ServerClient {
 
     /// `GET /v1/status`.
     pub async fn status(&self) -> Result<ServerStatus, ClientError> {
-        let url = self.url("/v1/status");
+        self.get_json("/v1/status").await
+    }
+
+    /// An authorised `GET` of `path`, its JSON answer decoded as `T`.
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = self.url(path);
         let response = self
             .http
             .get(&url)
@@ -224,15 +229,7 @@ impl ServerClient {
 
     /// `GET /v1/voices`.
     pub async fn voices(&self) -> Result<VoiceList, ClientError> {
-        let url = self.url("/v1/voices");
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| request_error(&url, e))?;
-        read_json(&url, response).await
+        self.get_json("/v1/voices").await
     }
 
     /// `DELETE /v1/sessions/{id}`; a session the server no longer knows counts as closed.
