@@ -14,9 +14,10 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 /// The camera the console run uses: the first one this system lists, else the test pattern.
 fn first_camera() -> (VideoInput, String) {
-    let camera = crate::doctor::list_devices()
+    let camera = crate::doctor::cameras()
+        .unwrap_or_default()
         .into_iter()
-        .find(|d| d.kind == "camera");
+        .next();
     match camera {
         Some(d) => {
             let spec = d

@@ -464,7 +464,7 @@ fn execution_providers_in(dir: &Path) -> Vec<String> {
 }
 
 #[cfg(target_os = "linux")]
-fn cameras() -> Result<Vec<DeviceInfo>, String> {
+pub fn cameras() -> Result<Vec<DeviceInfo>, String> {
     use studio_devices::v4l2::{DeviceNode, find_cameras};
     Ok(find_cameras(Path::new("/dev"), DeviceNode::open)
         .into_iter()
@@ -477,7 +477,7 @@ fn cameras() -> Result<Vec<DeviceInfo>, String> {
 }
 
 #[cfg(any(windows, target_os = "macos"))]
-fn cameras() -> Result<Vec<DeviceInfo>, String> {
+pub fn cameras() -> Result<Vec<DeviceInfo>, String> {
     #[cfg(target_os = "macos")]
     use studio_devices::avfoundation::list_cameras;
     #[cfg(windows)]
@@ -495,7 +495,7 @@ fn cameras() -> Result<Vec<DeviceInfo>, String> {
 }
 
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
-fn cameras() -> Result<Vec<DeviceInfo>, String> {
+pub fn cameras() -> Result<Vec<DeviceInfo>, String> {
     Err("camera detection on this system is not built yet".into())
 }
 

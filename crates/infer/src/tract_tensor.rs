@@ -31,34 +31,18 @@ pub(crate) fn to_tract(tensor: &Tensor) -> Result<tract_onnx::prelude::Tensor, I
 }
 
 pub(crate) fn from_tract(value: &tract_onnx::prelude::Tensor) -> Result<Tensor, InferError> {
-    let bad = |e: anyhow::Error| InferError::Tensor(format!("{e:#}"));
     let shape = value.shape().to_vec();
     match value.datum_type() {
         DatumType::F32 => Ok(Tensor::F32 {
-            data: value
-                .to_plain_array_view::<f32>()
-                .map_err(bad)?
-                .iter()
-                .copied()
-                .collect(),
+            data: elements::<f32>(value)?,
             shape,
         }),
         DatumType::F16 => Ok(Tensor::F16 {
-            data: value
-                .to_plain_array_view::<f16>()
-                .map_err(bad)?
-                .iter()
-                .copied()
-                .collect(),
+            data: elements::<f16>(value)?,
             shape,
         }),
         DatumType::I64 => Ok(Tensor::I64 {
-            data: value
-                .to_plain_array_view::<i64>()
-                .map_err(bad)?
-                .iter()
-                .copied()
-                .collect(),
+            data: elements::<i64>(value)?,
             shape,
         }),
         other => {
@@ -67,14 +51,19 @@ pub(crate) fn from_tract(value: &tract_onnx::prelude::Tensor) -> Result<Tensor, 
                 .cast_to::<f32>()
                 .map_err(|e| InferError::Tensor(format!("output of type {other:?}: {e:#}")))?;
             Ok(Tensor::F32 {
-                data: cast
-                    .to_plain_array_view::<f32>()
-                    .map_err(bad)?
-                    .iter()
-                    .copied()
-                    .collect(),
+                data: elements::<f32>(&cast)?,
                 shape,
             })
         }
     }
+}
+
+/// The tensor's elements in row-major order, copied out of tract.
+fn elements<T: tract_onnx::prelude::Datum + Copy>(
+    value: &tract_onnx::prelude::Tensor,
+) -> Result<Vec<T>, InferError> {
+    let view = value
+        .to_plain_array_view::<T>()
+        .map_err(|e| InferError::Tensor(format!("{e:#}")))?;
+    Ok(view.iter().copied().collect())
 }
