@@ -60,6 +60,8 @@ pub fn router(registry: Arc<Registry>) -> Router {
             registry.clone(),
             request_deadline,
         ))
+        // Outermost, so a refused body is read away after any answer, a timeout's included.
+        .layer(middleware::from_fn(crate::drain::drain_unread_body))
         .with_state(registry)
 }
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod bench;
 pub mod bench_video;
 pub mod delay;
+pub mod drain;
 pub mod engine;
 pub mod error;
 pub mod face;
