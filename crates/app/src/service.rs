@@ -342,7 +342,7 @@ impl Driver {
             }
             Effect::SaveApiKey(key) => {
                 tokio::task::spawn_blocking(move || {
-                    send(Event::ApiKey(crate::secrets::save(&key)));
+                    send(Event::ApiKey(crate::secrets::save(key.expose())));
                 });
             }
         }

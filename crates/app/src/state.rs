@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use studio_cloud::Secret;
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, ModelState, ServerStatus, VoiceEntry, VoiceKind};
 use studio_proto::config::Config;
@@ -395,7 +396,8 @@ pub enum Command {
     ChooseFace(Option<usize>),
     ChooseVoice(String),
     Talk(bool),
-    SaveApiKey(String),
+    /// Typed into a password field: a [`Secret`] from there on, never printed.
+    SaveApiKey(Secret),
     ChooseGpu(usize),
     SetPriceCap(f64),
     DismissNotice,
@@ -476,7 +478,7 @@ pub enum Effect {
     UploadFace(PathBuf),
     FetchVoices,
     CheckApiKey,
-    SaveApiKey(String),
+    SaveApiKey(Secret),
 }
 
 fn role_index(role: Role) -> usize {
@@ -745,7 +747,7 @@ impl Store {
                 }
             }
             Command::SaveApiKey(key) => {
-                let key = key.trim().to_string();
+                let key = Secret::new(key.expose().trim());
                 if key.is_empty() {
                     self.error("The RunPod API key is empty: paste the key from your RunPod account settings.");
                     return Vec::new();
@@ -1529,10 +1531,19 @@ mod tests {
                 .text
                 .starts_with("Cloud mode needs a RunPod API key")
         );
-        assert!(store.command(Command::SaveApiKey("  ".into())).is_empty());
+        assert!(
+            store
+                .command(Command::SaveApiKey(Secret::new("  ")))
+                .is_empty()
+        );
+        let save = Command::SaveApiKey(Secret::new(" rk_123 "));
+        assert!(
+            !format!("{save:?}").contains("rk_123"),
+            "the key stays out of logs"
+        );
         assert_eq!(
-            store.command(Command::SaveApiKey(" rk_123 ".into())),
-            [Effect::SaveApiKey("rk_123".into())]
+            store.command(save),
+            [Effect::SaveApiKey(Secret::new("rk_123"))]
         );
     }
 

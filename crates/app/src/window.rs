@@ -814,7 +814,9 @@ fn cloud_panel(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
             );
             field.labelled_by(label.id);
             if ui.button("Save").clicked() {
-                commands.push(Command::SaveApiKey(std::mem::take(&mut view.api_key)));
+                commands.push(Command::SaveApiKey(studio_cloud::Secret::new(
+                    std::mem::take(&mut view.api_key),
+                )));
             }
         });
         ui.add_space(4.0);

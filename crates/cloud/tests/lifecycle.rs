@@ -118,7 +118,7 @@ fn both_pods_are_created_with_their_role_token_and_ports_then_wait_for_health() 
     assert_eq!(request.name, "streaming-studio-inst01-video");
     assert_eq!(
         request.image,
-        "ghcr.io/streaming-studio/studio-server:latest"
+        "ghcr.io/streaming-studio/studio-server:0.1.0"
     );
     assert_eq!(request.gpu.id, "NVIDIA GeForce RTX 4090");
     assert_eq!(

@@ -18,5 +18,5 @@ mod tract_tensor;
 pub use error::InferError;
 pub use graph::{Dim, ModelInfo, TensorInfo};
 pub use model::{BackendChoice, BackendInfo, Model, ModelOptions};
-pub use runtime::{RuntimeSearch, find_onnxruntime};
+pub use runtime::{RuntimeSearch, find_onnxruntime, use_fetched_runtime};
 pub use tensor::{ElementType, Tensor};

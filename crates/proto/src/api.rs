@@ -87,6 +87,10 @@ pub struct QueueDrops {
     pub audio_blocks: u64,
     /// Control messages refused while the control queue was full.
     pub controls: u64,
+    /// Packets to the app dropped because its ICE-TCP connection stopped reading and the
+    /// connection's send queue was full.
+    #[serde(default)]
+    pub ice_tcp_packets: u64,
 }
 
 /// Where a session stands.

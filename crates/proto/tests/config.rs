@@ -97,6 +97,15 @@ fn defaults_have_the_documented_values() {
 }
 
 #[test]
+fn the_default_pod_image_is_the_one_built_from_this_version() {
+    // A moving tag would let a pod run a server older or newer than the studio that drives it.
+    let defaults = Config::from_layers(None).unwrap();
+    let image = &defaults.cloud.runpod.server_image;
+    let tag = image.rsplit_once(':').map(|(_, tag)| tag);
+    assert_eq!(tag, Some(env!("CARGO_PKG_VERSION")), "{image}");
+}
+
+#[test]
 fn an_empty_user_object_gives_the_defaults() {
     let defaults = Config::defaults().expect("defaults");
     assert_eq!(load("{}").expect("empty object is valid"), defaults);

@@ -50,6 +50,7 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
                 None => return,
             },
         };
+        crate::models::settle_runtime(&registry).await;
         registry.face.set_loading("loading face models".into());
         let loaded = tokio::task::spawn_blocking(move || {
             FaceModels::load(&paths[0], &paths[1], &paths[2], &options)

@@ -72,12 +72,46 @@ pub fn start(registry: &Arc<Registry>, config: &Config, role: Role) {
         let manager = manager.clone();
         tokio::spawn(async move {
             match manager.ensure(&id).await {
-                Ok(path) => tracing::info!(model = %id, path = %path.display(), "model ready"),
+                Ok(path) => {
+                    tracing::info!(model = %id, path = %path.display(), "model ready");
+                    if runtime_entry(&manager).as_deref() == Some(id.as_str()) {
+                        studio_infer::use_fetched_runtime(path);
+                    }
+                }
                 Err(e) => tracing::error!(model = %id, "{e}"),
             }
         });
     }
     registry.set_model_manager(manager);
+}
+
+/// The ONNX Runtime entry this server's manager holds, if any.
+fn runtime_entry(manager: &ModelManager) -> Option<String> {
+    manager
+        .entries()
+        .iter()
+        .find(|(_, e)| e.kind == ModelKind::OnnxRuntime)
+        .map(|(id, _)| id.clone())
+}
+
+/// When this server fetches ONNX Runtime, waits until the download is verified and offers
+/// it to model loads, so models load with it rather than race it. The library is loaded only
+/// from a file whose SHA-256 matched. A failed download leaves the search as it was (the
+/// `auto` backend then runs models on `tract`); the failure is on the model's status.
+pub async fn settle_runtime(registry: &Registry) {
+    let Some(manager) = registry.model_manager() else {
+        return;
+    };
+    let Some(id) = runtime_entry(manager) else {
+        return;
+    };
+    // Only a runtime that start() scheduled (none installed, the backend wants one).
+    if registry.model_status(&id).is_none() {
+        return;
+    }
+    if let Ok(path) = manager.ensure(&id).await {
+        studio_infer::use_fetched_runtime(path);
+    }
 }
 
 /// `POST /v1/models/{id}`: make a model of this role ready (download it if needed). Answers at

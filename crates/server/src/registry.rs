@@ -12,6 +12,7 @@ use studio_proto::api::{
 };
 use studio_proto::config::LimitsConfig;
 use studio_proto::control::LiveSettings;
+use studio_transport::webrtc::PeerStats;
 use tokio::sync::{Notify, watch};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -46,9 +47,24 @@ pub struct SessionEntry {
     settings: Mutex<LiveSettings>,
     cancel: Notify,
     started: Instant,
+    /// A WebRTC session's peer figures, once it is answered.
+    peer: std::sync::OnceLock<Arc<PeerStats>>,
 }
 
 impl SessionEntry {
+    fn new(id: String, transport: TransportKind) -> SessionEntry {
+        SessionEntry {
+            id,
+            transport,
+            state: Mutex::new(SessionState::Waiting),
+            counters: SessionCounters::default(),
+            settings: Mutex::new(LiveSettings::default()),
+            cancel: Notify::new(),
+            started: Instant::now(),
+            peer: std::sync::OnceLock::new(),
+        }
+    }
+
     pub fn set_state(&self, state: SessionState) {
         *lock(&self.state) = state;
     }
@@ -59,6 +75,11 @@ impl SessionEntry {
 
     pub fn update_settings(&self, f: impl FnOnce(&mut LiveSettings)) {
         f(&mut lock(&self.settings));
+    }
+
+    /// Where a WebRTC session's transport figures (its ICE-TCP drops) are read from.
+    pub fn set_peer_stats(&self, stats: Arc<PeerStats>) {
+        let _ = self.peer.set(stats);
     }
 
     /// Ask the session to end (`DELETE /v1/sessions/{id}`).
@@ -99,6 +120,10 @@ impl SessionEntry {
             queue_drops: QueueDrops {
                 audio_blocks: c.audio_dropped.load(Ordering::Relaxed),
                 controls: c.controls_dropped.load(Ordering::Relaxed),
+                ice_tcp_packets: self
+                    .peer
+                    .get()
+                    .map_or(0, |p| p.tcp_packets_dropped.load(Ordering::Relaxed)),
             },
         }
     }
@@ -250,15 +275,7 @@ impl Registry {
         id: String,
         transport: TransportKind,
     ) -> Result<SessionGuard, SessionsFull> {
-        let entry = Arc::new(SessionEntry {
-            id: id.clone(),
-            transport,
-            state: Mutex::new(SessionState::Waiting),
-            counters: SessionCounters::default(),
-            settings: Mutex::new(LiveSettings::default()),
-            cancel: Notify::new(),
-            started: Instant::now(),
-        });
+        let entry = Arc::new(SessionEntry::new(id.clone(), transport));
         {
             let mut sessions = lock(&self.sessions);
             let max = self.limits.max_sessions;
@@ -377,5 +394,22 @@ impl Registry {
 impl studio_models::StatusSink for Registry {
     fn model_status(&self, status: ModelStatus) {
         self.set_model_status(status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webrtc_session_reports_what_its_ice_tcp_send_queue_dropped() {
+        let entry = SessionEntry::new("s1".into(), TransportKind::Webrtc);
+        assert_eq!(entry.status().queue_drops.ice_tcp_packets, 0, "no peer yet");
+        let stats = Arc::new(PeerStats::default());
+        entry.set_peer_stats(stats.clone());
+        stats.tcp_packets_dropped.store(17, Ordering::Relaxed);
+        entry.counters.audio_dropped.store(2, Ordering::Relaxed);
+        let drops = entry.status().queue_drops;
+        assert_eq!((drops.ice_tcp_packets, drops.audio_blocks), (17, 2));
     }
 }

@@ -86,6 +86,7 @@ pub async fn open_webrtc(
         .map_err(OpenError::Full)?;
     let accepted = server.accept_offer(offer_sdp).await?;
     let entry = guard.entry().clone();
+    entry.set_peer_stats(accepted.stats.clone());
     entry.set_state(studio_proto::api::SessionState::Open);
     entry.touch();
     registry.changed();

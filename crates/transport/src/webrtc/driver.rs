@@ -26,6 +26,8 @@ pub struct PeerStats {
     pub samples_concealed: AtomicU64,
     pub video_bitrate_bps: AtomicU64,
     pub udp_packets_dropped: AtomicU64,
+    /// Packets to the peer dropped because its ICE-TCP connection's send queue was full.
+    pub tcp_packets_dropped: AtomicU64,
     /// `udp` or `tcp` once connected.
     pub transport: Mutex<Option<String>>,
     /// Last status the server sent on the data channel (client side).
@@ -201,6 +203,8 @@ impl PeerTask {
             .store(f.samples_concealed, Ordering::Relaxed);
         s.video_bitrate_bps
             .store(f.video_bitrate_bps, Ordering::Relaxed);
+        s.tcp_packets_dropped
+            .store(net.tcp_send_dropped(), Ordering::Relaxed);
         if let Some(loss) = net.loss() {
             s.udp_packets_dropped.store(loss.dropped, Ordering::Relaxed);
         }
