@@ -206,9 +206,7 @@ fn block(seq: u64) -> AudioBlock {
     }
 }
 
-async fn next_event(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
-) -> SessionEvent {
+async fn next_event(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> SessionEvent {
     tokio::time::timeout(Duration::from_secs(10), events.recv())
         .await
         .expect("an event in time")

@@ -44,7 +44,7 @@ fn start() -> Server {
     }
 }
 
-async fn next(events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>) -> SessionEvent {
+async fn next(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> SessionEvent {
     tokio::time::timeout(Duration::from_secs(60), events.recv())
         .await
         .expect("event in time")

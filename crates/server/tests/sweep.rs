@@ -193,9 +193,7 @@ async fn wait_sessions(server: &Server, n: usize, within: Duration) {
     }
 }
 
-async fn next_event(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
-) -> SessionEvent {
+async fn next_event(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> SessionEvent {
     tokio::time::timeout(Duration::from_secs(20), events.recv())
         .await
         .expect("an event in time")

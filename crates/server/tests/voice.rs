@@ -20,9 +20,7 @@ fn start_audio() -> Server {
     common::spawn(command)
 }
 
-async fn next_event(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
-) -> SessionEvent {
+async fn next_event(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> SessionEvent {
     tokio::time::timeout(Duration::from_secs(10), events.recv())
         .await
         .expect("an event in time")

@@ -360,16 +360,21 @@ impl SessionSender {
 }
 
 /// An app-side session: a sender and the stream of what comes back.
+/// What a session received waits here until the app reads it: about four seconds of video and
+/// audio together. Raw sessions stop reading their socket when it is full; WebRTC sessions
+/// drop what arrives and count it ([`crate::webrtc::PeerStats::events_dropped`]).
+pub const SESSION_EVENTS_DEPTH: usize = 256;
+
 pub struct SessionHandle {
     pub sender: SessionSender,
-    pub events: mpsc::UnboundedReceiver<SessionEvent>,
+    pub events: mpsc::Receiver<SessionEvent>,
 }
 
 impl SessionHandle {
     /// A handle over an outbox that some driver drains, and the events it reports.
     pub(crate) fn from_parts(
         outbox: Arc<Mailbox>,
-        events: mpsc::UnboundedReceiver<SessionEvent>,
+        events: mpsc::Receiver<SessionEvent>,
     ) -> SessionHandle {
         SessionHandle {
             sender: SessionSender {
@@ -401,7 +406,7 @@ impl SessionHandle {
         .await?;
 
         let outbox = Arc::new(Mailbox::new());
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(SESSION_EVENTS_DEPTH);
 
         let writer_outbox = outbox.clone();
         tokio::spawn(async move {
@@ -434,12 +439,13 @@ impl SessionHandle {
                     Ok(None) => break "the server closed the session".to_string(),
                     Err(e) => break e.to_string(),
                 };
-                if events_tx.send(event).is_err() {
+                // A full queue holds the reader back, and TCP holds the server back.
+                if events_tx.send(event).await.is_err() {
                     break "nobody is listening for the session's output".to_string();
                 }
             };
             reader_outbox.close();
-            let _ = events_tx.send(SessionEvent::Closed { reason });
+            let _ = events_tx.send(SessionEvent::Closed { reason }).await;
         });
 
         Ok(SessionHandle {

@@ -169,7 +169,7 @@ impl PendingSession {
         }
 
         let outbox = Arc::new(Mailbox::new());
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(crate::raw::SESSION_EVENTS_DEPTH);
         let stats = Arc::new(PeerStats::default());
         let fps = if options.fps > 0.0 { options.fps } else { 30.0 };
         let peer = PeerTask::new(

@@ -28,6 +28,8 @@ pub struct PeerStats {
     pub udp_packets_dropped: AtomicU64,
     /// Packets to the peer dropped because its ICE-TCP connection's send queue was full.
     pub tcp_packets_dropped: AtomicU64,
+    /// Received items dropped because the app had not read a whole queue of them (client).
+    pub events_dropped: AtomicU64,
     /// `udp` or `tcp` once connected.
     pub transport: Mutex<Option<String>>,
     /// Last status the server sent on the data channel (client side).
@@ -46,7 +48,7 @@ pub enum Local {
     /// The app: what it sends waits in the outbox; what comes back goes out as events.
     Client {
         outbox: Arc<Mailbox>,
-        events: mpsc::UnboundedSender<SessionEvent>,
+        events: mpsc::Sender<SessionEvent>,
     },
 }
 
@@ -81,9 +83,12 @@ impl PeerTask {
             Local::Server { inbox, .. } => inbox.close(),
             Local::Client { outbox, events } => {
                 outbox.close();
-                let _ = events.send(SessionEvent::Closed {
-                    reason: reason.clone(),
-                });
+                // Waits for room: the app learns of the end after what came before it.
+                let _ = events
+                    .send(SessionEvent::Closed {
+                        reason: reason.clone(),
+                    })
+                    .await;
             }
         }
         reason
@@ -160,6 +165,14 @@ impl PeerTask {
         }
     }
 
+    /// Gives the app what arrived; when the app has fallen a whole queue behind, what arrives
+    /// is dropped and counted instead of piling up.
+    fn hand_over(&self, events: &mpsc::Sender<SessionEvent>, event: SessionEvent) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = events.try_send(event) {
+            self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn deliver(&self, received: Received) {
         match (&self.local, received) {
             (Local::Server { inbox, .. }, Received::Video(frame)) => {
@@ -170,13 +183,13 @@ impl PeerTask {
                 inbox.put_control(seq, control)
             }
             (Local::Client { events, .. }, Received::Video(frame)) => {
-                let _ = events.send(SessionEvent::Video(frame));
+                self.hand_over(events, SessionEvent::Video(frame));
             }
             (Local::Client { events, .. }, Received::Audio(block)) => {
-                let _ = events.send(SessionEvent::Audio(block));
+                self.hand_over(events, SessionEvent::Audio(block));
             }
             (Local::Client { events, .. }, Received::Ack(ack)) => {
-                let _ = events.send(SessionEvent::ControlAck(ack));
+                self.hand_over(events, SessionEvent::ControlAck(ack));
             }
             (Local::Client { .. }, Received::Status(status)) => {
                 if let Ok(mut slot) = self.stats.server_status.lock() {
