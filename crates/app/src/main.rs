@@ -181,6 +181,10 @@ struct RunArgs {
     /// A photo (JPEG, PNG or WebP) of the face to wear; the largest face in it is used.
     #[arg(long, value_name = "PHOTO")]
     face: Option<PathBuf>,
+    /// With `--face`: download the face models when they are missing (about 750 MB; their
+    /// licence allows non-commercial research use only) instead of stopping to say so.
+    #[arg(long, requires = "face")]
+    fetch_models: bool,
     /// Where the servers run: `local` (two processes here) or `cloud` (two RunPod pods,
     /// created for the run and deleted after it; needs RUNPOD_API_KEY or a saved key).
     #[arg(long, value_enum, default_value_t = Mode::Local)]
@@ -342,6 +346,14 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         None => None,
     };
     let config = &loaded.config;
+    // Local servers share this computer's model cache: missing face models are fetched here,
+    // with progress, or the run stops before anything starts. Pods fetch their own.
+    if face.is_some()
+        && args.mode == Mode::Local
+        && std::env::var_os(studio_proto::config::FACE_MODELS_ENV).is_none_or(|d| d.is_empty())
+    {
+        models_cli::ensure_face_models(config, args.fetch_models).await?;
+    }
     if args.talk_key {
         let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
         eprintln!("talk key {} ({driver}): hold it to talk", config.talk.key);
@@ -367,6 +379,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         controls,
         lip_sync: !args.no_lip_sync,
         face,
+        fetch_face_models: args.fetch_models,
         transport: args.transport,
         ice: args.ice,
         ..RunSpec::new(servers)

@@ -6,11 +6,12 @@ use clap::Subcommand;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use studio_models::cache::{CACHE_ENV, human_bytes};
 use studio_models::{Cached, ManagerOptions, ModelManager, StatusSink, Verified};
 use studio_proto::api::{ModelState, ModelStatus};
-use studio_proto::config::{Config, ModelEntry, ModelRole};
+use studio_proto::config::{Config, FACE_MODEL_IDS, ModelEntry, ModelRole};
 
 #[derive(clap::Args, Debug)]
 pub struct ModelsArgs {
@@ -42,7 +43,11 @@ enum ModelsAction {
     },
 }
 
-pub async fn run(config: &Config, args: ModelsArgs) -> anyhow::Result<()> {
+/// The cache this computer's servers use, this platform's entries, and a manager over them
+/// that draws progress bars.
+fn open_cache(
+    config: &Config,
+) -> anyhow::Result<(ModelManager, BTreeMap<String, ModelEntry>, PathBuf)> {
     let cache_dir = studio_models::resolve_cache_dir(config.servers.cache_dir.as_deref())
         .with_context(|| {
             format!("no cache folder could be found: set {CACHE_ENV} or servers.cache_dir")
@@ -53,12 +58,69 @@ pub async fn run(config: &Config, args: ModelsArgs) -> anyhow::Result<()> {
         .filter(|(_, e)| e.for_this_platform())
         .map(|(id, e)| (id.clone(), e.clone()))
         .collect();
-    let bars = Arc::new(Bars::new());
     let manager = ModelManager::new(
         entries.clone(),
         ManagerOptions::new(cache_dir.clone()),
-        bars.clone(),
+        Arc::new(Bars::new()),
     )?;
+    Ok((manager, entries, cache_dir))
+}
+
+/// Before a run on this computer's servers wears a face: the face models must be in the
+/// cache. When some are not, either fetch them here with progress (`fetch`, the person
+/// accepted their licence with `--fetch-models`), or stop with what is missing, its licence,
+/// and the exact command that fetches it.
+pub async fn ensure_face_models(config: &Config, fetch: bool) -> anyhow::Result<()> {
+    let (manager, entries, _) = open_cache(config)?;
+    let mut missing = Vec::new();
+    for id in FACE_MODEL_IDS {
+        let Some(entry) = entries.get(id) else {
+            bail!(
+                "the face swap needs model {id:?}, which the configuration does not list for \
+                 this platform"
+            );
+        };
+        if !matches!(manager.cached(id)?, Cached::Present(_)) {
+            missing.push((id, entry));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let total: u64 = missing.iter().filter_map(|(_, e)| e.bytes).sum();
+    let list = missing
+        .iter()
+        .map(|(id, e)| match e.bytes {
+            Some(bytes) => format!("{id} ({})", human_bytes(bytes)),
+            None => (*id).to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut licences: Vec<&str> = missing.iter().map(|(_, e)| e.license.as_str()).collect();
+    licences.dedup();
+    let ids: Vec<&str> = missing.iter().map(|(id, _)| *id).collect();
+    if !fetch {
+        bail!(
+            "the face swap needs {} model file(s) that are not downloaded yet: {list}, {} in all.\n\
+             Licence: {}.\n\
+             Fetch them with:\n  studio models fetch {}\n\
+             or run again with --fetch-models.",
+            missing.len(),
+            human_bytes(total),
+            licences.join("; "),
+            ids.join(" ")
+        );
+    }
+    eprintln!(
+        "fetching the face models: {list}, {} in all (licence: {})",
+        human_bytes(total),
+        licences.join("; ")
+    );
+    fetch_ids(&manager, ids.into_iter().map(str::to_owned).collect()).await
+}
+
+pub async fn run(config: &Config, args: ModelsArgs) -> anyhow::Result<()> {
+    let (manager, entries, cache_dir) = open_cache(config)?;
     match args.action {
         ModelsAction::List => list(&manager, &entries, &cache_dir),
         ModelsAction::Fetch { ids, all } => {
@@ -71,7 +133,7 @@ pub async fn run(config: &Config, args: ModelsArgs) -> anyhow::Result<()> {
             } else {
                 known(&entries, ids)?
             };
-            fetch(&manager, ids).await
+            fetch_ids(&manager, ids).await
         }
         ModelsAction::Verify { ids } => {
             let ids = if ids.is_empty() {
@@ -161,7 +223,7 @@ fn list(
     Ok(())
 }
 
-async fn fetch(manager: &ModelManager, ids: Vec<String>) -> anyhow::Result<()> {
+async fn fetch_ids(manager: &ModelManager, ids: Vec<String>) -> anyhow::Result<()> {
     if ids.is_empty() {
         println!("nothing to fetch: no required models are configured for this platform");
         return Ok(());

@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::time::Duration;
 use studio_proto::api::{
-    FaceAdded, Health, RawSessionOffer, RawSessionRequest, ServerStatus, TransportKind, VoiceList,
+    FaceAdded, Health, ModelStatus, RawSessionOffer, RawSessionRequest, ServerStatus,
+    TransportKind, VoiceList,
 };
 use studio_transport::SessionHandle;
 use studio_transport::webrtc::{WebRtcOptions, WebRtcSession};
@@ -221,6 +222,20 @@ impl ServerClient {
             .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_TYPE, image.content_type)
             .body(image.bytes.clone())
+            .send()
+            .await
+            .map_err(|e| request_error(&url, e))?;
+        read_json(&url, response).await
+    }
+
+    /// `POST /v1/models/{id}`: the server downloads the model (when it is not there yet) and
+    /// verifies it; the answer is its status now, progress follows on `/v1/status`.
+    pub async fn fetch_model(&self, id: &str) -> Result<ModelStatus, ClientError> {
+        let url = self.url(&format!("/v1/models/{id}"));
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
             .send()
             .await
             .map_err(|e| request_error(&url, e))?;

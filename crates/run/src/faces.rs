@@ -5,8 +5,11 @@
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use studio_client::{FaceImage, ServerClient};
 use studio_proto::Role;
+use studio_proto::api::{ModelState, ModelStatus, error_code};
+use studio_proto::config::FACE_MODEL_IDS;
 use studio_proto::control::Control;
 
 use crate::controls::LiveControls;
@@ -32,19 +35,46 @@ impl FacePhoto {
     }
 }
 
+/// How long a run waits for the server to download and load the face models.
+pub const FETCH_WAIT: Duration = Duration::from_secs(60 * 60);
+/// How often the server's progress is looked at (and told) while it fetches.
+const FETCH_POLL: Duration = Duration::from_secs(1);
+const FETCH_TELL_EVERY: Duration = Duration::from_secs(5);
+/// How long the server's face engine may take to notice models that just became ready.
+const NOTICE_WAIT: Duration = Duration::from_secs(30);
+
 /// Upload `photo` to the video server behind `client` and choose it on the run's video path.
-/// The upload waits while the server's face engine loads (`studio_client::faces`); any other
-/// refusal (no face in the photo, too large, no face models) is returned with the server's
-/// message.
+/// The upload waits while the server's face engine loads (`studio_client::faces`). When the
+/// server has no face models and `fetch_models` is set, it is asked to download them
+/// ([`fetch_on_server`]) and the upload follows once they are loaded. Any other refusal (no
+/// face in the photo, too large) is returned with the server's message.
 pub async fn wear(
     client: &ServerClient,
     photo: &FacePhoto,
     controls: &Arc<LiveControls>,
+    fetch_models: bool,
 ) -> anyhow::Result<String> {
-    let added = client
-        .upload_face(&photo.image)
-        .await
-        .with_context(|| format!("the face in {}", photo.path.display()))?;
+    let added = match client.upload_face(&photo.image).await {
+        Err(e) if fetch_models && e.code() == Some(error_code::FACE_UNAVAILABLE) => {
+            fetch_on_server(client).await?;
+            // The server's loader notices verified files within a moment, then says
+            // `face_loading`, which the upload waits through by itself.
+            let noticed = Instant::now() + NOTICE_WAIT;
+            loop {
+                match client.upload_face(&photo.image).await {
+                    Err(e)
+                        if e.code() == Some(error_code::FACE_UNAVAILABLE)
+                            && Instant::now() < noticed =>
+                    {
+                        tokio::time::sleep(FETCH_POLL / 2).await;
+                    }
+                    answer => break answer,
+                }
+            }
+        }
+        answer => answer,
+    }
+    .with_context(|| format!("the face in {}", photo.path.display()))?;
     if let Some(warning) = &added.warning {
         tracing::warn!("{}: {warning}", photo.path.display());
     }
@@ -55,6 +85,70 @@ pub async fn wear(
         },
     );
     Ok(added.id)
+}
+
+/// Asks the video server behind `client` to download the face models (`POST /v1/models/{id}`)
+/// and waits until its face engine has loaded them, telling their progress every few seconds.
+/// A model that fails (a checksum that does not match, every mirror down) ends the wait with
+/// the server's reason.
+pub async fn fetch_on_server(client: &ServerClient) -> anyhow::Result<()> {
+    for id in FACE_MODEL_IDS {
+        client
+            .fetch_model(id)
+            .await
+            .with_context(|| format!("asking the video server to fetch face model {id}"))?;
+    }
+    tracing::info!("the video server is fetching the face models");
+    let started = Instant::now();
+    let mut told = Instant::now();
+    loop {
+        let status = client.status().await.context("the video server's status")?;
+        let face_models: Vec<&ModelStatus> = status
+            .models
+            .iter()
+            .filter(|m| FACE_MODEL_IDS.contains(&m.id.as_str()))
+            .collect();
+        if let Some(failed) = face_models.iter().find(|m| m.state == ModelState::Failed) {
+            anyhow::bail!(
+                "face model {} could not be fetched: {}",
+                failed.id,
+                failed.error.as_deref().unwrap_or("no reason given")
+            );
+        }
+        let ready = face_models.len() == FACE_MODEL_IDS.len()
+            && face_models.iter().all(|m| m.state == ModelState::Ready);
+        // Ready files are loaded by the server's face engine; `face_loading` then makes the
+        // upload wait for it.
+        if ready {
+            return Ok(());
+        }
+        if told.elapsed() >= FETCH_TELL_EVERY {
+            tracing::info!("face models: {}", progress_line(&face_models));
+            told = Instant::now();
+        }
+        if started.elapsed() >= FETCH_WAIT {
+            anyhow::bail!(
+                "the face models were not ready after {} minutes: {}",
+                FETCH_WAIT.as_secs() / 60,
+                progress_line(&face_models)
+            );
+        }
+        tokio::time::sleep(FETCH_POLL).await;
+    }
+}
+
+/// `det_10g 100%, w600k_r50 41%, inswapper_128 pending`.
+fn progress_line(models: &[&ModelStatus]) -> String {
+    models
+        .iter()
+        .map(|m| match (m.state, m.bytes_total) {
+            (ModelState::Downloading, Some(total)) if total > 0 => {
+                format!("{} {}%", m.id, m.bytes_done.saturating_mul(100) / total)
+            }
+            (state, _) => format!("{} {}", m.id, state.as_str()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

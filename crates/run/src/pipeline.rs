@@ -296,6 +296,7 @@ pub(crate) async fn run_with(
             stop: links_stop.clone(),
             tap: options.tap.clone(),
             face: options.face.clone().filter(|_| role == Role::Video),
+            fetch_face_models: options.fetch_face_models,
             transport: transport.clone(),
         };
         tokio::spawn(link.run())
@@ -494,6 +495,7 @@ struct Link {
     stop: CancellationToken,
     tap: Option<RunTap>,
     face: Option<Arc<FacePhoto>>,
+    fetch_face_models: bool,
     transport: crate::session_transport::SessionTransport,
 }
 
@@ -545,10 +547,11 @@ impl Link {
             let first_session = connected_generation == 0;
             connected_generation = server.generation;
             tracing::info!(role = %self.role, session = %session_id, "session open");
+            let fetch = self.fetch_face_models;
             let mut wearing = self.face.clone().map(|photo| {
                 let (client, controls) = (server.client.clone(), self.controls.clone());
                 tokio::spawn(async move {
-                    match crate::faces::wear(&client, &photo, &controls).await {
+                    match crate::faces::wear(&client, &photo, &controls, fetch).await {
                         Ok(id) => {
                             tracing::info!("wearing the face in {} ({id})", photo.path.display())
                         }
@@ -556,9 +559,12 @@ impl Link {
                     }
                 })
             });
-            // The run starts with the face on; after a restart, frames flow unchanged until
-            // the new server knows the face.
-            if first_session && let Some(task) = wearing.take() {
+            // The run starts with the face on; after a restart, or while the server fetches
+            // the face models (minutes), frames flow unchanged until the server knows the face.
+            if first_session
+                && !fetch
+                && let Some(task) = wearing.take()
+            {
                 tokio::select! {
                     _ = task => {}
                     _ = self.stop.cancelled() => return,

@@ -40,6 +40,9 @@ pub struct RunSpec {
     pub lip_sync: bool,
     /// The face to wear: uploaded to every video server the run connects to.
     pub face: Option<Arc<FacePhoto>>,
+    /// When a video server has no face models, have it download them (their licence accepted
+    /// by whoever set this) instead of running without the face.
+    pub fetch_face_models: bool,
     /// How sessions travel.
     pub transport: Transport,
     /// ICE over UDP or TCP for WebRTC; cloud pods always get TCP (see
@@ -80,6 +83,7 @@ impl RunSpec {
             controls: Arc::new(LiveControls::new()),
             lip_sync: true,
             face: None,
+            fetch_face_models: false,
             transport: Transport::Raw,
             ice: IceMode::Udp,
             servers,

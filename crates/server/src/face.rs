@@ -17,12 +17,10 @@ use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
 use studio_proto::config::Config;
 
-/// A folder holding `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` to use instead of
-/// the model manager's downloads (your own copies, or stand-ins for tests).
-pub const FACE_MODELS_ENV: &str = "STUDIO_FACE_MODELS";
+pub use studio_proto::config::FACE_MODELS_ENV;
 
 /// The model ids (config `models.<id>`) of the three networks, in load order.
-pub const MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
+use studio_proto::config::FACE_MODEL_IDS as MODEL_IDS;
 
 /// Load the engine in the background once its models are on disk (video role only).
 pub fn start(registry: &Arc<Registry>, config: &Config) {
@@ -112,8 +110,9 @@ async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
         }
         if !told {
             registry.face.set_waiting(
-                "the face models are not on this computer yet: download them with \
-                 `studio models fetch det_10g w600k_r50 inswapper_128`"
+                "the face models are not on this server yet: fetch them with the studio's \
+                 \"Fetch face models\" button or `studio run --fetch-models`, or beside the server \
+                 with `studio models fetch det_10g w600k_r50 inswapper_128`"
                     .into(),
             );
             told = true;

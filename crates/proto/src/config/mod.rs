@@ -21,6 +21,13 @@ use std::collections::BTreeMap;
 /// The defaults, compiled in so that both binaries work from any folder.
 pub const DEFAULTS_JSON: &str = include_str!("../../../../config.json");
 
+/// The face swap's three models (`models` ids): detector, recogniser, swapper.
+pub const FACE_MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
+
+/// A folder holding `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` that the video
+/// server uses instead of its model cache (your own copies, or stand-ins for tests).
+pub const FACE_MODELS_ENV: &str = "STUDIO_FACE_MODELS";
+
 /// The whole configuration after merging and validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
