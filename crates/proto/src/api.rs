@@ -252,9 +252,12 @@ pub mod error_code {
     /// `503` from `POST /v1/faces`: the face engine's models are on disk and loading; the
     /// same request succeeds in a moment.
     pub const FACE_LOADING: &str = "face_loading";
-    /// `503` from `POST /v1/faces`: there is no face engine and none is loading (models
-    /// missing or broken); the message says what to do.
+    /// `503` from `POST /v1/faces`: there is no face engine and none is loading (models not
+    /// configured, or broken); the message says what to do.
     pub const FACE_UNAVAILABLE: &str = "face_unavailable";
+    /// `503` from `POST /v1/faces`: the face models are configured but not downloaded;
+    /// `POST /v1/models/{id}` for each of `config::FACE_MODEL_IDS` fetches them.
+    pub const FACE_MODELS_MISSING: &str = "face_models_missing";
 }
 
 #[cfg(test)]

@@ -40,8 +40,6 @@ pub const FETCH_WAIT: Duration = Duration::from_secs(60 * 60);
 /// How often the server's progress is looked at (and told) while it fetches.
 const FETCH_POLL: Duration = Duration::from_secs(1);
 const FETCH_TELL_EVERY: Duration = Duration::from_secs(5);
-/// How long the server's face engine may take to notice models that just became ready.
-const NOTICE_WAIT: Duration = Duration::from_secs(30);
 
 /// Upload `photo` to the video server behind `client` and choose it on the run's video path.
 /// The upload waits while the server's face engine loads (`studio_client::faces`). When the
@@ -55,22 +53,11 @@ pub async fn wear(
     fetch_models: bool,
 ) -> anyhow::Result<String> {
     let added = match client.upload_face(&photo.image).await {
-        Err(e) if fetch_models && e.code() == Some(error_code::FACE_UNAVAILABLE) => {
+        Err(e) if fetch_models && e.code() == Some(error_code::FACE_MODELS_MISSING) => {
             fetch_on_server(client).await?;
-            // The server's loader notices verified files within a moment, then says
-            // `face_loading`, which the upload waits through by itself.
-            let noticed = Instant::now() + NOTICE_WAIT;
-            loop {
-                match client.upload_face(&photo.image).await {
-                    Err(e)
-                        if e.code() == Some(error_code::FACE_UNAVAILABLE)
-                            && Instant::now() < noticed =>
-                    {
-                        tokio::time::sleep(FETCH_POLL / 2).await;
-                    }
-                    answer => break answer,
-                }
-            }
+            // With every model ready the server answers `face_loading` until its engine has
+            // loaded them, which the upload waits through by itself.
+            client.upload_face(&photo.image).await
         }
         answer => answer,
     }

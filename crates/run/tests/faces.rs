@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use studio_client::ServerClient;
-use studio_proto::api::{Listening, ModelState};
+use studio_proto::api::{Listening, ModelState, error_code};
 use studio_proto::config::FACE_MODEL_IDS;
 use studio_run::controls::LiveControls;
 use studio_run::faces::{FacePhoto, wear};
@@ -101,6 +101,10 @@ async fn a_server_without_face_models_fetches_them_when_asked_and_the_face_is_wo
         format!("{refused:#}").contains("not on this server yet"),
         "{refused:#}"
     );
+    let code = refused
+        .downcast_ref::<studio_client::ClientError>()
+        .and_then(|e| e.code());
+    assert_eq!(code, Some(error_code::FACE_MODELS_MISSING), "{refused:#}");
     assert!(
         FACE_MODEL_IDS
             .iter()

@@ -109,7 +109,7 @@ async fn wait_for_downloads(registry: &Arc<Registry>) -> Option<[PathBuf; 3]> {
             }
         }
         if !told {
-            registry.face.set_waiting(
+            registry.face.set_missing(
                 "the face models are not on this server yet: fetch them with the studio's \
                  \"Fetch face models\" button or `studio run --fetch-models`, or beside the server \
                  with `studio models fetch det_10g w600k_r50 inswapper_128`"
@@ -183,6 +183,15 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<studio_media::RgbIm
         .map_err(|e| bad(StatusCode::BAD_REQUEST, "unreadable_image", e.to_string()))
 }
 
+/// Whether the manager reports every face model downloaded and verified.
+fn face_models_ready(registry: &Registry) -> bool {
+    MODEL_IDS.iter().all(|id| {
+        registry
+            .model_status(id)
+            .is_some_and(|s| s.state == studio_proto::api::ModelState::Ready)
+    })
+}
+
 /// `POST /v1/faces` on the video server.
 pub async fn add_face(registry: Arc<Registry>, body: Bytes) -> Result<Json<FaceAdded>, ApiError> {
     let limits = registry
@@ -199,8 +208,11 @@ pub async fn add_face(registry: Arc<Registry>, body: Bytes) -> Result<Json<FaceA
             )
         })?;
     let Some(engine) = registry.face.engine() else {
-        let code = if registry.face.is_loading() {
+        // Models that just became ready are noticed by the loader within a moment.
+        let code = if registry.face.is_loading() || face_models_ready(&registry) {
             error_code::FACE_LOADING
+        } else if registry.face.is_missing_models() {
+            error_code::FACE_MODELS_MISSING
         } else {
             error_code::FACE_UNAVAILABLE
         };

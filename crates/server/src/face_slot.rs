@@ -14,6 +14,8 @@ pub struct FaceSlot {
     state: RwLock<String>,
     /// The models are on disk and being loaded: an upload now succeeds in a moment.
     loading: AtomicBool,
+    /// The models are configured but not downloaded: `POST /v1/models/{id}` fetches them.
+    missing: AtomicBool,
     pub limits: RwLock<Option<FaceConfig>>,
 }
 
@@ -23,6 +25,7 @@ impl Default for FaceSlot {
             engine: RwLock::new(None),
             state: RwLock::new("face models not configured".into()),
             loading: AtomicBool::new(false),
+            missing: AtomicBool::new(false),
             limits: RwLock::new(None),
         }
     }
@@ -57,16 +60,30 @@ impl FaceSlot {
         self.loading.load(Ordering::Acquire)
     }
 
+    /// Whether the engine waits for model files that can be fetched (`face_models_missing`).
+    pub fn is_missing_models(&self) -> bool {
+        self.missing.load(Ordering::Acquire)
+    }
+
     pub(crate) fn set_loading(&self, state: String) {
         self.set_state(state);
+        self.missing.store(false, Ordering::Release);
         self.loading.store(true, Ordering::Release);
     }
 
-    /// The engine waits for something that does not come by itself (files to download, a
-    /// configuration to fix).
+    /// The engine waits for something that does not come by itself (a configuration to fix,
+    /// a file that failed its check).
     pub(crate) fn set_waiting(&self, state: String) {
         self.set_state(state);
+        self.missing.store(false, Ordering::Release);
         self.loading.store(false, Ordering::Release);
+    }
+
+    /// The engine waits for its model files to be downloaded.
+    pub(crate) fn set_missing(&self, state: String) {
+        self.set_state(state);
+        self.loading.store(false, Ordering::Release);
+        self.missing.store(true, Ordering::Release);
     }
 
     /// Loading ended (with an engine in place, or with the reason there is none): an upload
