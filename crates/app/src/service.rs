@@ -3,7 +3,7 @@
 //! back in as events, and publishes a fresh snapshot after each change.
 
 use crate::state::{
-    Camera, Command, Effect, Event, Microphone, RunDevices, Snapshot, Store, Thumbnail,
+    Camera, Command, Effect, Event, FaceRefusal, Microphone, RunDevices, Snapshot, Store, Thumbnail,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use studio_client::{FaceImage, ServerClient};
 use studio_media::input::{AudioInput, VideoInput};
 use studio_proto::Role;
-use studio_proto::api::FaceAdded;
-use studio_proto::config::Config;
+use studio_proto::api::{FaceAdded, error_code};
+use studio_proto::config::{Config, FACE_MODEL_IDS};
 use studio_run::controls::LiveControls;
 use studio_run::manager::{ManagerOptions, ServerInfo};
 use studio_run::session_transport::Transport;
@@ -319,9 +319,26 @@ impl Driver {
                 tokio::spawn(async move {
                     let result = match client {
                         Some(client) => upload_face(&client, &path).await,
-                        None => Err("the video server is not running".to_string()),
+                        None => Err(FaceRefusal::other("the video server is not running")),
                     };
                     send(Event::FaceUploaded { path, result });
+                });
+            }
+            Effect::FetchFaceModels => {
+                let Some(client) = self.clients.borrow()[index(Role::Video)].clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    for id in FACE_MODEL_IDS {
+                        // Progress comes with the server's status; a refusal is told at once.
+                        if let Err(e) = client.fetch_model(id).await {
+                            send(Event::FaceModelsRefused(format!(
+                                "The video server would not fetch {id}: {}",
+                                e.plain()
+                            )));
+                            return;
+                        }
+                    }
                 });
             }
             Effect::FetchVoices => {
@@ -483,13 +500,20 @@ async fn watch_status(client: ServerClient, inputs: mpsc::UnboundedSender<Input>
 
 /// Send the image file at `path` to the video server: the face it found, or the server's
 /// reason in its own words. Public so a test can run exactly what the window runs.
-pub async fn upload_face(client: &ServerClient, path: &Path) -> Result<FaceAdded, String> {
+pub async fn upload_face(client: &ServerClient, path: &Path) -> Result<FaceAdded, FaceRefusal> {
     let bytes = tokio::fs::read(path)
         .await
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let image = FaceImage::from_bytes(bytes)
-        .ok_or_else(|| format!("{} is not a JPEG, PNG or WebP image", path.display()))?;
-    client.upload_face(&image).await.map_err(|e| e.plain())
+        .map_err(|e| FaceRefusal::other(format!("cannot read {}: {e}", path.display())))?;
+    let image = FaceImage::from_bytes(bytes).ok_or_else(|| {
+        FaceRefusal::other(format!(
+            "{} is not a JPEG, PNG or WebP image",
+            path.display()
+        ))
+    })?;
+    client.upload_face(&image).await.map_err(|e| FaceRefusal {
+        message: e.plain(),
+        models_missing: e.code() == Some(error_code::FACE_MODELS_MISSING),
+    })
 }
 
 /// Decode an image file and shrink it to a thumbnail.

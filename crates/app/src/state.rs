@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use studio_cloud::Secret;
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, ModelState, ServerStatus, VoiceEntry, VoiceKind};
-use studio_proto::config::Config;
+use studio_proto::config::{Config, FACE_MODEL_IDS};
 use studio_proto::control::Control;
 use studio_run::manager::ManagerEvent;
 
@@ -240,6 +240,60 @@ pub enum FaceUpload {
         face_box: FaceBox,
     },
     Failed(String),
+    /// The video server has no face models yet: the window offers to fetch them, and the
+    /// face goes again once they are ready.
+    NeedsModels(String),
+}
+
+/// Why the video server refused a face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceRefusal {
+    pub message: String,
+    /// The face models are configured but not downloaded (`face_models_missing`).
+    pub models_missing: bool,
+}
+
+impl FaceRefusal {
+    pub fn other(message: impl Into<String>) -> FaceRefusal {
+        FaceRefusal {
+            message: message.into(),
+            models_missing: false,
+        }
+    }
+}
+
+/// One file the face swap needs, as the configuration describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFile {
+    pub id: String,
+    pub bytes: Option<u64>,
+    pub license: String,
+}
+
+/// The offer to fetch the face models, shown while a face waits for them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceModelsOffer {
+    pub files: Vec<ModelFile>,
+    /// Asked for: the video server is downloading them (progress on its card).
+    pub fetching: bool,
+}
+
+impl FaceModelsOffer {
+    /// The size of all files, when every size is known.
+    pub fn total_bytes(&self) -> Option<u64> {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// The licences, each once.
+    pub fn licenses(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for f in &self.files {
+            if !out.contains(&f.license.as_str()) {
+                out.push(&f.license);
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -350,6 +404,8 @@ pub struct Snapshot {
     pub devices: DevicePanel,
     pub faces: Vec<FaceEntry>,
     pub chosen_face: Option<usize>,
+    /// Shown while a face waits for the face models.
+    pub face_models: Option<FaceModelsOffer>,
     pub voices: Vec<VoiceOption>,
     /// Why the server's voice list is missing, if it is.
     pub voices_message: Option<String>,
@@ -401,6 +457,8 @@ pub enum Command {
     ChooseGpu(usize),
     SetPriceCap(f64),
     DismissNotice,
+    /// Have the video server download the face models (the person read their licence).
+    FetchFaceModels,
 }
 
 /// What happened outside.
@@ -436,8 +494,10 @@ pub enum Event {
     },
     FaceUploaded {
         path: PathBuf,
-        result: Result<FaceAdded, String>,
+        result: Result<FaceAdded, FaceRefusal>,
     },
+    /// The video server would not start fetching the face models (why).
+    FaceModelsRefused(String),
     Voices(Result<Vec<VoiceEntry>, String>),
     /// A session's answer to a face or voice it was sent: taken (`refused: None`) or not,
     /// with the server's reason.
@@ -476,6 +536,8 @@ pub enum Effect {
     SwitchCamera(Camera),
     LoadFace(PathBuf),
     UploadFace(PathBuf),
+    /// `POST /v1/models/{id}` on the video server for each face model.
+    FetchFaceModels,
     FetchVoices,
     CheckApiKey,
     SaveApiKey(Secret),
@@ -499,6 +561,8 @@ fn file_name(path: &std::path::Path) -> String {
 pub struct Store {
     state: Snapshot,
     config_voices: Vec<VoiceOption>,
+    /// The face models as the configuration lists them (sizes, licence) for the offer.
+    face_model_files: Vec<ModelFile>,
     /// What the running sessions last took: where a refused choice goes back to.
     accepted_voice: Option<String>,
     accepted_face: Option<String>,
@@ -529,6 +593,7 @@ impl Store {
                 },
                 faces: Vec::new(),
                 chosen_face: None,
+                face_models: None,
                 voices: config_voices.clone(),
                 voices_message: None,
                 chosen_voice: None,
@@ -547,6 +612,16 @@ impl Store {
                 notice: None,
             },
             config_voices,
+            face_model_files: FACE_MODEL_IDS
+                .iter()
+                .filter_map(|id| {
+                    config.models.get(*id).map(|entry| ModelFile {
+                        id: (*id).to_string(),
+                        bytes: entry.bytes,
+                        license: entry.license.clone(),
+                    })
+                })
+                .collect(),
             accepted_voice: None,
             accepted_face: None,
         }
@@ -612,6 +687,35 @@ impl Store {
             FaceUpload::Detected { face_id, .. } => Some(face_id.clone()),
             _ => None,
         }
+    }
+
+    /// Once the video server has every face model, the offer goes and the faces that waited
+    /// for them go again; a model that failed offers the fetch again.
+    fn face_models_progress(&mut self) -> Vec<Effect> {
+        let Some(offer) = self.state.face_models.as_mut() else {
+            return Vec::new();
+        };
+        let models = &self.state.servers[role_index(Role::Video)].models;
+        let state = |id: &str| models.iter().find(|m| m.id == id).map(|m| m.state);
+        if FACE_MODEL_IDS
+            .iter()
+            .all(|id| state(id) == Some(ModelState::Ready))
+        {
+            self.state.face_models = None;
+            for face in &mut self.state.faces {
+                if matches!(face.upload, FaceUpload::NeedsModels(_)) {
+                    face.upload = FaceUpload::NotSent;
+                }
+            }
+            return self.upload_chosen_face();
+        }
+        if FACE_MODEL_IDS
+            .iter()
+            .any(|id| state(id) == Some(ModelState::Failed))
+        {
+            offer.fetching = false;
+        }
+        Vec::new()
     }
 
     /// Upload the chosen face if a video server can take it and it has not gone yet.
@@ -754,6 +858,19 @@ impl Store {
                 }
                 vec![Effect::SaveApiKey(key)]
             }
+            Command::FetchFaceModels => {
+                if !self.server_up(Role::Video) {
+                    self.error("Start first: the video server downloads the face models.");
+                    return Vec::new();
+                }
+                match self.state.face_models.as_mut() {
+                    Some(offer) if !offer.fetching => {
+                        offer.fetching = true;
+                        vec![Effect::FetchFaceModels]
+                    }
+                    _ => Vec::new(),
+                }
+            }
             Command::ChooseGpu(i) => {
                 if i < self.state.cloud.gpu_types.len() {
                     self.state.cloud.gpu_choice = i;
@@ -839,8 +956,13 @@ impl Store {
                 }
             }
             Event::Status { status, at } => {
+                let role = status.role;
                 self.status(*status, at);
-                Vec::new()
+                if role == Role::Video {
+                    self.face_models_progress()
+                } else {
+                    Vec::new()
+                }
             }
             Event::Session(role, open) => {
                 self.state.servers[role_index(role)].session_open = open;
@@ -947,7 +1069,16 @@ impl Store {
                         face_id: added.id,
                         face_box: FaceBox::from_bbox(added.bbox),
                     },
-                    Err(e) => FaceUpload::Failed(e),
+                    Err(refusal) if refusal.models_missing => {
+                        if self.state.face_models.is_none() {
+                            self.state.face_models = Some(FaceModelsOffer {
+                                files: self.face_model_files.clone(),
+                                fetching: false,
+                            });
+                        }
+                        FaceUpload::NeedsModels(refusal.message)
+                    }
+                    Err(refusal) => FaceUpload::Failed(refusal.message),
                 };
                 if self.state.chosen_face == Some(index)
                     && self.running()
@@ -960,6 +1091,13 @@ impl Store {
                         },
                     )];
                 }
+                Vec::new()
+            }
+            Event::FaceModelsRefused(message) => {
+                if let Some(offer) = self.state.face_models.as_mut() {
+                    offer.fetching = false;
+                }
+                self.error(message);
                 Vec::new()
             }
             Event::Voices(result) => {
@@ -1462,7 +1600,7 @@ mod tests {
         // The server's refusal is kept beside the face, and choosing it again retries.
         store.apply(Event::FaceUploaded {
             path: path.clone(),
-            result: Err("no face found in the image".into()),
+            result: Err(FaceRefusal::other("no face found in the image")),
         });
         assert_eq!(
             store.snapshot().faces[0].upload,
@@ -1472,6 +1610,103 @@ mod tests {
             store.command(Command::ChooseFace(Some(0))),
             [Effect::UploadFace(path)]
         );
+    }
+
+    #[test]
+    fn a_face_waiting_for_its_models_offers_the_fetch_and_goes_again_once_they_are_ready() {
+        let mut store = store();
+        let path = PathBuf::from("/faces/ada.png");
+        store.command(Command::AddFace(path.clone()));
+        let thumbnail = Arc::new(Thumbnail {
+            width: 1,
+            height: 1,
+            rgba: vec![0; 4],
+            image_width: 10,
+            image_height: 10,
+        });
+        store.apply(Event::FaceLoaded {
+            path: path.clone(),
+            result: Ok(thumbnail),
+        });
+        // Nothing to fetch before a face needs the models.
+        assert!(store.command(Command::FetchFaceModels).is_empty());
+        store.command(Command::Start);
+        store.apply(Event::Manager(ManagerEvent::Ready {
+            role: Role::Video,
+            pid: 1,
+            url: String::new(),
+        }));
+        store.apply(Event::ServerUp(Role::Video, true));
+        store.apply(Event::FaceUploaded {
+            path: path.clone(),
+            result: Err(FaceRefusal {
+                message: "the face models are not on this server yet".into(),
+                models_missing: true,
+            }),
+        });
+        let snapshot = store.snapshot();
+        assert!(matches!(
+            snapshot.faces[0].upload,
+            FaceUpload::NeedsModels(_)
+        ));
+        let offer = snapshot.face_models.expect("the fetch is offered");
+        // The configuration's three files, their sizes and their licence.
+        let ids: Vec<&str> = offer.files.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, FACE_MODEL_IDS);
+        assert!(offer.total_bytes().is_some_and(|b| b > 700_000_000));
+        assert!(offer.licenses()[0].contains("non-commercial research use only"));
+        assert!(!offer.fetching);
+
+        assert_eq!(
+            store.command(Command::FetchFaceModels),
+            [Effect::FetchFaceModels]
+        );
+        assert!(
+            store.command(Command::FetchFaceModels).is_empty(),
+            "asked once"
+        );
+        // Halfway: still waiting; one model failed: the button comes back.
+        let half = FACE_MODEL_IDS
+            .iter()
+            .map(|id| model(id, ModelState::Downloading, 500, None))
+            .collect();
+        assert!(
+            store
+                .apply(Event::Status {
+                    status: status(Role::Video, half, 0),
+                    at: Instant::now(),
+                })
+                .is_empty()
+        );
+        assert!(store.snapshot().face_models.is_some_and(|o| o.fetching));
+        let failed = vec![
+            model("det_10g", ModelState::Failed, 0, Some("checksum mismatch")),
+            model("w600k_r50", ModelState::Ready, 1000, None),
+            model("inswapper_128", ModelState::Downloading, 700, None),
+        ];
+        store.apply(Event::Status {
+            status: status(Role::Video, failed, 0),
+            at: Instant::now(),
+        });
+        assert!(store.snapshot().face_models.is_some_and(|o| !o.fetching));
+        assert_eq!(
+            store.command(Command::FetchFaceModels),
+            [Effect::FetchFaceModels]
+        );
+        // All ready: the offer goes and the chosen face is sent again.
+        let ready = FACE_MODEL_IDS
+            .iter()
+            .map(|id| model(id, ModelState::Ready, 1000, None))
+            .collect();
+        assert_eq!(
+            store.apply(Event::Status {
+                status: status(Role::Video, ready, 0),
+                at: Instant::now(),
+            }),
+            [Effect::UploadFace(path)]
+        );
+        assert_eq!(store.snapshot().face_models, None);
+        assert_eq!(store.snapshot().faces[0].upload, FaceUpload::Sending);
     }
 
     #[test]

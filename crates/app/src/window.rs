@@ -4,8 +4,8 @@
 
 use crate::service::Studio;
 use crate::state::{
-    ApiKey, Camera, Command, FaceBox, FaceImage, FaceUpload, Microphone, Mode, Notice, Phase,
-    Process, ServerCard, Snapshot, Thumbnail,
+    ApiKey, Camera, Command, FaceBox, FaceImage, FaceModelsOffer, FaceUpload, Microphone, Mode,
+    Notice, Phase, Process, ServerCard, Snapshot, Thumbnail,
 };
 use egui::{
     Align, Color32, ColorImage, CornerRadius, FontId, Frame, Layout, Margin, RichText, Sense,
@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use studio_media::{I420Image, VideoFrame};
+use studio_models::cache::human_bytes;
 use studio_proto::Role;
 use studio_proto::api::{ModelState, VoiceKind};
 
@@ -578,6 +579,9 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
                     (_, FaceUpload::Sending, _) => "Finding the face…".into(),
                     (_, FaceUpload::Detected { .. }, _) => "Face found.".into(),
                     (_, FaceUpload::Failed(e), _) => e.clone(),
+                    (_, FaceUpload::NeedsModels(_), _) => {
+                        "Waiting for the face models (below).".into()
+                    }
                 };
                 let failed = matches!(face.image, FaceImage::Unreadable(_))
                     || matches!(face.upload, FaceUpload::Failed(_))
@@ -593,6 +597,9 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
                 );
             });
         });
+    }
+    if let Some(offer) = &snapshot.face_models {
+        face_models_offer(ui, snapshot, offer, commands);
     }
     let label = ui.label(
         RichText::new("Image file (PNG or JPEG)")
@@ -610,6 +617,73 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
         if (ui.button("Add").clicked() || submitted) && !view.face_path.trim().is_empty() {
             commands.push(Command::AddFace(PathBuf::from(view.face_path.trim())));
             view.face_path.clear();
+        }
+    });
+}
+
+/// What the face swap needs before it can start, with one button that fetches it.
+fn face_models_offer(
+    ui: &mut Ui,
+    snapshot: &Snapshot,
+    offer: &FaceModelsOffer,
+    commands: &mut Vec<Command>,
+) {
+    Frame::group(ui.style()).show(ui, |ui| {
+        let files = offer
+            .files
+            .iter()
+            .map(|f| match f.bytes {
+                Some(bytes) => format!("{} ({})", f.id, human_bytes(bytes)),
+                None => f.id.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let total = offer
+            .total_bytes()
+            .map(|b| format!(", {} in all", human_bytes(b)))
+            .unwrap_or_default();
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!(
+                    "The face swap needs {} model files: {files}{total}.",
+                    offer.files.len()
+                ))
+                .color(TEXT),
+            )
+            .wrap(),
+        );
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!("Licence: {}.", offer.licenses().join("; ")))
+                    .color(MUTED)
+                    .size(12.5),
+            )
+            .wrap(),
+        );
+        if offer.fetching {
+            let card = snapshot.server(Role::Video);
+            let (done, total) = offer.files.iter().fold((0u64, 0u64), |(d, t), f| {
+                let model = card.models.iter().find(|m| m.id == f.id);
+                let size = f.bytes.or(model.and_then(|m| m.bytes_total)).unwrap_or(0);
+                let got = model.map_or(0, |m| match m.fraction() {
+                    Some(x) => (size as f64 * f64::from(x)) as u64,
+                    None => m.bytes_done,
+                });
+                (d.saturating_add(got.min(size)), t.saturating_add(size))
+            });
+            let fraction = if total > 0 {
+                (done as f64 / total as f64) as f32
+            } else {
+                0.0
+            };
+            muted(ui, "Fetching the face models…");
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_height(6.0)
+                    .fill(STRONG),
+            );
+        } else if ui.button("Fetch face models").clicked() {
+            commands.push(Command::FetchFaceModels);
         }
     });
 }

@@ -130,3 +130,48 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
     done()
 }
+
+/// The stand-in face models (small networks with the real ones' inputs and outputs).
+pub fn standin_models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
+}
+
+/// The faces the engine finds in `frame` when it wears `photo`, through the same code and
+/// stand-in models as the server (tract, the detector on every frame).
+pub fn face_boxes(
+    frame: &studio_media::I420Image,
+    photo: &studio_media::RgbImage,
+) -> Vec<studio_face::Detection> {
+    use studio_media::engine::{VideoProcessor, VideoSetting};
+    let options = studio_infer::ModelOptions {
+        backend: studio_infer::BackendChoice::Tract,
+        ..studio_infer::ModelOptions::default()
+    };
+    let engine = std::sync::Arc::new(studio_face::pipeline::FaceEngine::new(
+        studio_face::pipeline::FaceModels::load_dir(&standin_models(), &options).unwrap(),
+        1,
+    ));
+    let target = engine.add_face(photo).unwrap();
+    let mut processor = engine.processor();
+    processor
+        .apply(&VideoSetting::Face(Some(target.id)))
+        .unwrap();
+    processor.process(studio_media::VideoFrame {
+        seq: 0,
+        capture: studio_media::Timestamp(0),
+        image: frame.clone(),
+    });
+    processor.faces().to_vec()
+}
+
+/// Whether pixel `(x, y)` lies inside one of `faces`' boxes (a pixel of margin for the blend).
+pub fn inside_any(faces: &[studio_face::Detection], x: u32, y: u32) -> bool {
+    let (x, y) = (x as f32, y as f32);
+    faces.iter().any(|f| {
+        let b = f.bbox;
+        x >= b[0].floor() - 1.0
+            && x <= b[2].ceil() + 1.0
+            && y >= b[1].floor() - 1.0
+            && y <= b[3].ceil() + 1.0
+    })
+}

@@ -4,68 +4,28 @@
 
 mod common;
 
-use common::studio;
+use common::{face_boxes, inside_any, standin_models, studio};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use studio_app::service::{load_thumbnail, upload_face};
 use studio_app::state::{Event, FaceUpload, Store};
-use studio_face::Detection;
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_face::standin::textured;
 use studio_infer::{BackendChoice, ModelOptions};
-use studio_media::engine::{VideoProcessor, VideoSetting};
+use studio_media::RgbImage;
 use studio_media::source::VideoSource;
 use studio_media::source::{FrameRate, VideoFormat};
 use studio_media::y4m::{Y4mReader, Y4mWriter};
-use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
 use studio_proto::api::Listening;
 use studio_proto::config::Config;
-
-fn standin_models() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
-}
 
 fn write_png(img: &RgbImage, path: &Path) {
     image::RgbImage::from_raw(img.width(), img.height(), img.data().to_vec())
         .unwrap()
         .save_with_format(path, image::ImageFormat::Png)
         .unwrap();
-}
-
-/// The faces the engine finds in `frame`, through the same code and models as the server.
-fn face_boxes(frame: &I420Image, photo: &RgbImage) -> Vec<Detection> {
-    let options = ModelOptions {
-        backend: BackendChoice::Tract,
-        ..ModelOptions::default()
-    };
-    let engine = Arc::new(FaceEngine::new(
-        FaceModels::load_dir(&standin_models(), &options).unwrap(),
-        1,
-    ));
-    let target = engine.add_face(photo).unwrap();
-    let mut processor = engine.processor();
-    processor
-        .apply(&VideoSetting::Face(Some(target.id)))
-        .unwrap();
-    processor.process(VideoFrame {
-        seq: 0,
-        capture: Timestamp(0),
-        image: frame.clone(),
-    });
-    processor.faces().to_vec()
-}
-
-fn inside_any(faces: &[Detection], x: u32, y: u32) -> bool {
-    let (x, y) = (x as f32, y as f32);
-    faces.iter().any(|f| {
-        let b = f.bbox;
-        x >= b[0].floor() - 1.0
-            && x <= b[2].ceil() + 1.0
-            && y >= b[1].floor() - 1.0
-            && y <= b[3].ceil() + 1.0
-    })
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
 
-use common::studio;
+use common::{standin_models, studio};
 use file_server::FileServer;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -14,10 +14,6 @@ use studio_face::standin::textured;
 use studio_media::source::{FrameRate, VideoFormat, VideoSource};
 use studio_media::y4m::{Y4mReader, Y4mWriter};
 use studio_proto::config::FACE_MODEL_IDS;
-
-fn standin_models() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
-}
 
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

@@ -9,7 +9,7 @@ use egui_kittest::kittest::Queryable;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use studio_app::state::{Command, Event, Snapshot, Store, Thumbnail};
+use studio_app::state::{Command, Event, FaceRefusal, Snapshot, Store, Thumbnail};
 use studio_app::window::{View, apply_theme, show};
 use studio_media::VideoFrame;
 use studio_media::source::{FrameRate, VideoFormat, VideoSource};
@@ -262,7 +262,9 @@ fn error() -> Snapshot {
     store.apply(Event::ServerUp(Role::Video, true));
     store.apply(Event::FaceUploaded {
         path: face,
-        result: Err("no face was found in this image: try a clear, front-facing photo".into()),
+        result: Err(FaceRefusal::other(
+            "no face was found in this image: try a clear, front-facing photo",
+        )),
     });
     store.apply(ready(Role::Audio, 4242));
     store.apply(Event::Voices(Err(
