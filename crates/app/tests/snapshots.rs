@@ -288,6 +288,49 @@ fn error() -> Snapshot {
     store.snapshot()
 }
 
+/// A face chosen on a video server without the face models: the offer, then its fetch.
+fn face_models(fetching: bool) -> Snapshot {
+    let mut store = store();
+    let face = PathBuf::from("/home/sam/Pictures/holiday.jpg");
+    store.command(Command::AddFace(face.clone()));
+    store.command(Command::Start);
+    store.apply(Event::FaceLoaded {
+        path: face.clone(),
+        result: Ok(face_thumbnail()),
+    });
+    store.apply(ready(Role::Video, 4241));
+    store.apply(Event::ServerUp(Role::Video, true));
+    store.apply(ready(Role::Audio, 4242));
+    store.apply(voices());
+    store.apply(Event::FaceUploaded {
+        path: face,
+        result: Err(FaceRefusal {
+            message: "the face models are not on this server yet".into(),
+            models_missing: true,
+        }),
+    });
+    if fetching {
+        store.command(Command::FetchFaceModels);
+        store.apply(status(
+            Role::Video,
+            vec![
+                model("det_10g", ModelState::Ready, 16_923_827, 16_923_827, None),
+                model(
+                    "w600k_r50",
+                    ModelState::Downloading,
+                    98_000_000,
+                    174_383_860,
+                    None,
+                ),
+                model("inswapper_128", ModelState::Pending, 0, 555_303_150, None),
+            ],
+            0,
+            1,
+        ));
+    }
+    store.snapshot()
+}
+
 #[test]
 fn idle_window() {
     let mut harness = harness(idle(), None);
@@ -330,4 +373,25 @@ fn error_failed_download_and_refused_face() {
     harness.get_by_label_contains("no face was found");
     harness.get_by_label_contains("could not get a model");
     harness.snapshot("error");
+}
+
+#[test]
+fn face_models_offered_with_their_licence() {
+    let snapshot = face_models(false);
+    assert!(snapshot.face_models.is_some());
+    let mut harness = harness(snapshot, None);
+    harness.get_by_label_contains("The face swap needs 3 model files");
+    harness.get_by_label_contains("non-commercial research use only");
+    harness.get_by_label("Fetch face models");
+    harness.snapshot("face-models");
+}
+
+#[test]
+fn face_models_fetching() {
+    let snapshot = face_models(true);
+    assert!(snapshot.face_models.as_ref().is_some_and(|o| o.fetching));
+    let mut harness = harness(snapshot, None);
+    harness.get_by_label("Fetching the face models…");
+    assert!(harness.query_by_label("Fetch face models").is_none());
+    harness.snapshot("fetching-face-models");
 }
