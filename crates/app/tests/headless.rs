@@ -261,16 +261,24 @@ fn a_user_config_file_changes_the_run() {
 #[cfg(target_os = "linux")]
 #[test]
 fn without_a_display_studio_runs_in_the_terminal_until_ctrl_c() {
-    use std::io::BufRead;
+    use std::io::{BufRead, Read};
+    let output_dir = tempfile::tempdir().unwrap();
     let mut child = common::studio()
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
+        .env("STUDIO_OUTPUT_DIR", output_dir.path())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
     let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
@@ -326,4 +334,27 @@ fn without_a_display_studio_runs_in_the_terminal_until_ctrl_c() {
             && !common::alive(audio)),
         "both servers stop with the studio"
     );
+
+    // Where this system has no virtual camera or microphone, the output went to files in the
+    // folder it named, and says so.
+    let errors = errors.join().unwrap();
+    let folder = output_dir.path().display().to_string();
+    assert!(
+        seen.iter().any(|l| l.contains(&folder)),
+        "it names the folder: {seen:#?}"
+    );
+    if errors.contains("no virtual camera") {
+        let mut video =
+            studio_media::y4m::Y4mReader::open(&output_dir.path().join("processed.y4m")).unwrap();
+        assert!(
+            video.next_image().unwrap().is_some(),
+            "no frame in the file"
+        );
+    }
+    if errors.contains("no virtual microphone") {
+        let mut audio =
+            studio_media::wav::WavReader::open(&output_dir.path().join("processed.wav")).unwrap();
+        let samples = audio.read(48_000).unwrap().unwrap_or_default();
+        assert!(!samples.is_empty(), "no sample in the file");
+    }
 }

@@ -16,7 +16,7 @@ pub mod sinks;
 pub mod spec;
 pub mod tap;
 
-pub use spec::{RunSpec, Servers};
+pub use spec::{DeviceFallback, RunSpec, Servers};
 /// How a run is told to stop (re-exported so callers need not name tokio-util).
 pub use tokio_util::sync::CancellationToken;
 

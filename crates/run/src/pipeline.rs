@@ -10,7 +10,7 @@ use crate::lipsync;
 use crate::manager::{ServerInfo, ServerManager};
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, Samples, VideoReport};
 use crate::sinks::{AudioSink, AudioWrite, Tee, VideoSink, VideoWrite};
-use crate::spec::RunSpec;
+use crate::spec::{DeviceFallback, RunSpec};
 use crate::tap::{RunTap, TapEvent};
 use anyhow::Context;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +20,7 @@ use studio_devices::inputs::{open_audio, open_video};
 use studio_devices::outputs;
 use studio_media::health::{CameraHealth, CameraState};
 use studio_media::input::AudioInput;
+use studio_media::sink::{FirstFrames, FirstSamples};
 use studio_media::source::{AudioSource, FrameRate, VideoFormat, VideoSource};
 use studio_media::wav::WavWriter;
 use studio_media::y4m::Y4mWriter;
@@ -72,10 +73,9 @@ pub(crate) fn open(config: &Config, spec: &RunSpec) -> anyhow::Result<Opened> {
             },
         ));
     }
-    let tell = |problem: String| {
-        if let Some(tap) = &spec.tap {
-            tap.send(TapEvent::DeviceProblem(problem));
-        }
+    let tell = |problem: String| match &spec.tap {
+        Some(tap) => tap.send(TapEvent::DeviceProblem(problem)),
+        None => tracing::warn!("{problem}"),
     };
     let (_, audio) = open_audio_input(
         &spec.audio_in,
@@ -99,10 +99,11 @@ pub(crate) fn open(config: &Config, spec: &RunSpec) -> anyhow::Result<Opened> {
         (format.width, format.height, format.rate.as_f64()),
         config.audio.sample_rate,
     );
-    if let Some(tap) = &spec.tap {
-        for problem in std::mem::take(&mut virtual_devices.problems) {
-            tap.send(TapEvent::DeviceProblem(problem));
-        }
+    if let Some(fallback) = &spec.device_fallback {
+        stand_in_for_missing_devices(spec, fallback, format, config, &mut virtual_devices)?;
+    }
+    for problem in std::mem::take(&mut virtual_devices.problems) {
+        tell(problem);
     }
     video_writers.append(&mut virtual_devices.video);
     audio_writers.append(&mut virtual_devices.audio);
@@ -122,6 +123,55 @@ pub(crate) fn open(config: &Config, spec: &RunSpec) -> anyhow::Result<Opened> {
         video_writer: Tee::of(video_writers).map(|t| t as Box<dyn VideoWrite>),
         audio_writer: Tee::of(audio_writers).map(|t| t as Box<dyn AudioWrite>),
     })
+}
+
+/// A virtual device that could not open is replaced by a bounded file in the fallback folder;
+/// its problem says where the output goes instead.
+fn stand_in_for_missing_devices(
+    spec: &RunSpec,
+    fallback: &DeviceFallback,
+    format: VideoFormat,
+    config: &Config,
+    devices: &mut outputs::VirtualDevices,
+) -> anyhow::Result<()> {
+    let camera_missing = spec.virtual_camera && devices.video.is_empty();
+    let microphone_missing = spec.virtual_microphone && devices.audio.is_empty();
+    if !camera_missing && !microphone_missing {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&fallback.dir)
+        .with_context(|| format!("creating {}", fallback.dir.display()))?;
+    if camera_missing {
+        let path = fallback.video_file();
+        let file = Y4mWriter::create(&path, format).context("the video file")?;
+        let frames = (fallback.video_seconds * format.rate.as_f64())
+            .ceil()
+            .max(0.0) as u64;
+        devices
+            .video
+            .push(Box::new(FirstFrames::new(Box::new(file), frames)));
+        devices.problems.push(format!(
+            "no virtual camera: the first {:.0} s of the processed video go to {}",
+            fallback.video_seconds,
+            path.display()
+        ));
+    }
+    if microphone_missing {
+        let path = fallback.audio_file();
+        let file = WavWriter::create(&path, config.audio.sample_rate).context("the audio file")?;
+        let samples = (fallback.audio_seconds * f64::from(config.audio.sample_rate))
+            .ceil()
+            .max(0.0) as u64;
+        devices
+            .audio
+            .push(Box::new(FirstSamples::new(Box::new(file), samples)));
+        devices.problems.push(format!(
+            "no virtual microphone: the first {:.0} s of the processed voice go to {}",
+            fallback.audio_seconds,
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Counters shared by the capture threads, the session links and the status line.

@@ -33,6 +33,9 @@ pub struct RunSpec {
     /// open is told to the tap and left out; the run goes on.
     pub virtual_camera: bool,
     pub virtual_microphone: bool,
+    /// Where a virtual device's output goes instead when this system has none (the console
+    /// studio): files in a folder, bounded.
+    pub device_fallback: Option<DeviceFallback>,
     /// Live settings: set before the run to start with them, change them while it runs.
     pub controls: Arc<LiveControls>,
     /// Hold the faster path so video and audio leave with the same delay (off only to
@@ -53,6 +56,26 @@ pub struct RunSpec {
     pub status_every: Option<Duration>,
     /// For a window: previews, latency, manager events, camera switching, device problems.
     pub tap: Option<RunTap>,
+}
+
+/// Files that stand in for the virtual camera and microphone: the first `video_seconds` of the
+/// processed video (`processed.y4m`) and the first `audio_seconds` of the processed voice
+/// (`processed.wav`) in `dir`, so a file cannot grow for as long as the run lasts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceFallback {
+    pub dir: std::path::PathBuf,
+    pub video_seconds: f64,
+    pub audio_seconds: f64,
+}
+
+impl DeviceFallback {
+    pub fn video_file(&self) -> std::path::PathBuf {
+        self.dir.join("processed.y4m")
+    }
+
+    pub fn audio_file(&self) -> std::path::PathBuf {
+        self.dir.join("processed.wav")
+    }
 }
 
 /// Where the servers come from.
@@ -84,6 +107,7 @@ impl RunSpec {
             lip_sync: true,
             face: None,
             fetch_face_models: false,
+            device_fallback: None,
             transport: Transport::Raw,
             ice: IceMode::Udp,
             servers,
