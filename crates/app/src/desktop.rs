@@ -47,6 +47,7 @@ pub fn open_window(
         // and microphone out, the talk key wherever they are.
         devices: crate::state::RunDevices::everyday(),
         global_talk_key: true,
+        choices_file: crate::choices::default_path(),
     };
     let started: Arc<Mutex<Option<Studio>>> = Arc::default();
     let keep = started.clone();

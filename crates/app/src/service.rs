@@ -2,6 +2,7 @@
 //! watchers, face uploads, voice lists, the keyring) on the async runtime, feeds what comes
 //! back in as events, and publishes a fresh snapshot after each change.
 
+use crate::choices::Choices;
 use crate::state::{
     Camera, Command, Effect, Event, FaceRefusal, Microphone, RunDevices, Snapshot, Store, Thumbnail,
 };
@@ -35,6 +36,8 @@ pub struct StudioOptions {
     pub devices: RunDevices,
     /// Listen for the talk key everywhere on the desktop, not only in the window.
     pub global_talk_key: bool,
+    /// Where the person's choices are remembered between runs (`None`: not remembered).
+    pub choices_file: Option<PathBuf>,
 }
 
 /// The window's handle on the studio: read snapshots, send commands.
@@ -62,6 +65,29 @@ impl Studio {
         if options.global_talk_key {
             start_talk_key(&options.config.talk.key, commands.clone(), inputs.clone());
         }
+        // The earlier choices go first, as the commands that make them.
+        let mut saved = None;
+        if let Some(file) = &options.choices_file {
+            match Choices::load(file) {
+                Ok(Some(choices)) => {
+                    let (restore, gone) = choices.restore();
+                    for command in restore {
+                        let _ = commands.send(command);
+                    }
+                    if !gone.is_empty() {
+                        let _ = inputs.send(Input::Event(Event::ChoicesGone(gone)));
+                    }
+                    saved = Some(choices);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = inputs.send(Input::Event(Event::ChoicesGone(vec![format!(
+                        "Your earlier choices could not be read ({e:#}); the studio starts \
+                         without them."
+                    )])));
+                }
+            }
+        }
         let driver = Driver {
             store,
             config: options.config,
@@ -73,6 +99,7 @@ impl Studio {
             clients: servers_tx,
             watchers: [None, None],
             repaint: Arc::new(repaint),
+            choices: options.choices_file.map(|file| (file, saved)),
         };
         runtime.spawn(driver.run(commands_rx, inputs_rx));
         let _ = commands.send(Command::RefreshDevices);
@@ -137,6 +164,8 @@ struct Driver {
     clients: watch::Sender<[Option<ServerClient>; 2]>,
     watchers: [Option<JoinHandle<()>>; 2],
     repaint: Arc<dyn Fn() + Send + Sync>,
+    /// Where choices are saved, and what was saved last.
+    choices: Option<(PathBuf, Option<Choices>)>,
 }
 
 fn index(role: Role) -> usize {
@@ -234,11 +263,32 @@ impl Driver {
             for effect in effects {
                 self.execute(effect);
             }
-            self.snapshot.send_replace(self.store.snapshot());
+            let snapshot = self.store.snapshot();
+            self.remember(&snapshot);
+            self.snapshot.send_replace(snapshot);
             (self.repaint)();
         }
         if let Some(run) = self.run.take() {
             run.stop.cancel();
+        }
+    }
+
+    /// Save the choices when they changed; a failure is logged, and the studio goes on.
+    fn remember(&mut self, snapshot: &Snapshot) {
+        let Some((file, saved)) = &mut self.choices else {
+            return;
+        };
+        let now = Choices::of(snapshot);
+        if saved.as_ref() == Some(&now) {
+            return;
+        }
+        match now.save(file) {
+            Ok(()) => *saved = Some(now),
+            Err(e) => {
+                tracing::warn!("the choices are not remembered: {e:#}");
+                // Not tried again until they change.
+                *saved = Some(now);
+            }
         }
     }
 

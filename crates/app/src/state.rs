@@ -498,6 +498,8 @@ pub enum Event {
     },
     /// The video server would not start fetching the face models (why).
     FaceModelsRefused(String),
+    /// Earlier choices that could not be taken back (a face file that is gone), in words.
+    ChoicesGone(Vec<String>),
     Voices(Result<Vec<VoiceEntry>, String>),
     /// A session's answer to a face or voice it was sent: taken (`refused: None`) or not,
     /// with the server's reason.
@@ -1091,6 +1093,13 @@ impl Store {
                         },
                     )];
                 }
+                Vec::new()
+            }
+            Event::ChoicesGone(lines) => {
+                self.state.notice = Some(Notice {
+                    text: lines.join(" "),
+                    is_error: false,
+                });
                 Vec::new()
             }
             Event::FaceModelsRefused(message) => {

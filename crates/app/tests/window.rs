@@ -39,6 +39,7 @@ fn window_with(rig: &Rig, config_dir: &Path, app_config: &str) -> Harness<'stati
         config,
         devices: RunDevices::none(),
         global_talk_key: false,
+        choices_file: None,
     };
     let studio = Studio::start(rig.runtime.handle(), options, || {});
     Harness::builder()
@@ -367,6 +368,7 @@ fn a_missing_server_binary_is_reported_in_plain_words() {
         config,
         devices: RunDevices::none(),
         global_talk_key: false,
+        choices_file: None,
     };
     let studio = Studio::start(rig.runtime.handle(), options, || {});
     let mut harness = Harness::builder()
@@ -399,6 +401,7 @@ fn cloud_mode_says_what_it_needs_and_starts_no_server() {
         config,
         devices: RunDevices::none(),
         global_talk_key: false,
+        choices_file: None,
     };
     let studio = Studio::start(rig.runtime.handle(), options, || {});
     let mut harness = Harness::builder()

@@ -97,6 +97,7 @@ fn start_opens_the_virtual_microphone_and_the_talk_key_opens_the_voice() {
                 virtual_microphone: true,
             },
             global_talk_key: false,
+            choices_file: None,
         },
         || {},
     );

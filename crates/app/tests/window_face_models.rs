@@ -114,6 +114,7 @@ fn a_face_without_its_models_is_swapped_after_one_click_on_fetch() {
         config,
         devices: RunDevices::none(),
         global_talk_key: false,
+        choices_file: None,
     };
     let studio = Studio::start(runtime.handle(), options, || {});
     studio.send(Command::SetCamera(Camera::VideoFile(clip)));

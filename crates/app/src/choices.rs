@@ -1,0 +1,258 @@
+//! What the person chose in the window (mode, camera, microphone, virtual devices, faces,
+//! voice), remembered between runs in the app data folder and given back at the next start as
+//! the commands that make them, each checked again: a file that is gone is said so and left
+//! out, never fatal.
+
+use crate::state::{Camera, Command, Microphone, Mode, Snapshot};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The file's name in the app data folder.
+pub const FILE_NAME: &str = "choices.json";
+/// At most this many faces are remembered (the newest); a longer list is cut.
+pub const MAX_FACES: usize = 32;
+
+/// `choices.json` in the app data folder, where this system has one.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "streaming-studio").map(|d| d.data_dir().join(FILE_NAME))
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Choices {
+    pub cloud: bool,
+    pub camera: CameraChoice,
+    pub microphone: MicrophoneChoice,
+    pub virtual_camera: bool,
+    pub virtual_microphone: bool,
+    pub faces: Vec<PathBuf>,
+    /// Index into `faces`; `None` is no face swap.
+    pub chosen_face: Option<usize>,
+    pub voice: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum CameraChoice {
+    #[default]
+    TestPattern,
+    VideoFile {
+        path: PathBuf,
+    },
+    Device {
+        spec: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum MicrophoneChoice {
+    TestTone,
+    #[default]
+    Default,
+    Named {
+        name: String,
+    },
+}
+
+impl Choices {
+    /// What the window shows as chosen now.
+    pub fn of(snapshot: &Snapshot) -> Choices {
+        let skip = snapshot.faces.len().saturating_sub(MAX_FACES);
+        Choices {
+            cloud: snapshot.mode == Mode::Cloud,
+            camera: match &snapshot.camera {
+                Camera::TestPattern => CameraChoice::TestPattern,
+                Camera::VideoFile(path) => CameraChoice::VideoFile { path: path.clone() },
+                Camera::Device { spec, name } => CameraChoice::Device {
+                    spec: spec.clone(),
+                    name: name.clone(),
+                },
+            },
+            microphone: match &snapshot.devices.chosen.microphone {
+                Microphone::TestTone => MicrophoneChoice::TestTone,
+                Microphone::Default => MicrophoneChoice::Default,
+                Microphone::Named(name) => MicrophoneChoice::Named { name: name.clone() },
+            },
+            virtual_camera: snapshot.devices.chosen.virtual_camera,
+            virtual_microphone: snapshot.devices.chosen.virtual_microphone,
+            faces: snapshot.faces[skip..]
+                .iter()
+                .map(|f| f.path.clone())
+                .collect(),
+            chosen_face: snapshot.chosen_face.and_then(|i| i.checked_sub(skip)),
+            voice: snapshot.chosen_voice.clone(),
+        }
+    }
+
+    /// The commands that choose all this again, and what could not be taken back (a face or a
+    /// video file that is no longer there), in words for the window.
+    pub fn restore(&self) -> (Vec<Command>, Vec<String>) {
+        let mut commands = Vec::new();
+        let mut gone = Vec::new();
+        if self.cloud {
+            commands.push(Command::SetMode(Mode::Cloud));
+        }
+        match &self.camera {
+            CameraChoice::TestPattern => {}
+            CameraChoice::VideoFile { path } if !path.is_file() => gone.push(format!(
+                "The video file {} is no longer there; the test pattern is used instead.",
+                path.display()
+            )),
+            CameraChoice::VideoFile { path } => {
+                commands.push(Command::SetCamera(Camera::VideoFile(path.clone())))
+            }
+            CameraChoice::Device { spec, name } => {
+                commands.push(Command::SetCamera(Camera::Device {
+                    spec: spec.clone(),
+                    name: name.clone(),
+                }))
+            }
+        }
+        commands.push(Command::ChooseMicrophone(match &self.microphone {
+            MicrophoneChoice::TestTone => Microphone::TestTone,
+            MicrophoneChoice::Default => Microphone::Default,
+            MicrophoneChoice::Named { name } => Microphone::Named(name.clone()),
+        }));
+        commands.push(Command::UseVirtualCamera(self.virtual_camera));
+        commands.push(Command::UseVirtualMicrophone(self.virtual_microphone));
+        // Faces are added in order; each `AddFace` also chooses it, so the remembered choice
+        // is made last.
+        let mut kept = Vec::new();
+        for (i, path) in self.faces.iter().take(MAX_FACES).enumerate() {
+            if path.is_file() {
+                commands.push(Command::AddFace(path.clone()));
+                kept.push(i);
+            } else {
+                gone.push(format!(
+                    "The face {} is no longer there; it was left out.",
+                    path.display()
+                ));
+            }
+        }
+        if !kept.is_empty() {
+            let chosen = self
+                .chosen_face
+                .and_then(|c| kept.iter().position(|&k| k == c));
+            commands.push(Command::ChooseFace(chosen));
+        }
+        if let Some(voice) = &self.voice {
+            commands.push(Command::ChooseVoice(voice.clone()));
+        }
+        (commands, gone)
+    }
+
+    /// Read `path`; `None` when there is no such file yet (the first start).
+    pub fn load(path: &Path) -> anyhow::Result<Option<Choices>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("reading {}", path.display()))
+    }
+
+    /// Write `path` whole or not at all (a temporary file renamed into place).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(self).context("encoding the choices")?;
+        let temporary = path.with_extension("json.part");
+        std::fs::write(&temporary, text)
+            .with_context(|| format!("writing {}", temporary.display()))?;
+        std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{FaceImage, RunDevices, Store};
+    use studio_proto::config::Config;
+
+    fn config() -> Config {
+        Config::from_layers(Some((
+            "test",
+            r#"{"voices": {"robot": {"name": "Robot", "kind": "dsp"}}}"#,
+        )))
+        .unwrap()
+    }
+
+    /// A store that received `commands`, with every face image read.
+    fn store_after(commands: Vec<Command>) -> Store {
+        let mut store = Store::with_devices(&config(), RunDevices::none());
+        for command in commands {
+            store.command(command);
+        }
+        store
+    }
+
+    #[test]
+    fn choices_come_back_as_they_were_and_a_vanished_face_is_said_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, clip) = (
+            dir.path().join("a.png"),
+            dir.path().join("b.png"),
+            dir.path().join("clip.y4m"),
+        );
+        for file in [&a, &b, &clip] {
+            std::fs::write(file, b"x").unwrap();
+        }
+        let before = store_after(vec![
+            Command::SetMode(Mode::Cloud),
+            Command::SetCamera(Camera::VideoFile(clip.clone())),
+            Command::ChooseMicrophone(Microphone::Named("USB Mic".into())),
+            Command::UseVirtualCamera(true),
+            Command::UseVirtualMicrophone(true),
+            Command::AddFace(a.clone()),
+            Command::AddFace(b.clone()),
+            Command::ChooseFace(Some(0)),
+            Command::ChooseVoice("robot".into()),
+        ])
+        .snapshot();
+        let choices = Choices::of(&before);
+        assert_eq!(choices.faces, [a.clone(), b.clone()]);
+        assert_eq!(choices.chosen_face, Some(0));
+
+        let file = dir.path().join("data").join(FILE_NAME);
+        choices.save(&file).unwrap();
+        let loaded = Choices::load(&file).unwrap().unwrap();
+        assert_eq!(loaded, choices);
+
+        let (commands, gone) = loaded.restore();
+        assert!(gone.is_empty(), "{gone:?}");
+        let after = store_after(commands).snapshot();
+        assert_eq!(Choices::of(&after), choices);
+        assert_eq!(after.mode, Mode::Cloud);
+        assert_eq!(after.camera, Camera::VideoFile(clip));
+
+        // A face moved away: the others come back, the choice follows its face.
+        std::fs::remove_file(&a).unwrap();
+        let (commands, gone) = loaded.restore();
+        assert_eq!(gone.len(), 1);
+        assert!(gone[0].contains("a.png") && gone[0].contains("no longer there"));
+        let after = store_after(commands).snapshot();
+        let paths: Vec<_> = after.faces.iter().map(|f| f.path.clone()).collect();
+        assert_eq!(paths, [b]);
+        assert_eq!(
+            after.chosen_face, None,
+            "the chosen face is the one that went"
+        );
+        assert!(matches!(after.faces[0].image, FaceImage::Loading));
+    }
+
+    #[test]
+    fn no_file_is_no_choices_and_a_broken_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        assert_eq!(Choices::load(&file).unwrap(), None);
+        std::fs::write(&file, "{not json").unwrap();
+        let error = format!("{:#}", Choices::load(&file).unwrap_err());
+        assert!(error.contains(FILE_NAME), "{error}");
+    }
+}
