@@ -448,6 +448,8 @@ pub enum Command {
     /// Look for cameras and microphones again.
     RefreshDevices,
     AddFace(PathBuf),
+    /// Files dropped on the window: images become faces, a Y4M file the camera.
+    Dropped(Vec<PathBuf>),
     /// `None`: no face swap.
     ChooseFace(Option<usize>),
     ChooseVoice(String),
@@ -556,6 +558,22 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
+}
+
+/// What a dropped file is, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DroppedKind {
+    Face,
+    Video,
+}
+
+fn dropped_kind(path: &std::path::Path) -> Option<DroppedKind> {
+    let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+    match extension.as_str() {
+        "png" | "jpg" | "jpeg" | "webp" => Some(DroppedKind::Face),
+        "y4m" => Some(DroppedKind::Video),
+        _ => None,
+    }
 }
 
 /// The store. Feed it with [`Store::command`] and [`Store::apply`]; read it with
@@ -805,6 +823,27 @@ impl Store {
                 });
                 self.state.chosen_face = Some(self.state.faces.len() - 1);
                 vec![Effect::LoadFace(path)]
+            }
+            Command::Dropped(paths) => {
+                let mut effects = Vec::new();
+                let mut refused = Vec::new();
+                for path in paths {
+                    match dropped_kind(&path) {
+                        Some(DroppedKind::Face) => {
+                            effects.extend(self.command(Command::AddFace(path)))
+                        }
+                        Some(DroppedKind::Video) => effects
+                            .extend(self.command(Command::SetCamera(Camera::VideoFile(path)))),
+                        None => refused.push(file_name(&path)),
+                    }
+                }
+                if !refused.is_empty() {
+                    self.error(format!(
+                        "{} cannot be used: drop a face photo (PNG, JPEG or WebP) or a Y4M video.",
+                        refused.join(", ")
+                    ));
+                }
+                effects
             }
             Command::ChooseFace(choice) => {
                 let choice = choice.filter(|&i| i < self.state.faces.len());

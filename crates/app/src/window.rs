@@ -154,6 +154,17 @@ pub fn show(ui: &mut Ui, snapshot: &Snapshot, view: &mut View) -> Vec<Command> {
     let mut commands = Vec::new();
     let ctx = ui.ctx().clone();
     talk_key(&ctx, snapshot, view, &mut commands);
+    // Files dropped anywhere on the window: the store tells faces from videos.
+    let dropped: Vec<PathBuf> = ctx.input(|i| {
+        i.raw
+            .dropped_files
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .collect()
+    });
+    if !dropped.is_empty() {
+        commands.push(Command::Dropped(dropped));
+    }
     // One dark ground under everything, margins included.
     ctx.layer_painter(egui::LayerId::background()).rect_filled(
         ctx.content_rect(),

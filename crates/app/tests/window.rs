@@ -430,3 +430,56 @@ fn cloud_mode_says_what_it_needs_and_starts_no_server() {
     assert_eq!(after.phase, Phase::Idle, "nothing starts in cloud mode");
     assert!(after.server(Role::Video).process == Process::NotRunning);
 }
+
+/// A file as a desktop hands it to the window when dropped.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn dropped_photos_become_faces_a_dropped_video_the_camera_and_anything_else_is_refused() {
+    let rig = rig();
+    let dir = tempfile::tempdir().unwrap();
+    let (photo, clip, notes) = (
+        dir.path().join("ada.JPG"),
+        dir.path().join("clip.y4m"),
+        dir.path().join("notes.txt"),
+    );
+    image::RgbImage::from_fn(40, 40, |x, y| image::Rgb([x as u8 * 6, y as u8 * 6, 90]))
+        .save_with_format(&photo, image::ImageFormat::Jpeg)
+        .unwrap();
+    std::fs::write(&clip, b"YUV4MPEG2 W8 H8 F30:1 C420jpeg\n").unwrap();
+    std::fs::write(&notes, b"hello").unwrap();
+    let mut harness = window(&rig, dir.path());
+    harness.step();
+    for path in [&photo, &clip, &notes] {
+        harness
+            .input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(Dropped(path.clone())));
+    }
+    let dropped = step_until(&mut harness, Duration::from_secs(10), "the drop", |s| {
+        s.faces
+            .first()
+            .is_some_and(|f| matches!(f.image, FaceImage::Loaded(_)))
+    });
+    assert_eq!(dropped.faces.len(), 1);
+    assert_eq!(dropped.faces[0].path, photo);
+    assert_eq!(dropped.chosen_face, Some(0));
+    assert_eq!(
+        dropped.camera,
+        studio_app::state::Camera::VideoFile(clip.clone())
+    );
+    let notice = dropped.notice.expect("the text file is refused");
+    assert!(notice.text.contains("notes.txt"), "{notice:?}");
+    assert!(harness.query_by_label("ada.JPG").is_some());
+}
