@@ -4,7 +4,8 @@
 
 use crate::choices::Choices;
 use crate::state::{
-    Camera, Command, Effect, Event, FaceRefusal, Microphone, RunDevices, Snapshot, Store, Thumbnail,
+    Camera, Command, Effect, Event, FaceRefusal, Microphone, PickKind, RunDevices, Snapshot, Store,
+    Thumbnail,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -372,6 +373,22 @@ impl Driver {
                         None => Err(FaceRefusal::other("the video server is not running")),
                     };
                     send(Event::FaceUploaded { path, result });
+                });
+            }
+            Effect::PickFile(kind) => {
+                tokio::spawn(async move {
+                    let dialog = rfd::AsyncFileDialog::new();
+                    let dialog = match kind {
+                        PickKind::Face => dialog
+                            .set_title("Choose a face photo")
+                            .add_filter("Photos", &["png", "jpg", "jpeg", "webp"]),
+                        PickKind::Video => dialog
+                            .set_title("Choose a video file")
+                            .add_filter("Y4M video", &["y4m"]),
+                    };
+                    // Cancelled, or no dialog on this desktop: the path field stays.
+                    let picked = dialog.pick_file().await.map(|f| f.path().to_path_buf());
+                    send(Event::Picked(kind, picked));
                 });
             }
             Effect::FetchFaceModels => {

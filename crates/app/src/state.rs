@@ -450,6 +450,8 @@ pub enum Command {
     AddFace(PathBuf),
     /// Files dropped on the window: images become faces, a Y4M file the camera.
     Dropped(Vec<PathBuf>),
+    /// Open the system's file dialog for a face photo or a video file.
+    Pick(PickKind),
     /// `None`: no face swap.
     ChooseFace(Option<usize>),
     ChooseVoice(String),
@@ -502,6 +504,8 @@ pub enum Event {
     FaceModelsRefused(String),
     /// Earlier choices that could not be taken back (a face file that is gone), in words.
     ChoicesGone(Vec<String>),
+    /// The file dialog closed: the file picked, or `None` when it was cancelled.
+    Picked(PickKind, Option<PathBuf>),
     Voices(Result<Vec<VoiceEntry>, String>),
     /// A session's answer to a face or voice it was sent: taken (`refused: None`) or not,
     /// with the server's reason.
@@ -542,6 +546,8 @@ pub enum Effect {
     UploadFace(PathBuf),
     /// `POST /v1/models/{id}` on the video server for each face model.
     FetchFaceModels,
+    /// The system's file dialog; what is picked comes back as [`Event::Picked`].
+    PickFile(PickKind),
     FetchVoices,
     CheckApiKey,
     SaveApiKey(Secret),
@@ -558,6 +564,13 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
+}
+
+/// What a file dialog is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickKind {
+    Face,
+    Video,
 }
 
 /// What a dropped file is, by its extension.
@@ -824,6 +837,7 @@ impl Store {
                 self.state.chosen_face = Some(self.state.faces.len() - 1);
                 vec![Effect::LoadFace(path)]
             }
+            Command::Pick(kind) => vec![Effect::PickFile(kind)],
             Command::Dropped(paths) => {
                 let mut effects = Vec::new();
                 let mut refused = Vec::new();
@@ -1133,6 +1147,11 @@ impl Store {
                     )];
                 }
                 Vec::new()
+            }
+            Event::Picked(_, None) => Vec::new(),
+            Event::Picked(PickKind::Face, Some(path)) => self.command(Command::AddFace(path)),
+            Event::Picked(PickKind::Video, Some(path)) => {
+                self.command(Command::SetCamera(Camera::VideoFile(path)))
             }
             Event::ChoicesGone(lines) => {
                 self.state.notice = Some(Notice {
@@ -1755,6 +1774,24 @@ mod tests {
         );
         assert_eq!(store.snapshot().face_models, None);
         assert_eq!(store.snapshot().faces[0].upload, FaceUpload::Sending);
+    }
+
+    #[test]
+    fn a_file_dialog_is_asked_for_and_what_it_picks_is_used() {
+        let mut store = store();
+        assert_eq!(
+            store.command(Command::Pick(PickKind::Face)),
+            [Effect::PickFile(PickKind::Face)]
+        );
+        assert!(store.apply(Event::Picked(PickKind::Face, None)).is_empty());
+        let photo = PathBuf::from("/home/sam/ada.webp");
+        assert_eq!(
+            store.apply(Event::Picked(PickKind::Face, Some(photo.clone()))),
+            [Effect::LoadFace(photo)]
+        );
+        let clip = PathBuf::from("/home/sam/clip.y4m");
+        store.apply(Event::Picked(PickKind::Video, Some(clip.clone())));
+        assert_eq!(store.snapshot().camera, Camera::VideoFile(clip));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::service::Studio;
 use crate::state::{
     ApiKey, Camera, Command, FaceBox, FaceImage, FaceModelsOffer, FaceUpload, Microphone, Mode,
-    Notice, Phase, Process, ServerCard, Snapshot, Thumbnail,
+    Notice, Phase, PickKind, Process, ServerCard, Snapshot, Thumbnail,
 };
 use egui::{
     Align, Color32, ColorImage, CornerRadius, FontId, Frame, Layout, Margin, RichText, Sense,
@@ -363,10 +363,12 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
             commands.push(Command::SetCamera(Camera::TestPattern));
         }
         let is_file = matches!(snapshot.camera, Camera::VideoFile(_));
-        if ui.radio(is_file, "Video file…").clicked() && !view.video_path.trim().is_empty() {
-            commands.push(Command::SetCamera(Camera::VideoFile(PathBuf::from(
-                view.video_path.trim(),
-            ))));
+        if ui.radio(is_file, "Video file…").clicked() {
+            commands.push(if view.video_path.trim().is_empty() {
+                Command::Pick(PickKind::Video)
+            } else {
+                Command::SetCamera(Camera::VideoFile(PathBuf::from(view.video_path.trim())))
+            });
         }
         let label = ui.label(RichText::new("Video file (Y4M)").color(MUTED).size(12.5));
         ui.horizontal(|ui| {
@@ -630,6 +632,10 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
             view.face_path.clear();
         }
     });
+    if ui.button("Choose a face photo…").clicked() {
+        commands.push(Command::Pick(PickKind::Face));
+    }
+    muted(ui, "Or drop photos on the window.");
 }
 
 /// What the face swap needs before it can start, with one button that fetches it.
