@@ -596,6 +596,8 @@ pub struct Store {
     config_voices: Vec<VoiceOption>,
     /// The face models as the configuration lists them (sizes, licence) for the offer.
     face_model_files: Vec<ModelFile>,
+    /// Whether the driver has a client for each role's server ([`Event::ServerUp`]).
+    reachable: [bool; 2],
     /// What the running sessions last took: where a refused choice goes back to.
     accepted_voice: Option<String>,
     accepted_face: Option<String>,
@@ -655,6 +657,7 @@ impl Store {
                     })
                 })
                 .collect(),
+            reachable: [false; 2],
             accepted_voice: None,
             accepted_face: None,
         }
@@ -668,11 +671,14 @@ impl Store {
         matches!(self.state.phase, Phase::Starting | Phase::Running)
     }
 
+    /// The role's server is ready and the driver can reach it. The two are told apart (the
+    /// manager's event and the driver's client), in either order.
     fn server_up(&self, role: Role) -> bool {
-        matches!(
-            self.state.servers[role_index(role)].process,
-            Process::Ready { .. }
-        )
+        self.reachable[role_index(role)]
+            && matches!(
+                self.state.servers[role_index(role)].process,
+                Process::Ready { .. }
+            )
     }
 
     fn error(&mut self, text: impl Into<String>) {
@@ -1002,6 +1008,7 @@ impl Store {
         match event {
             Event::Manager(event) => self.manager_event(event),
             Event::ServerUp(role, up) => {
+                self.reachable[role_index(role)] = up;
                 if !up {
                     return Vec::new();
                 }
@@ -1295,6 +1302,9 @@ impl Store {
             }
             ManagerEvent::Ready { role, pid, .. } if running => {
                 self.state.servers[card_of(role)].process = Process::Ready { pid };
+                if role == Role::Video {
+                    return self.upload_chosen_face();
+                }
             }
             ManagerEvent::StartFailed { role, error } if running => {
                 let text = format!("The {role} server could not start: {error}");
@@ -1774,6 +1784,43 @@ mod tests {
         );
         assert_eq!(store.snapshot().face_models, None);
         assert_eq!(store.snapshot().faces[0].upload, FaceUpload::Sending);
+    }
+
+    #[test]
+    fn the_face_goes_once_the_server_is_both_ready_and_reachable_in_either_order() {
+        for reachable_first in [false, true] {
+            let mut store = store();
+            let path = PathBuf::from("/faces/ada.png");
+            store.command(Command::AddFace(path.clone()));
+            store.apply(Event::FaceLoaded {
+                path: path.clone(),
+                result: Ok(Arc::new(Thumbnail {
+                    width: 1,
+                    height: 1,
+                    rgba: vec![0; 4],
+                    image_width: 1,
+                    image_height: 1,
+                })),
+            });
+            store.command(Command::Start);
+            let ready = Event::Manager(ManagerEvent::Ready {
+                role: Role::Video,
+                pid: 1,
+                url: String::new(),
+            });
+            let reachable = Event::ServerUp(Role::Video, true);
+            let (first, second) = if reachable_first {
+                (reachable, ready)
+            } else {
+                (ready, reachable)
+            };
+            assert!(store.apply(first).is_empty(), "not both yet");
+            assert_eq!(
+                store.apply(second),
+                [Effect::UploadFace(path)],
+                "reachable first: {reachable_first}"
+            );
+        }
     }
 
     #[test]
