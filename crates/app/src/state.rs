@@ -414,6 +414,8 @@ pub struct Snapshot {
     pub voice_refused: Option<Refusal>,
     pub talk_key: String,
     pub talking: bool,
+    /// The own-voice button is held: the voice goes out unconverted.
+    pub own_voice: bool,
     /// Why the talk key only works while the window has focus, when it does.
     pub talk_key_problem: Option<String>,
     pub servers: [ServerCard; 2],
@@ -456,6 +458,8 @@ pub enum Command {
     ChooseFace(Option<usize>),
     ChooseVoice(String),
     Talk(bool),
+    /// The own-voice button: held, the voice goes out unconverted.
+    OwnVoice(bool),
     /// Typed into a password field: a [`Secret`] from there on, never printed.
     SaveApiKey(Secret),
     ChooseGpu(usize),
@@ -635,6 +639,7 @@ impl Store {
                 voice_refused: None,
                 talk_key: config.talk.key.clone(),
                 talking: false,
+                own_voice: false,
                 talk_key_problem: None,
                 servers: [ServerCard::new(Role::Video), ServerCard::new(Role::Audio)],
                 cloud: CloudPanel {
@@ -895,6 +900,20 @@ impl Store {
                     vec![Effect::Control(
                         Role::Audio,
                         Control::SetVoice { voice_id: id },
+                    )]
+                } else {
+                    Vec::new()
+                }
+            }
+            Command::OwnVoice(active) => {
+                if self.state.own_voice == active {
+                    return Vec::new();
+                }
+                self.state.own_voice = active;
+                if self.running() {
+                    vec![Effect::Control(
+                        Role::Audio,
+                        Control::PassThrough { active },
                     )]
                 } else {
                     Vec::new()
@@ -1276,7 +1295,7 @@ impl Store {
                     Vec::new()
                 }
             }
-            (Control::Talk { .. }, _) => Vec::new(),
+            (Control::Talk { .. } | Control::PassThrough { .. }, _) => Vec::new(),
         }
     }
 
@@ -1821,6 +1840,31 @@ mod tests {
                 "reachable first: {reachable_first}"
             );
         }
+    }
+
+    #[test]
+    fn the_own_voice_button_reaches_the_audio_server_while_running() {
+        let mut store = store();
+        // Idle: remembered, nothing sent.
+        assert!(store.command(Command::OwnVoice(true)).is_empty());
+        assert!(store.snapshot().own_voice);
+        store.command(Command::OwnVoice(false));
+        store.command(Command::Start);
+        assert_eq!(
+            store.command(Command::OwnVoice(true)),
+            [Effect::Control(
+                Role::Audio,
+                Control::PassThrough { active: true }
+            )]
+        );
+        assert!(store.command(Command::OwnVoice(true)).is_empty(), "once");
+        assert_eq!(
+            store.command(Command::OwnVoice(false)),
+            [Effect::Control(
+                Role::Audio,
+                Control::PassThrough { active: false }
+            )]
+        );
     }
 
     #[test]

@@ -441,6 +441,15 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
             commands.push(Command::Talk(held));
         }
         view.talk_button_down = held;
+        let own = ui.add(
+            egui::Button::new("Hold for your own voice")
+                .sense(Sense::click_and_drag())
+                .min_size(Vec2::new(120.0, 28.0)),
+        );
+        let own_held = own.is_pointer_button_down_on();
+        if own_held != snapshot.own_voice {
+            commands.push(Command::OwnVoice(own_held));
+        }
         if let Some(problem) = &snapshot.talk_key_problem {
             muted(
                 ui,

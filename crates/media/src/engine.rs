@@ -20,6 +20,8 @@ pub enum AudioSetting {
     Voice(String),
     /// The talk key's state: audio is converted only while talking.
     Talk(bool),
+    /// While on, audio passes as captured, unconverted.
+    PassThrough(bool),
 }
 
 /// Turns camera frames into processed frames, one in, one out.

@@ -13,6 +13,8 @@ pub enum Control {
     SetVoice { voice_id: String },
     /// The talk key's state: audio is converted only while talking.
     Talk { active: bool },
+    /// While active, the voice goes out as captured, unconverted (the own-voice key).
+    PassThrough { active: bool },
 }
 
 impl Control {
@@ -22,6 +24,7 @@ impl Control {
             Control::SetFace { .. } => Some(crate::Role::Video),
             Control::SetVoice { .. } => Some(crate::Role::Audio),
             Control::Talk { .. } => None,
+            Control::PassThrough { .. } => Some(crate::Role::Audio),
         }
     }
 }
@@ -41,6 +44,8 @@ pub struct LiveSettings {
     pub face_id: Option<String>,
     pub voice_id: Option<String>,
     pub talk: Option<bool>,
+    #[serde(default)]
+    pub pass_through: Option<bool>,
 }
 
 impl LiveSettings {
@@ -50,6 +55,7 @@ impl LiveSettings {
             Control::SetFace { face_id } => self.face_id = face_id.clone(),
             Control::SetVoice { voice_id } => self.voice_id = Some(voice_id.clone()),
             Control::Talk { active } => self.talk = Some(*active),
+            Control::PassThrough { active } => self.pass_through = Some(*active),
         }
     }
 }

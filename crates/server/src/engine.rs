@@ -127,6 +127,9 @@ impl Engine {
                 p.apply(&AudioSetting::Voice(voice_id.clone()))
             }
             (Engine::Audio(p), Control::Talk { active }) => p.apply(&AudioSetting::Talk(*active)),
+            (Engine::Audio(p), Control::PassThrough { active }) => {
+                p.apply(&AudioSetting::PassThrough(*active))
+            }
             // Every other pairing was refused above.
             _ => Ok(()),
         }

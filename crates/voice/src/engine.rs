@@ -23,6 +23,8 @@ pub struct VoiceEngine {
     scratch: Vec<f32>,
     converted_blocks: u64,
     warned_rate: bool,
+    /// The own-voice key is held: blocks pass as captured.
+    pass_through: bool,
 }
 
 impl VoiceEngine {
@@ -42,6 +44,7 @@ impl VoiceEngine {
             scratch: Vec::new(),
             converted_blocks: 0,
             warned_rate: false,
+            pass_through: false,
         }
     }
 
@@ -109,6 +112,10 @@ impl AudioProcessor for VoiceEngine {
             }
             return block;
         }
+        if self.pass_through {
+            // Held on purpose to be heard as oneself: the talk gate does not apply.
+            return block;
+        }
         match self.gate.route(&block.samples) {
             Route::Silence => block.samples.fill(0.0),
             Route::Close => {
@@ -137,6 +144,15 @@ impl AudioProcessor for VoiceEngine {
             AudioSetting::Voice(voice_id) => self.set_voice(voice_id).map_err(|e| e.to_string()),
             AudioSetting::Talk(active) => {
                 self.gate.set_talk(*active);
+                Ok(())
+            }
+            AudioSetting::PassThrough(active) => {
+                if *active && !self.pass_through {
+                    // What the voice held back belongs to before; it starts afresh after.
+                    self.voice.converter.reset();
+                    self.queue.clear();
+                }
+                self.pass_through = *active;
                 Ok(())
             }
         }

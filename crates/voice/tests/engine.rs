@@ -102,3 +102,37 @@ fn voices_change_live_between_blocks() {
     assert!((before - 220.0).abs() < 2.2, "{before}");
     assert!((after - 440.0).abs() < 4.4, "{after}");
 }
+
+#[test]
+fn the_own_voice_key_passes_the_voice_unconverted_and_conversion_resumes_after() {
+    let mut e = engine();
+    set_voice(&mut e, "dsp:pitch=12").unwrap();
+    // Talk off: without the own-voice key, silence.
+    e.apply(&AudioSetting::Talk(false)).unwrap();
+    let input = blocks(&sine(220.0, 0.5, 48000 * 3));
+    let mut outs = Vec::new();
+    for (i, b) in input.iter().cloned().enumerate() {
+        match i {
+            20 => e.apply(&AudioSetting::PassThrough(true)).unwrap(),
+            60 => {
+                e.apply(&AudioSetting::PassThrough(false)).unwrap();
+                e.apply(&AudioSetting::Talk(true)).unwrap();
+            }
+            _ => {}
+        }
+        outs.push(e.process(b).samples);
+    }
+    assert!(outs[..20].iter().flatten().all(|&v| v == 0.0));
+    // Held: exactly what was captured, whatever the voice and the talk key say.
+    for i in 20..60 {
+        assert_eq!(outs[i], input[i].samples, "block {i}");
+    }
+    assert_eq!(e.converted_blocks(), 90, "converted again once released");
+    // Converted (an octave up), not the input.
+    assert!(
+        outs[80..]
+            .iter()
+            .zip(&input[80..])
+            .any(|(o, i)| o != &i.samples)
+    );
+}
