@@ -185,6 +185,12 @@ struct RunArgs {
     /// licence allows non-commercial research use only) instead of stopping to say so.
     #[arg(long, requires = "face")]
     fetch_models: bool,
+    /// Gain on the microphone before the audio server, in dB (−24 to 24).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    input_gain_db: f32,
+    /// Gain on the processed voice before the outputs, in dB (−24 to 24).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    output_gain_db: f32,
     /// Where the servers run: `local` (two processes here) or `cloud` (two RunPod pods,
     /// created for the run and deleted after it; needs RUNPOD_API_KEY or a saved key).
     #[arg(long, value_enum, default_value_t = Mode::Local)]
@@ -370,7 +376,11 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
             Servers::Local(manager)
         }
     };
+    let levels = std::sync::Arc::new(studio_run::levels::AudioLevels::default());
+    levels.set_input_gain_db(args.input_gain_db);
+    levels.set_output_gain_db(args.output_gain_db);
     let spec = RunSpec {
+        levels,
         video_in: args.video_in,
         audio_in: args.audio_in,
         seconds: args.seconds,

@@ -16,6 +16,7 @@ use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
 use studio_proto::config::{Config, FACE_MODEL_IDS};
 use studio_run::controls::LiveControls;
+use studio_run::levels::AudioLevels;
 use studio_run::manager::{ManagerOptions, ServerInfo};
 use studio_run::session_transport::Transport;
 use studio_run::tap::{Previews, RunTap, TapEvent};
@@ -48,6 +49,7 @@ pub struct Studio {
     commands: mpsc::UnboundedSender<Command>,
     previews: watch::Receiver<Option<Previews>>,
     servers: watch::Receiver<[Option<ServerClient>; 2]>,
+    levels: Arc<AudioLevels>,
 }
 
 impl Studio {
@@ -63,6 +65,7 @@ impl Studio {
         let (previews_tx, previews) = watch::channel(None);
         let (inputs, inputs_rx) = mpsc::unbounded_channel();
         let (servers_tx, servers) = watch::channel([None, None]);
+        let levels = Arc::new(AudioLevels::default());
         if options.global_talk_key {
             start_talk_key(&options.config.talk.key, commands.clone(), inputs.clone());
         }
@@ -101,6 +104,7 @@ impl Studio {
             watchers: [None, None],
             repaint: Arc::new(repaint),
             choices: options.choices_file.map(|file| (file, saved)),
+            levels: levels.clone(),
         };
         runtime.spawn(driver.run(commands_rx, inputs_rx));
         let _ = commands.send(Command::RefreshDevices);
@@ -109,7 +113,13 @@ impl Studio {
             commands,
             previews,
             servers,
+            levels,
         }
+    }
+
+    /// The microphone's level as sent (after the input gain), dBFS.
+    pub fn input_level_db(&self) -> f32 {
+        self.levels.input_level_db()
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -167,6 +177,8 @@ struct Driver {
     repaint: Arc<dyn Fn() + Send + Sync>,
     /// Where choices are saved, and what was saved last.
     choices: Option<(PathBuf, Option<Choices>)>,
+    /// The voice's gains and input level, shared with every run.
+    levels: Arc<AudioLevels>,
 }
 
 fn index(role: Role) -> usize {
@@ -375,6 +387,13 @@ impl Driver {
                     send(Event::FaceUploaded { path, result });
                 });
             }
+            Effect::SetGains {
+                input_db,
+                output_db,
+            } => {
+                self.levels.set_input_gain_db(input_db);
+                self.levels.set_output_gain_db(output_db);
+            }
             Effect::PickFile(kind) => {
                 tokio::spawn(async move {
                     let dialog = rfd::AsyncFileDialog::new();
@@ -493,6 +512,7 @@ impl Driver {
         });
 
         let config = self.config.clone();
+        let levels = self.levels.clone();
         tokio::spawn(async move {
             let servers = if cloud {
                 // Nothing is sent without a key.
@@ -525,6 +545,7 @@ impl Driver {
                 virtual_camera: devices.virtual_camera,
                 virtual_microphone: devices.virtual_microphone,
                 controls: live,
+                levels,
                 lip_sync: true,
                 // The window's cloud runs go through WebRTC, as real pods need.
                 transport: if cloud {

@@ -416,6 +416,8 @@ pub struct Snapshot {
     pub talking: bool,
     /// The own-voice button is held: the voice goes out unconverted.
     pub own_voice: bool,
+    pub input_gain_db: f32,
+    pub output_gain_db: f32,
     /// Why the talk key only works while the window has focus, when it does.
     pub talk_key_problem: Option<String>,
     pub servers: [ServerCard; 2],
@@ -460,6 +462,12 @@ pub enum Command {
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
     OwnVoice(bool),
+    /// The voice's gains, in dB: the microphone's before the server, the processed voice's
+    /// after it.
+    SetGains {
+        input_db: f32,
+        output_db: f32,
+    },
     /// Typed into a password field: a [`Secret`] from there on, never printed.
     SaveApiKey(Secret),
     ChooseGpu(usize),
@@ -552,6 +560,10 @@ pub enum Effect {
     FetchFaceModels,
     /// The system's file dialog; what is picked comes back as [`Event::Picked`].
     PickFile(PickKind),
+    SetGains {
+        input_db: f32,
+        output_db: f32,
+    },
     FetchVoices,
     CheckApiKey,
     SaveApiKey(Secret),
@@ -640,6 +652,8 @@ impl Store {
                 talk_key: config.talk.key.clone(),
                 talking: false,
                 own_voice: false,
+                input_gain_db: 0.0,
+                output_gain_db: 0.0,
                 talk_key_problem: None,
                 servers: [ServerCard::new(Role::Video), ServerCard::new(Role::Audio)],
                 cloud: CloudPanel {
@@ -904,6 +918,26 @@ impl Store {
                 } else {
                     Vec::new()
                 }
+            }
+            Command::SetGains {
+                input_db,
+                output_db,
+            } => {
+                let (low, high) = studio_run::levels::GAIN_RANGE_DB;
+                let clamp = |db: f32| {
+                    if db.is_nan() {
+                        0.0
+                    } else {
+                        db.clamp(low, high)
+                    }
+                };
+                let (input_db, output_db) = (clamp(input_db), clamp(output_db));
+                self.state.input_gain_db = input_db;
+                self.state.output_gain_db = output_db;
+                vec![Effect::SetGains {
+                    input_db,
+                    output_db,
+                }]
             }
             Command::OwnVoice(active) => {
                 if self.state.own_voice == active {
@@ -1864,6 +1898,26 @@ mod tests {
                 Role::Audio,
                 Control::PassThrough { active: false }
             )]
+        );
+    }
+
+    #[test]
+    fn gains_are_kept_within_their_range_and_passed_on() {
+        let mut store = store();
+        assert_eq!(
+            store.command(Command::SetGains {
+                input_db: 40.0,
+                output_db: f32::NAN
+            }),
+            [Effect::SetGains {
+                input_db: 24.0,
+                output_db: 0.0
+            }]
+        );
+        let snapshot = store.snapshot();
+        assert_eq!(
+            (snapshot.input_gain_db, snapshot.output_gain_db),
+            (24.0, 0.0)
         );
     }
 

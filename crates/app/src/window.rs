@@ -76,6 +76,8 @@ pub struct View {
     processed: Option<(u64, TextureHandle)>,
     talk_key_down: bool,
     talk_button_down: bool,
+    /// The microphone's level as sent (dBFS) while a run goes on.
+    pub input_level_db: Option<f32>,
 }
 
 impl View {
@@ -412,7 +414,8 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
     });
 
     section(ui, "Microphone", |ui| {
-        microphone_picker(ui, snapshot, commands)
+        microphone_picker(ui, snapshot, commands);
+        levels(ui, snapshot, view, commands);
     });
 
     section(ui, "Target face", |ui| {
@@ -460,6 +463,37 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
     section(ui, "In your call app", |ui| {
         call_devices(ui, snapshot, commands)
     });
+}
+
+/// The input level meter and the two gains.
+fn levels(ui: &mut Ui, snapshot: &Snapshot, view: &View, commands: &mut Vec<Command>) {
+    let (low, high) = studio_run::levels::GAIN_RANGE_DB;
+    if let Some(db) = view.input_level_db {
+        // −60 dBFS (or less) to full scale across the bar.
+        let fraction = ((db + 60.0) / 60.0).clamp(0.0, 1.0);
+        ui.add(
+            egui::ProgressBar::new(fraction)
+                .desired_height(6.0)
+                .fill(STRONG)
+                .text(RichText::new(format!("input {db:.0} dBFS")).size(11.0)),
+        );
+    }
+    let mut input_db = snapshot.input_gain_db;
+    let mut output_db = snapshot.output_gain_db;
+    let slider = |ui: &mut Ui, label: &str, db: &mut f32| {
+        let label = ui.label(RichText::new(label).color(MUTED).size(12.5));
+        ui.add(egui::Slider::new(db, low..=high).suffix(" dB"))
+            .labelled_by(label.id)
+            .changed()
+    };
+    let input = slider(ui, "Microphone gain", &mut input_db);
+    let output = slider(ui, "Voice out gain", &mut output_db);
+    if input || output {
+        commands.push(Command::SetGains {
+            input_db,
+            output_db,
+        });
+    }
 }
 
 fn microphone_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
@@ -1074,6 +1108,7 @@ impl StudioWindow {
             }
             None => self.view.clear_previews(),
         }
+        self.view.input_level_db = self.studio.previews().map(|_| self.studio.input_level_db());
         let snapshot = self.studio.snapshot();
         for command in show(ui, &snapshot, &mut self.view) {
             self.studio.send(command);

@@ -129,6 +129,38 @@ fn identity_run_through_two_servers_returns_the_input_exactly() {
 }
 
 #[test]
+fn the_input_and_output_gains_scale_the_voice_on_its_way() {
+    let dir = tempfile::tempdir().unwrap();
+    run_headless(
+        dir.path(),
+        &[
+            "--video-in",
+            "test",
+            "--audio-in",
+            "tone:440",
+            "--seconds",
+            "1",
+            "--input-gain-db",
+            "-6",
+            "--output-gain-db",
+            "-14",
+        ],
+    );
+    let (_, samples) = read_all_samples(&dir.path().join("out.wav"));
+    let expected = Tone::new(440.0, 48_000)
+        .read(samples.len())
+        .unwrap()
+        .unwrap();
+    // −20 dB in all: a tenth of the amplitude, sample for sample (the voice is `none`).
+    for (i, (out, tone)) in samples.iter().zip(&expected).enumerate() {
+        assert!(
+            (out - tone * 0.1).abs() < 1e-5,
+            "sample {i}: {out} for {tone}"
+        );
+    }
+}
+
+#[test]
 fn a_file_input_runs_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.y4m");

@@ -6,6 +6,7 @@ pub mod cloud;
 pub mod controls;
 pub mod faces;
 pub mod item;
+pub mod levels;
 pub mod lipsync;
 pub mod live_source;
 pub mod manager;

@@ -6,6 +6,7 @@
 use crate::controls::LiveControls;
 use crate::faces::FacePhoto;
 use crate::item::Item;
+use crate::levels::AudioLevels;
 use crate::lipsync;
 use crate::manager::{ServerInfo, ServerManager};
 use crate::report::{AudioReport, Gap, Latencies, LatencySummary, Report, Samples, VideoReport};
@@ -296,7 +297,9 @@ pub(crate) async fn run_with(
     );
     let audio_sink = AudioSink::new(audio_writer, block_samples);
     let video_sink_thread = std::thread::spawn(move || drain_video_sink(video_sink, video_sink_rx));
-    let audio_sink_thread = std::thread::spawn(move || drain_audio_sink(audio_sink, audio_sink_rx));
+    let output_levels = options.levels.clone();
+    let audio_sink_thread =
+        std::thread::spawn(move || drain_audio_sink(audio_sink, audio_sink_rx, &output_levels));
     // Between the links and the sinks: the lip-sync buffer.
     let (arrival_tx, arrival_rx) = mpsc::channel::<Item>();
     let sync_thread = {
@@ -381,6 +384,7 @@ pub(crate) async fn run_with(
     let audio_capture = {
         let (sender, stats, stop) = (audio_sender.clone(), audio_stats.clone(), cancel.clone());
         let frame_ms = config.audio.frame_ms;
+        let levels = options.levels.clone();
         tokio::task::spawn_blocking(move || {
             capture_audio(
                 audio_source,
@@ -388,7 +392,7 @@ pub(crate) async fn run_with(
                 frame_ms,
                 block_samples,
                 audio_limit,
-                &sender,
+                (&sender, &levels),
                 &stats,
                 &stop,
             )
@@ -795,7 +799,7 @@ fn capture_audio(
     frame_ms: u32,
     block_samples: usize,
     limit: Option<u64>,
-    current: &CurrentSender,
+    (current, levels): (&CurrentSender, &AudioLevels),
     stats: &PathStats,
     stop: &CancellationToken,
 ) -> anyhow::Result<u64> {
@@ -807,12 +811,13 @@ fn capture_audio(
         if stop.is_cancelled() {
             break;
         }
-        let Some(samples) = source.read(block_samples)? else {
+        let Some(mut samples) = source.read(block_samples)? else {
             break;
         };
         if samples.is_empty() {
             break;
         }
+        levels.on_input(&mut samples);
         let count = samples.len() as u64;
         let block = AudioBlock {
             seq,
@@ -857,10 +862,14 @@ fn drain_video_sink(
 fn drain_audio_sink(
     mut sink: AudioSink,
     items: mpsc::Receiver<ToSink>,
+    levels: &AudioLevels,
 ) -> anyhow::Result<AudioSink> {
     for item in items {
         match item {
-            ToSink::Place(Item::Audio(block), shift) => sink.push_shifted(block, shift)?,
+            ToSink::Place(Item::Audio(mut block), shift) => {
+                levels.on_output(&mut block.samples);
+                sink.push_shifted(block, shift)?
+            }
             ToSink::End(total) => {
                 sink.conceal_until(total)?;
                 break;

@@ -38,6 +38,8 @@ pub struct RunSpec {
     pub device_fallback: Option<DeviceFallback>,
     /// Live settings: set before the run to start with them, change them while it runs.
     pub controls: Arc<LiveControls>,
+    /// The voice's input and output gains and the input's level, live.
+    pub levels: Arc<crate::levels::AudioLevels>,
     /// Hold the faster path so video and audio leave with the same delay (off only to
     /// diagnose).
     pub lip_sync: bool,
@@ -104,6 +106,7 @@ impl RunSpec {
             virtual_camera: false,
             virtual_microphone: false,
             controls: Arc::new(LiveControls::new()),
+            levels: Arc::default(),
             lip_sync: true,
             face: None,
             fetch_face_models: false,
