@@ -136,6 +136,7 @@ impl FaceEngine {
         FaceSwapProcessor {
             engine: Arc::clone(self),
             tracker: Tracker::new(self.detect_every),
+            paste: blend::PasteBack::new(),
             latent: None,
             times: StageTimes::default(),
             last_error: None,
@@ -184,6 +185,8 @@ impl StageTimes {
 pub struct FaceSwapProcessor {
     engine: Arc<FaceEngine>,
     tracker: Tracker,
+    /// The session's paste-back masks, one per face size and roll.
+    paste: blend::PasteBack,
     latent: Option<Arc<Vec<f32>>>,
     times: StageTimes,
     last_error: Option<String>,
@@ -238,7 +241,7 @@ impl FaceSwapProcessor {
             let swapped = models.swapper.swap(&crop, &latent)?;
             self.times.swap += t.elapsed();
             let t = Instant::now();
-            blend::paste_back(&mut out, &swapped, &m, Some(face.bbox))?;
+            self.paste.paste(&mut out, &swapped, &m, Some(face.bbox))?;
             self.times.blend += t.elapsed();
             boxes.push(face.bbox);
         }
