@@ -23,6 +23,14 @@ impl Rect {
     fn h(&self) -> usize {
         (self.y1 - self.y0).max(0) as usize
     }
+    fn intersect(&self, o: &Rect) -> Rect {
+        Rect {
+            x0: self.x0.max(o.x0),
+            y0: self.y0.max(o.y0),
+            x1: self.x1.min(o.x1),
+            y1: self.y1.min(o.y1),
+        }
+    }
     fn grow(&self, by: i64, fw: i64, fh: i64) -> Rect {
         Rect {
             x0: (self.x0 - by).max(0),
@@ -268,16 +276,18 @@ fn white_rect(to_frame: &Affine, cw: i64, ch: i64, fw: i64, fh: i64) -> Rect {
 
 /// insightface's mask over its working rectangle of a `fw × fh` frame: the `cw × ch` crop's
 /// white square warped back through `to_crop` (bilinear, border 0, >20 counts as inside),
-/// eroded by a tenth of its size and feathered by a Gaussian of a twentieth. `None` when no
-/// pixel of the square lands in the frame; else the mask and the feather's radius.
+/// eroded by a tenth of its size and feathered by a Gaussian of a twentieth. With `needed`,
+/// only the values inside it are computed (the filters run over it grown by their reach, and
+/// the rest of the returned plane is not the mask). `None` when no pixel of the square lands
+/// in the frame or in `needed`; else the mask, the rectangle where it holds, and the
+/// feather's radius.
 fn exact_mask(
     to_crop: &Affine,
     to_frame: &Affine,
-    cw: i64,
-    ch: i64,
-    fw: i64,
-    fh: i64,
-) -> Option<(Plane, i64)> {
+    (cw, ch): (i64, i64),
+    (fw, fh): (i64, i64),
+    needed: Option<Rect>,
+) -> Option<(Plane, Rect, i64)> {
     let white_rect = white_rect(to_frame, cw, ch, fw, fh);
     if white_rect.w() == 0 || white_rect.h() == 0 {
         return None;
@@ -316,14 +326,35 @@ fn exact_mask(
     let k_erode = (mask_size / 10).max(10);
     let k_blur = (mask_size / 20).max(5);
     let work = white_rect.grow(k_blur + 1, fw, fh);
-    let mut grown = Plane::zeros(work);
-    for y in white_rect.y0..white_rect.y1 {
-        let src = (y - white_rect.y0) as usize * white_rect.w();
-        let dst = (y - work.y0) as usize * work.w() + (white_rect.x0 - work.x0) as usize;
-        grown.v[dst..dst + white_rect.w()].copy_from_slice(&white.v[src..src + white_rect.w()]);
+    // Outside its plane a filter reads 0, so a value is exact only at least the filter's reach
+    // inside the plane's edges (those that are not the frame's): the blur runs over the needed
+    // rectangle grown by a kernel, the erosion over that grown by its window.
+    let valid = needed.map_or(work, |n| work.intersect(&n));
+    if valid.w() == 0 || valid.h() == 0 {
+        return None;
     }
-    let eroded = erode(&grown, k_erode, fw, fh);
-    Some((blur(&eroded, (2 * k_blur + 1) as usize, fw, fh), k_blur))
+    let blurred = valid.grow(2 * k_blur + 1, fw, fh).intersect(&work);
+    let eroded = blurred.grow(k_erode + 1, fw, fh).intersect(&work);
+    let mut grown = Plane::zeros(eroded);
+    let copied = white_rect.intersect(&eroded);
+    for y in copied.y0..copied.y1 {
+        let src =
+            (y - white_rect.y0) as usize * white_rect.w() + (copied.x0 - white_rect.x0) as usize;
+        let dst = (y - eroded.y0) as usize * eroded.w() + (copied.x0 - eroded.x0) as usize;
+        grown.v[dst..dst + copied.w()].copy_from_slice(&white.v[src..src + copied.w()]);
+    }
+    let mut tight = erode(&grown, k_erode, fw, fh);
+    if blurred != eroded {
+        let mut sub = Plane::zeros(blurred);
+        for y in blurred.y0..blurred.y1 {
+            let src = (y - eroded.y0) as usize * eroded.w() + (blurred.x0 - eroded.x0) as usize;
+            let dst = (y - blurred.y0) as usize * blurred.w();
+            sub.v[dst..dst + blurred.w()].copy_from_slice(&tight.v[src..src + blurred.w()]);
+        }
+        tight = sub;
+    }
+    let mask = blur(&tight, (2 * k_blur + 1) as usize, fw, fh);
+    Some((mask, valid, k_blur))
 }
 
 /// The limit box as the pixel rectangle that may change, and the feather's width.
@@ -374,10 +405,11 @@ pub fn paste_back(
     if fw == 0 || fh == 0 || cw == 0 || ch == 0 {
         return Ok(());
     }
-    let Some((mask, _)) = exact_mask(to_crop, &to_frame, cw, ch, fw, fh) else {
+    let fence = fence(limit, fw, fh);
+    let needed = fence.map(|(r, _)| r);
+    let Some((mask, work, _)) = exact_mask(to_crop, &to_frame, (cw, ch), (fw, fh), needed) else {
         return Ok(());
     };
-    let work = mask.rect;
     let mut fake = vec![0u8; work.w() * work.h() * 3];
     warp_rgb_into(
         crop,
@@ -390,7 +422,6 @@ pub fn paste_back(
             work.h() as u32,
         ),
     );
-    let fence = fence(limit, fw, fh);
     let stride = frame.width() as usize * 3;
     let data = frame.data_mut();
     for y in work.y0..work.y1 {
@@ -657,13 +688,12 @@ fn canonical_mask(key: MaskKey) -> Result<CachedMask, FaceError> {
         let to_crop = shifted
             .invert()
             .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
-        let (mask, k_blur) = exact_mask(
+        let (mask, _, k_blur) = exact_mask(
             &to_crop,
             &shifted,
-            i64::from(key.cw),
-            i64::from(key.ch),
-            vw as i64,
-            vh as i64,
+            (i64::from(key.cw), i64::from(key.ch)),
+            (vw as i64, vh as i64),
+            None,
         )
         .ok_or_else(|| FaceError::Degenerate("the crop's square left no mask".into()))?;
         phases.push((phase, mask, k_blur));
@@ -953,6 +983,69 @@ mod tests {
         assert_eq!(how, Pasted::Reference);
         paste_back(&mut b, &crop, &mirrored, None).unwrap();
         assert_eq!(a, b);
+    }
+
+    /// The reference paste with the limit applied after a mask computed over its whole working
+    /// rectangle, as `paste_back` did before it computed only the values inside the box.
+    fn paste_with_the_whole_mask(
+        frame: &mut RgbImage,
+        crop: &RgbImage,
+        to_crop: &Affine,
+        limit: [f32; 4],
+    ) {
+        let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
+        let to_frame = to_crop.invert().unwrap();
+        let Some((mask, work, _)) = exact_mask(to_crop, &to_frame, (128, 128), (fw, fh), None)
+        else {
+            return;
+        };
+        let (r, feather) = fence(Some(limit), fw, fh).unwrap();
+        let sampler = Sampler::new(to_crop);
+        for y in work.y0..work.y1 {
+            for x in work.x0..work.x1 {
+                let a = mask.get(x, y) / 255.0;
+                if a <= 0.0 || x < r.x0 || y < r.y0 || x >= r.x1 || y >= r.y1 {
+                    continue;
+                }
+                let a = a * fade(&r, feather, x, y);
+                let fake = sample_rgb(crop, &sampler, x as u32, y as u32);
+                let o = (y as usize * frame.width() as usize + x as usize) * 3;
+                for c in 0..3 {
+                    frame.data_mut()[o + c] = mix(a, fake[c], frame.data()[o + c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_reference_computes_the_mask_inside_the_limit_box_only_with_the_same_result() {
+        let frame = crate::standin::textured(640, 360, 21);
+        let crop = crate::standin::textured(128, 128, 22);
+        for (size, degrees, cx, cy) in [
+            (150.0, 0.0, 320.0, 180.0),
+            (230.0, 17.0, 30.0, 340.0),
+            (300.0, 180.0 - 2.4, 20.0, 350.0),
+            (90.0, -40.0, 635.0, 4.0),
+            (400.0, 8.0, 320.0, 180.0),
+        ] {
+            let m = placed(size, degrees, cx, cy);
+            for shrink in [0.3, 0.45, 0.8] {
+                let limit = [
+                    (cx - shrink * size) as f32,
+                    (cy - shrink * size) as f32,
+                    (cx + shrink * size) as f32,
+                    (cy + 1.1 * shrink * size) as f32,
+                ];
+                let (mut ours, mut whole) = (frame.clone(), frame.clone());
+                paste_back(&mut ours, &crop, &m, Some(limit)).unwrap();
+                paste_with_the_whole_mask(&mut whole, &crop, &m, limit);
+                assert!(ours != frame, "nothing pasted at {size} ({cx}, {cy})");
+                assert!(
+                    ours == whole,
+                    "{size} px at {degrees}° around ({cx}, {cy}), {shrink}"
+                );
+            }
+        }
     }
 
     /// The filters by their definitions, one tap at a time, for the fast versions to match.
