@@ -1010,8 +1010,8 @@ mod tests {
                 let a = a * fade(&r, feather, x, y);
                 let fake = sample_rgb(crop, &sampler, x as u32, y as u32);
                 let o = (y as usize * frame.width() as usize + x as usize) * 3;
-                for c in 0..3 {
-                    frame.data_mut()[o + c] = mix(a, fake[c], frame.data()[o + c]);
+                for (c, &f) in fake.iter().enumerate() {
+                    frame.data_mut()[o + c] = mix(a, f, frame.data()[o + c]);
                 }
             }
         }
