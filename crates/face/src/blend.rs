@@ -274,6 +274,22 @@ fn white_rect(to_frame: &Affine, cw: i64, ch: i64, fw: i64, fh: i64) -> Rect {
     }
 }
 
+/// The crop's white square (255 inside `cw × ch`, 0 outside) sampled bilinearly at source
+/// pixel `(ix, iy)` with weights `(wx, wy)`.
+#[inline]
+fn white_tap(ix: i64, iy: i64, wx: f32, wy: f32, cw: i64, ch: i64) -> f32 {
+    let inside = |xx: i64, yy: i64| {
+        if xx >= 0 && yy >= 0 && xx < cw && yy < ch {
+            255.0
+        } else {
+            0.0
+        }
+    };
+    let top = inside(ix, iy) * (1.0 - wx) + inside(ix + 1, iy) * wx;
+    let bot = inside(ix, iy + 1) * (1.0 - wx) + inside(ix + 1, iy + 1) * wx;
+    top * (1.0 - wy) + bot * wy
+}
+
 /// insightface's mask over its working rectangle of a `fw × fh` frame: the `cw × ch` crop's
 /// white square warped back through `to_crop` (bilinear, border 0, >20 counts as inside),
 /// eroded by a tenth of its size and feathered by a Gaussian of a twentieth. With `needed`,
@@ -298,16 +314,15 @@ fn exact_mask(
     for y in white_rect.y0..white_rect.y1 {
         for x in white_rect.x0..white_rect.x1 {
             let (ix, iy, wx, wy) = sampler.at(x as u32, y as u32);
-            let inside = |xx: i64, yy: i64| {
-                if xx >= 0 && yy >= 0 && xx < cw && yy < ch {
-                    255.0
-                } else {
-                    0.0
-                }
+            // All four taps inside give ~255 and all four outside give exactly 0, whatever the
+            // weights: only the square's rim needs the bilinear sum.
+            let mut v: f32 = if ix >= 0 && iy >= 0 && ix + 1 < cw && iy + 1 < ch {
+                255.0
+            } else if ix + 1 < 0 || iy + 1 < 0 || ix >= cw || iy >= ch {
+                0.0
+            } else {
+                white_tap(ix, iy, wx, wy, cw, ch)
             };
-            let top = inside(ix, iy) * (1.0 - wx) + inside(ix + 1, iy) * wx;
-            let bot = inside(ix, iy + 1) * (1.0 - wx) + inside(ix + 1, iy + 1) * wx;
-            let mut v: f32 = top * (1.0 - wy) + bot * wy;
             if v > 20.0 {
                 v = 255.0;
                 min_x = min_x.min(x);
@@ -1044,6 +1059,28 @@ mod tests {
                     ours == whole,
                     "{size} px at {degrees}° around ({cx}, {cy}), {shrink}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_white_squares_shortcuts_agree_with_its_bilinear_sum() {
+        // Inside taps clear the threshold and outside taps give 0 at any weights.
+        for (ix, iy) in [
+            (0, 0),
+            (5, 9),
+            (126, 126),
+            (-2, 4),
+            (128, 3),
+            (7, -2),
+            (40, 128),
+        ] {
+            for (wx, wy) in [(0.0, 0.0), (0.03125, 0.96875), (0.5, 0.5), (0.999, 0.001)] {
+                let v = white_tap(ix, iy, wx, wy, 128, 128);
+                let inside = ix >= 0 && iy >= 0 && ix + 1 < 128 && iy + 1 < 128;
+                let outside = ix + 1 < 0 || iy + 1 < 0 || ix >= 128 || iy >= 128;
+                assert!(!inside || v > 20.0, "({ix}, {iy}) at ({wx}, {wy}): {v}");
+                assert!(!outside || v == 0.0, "({ix}, {iy}) at ({wx}, {wy}): {v}");
             }
         }
     }

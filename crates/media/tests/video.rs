@@ -166,7 +166,10 @@ fn yuv_to_rgb_converts_each_pixel_with_its_blocks_chroma() {
                 let c = ((py / 2) * cw + px / 2) as usize;
                 let mut one = vec![y[(py * w + px) as usize]; 4];
                 one.extend([u[c], v[c]]);
-                let alone = I420Image::from_data(2, 2, one).unwrap().to_rgb().pixel(0, 0);
+                let alone = I420Image::from_data(2, 2, one)
+                    .unwrap()
+                    .to_rgb()
+                    .pixel(0, 0);
                 assert_eq!(rgb.pixel(px, py), alone, "{w}x{h} at ({px}, {py})");
             }
         }
