@@ -118,10 +118,13 @@ pub fn letterbox_blob(
     let nw = lb.width as usize;
     let hpass = |row: usize, out: &mut [Vec<i32>; 3]| {
         let r = &data[row * sw * 3..(row + 1) * sw * 3];
-        for (c, plane) in out.iter_mut().enumerate() {
-            for (o, &(x0, x1, a0, a1)) in plane.iter_mut().zip(&xt) {
-                *o = i32::from(r[x0 * 3 + c]) * a0 + i32::from(r[x1 * 3 + c]) * a1;
-            }
+        let [o0, o1, o2] = out;
+        let outs = o0.iter_mut().zip(o1.iter_mut()).zip(o2.iter_mut());
+        for (((v0, v1), v2), &(x0, x1, a0, a1)) in outs.zip(&xt) {
+            let (p, q) = (&r[x0 * 3..x0 * 3 + 3], &r[x1 * 3..x1 * 3 + 3]);
+            *v0 = i32::from(p[0]) * a0 + i32::from(q[0]) * a1;
+            *v1 = i32::from(p[1]) * a0 + i32::from(q[1]) * a1;
+            *v2 = i32::from(p[2]) * a0 + i32::from(q[2]) * a1;
         }
     };
     let (mut r0, mut r1) = (
