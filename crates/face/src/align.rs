@@ -124,6 +124,51 @@ pub fn warp_affine(
     Ok(out)
 }
 
+/// The bilinear sample of `src` for destination pixel `(x, y)` under `sampler`; what falls
+/// outside the source reads as black; rounding half to even.
+#[inline]
+pub(crate) fn sample_rgb(src: &RgbImage, sampler: &Sampler, x: u32, y: u32) -> [u8; 3] {
+    let (sw, sh) = (i64::from(src.width()), i64::from(src.height()));
+    let data = src.data();
+    let (ix, iy, fx, fy) = sampler.at(x, y);
+    if ix < -1 || iy < -1 || ix >= sw || iy >= sh {
+        return [0; 3];
+    }
+    let px = |x: i64, y: i64, c: usize| -> f32 {
+        if x < 0 || y < 0 || x >= sw || y >= sh {
+            0.0
+        } else {
+            f32::from(data[((y * sw + x) * 3) as usize + c])
+        }
+    };
+    let inside = ix >= 0 && iy >= 0 && ix + 1 < sw && iy + 1 < sh;
+    let mut out = [0u8; 3];
+    for (c, o) in out.iter_mut().enumerate() {
+        let (p00, p01, p10, p11) = if inside {
+            let p = ((iy * sw + ix) * 3) as usize + c;
+            let r = (sw * 3) as usize;
+            (
+                f32::from(data[p]),
+                f32::from(data[p + 3]),
+                f32::from(data[p + r]),
+                f32::from(data[p + r + 3]),
+            )
+        } else {
+            (
+                px(ix, iy, c),
+                px(ix + 1, iy, c),
+                px(ix, iy + 1, c),
+                px(ix + 1, iy + 1, c),
+            )
+        };
+        let top = p00 * (1.0 - fx) + p01 * fx;
+        let bot = p10 * (1.0 - fx) + p11 * fx;
+        let v = top * (1.0 - fy) + bot * fy;
+        *o = v.round_ties_even().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
 /// Bilinear-sample `src` through `inv` (destination → source) for the destination rectangle
 /// `(x0, y0, w, h)`, writing rows of `w` pixels into `dst`; rounding half to even.
 pub(crate) fn warp_rgb_into(
@@ -134,47 +179,10 @@ pub(crate) fn warp_rgb_into(
 ) {
     let (x0, y0, w, h) = rect;
     let sampler = Sampler::new(inv);
-    let (sw, sh) = (i64::from(src.width()), i64::from(src.height()));
-    let data = src.data();
-    let px = |x: i64, y: i64, c: usize| -> f32 {
-        if x < 0 || y < 0 || x >= sw || y >= sh {
-            0.0
-        } else {
-            f32::from(data[((y * sw + x) * 3) as usize + c])
-        }
-    };
     for j in 0..h {
         for i in 0..w {
-            let (ix, iy, fx, fy) = sampler.at(x0 + i, y0 + j);
             let o = ((j * w + i) * 3) as usize;
-            if ix < -1 || iy < -1 || ix >= sw || iy >= sh {
-                dst[o..o + 3].fill(0);
-                continue;
-            }
-            let inside = ix >= 0 && iy >= 0 && ix + 1 < sw && iy + 1 < sh;
-            for c in 0..3 {
-                let (p00, p01, p10, p11) = if inside {
-                    let p = ((iy * sw + ix) * 3) as usize + c;
-                    let r = (sw * 3) as usize;
-                    (
-                        f32::from(data[p]),
-                        f32::from(data[p + 3]),
-                        f32::from(data[p + r]),
-                        f32::from(data[p + r + 3]),
-                    )
-                } else {
-                    (
-                        px(ix, iy, c),
-                        px(ix + 1, iy, c),
-                        px(ix, iy + 1, c),
-                        px(ix + 1, iy + 1, c),
-                    )
-                };
-                let top = p00 * (1.0 - fx) + p01 * fx;
-                let bot = p10 * (1.0 - fx) + p11 * fx;
-                let v = top * (1.0 - fy) + bot * fy;
-                dst[o + c] = v.round_ties_even().clamp(0.0, 255.0) as u8;
-            }
+            dst[o..o + 3].copy_from_slice(&sample_rgb(src, &sampler, x0 + i, y0 + j));
         }
     }
 }

@@ -113,17 +113,24 @@ pub fn letterbox_blob(
     let data = img.data();
     let xt = resize_taps(lb.width, img.width());
     let yt = resize_taps(lb.height, img.height());
-    // Horizontal pass per source row, cached for the two rows each output row reads.
-    let hpass = |row: usize, out: &mut Vec<i32>| {
-        out.clear();
+    // Horizontal pass per source row into one plane per channel, cached for the two rows each
+    // output row reads; planes keep the vertical pass on contiguous slices.
+    let nw = lb.width as usize;
+    let hpass = |row: usize, out: &mut [Vec<i32>; 3]| {
         let r = &data[row * sw * 3..(row + 1) * sw * 3];
-        for &(x0, x1, a0, a1) in &xt {
-            for c in 0..3 {
-                out.push(i32::from(r[x0 * 3 + c]) * a0 + i32::from(r[x1 * 3 + c]) * a1);
-            }
+        let [o0, o1, o2] = out;
+        let outs = o0.iter_mut().zip(o1.iter_mut()).zip(o2.iter_mut());
+        for (((v0, v1), v2), &(x0, x1, a0, a1)) in outs.zip(&xt) {
+            let (p, q) = (&r[x0 * 3..x0 * 3 + 3], &r[x1 * 3..x1 * 3 + 3]);
+            *v0 = i32::from(p[0]) * a0 + i32::from(q[0]) * a1;
+            *v1 = i32::from(p[1]) * a0 + i32::from(q[1]) * a1;
+            *v2 = i32::from(p[2]) * a0 + i32::from(q[2]) * a1;
         }
     };
-    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    let (mut r0, mut r1) = (
+        [vec![0; nw], vec![0; nw], vec![0; nw]],
+        [vec![0; nw], vec![0; nw], vec![0; nw]],
+    );
     let mut cached = (usize::MAX, usize::MAX);
     for (y, &(y0, y1, b0, b1)) in yt.iter().enumerate() {
         if cached != (y0, y1) {
@@ -131,12 +138,12 @@ pub fn letterbox_blob(
             hpass(y1, &mut r1);
             cached = (y0, y1);
         }
-        for x in 0..lb.width as usize {
-            let o = y * in_w as usize + x;
-            for c in 0..3 {
-                let (p, q) = (r0[x * 3 + c], r1[x * 3 + c]);
+        for c in 0..3 {
+            let o = c * plane + y * in_w as usize;
+            let dst = &mut blob[o..o + nw];
+            for ((d, &p), &q) in dst.iter_mut().zip(&r0[c]).zip(&r1[c]) {
                 let v = (((b0 * (p >> 4)) >> 16) + ((b1 * (q >> 4)) >> 16) + 2) >> 2;
-                blob[c * plane + o] = (v.clamp(0, 255) as f32 - 127.5) / 128.0;
+                *d = (v.clamp(0, 255) as f32 - 127.5) / 128.0;
             }
         }
     }

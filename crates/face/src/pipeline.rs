@@ -136,6 +136,7 @@ impl FaceEngine {
         FaceSwapProcessor {
             engine: Arc::clone(self),
             tracker: Tracker::new(self.detect_every),
+            paste: blend::PasteBack::new(),
             latent: None,
             times: StageTimes::default(),
             last_error: None,
@@ -184,6 +185,8 @@ impl StageTimes {
 pub struct FaceSwapProcessor {
     engine: Arc<FaceEngine>,
     tracker: Tracker,
+    /// The session's paste-back masks, one per face size and roll.
+    paste: blend::PasteBack,
     latent: Option<Arc<Vec<f32>>>,
     times: StageTimes,
     last_error: Option<String>,
@@ -213,12 +216,19 @@ impl FaceSwapProcessor {
         let Some(latent) = self.latent.clone() else {
             return Ok(());
         };
+        let size = lock(&self.engine.models).swapper.size();
+        let detecting = self.tracker.needs_detection();
         let t = Instant::now();
-        let rgb = frame.image.to_rgb();
+        // Between detections the face is known, and only its neighbourhood is read or written.
+        let followed = detect::largest(self.tracker.faces()).copied();
+        let mut rgb = match followed {
+            Some(face) if !detecting => rgb_around(&frame.image, &face, size)?,
+            _ => frame.image.to_rgb(),
+        };
         self.times.decode += t.elapsed();
         let mut models = lock(&self.engine.models);
         let before = models.detector.run_time + models.swapper.run_time;
-        if self.tracker.needs_detection() {
+        if detecting {
             let t = Instant::now();
             let faces = models.detector.detect(&rgb)?;
             self.tracker.detected(faces);
@@ -226,9 +236,7 @@ impl FaceSwapProcessor {
         } else {
             self.tracker.followed();
         }
-        let size = models.swapper.size();
-        let mut out = rgb.clone();
-        let mut boxes = Vec::new();
+        let mut pasted = None;
         let largest = detect::largest(self.tracker.faces()).copied();
         if let Some(face) = largest {
             let t = Instant::now();
@@ -238,17 +246,172 @@ impl FaceSwapProcessor {
             let swapped = models.swapper.swap(&crop, &latent)?;
             self.times.swap += t.elapsed();
             let t = Instant::now();
-            blend::paste_back(&mut out, &swapped, &m, Some(face.bbox))?;
+            // The box's pixels as they came, for finding the changed ones; the paste then
+            // works in place.
+            if let Some(rect) = ChangedRect::new(face.bbox, rgb.width(), rgb.height()) {
+                let original = rect.copy_of(&rgb);
+                self.paste.paste(&mut rgb, &swapped, &m, Some(face.bbox))?;
+                pasted = Some((rect, original));
+            }
             self.times.blend += t.elapsed();
-            boxes.push(face.bbox);
         }
         self.times.networks += models.detector.run_time + models.swapper.run_time - before;
         drop(models);
         let t = Instant::now();
-        for b in boxes {
-            write_changed(&mut frame.image, &rgb, &out, b)?;
+        if let Some((rect, original)) = pasted {
+            rect.write(&mut frame.image, &original, &rgb)?;
         }
         self.times.encode += t.elapsed();
+        Ok(())
+    }
+}
+
+/// The frame in RGB where processing `face` reads or writes it (the crop's source square,
+/// the face's box), black elsewhere. The rectangle is even-aligned, so every 2×2 chroma block
+/// it touches is whole and each pixel comes out as the whole frame's conversion gives it.
+fn rgb_around(image: &I420Image, face: &Detection, size: u32) -> Result<RgbImage, FaceError> {
+    let (w, h) = (image.width(), image.height());
+    let to_frame = align::estimate_norm(&face.kps, size)?
+        .invert()
+        .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
+    let (bx0, by0, bx1, by1) = to_frame.map_rect_bounds(f64::from(size), f64::from(size));
+    let clamp = |v: f64, hi: u32| (v.max(0.0) as u32).min(hi);
+    // The bilinear warp reads one pixel beyond the square's bounds.
+    let mut x0 = clamp(bx0.floor() - 2.0, w);
+    let mut y0 = clamp(by0.floor() - 2.0, h);
+    let mut x1 = clamp(bx1.ceil() + 3.0, w);
+    let mut y1 = clamp(by1.ceil() + 3.0, h);
+    if let Some(r) = ChangedRect::new(face.bbox, w, h) {
+        (x0, y0, x1, y1) = (x0.min(r.x0), y0.min(r.y0), x1.max(r.x1), y1.max(r.y1));
+    }
+    let (x0, y0) = (x0 & !1, y0 & !1);
+    let (x1, y1) = (((x1 + 1) & !1).min(w), ((y1 + 1) & !1).min(h));
+    let mut out = RgbImage::new(w, h);
+    if x1 <= x0 || y1 <= y0 {
+        return Ok(out);
+    }
+    let (rw, rh) = (x1 - x0, y1 - y0);
+    let (py, pu, pv) = image.planes();
+    let (cw, rcw, rch) = (
+        image.chroma_width() as usize,
+        rw.div_ceil(2) as usize,
+        rh.div_ceil(2) as usize,
+    );
+    let mut data = Vec::with_capacity(I420Image::byte_len(rw, rh));
+    for y in y0..y1 {
+        let o = (y * w + x0) as usize;
+        data.extend_from_slice(&py[o..o + rw as usize]);
+    }
+    for plane in [pu, pv] {
+        for cy in 0..rch {
+            let o = (y0 as usize / 2 + cy) * cw + x0 as usize / 2;
+            data.extend_from_slice(&plane[o..o + rcw]);
+        }
+    }
+    let part = I420Image::from_data(rw, rh, data)
+        .map_err(|e| FaceError::Shape(e.to_string()))?
+        .to_rgb();
+    let stride = w as usize * 3;
+    let row = rw as usize * 3;
+    for (j, src) in part.data().chunks_exact(row).enumerate() {
+        let o = (y0 as usize + j) * stride + x0 as usize * 3;
+        out.data_mut()[o..o + row].copy_from_slice(src);
+    }
+    Ok(out)
+}
+
+/// The even-aligned rectangle `[x0, x1) × [y0, y1)` around a face's box that
+/// [`write_changed`] compares and writes, so its chroma blocks are the frame's.
+#[derive(Debug, Clone, Copy)]
+struct ChangedRect {
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+}
+
+impl ChangedRect {
+    fn new(bbox: [f32; 4], w: u32, h: u32) -> Option<ChangedRect> {
+        let clamp = |v: f32, hi: u32| (v.max(0.0) as u32).min(hi);
+        let x0 = clamp(bbox[0].floor(), w) & !1;
+        let y0 = clamp(bbox[1].floor(), h) & !1;
+        let x1 = ((clamp(bbox[2].ceil() + 1.0, w) + 1) & !1).min(w);
+        let y1 = ((clamp(bbox[3].ceil() + 1.0, h) + 1) & !1).min(h);
+        (x1 > x0 && y1 > y0).then_some(ChangedRect { x0, y0, x1, y1 })
+    }
+
+    /// The rectangle's pixels of `img`, row after row.
+    fn copy_of(&self, img: &RgbImage) -> Vec<u8> {
+        let stride = img.width() as usize * 3;
+        let row = (self.x1 - self.x0) as usize * 3;
+        let mut out = Vec::with_capacity(row * (self.y1 - self.y0) as usize);
+        for y in self.y0..self.y1 {
+            let o = y as usize * stride + self.x0 as usize * 3;
+            out.extend_from_slice(&img.data()[o..o + row]);
+        }
+        out
+    }
+
+    /// Write the pixels of `after` that differ from `before` (this rectangle's pixels, row
+    /// after row) into `image`: luma per changed pixel, chroma per 2×2 block with a change.
+    fn write(
+        &self,
+        image: &mut I420Image,
+        before: &[u8],
+        after: &RgbImage,
+    ) -> Result<(), FaceError> {
+        let (w, h) = (image.width(), image.height());
+        let (rw, rh) = (self.x1 - self.x0, self.y1 - self.y0);
+        if after.width() != w
+            || after.height() != h
+            || self.x1 > w
+            || self.y1 > h
+            || before.len() != rw as usize * rh as usize * 3
+        {
+            return Err(FaceError::Shape(format!(
+                "frame {w}x{h} does not match its RGB images"
+            )));
+        }
+        let (x0, y0) = (self.x0, self.y0);
+        let mut sub = RgbImage::new(rw, rh);
+        let stride = w as usize * 3;
+        let mut changed = vec![false; (rw * rh) as usize];
+        for y in 0..rh as usize {
+            let src = (y0 as usize + y) * stride + x0 as usize * 3;
+            let row = &after.data()[src..src + rw as usize * 3];
+            let old = &before[y * rw as usize * 3..(y + 1) * rw as usize * 3];
+            sub.data_mut()[y * rw as usize * 3..(y + 1) * rw as usize * 3].copy_from_slice(row);
+            for x in 0..rw as usize {
+                changed[y * rw as usize + x] = row[x * 3..x * 3 + 3] != old[x * 3..x * 3 + 3];
+            }
+        }
+        let conv = sub.to_i420();
+        let (sy, su, sv) = conv.planes();
+        let cw = image.chroma_width() as usize;
+        let scw = conv.chroma_width() as usize;
+        let (py, pu, pv) = image.planes_mut();
+        for y in 0..rh as usize {
+            for x in 0..rw as usize {
+                if changed[y * rw as usize + x] {
+                    py[(y0 as usize + y) * w as usize + x0 as usize + x] = sy[y * rw as usize + x];
+                }
+            }
+        }
+        for cy in 0..(rh as usize).div_ceil(2) {
+            for cx in 0..(rw as usize).div_ceil(2) {
+                let any = (0..2).any(|dy| {
+                    (0..2).any(|dx| {
+                        let (x, y) = (2 * cx + dx, 2 * cy + dy);
+                        x < rw as usize && y < rh as usize && changed[y * rw as usize + x]
+                    })
+                });
+                if any {
+                    let o = (y0 as usize / 2 + cy) * cw + x0 as usize / 2 + cx;
+                    pu[o] = su[cy * scw + cx];
+                    pv[o] = sv[cy * scw + cx];
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -267,56 +430,10 @@ pub fn write_changed(
             "frame {w}x{h} does not match its RGB images"
         )));
     }
-    let clamp = |v: f32, hi: u32| (v.max(0.0) as u32).min(hi);
-    // Even-aligned so the rectangle's chroma blocks are the frame's.
-    let x0 = clamp(bbox[0].floor(), w) & !1;
-    let y0 = clamp(bbox[1].floor(), h) & !1;
-    let x1 = ((clamp(bbox[2].ceil() + 1.0, w) + 1) & !1).min(w);
-    let y1 = ((clamp(bbox[3].ceil() + 1.0, h) + 1) & !1).min(h);
-    if x1 <= x0 || y1 <= y0 {
-        return Ok(());
+    match ChangedRect::new(bbox, w, h) {
+        Some(rect) => rect.write(image, &rect.copy_of(before), after),
+        None => Ok(()),
     }
-    let (rw, rh) = (x1 - x0, y1 - y0);
-    let mut sub = RgbImage::new(rw, rh);
-    let stride = w as usize * 3;
-    let mut changed = vec![false; (rw * rh) as usize];
-    for y in 0..rh as usize {
-        let src = (y0 as usize + y) * stride + x0 as usize * 3;
-        let row = &after.data()[src..src + rw as usize * 3];
-        let old = &before.data()[src..src + rw as usize * 3];
-        sub.data_mut()[y * rw as usize * 3..(y + 1) * rw as usize * 3].copy_from_slice(row);
-        for x in 0..rw as usize {
-            changed[y * rw as usize + x] = row[x * 3..x * 3 + 3] != old[x * 3..x * 3 + 3];
-        }
-    }
-    let conv = sub.to_i420();
-    let (sy, su, sv) = conv.planes();
-    let cw = image.chroma_width() as usize;
-    let scw = conv.chroma_width() as usize;
-    let (py, pu, pv) = image.planes_mut();
-    for y in 0..rh as usize {
-        for x in 0..rw as usize {
-            if changed[y * rw as usize + x] {
-                py[(y0 as usize + y) * w as usize + x0 as usize + x] = sy[y * rw as usize + x];
-            }
-        }
-    }
-    for cy in 0..(rh as usize).div_ceil(2) {
-        for cx in 0..(rw as usize).div_ceil(2) {
-            let any = (0..2).any(|dy| {
-                (0..2).any(|dx| {
-                    let (x, y) = (2 * cx + dx, 2 * cy + dy);
-                    x < rw as usize && y < rh as usize && changed[y * rw as usize + x]
-                })
-            });
-            if any {
-                let o = (y0 as usize / 2 + cy) * cw + x0 as usize / 2 + cx;
-                pu[o] = su[cy * scw + cx];
-                pv[o] = sv[cy * scw + cx];
-            }
-        }
-    }
-    Ok(())
 }
 
 impl VideoProcessor for FaceSwapProcessor {

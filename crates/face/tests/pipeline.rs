@@ -113,3 +113,22 @@ fn a_flat_image_has_no_face() {
         other => panic!("expected NoFace, got {other:?}"),
     }
 }
+
+/// Between detections only the face's neighbourhood is converted to RGB; the frames must come
+/// out exactly as when every frame converts (and detects on) the whole picture.
+#[test]
+fn frames_between_detections_come_out_as_detected_frames_do() {
+    let img = textured(640, 360, 11);
+    let mut outputs = Vec::new();
+    for detect_every in [1, 3] {
+        let engine = engine(detect_every);
+        let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+        let mut p = engine.processor();
+        p.apply(&VideoSetting::Face(Some(target.id))).unwrap();
+        let out: Vec<_> = (0..3).map(|seq| p.process(frame(seq, &img))).collect();
+        assert_eq!(p.last_error(), None);
+        outputs.push(out);
+    }
+    assert_ne!(outputs[0][1], frame(1, &img), "the frame was not swapped");
+    assert_eq!(outputs[0], outputs[1]);
+}

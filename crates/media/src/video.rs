@@ -179,42 +179,25 @@ impl I420Image {
             return out;
         }
         let (y_plane, u_plane, v_plane) = self.planes();
-        // Row-sized planar scratch, so each pass is a straight loop over one channel.
-        let mut offsets = Planar::new(2 * cw);
-        let mut half = Planar::new(cw);
-        let mut luma = vec![0i32; w];
-        let mut channels = [vec![0u8; w], vec![0u8; w], vec![0u8; w]];
         let rows = out
             .data
             .chunks_exact_mut(w * 3)
             .zip(y_plane.chunks_exact(w));
         for (row, (rgb_row, y_row)) in rows.enumerate() {
-            if row % 2 == 0 {
-                // Each chroma row serves two luma rows: its per-pixel offsets are built once.
-                let u_row = &u_plane[row / 2 * cw..][..cw];
-                let v_row = &v_plane[row / 2 * cw..][..cw];
-                for (i, (&u, &v)) in u_row.iter().zip(v_row).enumerate() {
-                    let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
-                    half.r[i] = R_CR * v + HALF;
-                    half.g[i] = G_CB * u + G_CR * v + HALF;
-                    half.b[i] = B_CB * u + HALF;
+            let u_row = &u_plane[row / 2 * cw..][..cw];
+            let v_row = &v_plane[row / 2 * cw..][..cw];
+            // Straight to interleaved bytes, a pixel pair per chroma sample: splitting the row
+            // into channel planes first cost more in the final interleave than it saved.
+            let pairs = rgb_row.chunks_mut(6).zip(y_row.chunks(2));
+            for ((rgb_pair, y_pair), (&u, &v)) in pairs.zip(u_row.iter().zip(v_row)) {
+                let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
+                let (r, g, b) = (R_CR * v + HALF, G_CB * u + G_CR * v + HALF, B_CB * u + HALF);
+                for (px, &y) in rgb_pair.chunks_exact_mut(3).zip(y_pair) {
+                    let l = (i32::from(y) - 16) * RGB_Y;
+                    px[0] = clamp_fix(l + r);
+                    px[1] = clamp_fix(l + g);
+                    px[2] = clamp_fix(l + b);
                 }
-                offsets.upsample(&half);
-            }
-            for (l, &y) in luma.iter_mut().zip(y_row) {
-                *l = (i32::from(y) - 16) * RGB_Y;
-            }
-            for (channel, offset) in channels
-                .iter_mut()
-                .zip([&offsets.r, &offsets.g, &offsets.b])
-            {
-                for ((c, &l), &o) in channel.iter_mut().zip(&luma).zip(offset) {
-                    *c = clamp_fix(l + o);
-                }
-            }
-            let [r, g, b] = &channels;
-            for (px, ((&r, &g), &b)) in rgb_row.chunks_exact_mut(3).zip(r.iter().zip(g).zip(b)) {
-                px.copy_from_slice(&[r, g, b]);
             }
         }
         out
@@ -255,19 +238,6 @@ impl Planar {
             for plane in [&mut self.r, &mut self.g, &mut self.b] {
                 let value = plane[last];
                 plane[n..].fill(value);
-            }
-        }
-    }
-
-    /// Each value of `half` twice over.
-    fn upsample(&mut self, half: &Planar) {
-        for (full, half) in [
-            (&mut self.r, &half.r),
-            (&mut self.g, &half.g),
-            (&mut self.b, &half.b),
-        ] {
-            for (pair, &v) in full.chunks_exact_mut(2).zip(half) {
-                pair.fill(v);
             }
         }
     }

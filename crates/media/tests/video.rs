@@ -143,3 +143,35 @@ fn planes_mut_writes_through() {
     assert_eq!(image.data()[8 + 1], 10);
     assert_eq!(image.data()[8 + 2 + 1], 20);
 }
+
+/// Each pixel depends only on its own luma and its 2×2 block's chroma, at any size (odd
+/// widths and heights included): a whole image converts as its pixels do one by one.
+#[test]
+fn yuv_to_rgb_converts_each_pixel_with_its_blocks_chroma() {
+    for (w, h) in [(1, 1), (5, 3), (16, 9), (37, 21)] {
+        let mut seed = 0x2545_f491_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed >> 8) as u8
+        };
+        let len = I420Image::byte_len(w, h);
+        let image = I420Image::from_data(w, h, (0..len).map(|_| next()).collect()).unwrap();
+        let rgb = image.to_rgb();
+        let (y, u, v) = image.planes();
+        let cw = image.chroma_width();
+        for py in 0..h {
+            for px in 0..w {
+                let c = ((py / 2) * cw + px / 2) as usize;
+                let mut one = vec![y[(py * w + px) as usize]; 4];
+                one.extend([u[c], v[c]]);
+                let alone = I420Image::from_data(2, 2, one)
+                    .unwrap()
+                    .to_rgb()
+                    .pixel(0, 0);
+                assert_eq!(rgb.pixel(px, py), alone, "{w}x{h} at ({px}, {py})");
+            }
+        }
+    }
+}
