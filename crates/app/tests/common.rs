@@ -175,3 +175,55 @@ pub fn inside_any(faces: &[studio_face::Detection], x: u32, y: u32) -> bool {
             && y <= b[3].ceil() + 1.0
     })
 }
+
+/// `models` entries for the three face models that `serve` puts on a file server (it takes a
+/// file name and its bytes and returns the URL): the stand-ins, with their real checksums and
+/// sizes.
+pub fn standin_face_model_entries(
+    serve: impl Fn(&str, Vec<u8>) -> String,
+) -> serde_json::Map<String, serde_json::Value> {
+    use sha2::Digest;
+    let mut models = serde_json::Map::new();
+    for id in studio_proto::config::FACE_MODEL_IDS {
+        let name = format!("{id}.onnx");
+        let bytes = std::fs::read(standin_models().join(&name)).unwrap();
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let size = bytes.len();
+        let url = serve(&name, bytes);
+        models.insert(
+            id.to_string(),
+            serde_json::json!({
+                "role": "video", "required": false, "file": name, "urls": [url],
+                "sha256": sha, "bytes": size,
+                "license": "InsightFace pretrained model: non-commercial research use only"
+            }),
+        );
+    }
+    models
+}
+
+/// Step the window until `done` holds for the studio's snapshot.
+pub fn step_until(
+    harness: &mut egui_kittest::Harness<'_, studio_app::window::StudioWindow>,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&studio_app::state::Snapshot) -> bool,
+) -> studio_app::state::Snapshot {
+    let deadline = Instant::now() + timeout;
+    loop {
+        harness.step();
+        let snapshot = harness.state().studio().snapshot();
+        if done(&snapshot) {
+            harness.step();
+            return snapshot;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; snapshot: {snapshot:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -6,39 +6,21 @@ mod common;
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
 
-use common::{standin_models, studio};
+use common::{standin_face_model_entries, standin_models, studio};
 use file_server::FileServer;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use studio_face::standin::textured;
 use studio_media::source::{FrameRate, VideoFormat, VideoSource};
 use studio_media::y4m::{Y4mReader, Y4mWriter};
 use studio_proto::config::FACE_MODEL_IDS;
 
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// A user file whose face model entries point at `files` (the stand-ins, with their real
 /// checksums and sizes), on tract so both sides agree.
 fn config_serving_standins(dir: &Path, files: &FileServer) -> PathBuf {
-    let mut models = serde_json::Map::new();
-    for id in FACE_MODEL_IDS {
-        let name = format!("{id}.onnx");
-        let bytes = std::fs::read(standin_models().join(&name)).unwrap();
-        files.serve(&name, bytes.clone());
-        models.insert(
-            id.to_string(),
-            serde_json::json!({
-                "role": "video", "required": false, "file": name,
-                "urls": [files.url(&name)], "sha256": sha256(&bytes), "bytes": bytes.len(),
-                "license": "InsightFace pretrained model: non-commercial research use only"
-            }),
-        );
-    }
+    let models = standin_face_model_entries(|name, bytes| {
+        files.serve(name, bytes);
+        files.url(name)
+    });
     let config = dir.join("config.json");
     let user = serde_json::json!({
         "servers": {"video": {"backend": "tract"}},

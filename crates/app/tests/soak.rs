@@ -63,6 +63,29 @@ impl Usage {
     }
 }
 
+/// Threads and descriptors at `end` at most `slack` above `start`; memory at `end` within a
+/// quarter (and 16 MiB) of `middle`'s.
+fn levels_off(what: &str, start: Usage, middle: Usage, end: Usage, slack: (u64, u64)) {
+    assert!(
+        end.threads <= start.threads + slack.0,
+        "{what}: threads {} -> {}",
+        start.threads,
+        end.threads
+    );
+    assert!(
+        end.fds <= start.fds + slack.1,
+        "{what}: descriptors {} -> {}",
+        start.fds,
+        end.fds
+    );
+    assert!(
+        end.rss_kib <= middle.rss_kib + middle.rss_kib / 4 + 16 * 1024,
+        "{what}: memory {} KiB at the middle, {} KiB at the end",
+        middle.rss_kib,
+        end.rss_kib
+    );
+}
+
 fn seconds_from_env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -255,57 +278,25 @@ fn a_long_run_with_killed_servers_levels_off_and_keeps_its_timeline() {
     let (_, _, (start_app, start_servers, start_churned)) = figures[0];
     let (_, _, (middle_app, _, middle_churned)) = figures[1];
     let (_, _, (end_app, end_servers, end_churned)) = figures[2];
-    assert!(
-        end_app.threads <= start_app.threads + 4,
-        "studio threads {} -> {}",
-        start_app.threads,
-        end_app.threads
-    );
-    assert!(
-        end_app.fds <= start_app.fds + 8,
-        "studio descriptors {} -> {}",
-        start_app.fds,
-        end_app.fds
-    );
-    assert!(
-        end_app.rss_kib <= middle_app.rss_kib + middle_app.rss_kib / 4 + 16 * 1024,
-        "studio memory {} KiB at the middle, {} KiB at the end",
-        middle_app.rss_kib,
-        end_app.rss_kib
-    );
+    // The studio itself: no more threads or descriptors than at the start, memory flat from
+    // the middle on.
+    levels_off("studio", start_app, middle_app, end_app, (4, 8));
     // Replacement servers are fresh processes: the same size as the first ones, not more.
-    assert!(
-        end_servers.threads <= start_servers.threads + 8,
-        "server threads {} -> {}",
-        start_servers.threads,
-        end_servers.threads
+    levels_off(
+        "its servers",
+        start_servers,
+        end_servers,
+        end_servers,
+        (8, 16),
     );
-    assert!(
-        end_servers.fds <= start_servers.fds + 16,
-        "server descriptors {} -> {}",
-        start_servers.fds,
-        end_servers.fds
-    );
-
     // Hundreds of sessions came and went: each one's thread, sockets and buffers went too.
     assert!(opened >= seconds, "only {opened} sessions in {seconds} s");
-    assert!(
-        end_churned.threads <= start_churned.threads + 4,
-        "churned server threads {} -> {}",
-        start_churned.threads,
-        end_churned.threads
-    );
-    assert!(
-        end_churned.fds <= start_churned.fds + 8,
-        "churned server descriptors {} -> {}",
-        start_churned.fds,
-        end_churned.fds
-    );
-    assert!(
-        end_churned.rss_kib <= middle_churned.rss_kib + middle_churned.rss_kib / 4 + 16 * 1024,
-        "churned server memory {} KiB at the middle, {} KiB at the end",
-        middle_churned.rss_kib,
-        end_churned.rss_kib
+    levels_off(
+        "churned server",
+        start_churned,
+        middle_churned,
+        end_churned,
+        (4, 8),
     );
 
     let report: Value =

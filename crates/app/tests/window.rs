@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::step_until;
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use std::path::Path;
@@ -65,29 +67,6 @@ fn click(harness: &mut Harness<'_, StudioWindow>, label: &str) {
         harness.step();
     }
     harness.get_by_label(label).click();
-}
-
-/// Step the window until `done` holds for the studio's snapshot.
-fn step_until(
-    harness: &mut Harness<'_, StudioWindow>,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(&Snapshot) -> bool,
-) -> Snapshot {
-    let deadline = Instant::now() + timeout;
-    loop {
-        harness.step();
-        let snapshot = harness.state().studio().snapshot();
-        if done(&snapshot) {
-            harness.step();
-            return snapshot;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; snapshot: {snapshot:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn server_status(rig: &Rig, harness: &Harness<'_, StudioWindow>, role: Role) -> ServerStatus {

@@ -8,15 +8,14 @@ mod common;
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
 
-use common::{face_boxes, inside_any, standin_models};
+use common::{face_boxes, inside_any, standin_face_model_entries, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use file_server::FileServer;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use studio_app::service::{Studio, StudioOptions};
-use studio_app::state::{Camera, Command, FaceUpload, Phase, Process, RunDevices, Snapshot};
+use studio_app::state::{Camera, Command, FaceUpload, Phase, Process, RunDevices};
 use studio_app::window::StudioWindow;
 use studio_face::standin::textured;
 use studio_media::source::{FrameRate, VideoFormat};
@@ -27,24 +26,10 @@ use studio_proto::config::{Config, FACE_MODEL_IDS};
 /// One configuration for the window and its servers: the face models served by `files`, a
 /// private cache, tract and the detector on every frame (so the test's boxes are the same).
 fn config_json(dir: &Path, files: &FileServer) -> String {
-    let mut models = serde_json::Map::new();
-    for id in FACE_MODEL_IDS {
-        let name = format!("{id}.onnx");
-        let bytes = std::fs::read(standin_models().join(&name)).unwrap();
-        files.serve(&name, bytes.clone());
-        let sha: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        models.insert(
-            id.to_string(),
-            serde_json::json!({
-                "role": "video", "required": false, "file": name, "urls": [files.url(&name)],
-                "sha256": sha, "bytes": bytes.len(),
-                "license": "InsightFace pretrained model: non-commercial research use only"
-            }),
-        );
-    }
+    let models = standin_face_model_entries(|name, bytes| {
+        files.serve(name, bytes);
+        files.url(name)
+    });
     serde_json::json!({
         "servers": {
             "video": {"backend": "tract"},
@@ -54,28 +39,6 @@ fn config_json(dir: &Path, files: &FileServer) -> String {
         "models": models,
     })
     .to_string()
-}
-
-fn step_until(
-    harness: &mut Harness<'_, StudioWindow>,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(&Snapshot) -> bool,
-) -> Snapshot {
-    let deadline = Instant::now() + timeout;
-    loop {
-        harness.step();
-        let snapshot = harness.state().studio().snapshot();
-        if done(&snapshot) {
-            harness.step();
-            return snapshot;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; snapshot: {snapshot:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
