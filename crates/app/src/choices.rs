@@ -1,5 +1,5 @@
 //! What the person chose in the window (mode, camera, microphone, virtual devices, faces,
-//! voice), remembered between runs in the app data folder and given back at the next start as
+//! voice, gains), remembered between runs in the app data folder and given back at the next start as
 //! the commands that make them, each checked again: a file that is gone is said so and left
 //! out, never fatal.
 
@@ -30,6 +30,8 @@ pub struct Choices {
     /// Index into `faces`; `None` is no face swap.
     pub chosen_face: Option<usize>,
     pub voice: Option<String>,
+    pub input_gain_db: f32,
+    pub output_gain_db: f32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -84,6 +86,8 @@ impl Choices {
                 .collect(),
             chosen_face: snapshot.chosen_face.and_then(|i| i.checked_sub(skip)),
             voice: snapshot.chosen_voice.clone(),
+            input_gain_db: snapshot.input_gain_db,
+            output_gain_db: snapshot.output_gain_db,
         }
     }
 
@@ -141,6 +145,10 @@ impl Choices {
         if let Some(voice) = &self.voice {
             commands.push(Command::ChooseVoice(voice.clone()));
         }
+        commands.push(Command::SetGains {
+            input_db: self.input_gain_db,
+            output_db: self.output_gain_db,
+        });
         (commands, gone)
     }
 
@@ -213,11 +221,16 @@ mod tests {
             Command::AddFace(b.clone()),
             Command::ChooseFace(Some(0)),
             Command::ChooseVoice("robot".into()),
+            Command::SetGains {
+                input_db: 3.5,
+                output_db: -6.0,
+            },
         ])
         .snapshot();
         let choices = Choices::of(&before);
         assert_eq!(choices.faces, [a.clone(), b.clone()]);
         assert_eq!(choices.chosen_face, Some(0));
+        assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));
 
         let file = dir.path().join("data").join(FILE_NAME);
         choices.save(&file).unwrap();

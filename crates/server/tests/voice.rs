@@ -100,6 +100,41 @@ async fn talk_never_returns_exact_silence_and_converts_no_block() {
 }
 
 #[tokio::test]
+async fn the_own_voice_control_returns_the_voice_as_sent_and_the_status_says_so() {
+    let server = start_audio();
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let (offer, mut session) = client.open_raw_session().await.unwrap();
+    session.sender.send_control(Control::SetVoice {
+        voice_id: "dsp:pitch=12".into(),
+    });
+    session.sender.send_control(Control::Talk { active: false });
+    session
+        .sender
+        .send_control(Control::PassThrough { active: true });
+    for _ in 0..3 {
+        match next_event(&mut session.events).await {
+            SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+    for seq in 0..20 {
+        session.sender.send_audio(tone(seq));
+    }
+    for seq in 0..20 {
+        match next_event(&mut session.events).await {
+            SessionEvent::Audio(back) => {
+                assert_eq!(back.samples, tone(seq).samples, "block {seq} changed");
+            }
+            other => panic!("expected audio, got {other:?}"),
+        }
+    }
+    let status = client.status().await.unwrap();
+    let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
+    assert_eq!(entry.settings.pass_through, Some(true));
+    assert_eq!(entry.converted_blocks, 0);
+}
+
+#[tokio::test]
 async fn an_unknown_voice_is_refused_in_the_ack_and_the_previous_voice_stays() {
     let server = start_audio();
     let client = ServerClient::new(&server.url, TOKEN).unwrap();
