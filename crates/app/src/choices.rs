@@ -26,6 +26,8 @@ pub struct Choices {
     pub microphone: MicrophoneChoice,
     pub virtual_camera: bool,
     pub virtual_microphone: bool,
+    /// Hear yourself on this output (`""`: the default one).
+    pub monitor: Option<String>,
     pub faces: Vec<PathBuf>,
     /// Index into `faces`; `None` is no face swap.
     pub chosen_face: Option<usize>,
@@ -80,6 +82,7 @@ impl Choices {
             },
             virtual_camera: snapshot.devices.chosen.virtual_camera,
             virtual_microphone: snapshot.devices.chosen.virtual_microphone,
+            monitor: snapshot.devices.chosen.monitor.clone(),
             faces: snapshot.faces[skip..]
                 .iter()
                 .map(|f| f.path.clone())
@@ -122,6 +125,7 @@ impl Choices {
         }));
         commands.push(Command::UseVirtualCamera(self.virtual_camera));
         commands.push(Command::UseVirtualMicrophone(self.virtual_microphone));
+        commands.push(Command::UseMonitor(self.monitor.clone()));
         // Faces are added in order; each `AddFace` also chooses it, so the remembered choice
         // is made last.
         let mut kept = Vec::new();
@@ -217,6 +221,7 @@ mod tests {
             Command::ChooseMicrophone(Microphone::Named("USB Mic".into())),
             Command::UseVirtualCamera(true),
             Command::UseVirtualMicrophone(true),
+            Command::UseMonitor(Some("Headphones".into())),
             Command::AddFace(a.clone()),
             Command::AddFace(b.clone()),
             Command::ChooseFace(Some(0)),

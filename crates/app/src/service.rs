@@ -223,6 +223,11 @@ fn list_devices() -> Event {
             .filter(|d| d.kind == "microphone" && !d.name.contains(ours))
             .map(|d| d.name.clone())
             .collect(),
+        speakers: all
+            .iter()
+            .filter(|d| d.kind == "speaker")
+            .map(|d| d.name.clone())
+            .collect(),
     }
 }
 
@@ -544,6 +549,7 @@ impl Driver {
                 microphone_fallback: true,
                 virtual_camera: devices.virtual_camera,
                 virtual_microphone: devices.virtual_microphone,
+                monitor: devices.monitor.clone(),
                 controls: live,
                 levels,
                 lip_sync: true,

@@ -81,6 +81,9 @@ pub struct RunDevices {
     pub virtual_camera: bool,
     /// Send the processed voice to the virtual microphone that call apps list.
     pub virtual_microphone: bool,
+    /// Hear yourself: the processed voice also plays on this output (`""` is the default
+    /// output); `None` is off.
+    pub monitor: Option<String>,
 }
 
 impl RunDevices {
@@ -90,6 +93,7 @@ impl RunDevices {
             microphone: Microphone::TestTone,
             virtual_camera: false,
             virtual_microphone: false,
+            monitor: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl RunDevices {
             microphone: Microphone::Default,
             virtual_camera: true,
             virtual_microphone: true,
+            monitor: None,
         }
     }
 }
@@ -109,6 +114,8 @@ pub struct DevicePanel {
     /// Cameras found, as (what `camera:` takes, name).
     pub cameras: Vec<(String, String)>,
     pub microphones: Vec<String>,
+    /// Outputs the monitor may play on (virtual microphones and cables left out).
+    pub speakers: Vec<String>,
     pub chosen: RunDevices,
     /// Devices this run could not use, each with its fix (the run goes on without them).
     pub problems: Vec<String>,
@@ -449,6 +456,9 @@ pub enum Command {
     UseVirtualCamera(bool),
     /// Virtual microphone on or off, for the next start.
     UseVirtualMicrophone(bool),
+    /// Hear yourself on this output (`""`: the default one), or not (`None`), from the next
+    /// start.
+    UseMonitor(Option<String>),
     /// Look for cameras and microphones again.
     RefreshDevices,
     AddFace(PathBuf),
@@ -497,6 +507,7 @@ pub enum Event {
     Devices {
         cameras: Vec<(String, String)>,
         microphones: Vec<String>,
+        speakers: Vec<String>,
     },
     /// A device the run could not use, with its fix; the run goes on without it.
     DeviceProblem(String),
@@ -582,6 +593,15 @@ fn file_name(path: &std::path::Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// Whether an output is one of the virtual microphones (the studio's own, VB-Cable,
+/// BlackHole): the processed voice must not be played into one a second time.
+pub fn is_virtual_microphone(name: &str) -> bool {
+    let name = name.to_lowercase();
+    ["streaming studio", "cable input", "blackhole"]
+        .iter()
+        .any(|v| name.contains(v))
+}
+
 /// What a file dialog is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PickKind {
@@ -638,6 +658,7 @@ impl Store {
                 devices: DevicePanel {
                     cameras: Vec::new(),
                     microphones: Vec::new(),
+                    speakers: Vec::new(),
                     chosen: devices,
                     problems: Vec::new(),
                     camera_state: None,
@@ -846,6 +867,20 @@ impl Store {
                     return effects;
                 }
                 self.state.devices.chosen.virtual_microphone = on;
+                Vec::new()
+            }
+            Command::UseMonitor(output) => {
+                if let Some(effects) = self.refuse_while_running("hearing yourself") {
+                    return effects;
+                }
+                if let Some(name) = output.as_deref().filter(|n| is_virtual_microphone(n)) {
+                    self.error(format!(
+                        "{name} is a virtual microphone: the voice goes there already. Choose \
+                         your headphones or speakers to hear yourself."
+                    ));
+                    return Vec::new();
+                }
+                self.state.devices.chosen.monitor = output;
                 Vec::new()
             }
             Command::RefreshDevices => vec![Effect::ListDevices],
@@ -1145,10 +1180,15 @@ impl Store {
             Event::Devices {
                 cameras,
                 microphones,
+                speakers,
             } => {
                 let panel = &mut self.state.devices;
                 panel.cameras = cameras;
                 panel.microphones = microphones;
+                panel.speakers = speakers
+                    .into_iter()
+                    .filter(|s| !is_virtual_microphone(s))
+                    .collect();
                 Vec::new()
             }
             Event::DeviceProblem(problem) => {
@@ -1530,7 +1570,14 @@ mod tests {
         store.apply(Event::Devices {
             cameras: vec![("/dev/video0".into(), "HD Webcam".into())],
             microphones: vec!["USB Mic".into()],
+            speakers: vec!["Headphones".into(), "CABLE Input (VB-Audio)".into()],
         });
+        assert_eq!(store.snapshot().devices.speakers, ["Headphones"]);
+        // The voice never goes into a virtual microphone a second time.
+        store.command(Command::UseMonitor(Some("CABLE Input (VB-Audio)".into())));
+        assert_eq!(store.snapshot().devices.chosen.monitor, None);
+        assert!(store.snapshot().notice.is_some_and(|n| n.is_error));
+        store.command(Command::UseMonitor(Some("Headphones".into())));
         assert_eq!(store.snapshot().devices.microphones, ["USB Mic"]);
         store.command(Command::ChooseMicrophone(Microphone::Named(
             "USB Mic".into(),
@@ -1546,6 +1593,7 @@ mod tests {
                 microphone: Microphone::Named("USB Mic".into()),
                 virtual_camera: false,
                 virtual_microphone: true,
+                monitor: Some("Headphones".into()),
             }
         );
         // Devices open with the run: no change until it stops, and the person is told why.

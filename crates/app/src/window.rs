@@ -416,6 +416,7 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
     section(ui, "Microphone", |ui| {
         microphone_picker(ui, snapshot, commands);
         levels(ui, snapshot, view, commands);
+        monitor_picker(ui, snapshot, commands);
     });
 
     section(ui, "Target face", |ui| {
@@ -462,6 +463,40 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
     });
     section(ui, "In your call app", |ui| {
         call_devices(ui, snapshot, commands)
+    });
+}
+
+/// Hear yourself: the processed voice on headphones or speakers too, chosen before Start.
+fn monitor_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    let chosen = &snapshot.devices.chosen.monitor;
+    ui.add_enabled_ui(snapshot.can_start(), |ui| {
+        let mut on = chosen.is_some();
+        if ui.checkbox(&mut on, "Hear yourself").changed() {
+            commands.push(Command::UseMonitor(on.then(String::new)));
+        }
+        let Some(current) = chosen else {
+            return;
+        };
+        let shown = if current.is_empty() {
+            "Default output"
+        } else {
+            current.as_str()
+        };
+        egui::ComboBox::from_id_salt("monitor output")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                if ui
+                    .selectable_label(current.is_empty(), "Default output")
+                    .clicked()
+                {
+                    commands.push(Command::UseMonitor(Some(String::new())));
+                }
+                for speaker in &snapshot.devices.speakers {
+                    if ui.selectable_label(current == speaker, speaker).clicked() {
+                        commands.push(Command::UseMonitor(Some(speaker.clone())));
+                    }
+                }
+            });
     });
 }
 

@@ -81,6 +81,16 @@ fn start_opens_the_virtual_microphone_and_the_talk_key_opens_the_voice() {
         // of its own reads the environment.
         unsafe { std::env::set_var(name, value) };
     }
+    // The person's headphones, the default output.
+    daemon
+        .pactl(&[
+            "load-module",
+            "module-null-sink",
+            "sink_name=headphones",
+            "rate=48000",
+        ])
+        .unwrap();
+    daemon.pactl(&["set-default-sink", "headphones"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("config.json");
     std::fs::write(&config_file, CONFIG).unwrap();
@@ -95,6 +105,8 @@ fn start_opens_the_virtual_microphone_and_the_talk_key_opens_the_voice() {
                 microphone: Microphone::TestTone,
                 virtual_camera: false,
                 virtual_microphone: true,
+                // Hear yourself on the default output: the headphones below.
+                monitor: Some(String::new()),
             },
             global_talk_key: false,
             choices_file: None,
@@ -111,6 +123,7 @@ fn start_opens_the_virtual_microphone_and_the_talk_key_opens_the_voice() {
         "{:?}",
         running.devices.problems
     );
+    assert_eq!(running.devices.chosen.monitor.as_deref(), Some(""));
     let listed = common::wait_until(Duration::from_secs(10), || {
         daemon
             .pactl(&["list", "short", "sources"])
@@ -130,12 +143,30 @@ fn start_opens_the_virtual_microphone_and_the_talk_key_opens_the_voice() {
     let at_talk = recorded_samples();
     studio.send(Command::Talk(true));
     wait_for(studio, "talking", |s| s.talking);
+    // Meanwhile on the headphones: the same voice, to hear oneself.
+    let heard_path = dir.path().join("headphones.raw");
+    let mut headphones = record(&daemon, "headphones.monitor", &heard_path);
     let enough = common::wait_until(Duration::from_secs(20), || {
         recorded_samples() >= at_talk + 2 * 48_000
+            && std::fs::metadata(&heard_path).map_or(0, |m| m.len()) >= 4 * 48_000
     });
-    let _ = recorder.kill();
-    let _ = recorder.wait();
+    for recording in [&mut recorder, &mut headphones] {
+        let _ = recording.kill();
+        let _ = recording.wait();
+    }
     assert!(enough, "the recording went on");
+    let heard = read_raw_f32(&heard_path);
+    let heard = &heard[heard.len().saturating_sub(24_000)..];
+    assert!(
+        rms(heard) > 0.05,
+        "the voice plays on the headphones: {}",
+        rms(heard)
+    );
+    assert!(
+        share_at(heard, TONE_HZ) > 0.9,
+        "and it is the voice: {}",
+        share_at(heard, TONE_HZ)
+    );
     let recorded = read_raw_f32(&path);
 
     let quiet = &recorded[..at_talk];

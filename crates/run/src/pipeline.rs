@@ -103,6 +103,15 @@ pub(crate) fn open(config: &Config, spec: &RunSpec) -> anyhow::Result<Opened> {
     if let Some(fallback) = &spec.device_fallback {
         stand_in_for_missing_devices(spec, fallback, format, config, &mut virtual_devices)?;
     }
+    if let Some(name) = &spec.monitor {
+        let output = studio_media::output::AudioOut::Device(name.clone());
+        match outputs::open_audio(&[output], config.audio.sample_rate) {
+            Ok((_, devices)) => virtual_devices.audio.extend(devices),
+            Err(e) => virtual_devices
+                .problems
+                .push(format!("Hearing yourself is off: {e:#}")),
+        }
+    }
     for problem in std::mem::take(&mut virtual_devices.problems) {
         tell(problem);
     }

@@ -36,6 +36,9 @@ pub struct RunSpec {
     /// Where a virtual device's output goes instead when this system has none (the console
     /// studio): files in a folder, bounded.
     pub device_fallback: Option<DeviceFallback>,
+    /// Hear yourself: the processed voice also plays on this output device (`""` is the
+    /// default output). One that cannot open is told to the tap and left out.
+    pub monitor: Option<String>,
     /// Live settings: set before the run to start with them, change them while it runs.
     pub controls: Arc<LiveControls>,
     /// The voice's input and output gains and the input's level, live.
@@ -111,6 +114,7 @@ impl RunSpec {
             face: None,
             fetch_face_models: false,
             device_fallback: None,
+            monitor: None,
             transport: Transport::Raw,
             ice: IceMode::Udp,
             servers,
