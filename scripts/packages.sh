@@ -3,10 +3,11 @@
 # Sourced, not run: defines the package lists and `ensure_packages`.
 # shellcheck disable=SC2034 # the lists are read by the scripts that source this file
 
-# Building: pkg-config and the ALSA headers for cpal, X11 record/input headers for rdev (the
-# talk key), cmake for the bundled libopus (libopus-dev lets it link the system one), nasm for
-# openh264's SIMD.
-STUDIO_BUILD_PACKAGES=(pkg-config libasound2-dev libx11-dev libxtst-dev libxi-dev cmake libopus-dev nasm)
+# Building: a C and C++ compiler and linker (build-essential: rustc links with cc, and
+# openh264 is C++), pkg-config and the ALSA headers for cpal, X11 record/input headers for rdev
+# (the talk key), cmake for the bundled libopus (libopus-dev lets it link the system one), nasm
+# for openh264's SIMD.
+STUDIO_BUILD_PACKAGES=(build-essential pkg-config libasound2-dev libx11-dev libxtst-dev libxi-dev cmake libopus-dev nasm)
 # Running the window and the virtual microphone: Vulkan (software rendering where no GPU driver
 # provides it) and pactl/pacat.
 STUDIO_RUN_PACKAGES=(libvulkan1 mesa-vulkan-drivers pulseaudio-utils)
