@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use studio_cloud::Secret;
+use studio_devices::outputs::is_virtual_microphone;
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, ModelState, ServerStatus, VoiceEntry, VoiceKind};
 use studio_proto::config::{Config, FACE_MODEL_IDS};
@@ -591,15 +592,6 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
-}
-
-/// Whether an output is one of the virtual microphones (the studio's own, VB-Cable,
-/// BlackHole): the processed voice must not be played into one a second time.
-pub fn is_virtual_microphone(name: &str) -> bool {
-    let name = name.to_lowercase();
-    ["streaming studio", "cable input", "blackhole"]
-        .iter()
-        .any(|v| name.contains(v))
 }
 
 /// What a file dialog is for.

@@ -86,6 +86,19 @@ pub fn virtual_microphone() -> AudioOut {
     }
 }
 
+/// Whether an output device is one of the virtual microphones (the studio's own, VB-Cable,
+/// BlackHole): the processed voice goes there already and must not be played into it twice.
+pub fn is_virtual_microphone(name: &str) -> bool {
+    let name = name.to_lowercase();
+    [
+        crate::pulse::MICROPHONE_DESCRIPTION,
+        WINDOWS_CABLE,
+        MACOS_CABLE,
+    ]
+    .iter()
+    .any(|cable| name.contains(&cable.to_lowercase()))
+}
+
 /// What to install when the virtual microphone's cable is missing.
 fn cable_hint() -> &'static str {
     if cfg!(windows) {
