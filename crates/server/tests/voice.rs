@@ -5,7 +5,7 @@ use std::time::Duration;
 use studio_client::ServerClient;
 use studio_media::{AudioBlock, Timestamp};
 use studio_proto::api::VoiceList;
-use studio_proto::control::Control;
+use studio_proto::control::{Control, ControlAck};
 use studio_transport::SessionEvent;
 
 mod common;
@@ -25,6 +25,20 @@ async fn next_event(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> S
         .await
         .expect("an event in time")
         .expect("session still open")
+}
+
+async fn next_ack(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> ControlAck {
+    match next_event(events).await {
+        SessionEvent::ControlAck(ack) => ack,
+        other => panic!("expected an ack, got {other:?}"),
+    }
+}
+
+async fn next_audio(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> AudioBlock {
+    match next_event(events).await {
+        SessionEvent::Audio(block) => block,
+        other => panic!("expected audio, got {other:?}"),
+    }
 }
 
 fn tone(seq: u64) -> AudioBlock {
@@ -72,25 +86,18 @@ async fn talk_never_returns_exact_silence_and_converts_no_block() {
     });
     session.sender.send_control(Control::Talk { active: false });
     for _ in 0..2 {
-        match next_event(&mut session.events).await {
-            SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
-            other => panic!("expected an ack, got {other:?}"),
-        }
+        assert_eq!(next_ack(&mut session.events).await.error, None);
     }
     for seq in 0..50 {
         session.sender.send_audio(tone(seq));
     }
     for seq in 0..50 {
-        match next_event(&mut session.events).await {
-            SessionEvent::Audio(back) => {
-                assert_eq!((back.seq, back.samples.len()), (seq, 960));
-                assert!(
-                    back.samples.iter().all(|&v| v == 0.0),
-                    "block {seq} is not silent"
-                );
-            }
-            other => panic!("expected audio, got {other:?}"),
-        }
+        let back = next_audio(&mut session.events).await;
+        assert_eq!((back.seq, back.samples.len()), (seq, 960));
+        assert!(
+            back.samples.iter().all(|&v| v == 0.0),
+            "block {seq} is not silent"
+        );
     }
     let status = client.status().await.unwrap();
     let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
@@ -112,21 +119,14 @@ async fn the_own_voice_control_returns_the_voice_as_sent_and_the_status_says_so(
         .sender
         .send_control(Control::PassThrough { active: true });
     for _ in 0..3 {
-        match next_event(&mut session.events).await {
-            SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
-            other => panic!("expected an ack, got {other:?}"),
-        }
+        assert_eq!(next_ack(&mut session.events).await.error, None);
     }
     for seq in 0..20 {
         session.sender.send_audio(tone(seq));
     }
     for seq in 0..20 {
-        match next_event(&mut session.events).await {
-            SessionEvent::Audio(back) => {
-                assert_eq!(back.samples, tone(seq).samples, "block {seq} changed");
-            }
-            other => panic!("expected audio, got {other:?}"),
-        }
+        let back = next_audio(&mut session.events).await;
+        assert_eq!(back.samples, tone(seq).samples, "block {seq} changed");
     }
     let status = client.status().await.unwrap();
     let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
@@ -147,10 +147,8 @@ async fn an_unknown_voice_is_refused_in_the_ack_and_the_previous_voice_stays() {
     });
     let mut errors = Vec::new();
     for _ in 0..2 {
-        match next_event(&mut session.events).await {
-            SessionEvent::ControlAck(ack) => errors.push((ack.seq, ack.error)),
-            other => panic!("expected an ack, got {other:?}"),
-        }
+        let ack = next_ack(&mut session.events).await;
+        errors.push((ack.seq, ack.error));
     }
     assert_eq!(errors[0].1, None);
     assert_eq!(errors[1].0, bad);
