@@ -19,29 +19,15 @@ pub fn local_servers(
     }
 }
 
-/// The `studio-server` binary beside `studio`. `cargo test --workspace` (the README's test
-/// command) builds it with the tests; `cargo test -p studio-app` on a fresh tree builds it here.
-pub fn server_binary() -> PathBuf {
-    let studio = PathBuf::from(env!("CARGO_BIN_EXE_studio"));
-    let server = studio.with_file_name(format!("studio-server{}", std::env::consts::EXE_SUFFIX));
-    if !server.is_file() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "studio-server",
-                "--bin",
-                "studio-server",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build for studio-server");
-        assert!(status.success(), "building studio-server failed");
-    }
-    assert!(server.is_file(), "{} is missing", server.display());
-    server
-}
+// This build's `studio-server`, a server process started for a test, and the stand-in face
+// models, as the run's tests have them.
+#[path = "../../run/tests/support/mod.rs"]
+mod run_support;
+// Each test file uses a different part of this module.
+#[allow(unused_imports)]
+pub use run_support::{
+    ServerProcess, server_binary, standin_face_model_entries, standin_models, start_server,
+};
 
 /// `studio` with the server binary it must use and no user configuration.
 pub fn studio() -> Command {
@@ -131,11 +117,6 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// The stand-in face models (small networks with the real ones' inputs and outputs).
-pub fn standin_models() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
-}
-
 /// The faces the engine finds in `frame` when it wears `photo`, through the same code and
 /// stand-in models as the server (tract, the detector on every frame).
 pub fn face_boxes(
@@ -174,35 +155,6 @@ pub fn inside_any(faces: &[studio_face::Detection], x: u32, y: u32) -> bool {
             && y >= b[1].floor() - 1.0
             && y <= b[3].ceil() + 1.0
     })
-}
-
-/// `models` entries for the three face models that `serve` puts on a file server (it takes a
-/// file name and its bytes and returns the URL): the stand-ins, with their real checksums and
-/// sizes.
-pub fn standin_face_model_entries(
-    serve: impl Fn(&str, Vec<u8>) -> String,
-) -> serde_json::Map<String, serde_json::Value> {
-    use sha2::Digest;
-    let mut models = serde_json::Map::new();
-    for id in studio_proto::config::FACE_MODEL_IDS {
-        let name = format!("{id}.onnx");
-        let bytes = std::fs::read(standin_models().join(&name)).unwrap();
-        let sha: String = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let size = bytes.len();
-        let url = serve(&name, bytes);
-        models.insert(
-            id.to_string(),
-            serde_json::json!({
-                "role": "video", "required": false, "file": name, "urls": [url],
-                "sha256": sha, "bytes": size,
-                "license": "InsightFace pretrained model: non-commercial research use only"
-            }),
-        );
-    }
-    models
 }
 
 /// Step the window until `done` holds for the studio's snapshot.

@@ -4,10 +4,8 @@
 
 mod common;
 
-use common::{face_boxes, inside_any, standin_models, studio};
-use std::io::{BufRead, BufReader};
+use common::{ServerProcess, face_boxes, inside_any, standin_models, start_server, studio};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use studio_app::service::{load_thumbnail, upload_face};
 use studio_app::state::{Event, FaceUpload, Store};
@@ -18,7 +16,6 @@ use studio_media::RgbImage;
 use studio_media::source::VideoSource;
 use studio_media::source::{FrameRate, VideoFormat};
 use studio_media::y4m::{Y4mReader, Y4mWriter};
-use studio_proto::api::Listening;
 use studio_proto::config::Config;
 
 fn write_png(img: &RgbImage, path: &Path) {
@@ -140,45 +137,20 @@ fn a_photo_that_is_not_an_image_stops_the_run_before_anything_starts() {
     assert!(stderr.contains("not a JPEG, PNG or WebP"), "{stderr}");
 }
 
-/// A `studio-server --role video` process on the stand-in face models, killed when dropped.
-struct VideoServer {
-    child: Child,
-    url: String,
-}
-
-impl Drop for VideoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 const TOKEN: &str = "face-test-token-0123456789";
 
-fn video_server(dir: &Path) -> VideoServer {
+/// A `studio-server --role video` on the stand-in face models.
+fn video_server(dir: &Path) -> ServerProcess {
     let config = dir.join("server.json");
     // tract, as the detector run here below uses, so both give the same box.
     std::fs::write(&config, r#"{"servers": {"video": {"backend": "tract"}}}"#).unwrap();
-    let mut child = Command::new(common::server_binary())
-        .args(["--role", "video", "--port", "0", "--config"])
-        .arg(&config)
-        .env("STUDIO_TOKEN", TOKEN)
-        .env("STUDIO_FACE_MODELS", standin_models())
-        .env("STUDIO_CACHE_DIR", dir.join("cache"))
-        .env_remove("STUDIO_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let listening: Listening = serde_json::from_str(&first).unwrap();
-    VideoServer {
-        child,
-        url: format!("http://{}", listening.listening),
-    }
+    start_server(&["--role", "video", "--port", "0"], TOKEN, |command| {
+        command
+            .arg("--config")
+            .arg(&config)
+            .env("STUDIO_FACE_MODELS", standin_models())
+            .env("STUDIO_CACHE_DIR", dir.join("cache"))
+    })
 }
 
 #[tokio::test]

@@ -9,10 +9,9 @@
 
 mod common;
 
-use common::{children, server_binary, signal, studio, wait_for_server};
+use common::{children, signal, start_server, studio, wait_for_server};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -96,42 +95,6 @@ fn seconds_from_env(name: &str, default: u64) -> u64 {
 
 const CHURN_TOKEN: &str = "soak-churn-token";
 
-/// A video server of its own, killed when the test ends.
-struct ChurnServer {
-    child: Child,
-    url: String,
-}
-
-impl ChurnServer {
-    fn start() -> ChurnServer {
-        let mut child = Command::new(server_binary())
-            .args(["--role", "video", "--port", "0"])
-            .env("STUDIO_TOKEN", CHURN_TOKEN)
-            .env_remove("STUDIO_CONFIG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let listening: studio_proto::api::Listening = serde_json::from_str(&first).unwrap();
-        ChurnServer {
-            child,
-            url: format!("http://{}", listening.listening),
-        }
-    }
-}
-
-impl Drop for ChurnServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Open a session, send a few frames, close it; again until `stop`. Returns sessions opened.
 fn churn(
     url: String,
@@ -169,7 +132,10 @@ fn churn(
 #[ignore = "a soak: ten minutes by default; .ci/run runs a bounded one"]
 fn a_long_run_with_killed_servers_levels_off_and_keeps_its_timeline() {
     let seconds = seconds_from_env("SOAK_SECONDS", 600);
-    let churn_server = ChurnServer::start();
+    // A video server of its own, killed when the test ends.
+    let churn_server = start_server(&["--role", "video", "--port", "0"], CHURN_TOKEN, |c| {
+        c.stdin(Stdio::piped())
+    });
     let churn_pid = churn_server.child.id();
     let stop_churn = Arc::new(AtomicBool::new(false));
     let opened = Arc::new(AtomicU64::new(0));

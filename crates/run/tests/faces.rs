@@ -7,73 +7,32 @@ mod file_server;
 mod support;
 
 use file_server::FileServer;
-use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use studio_client::ServerClient;
-use studio_proto::api::{Listening, ModelState, error_code};
+use studio_proto::api::{ModelState, error_code};
 use studio_proto::config::FACE_MODEL_IDS;
 use studio_run::controls::LiveControls;
 use studio_run::faces::{FacePhoto, wear};
 
 const TOKEN: &str = "faces-test-token";
 
-struct VideoServer(Child);
-
-impl Drop for VideoServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn standin_models() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
-}
-
 /// A video server whose face model entries point at `files`, with an empty cache.
-fn video_server(dir: &Path, files: &FileServer) -> (VideoServer, String) {
-    let mut models = serde_json::Map::new();
-    for id in FACE_MODEL_IDS {
-        let name = format!("{id}.onnx");
-        let bytes = std::fs::read(standin_models().join(&name)).unwrap();
-        files.serve(&name, bytes.clone());
-        let sha: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        models.insert(
-            id.to_string(),
-            serde_json::json!({
-                "role": "video", "required": false, "file": name, "urls": [files.url(&name)],
-                "sha256": sha, "bytes": bytes.len(), "license": "non-commercial research use only"
-            }),
-        );
-    }
+fn video_server(dir: &Path, files: &FileServer) -> support::ServerProcess {
+    let models = support::standin_face_model_entries(|name, bytes| {
+        files.serve(name, bytes);
+        files.url(name)
+    });
     let config = dir.join("config.json");
     let user = serde_json::json!({"servers": {"video": {"backend": "tract"}}, "models": models});
     std::fs::write(&config, user.to_string()).unwrap();
-    let mut child = Command::new(support::server_binary())
-        .args(["--role", "video", "--port", "0", "--config"])
-        .arg(&config)
-        .env("STUDIO_TOKEN", TOKEN)
-        .env("STUDIO_CACHE_DIR", dir.join("cache"))
-        .env_remove("STUDIO_FACE_MODELS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let listening: Listening = serde_json::from_str(&first).unwrap();
-    (
-        VideoServer(child),
-        format!("http://{}", listening.listening),
-    )
+    support::start_server(&["--role", "video", "--port", "0"], TOKEN, |command| {
+        command
+            .arg("--config")
+            .arg(&config)
+            .env("STUDIO_CACHE_DIR", dir.join("cache"))
+            .env_remove("STUDIO_FACE_MODELS")
+    })
 }
 
 fn photo(dir: &Path) -> FacePhoto {
@@ -90,8 +49,8 @@ fn photo(dir: &Path) -> FacePhoto {
 async fn a_server_without_face_models_fetches_them_when_asked_and_the_face_is_worn() {
     let files = FileServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = video_server(dir.path(), &files);
-    let client = ServerClient::new(&url, TOKEN).unwrap();
+    let server = video_server(dir.path(), &files);
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
     let photo = photo(dir.path());
     let controls = Arc::new(LiveControls::default());
 

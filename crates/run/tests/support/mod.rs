@@ -35,3 +35,80 @@ pub fn server_binary() -> PathBuf {
     assert!(server.is_file(), "{} is missing", server.display());
     server
 }
+
+/// A `studio-server` process, killed when dropped, and the address its first line announced.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `studio-server ARGS` with `token` and no user configuration from the environment;
+/// `setup` adds what the test needs (a config file, a cache, ...). Returns once the server
+/// has said where it listens.
+pub fn start_server(
+    args: &[&str],
+    token: &str,
+    setup: impl FnOnce(&mut Command) -> &mut Command,
+) -> ServerProcess {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut command = Command::new(server_binary());
+    command
+        .args(args)
+        .env("STUDIO_TOKEN", token)
+        .env_remove("STUDIO_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = setup(&mut command).spawn().expect("start studio-server");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("the server's stdout"))
+        .read_line(&mut first)
+        .expect("the server's first line");
+    let listening: studio_proto::api::Listening =
+        serde_json::from_str(&first).expect("the first line is JSON");
+    ServerProcess {
+        child,
+        url: format!("http://{}", listening.listening),
+    }
+}
+
+/// The stand-in face models (small networks with the real ones' inputs and outputs).
+pub fn standin_models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../face/tests/models")
+}
+
+/// `models` entries for the three face models that `serve` puts on a file server (it takes a
+/// file name and its bytes and returns the URL): the stand-ins, with their real checksums and
+/// sizes.
+pub fn standin_face_model_entries(
+    serve: impl Fn(&str, Vec<u8>) -> String,
+) -> serde_json::Map<String, serde_json::Value> {
+    use sha2::Digest;
+    let mut models = serde_json::Map::new();
+    for id in studio_proto::config::FACE_MODEL_IDS {
+        let name = format!("{id}.onnx");
+        let bytes = std::fs::read(standin_models().join(&name)).unwrap();
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let size = bytes.len();
+        let url = serve(&name, bytes);
+        models.insert(
+            id.to_string(),
+            serde_json::json!({
+                "role": "video", "required": false, "file": name, "urls": [url],
+                "sha256": sha, "bytes": size,
+                "license": "InsightFace pretrained model: non-commercial research use only"
+            }),
+        );
+    }
+    models
+}
