@@ -26,18 +26,7 @@ fn studio(runtime: &tokio::runtime::Runtime, choices: &Path) -> Studio {
 }
 
 fn wait_for(studio: &Studio, what: &str, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let snapshot = studio.snapshot();
-        if done(&snapshot) {
-            return snapshot;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "waited in vain for {what}: {snapshot:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_snapshot(studio, Duration::from_secs(20), what, done)
 }
 
 #[test]

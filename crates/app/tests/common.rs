@@ -179,3 +179,24 @@ pub fn step_until(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Wait up to `timeout` until `done` holds for the studio's snapshot, and return it.
+pub fn wait_for_snapshot(
+    studio: &studio_app::service::Studio,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&studio_app::state::Snapshot) -> bool,
+) -> studio_app::state::Snapshot {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let snapshot = studio.snapshot();
+        if done(&snapshot) {
+            return snapshot;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited in vain for {what}: {snapshot:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -10,7 +10,7 @@ mod common;
 mod pulse;
 
 use pulse::{PulseDaemon, read_raw_f32, record};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use studio_app::service::{Studio, StudioOptions};
 use studio_app::state::{Command, Microphone, Phase, RunDevices, Snapshot};
 use studio_proto::config::Config;
@@ -34,18 +34,7 @@ impl Drop for Rig {
 }
 
 fn wait_for(studio: &Studio, what: &str, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let snapshot = studio.snapshot();
-        if done(&snapshot) {
-            return snapshot;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "waited in vain for {what}: {snapshot:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for_snapshot(studio, Duration::from_secs(60), what, done)
 }
 
 fn rms(samples: &[f32]) -> f64 {
