@@ -278,9 +278,13 @@ fn a_long_run_with_killed_servers_levels_off_and_keeps_its_timeline() {
     let video_report = &report["video"];
     let frames = seconds * 30;
     assert_eq!(video_report["frames_in"], frames);
-    assert_eq!(
-        video_report["frames_written"], frames,
-        "no hole in the video"
+    // Every captured frame has its slot, and nothing else is added but the lead-in that lip
+    // sync puts before the first frame when it holds video back behind slower audio (under a
+    // second here).
+    let written = video_report["frames_written"].as_u64().unwrap();
+    assert!(
+        (frames..=frames + 30).contains(&written),
+        "no hole in the video: {written} slots for {frames} frames"
     );
     let audio_report = &report["audio"];
     let samples = seconds * 48_000;
