@@ -8,10 +8,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use studio_proto::api::{
     FaceAdded, Health, ModelStatus, RawSessionOffer, RawSessionRequest, ServerStatus,
-    TransportKind, VoiceList,
+    TransportKind, VoiceAdded, VoiceFileQuery, VoiceList,
 };
 use studio_transport::SessionHandle;
 use studio_transport::webrtc::{WebRtcOptions, WebRtcSession};
+
+/// How long a voice file may take to reach the server (a large file to a pod far away);
+/// the server's own `limits.request_timeout_ms` applies too.
+const VOICE_UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Talks to one server at `base_url` (e.g. `http://127.0.0.1:41234`) with its bearer token.
 #[derive(Clone)]
@@ -222,6 +226,37 @@ impl ServerClient {
             .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_TYPE, image.content_type)
             .body(image.bytes.clone())
+            .send()
+            .await
+            .map_err(|e| request_error(&url, e))?;
+        read_json(&url, response).await
+    }
+
+    /// `POST /v1/voices`: gives the audio server an RVC v2 voice file (`.onnx` bytes) under
+    /// `name`. The answer comes once the file is checked; the shared models it needs follow
+    /// in the background (their progress on `/v1/status`, the voice's readiness on
+    /// `/v1/voices`).
+    pub async fn upload_voice(
+        &self,
+        file: Vec<u8>,
+        query: &VoiceFileQuery,
+    ) -> Result<VoiceAdded, ClientError> {
+        let url = self.url("/v1/voices");
+        let mut address = reqwest::Url::parse(&url).map_err(|e| ClientError::Request {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        address
+            .query_pairs_mut()
+            .append_pair("name", &query.name)
+            .append_pair("pitch", query.pitch.as_str());
+        let response = self
+            .http
+            .post(address)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(VOICE_UPLOAD_TIMEOUT)
+            .body(file)
             .send()
             .await
             .map_err(|e| request_error(&url, e))?;

@@ -81,6 +81,14 @@ fn value_info(v: &pb::ValueInfoProto) -> TensorInfo {
     }
 }
 
+impl ModelInfo {
+    /// The inputs, outputs and metadata of the ONNX file at `path`, without loading it on a
+    /// backend (to check what a file is before it is used).
+    pub fn read(path: &Path) -> Result<ModelInfo, InferError> {
+        Graph::read(path).map(|graph| graph.info)
+    }
+}
+
 impl Graph {
     pub fn read(path: &Path) -> Result<Graph, InferError> {
         if !path.is_file() {

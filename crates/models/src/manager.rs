@@ -135,6 +135,11 @@ impl ModelManager {
         &self.inner.entries
     }
 
+    /// The cache folder this manager keeps its files under (`models/` among others).
+    pub fn cache_root(&self) -> &std::path::Path {
+        &self.inner.options.cache_dir
+    }
+
     /// Where the model's file is (or will be) in the cache.
     pub fn path(&self, id: &str) -> Result<PathBuf, ModelError> {
         Ok(self.inner.cache.file(&self.entry(id)?.file))

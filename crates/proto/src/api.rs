@@ -197,6 +197,13 @@ pub struct VoiceEntry {
     /// Whether it can be used now (its model files are there).
     pub ready: bool,
     pub problem: Option<String>,
+    /// What converting one block took on this server when the voice was last loaded, in
+    /// milliseconds; `None` until a neural voice has been loaded once.
+    #[serde(default)]
+    pub convert_ms: Option<f64>,
+    /// The shared models (`models` ids) this voice waits for while not ready.
+    #[serde(default)]
+    pub needs: Vec<String>,
 }
 
 /// How a voice is made, which says what it needs before it can be used.
@@ -233,6 +240,45 @@ pub struct VoiceList {
     pub voices: Vec<VoiceEntry>,
 }
 
+/// How a voice from a file finds its pitch: the `pitch` query of `POST /v1/voices`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceFilePitch {
+    /// YIN: no download, about a millisecond per block.
+    #[default]
+    Yin,
+    /// The RMVPE model (a shared download): steadier pitch, more work per block.
+    Rmvpe,
+}
+
+impl VoiceFilePitch {
+    /// The name the query and the wire use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoiceFilePitch::Yin => "yin",
+            VoiceFilePitch::Rmvpe => "rmvpe",
+        }
+    }
+}
+
+/// The query of `POST /v1/voices` (the voice's `.onnx` bytes as the body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VoiceFileQuery {
+    /// What the window shows (the file's name without its extension, say).
+    pub name: String,
+    #[serde(default)]
+    pub pitch: VoiceFilePitch,
+}
+
+/// The answer to `POST /v1/voices`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VoiceAdded {
+    /// Use it in `Control::SetVoice`; the same file always gets the same id.
+    pub id: String,
+    /// The voice as `GET /v1/voices` lists it now (not ready while `needs` downloads).
+    pub entry: VoiceEntry,
+}
+
 /// The answer to `POST /v1/faces` (the image's bytes as the body).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceAdded {
@@ -258,6 +304,12 @@ pub mod error_code {
     /// `503` from `POST /v1/faces`: the face models are configured but not downloaded;
     /// `POST /v1/models/{id}` for each of `config::FACE_MODEL_IDS` fetches them.
     pub const FACE_MODELS_MISSING: &str = "face_models_missing";
+    /// `422` from `POST /v1/voices`: the file is not an RVC v2 synthesizer this server can
+    /// run; the message says what it is missing.
+    pub const VOICE_INVALID: &str = "voice_invalid";
+    /// `503` from `POST /v1/voices`: the server cannot keep voice files or fetch the shared
+    /// models they need (no cache folder, or the models are not configured).
+    pub const VOICE_FILES_UNAVAILABLE: &str = "voice_files_unavailable";
 }
 
 #[cfg(test)]

@@ -69,6 +69,32 @@ pub struct NeuralVoice {
     pub denoise: bool,
 }
 
+/// Streaming sizes a neural voice gets when its entry does not set them.
+pub const DEFAULT_BLOCK_MS: u32 = 100;
+pub const DEFAULT_CONTEXT_MS: u32 = 300;
+pub const DEFAULT_CROSSFADE_MS: u32 = 20;
+pub const DEFAULT_SEARCH_MS: u32 = 10;
+
+impl NeuralVoice {
+    /// A voice from its files with every other setting at its default (as a config entry
+    /// naming only `model`, `embedder` and `pitch` gets).
+    pub fn from_files(model: String, embedder: String, pitch: PitchMethod) -> NeuralVoice {
+        NeuralVoice {
+            model,
+            embedder,
+            pitch,
+            key: 0.0,
+            speaker: 0,
+            sample_rate: None,
+            block_ms: DEFAULT_BLOCK_MS,
+            context_ms: DEFAULT_CONTEXT_MS,
+            crossfade_ms: DEFAULT_CROSSFADE_MS,
+            search_ms: DEFAULT_SEARCH_MS,
+            denoise: false,
+        }
+    }
+}
+
 /// One problem: the key path below `voices.<id>` (empty for the entry) and why.
 pub type Problem = (String, String);
 
@@ -244,10 +270,10 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
                     }
                 },
             };
-            let block_ms = r.int("block_ms", 10, 1000, 100) as u32;
-            let context_ms = r.int("context_ms", 0, 5000, 300) as u32;
-            let crossfade_ms = r.int("crossfade_ms", 1, 200, 20) as u32;
-            let search_ms = r.int("search_ms", 0, 50, 10) as u32;
+            let block_ms = r.int("block_ms", 10, 1000, DEFAULT_BLOCK_MS.into()) as u32;
+            let context_ms = r.int("context_ms", 0, 5000, DEFAULT_CONTEXT_MS.into()) as u32;
+            let crossfade_ms = r.int("crossfade_ms", 1, 200, DEFAULT_CROSSFADE_MS.into()) as u32;
+            let search_ms = r.int("search_ms", 0, 50, DEFAULT_SEARCH_MS.into()) as u32;
             if crossfade_ms > block_ms {
                 r.problems.push((
                     join(path, "crossfade_ms"),

@@ -55,16 +55,19 @@ fn defaults_have_the_documented_values() {
         assert_eq!(s.backend, Backend::Auto);
         assert_eq!(s.device, "auto");
     }
-    // The defaults carry the ONNX Runtime library (one wheel per platform) and the three face
-    // models, all fetched on demand and pinned to a checksum; several mirrors per face model.
+    // The defaults carry the ONNX Runtime library (one wheel per platform), the three face
+    // models and the voices' shared models, all fetched on demand and pinned to a checksum;
+    // several mirrors per face model.
     assert_eq!(
         c.models.keys().collect::<Vec<_>>(),
         [
+            "contentvec_768",
             "det_10g",
             "inswapper_128",
             "onnxruntime-linux-x86_64",
             "onnxruntime-macos-aarch64",
             "onnxruntime-windows-x86_64",
+            "rmvpe",
             "w600k_r50"
         ]
     );
@@ -78,7 +81,9 @@ fn defaults_have_the_documented_values() {
         } else {
             assert_eq!(m.kind, ModelKind::Model);
             assert!(m.urls.len() >= 2, "{id} has one URL");
-            assert!(m.license.contains("non-commercial"), "{id}");
+            // The face models' licence is the one the window asks the person to accept.
+            let face = studio_proto::config::FACE_MODEL_IDS.contains(&id.as_str());
+            assert_eq!(m.license.contains("non-commercial"), face, "{id}");
         }
     }
     assert_eq!(c.face.detect_every, 3);

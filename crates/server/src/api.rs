@@ -42,7 +42,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
             "/v1/faces",
             post(faces).layer(DefaultBodyLimit::max(faces_limit)),
         )
-        .route("/v1/voices", get(voices))
+        .route(
+            "/v1/voices",
+            get(voices).post(crate::voice_files::add_route),
+        )
         .route(
             "/v1/models/{id}",
             post(crate::models::fetch_route).delete(crate::models::cancel_route),

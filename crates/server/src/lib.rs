@@ -15,3 +15,4 @@ pub mod models;
 pub mod pod_expiry;
 pub mod registry;
 pub mod session;
+pub mod voice_files;

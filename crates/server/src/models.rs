@@ -125,22 +125,36 @@ pub async fn fetch_route(
     if let Some(ready) = current.filter(|s| s.state == ModelState::Ready) {
         return Ok((StatusCode::OK, Json(ready)));
     }
-    if registry
-        .model_status(&id)
-        .is_none_or(|s| s.state == ModelState::Failed)
-    {
-        registry.set_model_status(status(&id, ModelState::Pending, None));
-    }
-    let task_id = id.clone();
-    tokio::spawn(async move {
-        if let Err(e) = manager.ensure(&task_id).await {
-            tracing::error!(model = %task_id, "{e}");
-        }
-    });
+    fetch_in_background(&registry, &manager, &id);
     let now = registry
         .model_status(&id)
         .unwrap_or_else(|| status(&id, ModelState::Pending, None));
     Ok((StatusCode::ACCEPTED, Json(now)))
+}
+
+/// Makes model `id` ready in the background (shown as pending at once, then with the
+/// manager's progress); the task's result says whether it is on disk and verified.
+pub fn fetch_in_background(
+    registry: &Registry,
+    manager: &ModelManager,
+    id: &str,
+) -> tokio::task::JoinHandle<bool> {
+    if registry
+        .model_status(id)
+        .is_none_or(|s| s.state == ModelState::Failed)
+    {
+        registry.set_model_status(status(id, ModelState::Pending, None));
+    }
+    let (manager, id) = (manager.clone(), id.to_owned());
+    tokio::spawn(async move {
+        match manager.ensure(&id).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(model = %id, "{e}");
+                false
+            }
+        }
+    })
 }
 
 /// `DELETE /v1/models/{id}`: stop the model's download; the partial file is kept so that a

@@ -9,6 +9,7 @@ use crate::pitch_shift::{self, PitchShifter, ShiftSettings};
 use crate::streamer::{BlockSizes, BlockStreamer};
 use crate::{RATE, VoiceError};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 use studio_infer::{BackendInfo, ModelOptions};
 use studio_proto::api::{VoiceEntry, VoiceKind as ApiVoiceKind};
 use studio_proto::voices::{DspEffect, DspVoice, NeuralVoice, VoiceConfig, VoiceKind, parse_adhoc};
@@ -65,16 +66,46 @@ fn dsp_converter(v: &DspVoice) -> Box<dyn Converter> {
     }
 }
 
-/// The voices one server offers, and how to load them.
+/// A voice added while the server runs (from a file), with the shared models it waits for.
+#[derive(Debug, Clone)]
+struct AddedVoice {
+    config: VoiceConfig,
+    needs: Vec<String>,
+}
+
+/// The voices one server offers, and how to load them. Clones share the voices added at run
+/// time and the measured costs, so every session sees a voice as soon as it is added.
 #[derive(Clone)]
 pub struct Catalog {
     voices: BTreeMap<String, VoiceConfig>,
+    added: Arc<RwLock<BTreeMap<String, AddedVoice>>>,
+    /// How each neural voice's last load went: the milliseconds one block took, or why it
+    /// would not load.
+    measured: Arc<Mutex<BTreeMap<String, Result<f64, String>>>>,
     options: ModelOptions,
 }
 
 impl Catalog {
     pub fn new(voices: BTreeMap<String, VoiceConfig>, options: ModelOptions) -> Catalog {
-        Catalog { voices, options }
+        Catalog {
+            voices,
+            added: Arc::default(),
+            measured: Arc::default(),
+            options,
+        }
+    }
+
+    /// Offers `config` as `id` from now on (replacing an earlier voice added as `id`).
+    /// `needs` names the shared models (`models` ids) its files wait for; the voice list
+    /// says so while it is not ready.
+    pub fn add(&self, id: &str, config: VoiceConfig, needs: Vec<String>) {
+        let mut added = self.added.write().unwrap_or_else(|p| p.into_inner());
+        added.insert(id.to_string(), AddedVoice { config, needs });
+    }
+
+    fn added(&self, id: &str) -> Option<AddedVoice> {
+        let added = self.added.read().unwrap_or_else(|p| p.into_inner());
+        added.get(id).cloned()
     }
 
     pub fn options(&self) -> &ModelOptions {
@@ -97,11 +128,15 @@ impl Catalog {
         if let Some(v) = self.voices.get(id) {
             return Ok(v.clone());
         }
+        if let Some(v) = self.added(id) {
+            return Ok(v.config);
+        }
         match parse_adhoc(id) {
             Some(result) => result.map_err(VoiceError::Spec),
             None => {
-                let mut known: Vec<&str> = vec![NONE];
-                known.extend(self.voices.keys().map(String::as_str));
+                let mut known: Vec<String> = vec![NONE.to_string()];
+                known.extend(self.voices.keys().cloned());
+                known.extend(self.added_ids());
                 Err(VoiceError::Unknown {
                     id: id.to_string(),
                     known: format!(
@@ -121,7 +156,18 @@ impl Catalog {
             VoiceKind::Dsp(v) => (dsp_converter(v), None),
             VoiceKind::Neural(v) => {
                 let sizes = neural_sizes(v);
-                let neural = NeuralConverter::load(v, &self.options, sizes.window())?;
+                let loaded = NeuralConverter::load(v, &self.options, sizes.window());
+                self.measured
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        id.to_string(),
+                        match &loaded {
+                            Ok(neural) => Ok(neural.load_convert_ms),
+                            Err(e) => Err(e.to_string()),
+                        },
+                    );
+                let neural = loaded?;
                 let backend = Some(neural.backend().clone());
                 let streamer: Box<dyn Converter> = Box::new(BlockStreamer::new(neural, sizes));
                 let converter: Box<dyn Converter> = if v.denoise {
@@ -139,13 +185,47 @@ impl Catalog {
         })
     }
 
-    /// Every voice with its kind, latency and readiness, without loading models.
+    fn added_ids(&self) -> Vec<String> {
+        let added = self.added.read().unwrap_or_else(|p| p.into_inner());
+        added.keys().cloned().collect()
+    }
+
+    /// Every voice with its kind, latency and readiness, without loading models: the
+    /// configured ones, then those added from files.
     pub fn entries(&self) -> Vec<VoiceEntry> {
         let mut ids: Vec<String> = vec![NONE.to_string()];
         ids.extend(self.voices.keys().cloned());
+        ids.extend(
+            self.added_ids()
+                .into_iter()
+                .filter(|id| !self.voices.contains_key(id)),
+        );
+        let measured = self
+            .measured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         ids.iter()
             .filter_map(|id| self.resolve(id).ok().map(|c| (id, c)))
-            .map(|(id, c)| entry(id, &c))
+            .map(|(id, c)| {
+                let mut entry = entry(id, &c);
+                match measured.get(id.as_str()) {
+                    Some(Ok(ms)) => entry.convert_ms = Some(*ms),
+                    Some(Err(why)) if entry.ready => {
+                        entry.ready = false;
+                        entry.problem = Some(why.clone());
+                    }
+                    _ => {}
+                }
+                if let Some(added) = self
+                    .added(id)
+                    .filter(|a| !entry.ready && !a.needs.is_empty())
+                {
+                    entry.problem = Some(format!("waiting for {}", added.needs.join(" and ")));
+                    entry.needs = added.needs;
+                }
+                entry
+            })
             .collect()
     }
 }
@@ -174,6 +254,8 @@ pub fn entry(id: &str, config: &VoiceConfig) -> VoiceEntry {
                 },
                 ready: true,
                 problem: None,
+                convert_ms: None,
+                needs: Vec::new(),
             }
         }
         VoiceKind::Neural(v) => {
@@ -197,6 +279,8 @@ pub fn entry(id: &str, config: &VoiceConfig) -> VoiceEntry {
                 crossfade_ms: ms(sizes.crossfade),
                 ready: problem.is_none(),
                 problem,
+                convert_ms: None,
+                needs: Vec::new(),
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::VoiceError;
 use crate::resample::WindowResampler;
 use crate::streamer::WindowConverter;
 use crate::yin;
-use studio_infer::{Model, ModelOptions, Tensor};
+use studio_infer::{Model, ModelInfo, ModelOptions, Tensor};
 use studio_proto::voices::{NeuralVoice, PitchMethod};
 
 /// The two synthesizer exports in circulation.
@@ -87,24 +87,64 @@ pub struct NeuralConverter {
     /// Windows whose conversion failed (they come out silent).
     pub failures: u64,
     pub last_error: Option<String>,
+    /// What the test window at load took, in milliseconds.
+    pub load_convert_ms: f64,
 }
 
-fn model_rate(synth: &Model, configured: Option<u32>) -> Option<u32> {
-    if let Some(text) = synth.info().metadata.get("metadata")
+fn model_rate(info: &ModelInfo, configured: Option<u32>) -> Option<u32> {
+    if let Some(text) = info.metadata.get("metadata")
         && let Ok(meta) = serde_json::from_str::<serde_json::Value>(text)
     {
         for key in ["samplingRate", "sampling_rate", "sr"] {
             if let Some(sr) = meta.get(key).and_then(serde_json::Value::as_u64) {
-                return Some(sr as u32);
+                return u32::try_from(sr).ok();
             }
         }
     }
     for key in ["sampling_rate", "samplingRate", "sr"] {
-        if let Some(sr) = synth.info().metadata.get(key).and_then(|v| v.parse().ok()) {
+        if let Some(sr) = info.metadata.get(key).and_then(|v| v.parse().ok()) {
             return Some(sr);
         }
     }
     configured
+}
+
+fn synth_format(info: &ModelInfo, path: &str) -> Result<SynthFormat, String> {
+    let names: Vec<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
+    SynthFormat::detect(&names).ok_or_else(|| {
+        format!(
+            "{path} has inputs {names:?}: neither w-okada's (feats, p_len, pitch, pitchf, sid) nor RVC's (phone, phone_lengths, pitch, pitchf, ds, rnd) export"
+        )
+    })
+}
+
+/// What a synthesizer file is, read from the file alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynthSummary {
+    pub format: SynthFormat,
+    /// Its output rate, from its metadata.
+    pub sample_rate: u32,
+}
+
+/// Checks that `path` is an RVC v2 synthesizer this engine can run (one of the two exports,
+/// its rate in its metadata), without loading it: a file someone picks is refused with the
+/// reason before anything else happens.
+pub fn inspect_synthesizer(path: &std::path::Path) -> Result<SynthSummary, String> {
+    let shown = path.display().to_string();
+    let info = ModelInfo::read(path).map_err(|e| format!("not an ONNX model: {e}"))?;
+    let format = synth_format(&info, &shown)?;
+    let sample_rate = model_rate(&info, None).ok_or_else(|| {
+        format!("{shown}: its metadata does not give a sampling rate (an RVC v2 export has one)")
+    })?;
+    if !matches!(sample_rate, 32000 | 40000 | 48000) {
+        return Err(format!(
+            "{shown}: a sampling rate of {sample_rate} Hz; RVC v2 voices run at 32000, 40000 or 48000"
+        ));
+    }
+    Ok(SynthSummary {
+        format,
+        sample_rate,
+    })
 }
 
 impl NeuralConverter {
@@ -123,21 +163,13 @@ impl NeuralConverter {
         };
         let embedder = load("feature extractor", &voice.embedder)?;
         let synth = load("synthesizer", &voice.model)?;
-        let names: Vec<&str> = synth
-            .info()
-            .inputs
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect();
-        let format = SynthFormat::detect(&names).ok_or_else(|| VoiceError::Model {
-            what: "synthesizer".into(),
-            reason: format!(
-                "{} has inputs {names:?}: neither w-okada's (feats, p_len, pitch, pitchf, sid) nor RVC's (phone, phone_lengths, pitch, pitchf, ds, rnd) export",
-                voice.model
-            ),
-        })?;
-        let uses_pitch = names.contains(&"pitch") && names.contains(&"pitchf");
-        let model_rate = model_rate(&synth, voice.sample_rate).ok_or_else(|| VoiceError::Model {
+        let format =
+            synth_format(synth.info(), &voice.model).map_err(|reason| VoiceError::Model {
+                what: "synthesizer".into(),
+                reason,
+            })?;
+        let uses_pitch = synth.info().has_inputs(&["pitch", "pitchf"]);
+        let model_rate = model_rate(synth.info(), voice.sample_rate).ok_or_else(|| VoiceError::Model {
             what: "synthesizer".into(),
             reason: format!(
                 "{}: its metadata does not give a sampling rate; set sample_rate in the voice's config",
@@ -172,13 +204,17 @@ impl NeuralConverter {
             noise: Noise(0x9E37_79B9_7F4A_7C15),
             failures: 0,
             last_error: None,
+            load_convert_ms: 0.0,
         };
+        let started = std::time::Instant::now();
         converter
             .try_convert(&vec![0.0; window_48k])
             .map_err(|reason| VoiceError::Model {
                 what: "voice".into(),
                 reason: format!("a test window through the models failed: {reason}"),
             })?;
+        // One window is one block's work: what the voice list shows as its cost here.
+        converter.load_convert_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(converter)
     }
 

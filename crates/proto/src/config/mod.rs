@@ -28,6 +28,11 @@ pub const FACE_MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
 /// server uses instead of its model cache (your own copies, or stand-ins for tests).
 pub const FACE_MODELS_ENV: &str = "STUDIO_FACE_MODELS";
 
+/// The shared model every voice from a file needs: ContentVec's 768-d features (RVC v2).
+pub const CONTENTVEC_MODEL_ID: &str = "contentvec_768";
+/// The shared pitch model a voice from a file uses when RMVPE is chosen.
+pub const RMVPE_MODEL_ID: &str = "rmvpe";
+
 /// The whole configuration after merging and validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -113,6 +118,10 @@ config_section! {
         /// Largest `POST /v1/sessions` body (an SDP offer or a small JSON request), in bytes.
         session_body_bytes: u64 = |c, f| {
             c.int_in(&f.path, f.value, 1, 16 << 20, "a byte count from 1 to 16777216")
+        },
+        /// Largest voice file `POST /v1/voices` accepts (an RVC v2 `.onnx`), in bytes.
+        voice_file_bytes: u64 = |c, f| {
+            c.int_in(&f.path, f.value, 1, 4 << 30, "a byte count from 1 to 4294967296")
         },
         /// Largest body of the other small routes (`/v1/models/{id}`), in bytes.
         small_body_bytes: u64 = |c, f| {

@@ -1,0 +1,207 @@
+//! Voices from files on a real audio server: an RVC v2 `.onnx` sent to `POST /v1/voices` is
+//! listed at once as waiting for its shared models, which the server fetches (from a loopback
+//! file server here) and verifies; the voice then loads, shows its cost per block, and
+//! converts a session's audio. Files that are not voices, or too large, are refused and leave
+//! nothing behind.
+
+mod common;
+#[path = "../../models/tests/support/file_server.rs"]
+mod file_server;
+
+use common::Server;
+use file_server::FileServer;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use studio_client::ServerClient;
+use studio_media::{AudioBlock, Timestamp};
+use studio_proto::api::{VoiceEntry, VoiceFilePitch, VoiceFileQuery, VoiceList, error_code};
+use studio_proto::control::Control;
+use studio_transport::SessionEvent;
+
+const TOKEN: &str = "voice-files-test-token-0123456789";
+
+fn standin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../voice/tests/models")
+        .join(name)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An audio server whose shared voice models are the stand-ins, served by `files`.
+fn start_audio(dir: &Path, files: &FileServer, limits: serde_json::Value) -> Server {
+    let mut models = serde_json::Map::new();
+    for (id, name) in [
+        ("contentvec_768", "contentvec.onnx"),
+        ("rmvpe", "rmvpe.onnx"),
+    ] {
+        let bytes = std::fs::read(standin(name)).unwrap();
+        let entry = serde_json::json!({
+            "role": "audio", "required": false, "file": name, "urls": [files.url(name)],
+            "sha256": sha256(&bytes), "bytes": bytes.len(), "license": "test"
+        });
+        files.serve(name, bytes);
+        models.insert(id.to_string(), entry);
+    }
+    let config = dir.join("config.json");
+    let json = serde_json::json!({
+        "servers": {"audio": {"backend": "tract"}, "cache_dir": dir.join("cache").display().to_string()},
+        "models": models,
+        "limits": limits,
+    });
+    std::fs::write(&config, json.to_string()).unwrap();
+    let mut command = common::command(&["--role", "audio", "--port", "0", "--config"], TOKEN);
+    command
+        .arg(&config)
+        .env_remove("STUDIO_CACHE_DIR")
+        .env_remove("STUDIO_CONFIG");
+    common::spawn(command)
+}
+
+async fn voice(client: &ServerClient, id: &str) -> Option<VoiceEntry> {
+    let list: VoiceList = client.voices().await.unwrap();
+    list.voices.into_iter().find(|v| v.id == id)
+}
+
+fn tone(seq: u64) -> AudioBlock {
+    AudioBlock {
+        seq,
+        capture: Timestamp(seq * 20_000),
+        sample_rate: 48_000,
+        samples: (0..960)
+            .map(|i| {
+                (2.0 * std::f32::consts::PI * 220.0 * (seq * 960 + i) as f32 / 48000.0).sin() * 0.5
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_voice_file_waits_for_its_shared_models_then_converts_a_session() {
+    let files = FileServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_audio(dir.path(), &files, serde_json::json!({}));
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let file = std::fs::read(standin("synth_rvc_40k.onnx")).unwrap();
+    let query = VoiceFileQuery {
+        name: "Alto".into(),
+        pitch: VoiceFilePitch::Rmvpe,
+    };
+
+    let added = client.upload_voice(file.clone(), &query).await.unwrap();
+    assert!(added.id.starts_with("file-"), "{}", added.id);
+    assert_eq!(added.entry.name, "Alto");
+    assert!(!added.entry.ready, "{:?}", added.entry);
+    assert_eq!(added.entry.needs, ["contentvec_768", "rmvpe"]);
+
+    // Ready once the shared models are fetched, with what one block cost when it loaded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        let entry = voice(&client, &added.id)
+            .await
+            .expect("the voice is listed");
+        if entry.ready && entry.convert_ms.is_some() {
+            break entry;
+        }
+        assert!(Instant::now() < deadline, "never ready: {entry:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        ready.needs.is_empty() && ready.problem.is_none(),
+        "{ready:?}"
+    );
+    assert!(ready.convert_ms.is_some_and(|ms| ms > 0.0), "{ready:?}");
+    for name in ["contentvec.onnx", "rmvpe.onnx"] {
+        assert_eq!(files.requests(name).len(), 1, "{name}");
+    }
+
+    // The same file again is the same voice, and nothing is fetched twice.
+    let again = client.upload_voice(file, &query).await.unwrap();
+    assert_eq!(again.id, added.id);
+    assert!(again.entry.ready, "{:?}", again.entry);
+    assert_eq!(files.requests("contentvec.onnx").len(), 1);
+
+    // A session wearing it gets converted audio back: not the tone it sent.
+    let (_, mut session) = client.open_raw_session().await.unwrap();
+    session.sender.send_control(Control::SetVoice {
+        voice_id: added.id.clone(),
+    });
+    let mut changed = 0;
+    let mut seq = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while changed < 5 {
+        assert!(Instant::now() < deadline, "no converted audio came back");
+        session.sender.send_audio(tone(seq));
+        seq += 1;
+        match tokio::time::timeout(Duration::from_secs(20), session.events.recv()).await {
+            Ok(Some(SessionEvent::ControlAck(ack))) => {
+                assert_eq!(ack.error, None, "the voice was refused")
+            }
+            Ok(Some(SessionEvent::Audio(back))) => {
+                let sent = tone(back.seq).samples;
+                if back.samples.iter().any(|v| *v != 0.0) && back.samples != sent {
+                    changed += 1;
+                }
+            }
+            Ok(Some(_)) => {}
+            other => panic!("the session ended: {other:?}"),
+        }
+    }
+    let status = client.status().await.unwrap();
+    assert!(status.sessions.iter().any(|s| s.converted_blocks > 0));
+}
+
+#[tokio::test]
+async fn files_that_are_not_voices_or_too_large_are_refused_and_leave_nothing() {
+    let files = FileServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_audio(
+        dir.path(),
+        &files,
+        serde_json::json!({"voice_file_bytes": 300_000}),
+    );
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let query = VoiceFileQuery {
+        name: "Face".into(),
+        pitch: VoiceFilePitch::Yin,
+    };
+    let voices_folder = dir.path().join("cache/voices");
+    let leftovers = || {
+        std::fs::read_dir(&voices_folder)
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+
+    // An ONNX model that is not a synthesizer: the reason names the inputs it lacks.
+    let contentvec = std::fs::read(standin("contentvec.onnx")).unwrap();
+    let refused = client.upload_voice(contentvec, &query).await.unwrap_err();
+    assert_eq!(refused.code(), Some(error_code::VOICE_INVALID), "{refused}");
+    assert!(refused.plain().contains("RVC"), "{}", refused.plain());
+    // Not ONNX at all.
+    let refused = client
+        .upload_voice(b"not a model".to_vec(), &query)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(error_code::VOICE_INVALID), "{refused}");
+    // Over `limits.voice_file_bytes`: the answer says which limit.
+    let refused = client
+        .upload_voice(vec![7u8; 400_000], &query)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("voice_too_large"), "{refused}");
+    assert!(refused.plain().contains("limits.voice_file_bytes"));
+    assert_eq!(leftovers(), 0, "refused files stay nowhere");
+
+    let list: VoiceList = client.voices().await.unwrap();
+    assert!(list.voices.iter().all(|v| !v.id.starts_with("file-")));
+    // Nothing was fetched for a refused file.
+    assert!(files.requests("contentvec.onnx").is_empty());
+    // The server is still fine.
+    client.health().await.unwrap();
+}
