@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// The file's name in the app data folder.
 pub const FILE_NAME: &str = "choices.json";
-/// At most this many faces are remembered (the newest); a longer list is cut.
+/// At most this many faces, and as many voice files, are remembered (the newest); a longer
+/// list is cut.
 pub const MAX_FACES: usize = 32;
 
 /// `choices.json` in the app data folder, where this system has one.
@@ -32,6 +33,9 @@ pub struct Choices {
     /// Index into `faces`; `None` is no face swap.
     pub chosen_face: Option<usize>,
     pub voice: Option<String>,
+    /// Voices added from files, sent to the audio server at each start.
+    pub voice_files: Vec<PathBuf>,
+    pub accurate_pitch: bool,
     pub input_gain_db: f32,
     pub output_gain_db: f32,
 }
@@ -89,6 +93,12 @@ impl Choices {
                 .collect(),
             chosen_face: snapshot.chosen_face.and_then(|i| i.checked_sub(skip)),
             voice: snapshot.chosen_voice.clone(),
+            voice_files: snapshot.voice_files
+                [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
+                .iter()
+                .map(|f| f.path.clone())
+                .collect(),
+            accurate_pitch: snapshot.accurate_pitch,
             input_gain_db: snapshot.input_gain_db,
             output_gain_db: snapshot.output_gain_db,
         }
@@ -146,6 +156,18 @@ impl Choices {
                 .and_then(|c| kept.iter().position(|&k| k == c));
             commands.push(Command::ChooseFace(chosen));
         }
+        commands.push(Command::AccuratePitch(self.accurate_pitch));
+        for path in self.voice_files.iter().take(MAX_FACES) {
+            if path.is_file() {
+                commands.push(Command::AddVoice(path.clone()));
+            } else {
+                gone.push(format!(
+                    "The voice file {} is no longer there; it was left out.",
+                    path.display()
+                ));
+            }
+        }
+        // After the files, so the remembered voice wins over the last file added.
         if let Some(voice) = &self.voice {
             commands.push(Command::ChooseVoice(voice.clone()));
         }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use studio_client::{FaceImage, ServerClient};
 use studio_media::input::{AudioInput, VideoInput};
 use studio_proto::Role;
-use studio_proto::api::{FaceAdded, error_code};
+use studio_proto::api::{FaceAdded, VoiceAdded, VoiceFilePitch, VoiceFileQuery, error_code};
 use studio_proto::config::{Config, FACE_MODEL_IDS};
 use studio_run::controls::LiveControls;
 use studio_run::levels::AudioLevels;
@@ -392,6 +392,16 @@ impl Driver {
                     send(Event::FaceUploaded { path, result });
                 });
             }
+            Effect::UploadVoice { path, pitch } => {
+                let client = self.clients.borrow()[index(Role::Audio)].clone();
+                tokio::spawn(async move {
+                    let result = match client {
+                        Some(client) => upload_voice(&client, &path, pitch).await,
+                        None => Err("the audio server is not running".to_string()),
+                    };
+                    send(Event::VoiceUploaded { path, result });
+                });
+            }
             Effect::SetGains {
                 input_db,
                 output_db,
@@ -409,6 +419,9 @@ impl Driver {
                         PickKind::Video => dialog
                             .set_title("Choose a video file")
                             .add_filter("Y4M video", &["y4m"]),
+                        PickKind::Voice => dialog
+                            .set_title("Choose an RVC v2 voice")
+                            .add_filter("RVC voice (ONNX)", &["onnx"]),
                     };
                     // Cancelled, or no dialog on this desktop: the path field stays.
                     let picked = dialog.pick_file().await.map(|f| f.path().to_path_buf());
@@ -594,6 +607,22 @@ async fn watch_status(client: ServerClient, inputs: mpsc::UnboundedSender<Input>
 
 /// Send the image file at `path` to the video server: the face it found, or the server's
 /// reason in its own words. Public so a test can run exactly what the window runs.
+/// Sends the voice file at `path` to the audio server, named after the file.
+async fn upload_voice(
+    client: &ServerClient,
+    path: &Path,
+    pitch: VoiceFilePitch,
+) -> Result<VoiceAdded, String> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| format!("{} cannot be read: {e}", path.display()))?;
+    let name = crate::state::voice_name(path);
+    client
+        .upload_voice(bytes, &VoiceFileQuery { name, pitch })
+        .await
+        .map_err(|e| e.plain())
+}
+
 pub async fn upload_face(client: &ServerClient, path: &Path) -> Result<FaceAdded, FaceRefusal> {
     let bytes = tokio::fs::read(path)
         .await

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use studio_cloud::Secret;
 use studio_devices::outputs::is_virtual_microphone;
 use studio_proto::Role;
-use studio_proto::api::{FaceAdded, ModelState, ServerStatus, VoiceEntry, VoiceKind};
+use studio_proto::api::{
+    FaceAdded, ModelState, ServerStatus, VoiceAdded, VoiceEntry, VoiceFilePitch, VoiceKind,
+};
 use studio_proto::config::{Config, FACE_MODEL_IDS};
 use studio_proto::control::Control;
 use studio_run::manager::ManagerEvent;
@@ -363,6 +365,40 @@ impl VoiceOption {
     }
 }
 
+/// A voice file the person added: sent to each audio server the studio runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceFile {
+    pub path: PathBuf,
+    /// The id the audio server gave it (the same file always gets the same one).
+    pub id: Option<String>,
+    pub upload: VoiceFileUpload,
+}
+
+impl VoiceFile {
+    pub fn name(&self) -> String {
+        voice_name(&self.path)
+    }
+}
+
+/// Where a voice file stands with the running audio server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceFileUpload {
+    /// Not sent to this server yet (sent once it runs).
+    NotSent,
+    Sending,
+    /// The server has it; its readiness is in the voice list.
+    Added,
+    /// The server would not take it: why.
+    Failed(String),
+}
+
+/// What the window calls a voice file: its name without the extension.
+pub fn voice_name(path: &std::path::Path) -> String {
+    path.file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file_name(path))
+}
+
 /// A setting a server's session would not take, and the server's reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
@@ -415,6 +451,10 @@ pub struct Snapshot {
     /// Shown while a face waits for the face models.
     pub face_models: Option<FaceModelsOffer>,
     pub voices: Vec<VoiceOption>,
+    /// Voices added from files, in the order they were added.
+    pub voice_files: Vec<VoiceFile>,
+    /// Voice files find their pitch with RMVPE (a download, steadier) rather than YIN.
+    pub accurate_pitch: bool,
     /// Why the server's voice list is missing, if it is.
     pub voices_message: Option<String>,
     pub chosen_voice: Option<String>,
@@ -463,6 +503,10 @@ pub enum Command {
     /// Look for cameras and microphones again.
     RefreshDevices,
     AddFace(PathBuf),
+    /// An RVC v2 voice (`.onnx`): sent to the audio server, chosen once it is ready.
+    AddVoice(PathBuf),
+    /// Voice files sent from now on use RMVPE for pitch (`true`) or YIN.
+    AccuratePitch(bool),
     /// Files dropped on the window: images become faces, a Y4M file the camera.
     Dropped(Vec<PathBuf>),
     /// Open the system's file dialog for a face photo or a video file.
@@ -526,6 +570,11 @@ pub enum Event {
     },
     /// The video server would not start fetching the face models (why).
     FaceModelsRefused(String),
+    /// The audio server's answer to a voice file.
+    VoiceUploaded {
+        path: PathBuf,
+        result: Result<VoiceAdded, String>,
+    },
     /// Earlier choices that could not be taken back (a face file that is gone), in words.
     ChoicesGone(Vec<String>),
     /// The file dialog closed: the file picked, or `None` when it was cancelled.
@@ -568,6 +617,11 @@ pub enum Effect {
     SwitchCamera(Camera),
     LoadFace(PathBuf),
     UploadFace(PathBuf),
+    /// `POST /v1/voices` on the audio server.
+    UploadVoice {
+        path: PathBuf,
+        pitch: VoiceFilePitch,
+    },
     /// `POST /v1/models/{id}` on the video server for each face model.
     FetchFaceModels,
     /// The system's file dialog; what is picked comes back as [`Event::Picked`].
@@ -599,6 +653,7 @@ fn file_name(path: &std::path::Path) -> String {
 pub enum PickKind {
     Face,
     Video,
+    Voice,
 }
 
 /// What a dropped file is, by its extension.
@@ -606,6 +661,7 @@ pub enum PickKind {
 enum DroppedKind {
     Face,
     Video,
+    Voice,
 }
 
 fn dropped_kind(path: &std::path::Path) -> Option<DroppedKind> {
@@ -613,6 +669,7 @@ fn dropped_kind(path: &std::path::Path) -> Option<DroppedKind> {
     match extension.as_str() {
         "png" | "jpg" | "jpeg" | "webp" => Some(DroppedKind::Face),
         "y4m" => Some(DroppedKind::Video),
+        "onnx" => Some(DroppedKind::Voice),
         _ => None,
     }
 }
@@ -628,6 +685,11 @@ pub struct Store {
     reachable: [bool; 2],
     /// What the running sessions last took: where a refused choice goes back to.
     accepted_voice: Option<String>,
+    /// The voice last sent to the running sessions (a voice waiting for its models is not
+    /// sent until it is ready).
+    sent_voice: Option<String>,
+    /// The voice file added last: chosen once the audio server has it.
+    wanted_voice_file: Option<PathBuf>,
     accepted_face: Option<String>,
 }
 
@@ -659,6 +721,8 @@ impl Store {
                 chosen_face: None,
                 face_models: None,
                 voices: config_voices.clone(),
+                voice_files: Vec::new(),
+                accurate_pitch: false,
                 voices_message: None,
                 chosen_voice: None,
                 voice_refused: None,
@@ -691,6 +755,8 @@ impl Store {
                 .collect(),
             reachable: [false; 2],
             accepted_voice: None,
+            sent_voice: None,
+            wanted_voice_file: None,
             accepted_face: None,
         }
     }
@@ -728,20 +794,22 @@ impl Store {
     }
 
     /// The settings a new run starts with.
-    fn initial_controls(&self) -> Vec<(Role, Control)> {
+    fn initial_controls(&mut self) -> Vec<(Role, Control)> {
         let mut controls = vec![(
             Role::Video,
             Control::SetFace {
                 face_id: self.chosen_face_id(),
             },
         )];
-        if let Some(voice) = &self.state.chosen_voice {
-            controls.push((
-                Role::Audio,
-                Control::SetVoice {
-                    voice_id: voice.clone(),
-                },
-            ));
+        // A voice from a file goes once the new server has the file (see `sync_voice`).
+        if let Some(voice) = self
+            .state
+            .chosen_voice
+            .clone()
+            .filter(|v| self.voice_sendable(v))
+        {
+            self.sent_voice = Some(voice.clone());
+            controls.push((Role::Audio, Control::SetVoice { voice_id: voice }));
         }
         controls.push((
             Role::Audio,
@@ -750,6 +818,78 @@ impl Store {
             },
         ));
         controls
+    }
+
+    /// Whether the audio server can take voice `id` now: a voice file it has not been sent,
+    /// or one it lists as not ready (waiting for its models), would be refused.
+    fn voice_sendable(&self, id: &str) -> bool {
+        let file_unsent = self
+            .state
+            .voice_files
+            .iter()
+            .any(|f| f.id.as_deref() == Some(id) && f.upload != VoiceFileUpload::Added);
+        let not_ready = self
+            .state
+            .voices
+            .iter()
+            .any(|v| v.id() == id && v.ready() == Some(false));
+        !file_unsent && !not_ready
+    }
+
+    /// Sends the chosen voice to the running sessions once it can be taken and was not sent.
+    fn sync_voice(&mut self) -> Vec<Effect> {
+        let Some(voice) = self.state.chosen_voice.clone() else {
+            return Vec::new();
+        };
+        if !self.running()
+            || self.sent_voice.as_ref() == Some(&voice)
+            || !self.voice_sendable(&voice)
+        {
+            return Vec::new();
+        }
+        self.sent_voice = Some(voice.clone());
+        vec![Effect::Control(
+            Role::Audio,
+            Control::SetVoice { voice_id: voice },
+        )]
+    }
+
+    /// Sends the voice files the running audio server does not have yet.
+    fn upload_voice_files(&mut self) -> Vec<Effect> {
+        if !self.server_up(Role::Audio) {
+            return Vec::new();
+        }
+        let pitch = if self.state.accurate_pitch {
+            VoiceFilePitch::Rmvpe
+        } else {
+            VoiceFilePitch::Yin
+        };
+        self.state
+            .voice_files
+            .iter_mut()
+            .filter(|f| f.upload == VoiceFileUpload::NotSent)
+            .map(|f| {
+                f.upload = VoiceFileUpload::Sending;
+                Effect::UploadVoice {
+                    path: f.path.clone(),
+                    pitch,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether a voice file the server has is still on its way to ready (waiting for its
+    /// models, or its first load and measurement).
+    fn voice_files_settling(&self) -> bool {
+        self.state.voice_files.iter().any(|f| {
+            f.upload == VoiceFileUpload::Added
+                && f.id.as_ref().is_some_and(|id| {
+                    !self.state.voices.iter().any(|v| match v {
+                        VoiceOption::Served(e) => &e.id == id && e.ready && e.convert_ms.is_some(),
+                        VoiceOption::Configured { .. } => false,
+                    })
+                })
+        })
     }
 
     fn chosen_face_id(&self) -> Option<String> {
@@ -889,6 +1029,11 @@ impl Store {
                 self.state.chosen_face = Some(self.state.faces.len() - 1);
                 vec![Effect::LoadFace(path)]
             }
+            Command::AddVoice(path) => self.add_voice(path),
+            Command::AccuratePitch(on) => {
+                self.state.accurate_pitch = on;
+                Vec::new()
+            }
             Command::Pick(kind) => vec![Effect::PickFile(kind)],
             Command::Dropped(paths) => {
                 let mut effects = Vec::new();
@@ -900,12 +1045,15 @@ impl Store {
                         }
                         Some(DroppedKind::Video) => effects
                             .extend(self.command(Command::SetCamera(Camera::VideoFile(path)))),
+                        Some(DroppedKind::Voice) => {
+                            effects.extend(self.command(Command::AddVoice(path)))
+                        }
                         None => refused.push(file_name(&path)),
                     }
                 }
                 if !refused.is_empty() {
                     self.error(format!(
-                        "{} cannot be used: drop a face photo (PNG, JPEG or WebP) or a Y4M video.",
+                        "{} cannot be used: drop a face photo (PNG, JPEG or WebP), a Y4M video or an RVC voice (.onnx).",
                         refused.join(", ")
                     ));
                 }
@@ -935,16 +1083,11 @@ impl Store {
                 effects
             }
             Command::ChooseVoice(id) => {
-                self.state.chosen_voice = Some(id.clone());
+                // A choice made now wins over a voice file still on its way.
+                self.wanted_voice_file = None;
+                self.state.chosen_voice = Some(id);
                 self.state.voice_refused = None;
-                if self.running() {
-                    vec![Effect::Control(
-                        Role::Audio,
-                        Control::SetVoice { voice_id: id },
-                    )]
-                } else {
-                    Vec::new()
-                }
+                self.sync_voice()
             }
             Command::SetGains {
                 input_db,
@@ -1094,7 +1237,11 @@ impl Store {
                 }
                 match role {
                     Role::Video => self.upload_chosen_face(),
-                    Role::Audio => vec![Effect::FetchVoices],
+                    Role::Audio => {
+                        let mut effects = vec![Effect::FetchVoices];
+                        effects.extend(self.upload_voice_files());
+                        effects
+                    }
                 }
             }
             Event::Status { status, at } => {
@@ -1102,6 +1249,8 @@ impl Store {
                 self.status(*status, at);
                 if role == Role::Video {
                     self.face_models_progress()
+                } else if self.voice_files_settling() {
+                    vec![Effect::FetchVoices]
                 } else {
                     Vec::new()
                 }
@@ -1145,6 +1294,16 @@ impl Store {
                     // Keep what went wrong on screen, and the model states it came from.
                     if failed || result.is_err() {
                         card.models = models;
+                    }
+                }
+                self.sent_voice = None;
+                for file in &mut self.state.voice_files {
+                    // Nor the voice files.
+                    if matches!(
+                        file.upload,
+                        VoiceFileUpload::Sending | VoiceFileUpload::Added
+                    ) {
+                        file.upload = VoiceFileUpload::NotSent;
                     }
                 }
                 for face in &mut self.state.faces {
@@ -1245,6 +1404,8 @@ impl Store {
             Event::Picked(PickKind::Video, Some(path)) => {
                 self.command(Command::SetCamera(Camera::VideoFile(path)))
             }
+            Event::Picked(PickKind::Voice, Some(path)) => self.command(Command::AddVoice(path)),
+            Event::VoiceUploaded { path, result } => self.voice_uploaded(path, result),
             Event::ChoicesGone(lines) => {
                 self.state.notice = Some(Notice {
                     text: lines.join(" "),
@@ -1274,7 +1435,7 @@ impl Store {
                     }
                     Err(e) => self.state.voices_message = Some(e),
                 }
-                Vec::new()
+                self.sync_voice()
             }
             Event::ControlAnswered {
                 role,
@@ -1291,6 +1452,66 @@ impl Store {
                 Vec::new()
             }
         }
+    }
+
+    fn add_voice(&mut self, path: PathBuf) -> Vec<Effect> {
+        let is_onnx = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+        if !is_onnx {
+            self.error(format!(
+                "{} is not a voice file: choose an RVC v2 voice exported as .onnx.",
+                file_name(&path)
+            ));
+            return Vec::new();
+        }
+        self.wanted_voice_file = Some(path.clone());
+        match self.state.voice_files.iter_mut().find(|f| f.path == path) {
+            Some(file) => {
+                if let (VoiceFileUpload::Added, Some(id)) = (&file.upload, file.id.clone()) {
+                    self.wanted_voice_file = None;
+                    return self.command(Command::ChooseVoice(id));
+                }
+                // Adding it again is the way to try again.
+                if matches!(file.upload, VoiceFileUpload::Failed(_)) {
+                    file.upload = VoiceFileUpload::NotSent;
+                }
+            }
+            None => self.state.voice_files.push(VoiceFile {
+                path: path.clone(),
+                id: None,
+                upload: VoiceFileUpload::NotSent,
+            }),
+        }
+        self.upload_voice_files()
+    }
+
+    fn voice_uploaded(&mut self, path: PathBuf, result: Result<VoiceAdded, String>) -> Vec<Effect> {
+        let Some(file) = self.state.voice_files.iter_mut().find(|f| f.path == path) else {
+            return Vec::new();
+        };
+        let added = match result {
+            Ok(added) => added,
+            Err(reason) => {
+                let text = format!("The audio server would not take {}: {reason}", file.name());
+                file.upload = VoiceFileUpload::Failed(reason);
+                self.error(text);
+                return Vec::new();
+            }
+        };
+        file.id = Some(added.id.clone());
+        file.upload = VoiceFileUpload::Added;
+        let served = VoiceOption::Served(added.entry);
+        match self.state.voices.iter_mut().find(|v| v.id() == added.id) {
+            Some(voice) => *voice = served,
+            None => self.state.voices.push(served),
+        }
+        if self.wanted_voice_file.as_ref() == Some(&path) {
+            self.wanted_voice_file = None;
+            return self.command(Command::ChooseVoice(added.id));
+        }
+        self.sync_voice()
     }
 
     /// A session took a face or voice, or refused it: a refused choice goes back to what
@@ -1326,12 +1547,15 @@ impl Store {
                 }
                 self.state.chosen_voice = self.accepted_voice.clone();
                 match (&self.state.chosen_voice, self.running()) {
-                    (Some(previous), true) => vec![Effect::Control(
-                        role,
-                        Control::SetVoice {
-                            voice_id: previous.clone(),
-                        },
-                    )],
+                    (Some(previous), true) => {
+                        self.sent_voice = Some(previous.clone());
+                        vec![Effect::Control(
+                            role,
+                            Control::SetVoice {
+                                voice_id: previous.clone(),
+                            },
+                        )]
+                    }
                     _ => Vec::new(),
                 }
             }

@@ -5,7 +5,8 @@
 use crate::service::Studio;
 use crate::state::{
     ApiKey, Camera, Command, FaceBox, FaceImage, FaceModelsOffer, FaceUpload, Microphone, Mode,
-    Notice, Phase, PickKind, Process, ServerCard, Snapshot, Thumbnail,
+    Notice, Phase, PickKind, Process, ServerCard, Snapshot, Thumbnail, VoiceFileUpload,
+    VoiceOption,
 };
 use egui::{
     Align, Color32, ColorImage, CornerRadius, FontId, Frame, Layout, Margin, RichText, Sense,
@@ -787,12 +788,79 @@ fn voice_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
     if let Some(message) = &snapshot.voices_message {
         muted(ui, format!("The audio server has no voice list: {message}"));
     }
-    if snapshot.voices.is_empty() {
-        if snapshot.voices_message.is_none() {
-            muted(ui, "Voices are listed once the audio server runs.");
-        }
-        return;
+    if snapshot.voices.is_empty() && snapshot.voices_message.is_none() {
+        muted(ui, "Voices are listed once the audio server runs.");
     }
+    voice_list(ui, snapshot, commands);
+    voice_files(ui, snapshot, commands);
+}
+
+/// Where a voice stands, in a few words: ready with its delay and its cost here, or what it
+/// waits for (with the download's progress from the audio server's card).
+fn voice_readiness(snapshot: &Snapshot, voice: &VoiceOption) -> String {
+    let VoiceOption::Served(entry) = voice else {
+        return String::new();
+    };
+    if entry.ready {
+        return match entry.convert_ms {
+            Some(ms) if entry.kind == VoiceKind::Neural => format!(
+                "ready · {:.0} ms delay · {ms:.0} ms per block here",
+                entry.latency_ms
+            ),
+            _ => "ready".into(),
+        };
+    }
+    if entry.needs.is_empty() {
+        return "not ready".into();
+    }
+    let card = snapshot.server(Role::Audio);
+    let waits: Vec<String> = entry
+        .needs
+        .iter()
+        .map(|id| match card.models.iter().find(|m| &m.id == id) {
+            Some(m) if m.state == ModelState::Failed => format!("{id} failed"),
+            Some(m) => match m.fraction() {
+                Some(f) => format!("{id} {:.0}%", f * 100.0),
+                None => format!("{id} {}", m.state.as_str()),
+            },
+            None => id.clone(),
+        })
+        .collect();
+    format!("fetching {}", waits.join(", "))
+}
+
+/// Voice files the audio server does not list yet, and the ways to add one.
+fn voice_files(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    for file in &snapshot.voice_files {
+        let words = match &file.upload {
+            VoiceFileUpload::NotSent => "sent to the audio server when the studio starts".into(),
+            VoiceFileUpload::Sending => "sending to the audio server…".into(),
+            VoiceFileUpload::Added => continue,
+            VoiceFileUpload::Failed(reason) => format!("not taken: {reason}"),
+        };
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!("{} · {words}", file.name()))
+                    .color(MUTED)
+                    .size(12.5),
+            )
+            .wrap(),
+        );
+    }
+    if ui.button("Add a voice…").clicked() {
+        commands.push(Command::Pick(PickKind::Voice));
+    }
+    muted(ui, "RVC v2 voices (.onnx); or drop one here.");
+    let mut accurate = snapshot.accurate_pitch;
+    if ui
+        .checkbox(&mut accurate, "Accurate pitch (RMVPE, 362 MB)")
+        .changed()
+    {
+        commands.push(Command::AccuratePitch(accurate));
+    }
+}
+
+fn voice_list(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
     for (kind, title) in [
         (VoiceKind::Dsp, "Effects (DSP)"),
         (VoiceKind::Neural, "Neural voices"),
@@ -812,11 +880,7 @@ fn voice_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
                 if ui.radio(chosen, voice.name()).clicked() && !chosen {
                     commands.push(Command::ChooseVoice(voice.id().to_string()));
                 }
-                let readiness = match voice.ready() {
-                    Some(true) => "ready",
-                    Some(false) => "not ready",
-                    None => "",
-                };
+                let readiness = voice_readiness(snapshot, voice);
                 ui.label(RichText::new(readiness).color(MUTED).size(12.0));
             });
             // Where it was chosen: why the audio server would not take it.

@@ -17,7 +17,7 @@ use studio_media::synthetic::TestPattern;
 use studio_proto::Role;
 use studio_proto::api::{
     FaceAdded, Load, ModelState, ModelStatus, ServerStatus, SessionState, SessionStatus,
-    TransportKind, VoiceEntry, VoiceKind,
+    TransportKind, VoiceAdded, VoiceEntry, VoiceKind,
 };
 use studio_proto::config::Config;
 use studio_proto::control::LiveSettings;
@@ -127,6 +127,8 @@ fn voice(id: &str, name: &str, kind: VoiceKind, ready: bool) -> VoiceEntry {
         crossfade_ms: 10.0,
         ready,
         problem: (!ready).then(|| "model file ada.onnx is missing".into()),
+        convert_ms: None,
+        needs: Vec::new(),
     }
 }
 
@@ -373,6 +375,72 @@ fn error_failed_download_and_refused_face() {
     harness.get_by_label_contains("no face was found");
     harness.get_by_label_contains("could not get a model");
     harness.snapshot("error");
+}
+
+/// A voice added from a file while its shared model downloads, one on its way to the server,
+/// and one ready with its cost measured on this server.
+fn adding_a_voice() -> Snapshot {
+    let mut store = store();
+    store.command(Command::Start);
+    for (role, pid) in [(Role::Video, 4241), (Role::Audio, 4242)] {
+        store.apply(ready(role, pid));
+        store.apply(Event::ServerUp(role, true));
+        store.apply(Event::Session(role, true));
+    }
+    let tenor = VoiceEntry {
+        convert_ms: Some(38.0),
+        latency_ms: 130.0,
+        ..voice("file-1b2c3d4e5f60", "Tenor", VoiceKind::Neural, true)
+    };
+    store.apply(Event::Voices(Ok(vec![
+        voice("robot", "Robot", VoiceKind::Dsp, true),
+        tenor,
+    ])));
+    let alto = PathBuf::from("/home/sam/Voices/Alto.onnx");
+    store.command(Command::AddVoice(alto.clone()));
+    store.apply(Event::VoiceUploaded {
+        path: alto,
+        result: Ok(VoiceAdded {
+            id: "file-a1b2c3d4e5f6".into(),
+            entry: VoiceEntry {
+                problem: Some("waiting for contentvec_768".into()),
+                needs: vec!["contentvec_768".into()],
+                ..voice("file-a1b2c3d4e5f6", "Alto", VoiceKind::Neural, false)
+            },
+        }),
+    });
+    store.command(Command::AddVoice(PathBuf::from(
+        "/home/sam/Voices/Bass.onnx",
+    )));
+    store.apply(status(
+        Role::Audio,
+        vec![model(
+            "contentvec_768",
+            ModelState::Downloading,
+            151_000_000,
+            377_655_729,
+            None,
+        )],
+        0,
+        1,
+    ));
+    store.snapshot()
+}
+
+#[test]
+fn a_voice_from_a_file_waits_for_its_shared_model() {
+    let snapshot = adding_a_voice();
+    // Chosen at once, sent to the sessions once it is ready.
+    assert_eq!(snapshot.chosen_voice.as_deref(), Some("file-a1b2c3d4e5f6"));
+    let mut harness = harness(snapshot, None);
+    // Tall enough that the voice section, below the face's, is in the picture.
+    harness.set_size(egui::Vec2::new(SIZE.x, 1280.0));
+    harness.run();
+    harness.get_by_label("fetching contentvec_768 40%");
+    harness.get_by_label("ready · 130 ms delay · 38 ms per block here");
+    harness.get_by_label_contains("Bass · sending to the audio server");
+    harness.get_by_label("Add a voice…");
+    harness.snapshot("adding-a-voice");
 }
 
 #[test]
