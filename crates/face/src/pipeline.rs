@@ -4,6 +4,7 @@
 //! came. Target identities are uploaded once into a shared library and chosen live.
 
 use crate::models::{Detector, Embedder, ModelError, Swapper};
+use crate::smooth::Smoother;
 use crate::track::Tracker;
 use crate::{Detection, FaceError, align, blend, detect};
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_infer::ModelOptions;
 use studio_media::engine::{VideoProcessor, VideoSetting};
-use studio_media::{I420Image, RgbImage, VideoFrame};
+use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
 
 /// The three networks, loaded once per server and shared by its sessions.
 pub struct FaceModels {
@@ -136,6 +137,9 @@ impl FaceEngine {
         FaceSwapProcessor {
             engine: Arc::clone(self),
             tracker: Tracker::new(self.detect_every),
+            smoother: Smoother::default(),
+            smoothing: true,
+            faces: Vec::new(),
             paste: blend::PasteBack::new(),
             latent: None,
             times: StageTimes::default(),
@@ -185,6 +189,11 @@ impl StageTimes {
 pub struct FaceSwapProcessor {
     engine: Arc<FaceEngine>,
     tracker: Tracker,
+    /// Steadies the tracker's faces from frame to frame, so the swap does not flicker.
+    smoother: Smoother,
+    smoothing: bool,
+    /// The faces the last frame used: the tracker's, smoothed when smoothing is on.
+    faces: Vec<Detection>,
     /// The session's paste-back masks, one per face size and roll.
     paste: blend::PasteBack,
     latent: Option<Arc<Vec<f32>>>,
@@ -202,9 +211,37 @@ impl FaceSwapProcessor {
         self.last_error.as_deref()
     }
 
-    /// The faces used for the last frame.
+    /// The faces used for the last frame (smoothed when smoothing is on).
     pub fn faces(&self) -> &[Detection] {
-        self.tracker.faces()
+        &self.faces
+    }
+
+    /// Turn temporal smoothing of the faces on (the default) or off, e.g. to compare; either
+    /// way the filters start afresh.
+    pub fn set_smoothing(&mut self, on: bool) {
+        self.smoothing = on;
+        self.smoother.reset();
+    }
+
+    /// Whether the faces are smoothed.
+    pub fn smoothing(&self) -> bool {
+        self.smoothing
+    }
+
+    /// The tracker's faces for the frame captured at `time`, smoothed when smoothing is on.
+    fn update_faces(&mut self, time: Timestamp) {
+        self.faces = if self.smoothing {
+            self.smoother.update(time, self.tracker.faces())
+        } else {
+            self.tracker.faces().to_vec()
+        };
+    }
+
+    /// Forget the faces: the next frame detects again and starts its filters afresh.
+    fn reset_faces(&mut self) {
+        self.tracker.reset();
+        self.smoother.reset();
+        self.faces.clear();
     }
 
     /// Choose the identity directly (what `VideoSetting::Face` does after the lookup).
@@ -219,25 +256,31 @@ impl FaceSwapProcessor {
         let size = lock(&self.engine.models).swapper.size();
         let detecting = self.tracker.needs_detection();
         let t = Instant::now();
-        // Between detections the face is known, and only its neighbourhood is read or written.
-        let followed = detect::largest(self.tracker.faces()).copied();
+        // Between detections the face is known (and smoothed before any pixel is read), and
+        // only its neighbourhood is read or written.
+        if !detecting {
+            self.tracker.followed();
+            self.update_faces(frame.capture);
+        }
+        let followed = detect::largest(&self.faces).copied();
         let mut rgb = match followed {
             Some(face) if !detecting => rgb_around(&frame.image, &face, size)?,
             _ => frame.image.to_rgb(),
         };
         self.times.decode += t.elapsed();
-        let mut models = lock(&self.engine.models);
+        // Its own handle on the engine, so the lock does not hold `self` borrowed.
+        let engine = Arc::clone(&self.engine);
+        let mut models = lock(&engine.models);
         let before = models.detector.run_time + models.swapper.run_time;
         if detecting {
             let t = Instant::now();
             let faces = models.detector.detect(&rgb)?;
             self.tracker.detected(faces);
+            self.update_faces(frame.capture);
             self.times.detect += t.elapsed();
-        } else {
-            self.tracker.followed();
         }
         let mut pasted = None;
-        let largest = detect::largest(self.tracker.faces()).copied();
+        let largest = detect::largest(&self.faces).copied();
         if let Some(face) = largest {
             let t = Instant::now();
             let (crop, m) = align::align_crop(&rgb, &face.kps, size)?;
@@ -451,7 +494,7 @@ impl VideoProcessor for FaceSwapProcessor {
             Err(e) => {
                 // A frame the engine cannot handle goes out as it came; the next one tries again.
                 self.last_error = Some(e.to_string());
-                self.tracker.reset();
+                self.reset_faces();
                 frame.image = original;
                 frame
             }

@@ -132,3 +132,77 @@ fn frames_between_detections_come_out_as_detected_frames_do() {
     assert_ne!(outputs[0][1], frame(1, &img), "the frame was not swapped");
     assert_eq!(outputs[0], outputs[1]);
 }
+
+/// Smoothing is on by default and can be turned off; on a still picture the detections repeat
+/// exactly, so the filters hold them and both ways give the same frames.
+#[test]
+fn smoothing_is_on_by_default_and_leaves_a_still_face_as_detected() {
+    let img = textured(640, 360, 11);
+    let mut outputs = Vec::new();
+    for smoothing in [true, false] {
+        let engine = engine(2);
+        let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+        let mut p = engine.processor();
+        assert!(p.smoothing());
+        p.set_smoothing(smoothing);
+        assert_eq!(p.smoothing(), smoothing);
+        p.apply(&VideoSetting::Face(Some(target.id))).unwrap();
+        let out: Vec<_> = (0..4).map(|seq| p.process(frame(seq, &img))).collect();
+        assert_eq!(p.last_error(), None);
+        assert!(!p.faces().is_empty());
+        outputs.push((out, p.faces().to_vec()));
+    }
+    assert_ne!(outputs[0].0[1], frame(1, &img), "the frame was not swapped");
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+/// A moving picture: with smoothing on, the faces used are filtered rather than as detected
+/// (they differ from the unsmoothed run's), and still only pixels inside them may change.
+#[test]
+fn smoothed_faces_bound_the_changed_pixels_on_a_moving_picture() {
+    let base = textured(700, 360, 11);
+    // Slide a 640-wide window across the wider picture, 4 px a frame.
+    let frames: Vec<VideoFrame> = (0..6u32)
+        .map(|seq| {
+            let mut img = RgbImage::new(640, 360);
+            for y in 0..360 {
+                for x in 0..640 {
+                    let o = ((y * 640 + x) * 3) as usize;
+                    img.data_mut()[o..o + 3].copy_from_slice(&base.pixel(x + 4 * seq, y));
+                }
+            }
+            frame(u64::from(seq), &img)
+        })
+        .collect();
+    let mut faces_used = Vec::new();
+    for smoothing in [true, false] {
+        let engine = engine(1);
+        let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+        let mut p = engine.processor();
+        p.set_smoothing(smoothing);
+        p.apply(&VideoSetting::Face(Some(target.id))).unwrap();
+        let mut used = Vec::new();
+        for input in &frames {
+            let out = p.process(input.clone());
+            assert_eq!(p.last_error(), None);
+            let faces = p.faces().to_vec();
+            assert!(!faces.is_empty(), "the stand-in detector found no face");
+            let (yi, _, _) = input.image.planes();
+            let (yo, _, _) = out.image.planes();
+            for (i, (a, b)) in yi.iter().zip(yo).enumerate() {
+                if a != b {
+                    let (x, y) = (i as u32 % 640, i as u32 / 640);
+                    assert!(
+                        faces.iter().any(|f| inside(&f.bbox, x, y)),
+                        "luma ({x},{y}) changed outside every face used"
+                    );
+                }
+            }
+            used.push(faces);
+        }
+        faces_used.push(used);
+    }
+    // The first frame starts unfiltered; later ones are filtered.
+    assert_eq!(faces_used[0][0], faces_used[1][0]);
+    assert_ne!(faces_used[0][1..], faces_used[1][1..]);
+}
