@@ -229,12 +229,13 @@ mod tests {
     #[test]
     fn choices_come_back_as_they_were_and_a_vanished_face_is_said_so() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b, clip) = (
+        let (a, b, clip, voice) = (
             dir.path().join("a.png"),
             dir.path().join("b.png"),
             dir.path().join("clip.y4m"),
+            dir.path().join("Alto.onnx"),
         );
-        for file in [&a, &b, &clip] {
+        for file in [&a, &b, &clip, &voice] {
             std::fs::write(file, b"x").unwrap();
         }
         let before = store_after(vec![
@@ -247,6 +248,8 @@ mod tests {
             Command::AddFace(a.clone()),
             Command::AddFace(b.clone()),
             Command::ChooseFace(Some(0)),
+            Command::AddVoice(voice.clone()),
+            Command::AccuratePitch(true),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -257,6 +260,8 @@ mod tests {
         let choices = Choices::of(&before);
         assert_eq!(choices.faces, [a.clone(), b.clone()]);
         assert_eq!(choices.chosen_face, Some(0));
+        assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
+        assert!(choices.accurate_pitch);
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));
 
         let file = dir.path().join("data").join(FILE_NAME);
@@ -271,12 +276,19 @@ mod tests {
         assert_eq!(after.mode, Mode::Cloud);
         assert_eq!(after.camera, Camera::VideoFile(clip));
 
-        // A face moved away: the others come back, the choice follows its face.
+        // The remembered voice wins over the voice file added back.
+        assert_eq!(after.chosen_voice.as_deref(), Some("robot"));
+
+        // A face and the voice file moved away: the others come back, the choice follows
+        // its face.
         std::fs::remove_file(&a).unwrap();
+        std::fs::remove_file(&voice).unwrap();
         let (commands, gone) = loaded.restore();
-        assert_eq!(gone.len(), 1);
+        assert_eq!(gone.len(), 2);
         assert!(gone[0].contains("a.png") && gone[0].contains("no longer there"));
+        assert!(gone[1].contains("Alto.onnx"), "{gone:?}");
         let after = store_after(commands).snapshot();
+        assert!(after.voice_files.is_empty());
         let paths: Vec<_> = after.faces.iter().map(|f| f.path.clone()).collect();
         assert_eq!(paths, [b]);
         assert_eq!(

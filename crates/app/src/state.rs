@@ -1611,9 +1611,12 @@ impl Store {
             }
             ManagerEvent::Ready { role, pid, .. } if running => {
                 self.state.servers[card_of(role)].process = Process::Ready { pid };
-                if role == Role::Video {
-                    return self.upload_chosen_face();
-                }
+                // The driver's client may have come first (`ServerUp`): what waited for both
+                // goes now.
+                return match role {
+                    Role::Video => self.upload_chosen_face(),
+                    Role::Audio => self.upload_voice_files(),
+                };
             }
             ManagerEvent::StartFailed { role, error } if running => {
                 let text = format!("The {role} server could not start: {error}");

@@ -483,6 +483,7 @@ fn monitor_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>)
         } else {
             current.as_str()
         };
+        let label = ui.label(RichText::new("Hear it on").color(MUTED).size(12.5));
         egui::ComboBox::from_id_salt("monitor output")
             .selected_text(shown)
             .show_ui(ui, |ui| {
@@ -497,7 +498,9 @@ fn monitor_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>)
                         commands.push(Command::UseMonitor(Some(speaker.clone())));
                     }
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
     });
 }
 

@@ -26,7 +26,8 @@ mod run_support;
 // Each test file uses a different part of this module.
 #[allow(unused_imports)]
 pub use run_support::{
-    ServerProcess, server_binary, standin_face_model_entries, standin_models, start_server,
+    ServerProcess, server_binary, standin_face_model_entries, standin_models,
+    standin_voice_model_entries, standin_voice_models, start_server,
 };
 
 /// `studio` with the server binary it must use and no user configuration.
@@ -198,5 +199,19 @@ pub fn wait_for_snapshot(
             "waited in vain for {what}: {snapshot:#?}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A file as a desktop hands it to the window when dropped.
+#[derive(Debug)]
+pub struct Dropped(pub PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
     }
 }

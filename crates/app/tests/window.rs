@@ -410,20 +410,6 @@ fn cloud_mode_says_what_it_needs_and_starts_no_server() {
     assert!(after.server(Role::Video).process == Process::NotRunning);
 }
 
-/// A file as a desktop hands it to the window when dropped.
-#[derive(Debug)]
-struct Dropped(std::path::PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
 #[test]
 fn dropped_photos_become_faces_a_dropped_video_the_camera_and_anything_else_is_refused() {
     let rig = rig();
@@ -444,7 +430,7 @@ fn dropped_photos_become_faces_a_dropped_video_the_camera_and_anything_else_is_r
         harness
             .input_mut()
             .dropped_files
-            .push(std::sync::Arc::new(Dropped(path.clone())));
+            .push(std::sync::Arc::new(common::Dropped(path.clone())));
     }
     let dropped = step_until(&mut harness, Duration::from_secs(10), "the drop", |s| {
         s.faces

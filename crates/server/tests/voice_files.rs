@@ -7,10 +7,11 @@
 mod common;
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
+#[path = "../../run/tests/support/mod.rs"]
+mod run_support;
 
 use common::Server;
 use file_server::FileServer;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use studio_client::ServerClient;
@@ -22,33 +23,15 @@ use studio_transport::SessionEvent;
 const TOKEN: &str = "voice-files-test-token-0123456789";
 
 fn standin(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../voice/tests/models")
-        .join(name)
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    run_support::standin_voice_models().join(name)
 }
 
 /// An audio server whose shared voice models are the stand-ins, served by `files`.
 fn start_audio(dir: &Path, files: &FileServer, limits: serde_json::Value) -> Server {
-    let mut models = serde_json::Map::new();
-    for (id, name) in [
-        ("contentvec_768", "contentvec.onnx"),
-        ("rmvpe", "rmvpe.onnx"),
-    ] {
-        let bytes = std::fs::read(standin(name)).unwrap();
-        let entry = serde_json::json!({
-            "role": "audio", "required": false, "file": name, "urls": [files.url(name)],
-            "sha256": sha256(&bytes), "bytes": bytes.len(), "license": "test"
-        });
+    let models = run_support::standin_voice_model_entries(|name, bytes| {
         files.serve(name, bytes);
-        models.insert(id.to_string(), entry);
-    }
+        files.url(name)
+    });
     let config = dir.join("config.json");
     let json = serde_json::json!({
         "servers": {"audio": {"backend": "tract"}, "cache_dir": dir.join("cache").display().to_string()},

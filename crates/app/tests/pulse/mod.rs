@@ -100,3 +100,29 @@ pub fn record(daemon: &PulseDaemon, source: &str, to: &Path) -> Child {
         .spawn()
         .expect("parec (pulseaudio-utils)")
 }
+
+/// The recording's root-mean-square level.
+pub fn rms(samples: &[f32]) -> f64 {
+    (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len().max(1) as f64)
+        .sqrt()
+}
+
+/// The share of the signal's power at `hz` (Goertzel over whole periods).
+pub fn share_at(samples: &[f32], hz: f64) -> f64 {
+    let period = 48_000.0 / hz;
+    let n = ((samples.len() as f64 / period).floor() * period) as usize;
+    let (mut re, mut im) = (0.0, 0.0);
+    for (i, s) in samples[..n].iter().enumerate() {
+        let phase = std::f64::consts::TAU * hz * i as f64 / 48_000.0;
+        re += f64::from(*s) * phase.cos();
+        im += f64::from(*s) * phase.sin();
+    }
+    // A sine of amplitude A has power A²/2, and |X|² = (A·n/2)² over whole periods.
+    let at = 2.0 * (re * re + im * im) / (n as f64 * n as f64);
+    let total = samples[..n]
+        .iter()
+        .map(|s| f64::from(*s).powi(2))
+        .sum::<f64>()
+        / n as f64;
+    at / total.max(1e-12)
+}

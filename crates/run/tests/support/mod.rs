@@ -90,11 +90,50 @@ pub fn standin_models() -> PathBuf {
 pub fn standin_face_model_entries(
     serve: impl Fn(&str, Vec<u8>) -> String,
 ) -> serde_json::Map<String, serde_json::Value> {
+    let files: Vec<(&str, PathBuf)> = studio_proto::config::FACE_MODEL_IDS
+        .iter()
+        .map(|id| (*id, standin_models().join(format!("{id}.onnx"))))
+        .collect();
+    standin_entries(
+        "video",
+        &files,
+        "InsightFace pretrained model: non-commercial research use only",
+        serve,
+    )
+}
+
+/// The stand-in voice models (ContentVec, RMVPE and two synthesizers).
+pub fn standin_voice_models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../voice/tests/models")
+}
+
+/// `models` entries for the shared voice models (ContentVec and RMVPE) that `serve` puts on
+/// a file server: the stand-ins, with their real checksums and sizes.
+pub fn standin_voice_model_entries(
+    serve: impl Fn(&str, Vec<u8>) -> String,
+) -> serde_json::Map<String, serde_json::Value> {
+    let dir = standin_voice_models();
+    let files = [
+        (
+            studio_proto::config::CONTENTVEC_MODEL_ID,
+            dir.join("contentvec.onnx"),
+        ),
+        (studio_proto::config::RMVPE_MODEL_ID, dir.join("rmvpe.onnx")),
+    ];
+    standin_entries("audio", &files, "MIT", serve)
+}
+
+fn standin_entries(
+    role: &str,
+    files: &[(&str, PathBuf)],
+    license: &str,
+    serve: impl Fn(&str, Vec<u8>) -> String,
+) -> serde_json::Map<String, serde_json::Value> {
     use sha2::Digest;
     let mut models = serde_json::Map::new();
-    for id in studio_proto::config::FACE_MODEL_IDS {
-        let name = format!("{id}.onnx");
-        let bytes = std::fs::read(standin_models().join(&name)).unwrap();
+    for (id, path) in files {
+        let bytes = std::fs::read(path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let sha: String = sha2::Sha256::digest(&bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -104,9 +143,8 @@ pub fn standin_face_model_entries(
         models.insert(
             id.to_string(),
             serde_json::json!({
-                "role": "video", "required": false, "file": name, "urls": [url],
-                "sha256": sha, "bytes": size,
-                "license": "InsightFace pretrained model: non-commercial research use only"
+                "role": role, "required": false, "file": name, "urls": [url],
+                "sha256": sha, "bytes": size, "license": license
             }),
         );
     }
