@@ -281,9 +281,10 @@ fn the_mix_matches_rvcs_formula_in_f64() {
     assert!((w[0] - 0.8).abs() < 1e-6);
 }
 
-/// `cargo test --release -p studio-voice --test index -- --ignored --nocapture search_speed`
+/// `cargo test -p studio-voice --test index -- --ignored --nocapture search_speed` (the dev
+/// profile builds this crate at opt-level 3; `--release` gives the same loop)
 #[test]
-#[ignore = "a benchmark: run it on purpose, in release"]
+#[ignore = "a benchmark: run it on purpose"]
 fn search_speed() {
     let (d, n) = (768, 100_000);
     let mut rng = Rng(30);
