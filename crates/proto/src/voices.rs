@@ -67,7 +67,15 @@ pub struct NeuralVoice {
     pub crossfade_ms: u32,
     pub search_ms: u32,
     pub denoise: bool,
+    /// An RVC feature index (faiss `.index`, `added_*.index`) retrieved into the features.
+    pub index: Option<String>,
+    /// How much of each frame's features comes from the index (0..1); 0 leaves it unread.
+    pub index_rate: f32,
 }
+
+/// How much an index weighs when its entry does not say: RVC's WebUI default (its real-time
+/// GUI starts at 0, but a voice that names an index wants it used).
+pub const DEFAULT_INDEX_RATE: f32 = 0.75;
 
 /// Streaming sizes a neural voice gets when its entry does not set them.
 pub const DEFAULT_BLOCK_MS: u32 = 100;
@@ -91,6 +99,8 @@ impl NeuralVoice {
             crossfade_ms: DEFAULT_CROSSFADE_MS,
             search_ms: DEFAULT_SEARCH_MS,
             denoise: false,
+            index: None,
+            index_rate: DEFAULT_INDEX_RATE,
         }
     }
 }
@@ -191,7 +201,7 @@ impl<'a> Reader<'a> {
 }
 
 const DSP_KEYS: [&str; 6] = ["name", "kind", "pitch", "formant", "effect", "denoise"];
-const NEURAL_KEYS: [&str; 14] = [
+const NEURAL_KEYS: [&str; 16] = [
     "name",
     "kind",
     "model",
@@ -206,6 +216,8 @@ const NEURAL_KEYS: [&str; 14] = [
     "crossfade_ms",
     "search_ms",
     "denoise",
+    "index",
+    "index_rate",
 ];
 
 /// Checks one `voices.<id>` entry. `path` is `voices.<id>`.
@@ -281,6 +293,14 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
                 ));
             }
             let denoise = r.boolean("denoise");
+            let index = r.string("index", false);
+            let index_rate = r.number("index_rate", 0.0, 1.0, DEFAULT_INDEX_RATE.into());
+            if index.is_none() && map.contains_key("index_rate") {
+                r.problems.push((
+                    join(path, "index_rate"),
+                    "set without an index (add \"index\": the voice's .index file)".into(),
+                ));
+            }
             match (model, embedder, pitch) {
                 (Some(model), Some(embedder), Some(pitch)) => {
                     Some(VoiceKind::Neural(NeuralVoice {
@@ -295,6 +315,8 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
                         crossfade_ms,
                         search_ms,
                         denoise,
+                        index,
+                        index_rate,
                     }))
                 }
                 _ => None,

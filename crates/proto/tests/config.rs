@@ -186,9 +186,51 @@ fn models_and_voices_entries_are_added_by_id() {
         VoiceKind::Neural(v) => {
             assert_eq!((v.key, v.block_ms, v.context_ms), (3.0, 100, 300));
             assert_eq!(v.pitch, PitchMethod::Yin);
+            assert_eq!(v.index, None);
         }
         other => panic!("expected a neural voice, got {other:?}"),
     }
+}
+
+#[test]
+fn a_neural_voice_takes_an_index_with_its_rate() {
+    let c = load(
+        r#"{"voices": {
+            "a": {"name": "A", "kind": "neural", "model": "a.onnx", "embedder": "c.onnx",
+                  "index": "added_IVF256_Flat_nprobe_1_a_v2.index"},
+            "b": {"name": "B", "kind": "neural", "model": "b.onnx", "embedder": "c.onnx",
+                  "index": "b.index", "index_rate": 0.3}
+        }}"#,
+    )
+    .expect("valid");
+    let neural = |id: &str| match &c.voices[id].kind {
+        VoiceKind::Neural(v) => v.clone(),
+        other => panic!("expected a neural voice, got {other:?}"),
+    };
+    let a = neural("a");
+    assert_eq!(
+        a.index.as_deref(),
+        Some("added_IVF256_Flat_nprobe_1_a_v2.index")
+    );
+    assert_eq!(a.index_rate, 0.75, "RVC WebUI's default");
+    assert_eq!(
+        (neural("b").index.as_deref(), neural("b").index_rate),
+        (Some("b.index"), 0.3)
+    );
+    assert_eq!(
+        problems(
+            r#"{"voices": {
+                "a": {"name": "A", "kind": "neural", "model": "a.onnx", "embedder": "c.onnx",
+                      "index": "a.index", "index_rate": 1.5},
+                "b": {"name": "B", "kind": "neural", "model": "b.onnx", "embedder": "c.onnx",
+                      "index_rate": 0.5}
+            }}"#
+        ),
+        [
+            "voices.a.index_rate: expected a number from 0 to 1, got 1.5",
+            "voices.b.index_rate: set without an index (add \"index\": the voice's .index file)",
+        ]
+    );
 }
 
 #[test]

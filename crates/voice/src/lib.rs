@@ -5,7 +5,8 @@
 //! - [`convert`]: the stream interface voices implement;
 //! - [`pitch_shift`], [`effects`], [`denoise`]: DSP voices (no model, 20 ms);
 //! - [`streamer`]: block streaming with SOLA alignment and sin² crossfades;
-//! - [`neural`], [`yin`], [`resample`]: RVC v2 voices on ONNX models;
+//! - [`neural`], [`yin`], [`resample`]: RVC v2 voices on ONNX models, [`index`] their
+//!   feature indexes (faiss files, retrieval);
 //! - [`catalog`]: voices from config and ad-hoc `dsp:` ids, built into converters;
 //! - [`engine`]: [`VoiceEngine`], the `AudioProcessor` the audio server runs.
 
@@ -15,6 +16,7 @@ pub mod denoise;
 pub mod effects;
 pub mod engine;
 pub mod gate;
+pub mod index;
 pub mod neural;
 pub mod pitch_shift;
 pub mod resample;

@@ -2,8 +2,11 @@
 //! repeated to 10 ms frames) and f0 (YIN, or RMVPE ONNX) with the voice's key shift → the
 //! synthesizer (w-okada's or RVC's ONNX export, told apart by input names) → the model's
 //! rate → 48 kHz. Windows are fed by the block streamer, which crossfades the results.
+//! With an index, the features of the window's new part are mixed with their nearest
+//! training features first, as RVC does (see [`crate::index`]).
 
 use crate::VoiceError;
+use crate::index::FeatureIndex;
 use crate::resample::WindowResampler;
 use crate::streamer::WindowConverter;
 use crate::yin;
@@ -84,6 +87,12 @@ pub struct NeuralConverter {
     to_16k: WindowResampler,
     to_48k: WindowResampler,
     noise: Noise,
+    index: Option<FeatureIndex>,
+    index_rate: f32,
+    /// Feature vectors (20 ms) at the window's start that are context: RVC leaves these
+    /// unmixed (`skip_head // 2`), and only the newer ones reach the output.
+    index_skip: usize,
+    index_threads: usize,
     /// Windows whose conversion failed (they come out silent).
     pub failures: u64,
     pub last_error: Option<String>,
@@ -188,6 +197,21 @@ impl NeuralConverter {
             PitchMethod::Yin => None,
             PitchMethod::Rmvpe(path) => Some(load("pitch model (RMVPE)", path)?),
         };
+        // RVC reads no index at a rate of 0, and then converts exactly as without one.
+        let index = match &voice.index {
+            Some(path) if voice.index_rate > 0.0 => {
+                Some(FeatureIndex::open(std::path::Path::new(path)).map_err(|e| {
+                    VoiceError::Model {
+                        what: "index".into(),
+                        reason: format!("{path}: {e}"),
+                    }
+                })?)
+            }
+            _ => None,
+        };
+        let index_threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
         let mut converter = NeuralConverter {
             embedder,
             embed_input,
@@ -202,6 +226,10 @@ impl NeuralConverter {
             to_16k: WindowResampler::new(48000, 16000),
             to_48k: WindowResampler::new(model_rate, 48000),
             noise: Noise(0x9E37_79B9_7F4A_7C15),
+            index,
+            index_rate: voice.index_rate,
+            index_skip: voice.context_ms.div_ceil(10) as usize / 2,
+            index_threads,
             failures: 0,
             last_error: None,
             load_convert_ms: 0.0,
@@ -257,14 +285,32 @@ impl NeuralConverter {
         if t == 0 {
             return Err("feature extractor gave no frames".into());
         }
+        if data.len() < t * d {
+            return Err(format!(
+                "feature extractor gave {} values for shape {dims:?}",
+                data.len()
+            ));
+        }
+        let mut vectors: Vec<f32> = if transposed {
+            (0..t * d).map(|i| data[(i % d) * t + i / d]).collect()
+        } else {
+            data[..t * d].to_vec()
+        };
+        if let Some(index) = &self.index {
+            if index.dim() != d {
+                return Err(format!(
+                    "the index holds {}-d vectors but the feature extractor gives {d}-d",
+                    index.dim()
+                ));
+            }
+            let from = self.index_skip.min(t) * d;
+            index.mix(&mut vectors[from..], self.index_rate, self.index_threads);
+        }
         // Each 20 ms vector twice → 10 ms frames, stretched or cut to `frames`.
         let mut feats = Vec::with_capacity(frames * d);
         for f in 0..frames {
             let src = (f / 2).min(t - 1);
-            for c in 0..d {
-                let idx = if transposed { c * t + src } else { src * d + c };
-                feats.push(data[idx]);
-            }
+            feats.extend_from_slice(&vectors[src * d..(src + 1) * d]);
         }
         Ok((feats, d))
     }

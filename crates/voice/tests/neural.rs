@@ -3,6 +3,7 @@
 //! broken models.
 
 mod common;
+mod faiss_file;
 
 use common::*;
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ fn voice(synth: &str) -> NeuralVoice {
         crossfade_ms: 20,
         search_ms: 10,
         denoise: false,
+        index: None,
+        index_rate: 0.75,
     }
 }
 
@@ -173,4 +176,75 @@ fn the_streamer_reports_block_plus_crossfade_plus_search() {
     let converter = NeuralConverter::load(&v, &tract(), sizes.window()).unwrap();
     let streamer = BlockStreamer::new(converter, sizes);
     assert_eq!(streamer.latency_samples(), 4800 + 960 + 480);
+}
+
+/// Writes an IVF-Flat index of `n` random `d`-dimensional vectors into `dir`.
+fn write_index(dir: &std::path::Path, d: usize, n: usize) -> String {
+    let (bytes, _) = faiss_file::random_ivf(
+        &mut faiss_file::Rng(7),
+        d,
+        n,
+        4,
+        faiss_file::DirectMap::None,
+    );
+    let path = dir.join(format!("added_IVF4_Flat_nprobe_1_test_{d}.index"));
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// One window of a sine through a freshly loaded converter (the same noise sequence each time).
+fn convert_once(v: &NeuralVoice) -> Vec<f32> {
+    let sizes = neural_sizes(v);
+    let mut c = NeuralConverter::load(v, &tract(), sizes.window()).unwrap();
+    let out = c.try_convert(&sine(220.0, 0.5, sizes.window())).unwrap();
+    assert!(out.iter().all(|x| x.is_finite()));
+    out
+}
+
+#[test]
+fn an_index_changes_the_voice_and_a_rate_of_zero_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = write_index(dir.path(), 768, 300);
+    for synth in ["synth_wokada_48k.onnx", "synth_rvc_40k.onnx"] {
+        let plain = voice(synth);
+        let without = convert_once(&plain);
+        let mut with = plain.clone();
+        with.index = Some(index.clone());
+        with.index_rate = 0.75;
+        let mixed = convert_once(&with);
+        let sizes = neural_sizes(&plain);
+        // The output the streamer keeps (after the context) differs.
+        let diff = mixed[sizes.context..]
+            .iter()
+            .zip(&without[sizes.context..])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff > 1e-3, "{synth}: the index changed nothing ({diff})");
+        with.index_rate = 0.0;
+        assert_eq!(convert_once(&with), without, "{synth}: rate 0");
+    }
+}
+
+#[test]
+fn an_index_that_does_not_fit_the_voice_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = voice("synth_wokada_48k.onnx");
+    v.index = Some(write_index(dir.path(), 256, 40));
+    let err = NeuralConverter::load(&v, &tract(), 48000)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("256-d") && err.contains("768-d"), "{err}");
+
+    let broken = dir.path().join("broken.index");
+    std::fs::write(&broken, b"IwPQ and the rest").unwrap();
+    v.index = Some(broken.to_string_lossy().into_owned());
+    let err = NeuralConverter::load(&v, &tract(), 48000)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("index: ") && err.contains("broken.index") && err.contains("\"IwPQ\""),
+        "{err}"
+    );
 }
