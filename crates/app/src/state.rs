@@ -570,10 +570,12 @@ pub enum Event {
     },
     /// The video server would not start fetching the face models (why).
     FaceModelsRefused(String),
-    /// The audio server's answer to a voice file.
+    /// The audio server's answer to a voice file (and why the index beside it was not
+    /// used, when one was there and refused).
     VoiceUploaded {
         path: PathBuf,
         result: Result<VoiceAdded, String>,
+        index_problem: Option<String>,
     },
     /// Earlier choices that could not be taken back (a face file that is gone), in words.
     ChoicesGone(Vec<String>),
@@ -1405,7 +1407,17 @@ impl Store {
                 self.command(Command::SetCamera(Camera::VideoFile(path)))
             }
             Event::Picked(PickKind::Voice, Some(path)) => self.command(Command::AddVoice(path)),
-            Event::VoiceUploaded { path, result } => self.voice_uploaded(path, result),
+            Event::VoiceUploaded {
+                path,
+                result,
+                index_problem,
+            } => {
+                let effects = self.voice_uploaded(path.clone(), result);
+                if let Some(problem) = index_problem {
+                    self.info(format!("{}: {problem}", voice_name(&path)));
+                }
+                effects
+            }
             Event::ChoicesGone(lines) => {
                 self.state.notice = Some(Notice {
                     text: lines.join(" "),

@@ -805,12 +805,16 @@ fn voice_readiness(snapshot: &Snapshot, voice: &VoiceOption) -> String {
         return String::new();
     };
     if entry.ready {
+        let index = entry
+            .index_rate
+            .map(|rate| format!(" · index {:.0}%", rate * 100.0))
+            .unwrap_or_default();
         return match entry.convert_ms {
             Some(ms) if entry.kind == VoiceKind::Neural => format!(
-                "ready · {:.0} ms delay · {ms:.0} ms per block here",
+                "ready · {:.0} ms delay · {ms:.0} ms per block here{index}",
                 entry.latency_ms
             ),
-            _ => "ready".into(),
+            _ => format!("ready{index}"),
         };
     }
     if entry.needs.is_empty() {

@@ -129,6 +129,7 @@ fn voice(id: &str, name: &str, kind: VoiceKind, ready: bool) -> VoiceEntry {
         problem: (!ready).then(|| "model file ada.onnx is missing".into()),
         convert_ms: None,
         needs: Vec::new(),
+        index_rate: None,
     }
 }
 
@@ -400,6 +401,7 @@ fn adding_a_voice() -> Snapshot {
     store.command(Command::AddVoice(alto.clone()));
     store.apply(Event::VoiceUploaded {
         path: alto,
+        index_problem: None,
         result: Ok(VoiceAdded {
             id: "file-a1b2c3d4e5f6".into(),
             entry: VoiceEntry {

@@ -34,6 +34,7 @@ fn entry(ready: bool) -> VoiceEntry {
         } else {
             vec!["contentvec_768".into()]
         },
+        index_rate: None,
     }
 }
 
@@ -90,6 +91,7 @@ fn a_voice_file_is_sent_at_start_chosen_and_used_once_ready() {
     // Taken, still waiting for its model: chosen, but not sent to the sessions yet.
     let effects = store.apply(Event::VoiceUploaded {
         path: path.clone(),
+        index_problem: None,
         result: Ok(VoiceAdded {
             id: ID.into(),
             entry: entry(false),
@@ -174,6 +176,7 @@ fn a_refused_or_wrong_file_is_said_and_adding_it_again_retries() {
     );
     store.apply(Event::VoiceUploaded {
         path: path.clone(),
+        index_problem: None,
         result: Err("this is not an RVC v2 voice the studio can use: no sampling rate".into()),
     });
     let snapshot = store.snapshot();

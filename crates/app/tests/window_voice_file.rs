@@ -1,13 +1,15 @@
 //! A voice from a file, in the window over real servers and a private PulseAudio: an RVC v2
 //! `.onnx` dropped on the window goes to the audio server at Start, which fetches the shared
 //! models it needs (ContentVec and RMVPE, from a loopback file server here) and verifies them;
-//! the voice becomes ready, is chosen, and the person hears the converted voice on their
+//! the RVC index found beside the file goes with it; the voice becomes ready, is chosen, and the person hears the converted voice on their
 //! headphones (the monitor) while the talk key is held. The daemon is this process's sound
 //! server, so this file holds one test alone.
 
 #![cfg(target_os = "linux")]
 
 mod common;
+#[path = "../../voice/tests/faiss_file.rs"]
+mod faiss_file;
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
 mod pulse;
@@ -67,6 +69,19 @@ fn a_dropped_voice_file_becomes_ready_and_is_heard_converted_on_the_headphones()
     std::fs::copy(
         standin_voice_models().join("synth_rvc_40k.onnx"),
         &voice_file,
+    )
+    .unwrap();
+    // Its RVC index beside it, named as RVC's trainer names it.
+    let (index, _) = faiss_file::random_ivf(
+        &mut faiss_file::Rng(3),
+        768,
+        64,
+        4,
+        faiss_file::DirectMap::None,
+    );
+    std::fs::write(
+        dir.path().join("added_IVF4_Flat_nprobe_1_Alto_v2.index"),
+        index,
     )
     .unwrap();
 
@@ -148,9 +163,11 @@ fn a_dropped_voice_file_becomes_ready_and_is_heard_converted_on_the_headphones()
     harness.step();
     assert!(
         harness
-            .query_by_label_contains("ms per block here")
+            .query_by_label_contains("ms per block here · index 75%")
             .is_some(),
-        "the list shows what a block costs"
+        "the list shows what a block costs, and that the index found beside it is used: {:?} {:?}",
+        ready.notice,
+        ready.voices.last()
     );
 
     // Talking: the headphones carry the converted voice, not the microphone's tone.

@@ -263,6 +263,27 @@ impl ServerClient {
         read_json(&url, response).await
     }
 
+    /// `POST /v1/voices/{id}/index`: gives the voice added from a file as `id` its RVC
+    /// feature index (the `.index` file's bytes). The answer is the voice's entry.
+    pub async fn upload_voice_index(
+        &self,
+        id: &str,
+        file: Vec<u8>,
+    ) -> Result<VoiceAdded, ClientError> {
+        let url = self.url(&format!("/v1/voices/{id}/index"));
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(VOICE_UPLOAD_TIMEOUT)
+            .body(file)
+            .send()
+            .await
+            .map_err(|e| request_error(&url, e))?;
+        read_json(&url, response).await
+    }
+
     /// `POST /v1/models/{id}`: the server downloads the model (when it is not there yet) and
     /// verifies it; the answer is its status now, progress follows on `/v1/status`.
     pub async fn fetch_model(&self, id: &str) -> Result<ModelStatus, ClientError> {

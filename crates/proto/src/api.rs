@@ -204,6 +204,9 @@ pub struct VoiceEntry {
     /// The shared models (`models` ids) this voice waits for while not ready.
     #[serde(default)]
     pub needs: Vec<String>,
+    /// How much of its features come from its RVC index, when it has one (0..1).
+    #[serde(default)]
+    pub index_rate: Option<f32>,
 }
 
 /// How a voice is made, which says what it needs before it can be used.

@@ -47,6 +47,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
             get(voices).post(crate::voice_files::add_route),
         )
         .route(
+            "/v1/voices/{id}/index",
+            post(crate::voice_files::add_index_route),
+        )
+        .route(
             "/v1/models/{id}",
             post(crate::models::fetch_route).delete(crate::models::cancel_route),
         )

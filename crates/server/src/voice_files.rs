@@ -9,7 +9,7 @@ use crate::registry::Registry;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path as AxumPath, Query, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -54,7 +54,7 @@ pub async fn add_route(
     let needed = shared_models(query.pitch);
     let manager = manager_for(&registry, &needed)?;
     let folder = manager.cache_root().join("voices");
-    let (file, sha) = receive(body, &folder, registry.limits.voice_file_bytes).await?;
+    let (file, sha) = receive(body, &folder, registry.limits.voice_file_bytes, "onnx").await?;
     let checked = file.clone();
     let summary =
         tokio::task::spawn_blocking(move || studio_voice::neural::inspect_synthesizer(&checked))
@@ -120,6 +120,72 @@ pub async fn add_route(
     Ok((StatusCode::CREATED, Json(VoiceAdded { id, entry })))
 }
 
+/// `POST /v1/voices/{id}/index`, an RVC feature index (faiss `.index`) as the body: the
+/// voice added from a file as `id` retrieves its features from it from now on (sessions that
+/// wear it take it when they choose it again). `200` with the voice's entry.
+pub async fn add_index_route(
+    State(registry): State<Arc<Registry>>,
+    AxumPath(id): AxumPath<String>,
+    body: Body,
+) -> Result<Json<VoiceAdded>, ApiError> {
+    let catalog = registry.engines.catalog();
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no voice {id:?} added from a file on this server"),
+        )
+    };
+    if registry.role != Role::Audio || !catalog.is_added(&id) {
+        return Err(not_found());
+    }
+    let manager = manager_for(&registry, &[])?;
+    let folder = manager.cache_root().join("voices");
+    let (file, _) = receive(body, &folder, registry.limits.voice_file_bytes, "index").await?;
+    let checked = file.clone();
+    let dim = tokio::task::spawn_blocking(move || {
+        studio_voice::index::FeatureIndex::open(&checked).map(|index| index.dim())
+    })
+    .await
+    .map_err(|e| internal(format!("checking the index file: {e}")))?;
+    let refused = match dim {
+        Ok(768) => None,
+        Ok(dim) => Some(format!(
+            "its vectors have {dim} values; an RVC v2 voice's have 768"
+        )),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(reason) = refused {
+        let _ = tokio::fs::remove_file(&file).await;
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            error_code::VOICE_INVALID,
+            format!("this is not an RVC v2 feature index the studio can use: {reason}"),
+        ));
+    }
+    let path = file.display().to_string();
+    let updated = catalog.update_added(&id, |voice| {
+        if let VoiceKind::Neural(neural) = &mut voice.kind {
+            neural.index = Some(path);
+        }
+    });
+    if !updated {
+        return Err(not_found());
+    }
+    tracing::info!(voice = %id, "voice index added");
+    let entry = catalog
+        .entries()
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or_else(not_found)?;
+    if entry.ready {
+        // Loaded again with its index, so the cost per block shown includes the search.
+        tokio::spawn(load_when_ready(registry.clone(), id.clone(), Vec::new()));
+    }
+    registry.changed();
+    Ok(Json(VoiceAdded { id, entry }))
+}
+
 /// The shared models a voice from a file needs for this pitch method.
 fn shared_models(pitch: VoiceFilePitch) -> Vec<&'static str> {
     match pitch {
@@ -178,9 +244,14 @@ fn internal(message: String) -> ApiError {
 /// Tells concurrent uploads' partial files apart.
 static UPLOADS: AtomicU64 = AtomicU64::new(0);
 
-/// Streams `body` into `folder` as `<sha256>.onnx` (through a `.part` file, removed on any
-/// failure), refusing more than `limit` bytes.
-async fn receive(body: Body, folder: &Path, limit: u64) -> Result<(PathBuf, String), ApiError> {
+/// Streams `body` into `folder` as `<sha256>.<extension>` (through a `.part` file, removed on
+/// any failure), refusing more than `limit` bytes.
+async fn receive(
+    body: Body,
+    folder: &Path,
+    limit: u64,
+    extension: &str,
+) -> Result<(PathBuf, String), ApiError> {
     tokio::fs::create_dir_all(folder).await.map_err(|e| {
         internal(format!(
             "cannot create the voice folder {}: {e}",
@@ -200,7 +271,7 @@ async fn receive(body: Body, folder: &Path, limit: u64) -> Result<(PathBuf, Stri
             return Err(e);
         }
     };
-    let file = folder.join(format!("{sha}.onnx"));
+    let file = folder.join(format!("{sha}.{extension}"));
     if let Err(e) = tokio::fs::rename(&partial, &file).await {
         let _ = tokio::fs::remove_file(&partial).await;
         return Err(internal(format!("cannot keep the voice file: {e}")));

@@ -5,6 +5,8 @@
 //! nothing behind.
 
 mod common;
+#[path = "../../voice/tests/faiss_file.rs"]
+mod faiss_file;
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
 #[path = "../../run/tests/support/mod.rs"]
@@ -187,4 +189,59 @@ async fn files_that_are_not_voices_or_too_large_are_refused_and_leave_nothing() 
     assert!(files.requests("contentvec.onnx").is_empty());
     // The server is still fine.
     client.health().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_voice_file_takes_an_rvc_index_and_a_wrong_one_is_refused() {
+    let files = FileServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_audio(dir.path(), &files, serde_json::json!({}));
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let query = VoiceFileQuery {
+        name: "Alto".into(),
+        pitch: VoiceFilePitch::Yin,
+    };
+    let synth = std::fs::read(standin("synth_wokada_48k.onnx")).unwrap();
+    let added = client.upload_voice(synth, &query).await.unwrap();
+    assert_eq!(added.entry.index_rate, None);
+
+    let mut rng = faiss_file::Rng(7);
+    // An index of 256-d vectors belongs to an RVC v1 voice: refused by what it holds.
+    let (v1, _) = faiss_file::random_ivf(&mut rng, 256, 40, 2, faiss_file::DirectMap::None);
+    let refused = client.upload_voice_index(&added.id, v1).await.unwrap_err();
+    assert_eq!(refused.code(), Some(error_code::VOICE_INVALID), "{refused}");
+    assert!(refused.plain().contains("768"), "{}", refused.plain());
+    let refused = client
+        .upload_voice_index(&added.id, b"IwPQ not this kind".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(error_code::VOICE_INVALID), "{refused}");
+    let refused = client
+        .upload_voice_index("file-000000000000", b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("not_found"), "{refused}");
+    let kept = std::fs::read_dir(dir.path().join("cache/voices"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "index"))
+        })
+        .count();
+    assert_eq!(kept, 0, "refused indexes are not kept");
+
+    let (index, _) = faiss_file::random_ivf(&mut rng, 768, 64, 4, faiss_file::DirectMap::None);
+    let with_index = client.upload_voice_index(&added.id, index).await.unwrap();
+    assert_eq!(with_index.id, added.id);
+    assert_eq!(with_index.entry.index_rate, Some(0.75));
+    // Ready with it once the shared model is there, and loaded with it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let entry = voice(&client, &added.id).await.expect("listed");
+        if entry.ready && entry.convert_ms.is_some() && entry.index_rate.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {entry:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

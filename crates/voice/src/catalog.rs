@@ -103,6 +103,25 @@ impl Catalog {
         added.insert(id.to_string(), AddedVoice { config, needs });
     }
 
+    /// Changes the voice added as `id` (not a configured one) with `change`; `false` when
+    /// there is no such voice. Sessions that use it keep their loaded copy until they choose
+    /// it again.
+    pub fn update_added(&self, id: &str, change: impl FnOnce(&mut VoiceConfig)) -> bool {
+        let mut added = self.added.write().unwrap_or_else(|p| p.into_inner());
+        match added.get_mut(id) {
+            Some(voice) => {
+                change(&mut voice.config);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `id` is a voice added at run time.
+    pub fn is_added(&self, id: &str) -> bool {
+        self.added(id).is_some()
+    }
+
     fn added(&self, id: &str) -> Option<AddedVoice> {
         let added = self.added.read().unwrap_or_else(|p| p.into_inner());
         added.get(id).cloned()
@@ -256,6 +275,7 @@ pub fn entry(id: &str, config: &VoiceConfig) -> VoiceEntry {
                 problem: None,
                 convert_ms: None,
                 needs: Vec::new(),
+                index_rate: None,
             }
         }
         VoiceKind::Neural(v) => {
@@ -263,6 +283,9 @@ pub fn entry(id: &str, config: &VoiceConfig) -> VoiceEntry {
             let mut files = vec![("model", &v.model), ("embedder", &v.embedder)];
             if let studio_proto::voices::PitchMethod::Rmvpe(p) = &v.pitch {
                 files.push(("pitch_model", p));
+            }
+            if let Some(index) = &v.index {
+                files.push(("index", index));
             }
             let problem = files
                 .iter()
@@ -281,6 +304,7 @@ pub fn entry(id: &str, config: &VoiceConfig) -> VoiceEntry {
                 problem,
                 convert_ms: None,
                 needs: Vec::new(),
+                index_rate: v.index.as_ref().map(|_| v.index_rate),
             }
         }
     }
