@@ -63,6 +63,10 @@ pub struct NeuralVoice {
     /// The model's output rate when its metadata does not say.
     pub sample_rate: Option<u32>,
     pub block_ms: u32,
+    /// Choose the block at load: the smallest of [`AUTO_BLOCKS_MS`] whose conversion fits the
+    /// device in use (`"block_ms": "auto"`); `block_ms` is then the one used when nothing was
+    /// measured yet.
+    pub auto_block: bool,
     pub context_ms: u32,
     pub crossfade_ms: u32,
     pub search_ms: u32,
@@ -76,6 +80,9 @@ pub struct NeuralVoice {
 /// How much an index weighs when its entry does not say: RVC's WebUI default (its real-time
 /// GUI starts at 0, but a voice that names an index wants it used).
 pub const DEFAULT_INDEX_RATE: f32 = 0.75;
+
+/// The blocks an automatic block size chooses from, smallest (least delay) first.
+pub const AUTO_BLOCKS_MS: [u32; 3] = [40, 60, 100];
 
 /// Streaming sizes a neural voice gets when its entry does not set them.
 pub const DEFAULT_BLOCK_MS: u32 = 100;
@@ -95,6 +102,8 @@ impl NeuralVoice {
             speaker: 0,
             sample_rate: None,
             block_ms: DEFAULT_BLOCK_MS,
+            // A voice from a file has no entry to say: it takes the block this server can do.
+            auto_block: true,
             context_ms: DEFAULT_CONTEXT_MS,
             crossfade_ms: DEFAULT_CROSSFADE_MS,
             search_ms: DEFAULT_SEARCH_MS,
@@ -282,7 +291,12 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
                     }
                 },
             };
-            let block_ms = r.int("block_ms", 10, 1000, DEFAULT_BLOCK_MS.into()) as u32;
+            let auto_block = map.get("block_ms").and_then(Value::as_str) == Some("auto");
+            let block_ms = if auto_block {
+                DEFAULT_BLOCK_MS
+            } else {
+                r.int("block_ms", 10, 1000, DEFAULT_BLOCK_MS.into()) as u32
+            };
             let context_ms = r.int("context_ms", 0, 5000, DEFAULT_CONTEXT_MS.into()) as u32;
             let crossfade_ms = r.int("crossfade_ms", 1, 200, DEFAULT_CROSSFADE_MS.into()) as u32;
             let search_ms = r.int("search_ms", 0, 50, DEFAULT_SEARCH_MS.into()) as u32;
@@ -311,6 +325,7 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
                         speaker,
                         sample_rate,
                         block_ms,
+                        auto_block,
                         context_ms,
                         crossfade_ms,
                         search_ms,

@@ -154,6 +154,8 @@ fn models_and_voices_entries_are_added_by_id() {
             "models": {{"inswapper": {SWAPPER}}},
             "voices": {{"alto": {{"name": "Alto", "kind": "neural", "model": "rvc-alto.onnx",
                                 "embedder": "contentvec.onnx", "key": 3}},
+                       "tenor": {{"name": "Tenor", "kind": "neural", "model": "t.onnx",
+                                "embedder": "contentvec.onnx", "block_ms": "auto"}},
                        "deeper": {{"name": "Bass", "kind": "dsp", "pitch": -3}}}}
         }}"#
     ))
@@ -174,7 +176,7 @@ fn models_and_voices_entries_are_added_by_id() {
     assert_eq!(m.platform, None);
     assert!(m.serves(Role::Video) && !m.serves(Role::Audio));
     let defaults = Config::defaults().unwrap().voices.len();
-    assert_eq!(c.voices.len(), defaults + 1);
+    assert_eq!(c.voices.len(), defaults + 2);
     // A user entry replaces the preset with the same id as a whole.
     let deeper = &c.voices["deeper"];
     assert_eq!(deeper.name, "Bass");
@@ -187,7 +189,13 @@ fn models_and_voices_entries_are_added_by_id() {
             assert_eq!((v.key, v.block_ms, v.context_ms), (3.0, 100, 300));
             assert_eq!(v.pitch, PitchMethod::Yin);
             assert_eq!(v.index, None);
+            assert!(!v.auto_block);
         }
+        other => panic!("expected a neural voice, got {other:?}"),
+    }
+    // "auto": the block is chosen when the voice loads.
+    match &c.voices["tenor"].kind {
+        VoiceKind::Neural(v) => assert!(v.auto_block && v.block_ms == 100),
         other => panic!("expected a neural voice, got {other:?}"),
     }
 }

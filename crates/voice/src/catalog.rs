@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use studio_infer::{BackendInfo, ModelOptions};
 use studio_proto::api::{VoiceEntry, VoiceKind as ApiVoiceKind};
-use studio_proto::voices::{DspEffect, DspVoice, NeuralVoice, VoiceConfig, VoiceKind, parse_adhoc};
+use studio_proto::voices::{
+    AUTO_BLOCKS_MS, DspEffect, DspVoice, NeuralVoice, VoiceConfig, VoiceKind, parse_adhoc,
+};
 
 /// The voice that leaves audio as it is.
 pub const NONE: &str = "none";
@@ -35,10 +37,14 @@ pub struct BuiltVoice {
 
 /// Streaming sizes of a neural voice, in samples.
 pub fn neural_sizes(v: &NeuralVoice) -> BlockSizes {
+    neural_sizes_with(v, v.block_ms)
+}
+
+fn neural_sizes_with(v: &NeuralVoice, block_ms: u32) -> BlockSizes {
     // Whole 10 ms frames, so the 16 kHz and model-rate windows hold whole frames too.
     let frames = |ms: u32| samples(ms.div_ceil(10) * 10);
     BlockSizes {
-        block: frames(v.block_ms),
+        block: frames(block_ms),
         context: frames(v.context_ms),
         crossfade: samples(v.crossfade_ms),
         search: samples(v.search_ms),
@@ -66,6 +72,27 @@ fn dsp_converter(v: &DspVoice) -> Box<dyn Converter> {
     }
 }
 
+/// A neural voice's block as its last load chose it, and what converting one took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Measured {
+    block_ms: u32,
+    convert_ms: f64,
+}
+
+/// Share of a block's duration its conversion may take when the block is chosen
+/// automatically: the rest absorbs the jitter of a shared CPU or GPU.
+const AUTO_BLOCK_BUDGET: f64 = 0.6;
+
+/// The automatic block: the smallest whose conversion (`(block_ms, convert_ms)`, smallest
+/// block first) takes at most [`AUTO_BLOCK_BUDGET`] of it; the largest when none does.
+pub fn choose_block(costs: &[(u32, f64)]) -> Option<(u32, f64)> {
+    costs
+        .iter()
+        .find(|(block, ms)| *ms <= f64::from(*block) * AUTO_BLOCK_BUDGET)
+        .or(costs.last())
+        .copied()
+}
+
 /// A voice added while the server runs (from a file), with the shared models it waits for.
 #[derive(Debug, Clone)]
 struct AddedVoice {
@@ -79,9 +106,9 @@ struct AddedVoice {
 pub struct Catalog {
     voices: BTreeMap<String, VoiceConfig>,
     added: Arc<RwLock<BTreeMap<String, AddedVoice>>>,
-    /// How each neural voice's last load went: the milliseconds one block took, or why it
-    /// would not load.
-    measured: Arc<Mutex<BTreeMap<String, Result<f64, String>>>>,
+    /// How each neural voice's last load went: the block it runs and what one took, or why
+    /// it would not load.
+    measured: Arc<Mutex<BTreeMap<String, Result<Measured, String>>>>,
     options: ModelOptions,
 }
 
@@ -174,19 +201,19 @@ impl Catalog {
         let (converter, backend): (Box<dyn Converter>, _) = match &config.kind {
             VoiceKind::Dsp(v) => (dsp_converter(v), None),
             VoiceKind::Neural(v) => {
-                let sizes = neural_sizes(v);
-                let loaded = NeuralConverter::load(v, &self.options, sizes.window());
+                let loaded = load_sized(v, &self.options);
                 self.measured
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(
                         id.to_string(),
                         match &loaded {
-                            Ok(neural) => Ok(neural.load_convert_ms),
+                            Ok((_, measured)) => Ok(*measured),
                             Err(e) => Err(e.to_string()),
                         },
                     );
-                let neural = loaded?;
+                let (neural, measured) = loaded?;
+                let sizes = neural_sizes_with(v, measured.block_ms);
                 let backend = Some(neural.backend().clone());
                 let streamer: Box<dyn Converter> = Box::new(BlockStreamer::new(neural, sizes));
                 let converter: Box<dyn Converter> = if v.denoise {
@@ -227,9 +254,19 @@ impl Catalog {
         ids.iter()
             .filter_map(|id| self.resolve(id).ok().map(|c| (id, c)))
             .map(|(id, c)| {
-                let mut entry = entry(id, &c);
+                let mut entry = match (&c.kind, measured.get(id.as_str())) {
+                    // The block the last load chose, with its delay.
+                    (VoiceKind::Neural(v), Some(Ok(m))) if v.auto_block => {
+                        let mut chosen = c.clone();
+                        if let VoiceKind::Neural(n) = &mut chosen.kind {
+                            n.block_ms = m.block_ms;
+                        }
+                        entry(id, &chosen)
+                    }
+                    _ => entry(id, &c),
+                };
                 match measured.get(id.as_str()) {
-                    Some(Ok(ms)) => entry.convert_ms = Some(*ms),
+                    Some(Ok(m)) => entry.convert_ms = Some(m.convert_ms),
                     Some(Err(why)) if entry.ready => {
                         entry.ready = false;
                         entry.problem = Some(why.clone());
@@ -247,6 +284,55 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// Loads a neural voice with its block: the configured one, or for an automatic block the
+/// smallest of [`AUTO_BLOCKS_MS`] that this device converts in time (each window measured
+/// on the loaded models).
+fn load_sized(
+    v: &NeuralVoice,
+    options: &ModelOptions,
+) -> Result<(NeuralConverter, Measured), VoiceError> {
+    let candidates: Vec<u32> = if v.auto_block {
+        AUTO_BLOCKS_MS
+            .iter()
+            .copied()
+            .filter(|b| *b >= v.crossfade_ms)
+            .collect()
+    } else {
+        vec![v.block_ms]
+    };
+    let largest = candidates.last().copied().unwrap_or(v.block_ms);
+    let mut neural = NeuralConverter::load(v, options, neural_sizes_with(v, largest).window())?;
+    if !v.auto_block || candidates.len() < 2 {
+        let convert_ms = neural.load_convert_ms;
+        return Ok((
+            neural,
+            Measured {
+                block_ms: largest,
+                convert_ms,
+            },
+        ));
+    }
+    let mut costs = Vec::with_capacity(candidates.len());
+    for block in candidates {
+        let window = neural_sizes_with(v, block).window();
+        let ms = neural
+            .time_window(window)
+            .map_err(|reason| VoiceError::Model {
+                what: "voice".into(),
+                reason: format!("timing a {block} ms block failed: {reason}"),
+            })?;
+        costs.push((block, ms));
+    }
+    let (block_ms, convert_ms) = choose_block(&costs).unwrap_or((largest, neural.load_convert_ms));
+    Ok((
+        neural,
+        Measured {
+            block_ms,
+            convert_ms,
+        },
+    ))
 }
 
 /// Status figures for one voice.
@@ -307,5 +393,26 @@ pub fn entry(id: &str, config: &VoiceConfig) -> VoiceEntry {
                 index_rate: v.index.as_ref().map(|_| v.index_rate),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_block;
+
+    #[test]
+    fn the_automatic_block_is_the_smallest_that_fits_with_margin() {
+        // 40 ms needs 30 ms: over 60%; 60 ms needs 33 ms: within.
+        assert_eq!(
+            choose_block(&[(40, 30.0), (60, 33.0), (100, 41.0)]),
+            Some((60, 33.0))
+        );
+        assert_eq!(choose_block(&[(40, 10.0), (60, 12.0)]), Some((40, 10.0)));
+        // A device too slow for all: the largest, whose cost the list then shows.
+        assert_eq!(
+            choose_block(&[(40, 90.0), (60, 95.0), (100, 120.0)]),
+            Some((100, 120.0))
+        );
+        assert_eq!(choose_block(&[]), None);
     }
 }

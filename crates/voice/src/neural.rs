@@ -246,6 +246,19 @@ impl NeuralConverter {
         Ok(converter)
     }
 
+    /// What converting a window of `len` samples (48 kHz) takes here, in milliseconds: the
+    /// faster of two runs, so a one-off stall does not decide.
+    pub fn time_window(&mut self, len: usize) -> Result<f64, String> {
+        let window = vec![0.0; len];
+        let mut best = f64::INFINITY;
+        for _ in 0..2 {
+            let started = std::time::Instant::now();
+            self.try_convert(&window)?;
+            best = best.min(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        Ok(best)
+    }
+
     pub fn format(&self) -> SynthFormat {
         self.format
     }

@@ -31,6 +31,7 @@ fn voice(synth: &str) -> NeuralVoice {
         speaker: 0,
         sample_rate: None,
         block_ms: 100,
+        auto_block: false,
         context_ms: 200,
         crossfade_ms: 20,
         search_ms: 10,
@@ -246,5 +247,44 @@ fn an_index_that_does_not_fit_the_voice_is_a_clear_error() {
     assert!(
         err.starts_with("index: ") && err.contains("broken.index") && err.contains("\"IwPQ\""),
         "{err}"
+    );
+}
+
+#[test]
+fn an_automatic_block_is_one_of_the_offered_sizes_measured_on_this_machine() {
+    let mut v = voice("synth_wokada_48k.onnx");
+    v.auto_block = true;
+    let voices = std::collections::BTreeMap::from([(
+        "auto".to_string(),
+        studio_proto::voices::VoiceConfig {
+            name: "Auto".into(),
+            kind: studio_proto::voices::VoiceKind::Neural(v),
+        },
+    )]);
+    let catalog = studio_voice::Catalog::new(voices, tract());
+    let before = catalog
+        .entries()
+        .into_iter()
+        .find(|e| e.id == "auto")
+        .unwrap();
+    assert_eq!((before.block_ms, before.convert_ms), (100.0, None));
+    catalog.build("auto").unwrap();
+    let after = catalog
+        .entries()
+        .into_iter()
+        .find(|e| e.id == "auto")
+        .unwrap();
+    let block = after.block_ms as u32;
+    assert!(
+        studio_proto::voices::AUTO_BLOCKS_MS.contains(&block),
+        "{after:?}"
+    );
+    let convert = after.convert_ms.expect("measured");
+    // The rule: the smallest block converted within 60% of its length, else the largest.
+    assert!(convert <= after.block_ms * 0.6 || block == 100, "{after:?}");
+    // The delay shown is the chosen block's.
+    assert!(
+        after.latency_ms <= before.latency_ms,
+        "{after:?} {before:?}"
     );
 }
