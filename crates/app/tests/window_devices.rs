@@ -9,7 +9,7 @@
 mod common;
 mod pulse;
 
-use pulse::{PulseDaemon, read_raw_f32, record, rms, share_at};
+use pulse::{read_raw_f32, record, rms, share_at};
 use std::time::Duration;
 use studio_app::service::{Studio, StudioOptions};
 use studio_app::state::{Command, Microphone, Phase, RunDevices, Snapshot};
@@ -39,22 +39,8 @@ fn wait_for(studio: &Studio, what: &str, done: impl Fn(&Snapshot) -> bool) -> Sn
 
 #[test]
 fn start_opens_the_virtual_microphone_and_the_talk_key_opens_the_voice() {
-    let daemon = PulseDaemon::start();
-    for (name, value) in daemon.env() {
-        // SAFETY: this test is alone in its process and sets the variables before any thread
-        // of its own reads the environment.
-        unsafe { std::env::set_var(name, value) };
-    }
-    // The person's headphones, the default output.
-    daemon
-        .pactl(&[
-            "load-module",
-            "module-null-sink",
-            "sink_name=headphones",
-            "rate=48000",
-        ])
-        .unwrap();
-    daemon.pactl(&["set-default-sink", "headphones"]).unwrap();
+    // This process's sound server, with the person's headphones as the default output.
+    let daemon = pulse::sound_server_with_headphones();
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("config.json");
     std::fs::write(&config_file, CONFIG).unwrap();

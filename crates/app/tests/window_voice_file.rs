@@ -18,7 +18,7 @@ use common::{standin_voice_model_entries, standin_voice_models, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use file_server::FileServer;
-use pulse::{PulseDaemon, read_raw_f32, record, rms, share_at};
+use pulse::{read_raw_f32, record, rms, share_at};
 use std::time::Duration;
 use studio_app::service::{Studio, StudioOptions};
 use studio_app::state::{Command, Microphone, Phase, RunDevices, VoiceFileUpload, VoiceOption};
@@ -30,21 +30,8 @@ const TONE_HZ: f64 = 440.0;
 
 #[test]
 fn a_dropped_voice_file_becomes_ready_and_is_heard_converted_on_the_headphones() {
-    let daemon = PulseDaemon::start();
-    for (name, value) in daemon.env() {
-        // SAFETY: this test is alone in its process and sets the variables before any thread
-        // of its own reads the environment.
-        unsafe { std::env::set_var(name, value) };
-    }
-    daemon
-        .pactl(&[
-            "load-module",
-            "module-null-sink",
-            "sink_name=headphones",
-            "rate=48000",
-        ])
-        .unwrap();
-    daemon.pactl(&["set-default-sink", "headphones"]).unwrap();
+    // This process's sound server, with the person's headphones as the default output.
+    let daemon = pulse::sound_server_with_headphones();
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let files = runtime.block_on(FileServer::start());

@@ -250,17 +250,7 @@ impl ServerClient {
             .query_pairs_mut()
             .append_pair("name", &query.name)
             .append_pair("pitch", query.pitch.as_str());
-        let response = self
-            .http
-            .post(address)
-            .bearer_auth(&self.token)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .timeout(VOICE_UPLOAD_TIMEOUT)
-            .body(file)
-            .send()
-            .await
-            .map_err(|e| request_error(&url, e))?;
-        read_json(&url, response).await
+        self.post_voice_bytes(address, file).await
     }
 
     /// `POST /v1/voices/{id}/index`: gives the voice added from a file as `id` its RVC
@@ -271,9 +261,23 @@ impl ServerClient {
         file: Vec<u8>,
     ) -> Result<VoiceAdded, ClientError> {
         let url = self.url(&format!("/v1/voices/{id}/index"));
+        let address = reqwest::Url::parse(&url).map_err(|e| ClientError::Request {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        self.post_voice_bytes(address, file).await
+    }
+
+    /// A voice file's bytes to `address`, given the time a large file needs.
+    async fn post_voice_bytes(
+        &self,
+        address: reqwest::Url,
+        file: Vec<u8>,
+    ) -> Result<VoiceAdded, ClientError> {
+        let url = address.to_string();
         let response = self
             .http
-            .post(&url)
+            .post(address)
             .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .timeout(VOICE_UPLOAD_TIMEOUT)

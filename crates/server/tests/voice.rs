@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 use studio_client::ServerClient;
-use studio_media::{AudioBlock, Timestamp};
 use studio_proto::api::VoiceList;
 use studio_proto::control::{Control, ControlAck};
 use studio_transport::SessionEvent;
 
 mod common;
 
-use common::Server;
+use common::{Server, tone};
+use studio_media::AudioBlock;
 
 const TOKEN: &str = "voice-test-token-0123456789";
 
@@ -38,19 +38,6 @@ async fn next_audio(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> A
     match next_event(events).await {
         SessionEvent::Audio(block) => block,
         other => panic!("expected audio, got {other:?}"),
-    }
-}
-
-fn tone(seq: u64) -> AudioBlock {
-    AudioBlock {
-        seq,
-        capture: Timestamp(seq * 20_000),
-        sample_rate: 48_000,
-        samples: (0..960)
-            .map(|i| {
-                (2.0 * std::f32::consts::PI * 220.0 * (seq * 960 + i) as f32 / 48000.0).sin() * 0.5
-            })
-            .collect(),
     }
 }
 

@@ -12,12 +12,11 @@ mod file_server;
 #[path = "../../run/tests/support/mod.rs"]
 mod run_support;
 
-use common::Server;
+use common::{Server, tone};
 use file_server::FileServer;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use studio_client::ServerClient;
-use studio_media::{AudioBlock, Timestamp};
 use studio_proto::api::{VoiceEntry, VoiceFilePitch, VoiceFileQuery, VoiceList, error_code};
 use studio_proto::control::Control;
 use studio_transport::SessionEvent;
@@ -52,19 +51,6 @@ fn start_audio(dir: &Path, files: &FileServer, limits: serde_json::Value) -> Ser
 async fn voice(client: &ServerClient, id: &str) -> Option<VoiceEntry> {
     let list: VoiceList = client.voices().await.unwrap();
     list.voices.into_iter().find(|v| v.id == id)
-}
-
-fn tone(seq: u64) -> AudioBlock {
-    AudioBlock {
-        seq,
-        capture: Timestamp(seq * 20_000),
-        sample_rate: 48_000,
-        samples: (0..960)
-            .map(|i| {
-                (2.0 * std::f32::consts::PI * 220.0 * (seq * 960 + i) as f32 / 48000.0).sin() * 0.5
-            })
-            .collect(),
-    }
 }
 
 #[tokio::test]

@@ -6,6 +6,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// A daemon of our own as this process's sound server (its variables set in the
+/// environment), with "headphones" (a null sink, 48 kHz) as the default output. Call it
+/// first, from a test file that holds one test alone.
+pub fn sound_server_with_headphones() -> PulseDaemon {
+    let daemon = PulseDaemon::start();
+    for (name, value) in daemon.env() {
+        // SAFETY: the caller's test is alone in its process and calls this before any
+        // thread of its own reads the environment.
+        unsafe { std::env::set_var(name, value) };
+    }
+    daemon
+        .pactl(&[
+            "load-module",
+            "module-null-sink",
+            "sink_name=headphones",
+            "rate=48000",
+        ])
+        .expect("the headphones sink");
+    daemon
+        .pactl(&["set-default-sink", "headphones"])
+        .expect("the default output");
+    daemon
+}
+
 /// A PulseAudio daemon of our own: private runtime folder and socket, no system daemon, no
 /// D-Bus. Stopped when dropped.
 pub struct PulseDaemon {

@@ -64,3 +64,17 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
         .await
         .unwrap()
 }
+
+/// Block `seq` of a 220 Hz tone at half scale: 20 ms at 48 kHz, captured at 20 ms steps.
+pub fn tone(seq: u64) -> studio_media::AudioBlock {
+    studio_media::AudioBlock {
+        seq,
+        capture: studio_media::Timestamp(seq * 20_000),
+        sample_rate: 48_000,
+        samples: (0..960)
+            .map(|i| {
+                (2.0 * std::f32::consts::PI * 220.0 * (seq * 960 + i) as f32 / 48000.0).sin() * 0.5
+            })
+            .collect(),
+    }
+}
