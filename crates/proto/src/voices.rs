@@ -71,6 +71,9 @@ pub struct NeuralVoice {
     pub crossfade_ms: u32,
     pub search_ms: u32,
     pub denoise: bool,
+    /// Silence what is quieter than this (dBFS RMS over 40 ms, judged every 10 ms) before
+    /// converting, as RVC's real-time threshold; `None` converts everything.
+    pub silence_db: Option<f32>,
     /// An RVC feature index (faiss `.index`, `added_*.index`) retrieved into the features.
     pub index: Option<String>,
     /// How much of each frame's features comes from the index (0..1); 0 leaves it unread.
@@ -108,6 +111,7 @@ impl NeuralVoice {
             crossfade_ms: DEFAULT_CROSSFADE_MS,
             search_ms: DEFAULT_SEARCH_MS,
             denoise: false,
+            silence_db: None,
             index: None,
             index_rate: DEFAULT_INDEX_RATE,
         }
@@ -210,7 +214,7 @@ impl<'a> Reader<'a> {
 }
 
 const DSP_KEYS: [&str; 6] = ["name", "kind", "pitch", "formant", "effect", "denoise"];
-const NEURAL_KEYS: [&str; 16] = [
+const NEURAL_KEYS: [&str; 17] = [
     "name",
     "kind",
     "model",
@@ -227,6 +231,7 @@ const NEURAL_KEYS: [&str; 16] = [
     "denoise",
     "index",
     "index_rate",
+    "silence_db",
 ];
 
 /// Checks one `voices.<id>` entry. `path` is `voices.<id>`.
@@ -309,6 +314,9 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
             let denoise = r.boolean("denoise");
             let index = r.string("index", false);
             let index_rate = r.number("index_rate", 0.0, 1.0, DEFAULT_INDEX_RATE.into());
+            let silence_db = map
+                .contains_key("silence_db")
+                .then(|| r.number("silence_db", -100.0, 0.0, -100.0));
             if index.is_none() && map.contains_key("index_rate") {
                 r.problems.push((
                     join(path, "index_rate"),
@@ -330,6 +338,7 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
                         crossfade_ms,
                         search_ms,
                         denoise,
+                        silence_db,
                         index,
                         index_rate,
                     }))

@@ -155,7 +155,8 @@ fn models_and_voices_entries_are_added_by_id() {
             "voices": {{"alto": {{"name": "Alto", "kind": "neural", "model": "rvc-alto.onnx",
                                 "embedder": "contentvec.onnx", "key": 3}},
                        "tenor": {{"name": "Tenor", "kind": "neural", "model": "t.onnx",
-                                "embedder": "contentvec.onnx", "block_ms": "auto"}},
+                                "embedder": "contentvec.onnx", "block_ms": "auto",
+                                "silence_db": -50}},
                        "deeper": {{"name": "Bass", "kind": "dsp", "pitch": -3}}}}
         }}"#
     ))
@@ -190,12 +191,16 @@ fn models_and_voices_entries_are_added_by_id() {
             assert_eq!(v.pitch, PitchMethod::Yin);
             assert_eq!(v.index, None);
             assert!(!v.auto_block);
+            assert_eq!(v.silence_db, None, "converts everything unless told");
         }
         other => panic!("expected a neural voice, got {other:?}"),
     }
     // "auto": the block is chosen when the voice loads.
     match &c.voices["tenor"].kind {
-        VoiceKind::Neural(v) => assert!(v.auto_block && v.block_ms == 100),
+        VoiceKind::Neural(v) => {
+            assert!(v.auto_block && v.block_ms == 100);
+            assert_eq!(v.silence_db, Some(-50.0));
+        }
         other => panic!("expected a neural voice, got {other:?}"),
     }
 }

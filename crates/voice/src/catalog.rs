@@ -6,6 +6,7 @@ use crate::denoise::Denoiser;
 use crate::effects::Radio;
 use crate::neural::NeuralConverter;
 use crate::pitch_shift::{self, PitchShifter, ShiftSettings};
+use crate::silence::SilenceGate;
 use crate::streamer::{BlockSizes, BlockStreamer};
 use crate::{RATE, VoiceError};
 use std::collections::BTreeMap;
@@ -216,10 +217,19 @@ impl Catalog {
                 let sizes = neural_sizes_with(v, measured.block_ms);
                 let backend = Some(neural.backend().clone());
                 let streamer: Box<dyn Converter> = Box::new(BlockStreamer::new(neural, sizes));
-                let converter: Box<dyn Converter> = if v.denoise {
-                    Box::new(Chain(vec![Box::new(Denoiser::new()), streamer]))
-                } else {
+                // As RVC: the silence gate on the raw input, then noise removal, then the model.
+                let mut stages: Vec<Box<dyn Converter>> = Vec::new();
+                if let Some(threshold) = v.silence_db {
+                    stages.push(Box::new(SilenceGate::new(threshold)));
+                }
+                if v.denoise {
+                    stages.push(Box::new(Denoiser::new()));
+                }
+                let converter: Box<dyn Converter> = if stages.is_empty() {
                     streamer
+                } else {
+                    stages.push(streamer);
+                    Box::new(Chain(stages))
                 };
                 (converter, backend)
             }

@@ -20,6 +20,7 @@ pub mod index;
 pub mod neural;
 pub mod pitch_shift;
 pub mod resample;
+pub mod silence;
 pub mod streamer;
 pub mod yin;
 

@@ -36,6 +36,7 @@ fn voice(synth: &str) -> NeuralVoice {
         crossfade_ms: 20,
         search_ms: 10,
         denoise: false,
+        silence_db: None,
         index: None,
         index_rate: 0.75,
     }
