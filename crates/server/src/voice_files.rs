@@ -26,6 +26,31 @@ use tokio::io::AsyncWriteExt;
 /// Longest voice name kept, in characters.
 const MAX_NAME_CHARS: usize = 80;
 
+/// A voice file may take as long as it needs while it keeps coming at this rate on average
+/// (measured from [`RATE_GRACE`] on), and no gap between its pieces is longer than
+/// [`STALL_LIMIT`]: a slow uplink gets there, a trickle does not hold the server.
+const MIN_BYTES_PER_S: u64 = 32 * 1024;
+const RATE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether `path` is one of the voice-file uploads (they set their own pace, not the
+/// request deadline).
+pub fn is_upload(path: &str) -> bool {
+    path == "/v1/voices"
+        || path
+            .strip_prefix("/v1/voices/")
+            .is_some_and(|rest| rest.ends_with("/index"))
+}
+
+/// Whether `received` bytes after `elapsed` is slower than the upload rule allows.
+fn too_slow(received: u64, elapsed: std::time::Duration) -> bool {
+    if elapsed < RATE_GRACE {
+        return false;
+    }
+    let expected = MIN_BYTES_PER_S.saturating_mul(elapsed.as_secs());
+    received < expected
+}
+
 /// `POST /v1/voices?name=…&pitch=yin|rmvpe`, the `.onnx` file as the body: `201` with the
 /// voice's id and its entry.
 pub async fn add_route(
@@ -286,7 +311,24 @@ async fn write_body(body: Body, partial: &Path, limit: u64) -> Result<String, Ap
     let mut hasher = Sha256::new();
     let mut received: u64 = 0;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
+    let started = std::time::Instant::now();
+    let too_slow_error = || {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the voice file is arriving slower than {} KiB/s; try again on a faster connection",
+                MIN_BYTES_PER_S / 1024
+            ),
+        )
+    };
+    loop {
+        let Ok(next) = tokio::time::timeout(STALL_LIMIT, stream.next()).await else {
+            return Err(too_slow_error());
+        };
+        let Some(chunk) = next else {
+            break;
+        };
         let chunk = chunk.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -295,6 +337,9 @@ async fn write_body(body: Body, partial: &Path, limit: u64) -> Result<String, Ap
             )
         })?;
         received = received.saturating_add(chunk.len() as u64);
+        if too_slow(received, started.elapsed()) {
+            return Err(too_slow_error());
+        }
         if received > limit {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -344,4 +389,22 @@ async fn load_when_ready(
         Err(e) => tracing::error!("loading a voice from a file: {e}"),
     }
     registry.changed();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn uploads_are_held_to_a_rate_not_a_deadline() {
+        // Slow at first is fine; then the average must keep up.
+        assert!(!too_slow(0, Duration::from_secs(9)));
+        assert!(too_slow(0, Duration::from_secs(10)));
+        // 110 MB at 40 KiB/s, about 47 minutes: still coming, still taken.
+        assert!(!too_slow(40 * 1024 * 2800, Duration::from_secs(2800)));
+        assert!(too_slow(20 * 1024 * 2800, Duration::from_secs(2800)));
+        assert!(is_upload("/v1/voices") && is_upload("/v1/voices/file-0123/index"));
+        assert!(!is_upload("/v1/voicesx") && !is_upload("/v1/voices/file-0123"));
+    }
 }
