@@ -86,30 +86,32 @@ impl MouthMask {
         self.bounds
     }
 
-    /// The ellipse's radius at `(x, y)`: 1 on the core's edge.
-    fn radius(&self, x: f64, y: f64) -> f64 {
+    /// The square of the ellipse's radius at `(x, y)`: 1 on the core's edge (squared, so the
+    /// core and the far side need no square root).
+    fn radius_sq(&self, x: f64, y: f64) -> f64 {
         let (dx, dy) = (x - self.centre[0], y - self.centre[1]);
         let along = (dx * self.axis[0] + dy * self.axis[1]) / self.half_width;
         let across = (dy * self.axis[0] - dx * self.axis[1]) / self.half_height;
-        along.hypot(across)
+        along * along + across * across
     }
 
     /// Whether `(x, y)` lies in the core, where the weight is exactly 1.
     pub fn in_core(&self, x: f64, y: f64) -> bool {
-        self.radius(x, y) <= 1.0
+        self.radius_sq(x, y) <= 1.0
     }
 
     /// The weight at `(x, y)`: 1 in the core, a smoothstep down to 0 across the feather.
     pub fn weight_at(&self, x: f64, y: f64) -> f32 {
-        let r = self.radius(x, y);
-        if r <= 1.0 {
+        let r2 = self.radius_sq(x, y);
+        if r2 <= 1.0 {
             return 1.0;
         }
-        let s = 1.0 - (r - 1.0) / FEATHER;
-        if s.is_nan() || s <= 0.0 {
+        // NaN (from a wild landmark) weighs nothing too.
+        if r2.is_nan() || r2 >= (1.0 + FEATHER) * (1.0 + FEATHER) {
             return 0.0;
         }
-        (s * s * (3.0 - 2.0 * s)) as f32
+        let s = 1.0 - (r2.sqrt() - 1.0) / FEATHER;
+        (s * s * (3.0 - 2.0 * s)).clamp(0.0, 1.0) as f32
     }
 
     /// The weight at pixel `(x, y)`; a bounds check alone for pixels away from the mouth.
