@@ -4,6 +4,7 @@
 //! box adds a feathered edge and guarantees that pixels outside it stay untouched, bit for bit.
 
 use crate::align::{Sampler, sample_rgb, warp_rgb_into};
+pub use crate::mouth::MouthMask;
 use crate::{Affine, FaceError};
 use studio_media::RgbImage;
 
@@ -412,6 +413,18 @@ pub fn paste_back(
     to_crop: &Affine,
     limit: Option<[f32; 4]>,
 ) -> Result<(), FaceError> {
+    paste_back_keeping(frame, crop, to_crop, limit, None)
+}
+
+/// [`paste_back`] with the mask multiplied by `1 − keep`: where `keep` is 1 the frame stays as
+/// it came, bit for bit.
+pub fn paste_back_keeping(
+    frame: &mut RgbImage,
+    crop: &RgbImage,
+    to_crop: &Affine,
+    limit: Option<[f32; 4]>,
+    keep: Option<&MouthMask>,
+) -> Result<(), FaceError> {
     let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
     let (cw, ch) = (i64::from(crop.width()), i64::from(crop.height()));
     let to_frame = to_crop
@@ -450,6 +463,12 @@ pub fn paste_back(
                     continue;
                 }
                 a *= fade(&r, feather, x, y);
+            }
+            if let Some(k) = keep {
+                a *= 1.0 - k.weight(x, y);
+                if a <= 0.0 {
+                    continue;
+                }
             }
             let o = y as usize * stride + x as usize * 3;
             let f = ((y - work.y0) as usize * work.w() + (x - work.x0) as usize) * 3;
@@ -544,6 +563,19 @@ impl PasteBack {
         to_crop: &Affine,
         limit: Option<[f32; 4]>,
     ) -> Result<Pasted, FaceError> {
+        self.paste_keeping(frame, crop, to_crop, limit, None)
+    }
+
+    /// [`PasteBack::paste`] with the mask multiplied by `1 − keep` (as
+    /// [`paste_back_keeping`] does): where `keep` is 1 the frame stays as it came.
+    pub fn paste_keeping(
+        &mut self,
+        frame: &mut RgbImage,
+        crop: &RgbImage,
+        to_crop: &Affine,
+        limit: Option<[f32; 4]>,
+        keep: Option<&MouthMask>,
+    ) -> Result<Pasted, FaceError> {
         let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
         let (cw, ch) = (i64::from(crop.width()), i64::from(crop.height()));
         let to_frame = to_crop
@@ -553,7 +585,8 @@ impl PasteBack {
             return Ok(Pasted::Cached);
         }
         let Some(key) = bucket(&to_frame, crop.width(), crop.height()) else {
-            return paste_back(frame, crop, to_crop, limit).map(|()| Pasted::Reference);
+            return paste_back_keeping(frame, crop, to_crop, limit, keep)
+                .map(|()| Pasted::Reference);
         };
         // The filters' reach from the square, over-estimated from its bounds: while it stays
         // inside the frame, the frame's edges cannot change the reference's mask.
@@ -564,11 +597,13 @@ impl PasteBack {
             || bx1 + reach > fw as f64
             || by1 + reach > fh as f64
         {
-            return paste_back(frame, crop, to_crop, limit).map(|()| Pasted::Reference);
+            return paste_back_keeping(frame, crop, to_crop, limit, keep)
+                .map(|()| Pasted::Reference);
         }
         // A mask too large to cache (a huge face in a huge frame) is left to the reference.
         let Ok(entry) = self.mask_for(key) else {
-            return paste_back(frame, crop, to_crop, limit).map(|()| Pasted::Reference);
+            return paste_back_keeping(frame, crop, to_crop, limit, keep)
+                .map(|()| Pasted::Reference);
         };
         // Where the mask can be non-zero (the square plus the feather's reach, which the bucket's
         // scale may stretch by a pixel), within the box.
@@ -596,6 +631,12 @@ impl PasteBack {
                 }
                 if let Some((r, feather)) = fence {
                     a *= fade(&r, feather, x, y);
+                }
+                if let Some(k) = keep {
+                    a *= 1.0 - k.weight(x, y);
+                    if a <= 0.0 {
+                        continue;
+                    }
                 }
                 let fake = sample_rgb(crop, &sampler, x as u32, y as u32);
                 let o = y as usize * stride + x as usize * 3;
@@ -935,6 +976,52 @@ mod tests {
             cached_cases >= 50,
             "only {cached_cases} pastes used the cache"
         );
+    }
+
+    #[test]
+    fn a_kept_mouth_stays_as_it_came_on_the_cached_and_the_reference_paths() {
+        let frame = crate::standin::textured(640, 360, 3);
+        let crop = crate::standin::textured(128, 128, 4);
+        let mut fast = PasteBack::new();
+        // Clear of the edges (the cached mask) and over the top edge (the reference).
+        for (cx, cy, expected) in [
+            (320.0, 170.0, Pasted::Cached),
+            (300.0, 60.0, Pasted::Reference),
+        ] {
+            let m = placed(180.0, 8.0, cx, cy);
+            let to_frame = m.invert().unwrap();
+            // The crop's mouth corners (ArcFace's, scaled to 128) carried into the frame.
+            let corner = |x: f64, y: f64| {
+                let (x, y) = to_frame.apply(x * 128.0 / 112.0, y * 128.0 / 112.0);
+                [x as f32, y as f32]
+            };
+            let kps = [
+                corner(38.29, 51.70),
+                corner(73.53, 51.50),
+                corner(56.03, 71.74),
+                corner(41.55, 92.37),
+                corner(70.73, 92.20),
+            ];
+            let keep = MouthMask::from_landmarks(&kps).unwrap();
+            let (mut plain, mut kept) = (frame.clone(), frame.clone());
+            assert_eq!(fast.paste(&mut plain, &crop, &m, None).unwrap(), expected);
+            let how = fast
+                .paste_keeping(&mut kept, &crop, &m, None, Some(&keep))
+                .unwrap();
+            assert_eq!(how, expected);
+            let mut core = 0;
+            for y in 0..360 {
+                for x in 0..640 {
+                    if keep.in_core(f64::from(x), f64::from(y)) {
+                        core += 1;
+                        assert_eq!(kept.pixel(x, y), frame.pixel(x, y), "({x},{y})");
+                    } else if keep.weight(i64::from(x), i64::from(y)) == 0.0 {
+                        assert_eq!(kept.pixel(x, y), plain.pixel(x, y), "({x},{y})");
+                    }
+                }
+            }
+            assert!(core > 200, "only {core} pixels in the core");
+        }
     }
 
     #[test]

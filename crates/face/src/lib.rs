@@ -8,6 +8,7 @@ pub mod blend;
 pub mod detect;
 pub mod error;
 pub mod latent;
+pub mod mouth;
 pub mod smooth;
 pub mod track;
 

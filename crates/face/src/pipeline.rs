@@ -4,6 +4,7 @@
 //! came. Target identities are uploaded once into a shared library and chosen live.
 
 use crate::models::{Detector, Embedder, ModelError, Swapper};
+use crate::mouth::MouthMask;
 use crate::smooth::Smoother;
 use crate::track::Tracker;
 use crate::{Detection, FaceError, align, blend, detect};
@@ -139,6 +140,7 @@ impl FaceEngine {
             tracker: Tracker::new(self.detect_every),
             smoother: Smoother::default(),
             smoothing: true,
+            mouth_mask: false,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
             latent: None,
@@ -192,6 +194,8 @@ pub struct FaceSwapProcessor {
     /// Steadies the tracker's faces from frame to frame, so the swap does not flicker.
     smoother: Smoother,
     smoothing: bool,
+    /// Whether the person's own mouth is kept over the swapped face.
+    mouth_mask: bool,
     /// The faces the last frame used: the tracker's, smoothed when smoothing is on.
     faces: Vec<Detection>,
     /// The session's paste-back masks, one per face size and roll.
@@ -226,6 +230,17 @@ impl FaceSwapProcessor {
     /// Whether the faces are smoothed.
     pub fn smoothing(&self) -> bool {
         self.smoothing
+    }
+
+    /// Keep the person's own mouth over the swapped face (off by default, which pastes as
+    /// before): a feathered ellipse around the mouth corners shows the frame as it came.
+    pub fn set_mouth_mask(&mut self, on: bool) {
+        self.mouth_mask = on;
+    }
+
+    /// Whether the mouth is kept.
+    pub fn mouth_mask(&self) -> bool {
+        self.mouth_mask
     }
 
     /// The tracker's faces for the frame captured at `time`, smoothed when smoothing is on.
@@ -293,7 +308,12 @@ impl FaceSwapProcessor {
             // works in place.
             if let Some(rect) = ChangedRect::new(face.bbox, rgb.width(), rgb.height()) {
                 let original = rect.copy_of(&rgb);
-                self.paste.paste(&mut rgb, &swapped, &m, Some(face.bbox))?;
+                let keep = self
+                    .mouth_mask
+                    .then(|| MouthMask::from_landmarks(&face.kps))
+                    .flatten();
+                self.paste
+                    .paste_keeping(&mut rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
                 pasted = Some((rect, original));
             }
             self.times.blend += t.elapsed();
@@ -502,7 +522,13 @@ impl VideoProcessor for FaceSwapProcessor {
     }
 
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
-        let VideoSetting::Face(face_id) = setting;
+        let face_id = match setting {
+            VideoSetting::Face(face_id) => face_id,
+            VideoSetting::MouthMask(on) => {
+                self.set_mouth_mask(*on);
+                return Ok(());
+            }
+        };
         match face_id {
             None => self.set_target(None),
             Some(id) => {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use studio_face::mouth::MouthMask;
 use studio_face::pipeline::{AddFaceError, FaceEngine, FaceModels};
 use studio_face::standin::textured;
 use studio_infer::{BackendChoice, ModelOptions};
@@ -205,4 +206,82 @@ fn smoothed_faces_bound_the_changed_pixels_on_a_moving_picture() {
     // The first frame starts unfiltered; later ones are filtered.
     assert_eq!(faces_used[0][0], faces_used[1][0]);
     assert_ne!(faces_used[0][1..], faces_used[1][1..]);
+}
+
+/// One frame through a fresh processor, the mouth mask set first when `mouth` says so.
+fn swap_once(img: &RgbImage, mouth: Option<bool>) -> (VideoFrame, Vec<studio_face::Detection>) {
+    let engine = engine(1);
+    let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+    let mut p = engine.processor();
+    assert!(!p.mouth_mask(), "the mouth mask is off by default");
+    if let Some(on) = mouth {
+        p.apply(&VideoSetting::MouthMask(on)).unwrap();
+        assert_eq!(p.mouth_mask(), on);
+    }
+    p.apply(&VideoSetting::Face(Some(target.id))).unwrap();
+    let out = p.process(frame(0, img));
+    assert_eq!(p.last_error(), None);
+    (out, p.faces().to_vec())
+}
+
+/// With the mouth mask on, the mouth's core comes out exactly as it went in while the rest
+/// of the face is swapped as before; turned off it gives today's frame, byte for byte.
+#[test]
+fn the_mouth_mask_keeps_the_mouth_and_off_pastes_as_before() {
+    let img = textured(640, 360, 11);
+    let input = frame(0, &img);
+    let (today, faces) = swap_once(&img, None);
+    let (off, _) = swap_once(&img, Some(false));
+    assert_eq!(off, today);
+    let (on, faces_on) = swap_once(&img, Some(true));
+    assert_eq!(faces_on, faces);
+    let face = studio_face::detect::largest(&faces).unwrap();
+    let mouth = MouthMask::from_landmarks(&face.kps).expect("the stand-in face has a mouth");
+    let (yi, ui, vi) = input.image.planes();
+    let (yt, ut, vt) = today.image.planes();
+    let (yn, un, vn) = on.image.planes();
+    let (mut core, mut core_swapped_today, mut rest_changed) = (0, 0, 0);
+    for (i, ((a, t), n)) in yi.iter().zip(yt).zip(yn).enumerate() {
+        let (x, y) = (i as i64 % 640, i as i64 / 640);
+        if mouth.in_core(x as f64, y as f64) {
+            core += 1;
+            assert_eq!(n, a, "luma ({x},{y}) in the mouth's core changed");
+            core_swapped_today += usize::from(t != a);
+        } else if mouth.weight(x, y) == 0.0 {
+            assert_eq!(
+                n, t,
+                "luma ({x},{y}) away from the mouth differs from today's"
+            );
+            rest_changed += usize::from(n != a);
+        }
+    }
+    assert!(core > 100, "only {core} pixels in the mouth's core");
+    assert!(
+        core_swapped_today * 2 > core,
+        "without the mask only {core_swapped_today} of {core} core pixels were swapped"
+    );
+    assert!(
+        rest_changed > 500,
+        "only {rest_changed} face pixels changed"
+    );
+    // Chroma: a 2×2 block wholly in the core is the input's, one wholly clear of the mask
+    // today's.
+    for (i, (((a, t), n), ((c, u), m))) in ui
+        .iter()
+        .zip(ut)
+        .zip(un)
+        .zip(vi.iter().zip(vt).zip(vn))
+        .enumerate()
+    {
+        let (cx, cy) = (i as i64 % 320, i as i64 / 320);
+        let block = [(0, 0), (1, 0), (0, 1), (1, 1)].map(|(dx, dy)| (2 * cx + dx, 2 * cy + dy));
+        if block
+            .iter()
+            .all(|&(x, y)| mouth.in_core(x as f64, y as f64))
+        {
+            assert_eq!((n, m), (a, c), "chroma ({cx},{cy}) in the core changed");
+        } else if block.iter().all(|&(x, y)| mouth.weight(x, y) == 0.0) {
+            assert_eq!((n, m), (t, u), "chroma ({cx},{cy}) differs from today's");
+        }
+    }
 }

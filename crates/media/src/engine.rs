@@ -11,6 +11,8 @@ use crate::video::VideoFrame;
 pub enum VideoSetting {
     /// Swap to this target face (an uploaded face's id); `None` stops swapping.
     Face(Option<String>),
+    /// Keep the person's own mouth over the swapped face (off by default).
+    MouthMask(bool),
 }
 
 /// A live setting for an audio processor.
