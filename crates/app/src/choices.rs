@@ -32,6 +32,7 @@ pub struct Choices {
     pub faces: Vec<PathBuf>,
     /// Index into `faces`; `None` is no face swap.
     pub chosen_face: Option<usize>,
+    pub keep_mouth: bool,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -92,6 +93,7 @@ impl Choices {
                 .map(|f| f.path.clone())
                 .collect(),
             chosen_face: snapshot.chosen_face.and_then(|i| i.checked_sub(skip)),
+            keep_mouth: snapshot.keep_mouth,
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -156,6 +158,7 @@ impl Choices {
                 .and_then(|c| kept.iter().position(|&k| k == c));
             commands.push(Command::ChooseFace(chosen));
         }
+        commands.push(Command::KeepMouth(self.keep_mouth));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         for path in self.voice_files.iter().take(MAX_FACES) {
             if path.is_file() {
@@ -250,6 +253,7 @@ mod tests {
             Command::ChooseFace(Some(0)),
             Command::AddVoice(voice.clone()),
             Command::AccuratePitch(true),
+            Command::KeepMouth(true),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -261,7 +265,7 @@ mod tests {
         assert_eq!(choices.faces, [a.clone(), b.clone()]);
         assert_eq!(choices.chosen_face, Some(0));
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
-        assert!(choices.accurate_pitch);
+        assert!(choices.accurate_pitch && choices.keep_mouth);
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));
 
         let file = dir.path().join("data").join(FILE_NAME);

@@ -185,6 +185,9 @@ struct RunArgs {
     /// licence allows non-commercial research use only) instead of stopping to say so.
     #[arg(long, requires = "face")]
     fetch_models: bool,
+    /// With `--face`: keep your own mouth over the swapped face, so speech looks natural.
+    #[arg(long, requires = "face")]
+    keep_mouth: bool,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -217,7 +220,7 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
     Ok((role, Duration::from_millis(ms)))
 }
 
-/// Live controls for a headless run's `--voice` and `--talk`, checked before anything starts.
+/// Live controls for a headless run's `--voice`, `--keep-mouth` and `--talk`, checked before anything starts.
 fn run_controls(
     config: &studio_proto::config::Config,
     args: &RunArgs,
@@ -244,6 +247,9 @@ fn run_controls(
                 voice_id: voice.clone(),
             },
         );
+    }
+    if args.keep_mouth {
+        controls.set(Role::Video, Control::MouthMask { on: true });
     }
     if let Some(talk) = &args.talk {
         controls.set(

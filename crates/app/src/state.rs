@@ -450,6 +450,8 @@ pub struct Snapshot {
     pub chosen_face: Option<usize>,
     /// Shown while a face waits for the face models.
     pub face_models: Option<FaceModelsOffer>,
+    /// The person's own mouth is kept over the swapped face.
+    pub keep_mouth: bool,
     pub voices: Vec<VoiceOption>,
     /// Voices added from files, in the order they were added.
     pub voice_files: Vec<VoiceFile>,
@@ -513,6 +515,8 @@ pub enum Command {
     Pick(PickKind),
     /// `None`: no face swap.
     ChooseFace(Option<usize>),
+    /// Keep the person's own mouth over the swapped face (natural speech), or not.
+    KeepMouth(bool),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -722,6 +726,7 @@ impl Store {
                 faces: Vec::new(),
                 chosen_face: None,
                 face_models: None,
+                keep_mouth: false,
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
                 accurate_pitch: false,
@@ -803,6 +808,9 @@ impl Store {
                 face_id: self.chosen_face_id(),
             },
         )];
+        if self.state.keep_mouth {
+            controls.push((Role::Video, Control::MouthMask { on: true }));
+        }
         // A voice from a file goes once the new server has the file (see `sync_voice`).
         if let Some(voice) = self
             .state
@@ -1083,6 +1091,17 @@ impl Store {
                     ));
                 }
                 effects
+            }
+            Command::KeepMouth(on) => {
+                if self.state.keep_mouth == on {
+                    return Vec::new();
+                }
+                self.state.keep_mouth = on;
+                if self.running() {
+                    vec![Effect::Control(Role::Video, Control::MouthMask { on })]
+                } else {
+                    Vec::new()
+                }
             }
             Command::ChooseVoice(id) => {
                 // A choice made now wins over a voice file still on its way.
@@ -1597,7 +1616,9 @@ impl Store {
                     Vec::new()
                 }
             }
-            (Control::Talk { .. } | Control::PassThrough { .. }, _) => Vec::new(),
+            (Control::Talk { .. } | Control::PassThrough { .. } | Control::MouthMask { .. }, _) => {
+                Vec::new()
+            }
         }
     }
 
@@ -2178,6 +2199,24 @@ mod tests {
                 Control::PassThrough { active: false }
             )]
         );
+    }
+
+    #[test]
+    fn keeping_the_mouth_goes_with_the_start_and_live_to_the_video_server() {
+        let mut store = store();
+        assert!(store.command(Command::KeepMouth(true)).is_empty());
+        let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
+            panic!("no start");
+        };
+        assert!(controls.contains(&(Role::Video, Control::MouthMask { on: true })));
+        assert_eq!(
+            store.command(Command::KeepMouth(false)),
+            [Effect::Control(
+                Role::Video,
+                Control::MouthMask { on: false }
+            )]
+        );
+        assert!(store.command(Command::KeepMouth(false)).is_empty(), "once");
     }
 
     #[test]

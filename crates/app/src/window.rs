@@ -718,6 +718,13 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
         commands.push(Command::Pick(PickKind::Face));
     }
     muted(ui, "Or drop photos on the window.");
+    let mut keep_mouth = snapshot.keep_mouth;
+    if ui
+        .checkbox(&mut keep_mouth, "Keep my own mouth (natural speech)")
+        .changed()
+    {
+        commands.push(Command::KeepMouth(keep_mouth));
+    }
 }
 
 /// What the face swap needs before it can start, with one button that fetches it.

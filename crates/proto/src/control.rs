@@ -15,6 +15,8 @@ pub enum Control {
     Talk { active: bool },
     /// While active, the voice goes out as captured, unconverted (the own-voice key).
     PassThrough { active: bool },
+    /// Keep the person's own mouth over the swapped face (natural speech), or not.
+    MouthMask { on: bool },
 }
 
 impl Control {
@@ -25,6 +27,7 @@ impl Control {
             Control::SetVoice { .. } => Some(crate::Role::Audio),
             Control::Talk { .. } => None,
             Control::PassThrough { .. } => Some(crate::Role::Audio),
+            Control::MouthMask { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -46,6 +49,8 @@ pub struct LiveSettings {
     pub talk: Option<bool>,
     #[serde(default)]
     pub pass_through: Option<bool>,
+    #[serde(default)]
+    pub mouth_mask: Option<bool>,
 }
 
 impl LiveSettings {
@@ -56,6 +61,7 @@ impl LiveSettings {
             Control::SetVoice { voice_id } => self.voice_id = Some(voice_id.clone()),
             Control::Talk { active } => self.talk = Some(*active),
             Control::PassThrough { active } => self.pass_through = Some(*active),
+            Control::MouthMask { on } => self.mouth_mask = Some(*on),
         }
     }
 }

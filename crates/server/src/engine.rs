@@ -127,6 +127,7 @@ impl Engine {
                 p.apply(&AudioSetting::Voice(voice_id.clone()))
             }
             (Engine::Audio(p), Control::Talk { active }) => p.apply(&AudioSetting::Talk(*active)),
+            (Engine::Video(p), Control::MouthMask { on }) => p.apply(&VideoSetting::MouthMask(*on)),
             (Engine::Audio(p), Control::PassThrough { active }) => {
                 p.apply(&AudioSetting::PassThrough(*active))
             }

@@ -106,16 +106,26 @@ impl FaceSlot {
 pub struct SessionFaces {
     slot: Arc<FaceSlot>,
     swap: Option<studio_face::pipeline::FaceSwapProcessor>,
+    /// The mouth mask as last set, kept for the swap while the engine is not there yet.
+    mouth_mask: bool,
 }
 
 impl SessionFaces {
     pub fn new(slot: Arc<FaceSlot>) -> SessionFaces {
-        SessionFaces { slot, swap: None }
+        SessionFaces {
+            slot,
+            swap: None,
+            mouth_mask: false,
+        }
     }
 
     fn swap(&mut self) -> Option<&mut studio_face::pipeline::FaceSwapProcessor> {
         if self.swap.is_none() {
-            self.swap = self.slot.engine().map(|engine| engine.processor());
+            self.swap = self.slot.engine().map(|engine| {
+                let mut swap = engine.processor();
+                swap.set_mouth_mask(self.mouth_mask);
+                swap
+            });
         }
         self.swap.as_mut()
     }
@@ -137,6 +147,9 @@ impl VideoProcessor for SessionFaces {
     }
 
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
+        if let VideoSetting::MouthMask(on) = setting {
+            self.mouth_mask = *on;
+        }
         match self.swap() {
             Some(swap) => swap.apply(setting),
             None => match setting {

@@ -189,13 +189,32 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         ..frame.clone()
     };
     session.sender.send_video(second.clone());
-    match next(&mut session.events).await {
+    let swapped = match next(&mut session.events).await {
         SessionEvent::Video(back) => {
             assert_eq!((back.seq, back.capture), (second.seq, second.capture));
             assert_ne!(
                 back.image, second.image,
                 "the chosen face changes the frame"
             );
+            back
+        }
+        other => panic!("expected a frame, got {other:?}"),
+    };
+    // The person's own mouth back over the swapped face, from the next frame on.
+    session.sender.send_control(Control::MouthMask { on: true });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let third = VideoFrame {
+        seq: 2,
+        ..frame.clone()
+    };
+    session.sender.send_video(third.clone());
+    match next(&mut session.events).await {
+        SessionEvent::Video(back) => {
+            assert_ne!(back.image, third.image, "still swapped");
+            assert_ne!(back.image, swapped.image, "but the mouth is the camera's");
         }
         other => panic!("expected a frame, got {other:?}"),
     }
@@ -208,4 +227,5 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
     let status: serde_json::Value = common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
     let engine = status["engine"].as_str().unwrap();
     assert!(engine.contains("ready"), "{engine}");
+    assert_eq!(status["sessions"][0]["settings"]["mouth_mask"], true);
 }
