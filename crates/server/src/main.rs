@@ -278,6 +278,9 @@ async fn serve(
     // In the background: health answers at once, and status shows the progress.
     studio_server::models::start(&registry, &config, args.role);
     studio_server::face::start(&registry, &config);
+    if args.role == studio_proto::Role::Audio {
+        studio_server::voice_files::resolve_configured(&registry, &config);
+    }
     start_pod_expiry(&args, &config, &registry)?;
 
     let stop = shutdown_signal(args.watch_stdin);

@@ -211,6 +211,55 @@ pub async fn add_index_route(
     Ok(Json(VoiceAdded { id, entry }))
 }
 
+/// Configured neural voices may name a shared model by its id instead of a path
+/// (`"embedder": "contentvec_768"`, `"pitch_model": "rmvpe"`): each such voice is offered with
+/// the cached file's path, waits for the models that are missing, which are fetched in the
+/// background, and is loaded once when they are there. Call once the model manager started.
+pub fn resolve_configured(registry: &Arc<Registry>, config: &studio_proto::config::Config) {
+    let Some(manager) = registry.model_manager().cloned() else {
+        return;
+    };
+    let catalog = registry.engines.catalog();
+    for (id, voice) in &config.voices {
+        let VoiceKind::Neural(neural) = &voice.kind else {
+            continue;
+        };
+        let mut resolved = neural.clone();
+        let mut named = Vec::new();
+        let mut by_id = |value: &mut String| {
+            if manager.entries().contains_key(value.as_str())
+                && let Ok(path) = manager.path(value)
+            {
+                named.push(std::mem::replace(value, path.display().to_string()));
+            }
+        };
+        by_id(&mut resolved.embedder);
+        if let PitchMethod::Rmvpe(path) = &mut resolved.pitch {
+            by_id(path);
+        }
+        if named.is_empty() {
+            continue;
+        }
+        let missing: Vec<String> = named
+            .into_iter()
+            .filter(|model| manager.path(model).map_or(true, |p| !p.is_file()))
+            .collect();
+        catalog.add(
+            id,
+            VoiceConfig {
+                name: voice.name.clone(),
+                kind: VoiceKind::Neural(resolved),
+            },
+            missing.clone(),
+        );
+        let fetches: Vec<_> = missing
+            .iter()
+            .map(|model| crate::models::fetch_in_background(registry, &manager, model))
+            .collect();
+        tokio::spawn(load_when_ready(registry.clone(), id.clone(), fetches));
+    }
+}
+
 /// The shared models a voice from a file needs for this pitch method.
 fn shared_models(pitch: VoiceFilePitch) -> Vec<&'static str> {
     match pitch {

@@ -29,6 +29,15 @@ fn standin(name: &str) -> PathBuf {
 
 /// An audio server whose shared voice models are the stand-ins, served by `files`.
 fn start_audio(dir: &Path, files: &FileServer, limits: serde_json::Value) -> Server {
+    start_audio_with(dir, files, limits, serde_json::json!({}))
+}
+
+fn start_audio_with(
+    dir: &Path,
+    files: &FileServer,
+    limits: serde_json::Value,
+    voices: serde_json::Value,
+) -> Server {
     let models = run_support::standin_voice_model_entries(|name, bytes| {
         files.serve(name, bytes);
         files.url(name)
@@ -38,6 +47,7 @@ fn start_audio(dir: &Path, files: &FileServer, limits: serde_json::Value) -> Ser
         "servers": {"audio": {"backend": "tract"}, "cache_dir": dir.join("cache").display().to_string()},
         "models": models,
         "limits": limits,
+        "voices": voices,
     });
     std::fs::write(&config, json.to_string()).unwrap();
     let mut command = common::command(&["--role", "audio", "--port", "0", "--config"], TOKEN);
@@ -229,5 +239,34 @@ async fn a_voice_file_takes_an_rvc_index_and_a_wrong_one_is_refused() {
         }
         assert!(Instant::now() < deadline, "never ready: {entry:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_configured_voice_names_the_shared_models_by_id_and_gets_them() {
+    let files = FileServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let synth = standin("synth_rvc_40k.onnx").display().to_string();
+    let server = start_audio_with(
+        dir.path(),
+        &files,
+        serde_json::json!({}),
+        serde_json::json!({"alto": {
+            "name": "Alto", "kind": "neural", "model": synth,
+            "embedder": "contentvec_768", "pitch": "rmvpe", "pitch_model": "rmvpe"
+        }}),
+    );
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let entry = voice(&client, "alto").await.expect("listed");
+        if entry.ready && entry.convert_ms.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {entry:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for name in ["contentvec.onnx", "rmvpe.onnx"] {
+        assert_eq!(files.requests(name).len(), 1, "{name} fetched once");
     }
 }

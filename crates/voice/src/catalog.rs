@@ -172,11 +172,13 @@ impl Catalog {
                 }),
             });
         }
-        if let Some(v) = self.voices.get(id) {
-            return Ok(v.clone());
-        }
+        // An added voice first: a configured one whose shared models were resolved at start
+        // is added again under its own id.
         if let Some(v) = self.added(id) {
             return Ok(v.config);
+        }
+        if let Some(v) = self.voices.get(id) {
+            return Ok(v.clone());
         }
         match parse_adhoc(id) {
             Some(result) => result.map_err(VoiceError::Spec),
