@@ -185,6 +185,14 @@ struct RunArgs {
     /// licence allows non-commercial research use only) instead of stopping to say so.
     #[arg(long, requires = "face")]
     fetch_models: bool,
+    /// An RVC v2 voice exported as `.onnx` (with its `.index` beside it, if any): sent to the
+    /// audio server, which fetches the shared models it needs (ContentVec, and RMVPE with
+    /// `--accurate-pitch`); the voice is used once it is ready.
+    #[arg(long, value_name = "VOICE.onnx", conflicts_with = "voice")]
+    voice_file: Option<PathBuf>,
+    /// With `--voice-file`: find the pitch with RMVPE (a 362 MB download) rather than YIN.
+    #[arg(long, requires = "voice_file")]
+    accurate_pitch: bool,
     /// With `--face`: keep your own mouth over the swapped face, so speech looks natural.
     #[arg(long, requires = "face")]
     keep_mouth: bool,
@@ -260,6 +268,29 @@ fn run_controls(
         );
     }
     Ok(std::sync::Arc::new(controls))
+}
+
+/// `--voice-file`, checked to be there before anything starts (the audio server checks what
+/// it is).
+fn voice_file(
+    args: &RunArgs,
+) -> anyhow::Result<Option<std::sync::Arc<studio_run::voice_file::VoiceFile>>> {
+    let Some(path) = &args.voice_file else {
+        return Ok(None);
+    };
+    if !path.is_file() {
+        anyhow::bail!("the voice file {} is not there", path.display());
+    }
+    Ok(Some(std::sync::Arc::new(
+        studio_run::voice_file::VoiceFile {
+            path: path.clone(),
+            pitch: if args.accurate_pitch {
+                studio_proto::api::VoiceFilePitch::Rmvpe
+            } else {
+                studio_proto::api::VoiceFilePitch::Yin
+            },
+        },
+    )))
 }
 
 fn parse_video_in(s: &str) -> Result<VideoInput, String> {
@@ -385,6 +416,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
     let levels = std::sync::Arc::new(studio_run::levels::AudioLevels::default());
     levels.set_input_gain_db(args.input_gain_db);
     levels.set_output_gain_db(args.output_gain_db);
+    let voice_file = voice_file(&args)?;
     let spec = RunSpec {
         levels,
         video_in: args.video_in,
@@ -396,6 +428,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         lip_sync: !args.no_lip_sync,
         face,
         fetch_face_models: args.fetch_models,
+        voice_file,
         transport: args.transport,
         ice: args.ice,
         ..RunSpec::new(servers)

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use studio_client::{FaceImage, ServerClient};
 use studio_media::input::{AudioInput, VideoInput};
 use studio_proto::Role;
-use studio_proto::api::{FaceAdded, VoiceAdded, VoiceFilePitch, VoiceFileQuery, error_code};
+use studio_proto::api::{FaceAdded, error_code};
 use studio_proto::config::{Config, FACE_MODEL_IDS};
 use studio_run::controls::LiveControls;
 use studio_run::levels::AudioLevels;
@@ -396,7 +396,7 @@ impl Driver {
                 let client = self.clients.borrow()[index(Role::Audio)].clone();
                 tokio::spawn(async move {
                     let (result, index_problem) = match client {
-                        Some(client) => upload_voice(&client, &path, pitch).await,
+                        Some(client) => studio_run::voice_file::upload(&client, &path, pitch).await,
                         None => (Err("the audio server is not running".to_string()), None),
                     };
                     send(Event::VoiceUploaded {
@@ -611,70 +611,6 @@ async fn watch_status(client: ServerClient, inputs: mpsc::UnboundedSender<Input>
 
 /// Send the image file at `path` to the video server: the face it found, or the server's
 /// reason in its own words. Public so a test can run exactly what the window runs.
-/// Sends the voice file at `path` to the audio server, named after the file, and the RVC
-/// index found beside it, if any. A refused index leaves the voice without one: the answer
-/// then says why.
-async fn upload_voice(
-    client: &ServerClient,
-    path: &Path,
-    pitch: VoiceFilePitch,
-) -> (Result<VoiceAdded, String>, Option<String>) {
-    let bytes = match tokio::fs::read(path).await {
-        Ok(bytes) => bytes,
-        Err(e) => return (Err(format!("{} cannot be read: {e}", path.display())), None),
-    };
-    let name = crate::state::voice_name(path);
-    let added = match client
-        .upload_voice(bytes, &VoiceFileQuery { name, pitch })
-        .await
-    {
-        Ok(added) => added,
-        Err(e) => return (Err(e.plain()), None),
-    };
-    let Some(index) = index_beside(path) else {
-        return (Ok(added), None);
-    };
-    let shown = index.display().to_string();
-    let sent = match tokio::fs::read(&index).await {
-        Ok(bytes) => client
-            .upload_voice_index(&added.id, bytes)
-            .await
-            .map_err(|e| e.plain()),
-        Err(e) => Err(format!("it cannot be read: {e}")),
-    };
-    match sent {
-        Ok(with_index) => (Ok(with_index), None),
-        Err(why) => (
-            Ok(added),
-            Some(format!("its index {shown} was not used: {why}")),
-        ),
-    }
-}
-
-/// The voice's RVC feature index, when exactly one lies beside it: `<name>.index`, or
-/// `added_…<name>….index` as RVC's trainer names it.
-fn index_beside(voice: &Path) -> Option<PathBuf> {
-    let stem = voice.file_stem()?.to_str()?.to_owned();
-    let entries = std::fs::read_dir(voice.parent()?).ok()?;
-    let found: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let is_index = p
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("index"));
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            is_index
-                && (p.file_stem().and_then(|s| s.to_str()) == Some(stem.as_str())
-                    || (name.starts_with("added_") && name.contains(stem.as_str())))
-        })
-        .collect();
-    match found.as_slice() {
-        [one] => Some(one.clone()),
-        _ => None,
-    }
-}
-
 pub async fn upload_face(client: &ServerClient, path: &Path) -> Result<FaceAdded, FaceRefusal> {
     let bytes = tokio::fs::read(path)
         .await

@@ -394,9 +394,7 @@ pub enum VoiceFileUpload {
 
 /// What the window calls a voice file: its name without the extension.
 pub fn voice_name(path: &std::path::Path) -> String {
-    path.file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| file_name(path))
+    studio_run::voice_file::voice_name(path)
 }
 
 /// A setting a server's session would not take, and the server's reason.

@@ -1,6 +1,8 @@
 //! `studio run --headless --voice ... --talk ...` end to end, through real servers.
 
 mod common;
+#[path = "../../models/tests/support/file_server.rs"]
+mod file_server;
 
 use common::studio;
 use std::path::Path;
@@ -107,4 +109,91 @@ fn an_unknown_voice_fails_before_anything_starts() {
         stderr.contains("unknown voice \"no-such-voice\"") && stderr.contains("deeper"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_voice_file_is_used_once_its_shared_models_are_fetched() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let files = runtime.block_on(file_server::FileServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let models = common::standin_voice_model_entries(|name, bytes| {
+        files.serve(name, bytes);
+        files.url(name)
+    });
+    let config = dir.path().join("config.json");
+    let json = serde_json::json!({
+        "servers": {
+            "audio": {"backend": "tract"},
+            "cache_dir": dir.path().join("cache").display().to_string()
+        },
+        "models": models,
+    });
+    std::fs::write(&config, json.to_string()).unwrap();
+    let voice = dir.path().join("Alto.onnx");
+    std::fs::copy(
+        common::standin_voice_models().join("synth_rvc_40k.onnx"),
+        &voice,
+    )
+    .unwrap();
+    let out = dir.path().join("out.wav");
+    let output = studio()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "run",
+            "--headless",
+            "--video-in",
+            "test",
+            "--audio-in",
+            "tone:220",
+            "--talk",
+            "always",
+            "--seconds",
+            "6",
+            "--voice-file",
+        ])
+        .arg(&voice)
+        .arg("--audio-out")
+        .arg(&out)
+        .output()
+        .expect("run studio");
+    assert!(
+        output.status.success(),
+        "studio failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(files.requests("contentvec.onnx").len(), 1);
+    assert!(
+        files.requests("rmvpe.onnx").is_empty(),
+        "YIN needs no RMVPE"
+    );
+    let mut reader = WavReader::open(&out).expect("output WAV");
+    let mut samples = Vec::new();
+    while let Some(chunk) = reader.read(48_000).expect("samples") {
+        if chunk.is_empty() {
+            break;
+        }
+        samples.extend(chunk);
+    }
+    // The last second is the voice's, not the microphone's tone: unconverted, it would be
+    // the input sine exactly (to 1e-7) at some delay; the stand-in voice, which regenerates a
+    // sine at the detected pitch, is not.
+    let last = &samples[samples.len() - 48_000..];
+    let period = (48_000.0_f64 / 220.0).ceil() as usize;
+    let closest = (0..period)
+        .map(|delay| {
+            last.iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    let t = (i + delay) as f64 / 48_000.0;
+                    (f64::from(x) - 0.5 * (std::f64::consts::TAU * 220.0 * t).sin()).abs()
+                })
+                .fold(0.0_f64, f64::max)
+        })
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        closest > 0.05,
+        "the output is the microphone's tone (within {closest} at the closest delay)"
+    );
+    assert!(last.iter().any(|x| x.abs() > 1e-3), "and not silence");
 }

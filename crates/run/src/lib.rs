@@ -16,6 +16,7 @@ pub mod session_transport;
 pub mod sinks;
 pub mod spec;
 pub mod tap;
+pub mod voice_file;
 
 pub use spec::{DeviceFallback, RunSpec, Servers};
 /// How a run is told to stop (re-exported so callers need not name tokio-util).

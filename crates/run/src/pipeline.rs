@@ -358,6 +358,7 @@ pub(crate) async fn run_with(
             stop: links_stop.clone(),
             tap: options.tap.clone(),
             face: options.face.clone().filter(|_| role == Role::Video),
+            voice_file: options.voice_file.clone().filter(|_| role == Role::Audio),
             fetch_face_models: options.fetch_face_models,
             transport: transport.clone(),
         };
@@ -559,6 +560,7 @@ struct Link {
     tap: Option<RunTap>,
     face: Option<Arc<FacePhoto>>,
     fetch_face_models: bool,
+    voice_file: Option<Arc<crate::voice_file::VoiceFile>>,
     transport: crate::session_transport::SessionTransport,
 }
 
@@ -622,6 +624,19 @@ impl Link {
                     }
                 })
             });
+            // The voice goes on once the server has it ready (its shared models may take
+            // minutes); until then the audio flows as the voice before.
+            if let Some(file) = self.voice_file.clone() {
+                let (client, controls) = (server.client.clone(), self.controls.clone());
+                tokio::spawn(async move {
+                    match crate::voice_file::wear(&client, &file, &controls).await {
+                        Ok(id) => {
+                            tracing::info!("using the voice in {} ({id})", file.path.display())
+                        }
+                        Err(e) => tracing::error!("{e:#}"),
+                    }
+                });
+            }
             // The run starts with the face on; after a restart, or while the server fetches
             // the face models (minutes), frames flow unchanged until the server knows the face.
             if first_session

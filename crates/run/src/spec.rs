@@ -51,6 +51,9 @@ pub struct RunSpec {
     /// When a video server has no face models, have it download them (their licence accepted
     /// by whoever set this) instead of running without the face.
     pub fetch_face_models: bool,
+    /// A voice from a file: sent to every audio server the run connects to, and chosen once
+    /// the server has its shared models.
+    pub voice_file: Option<Arc<crate::voice_file::VoiceFile>>,
     /// How sessions travel.
     pub transport: Transport,
     /// ICE over UDP or TCP for WebRTC; cloud pods always get TCP (see
@@ -112,6 +115,7 @@ impl RunSpec {
             levels: Arc::default(),
             lip_sync: true,
             face: None,
+            voice_file: None,
             fetch_face_models: false,
             device_fallback: None,
             monitor: None,
