@@ -33,6 +33,8 @@ pub struct Choices {
     /// Index into `faces`; `None` is no face swap.
     pub chosen_face: Option<usize>,
     pub keep_mouth: bool,
+    /// `None` in files from before the choice existed: on.
+    pub match_colours: Option<bool>,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -94,6 +96,7 @@ impl Choices {
                 .collect(),
             chosen_face: snapshot.chosen_face.and_then(|i| i.checked_sub(skip)),
             keep_mouth: snapshot.keep_mouth,
+            match_colours: Some(snapshot.match_colours),
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -159,6 +162,7 @@ impl Choices {
             commands.push(Command::ChooseFace(chosen));
         }
         commands.push(Command::KeepMouth(self.keep_mouth));
+        commands.push(Command::MatchColours(self.match_colours.unwrap_or(true)));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         for path in self.voice_files.iter().take(MAX_FACES) {
             if path.is_file() {
@@ -254,6 +258,7 @@ mod tests {
             Command::AddVoice(voice.clone()),
             Command::AccuratePitch(true),
             Command::KeepMouth(true),
+            Command::MatchColours(false),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -266,6 +271,7 @@ mod tests {
         assert_eq!(choices.chosen_face, Some(0));
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
         assert!(choices.accurate_pitch && choices.keep_mouth);
+        assert_eq!(choices.match_colours, Some(false));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));
 
         let file = dir.path().join("data").join(FILE_NAME);

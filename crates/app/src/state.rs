@@ -450,6 +450,8 @@ pub struct Snapshot {
     pub face_models: Option<FaceModelsOffer>,
     /// The person's own mouth is kept over the swapped face.
     pub keep_mouth: bool,
+    /// The swapped face takes the room's light (on by default).
+    pub match_colours: bool,
     pub voices: Vec<VoiceOption>,
     /// Voices added from files, in the order they were added.
     pub voice_files: Vec<VoiceFile>,
@@ -515,6 +517,8 @@ pub enum Command {
     ChooseFace(Option<usize>),
     /// Keep the person's own mouth over the swapped face (natural speech), or not.
     KeepMouth(bool),
+    /// Match the swapped face's colours to the room's light, or not.
+    MatchColours(bool),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -725,6 +729,7 @@ impl Store {
                 chosen_face: None,
                 face_models: None,
                 keep_mouth: false,
+                match_colours: true,
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
                 accurate_pitch: false,
@@ -808,6 +813,10 @@ impl Store {
         )];
         if self.state.keep_mouth {
             controls.push((Role::Video, Control::MouthMask { on: true }));
+        }
+        // On is the server's default: only a change is sent.
+        if !self.state.match_colours {
+            controls.push((Role::Video, Control::ColourTransfer { on: false }));
         }
         // A voice from a file goes once the new server has the file (see `sync_voice`).
         if let Some(voice) = self
@@ -1089,6 +1098,17 @@ impl Store {
                     ));
                 }
                 effects
+            }
+            Command::MatchColours(on) => {
+                if self.state.match_colours == on {
+                    return Vec::new();
+                }
+                self.state.match_colours = on;
+                if self.running() {
+                    vec![Effect::Control(Role::Video, Control::ColourTransfer { on })]
+                } else {
+                    Vec::new()
+                }
             }
             Command::KeepMouth(on) => {
                 if self.state.keep_mouth == on {
@@ -1614,9 +1634,13 @@ impl Store {
                     Vec::new()
                 }
             }
-            (Control::Talk { .. } | Control::PassThrough { .. } | Control::MouthMask { .. }, _) => {
-                Vec::new()
-            }
+            (
+                Control::Talk { .. }
+                | Control::PassThrough { .. }
+                | Control::MouthMask { .. }
+                | Control::ColourTransfer { .. },
+                _,
+            ) => Vec::new(),
         }
     }
 

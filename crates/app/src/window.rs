@@ -725,6 +725,13 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
     {
         commands.push(Command::KeepMouth(keep_mouth));
     }
+    let mut match_colours = snapshot.match_colours;
+    if ui
+        .checkbox(&mut match_colours, "Match the room's light")
+        .changed()
+    {
+        commands.push(Command::MatchColours(match_colours));
+    }
 }
 
 /// What the face swap needs before it can start, with one button that fetches it.

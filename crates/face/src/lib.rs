@@ -5,6 +5,7 @@
 pub mod affine;
 pub mod align;
 pub mod blend;
+pub mod colour;
 pub mod detect;
 pub mod error;
 pub mod latent;

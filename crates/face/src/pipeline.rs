@@ -141,6 +141,7 @@ impl FaceEngine {
             smoother: Smoother::default(),
             smoothing: true,
             mouth_mask: false,
+            colour_transfer: true,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
             latent: None,
@@ -196,6 +197,8 @@ pub struct FaceSwapProcessor {
     smoothing: bool,
     /// Whether the person's own mouth is kept over the swapped face.
     mouth_mask: bool,
+    /// Whether the swapped face takes the frame's lighting (on by default).
+    colour_transfer: bool,
     /// The faces the last frame used: the tracker's, smoothed when smoothing is on.
     faces: Vec<Detection>,
     /// The session's paste-back masks, one per face size and roll.
@@ -241,6 +244,17 @@ impl FaceSwapProcessor {
     /// Whether the mouth is kept.
     pub fn mouth_mask(&self) -> bool {
         self.mouth_mask
+    }
+
+    /// Match the swapped face's colours to the frame's lighting (the default), or paste the
+    /// swapper's colours as they are.
+    pub fn set_colour_transfer(&mut self, on: bool) {
+        self.colour_transfer = on;
+    }
+
+    /// Whether the swapped face takes the frame's lighting.
+    pub fn colour_transfer(&self) -> bool {
+        self.colour_transfer
     }
 
     /// The tracker's faces for the frame captured at `time`, smoothed when smoothing is on.
@@ -301,9 +315,12 @@ impl FaceSwapProcessor {
             let (crop, m) = align::align_crop(&rgb, &face.kps, size)?;
             self.times.align += t.elapsed();
             let t = Instant::now();
-            let swapped = models.swapper.swap(&crop, &latent)?;
+            let mut swapped = models.swapper.swap(&crop, &latent)?;
             self.times.swap += t.elapsed();
             let t = Instant::now();
+            if self.colour_transfer {
+                crate::colour::match_colour(&mut swapped, &crop);
+            }
             // The box's pixels as they came, for finding the changed ones; the paste then
             // works in place.
             if let Some(rect) = ChangedRect::new(face.bbox, rgb.width(), rgb.height()) {
@@ -526,6 +543,10 @@ impl VideoProcessor for FaceSwapProcessor {
             VideoSetting::Face(face_id) => face_id,
             VideoSetting::MouthMask(on) => {
                 self.set_mouth_mask(*on);
+                return Ok(());
+            }
+            VideoSetting::ColourTransfer(on) => {
+                self.set_colour_transfer(*on);
                 return Ok(());
             }
         };

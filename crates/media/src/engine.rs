@@ -9,6 +9,8 @@ use crate::video::VideoFrame;
 /// A live setting for a video processor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VideoSetting {
+    /// Match the swapped face's colours to the frame's lighting (on by default), or not.
+    ColourTransfer(bool),
     /// Swap to this target face (an uploaded face's id); `None` stops swapping.
     Face(Option<String>),
     /// Keep the person's own mouth over the swapped face (off by default).

@@ -17,6 +17,8 @@ pub enum Control {
     PassThrough { active: bool },
     /// Keep the person's own mouth over the swapped face (natural speech), or not.
     MouthMask { on: bool },
+    /// Match the swapped face's colours to the room's light (the default), or not.
+    ColourTransfer { on: bool },
 }
 
 impl Control {
@@ -27,7 +29,7 @@ impl Control {
             Control::SetVoice { .. } => Some(crate::Role::Audio),
             Control::Talk { .. } => None,
             Control::PassThrough { .. } => Some(crate::Role::Audio),
-            Control::MouthMask { .. } => Some(crate::Role::Video),
+            Control::MouthMask { .. } | Control::ColourTransfer { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -51,6 +53,8 @@ pub struct LiveSettings {
     pub pass_through: Option<bool>,
     #[serde(default)]
     pub mouth_mask: Option<bool>,
+    #[serde(default)]
+    pub colour_transfer: Option<bool>,
 }
 
 impl LiveSettings {
@@ -62,6 +66,7 @@ impl LiveSettings {
             Control::Talk { active } => self.talk = Some(*active),
             Control::PassThrough { active } => self.pass_through = Some(*active),
             Control::MouthMask { on } => self.mouth_mask = Some(*on),
+            Control::ColourTransfer { on } => self.colour_transfer = Some(*on),
         }
     }
 }

@@ -128,6 +128,9 @@ impl Engine {
             }
             (Engine::Audio(p), Control::Talk { active }) => p.apply(&AudioSetting::Talk(*active)),
             (Engine::Video(p), Control::MouthMask { on }) => p.apply(&VideoSetting::MouthMask(*on)),
+            (Engine::Video(p), Control::ColourTransfer { on }) => {
+                p.apply(&VideoSetting::ColourTransfer(*on))
+            }
             (Engine::Audio(p), Control::PassThrough { active }) => {
                 p.apply(&AudioSetting::PassThrough(*active))
             }

@@ -106,8 +106,10 @@ impl FaceSlot {
 pub struct SessionFaces {
     slot: Arc<FaceSlot>,
     swap: Option<studio_face::pipeline::FaceSwapProcessor>,
-    /// The mouth mask as last set, kept for the swap while the engine is not there yet.
+    /// The mouth mask and colour transfer as last set, kept for the swap while the engine is
+    /// not there yet.
     mouth_mask: bool,
+    colour_transfer: bool,
 }
 
 impl SessionFaces {
@@ -116,6 +118,7 @@ impl SessionFaces {
             slot,
             swap: None,
             mouth_mask: false,
+            colour_transfer: true,
         }
     }
 
@@ -124,6 +127,7 @@ impl SessionFaces {
             self.swap = self.slot.engine().map(|engine| {
                 let mut swap = engine.processor();
                 swap.set_mouth_mask(self.mouth_mask);
+                swap.set_colour_transfer(self.colour_transfer);
                 swap
             });
         }
@@ -147,8 +151,10 @@ impl VideoProcessor for SessionFaces {
     }
 
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
-        if let VideoSetting::MouthMask(on) = setting {
-            self.mouth_mask = *on;
+        match setting {
+            VideoSetting::MouthMask(on) => self.mouth_mask = *on,
+            VideoSetting::ColourTransfer(on) => self.colour_transfer = *on,
+            VideoSetting::Face(_) => {}
         }
         match self.swap() {
             Some(swap) => swap.apply(setting),

@@ -211,10 +211,30 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         ..frame.clone()
     };
     session.sender.send_video(third.clone());
-    match next(&mut session.events).await {
+    let mouth_kept = match next(&mut session.events).await {
         SessionEvent::Video(back) => {
             assert_ne!(back.image, third.image, "still swapped");
             assert_ne!(back.image, swapped.image, "but the mouth is the camera's");
+            back
+        }
+        other => panic!("expected a frame, got {other:?}"),
+    };
+    // The swapper's own colours instead of the room's light (on by default).
+    session
+        .sender
+        .send_control(Control::ColourTransfer { on: false });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_video(VideoFrame {
+        seq: 3,
+        ..frame.clone()
+    });
+    match next(&mut session.events).await {
+        SessionEvent::Video(back) => {
+            assert_ne!(back.image, third.image, "still swapped");
+            assert_ne!(back.image, mouth_kept.image, "in the swapper's own colours");
         }
         other => panic!("expected a frame, got {other:?}"),
     }
@@ -228,4 +248,5 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
     let engine = status["engine"].as_str().unwrap();
     assert!(engine.contains("ready"), "{engine}");
     assert_eq!(status["sessions"][0]["settings"]["mouth_mask"], true);
+    assert_eq!(status["sessions"][0]["settings"]["colour_transfer"], false);
 }
