@@ -15,6 +15,7 @@ use studio_proto::api::{
 use studio_proto::config::{Config, FACE_MODEL_IDS};
 use studio_proto::control::Control;
 use studio_run::manager::ManagerEvent;
+use studio_run::voice_file::voice_name;
 
 /// Where the servers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -390,11 +391,6 @@ pub enum VoiceFileUpload {
     Added,
     /// The server would not take it: why.
     Failed(String),
-}
-
-/// What the window calls a voice file: its name without the extension.
-pub fn voice_name(path: &std::path::Path) -> String {
-    studio_run::voice_file::voice_name(path)
 }
 
 /// A setting a server's session would not take, and the server's reason.
@@ -1104,22 +1100,14 @@ impl Store {
                     return Vec::new();
                 }
                 self.state.match_colours = on;
-                if self.running() {
-                    vec![Effect::Control(Role::Video, Control::ColourTransfer { on })]
-                } else {
-                    Vec::new()
-                }
+                self.live(Role::Video, Control::ColourTransfer { on })
             }
             Command::KeepMouth(on) => {
                 if self.state.keep_mouth == on {
                     return Vec::new();
                 }
                 self.state.keep_mouth = on;
-                if self.running() {
-                    vec![Effect::Control(Role::Video, Control::MouthMask { on })]
-                } else {
-                    Vec::new()
-                }
+                self.live(Role::Video, Control::MouthMask { on })
             }
             Command::ChooseVoice(id) => {
                 // A choice made now wins over a voice file still on its way.
@@ -1153,25 +1141,14 @@ impl Store {
                     return Vec::new();
                 }
                 self.state.own_voice = active;
-                if self.running() {
-                    vec![Effect::Control(
-                        Role::Audio,
-                        Control::PassThrough { active },
-                    )]
-                } else {
-                    Vec::new()
-                }
+                self.live(Role::Audio, Control::PassThrough { active })
             }
             Command::Talk(active) => {
                 if self.state.talking == active {
                     return Vec::new();
                 }
                 self.state.talking = active;
-                if self.running() {
-                    vec![Effect::Control(Role::Audio, Control::Talk { active })]
-                } else {
-                    Vec::new()
-                }
+                self.live(Role::Audio, Control::Talk { active })
             }
             Command::SaveApiKey(key) => {
                 let key = Secret::new(key.expose().trim());
@@ -1254,6 +1231,16 @@ impl Store {
                 controls,
                 devices,
             }]
+        }
+    }
+
+    /// A live setting for the running sessions; nothing while no run is under way (the next
+    /// start carries the state).
+    fn live(&self, role: Role, control: Control) -> Vec<Effect> {
+        if self.running() {
+            vec![Effect::Control(role, control)]
+        } else {
+            Vec::new()
         }
     }
 
@@ -1625,14 +1612,7 @@ impl Store {
                 }
                 let previous = self.accepted_face.clone();
                 self.state.chosen_face = self.face_index(previous.as_deref());
-                if self.running() {
-                    vec![Effect::Control(
-                        role,
-                        Control::SetFace { face_id: previous },
-                    )]
-                } else {
-                    Vec::new()
-                }
+                self.live(role, Control::SetFace { face_id: previous })
             }
             (
                 Control::Talk { .. }

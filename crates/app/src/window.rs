@@ -578,14 +578,20 @@ fn call_devices(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
     let chosen = &snapshot.devices.chosen;
     let idle = snapshot.can_start();
     ui.add_enabled_ui(idle, |ui| {
-        let mut camera = chosen.virtual_camera;
-        if ui.checkbox(&mut camera, "Virtual camera").changed() {
-            commands.push(Command::UseVirtualCamera(camera));
-        }
-        let mut microphone = chosen.virtual_microphone;
-        if ui.checkbox(&mut microphone, "Virtual microphone").changed() {
-            commands.push(Command::UseVirtualMicrophone(microphone));
-        }
+        toggle(
+            ui,
+            chosen.virtual_camera,
+            "Virtual camera",
+            Command::UseVirtualCamera,
+            commands,
+        );
+        toggle(
+            ui,
+            chosen.virtual_microphone,
+            "Virtual microphone",
+            Command::UseVirtualMicrophone,
+            commands,
+        );
     });
     muted(ui, CALL_HINT);
     for problem in &snapshot.devices.problems {
@@ -718,19 +724,33 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
         commands.push(Command::Pick(PickKind::Face));
     }
     muted(ui, "Or drop photos on the window.");
-    let mut keep_mouth = snapshot.keep_mouth;
-    if ui
-        .checkbox(&mut keep_mouth, "Keep my own mouth (natural speech)")
-        .changed()
-    {
-        commands.push(Command::KeepMouth(keep_mouth));
-    }
-    let mut match_colours = snapshot.match_colours;
-    if ui
-        .checkbox(&mut match_colours, "Match the room's light")
-        .changed()
-    {
-        commands.push(Command::MatchColours(match_colours));
+    toggle(
+        ui,
+        snapshot.keep_mouth,
+        "Keep my own mouth (natural speech)",
+        Command::KeepMouth,
+        commands,
+    );
+    toggle(
+        ui,
+        snapshot.match_colours,
+        "Match the room's light",
+        Command::MatchColours,
+        commands,
+    );
+}
+
+/// A checkbox showing `on`; a click asks for the other state through `command`.
+fn toggle(
+    ui: &mut Ui,
+    on: bool,
+    label: &str,
+    command: fn(bool) -> Command,
+    commands: &mut Vec<Command>,
+) {
+    let mut value = on;
+    if ui.checkbox(&mut value, label).changed() {
+        commands.push(command(value));
     }
 }
 
@@ -872,13 +892,13 @@ fn voice_files(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
         commands.push(Command::Pick(PickKind::Voice));
     }
     muted(ui, "RVC v2 voices (.onnx); or drop one here.");
-    let mut accurate = snapshot.accurate_pitch;
-    if ui
-        .checkbox(&mut accurate, "Accurate pitch (RMVPE, 362 MB)")
-        .changed()
-    {
-        commands.push(Command::AccuratePitch(accurate));
-    }
+    toggle(
+        ui,
+        snapshot.accurate_pitch,
+        "Accurate pitch (RMVPE, 362 MB)",
+        Command::AccuratePitch,
+        commands,
+    );
 }
 
 fn voice_list(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {

@@ -215,3 +215,18 @@ impl egui::DroppedFile for Dropped {
         std::fs::read(&self.0).map_err(|e| e.to_string())
     }
 }
+
+/// A WAV file's rate and every sample in it.
+pub fn read_all_samples(path: &std::path::Path) -> (u32, Vec<f32>) {
+    use studio_media::source::AudioSource;
+    let mut reader = studio_media::wav::WavReader::open(path).expect("output WAV");
+    let rate = reader.sample_rate();
+    let mut samples = Vec::new();
+    while let Some(chunk) = reader.read(48_000).expect("samples") {
+        if chunk.is_empty() {
+            break;
+        }
+        samples.extend(chunk);
+    }
+    (rate, samples)
+}

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Output;
 use studio_media::source::{AudioSource, FrameRate, VideoFormat, VideoSource};
 use studio_media::synthetic::{TestPattern, Tone};
-use studio_media::wav::WavReader;
 use studio_media::y4m::Y4mReader;
 
 fn run_headless(dir: &Path, extra: &[&str]) -> (Output, Value) {
@@ -45,19 +44,6 @@ fn read_all_frames(path: &Path) -> (VideoFormat, Vec<studio_media::I420Image>) {
     (format, frames)
 }
 
-fn read_all_samples(path: &Path) -> (u32, Vec<f32>) {
-    let mut reader = WavReader::open(path).expect("output WAV");
-    let rate = reader.sample_rate();
-    let mut samples = Vec::new();
-    while let Some(chunk) = reader.read(48_000).expect("samples") {
-        if chunk.is_empty() {
-            break;
-        }
-        samples.extend(chunk);
-    }
-    (rate, samples)
-}
-
 #[test]
 fn identity_run_through_two_servers_returns_the_input_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,7 +69,7 @@ fn identity_run_through_two_servers_returns_the_input_exactly() {
         assert!(frame == &expected, "frame {n} differs from the input");
     }
 
-    let (rate, samples) = read_all_samples(&dir.path().join("out.wav"));
+    let (rate, samples) = common::read_all_samples(&dir.path().join("out.wav"));
     assert_eq!(rate, 48_000);
     let seconds = samples.len() as f64 / rate as f64;
     assert!((seconds - 3.0).abs() <= 0.05, "{seconds} s of audio");
@@ -146,7 +132,7 @@ fn the_input_and_output_gains_scale_the_voice_on_its_way() {
             "-14",
         ],
     );
-    let (_, samples) = read_all_samples(&dir.path().join("out.wav"));
+    let (_, samples) = common::read_all_samples(&dir.path().join("out.wav"));
     let expected = Tone::new(440.0, 48_000)
         .read(samples.len())
         .unwrap()
@@ -193,7 +179,7 @@ fn a_file_input_runs_until_it_ends() {
     assert_eq!(out_format, format);
     assert_eq!(frames, written);
     assert_eq!(report["video"]["frames_in"], 20);
-    let (_, samples) = read_all_samples(&dir.path().join("out.wav"));
+    let (_, samples) = common::read_all_samples(&dir.path().join("out.wav"));
     assert_eq!(samples.len(), 96_000);
     assert!(samples[..480].iter().any(|s| *s != 0.0), "click at 0 s");
     assert!(

@@ -6,8 +6,7 @@ mod common;
 use common::studio;
 use serde_json::Value;
 use std::path::Path;
-use studio_media::source::{AudioSource, VideoSource};
-use studio_media::wav::WavReader;
+use studio_media::source::VideoSource;
 use studio_media::y4m::Y4mReader;
 
 /// Seconds at which the output video turns bright (the first frame of each flash).
@@ -31,15 +30,8 @@ fn flash_times(path: &Path) -> Vec<f64> {
 
 /// Seconds at which a click starts in the output audio (after at least 100 ms of quiet).
 fn click_times(path: &Path) -> Vec<f64> {
-    let mut reader = WavReader::open(path).expect("output WAV");
-    let rate = reader.sample_rate() as f64;
-    let mut samples = Vec::new();
-    while let Some(chunk) = reader.read(48_000).expect("samples") {
-        if chunk.is_empty() {
-            break;
-        }
-        samples.extend(chunk);
-    }
+    let (rate, samples) = common::read_all_samples(path);
+    let rate = f64::from(rate);
     let quiet_needed = (rate * 0.1) as usize;
     let mut times = Vec::new();
     let mut quiet = quiet_needed;

@@ -6,8 +6,6 @@ mod file_server;
 
 use common::studio;
 use std::path::Path;
-use studio_media::source::AudioSource;
-use studio_media::wav::WavReader;
 
 fn run(dir: &Path, extra: &[&str]) -> Vec<f32> {
     let out = dir.join("out.wav");
@@ -30,14 +28,7 @@ fn run(dir: &Path, extra: &[&str]) -> Vec<f32> {
         "studio failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut reader = WavReader::open(&out).expect("output WAV");
-    let mut samples = Vec::new();
-    while let Some(chunk) = reader.read(48_000).expect("samples") {
-        if chunk.is_empty() {
-            break;
-        }
-        samples.extend(chunk);
-    }
+    let (_, samples) = common::read_all_samples(&out);
     samples
 }
 
@@ -167,14 +158,7 @@ fn a_voice_file_is_used_once_its_shared_models_are_fetched() {
         files.requests("rmvpe.onnx").is_empty(),
         "YIN needs no RMVPE"
     );
-    let mut reader = WavReader::open(&out).expect("output WAV");
-    let mut samples = Vec::new();
-    while let Some(chunk) = reader.read(48_000).expect("samples") {
-        if chunk.is_empty() {
-            break;
-        }
-        samples.extend(chunk);
-    }
+    let (_, samples) = common::read_all_samples(&out);
     // The last second is the voice's, not the microphone's tone: unconverted, it would be
     // the input sine exactly (to 1e-7) at some delay; the stand-in voice, which regenerates a
     // sine at the detected pitch, is not.

@@ -63,6 +63,19 @@ async fn voice(client: &ServerClient, id: &str) -> Option<VoiceEntry> {
     list.voices.into_iter().find(|v| v.id == id)
 }
 
+/// Voice `id` once it is ready and loaded (its cost per block measured), within a minute.
+async fn loaded(client: &ServerClient, id: &str) -> VoiceEntry {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let entry = voice(client, id).await.expect("the voice is listed");
+        if entry.ready && entry.convert_ms.is_some() {
+            return entry;
+        }
+        assert!(Instant::now() < deadline, "never ready: {entry:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_voice_file_waits_for_its_shared_models_then_converts_a_session() {
     let files = FileServer::start().await;
@@ -82,17 +95,7 @@ async fn a_voice_file_waits_for_its_shared_models_then_converts_a_session() {
     assert_eq!(added.entry.needs, ["contentvec_768", "rmvpe"]);
 
     // Ready once the shared models are fetched, with what one block cost when it loaded.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ready = loop {
-        let entry = voice(&client, &added.id)
-            .await
-            .expect("the voice is listed");
-        if entry.ready && entry.convert_ms.is_some() {
-            break entry;
-        }
-        assert!(Instant::now() < deadline, "never ready: {entry:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let ready = loaded(&client, &added.id).await;
     assert!(
         ready.needs.is_empty() && ready.problem.is_none(),
         "{ready:?}"
@@ -231,15 +234,8 @@ async fn a_voice_file_takes_an_rvc_index_and_a_wrong_one_is_refused() {
     assert_eq!(with_index.id, added.id);
     assert_eq!(with_index.entry.index_rate, Some(0.75));
     // Ready with it once the shared model is there, and loaded with it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let entry = voice(&client, &added.id).await.expect("listed");
-        if entry.ready && entry.convert_ms.is_some() && entry.index_rate.is_some() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never ready: {entry:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let entry = loaded(&client, &added.id).await;
+    assert_eq!(entry.index_rate, Some(0.75), "loaded with its index");
 }
 
 #[tokio::test]
@@ -257,15 +253,7 @@ async fn a_configured_voice_names_the_shared_models_by_id_and_gets_them() {
         }}),
     );
     let client = ServerClient::new(&server.url, TOKEN).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let entry = voice(&client, "alto").await.expect("listed");
-        if entry.ready && entry.convert_ms.is_some() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never ready: {entry:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    loaded(&client, "alto").await;
     for name in ["contentvec.onnx", "rmvpe.onnx"] {
         assert_eq!(files.requests(name).len(), 1, "{name} fetched once");
     }
