@@ -7,7 +7,7 @@ use crate::{InferError, Tensor};
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{DynValue, TensorElementType, ValueType};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -112,12 +112,29 @@ fn builder(
     Ok(b)
 }
 
+/// What a session is built from: the file, or the bytes of a graph edited as it loaded.
+pub enum OrtSource {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+impl OrtSource {
+    fn commit(&self, builder: &mut SessionBuilder) -> Result<Session, String> {
+        match self {
+            OrtSource::File(path) => builder.commit_from_file(path),
+            OrtSource::Bytes(bytes) => builder.commit_from_memory(bytes),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
 impl OrtModel {
     /// A session on the first execution provider that accepts the model, else the CPU.
     /// Returns the model and `(provider, device)`.
     pub fn load(
         env: &Environment,
         path: &Path,
+        source: &OrtSource,
         device: &str,
         threads: Option<usize>,
     ) -> Result<(OrtModel, String, String), InferError> {
@@ -130,10 +147,10 @@ impl OrtModel {
         if device != "cpu" {
             for (name, dev, provider) in providers_for(device) {
                 let attempt = builder(env, threads).and_then(|b| {
-                    b.with_execution_providers([provider])
-                        .map_err(|e| e.to_string())?
-                        .commit_from_file(path)
-                        .map_err(|e| e.to_string())
+                    let mut b = b
+                        .with_execution_providers([provider])
+                        .map_err(|e| e.to_string())?;
+                    source.commit(&mut b)
                 });
                 match attempt {
                     Ok(session) => return Ok((OrtModel { session }, name.to_string(), dev)),
@@ -142,7 +159,7 @@ impl OrtModel {
             }
         }
         let session = builder(env, threads)
-            .and_then(|mut b| b.commit_from_file(path).map_err(|e| e.to_string()))
+            .and_then(|mut b| source.commit(&mut b))
             .map_err(load_error)?;
         let provider = if notes.is_empty() {
             "CPU".to_string()

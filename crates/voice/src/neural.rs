@@ -4,13 +4,19 @@
 //! rate → 48 kHz. Windows are fed by the block streamer, which crossfades the results.
 //! With an index, the features of the window's new part are mixed with their nearest
 //! training features first, as RVC does (see [`crate::index`]).
+//!
+//! Only the window's newest part is synthesized in full: the encoder and flow see the whole
+//! window (its context is what they need), but the decoder — most of the work — runs on the
+//! frames the streamer keeps, as RVC's real-time path does with `skip_head`/`return_length`.
+//! Neither ONNX export has those inputs, so the graph is cut as it loads
+//! ([`cut_decoder`]); a graph this engine does not recognise is run whole.
 
 use crate::VoiceError;
 use crate::index::FeatureIndex;
 use crate::resample::WindowResampler;
-use crate::streamer::WindowConverter;
+use crate::streamer::{BlockSizes, WindowConverter};
 use crate::yin;
-use studio_infer::{Model, ModelInfo, ModelOptions, Tensor};
+use studio_infer::{GraphEdit, Model, ModelInfo, ModelOptions, Tensor};
 use studio_proto::voices::{NeuralVoice, PitchMethod};
 
 /// The two synthesizer exports in circulation.
@@ -78,6 +84,8 @@ pub struct NeuralConverter {
     embed_input: String,
     embed_rank: usize,
     synth: Model,
+    /// Whether the synthesizer's decoder was cut to the newest frames ([`cut_decoder`]).
+    decoder_cut: bool,
     format: SynthFormat,
     uses_pitch: bool,
     rmvpe: Option<Model>,
@@ -98,6 +106,57 @@ pub struct NeuralConverter {
     pub last_error: Option<String>,
     /// What the test window at load took, in milliseconds.
     pub load_convert_ms: f64,
+    /// Time spent per stage since load (or the last [`NeuralConverter::take_stage_ms`]).
+    stage_ms: StageMs,
+}
+
+/// Milliseconds spent in each stage of converting windows, summed over `windows`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageMs {
+    pub windows: u64,
+    /// 48 kHz → 16 kHz in, the model's rate → 48 kHz out.
+    pub resample: f64,
+    /// ContentVec/HuBERT.
+    pub features: f64,
+    /// The index search and mix (0 without an index).
+    pub index: f64,
+    /// YIN or RMVPE.
+    pub pitch: f64,
+    /// The synthesizer.
+    pub synth: f64,
+}
+
+impl StageMs {
+    pub fn total(&self) -> f64 {
+        self.resample + self.features + self.index + self.pitch + self.synth
+    }
+
+    /// Each stage's mean per window.
+    pub fn per_window(&self) -> StageMs {
+        let n = self.windows.max(1) as f64;
+        StageMs {
+            windows: 1,
+            resample: self.resample / n,
+            features: self.features / n,
+            index: self.index / n,
+            pitch: self.pitch / n,
+            synth: self.synth / n,
+        }
+    }
+}
+
+/// Which part of the window the synthesizer's decoder runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    /// The newest frames, the part the streamer keeps ([`cut_decoder`]), when the graph
+    /// allows it.
+    Newest,
+    /// The whole window, as the exports run by themselves (for comparison).
+    Whole,
+}
+
+fn elapsed_ms(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 fn model_rate(info: &ModelInfo, configured: Option<u32>) -> Option<u32> {
@@ -156,13 +215,53 @@ pub fn inspect_synthesizer(path: &std::path::Path) -> Result<SynthSummary, Strin
     })
 }
 
+/// The input added to a cut synthesizer: its length is how many 10 ms frames the decoder
+/// makes, the window's newest.
+pub const NEW_FRAMES_INPUT: &str = "studio_new_frames";
+
+/// Cuts an RVC v2 synthesizer's decoder (NSF-HiFiGAN) to the newest frames of its input: its
+/// first convolution (`conv_pre`, the one convolution taking the 192-channel latent with a
+/// kernel of 7, in both exports) and the frame-rate pitch feeding its harmonic source
+/// (`pitchf`, read by the decoder alone) see only the last [`NEW_FRAMES_INPUT`]-length frames.
+/// This is RVC's `dec(z[:, :, head:head+length], nsff0[:, head:head+length])` with the
+/// encoder and flow over the whole window. A graph without exactly one such convolution is
+/// left whole.
+pub fn cut_decoder(graph: &mut GraphEdit) -> Result<(), String> {
+    let conv_pre = graph.nodes_with_weight("Conv", |dims| {
+        dims.len() == 3 && dims[1] == 192 && dims[2] == 7
+    });
+    let [conv_pre] = conv_pre[..] else {
+        return Ok(());
+    };
+    if !graph.can_slice() {
+        return Ok(());
+    }
+    graph.add_length_input(NEW_FRAMES_INPUT);
+    graph.keep_tail_of_node_input(conv_pre, 0, 2, NEW_FRAMES_INPUT)?;
+    if graph.readers_of("pitchf") > 0 {
+        graph.keep_tail_of_graph_input("pitchf", 1, NEW_FRAMES_INPUT)?;
+    }
+    Ok(())
+}
+
 impl NeuralConverter {
-    /// Loads the voice's models and runs one silent window through them, so a file that
-    /// is not what it claims fails here, with a clear message, not in the middle of a call.
+    /// Loads the voice's models and runs one silent window of `sizes` through them, so a
+    /// file that is not what it claims fails here, with a clear message, not in the middle of
+    /// a call.
     pub fn load(
         voice: &NeuralVoice,
         options: &ModelOptions,
-        window_48k: usize,
+        sizes: BlockSizes,
+    ) -> Result<NeuralConverter, VoiceError> {
+        NeuralConverter::load_with(voice, options, sizes, Decoder::Newest)
+    }
+
+    /// [`NeuralConverter::load`] with the decoder's extent chosen.
+    pub fn load_with(
+        voice: &NeuralVoice,
+        options: &ModelOptions,
+        sizes: BlockSizes,
+        decoder: Decoder,
     ) -> Result<NeuralConverter, VoiceError> {
         let load = |what: &str, path: &str| {
             Model::load(std::path::Path::new(path), options).map_err(|e| VoiceError::Model {
@@ -171,7 +270,18 @@ impl NeuralConverter {
             })
         };
         let embedder = load("feature extractor", &voice.embedder)?;
-        let synth = load("synthesizer", &voice.model)?;
+        let edit = |graph: &mut GraphEdit| match decoder {
+            Decoder::Newest => cut_decoder(graph),
+            Decoder::Whole => Ok(()),
+        };
+        let synth =
+            Model::load_edited(std::path::Path::new(&voice.model), options, edit).map_err(|e| {
+                VoiceError::Model {
+                    what: "synthesizer".to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let decoder_cut = synth.info().input(NEW_FRAMES_INPUT).is_some();
         let format =
             synth_format(synth.info(), &voice.model).map_err(|reason| VoiceError::Model {
                 what: "synthesizer".into(),
@@ -217,6 +327,7 @@ impl NeuralConverter {
             embed_input,
             embed_rank,
             synth,
+            decoder_cut,
             format,
             uses_pitch,
             rmvpe,
@@ -233,27 +344,29 @@ impl NeuralConverter {
             failures: 0,
             last_error: None,
             load_convert_ms: 0.0,
+            stage_ms: StageMs::default(),
         };
         let started = std::time::Instant::now();
         converter
-            .try_convert(&vec![0.0; window_48k])
+            .try_convert(&vec![0.0; sizes.window()], sizes.kept())
             .map_err(|reason| VoiceError::Model {
                 what: "voice".into(),
                 reason: format!("a test window through the models failed: {reason}"),
             })?;
         // One window is one block's work: what the voice list shows as its cost here.
-        converter.load_convert_ms = started.elapsed().as_secs_f64() * 1000.0;
+        converter.load_convert_ms = elapsed_ms(started);
+        converter.stage_ms = StageMs::default();
         Ok(converter)
     }
 
-    /// What converting a window of `len` samples (48 kHz) takes here, in milliseconds: the
-    /// faster of two runs, so a one-off stall does not decide.
-    pub fn time_window(&mut self, len: usize) -> Result<f64, String> {
-        let window = vec![0.0; len];
+    /// What converting a window of `sizes` takes here, in milliseconds: the faster of two
+    /// runs, so a one-off stall does not decide.
+    pub fn time_window(&mut self, sizes: BlockSizes) -> Result<f64, String> {
+        let window = vec![0.0; sizes.window()];
         let mut best = f64::INFINITY;
         for _ in 0..2 {
             let started = std::time::Instant::now();
-            self.try_convert(&window)?;
+            self.try_convert(&window, sizes.kept())?;
             best = best.min(started.elapsed().as_secs_f64() * 1000.0);
         }
         Ok(best)
@@ -261,6 +374,16 @@ impl NeuralConverter {
 
     pub fn format(&self) -> SynthFormat {
         self.format
+    }
+
+    /// The time spent per stage since the last call (or the load), and starts again.
+    pub fn take_stage_ms(&mut self) -> StageMs {
+        std::mem::take(&mut self.stage_ms)
+    }
+
+    /// Whether the decoder runs on the newest frames only ([`cut_decoder`]).
+    pub fn decoder_cut(&self) -> bool {
+        self.decoder_cut
     }
 
     pub fn model_rate(&self) -> u32 {
@@ -317,7 +440,9 @@ impl NeuralConverter {
                 ));
             }
             let from = self.index_skip.min(t) * d;
+            let started = std::time::Instant::now();
             index.mix(&mut vectors[from..], self.index_rate, self.index_threads);
+            self.stage_ms.index += elapsed_ms(started);
         }
         // Each 20 ms vector twice → 10 ms frames, stretched or cut to `frames`.
         let mut feats = Vec::with_capacity(frames * d);
@@ -364,15 +489,33 @@ impl NeuralConverter {
         Ok(f0)
     }
 
-    /// One window, or why not.
-    pub fn try_convert(&mut self, window: &[f32]) -> Result<Vec<f32>, String> {
+    /// The last `keep` samples of one window converted, or why not.
+    pub fn try_convert(&mut self, window: &[f32], keep: usize) -> Result<Vec<f32>, String> {
+        let keep = keep.min(window.len());
+        let started = std::time::Instant::now();
         let audio16 = self.to_16k.process(window);
+        self.stage_ms.resample += elapsed_ms(started);
         let frames = audio16.len() / yin::HOP;
         if frames == 0 {
-            return Ok(vec![0.0; window.len()]);
+            return Ok(vec![0.0; keep]);
         }
+        // 10 ms frames cover the window's first `frames × 480` samples; the rest (less than
+        // a frame) comes out silent, as the whole synthesis would give it.
+        let covered = frames * FRAME_48K;
+        let new_frames = if self.decoder_cut {
+            (keep.saturating_sub(window.len() - covered))
+                .div_ceil(FRAME_48K)
+                .clamp(1, frames)
+        } else {
+            frames
+        };
+        let started = std::time::Instant::now();
+        let index_before = self.stage_ms.index;
         let (feats, dim) = self.features(&audio16, frames)?;
+        self.stage_ms.features += elapsed_ms(started) - (self.stage_ms.index - index_before);
+        let started = std::time::Instant::now();
         let f0 = self.pitch(&audio16, frames)?;
+        self.stage_ms.pitch += elapsed_ms(started);
         let t = |e: studio_infer::InferError| e.to_string();
         let mut inputs = Vec::new();
         let (feats_name, len_name, speaker_name) = match self.format {
@@ -409,19 +552,41 @@ impl NeuralConverter {
                 Tensor::f32(&[1, 192, frames], noise).map_err(t)?,
             ));
         }
-        let audio = self.synth.run_one(inputs, None).map_err(t)?.to_f32();
+        if self.decoder_cut {
+            inputs.push((
+                NEW_FRAMES_INPUT.to_string(),
+                Tensor::f32(&[new_frames], vec![0.0; new_frames]).map_err(t)?,
+            ));
+        }
+        let started = std::time::Instant::now();
+        let mut audio = self.synth.run_one(inputs, None).map_err(t)?.to_f32();
+        self.stage_ms.synth += elapsed_ms(started);
         let hop = self.model_rate as usize / 100;
-        let mut audio = audio;
-        audio.resize(frames * hop, 0.0);
+        audio.resize(new_frames * hop, 0.0);
+        // The synthesized frames at their place in the window, then the window's last `keep`.
+        let started = std::time::Instant::now();
         let mut out = self.to_48k.process(&audio);
-        out.resize(window.len(), 0.0);
+        self.stage_ms.resample += elapsed_ms(started);
+        self.stage_ms.windows += 1;
+        out.resize(new_frames * FRAME_48K, 0.0);
+        let synthesized_from = covered - out.len();
+        let keep_from = window.len() - keep;
+        if keep_from >= synthesized_from {
+            out.drain(..keep_from - synthesized_from);
+        } else {
+            out.splice(0..0, std::iter::repeat_n(0.0, synthesized_from - keep_from));
+        }
+        out.resize(keep, 0.0);
         Ok(out)
     }
 }
 
+/// One 10 ms frame at 48 kHz.
+const FRAME_48K: usize = 480;
+
 impl WindowConverter for NeuralConverter {
-    fn convert(&mut self, window: &[f32]) -> Vec<f32> {
-        match self.try_convert(window) {
+    fn convert(&mut self, window: &[f32], keep: usize) -> Vec<f32> {
+        match self.try_convert(window, keep) {
             Ok(out) => out,
             Err(e) => {
                 if self.failures == 0 {
@@ -429,7 +594,7 @@ impl WindowConverter for NeuralConverter {
                 }
                 self.failures += 1;
                 self.last_error = Some(e);
-                vec![0.0; window.len()]
+                vec![0.0; keep.min(window.len())]
             }
         }
     }

@@ -7,11 +7,13 @@ mod faiss_file;
 
 use common::*;
 use std::path::PathBuf;
-use studio_infer::{BackendChoice, ModelOptions};
+use studio_infer::{BackendChoice, Model, ModelOptions, Tensor};
 use studio_proto::voices::{NeuralVoice, PitchMethod};
 use studio_voice::catalog::neural_sizes;
 use studio_voice::convert::Converter;
-use studio_voice::neural::{NeuralConverter, SynthFormat};
+use studio_voice::neural::{
+    NEW_FRAMES_INPUT, NeuralConverter, SynthFormat, coarse_pitch, cut_decoder,
+};
 use studio_voice::streamer::{BlockSizes, BlockStreamer};
 
 fn model(name: &str) -> String {
@@ -61,7 +63,7 @@ fn worst_second_difference(x: &[f32]) -> (f32, usize) {
 const SEAM_LIMIT: f32 = 0.02;
 
 fn stream_sine(v: &NeuralVoice, sizes: BlockSizes) -> Vec<f32> {
-    let converter = NeuralConverter::load(v, &tract(), sizes.window()).unwrap();
+    let converter = NeuralConverter::load(v, &tract(), sizes).unwrap();
     let mut streamer = BlockStreamer::new(converter, sizes);
     let input = sine(220.0, 0.5, 48000 * 2);
     run_converter(&mut streamer, &input, 960)
@@ -109,11 +111,11 @@ fn without_sola_and_crossfade_the_same_blocks_click() {
 #[test]
 fn formats_are_detected_and_the_rate_comes_from_metadata() {
     let v = voice("synth_rvc_40k.onnx");
-    let c = NeuralConverter::load(&v, &tract(), 48000).unwrap();
+    let c = NeuralConverter::load(&v, &tract(), neural_sizes(&v)).unwrap();
     assert_eq!(c.format(), SynthFormat::Rvc);
     assert_eq!(c.model_rate(), 40000);
     let v = voice("synth_wokada_48k.onnx");
-    let c = NeuralConverter::load(&v, &tract(), 48000).unwrap();
+    let c = NeuralConverter::load(&v, &tract(), neural_sizes(&v)).unwrap();
     assert_eq!(c.format(), SynthFormat::WOkada);
     assert_eq!(c.model_rate(), 48000);
 }
@@ -123,7 +125,7 @@ fn rmvpe_pitch_runs_through_the_same_path() {
     let mut v = voice("synth_wokada_48k.onnx");
     v.pitch = PitchMethod::Rmvpe(model("rmvpe.onnx"));
     let sizes = neural_sizes(&v);
-    let converter = NeuralConverter::load(&v, &tract(), sizes.window()).unwrap();
+    let converter = NeuralConverter::load(&v, &tract(), sizes).unwrap();
     let mut streamer = BlockStreamer::new(converter, sizes);
     let out = run_converter(&mut streamer, &sine(220.0, 0.5, 48000), 960);
     assert!(out.iter().all(|v| v.is_finite()));
@@ -137,7 +139,7 @@ fn a_broken_model_is_a_clear_error() {
     std::fs::write(&broken, b"this is not an onnx file").unwrap();
     let mut v = voice("synth_wokada_48k.onnx");
     v.model = broken.to_string_lossy().into_owned();
-    let err = NeuralConverter::load(&v, &tract(), 48000)
+    let err = NeuralConverter::load(&v, &tract(), neural_sizes(&v))
         .err()
         .unwrap()
         .to_string();
@@ -149,7 +151,7 @@ fn a_broken_model_is_a_clear_error() {
     // A valid ONNX file that is not a synthesizer (the feature extractor) is refused by name.
     let mut v = voice("synth_wokada_48k.onnx");
     v.model = model("contentvec.onnx");
-    let err = NeuralConverter::load(&v, &tract(), 48000)
+    let err = NeuralConverter::load(&v, &tract(), neural_sizes(&v))
         .err()
         .unwrap()
         .to_string();
@@ -161,7 +163,7 @@ fn a_broken_model_is_a_clear_error() {
         .join("missing.onnx")
         .to_string_lossy()
         .into_owned();
-    let err = NeuralConverter::load(&v, &tract(), 48000)
+    let err = NeuralConverter::load(&v, &tract(), neural_sizes(&v))
         .err()
         .unwrap()
         .to_string();
@@ -175,7 +177,7 @@ fn a_broken_model_is_a_clear_error() {
 fn the_streamer_reports_block_plus_crossfade_plus_search() {
     let v = voice("synth_wokada_48k.onnx");
     let sizes = neural_sizes(&v);
-    let converter = NeuralConverter::load(&v, &tract(), sizes.window()).unwrap();
+    let converter = NeuralConverter::load(&v, &tract(), sizes).unwrap();
     let streamer = BlockStreamer::new(converter, sizes);
     assert_eq!(streamer.latency_samples(), 4800 + 960 + 480);
 }
@@ -197,8 +199,10 @@ fn write_index(dir: &std::path::Path, d: usize, n: usize) -> String {
 /// One window of a sine through a freshly loaded converter (the same noise sequence each time).
 fn convert_once(v: &NeuralVoice) -> Vec<f32> {
     let sizes = neural_sizes(v);
-    let mut c = NeuralConverter::load(v, &tract(), sizes.window()).unwrap();
-    let out = c.try_convert(&sine(220.0, 0.5, sizes.window())).unwrap();
+    let mut c = NeuralConverter::load(v, &tract(), sizes).unwrap();
+    let out = c
+        .try_convert(&sine(220.0, 0.5, sizes.window()), sizes.kept())
+        .unwrap();
     assert!(out.iter().all(|x| x.is_finite()));
     out
 }
@@ -214,11 +218,10 @@ fn an_index_changes_the_voice_and_a_rate_of_zero_leaves_it_alone() {
         with.index = Some(index.clone());
         with.index_rate = 0.75;
         let mixed = convert_once(&with);
-        let sizes = neural_sizes(&plain);
-        // The output the streamer keeps (after the context) differs.
-        let diff = mixed[sizes.context..]
+        // The output the streamer keeps differs.
+        let diff = mixed
             .iter()
-            .zip(&without[sizes.context..])
+            .zip(&without)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(diff > 1e-3, "{synth}: the index changed nothing ({diff})");
@@ -232,7 +235,7 @@ fn an_index_that_does_not_fit_the_voice_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut v = voice("synth_wokada_48k.onnx");
     v.index = Some(write_index(dir.path(), 256, 40));
-    let err = NeuralConverter::load(&v, &tract(), 48000)
+    let err = NeuralConverter::load(&v, &tract(), neural_sizes(&v))
         .err()
         .unwrap()
         .to_string();
@@ -241,7 +244,7 @@ fn an_index_that_does_not_fit_the_voice_is_a_clear_error() {
     let broken = dir.path().join("broken.index");
     std::fs::write(&broken, b"IwPQ and the rest").unwrap();
     v.index = Some(broken.to_string_lossy().into_owned());
-    let err = NeuralConverter::load(&v, &tract(), 48000)
+    let err = NeuralConverter::load(&v, &tract(), neural_sizes(&v))
         .err()
         .unwrap()
         .to_string();
@@ -288,4 +291,127 @@ fn an_automatic_block_is_one_of_the_offered_sizes_measured_on_this_machine() {
         after.latency_ms <= before.latency_ms,
         "{after:?} {before:?}"
     );
+}
+
+/// The backends to compare on: tract always, ONNX Runtime where one is installed
+/// (`ORT_DYLIB_PATH`, as CI sets it).
+fn backends() -> Vec<ModelOptions> {
+    let mut all = vec![tract()];
+    if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+        all.push(ModelOptions {
+            backend: BackendChoice::Ort,
+            ..Default::default()
+        });
+    } else {
+        eprintln!("ORT_DYLIB_PATH not set: the ort backend is not exercised here");
+    }
+    all
+}
+
+/// One window's synthesizer inputs: seeded features, no pitch (unvoiced), speaker 0, and
+/// (RVC's export) seeded noise.
+fn synth_inputs(format: SynthFormat, frames: usize) -> Vec<(String, Tensor)> {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let f0 = vec![0.0f32; frames];
+    let (feats, len, speaker) = match format {
+        SynthFormat::WOkada => ("feats", "p_len", "sid"),
+        SynthFormat::Rvc => ("phone", "phone_lengths", "ds"),
+    };
+    let mut inputs = vec![
+        (
+            feats.to_string(),
+            Tensor::f32(
+                &[1, frames, 768],
+                (0..frames * 768).map(|_| next()).collect(),
+            )
+            .unwrap(),
+        ),
+        (
+            len.to_string(),
+            Tensor::i64(&[1], vec![frames as i64]).unwrap(),
+        ),
+        (
+            "pitch".to_string(),
+            Tensor::i64(&[1, frames], f0.iter().map(|&f| coarse_pitch(f)).collect()).unwrap(),
+        ),
+        ("pitchf".to_string(), Tensor::f32(&[1, frames], f0).unwrap()),
+        (speaker.to_string(), Tensor::i64(&[1], vec![0]).unwrap()),
+    ];
+    if format == SynthFormat::Rvc {
+        inputs.push((
+            "rnd".to_string(),
+            Tensor::f32(
+                &[1, 192, frames],
+                (0..192 * frames).map(|_| next()).collect(),
+            )
+            .unwrap(),
+        ));
+    }
+    inputs
+}
+
+/// The decoder cut to the newest frames gives what the whole synthesis gives there, but for
+/// its first frames (where the decoder's convolutions now see the cut's edge instead of the
+/// frames before it): both exports, both backends. Unvoiced, because a voiced harmonic
+/// source starts its phase where the decoder starts, as RVC's cut does too (the streamer's
+/// SOLA search aligns each block to the last: the seam tests above run with the cut).
+#[test]
+fn the_cut_decoder_gives_the_whole_synthesis_newest_frames() {
+    let (frames, new) = (43usize, 13usize);
+    // The stand-ins' decoder reaches 3 frames back (conv_pre's kernel of 7) plus its
+    // upsampling stages' few samples: 4 frames are left out of the comparison.
+    let edge_frames = 4;
+    for (synth, format, hop) in [
+        ("synth_wokada_48k.onnx", SynthFormat::WOkada, 480),
+        ("synth_rvc_40k.onnx", SynthFormat::Rvc, 400),
+    ] {
+        let path = PathBuf::from(model(synth));
+        for options in backends() {
+            let mut whole = Model::load(&path, &options).unwrap();
+            let mut cut = Model::load_edited(&path, &options, cut_decoder).unwrap();
+            assert!(whole.info().input(NEW_FRAMES_INPUT).is_none());
+            assert!(cut.info().input(NEW_FRAMES_INPUT).is_some(), "{synth}");
+            let a = whole
+                .run_one(synth_inputs(format, frames), None)
+                .unwrap()
+                .to_f32();
+            let mut inputs = synth_inputs(format, frames);
+            inputs.push((
+                NEW_FRAMES_INPUT.to_string(),
+                Tensor::f32(&[new], vec![0.0; new]).unwrap(),
+            ));
+            let b = cut.run_one(inputs, None).unwrap().to_f32();
+            let backend = cut.backend().backend;
+            assert_eq!(a.len(), frames * hop, "{synth} on {backend}");
+            assert_eq!(b.len(), new * hop, "{synth} on {backend}");
+            let from = (frames - new + edge_frames) * hop;
+            let worst = a[from..]
+                .iter()
+                .zip(&b[edge_frames * hop..])
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            let scale = a[from..].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(scale > 1e-4, "{synth}: the compared part is silent");
+            assert!(
+                worst < scale * 1e-3,
+                "{synth} on {backend}: differs by {worst} (peak {scale})"
+            );
+        }
+    }
+}
+
+/// Both exports' stand-ins have the structure [`cut_decoder`] looks for.
+#[test]
+fn both_exports_load_with_their_decoder_cut() {
+    for synth in ["synth_wokada_48k.onnx", "synth_rvc_40k.onnx"] {
+        let v = voice(synth);
+        let c = NeuralConverter::load(&v, &tract(), neural_sizes(&v)).unwrap();
+        assert!(c.decoder_cut(), "{synth}");
+    }
 }

@@ -1,0 +1,224 @@
+//! Changes to a model's graph made as it loads, before any backend sees it: the few rewrites
+//! an engine needs to run a published export more cheaply than its exporter did (a neural
+//! voice's decoder cut to the newest frames of its window).
+//!
+//! A length the rewrite depends on travels as the *length* of an added `f32` input whose
+//! values are never read ([`GraphEdit::add_length_input`]). Backends that plan per input shape
+//! (tract) then see a constant and fold it; ONNX Runtime takes it as any other shape.
+
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
+
+/// ONNX's element type codes used here.
+const ONNX_FLOAT: i32 = 1;
+const ONNX_INT64: i32 = 7;
+
+/// The oldest default-domain opset whose `Slice` takes its bounds as inputs.
+const SLICE_AS_INPUTS_OPSET: i64 = 10;
+
+/// A graph being edited. Only what the edit adds is new: every existing value keeps its name,
+/// so the edit never changes what the rest of the graph computes from it.
+pub struct GraphEdit<'a> {
+    graph: &'a mut pb::GraphProto,
+    opset: i64,
+    added: usize,
+    changed: bool,
+}
+
+impl<'a> GraphEdit<'a> {
+    pub(crate) fn new(model: &'a mut pb::ModelProto) -> Option<GraphEdit<'a>> {
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(0, |o| o.version);
+        let graph = model.graph.as_mut()?;
+        Some(GraphEdit {
+            graph,
+            opset,
+            added: 0,
+            changed: false,
+        })
+    }
+
+    /// Whether anything was changed.
+    pub(crate) fn changed(&self) -> bool {
+        self.changed
+    }
+
+    /// Whether this graph's opset allows the edits below (`Slice` with its bounds as inputs).
+    pub fn can_slice(&self) -> bool {
+        self.opset >= SLICE_AS_INPUTS_OPSET
+    }
+
+    /// The nodes of `op_type` whose weight (input 1) is an initializer of a shape `wanted`
+    /// accepts, by index in graph order.
+    pub fn nodes_with_weight(&self, op_type: &str, wanted: impl Fn(&[i64]) -> bool) -> Vec<usize> {
+        self.graph
+            .node
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.op_type == op_type && n.domain.is_empty())
+            .filter(|(_, n)| {
+                n.input.get(1).is_some_and(|w| {
+                    self.graph
+                        .initializer
+                        .iter()
+                        .any(|t| &t.name == w && wanted(&t.dims))
+                })
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// How many nodes read the graph input `name`.
+    pub fn readers_of(&self, name: &str) -> usize {
+        self.graph
+            .node
+            .iter()
+            .filter(|n| n.input.iter().any(|i| i == name))
+            .count()
+    }
+
+    /// Adds an `f32` input of shape `[n]` named `name`: its length is what the edits that name
+    /// it use; its values are never read.
+    pub fn add_length_input(&mut self, name: &str) {
+        let dim = pb::tensor_shape_proto::Dimension {
+            value: Some(DimValue::DimParam(format!("{name}_length"))),
+            ..Default::default()
+        };
+        self.graph.input.push(pb::ValueInfoProto {
+            name: name.to_string(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: ONNX_FLOAT,
+                    shape: Some(pb::TensorShapeProto { dim: vec![dim] }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        self.changed = true;
+    }
+
+    /// Makes input `slot` of node `node` only the last `length_of`-length entries along
+    /// `axis` of what it was.
+    pub fn keep_tail_of_node_input(
+        &mut self,
+        node: usize,
+        slot: usize,
+        axis: i64,
+        length_of: &str,
+    ) -> Result<(), String> {
+        if !self.can_slice() {
+            return Err(format!(
+                "opset {} has no Slice with input bounds",
+                self.opset
+            ));
+        }
+        let Some(value) = self
+            .graph
+            .node
+            .get(node)
+            .and_then(|n| n.input.get(slot))
+            .cloned()
+        else {
+            return Err(format!("node {node} has no input {slot}"));
+        };
+        let (nodes, tail) = self.tail_nodes(&value, axis, length_of);
+        if let Some(n) = self.graph.node.get_mut(node)
+            && let Some(input) = n.input.get_mut(slot)
+        {
+            *input = tail;
+        }
+        // Placed just before the node, where `value` already exists.
+        self.graph.node.splice(node..node, nodes);
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Makes every node reading the graph input `name` see only its last `length_of`-length
+    /// entries along `axis`.
+    pub fn keep_tail_of_graph_input(
+        &mut self,
+        name: &str,
+        axis: i64,
+        length_of: &str,
+    ) -> Result<(), String> {
+        if !self.can_slice() {
+            return Err(format!(
+                "opset {} has no Slice with input bounds",
+                self.opset
+            ));
+        }
+        if !self.graph.input.iter().any(|i| i.name == name) {
+            return Err(format!("the graph has no input {name:?}"));
+        }
+        let (nodes, tail) = self.tail_nodes(name, axis, length_of);
+        for node in &mut self.graph.node {
+            for input in &mut node.input {
+                if input == name {
+                    *input = tail.clone();
+                }
+            }
+        }
+        // Graph inputs exist before every node.
+        self.graph.node.splice(0..0, nodes);
+        self.changed = true;
+        Ok(())
+    }
+
+    /// `Shape(length_of) → Neg → Slice(value, −n, end, [axis])`: the nodes and the name of
+    /// the sliced value.
+    fn tail_nodes(
+        &mut self,
+        value: &str,
+        axis: i64,
+        length_of: &str,
+    ) -> (Vec<pb::NodeProto>, String) {
+        self.added += 1;
+        let prefix = format!("studio_tail_{}", self.added);
+        let name = |what: &str| format!("{prefix}_{what}");
+        self.graph
+            .initializer
+            .push(int64_vector(&name("end"), i64::MAX));
+        self.graph
+            .initializer
+            .push(int64_vector(&name("axis"), axis));
+        let node = |op: &str, inputs: Vec<String>, output: String| pb::NodeProto {
+            input: inputs,
+            output: vec![output.clone()],
+            name: output,
+            op_type: op.to_string(),
+            ..Default::default()
+        };
+        let nodes = vec![
+            node("Shape", vec![length_of.to_string()], name("length")),
+            node("Neg", vec![name("length")], name("start")),
+            node(
+                "Slice",
+                vec![value.to_string(), name("start"), name("end"), name("axis")],
+                name("value"),
+            ),
+        ];
+        (nodes, name("value"))
+    }
+
+    /// Drops the exporter's recorded shapes of intermediate values: after an edit some of
+    /// them no longer hold, and every backend infers them again.
+    pub(crate) fn forget_value_shapes(&mut self) {
+        if self.changed {
+            self.graph.value_info.clear();
+        }
+    }
+}
+
+fn int64_vector(name: &str, value: i64) -> pb::TensorProto {
+    pb::TensorProto {
+        dims: vec![1],
+        data_type: ONNX_INT64,
+        int64_data: vec![value],
+        name: name.to_string(),
+        ..Default::default()
+    }
+}
