@@ -2,6 +2,9 @@
 //! an engine needs to run a published export more cheaply than its exporter did (a neural
 //! voice's decoder cut to the newest frames of its window).
 //!
+//! The exporter's recorded shapes of intermediate values are gone by then (`Graph::read`
+//! drops them), so an edit never leaves a stale one behind.
+//!
 //! A length the rewrite depends on travels as the *length* of an added `f32` input whose
 //! values are never read ([`GraphEdit::add_length_input`]). Backends that plan per input shape
 //! (tract) then see a constant and fold it; ONNX Runtime takes it as any other shape.
@@ -202,14 +205,6 @@ impl<'a> GraphEdit<'a> {
             ),
         ];
         (nodes, name("value"))
-    }
-
-    /// Drops the exporter's recorded shapes of intermediate values: after an edit some of
-    /// them no longer hold, and every backend infers them again.
-    pub(crate) fn forget_value_shapes(&mut self) {
-        if self.changed {
-            self.graph.value_info.clear();
-        }
     }
 }
 

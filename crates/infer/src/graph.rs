@@ -97,19 +97,24 @@ impl Graph {
                 reason: "no such file".into(),
             });
         }
-        let proto =
+        let mut proto =
             tract_onnx::onnx()
                 .proto_model_for_path(path)
                 .map_err(|e| InferError::Invalid {
                     path: path.to_path_buf(),
                     reason: format!("{e:#}"),
                 })?;
-        let Some(graph) = proto.graph.as_ref() else {
+        let Some(graph) = proto.graph.as_mut() else {
             return Err(InferError::Invalid {
                 path: path.to_path_buf(),
                 reason: "the file holds no graph".into(),
             });
         };
+        // The exporter's recorded shapes of intermediate values are hints every backend
+        // infers again, and torch's name the graph inputs' dynamic axes as symbols that tract
+        // cannot bind once an input's shape is known (RVC's synthesizer exports fail so).
+        graph.value_info.clear();
+        let graph = &*graph;
         let initializer_names: Vec<String> =
             graph.initializer.iter().map(|t| t.name.clone()).collect();
         let (inputs, outputs) = inputs_outputs(graph, &initializer_names);

@@ -138,7 +138,6 @@ impl Model {
                     path: path.to_path_buf(),
                     reason: format!("editing the graph: {reason}"),
                 })?;
-                editor.forget_value_shapes();
                 editor.changed()
             }
             None => false,

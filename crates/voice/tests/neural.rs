@@ -370,9 +370,16 @@ fn the_cut_decoder_gives_the_whole_synthesis_newest_frames() {
     for (synth, format, hop) in [
         ("synth_wokada_48k.onnx", SynthFormat::WOkada, 480),
         ("synth_rvc_40k.onnx", SynthFormat::Rvc, 400),
+        // RVC's own export of its own model code (tools/golden/rvc_synth_export.py).
+        ("rvc_export_40k.onnx", SynthFormat::Rvc, 400),
     ] {
         let path = PathBuf::from(model(synth));
         for options in backends() {
+            // tract cannot analyse the relative-position attention of RVC's exported text
+            // encoder (a Reshape of a broadcast length): real exports run on ONNX Runtime.
+            if synth.starts_with("rvc_export") && options.backend == BackendChoice::Tract {
+                continue;
+            }
             let mut whole = Model::load(&path, &options).unwrap();
             let mut cut = Model::load_edited(&path, &options, cut_decoder).unwrap();
             assert!(whole.info().input(NEW_FRAMES_INPUT).is_none());
