@@ -94,7 +94,7 @@ fn neural_stages(
                     converter.take_stage_ms();
                 }
                 converter
-                    .try_convert(window, sizes.kept())
+                    .try_convert(window, sizes)
                     .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
             }
             let stages = converter.take_stage_ms().per_window();

@@ -1,5 +1,6 @@
 //! Neural voices (RVC v2): 48 kHz window → 16 kHz → ContentVec/HuBERT features (hop 320,
-//! repeated to 10 ms frames) and f0 (YIN, or RMVPE ONNX) with the voice's key shift → the
+//! repeated to 10 ms frames) and f0 (YIN, or RMVPE ONNX, estimated on the window's newest
+//! part and carried across windows: [`crate::pitch_track`]) with the voice's key shift → the
 //! synthesizer (w-okada's or RVC's ONNX export, told apart by input names) → the model's
 //! rate → 48 kHz. Windows are fed by the block streamer, which crossfades the results.
 //! With an index, the features of the window's new part are mixed with their nearest
@@ -13,6 +14,7 @@
 
 use crate::VoiceError;
 use crate::index::FeatureIndex;
+use crate::pitch_track::{PitchTrack, extractor_samples, fill_unvoiced};
 use crate::resample::WindowResampler;
 use crate::streamer::{BlockSizes, WindowConverter};
 use crate::yin;
@@ -62,6 +64,21 @@ pub fn coarse_pitch(f0: f32) -> i64 {
     v.round().clamp(1.0, 255.0) as i64
 }
 
+/// The feature extractor's 20 ms vectors (`d` values each) as `frames` 10 ms frames: each
+/// twice, the last once more (RVC's `cat(feats, feats[-1:])`, nearest ×2, cut to `p_len`).
+pub fn repeat_to_frames(vectors: &[f32], d: usize, frames: usize) -> Vec<f32> {
+    let t = vectors.len() / d.max(1);
+    let mut feats = Vec::with_capacity(frames * d);
+    if t == 0 {
+        return feats;
+    }
+    for f in 0..frames {
+        let src = (f / 2).min(t - 1);
+        feats.extend_from_slice(&vectors[src * d..(src + 1) * d]);
+    }
+    feats
+}
+
 /// A small deterministic normal generator for RVC's `rnd` input (xorshift + Box–Muller).
 struct Noise(u64);
 
@@ -108,6 +125,8 @@ pub struct NeuralConverter {
     pub load_convert_ms: f64,
     /// Time spent per stage since load (or the last [`NeuralConverter::take_stage_ms`]).
     stage_ms: StageMs,
+    /// The pitch given to the last windows ([`PitchTrack`]).
+    pitch_track: PitchTrack,
 }
 
 /// Milliseconds spent in each stage of converting windows, summed over `windows`.
@@ -345,10 +364,11 @@ impl NeuralConverter {
             last_error: None,
             load_convert_ms: 0.0,
             stage_ms: StageMs::default(),
+            pitch_track: PitchTrack::default(),
         };
         let started = std::time::Instant::now();
         converter
-            .try_convert(&vec![0.0; sizes.window()], sizes.kept())
+            .try_convert(&vec![0.0; sizes.window()], sizes)
             .map_err(|reason| VoiceError::Model {
                 what: "voice".into(),
                 reason: format!("a test window through the models failed: {reason}"),
@@ -356,6 +376,7 @@ impl NeuralConverter {
         // One window is one block's work: what the voice list shows as its cost here.
         converter.load_convert_ms = elapsed_ms(started);
         converter.stage_ms = StageMs::default();
+        converter.pitch_track.clear();
         Ok(converter)
     }
 
@@ -366,7 +387,7 @@ impl NeuralConverter {
         let mut best = f64::INFINITY;
         for _ in 0..2 {
             let started = std::time::Instant::now();
-            self.try_convert(&window, sizes.kept())?;
+            self.try_convert(&window, sizes)?;
             best = best.min(started.elapsed().as_secs_f64() * 1000.0);
         }
         Ok(best)
@@ -444,18 +465,20 @@ impl NeuralConverter {
             index.mix(&mut vectors[from..], self.index_rate, self.index_threads);
             self.stage_ms.index += elapsed_ms(started);
         }
-        // Each 20 ms vector twice → 10 ms frames, stretched or cut to `frames`.
-        let mut feats = Vec::with_capacity(frames * d);
-        for f in 0..frames {
-            let src = (f / 2).min(t - 1);
-            feats.extend_from_slice(&vectors[src * d..(src + 1) * d]);
-        }
-        Ok((feats, d))
+        Ok((repeat_to_frames(&vectors, d, frames), d))
     }
 
-    fn pitch(&mut self, audio16: &[f32], frames: usize) -> Result<Vec<f32>, String> {
+    /// The pitch of the window's `frames` frames, as RVC's real-time path gives it
+    /// ([`PitchTrack`]): estimated on the newest part only, unvoiced frames filled, the key
+    /// applied, and carried in the track as the window slides by `block` samples (16 kHz).
+    fn pitch(&mut self, audio16: &[f32], frames: usize, block: usize) -> Result<Vec<f32>, String> {
+        let covered = &audio16[..frames * yin::HOP];
+        let wanted = extractor_samples(block, self.rmvpe.is_some());
+        let segment = &covered[covered.len() - wanted.min(covered.len())..];
+        // One estimate per 10 ms centred on the segment's samples 0, 160, …, its end.
+        let estimates = segment.len() / yin::HOP + 1;
         let mut f0 = match self.rmvpe.as_mut() {
-            None => yin::estimate(audio16, frames),
+            None => yin::estimate(segment, estimates),
             Some(model) => {
                 let names: Vec<String> =
                     model.info().inputs.iter().map(|i| i.name.clone()).collect();
@@ -463,7 +486,7 @@ impl NeuralConverter {
                 for name in &names {
                     let tensor = match name.as_str() {
                         "waveform" | "audio" | "input" => {
-                            Tensor::f32(&[1, audio16.len()], audio16.to_vec())
+                            Tensor::f32(&[1, segment.len()], segment.to_vec())
                         }
                         "threshold" => Tensor::f32(&[1], vec![0.03]),
                         other => return Err(format!("RMVPE input {other:?} is not supported (expected waveform, threshold)")),
@@ -475,23 +498,24 @@ impl NeuralConverter {
                     .run_one(inputs, Some("pitchf"))
                     .map_err(|e| format!("RMVPE: {e}"))?;
                 let mut f0 = out.to_f32();
-                f0.resize(frames, *f0.last().unwrap_or(&0.0));
+                f0.resize(estimates, *f0.last().unwrap_or(&0.0));
                 f0
             }
         };
+        fill_unvoiced(&mut f0);
         for f in &mut f0 {
-            *f = if *f >= F0_MIN {
-                *f * self.key_ratio
-            } else {
-                0.0
-            };
+            *f *= self.key_ratio;
         }
-        Ok(f0)
+        self.pitch_track.resize(frames);
+        self.pitch_track.push(&f0, block / yin::HOP);
+        Ok(self.pitch_track.window().to_vec())
     }
 
-    /// The last `keep` samples of one window converted, or why not.
-    pub fn try_convert(&mut self, window: &[f32], keep: usize) -> Result<Vec<f32>, String> {
-        let keep = keep.min(window.len());
+    /// The last [`BlockSizes::kept`] samples of one window of `sizes` converted, or why not.
+    /// Windows are expected one block apart: the pitch of the context is the one given to
+    /// it in earlier windows.
+    pub fn try_convert(&mut self, window: &[f32], sizes: BlockSizes) -> Result<Vec<f32>, String> {
+        let keep = sizes.kept().min(window.len());
         let started = std::time::Instant::now();
         let audio16 = self.to_16k.process(window);
         self.stage_ms.resample += elapsed_ms(started);
@@ -514,7 +538,7 @@ impl NeuralConverter {
         let (feats, dim) = self.features(&audio16, frames)?;
         self.stage_ms.features += elapsed_ms(started) - (self.stage_ms.index - index_before);
         let started = std::time::Instant::now();
-        let f0 = self.pitch(&audio16, frames)?;
+        let f0 = self.pitch(&audio16, frames, sizes.block / 3)?;
         self.stage_ms.pitch += elapsed_ms(started);
         let t = |e: studio_infer::InferError| e.to_string();
         let mut inputs = Vec::new();
@@ -585,8 +609,8 @@ impl NeuralConverter {
 const FRAME_48K: usize = 480;
 
 impl WindowConverter for NeuralConverter {
-    fn convert(&mut self, window: &[f32], keep: usize) -> Vec<f32> {
-        match self.try_convert(window, keep) {
+    fn convert(&mut self, window: &[f32], sizes: BlockSizes) -> Vec<f32> {
+        match self.try_convert(window, sizes) {
             Ok(out) => out,
             Err(e) => {
                 if self.failures == 0 {
@@ -594,9 +618,13 @@ impl WindowConverter for NeuralConverter {
                 }
                 self.failures += 1;
                 self.last_error = Some(e);
-                vec![0.0; keep.min(window.len())]
+                vec![0.0; sizes.kept().min(window.len())]
             }
         }
+    }
+
+    fn reset(&mut self) {
+        self.pitch_track.clear();
     }
 }
 

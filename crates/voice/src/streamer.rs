@@ -8,10 +8,13 @@ use crate::convert::Converter;
 use std::collections::VecDeque;
 use std::f32::consts::FRAC_PI_2;
 
-/// Converts one window of 48 kHz samples and returns its last `keep` samples converted (all
-/// the streamer uses, so a converter may skip the work for the rest).
+/// Converts one window of 48 kHz samples of `sizes` and returns its last
+/// [`BlockSizes::kept`] samples converted (all the streamer uses, so a converter may skip the
+/// work for the rest). Windows come one block apart until [`WindowConverter::reset`].
 pub trait WindowConverter: Send {
-    fn convert(&mut self, window: &[f32], keep: usize) -> Vec<f32>;
+    fn convert(&mut self, window: &[f32], sizes: BlockSizes) -> Vec<f32>;
+    /// The stream starts again: forget what earlier windows left behind.
+    fn reset(&mut self) {}
 }
 
 /// Sizes in samples at 48 kHz.
@@ -81,6 +84,7 @@ impl<C: WindowConverter> BlockStreamer<C> {
     }
 
     fn clear(&mut self) {
+        self.converter.reset();
         self.history = vec![0.0; self.sizes.window()];
         self.fresh = 0;
         self.sola_buffer.fill(0.0);
@@ -128,7 +132,7 @@ impl<C: WindowConverter> BlockStreamer<C> {
 
     fn convert_block(&mut self) {
         let sizes = self.sizes;
-        let mut tail = self.converter.convert(&self.history, sizes.kept());
+        let mut tail = self.converter.convert(&self.history, sizes);
         tail.resize(sizes.kept(), 0.0);
         let offset = self.sola_offset(&tail);
         let mut piece: Vec<f32> = tail[offset..offset + sizes.block + sizes.crossfade].to_vec();
@@ -189,8 +193,8 @@ mod tests {
     /// seams.
     struct Identity;
     impl WindowConverter for Identity {
-        fn convert(&mut self, window: &[f32], keep: usize) -> Vec<f32> {
-            window[window.len() - keep..].to_vec()
+        fn convert(&mut self, window: &[f32], sizes: BlockSizes) -> Vec<f32> {
+            window[window.len() - sizes.kept()..].to_vec()
         }
     }
 
