@@ -18,6 +18,8 @@ const ONNX_INT64: i32 = 7;
 
 /// The oldest default-domain opset whose `Slice` takes its bounds as inputs.
 const SLICE_AS_INPUTS_OPSET: i64 = 10;
+/// The oldest default-domain opset whose `Unsqueeze`/`Squeeze` take their axes as inputs.
+const AXES_AS_INPUTS_OPSET: i64 = 13;
 
 /// A graph being edited. Only what the edit adds is new: every existing value keeps its name,
 /// so the edit never changes what the rest of the graph computes from it.
@@ -105,14 +107,14 @@ impl<'a> GraphEdit<'a> {
     }
 
     /// Makes input `slot` of node `node` only the last `length_of`-length entries along
-    /// `axis` of what it was.
+    /// `axis` of what it was. Returns the name of the new value.
     pub fn keep_tail_of_node_input(
         &mut self,
         node: usize,
         slot: usize,
         axis: i64,
         length_of: &str,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         if !self.can_slice() {
             return Err(format!(
                 "opset {} has no Slice with input bounds",
@@ -132,22 +134,22 @@ impl<'a> GraphEdit<'a> {
         if let Some(n) = self.graph.node.get_mut(node)
             && let Some(input) = n.input.get_mut(slot)
         {
-            *input = tail;
+            *input = tail.clone();
         }
         // Placed just before the node, where `value` already exists.
         self.graph.node.splice(node..node, nodes);
         self.changed = true;
-        Ok(())
+        Ok(tail)
     }
 
     /// Makes every node reading the graph input `name` see only its last `length_of`-length
-    /// entries along `axis`.
+    /// entries along `axis`. Returns the name of the new value.
     pub fn keep_tail_of_graph_input(
         &mut self,
         name: &str,
         axis: i64,
         length_of: &str,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         if !self.can_slice() {
             return Err(format!(
                 "opset {} has no Slice with input bounds",
@@ -168,6 +170,88 @@ impl<'a> GraphEdit<'a> {
         // Graph inputs exist before every node.
         self.graph.node.splice(0..0, nodes);
         self.changed = true;
+        Ok(tail)
+    }
+
+    /// Makes every node reading `value` (of rank 2 or 3) see it stretched or squeezed along
+    /// its last axis to `length_of`'s length, by linear interpolation (torch's
+    /// `F.interpolate(mode="linear")`: `Resize` with `pytorch_half_pixel`, on a 4-D view, the
+    /// rank every backend resizes linearly).
+    pub fn stretch_last_axis(
+        &mut self,
+        value: &str,
+        rank: usize,
+        length_of: &str,
+    ) -> Result<(), String> {
+        if self.opset < AXES_AS_INPUTS_OPSET {
+            return Err(format!(
+                "opset {} has no Unsqueeze with input axes",
+                self.opset
+            ));
+        }
+        let axes: Vec<i64> = match rank {
+            3 => vec![2],
+            2 => vec![1, 2],
+            other => return Err(format!("cannot stretch a value of rank {other}")),
+        };
+        let Some(first_reader) = self
+            .graph
+            .node
+            .iter()
+            .position(|n| n.input.iter().any(|i| i == value))
+        else {
+            return Err(format!("nothing reads {value:?}"));
+        };
+        self.added += 1;
+        let prefix = format!("studio_stretch_{}", self.added);
+        let name = |what: &str| format!("{prefix}_{what}");
+        self.graph.initializer.extend([
+            int64_tensor(&name("axes"), &axes),
+            int64_tensor(&name("zero"), &[0]),
+            int64_tensor(&name("three"), &[3]),
+        ]);
+        let mut resize = plain_node(
+            "Resize",
+            vec![name("4d"), String::new(), String::new(), name("sizes")],
+            name("resized"),
+        );
+        resize.attribute = vec![
+            string_attribute("mode", "linear"),
+            string_attribute("coordinate_transformation_mode", "pytorch_half_pixel"),
+        ];
+        let mut concat = plain_node("Concat", vec![name("outer"), name("length")], name("sizes"));
+        concat.attribute = vec![int_attribute("axis", 0)];
+        let nodes = vec![
+            plain_node(
+                "Unsqueeze",
+                vec![value.to_string(), name("axes")],
+                name("4d"),
+            ),
+            plain_node("Shape", vec![name("4d")], name("shape")),
+            plain_node(
+                "Slice",
+                vec![name("shape"), name("zero"), name("three"), name("zero")],
+                name("outer"),
+            ),
+            plain_node("Shape", vec![length_of.to_string()], name("length")),
+            concat,
+            resize,
+            plain_node(
+                "Squeeze",
+                vec![name("resized"), name("axes")],
+                name("value"),
+            ),
+        ];
+        let stretched = name("value");
+        for node in &mut self.graph.node {
+            for input in &mut node.input {
+                if input == value {
+                    *input = stretched.clone();
+                }
+            }
+        }
+        self.graph.node.splice(first_reader..first_reader, nodes);
+        self.changed = true;
         Ok(())
     }
 
@@ -184,21 +268,14 @@ impl<'a> GraphEdit<'a> {
         let name = |what: &str| format!("{prefix}_{what}");
         self.graph
             .initializer
-            .push(int64_vector(&name("end"), i64::MAX));
+            .push(int64_tensor(&name("end"), &[i64::MAX]));
         self.graph
             .initializer
-            .push(int64_vector(&name("axis"), axis));
-        let node = |op: &str, inputs: Vec<String>, output: String| pb::NodeProto {
-            input: inputs,
-            output: vec![output.clone()],
-            name: output,
-            op_type: op.to_string(),
-            ..Default::default()
-        };
+            .push(int64_tensor(&name("axis"), &[axis]));
         let nodes = vec![
-            node("Shape", vec![length_of.to_string()], name("length")),
-            node("Neg", vec![name("length")], name("start")),
-            node(
+            plain_node("Shape", vec![length_of.to_string()], name("length")),
+            plain_node("Neg", vec![name("length")], name("start")),
+            plain_node(
                 "Slice",
                 vec![value.to_string(), name("start"), name("end"), name("axis")],
                 name("value"),
@@ -208,12 +285,45 @@ impl<'a> GraphEdit<'a> {
     }
 }
 
-fn int64_vector(name: &str, value: i64) -> pb::TensorProto {
+fn int64_tensor(name: &str, values: &[i64]) -> pb::TensorProto {
     pb::TensorProto {
-        dims: vec![1],
+        dims: vec![values.len() as i64],
         data_type: ONNX_INT64,
-        int64_data: vec![value],
+        int64_data: values.to_vec(),
         name: name.to_string(),
+        ..Default::default()
+    }
+}
+
+/// A default-domain node named after its one output.
+fn plain_node(op: &str, inputs: Vec<String>, output: String) -> pb::NodeProto {
+    pb::NodeProto {
+        input: inputs,
+        output: vec![output.clone()],
+        name: output,
+        op_type: op.to_string(),
+        ..Default::default()
+    }
+}
+
+/// ONNX's attribute type codes used here.
+const ATTRIBUTE_INT: i32 = 2;
+const ATTRIBUTE_STRING: i32 = 3;
+
+fn string_attribute(name: &str, value: &str) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.to_string(),
+        r#type: ATTRIBUTE_STRING,
+        s: value.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int_attribute(name: &str, value: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.to_string(),
+        r#type: ATTRIBUTE_INT,
+        i: value,
         ..Default::default()
     }
 }

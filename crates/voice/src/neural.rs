@@ -103,6 +103,10 @@ pub struct NeuralConverter {
     synth: Model,
     /// Whether the synthesizer's decoder was cut to the newest frames ([`cut_decoder`]).
     decoder_cut: bool,
+    /// 2^(formant/12): how much longer the decoder's frames are made; 1 without a shift.
+    formant_factor: f32,
+    /// Stretched audio back to the block's length: `(from, to)` sample counts and the resampler.
+    formant_resampler: Option<((usize, usize), WindowResampler)>,
     format: SynthFormat,
     uses_pitch: bool,
     rmvpe: Option<Model>,
@@ -238,6 +242,10 @@ pub fn inspect_synthesizer(path: &std::path::Path) -> Result<SynthSummary, Strin
 /// makes, the window's newest.
 pub const NEW_FRAMES_INPUT: &str = "studio_new_frames";
 
+/// The input added to a cut synthesizer with a formant shift: its length is how many frames
+/// the newest frames are stretched to before the decoder (RVC's `return_length2`).
+pub const STRETCHED_FRAMES_INPUT: &str = "studio_stretched_frames";
+
 /// Cuts an RVC v2 synthesizer's decoder (NSF-HiFiGAN) to the newest frames of its input: its
 /// first convolution (`conv_pre`, the one convolution taking the 192-channel latent with a
 /// kernel of 7, in both exports) and the frame-rate pitch feeding its harmonic source
@@ -245,7 +253,13 @@ pub const NEW_FRAMES_INPUT: &str = "studio_new_frames";
 /// This is RVC's `dec(z[:, :, head:head+length], nsff0[:, head:head+length])` with the
 /// encoder and flow over the whole window. A graph without exactly one such convolution is
 /// left whole.
-pub fn cut_decoder(graph: &mut GraphEdit) -> Result<(), String> {
+///
+/// With `stretch` (a formant shift), both are then stretched linearly to
+/// [`STRETCHED_FRAMES_INPUT`]'s length, RVC's `n_res`: the decoder makes more (or fewer)
+/// frames of the same voice, which played back at the block's length move its formants.
+/// (RVC stretches the harmonic source the pitch makes; stretching the pitch the source is
+/// made from gives the same frequencies.)
+pub fn cut_decoder(graph: &mut GraphEdit, stretch: bool) -> Result<(), String> {
     let conv_pre = graph.nodes_with_weight("Conv", |dims| {
         dims.len() == 3 && dims[1] == 192 && dims[2] == 7
     });
@@ -256,9 +270,18 @@ pub fn cut_decoder(graph: &mut GraphEdit) -> Result<(), String> {
         return Ok(());
     }
     graph.add_length_input(NEW_FRAMES_INPUT);
-    graph.keep_tail_of_node_input(conv_pre, 0, 2, NEW_FRAMES_INPUT)?;
-    if graph.readers_of("pitchf") > 0 {
-        graph.keep_tail_of_graph_input("pitchf", 1, NEW_FRAMES_INPUT)?;
+    let latent = graph.keep_tail_of_node_input(conv_pre, 0, 2, NEW_FRAMES_INPUT)?;
+    let pitch = if graph.readers_of("pitchf") > 0 {
+        Some(graph.keep_tail_of_graph_input("pitchf", 1, NEW_FRAMES_INPUT)?)
+    } else {
+        None
+    };
+    if stretch {
+        graph.add_length_input(STRETCHED_FRAMES_INPUT);
+        graph.stretch_last_axis(&latent, 3, STRETCHED_FRAMES_INPUT)?;
+        if let Some(pitch) = pitch {
+            graph.stretch_last_axis(&pitch, 2, STRETCHED_FRAMES_INPUT)?;
+        }
     }
     Ok(())
 }
@@ -289,8 +312,9 @@ impl NeuralConverter {
             })
         };
         let embedder = load("feature extractor", &voice.embedder)?;
+        let formant = voice.formant != 0.0;
         let edit = |graph: &mut GraphEdit| match decoder {
-            Decoder::Newest => cut_decoder(graph),
+            Decoder::Newest => cut_decoder(graph, formant),
             Decoder::Whole => Ok(()),
         };
         let synth =
@@ -301,6 +325,19 @@ impl NeuralConverter {
                 }
             })?;
         let decoder_cut = synth.info().input(NEW_FRAMES_INPUT).is_some();
+        let formant_factor = if synth.info().input(STRETCHED_FRAMES_INPUT).is_some() {
+            2f32.powf(voice.formant / 12.0)
+        } else if formant {
+            return Err(VoiceError::Model {
+                what: "synthesizer".into(),
+                reason: format!(
+                    "{}: a formant shift needs the decoder cut to its newest frames, and this graph's decoder was not found",
+                    voice.model
+                ),
+            });
+        } else {
+            1.0
+        };
         let format =
             synth_format(synth.info(), &voice.model).map_err(|reason| VoiceError::Model {
                 what: "synthesizer".into(),
@@ -350,7 +387,11 @@ impl NeuralConverter {
             format,
             uses_pitch,
             rmvpe,
-            key_ratio: 2f32.powf(voice.key / 12.0),
+            // With a formant shift the synthesizer is given the pitch `key − formant`, which the
+            // stretch and the playback at the block's length bring back to `key` (RVC).
+            key_ratio: 2f32.powf((voice.key - voice.formant) / 12.0),
+            formant_factor,
+            formant_resampler: None,
             speaker: voice.speaker,
             model_rate,
             to_16k: WindowResampler::new(48000, 16000),
@@ -576,20 +617,51 @@ impl NeuralConverter {
                 Tensor::f32(&[1, 192, frames], noise).map_err(t)?,
             ));
         }
+        // RVC's `return_length2 = ceil(return_length × factor)`.
+        let stretched = if self.formant_factor == 1.0 {
+            new_frames
+        } else {
+            ((new_frames as f64 * f64::from(self.formant_factor)).ceil() as usize).max(1)
+        };
         if self.decoder_cut {
             inputs.push((
                 NEW_FRAMES_INPUT.to_string(),
                 Tensor::f32(&[new_frames], vec![0.0; new_frames]).map_err(t)?,
             ));
         }
+        if self.formant_factor != 1.0 {
+            inputs.push((
+                STRETCHED_FRAMES_INPUT.to_string(),
+                Tensor::f32(&[stretched], vec![0.0; stretched]).map_err(t)?,
+            ));
+        }
         let started = std::time::Instant::now();
         let mut audio = self.synth.run_one(inputs, None).map_err(t)?.to_f32();
         self.stage_ms.synth += elapsed_ms(started);
         let hop = self.model_rate as usize / 100;
-        audio.resize(new_frames * hop, 0.0);
+        audio.resize(stretched * hop, 0.0);
         // The synthesized frames at their place in the window, then the window's last `keep`.
         let started = std::time::Instant::now();
-        let mut out = self.to_48k.process(&audio);
+        let mut out = if self.formant_factor == 1.0 {
+            self.to_48k.process(&audio)
+        } else {
+            // Played back faster (or slower) by the factor, as RVC does: each frame's
+            // `⌊factor × hop⌋` samples become one frame at 48 kHz, and the rest of the
+            // stretched frames is left over. The formants move by the factor; the pitch,
+            // given `key − formant`, comes back to `key`.
+            let per_frame = (f64::from(self.formant_factor) * f64::from(self.model_rate) / 100.0)
+                .floor() as usize;
+            audio.truncate(new_frames * per_frame);
+            let counts = (new_frames * per_frame, new_frames * FRAME_48K);
+            let resampler = match &mut self.formant_resampler {
+                Some((c, r)) if *c == counts => r,
+                slot => {
+                    let r = WindowResampler::new(counts.0 as u32, counts.1 as u32);
+                    &mut slot.insert((counts, r)).1
+                }
+            };
+            resampler.process(&audio)
+        };
         self.stage_ms.resample += elapsed_ms(started);
         self.stage_ms.windows += 1;
         out.resize(new_frames * FRAME_48K, 0.0);

@@ -30,6 +30,7 @@ fn voice(synth: &str) -> NeuralVoice {
         embedder: model("contentvec.onnx"),
         pitch: PitchMethod::Yin,
         key: 0.0,
+        formant: 0.0,
         speaker: 0,
         sample_rate: None,
         block_ms: 100,
@@ -381,7 +382,7 @@ fn the_cut_decoder_gives_the_whole_synthesis_newest_frames() {
                 continue;
             }
             let mut whole = Model::load(&path, &options).unwrap();
-            let mut cut = Model::load_edited(&path, &options, cut_decoder).unwrap();
+            let mut cut = Model::load_edited(&path, &options, |g| cut_decoder(g, false)).unwrap();
             assert!(whole.info().input(NEW_FRAMES_INPUT).is_none());
             assert!(cut.info().input(NEW_FRAMES_INPUT).is_some(), "{synth}");
             let a = whole
@@ -421,4 +422,60 @@ fn both_exports_load_with_their_decoder_cut() {
         let c = NeuralConverter::load(&v, &tract(), neural_sizes(&v)).unwrap();
         assert!(c.decoder_cut(), "{synth}");
     }
+}
+
+/// A formant shift keeps the pitch (the stretch and the playback at the block's length
+/// cancel in frequency, as in RVC) but changes the voice, on both exports.
+#[test]
+fn a_formant_shift_keeps_the_pitch_and_changes_the_voice() {
+    for (synth, options) in [
+        ("synth_wokada_48k.onnx", tract()),
+        ("synth_rvc_40k.onnx", tract()),
+    ] {
+        let plain = voice(synth);
+        let sizes = neural_sizes(&plain);
+        let run = |v: &NeuralVoice| {
+            let converter = NeuralConverter::load(v, &options, sizes).unwrap();
+            let mut streamer = BlockStreamer::new(converter, sizes);
+            let out = run_converter(&mut streamer, &sine(220.0, 0.5, 48000 * 2), 960);
+            assert_eq!(streamer.converter_mut().failures, 0, "{synth}");
+            out
+        };
+        let without = run(&plain);
+        let mut shifted = plain.clone();
+        shifted.formant = 2.0;
+        let with = run(&shifted);
+        let steady = |x: &[f32]| x[sizes.window() * 2..].to_vec();
+        let f = dominant_frequency(&steady(&with), 150.0, 300.0);
+        assert!((f - 220.0).abs() < 2.2, "{synth}: {f} Hz");
+        let diff = steady(&with)
+            .iter()
+            .zip(steady(&without))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff > 1e-3, "{synth}: the formant changed nothing ({diff})");
+    }
+}
+
+/// RVC's own export takes the formant stretch on ONNX Runtime (tract cannot analyse its
+/// encoder): a window converts to the kept length with finite samples.
+#[test]
+fn rvcs_own_export_converts_with_a_formant_shift_on_onnx_runtime() {
+    let Some(ort) = backends()
+        .into_iter()
+        .find(|o| o.backend == BackendChoice::Ort)
+    else {
+        return;
+    };
+    let mut v = voice("rvc_export_40k.onnx");
+    v.sample_rate = Some(40000);
+    v.formant = -1.5;
+    let sizes = neural_sizes(&v);
+    let mut c = NeuralConverter::load(&v, &ort, sizes).unwrap();
+    assert!(c.decoder_cut());
+    let out = c
+        .try_convert(&sine(220.0, 0.5, sizes.window()), sizes)
+        .unwrap();
+    assert_eq!(out.len(), sizes.kept());
+    assert!(out.iter().all(|x| x.is_finite()));
 }
