@@ -38,7 +38,7 @@ pub struct BenchReport {
     pub seconds: f64,
     pub block_ms: f64,
     pub voices: Vec<VoiceBench>,
-    /// Each neural voice's stages per block, at each automatic block size, with the decoder
+    /// Each neural voice's stages per block, at each automatic block size and its own, with the decoder
     /// on the newest frames and (the baseline, in the same run) on the whole window.
     pub neural_stages: Vec<StageBench>,
 }
@@ -60,7 +60,8 @@ pub struct StageBench {
 /// Windows timed per block size and decoder (after one warm-up window).
 const STAGE_WINDOWS: usize = 8;
 
-/// The stages of `voice` at each of [`AUTO_BLOCKS_MS`], both decoders, on the test signal.
+/// The stages of `voice` at each of [`AUTO_BLOCKS_MS`] and its own block, both decoders, on
+/// the test signal.
 fn neural_stages(
     id: &str,
     voice: &NeuralVoice,
@@ -72,17 +73,17 @@ fn neural_stages(
         v.block_ms = block_ms;
         neural_sizes(&v)
     };
-    let largest = AUTO_BLOCKS_MS
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(voice.block_ms);
+    let mut blocks = AUTO_BLOCKS_MS.to_vec();
+    if !blocks.contains(&voice.block_ms) {
+        blocks.push(voice.block_ms);
+    }
+    let largest = blocks.iter().copied().max().unwrap_or(voice.block_ms);
     let mut rows = Vec::new();
     for (decoder, name) in [(Decoder::Newest, "newest"), (Decoder::Whole, "whole")] {
         let mut converter = NeuralConverter::load_with(voice, options, sizes_for(largest), decoder)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("loading voice {id}"))?;
-        for block_ms in AUTO_BLOCKS_MS {
+        for &block_ms in &blocks {
             let sizes = sizes_for(block_ms);
             let windows: Vec<&[f32]> = signal
                 .windows(sizes.window())
@@ -158,7 +159,7 @@ pub fn run(config: &Config, voices: &[String], seconds: f64) -> anyhow::Result<B
         let config = catalog.resolve(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
         let entry = studio_voice::catalog::entry(&id, &config);
         if let VoiceKind::Neural(voice) = &config.kind {
-            eprintln!("bench: {id} stages at {AUTO_BLOCKS_MS:?} ms blocks ...");
+            eprintln!("bench: {id} stages per block ...");
             neural.extend(neural_stages(&id, voice, catalog.options(), &signal)?);
         }
         eprintln!("bench: {id} ({}) ...", entry.kind.as_str());
