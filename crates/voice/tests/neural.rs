@@ -371,14 +371,16 @@ fn the_cut_decoder_gives_the_whole_synthesis_newest_frames() {
     for (synth, format, hop) in [
         ("synth_wokada_48k.onnx", SynthFormat::WOkada, 480),
         ("synth_rvc_40k.onnx", SynthFormat::Rvc, 400),
-        // RVC's own export of its own model code (tools/golden/rvc_synth_export.py).
+        // RVC's and w-okada's own exports of their own model code
+        // (tools/golden/rvc_synth_export.py, tools/golden/wokada_synth_export.py).
         ("rvc_export_40k.onnx", SynthFormat::Rvc, 400),
+        ("wokada_export_40k.onnx", SynthFormat::WOkada, 400),
     ] {
         let path = PathBuf::from(model(synth));
         for options in backends() {
             // tract cannot analyse the relative-position attention of RVC's exported text
             // encoder (a Reshape of a broadcast length): real exports run on ONNX Runtime.
-            if synth.starts_with("rvc_export") && options.backend == BackendChoice::Tract {
+            if synth.contains("_export_") && options.backend == BackendChoice::Tract {
                 continue;
             }
             let mut whole = Model::load(&path, &options).unwrap();
@@ -457,25 +459,29 @@ fn a_formant_shift_keeps_the_pitch_and_changes_the_voice() {
     }
 }
 
-/// RVC's own export takes the formant stretch on ONNX Runtime (tract cannot analyse its
-/// encoder): a window converts to the kept length with finite samples.
+/// RVC's and w-okada's own exports take the formant stretch on ONNX Runtime (tract cannot
+/// analyse their encoder): a window converts to the kept length with finite samples.
 #[test]
-fn rvcs_own_export_converts_with_a_formant_shift_on_onnx_runtime() {
+fn the_tools_own_exports_convert_with_a_formant_shift_on_onnx_runtime() {
     let Some(ort) = backends()
         .into_iter()
         .find(|o| o.backend == BackendChoice::Ort)
     else {
         return;
     };
-    let mut v = voice("rvc_export_40k.onnx");
-    v.sample_rate = Some(40000);
-    v.formant = -1.5;
-    let sizes = neural_sizes(&v);
-    let mut c = NeuralConverter::load(&v, &ort, sizes).unwrap();
-    assert!(c.decoder_cut());
-    let out = c
-        .try_convert(&sine(220.0, 0.5, sizes.window()), sizes)
-        .unwrap();
-    assert_eq!(out.len(), sizes.kept());
-    assert!(out.iter().all(|x| x.is_finite()));
+    for synth in ["rvc_export_40k.onnx", "wokada_export_40k.onnx"] {
+        let mut v = voice(synth);
+        // RVC's export carries no rate in its metadata; w-okada's says 40000.
+        v.sample_rate = Some(40000);
+        v.formant = -1.5;
+        let sizes = neural_sizes(&v);
+        let mut c = NeuralConverter::load(&v, &ort, sizes).unwrap();
+        assert!(c.decoder_cut(), "{synth}");
+        assert_eq!(c.model_rate(), 40000);
+        let out = c
+            .try_convert(&sine(220.0, 0.5, sizes.window()), sizes)
+            .unwrap();
+        assert_eq!(out.len(), sizes.kept(), "{synth}");
+        assert!(out.iter().all(|x| x.is_finite()), "{synth}");
+    }
 }
