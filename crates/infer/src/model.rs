@@ -24,12 +24,15 @@ pub enum BackendChoice {
 #[derive(Debug, Clone)]
 pub struct ModelOptions {
     pub backend: BackendChoice,
-    /// `auto`, `cpu`, `cuda:N`, `tensorrt:N`, `coreml`, `directml:N`.
+    /// `auto`, `cpu`, `cuda:N`, `tensorrt:N`, `rocm:N`, `coreml`, `directml:N`.
     pub device: String,
     /// An explicit ONNX Runtime library (file or folder), from config.
     pub runtime_path: Option<PathBuf>,
     /// Threads per model; `None` lets the backend decide.
     pub threads: Option<usize>,
+    /// Where TensorRT keeps the engines it builds and its timing cache, so an engine is
+    /// built once per model and GPU rather than at every start (minutes for a large model).
+    pub engine_cache: Option<PathBuf>,
 }
 
 impl Default for ModelOptions {
@@ -39,6 +42,7 @@ impl Default for ModelOptions {
             device: "auto".into(),
             runtime_path: None,
             threads: None,
+            engine_cache: None,
         }
     }
 }
@@ -162,9 +166,7 @@ impl Model {
                 let search = find_onnxruntime(options.runtime_path.as_deref());
                 let ort = match (&search.found, search.source) {
                     (Some(lib), Some(source)) => ort_backend::environment(lib)
-                        .and_then(|env| {
-                            OrtModel::load(env, path, &ort_source, &options.device, options.threads)
-                        })
+                        .and_then(|env| OrtModel::load(env, path, &ort_source, options))
                         .map(|(m, provider, device)| {
                             (
                                 m,

@@ -3,7 +3,7 @@
 //! DirectML > CPU).
 
 use crate::tensor::ElementType;
-use crate::{InferError, Tensor};
+use crate::{InferError, ModelOptions, Tensor};
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
@@ -46,8 +46,12 @@ pub(crate) struct OrtModel {
     session: Session,
 }
 
-/// Which execution provider to try for a `device` setting (`auto`, `cpu`, `cuda:N`, ...).
-fn providers_for(device: &str) -> Vec<(&'static str, String, ep::ExecutionProviderDispatch)> {
+/// Which execution provider to try for a `device` setting (`auto`, `cpu`, `cuda:N`, ...),
+/// best first. TensorRT keeps its engines and timing cache in `engine_cache` when given.
+fn providers_for(
+    device: &str,
+    engine_cache: Option<&Path>,
+) -> Vec<(&'static str, String, ep::ExecutionProviderDispatch)> {
     let index = device
         .split_once(':')
         .and_then(|(_, n)| n.parse::<i32>().ok())
@@ -55,13 +59,19 @@ fn providers_for(device: &str) -> Vec<(&'static str, String, ep::ExecutionProvid
     let mut list = Vec::new();
     let want = |kind: &str| device == "auto" || device.starts_with(kind);
     if want("tensorrt") && ep::TensorRT::is_available().unwrap_or(false) {
+        let mut tensorrt = ep::TensorRT::default().with_device_id(index);
+        if let Some(dir) = engine_cache {
+            let dir = dir.display().to_string();
+            tensorrt = tensorrt
+                .with_engine_cache(true)
+                .with_engine_cache_path(&dir)
+                .with_timing_cache(true)
+                .with_timing_cache_path(&dir);
+        }
         list.push((
             "TensorRT",
             format!("cuda:{index}"),
-            ep::TensorRT::default()
-                .with_device_id(index)
-                .build()
-                .error_on_failure(),
+            tensorrt.build().error_on_failure(),
         ));
     }
     if want("cuda") && ep::CUDA::is_available().unwrap_or(false) {
@@ -69,6 +79,16 @@ fn providers_for(device: &str) -> Vec<(&'static str, String, ep::ExecutionProvid
             "CUDA",
             format!("cuda:{index}"),
             ep::CUDA::default()
+                .with_device_id(index)
+                .build()
+                .error_on_failure(),
+        ));
+    }
+    if want("rocm") && ep::ROCm::is_available().unwrap_or(false) {
+        list.push((
+            "ROCm",
+            format!("rocm:{index}"),
+            ep::ROCm::default()
                 .with_device_id(index)
                 .build()
                 .error_on_failure(),
@@ -135,9 +155,9 @@ impl OrtModel {
         env: &Environment,
         path: &Path,
         source: &OrtSource,
-        device: &str,
-        threads: Option<usize>,
+        options: &ModelOptions,
     ) -> Result<(OrtModel, String, String), InferError> {
+        let (device, threads) = (options.device.as_str(), options.threads);
         let load_error = |reason: String| InferError::Load {
             backend: "ort",
             path: path.to_path_buf(),
@@ -145,7 +165,8 @@ impl OrtModel {
         };
         let mut notes = Vec::new();
         if device != "cpu" {
-            for (name, dev, provider) in providers_for(device) {
+            let engine_cache = options.engine_cache.as_deref();
+            for (name, dev, provider) in providers_for(device, engine_cache) {
                 let attempt = builder(env, threads).and_then(|b| {
                     let mut b = b
                         .with_execution_providers([provider])

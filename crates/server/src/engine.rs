@@ -23,6 +23,9 @@ pub fn model_options(role: Role, config: &Config) -> studio_infer::ModelOptions 
         device: server.device.clone(),
         runtime_path: server.onnxruntime.as_ref().map(std::path::PathBuf::from),
         threads: None,
+        // Beside the models, so a built engine is reused as long as they are.
+        engine_cache: studio_models::resolve_cache_dir(config.servers.cache_dir.as_deref())
+            .map(|dir| dir.join("tensorrt")),
     }
 }
 
