@@ -137,6 +137,13 @@ impl Engine {
             (Engine::Audio(p), Control::PassThrough { active }) => {
                 p.apply(&AudioSetting::PassThrough(*active))
             }
+            (Engine::Audio(p), Control::VoiceShift { key, formant }) => {
+                studio_proto::control::check_voice_shift(*key, *formant)?;
+                p.apply(&AudioSetting::Shift {
+                    key: *key,
+                    formant: *formant,
+                })
+            }
             // Every other pairing was refused above.
             _ => Ok(()),
         }

@@ -105,6 +105,12 @@ pub struct NeuralConverter {
     decoder_cut: bool,
     /// 2^(formant/12): how much longer the decoder's frames are made; 1 without a shift.
     formant_factor: f32,
+    /// Whether the graph stretches the decoder's frames ([`STRETCHED_FRAMES_INPUT`]), so the
+    /// formants can move.
+    stretchable: bool,
+    /// The voice's own key and formant, which a live shift moves from.
+    base_key: f32,
+    base_formant: f32,
     /// Stretched audio back to the block's length: `(from, to)` sample counts and the resampler.
     formant_resampler: Option<((usize, usize), WindowResampler)>,
     format: SynthFormat,
@@ -254,7 +260,7 @@ pub const STRETCHED_FRAMES_INPUT: &str = "studio_stretched_frames";
 /// encoder and flow over the whole window. A graph without exactly one such convolution is
 /// left whole.
 ///
-/// With `stretch` (a formant shift), both are then stretched linearly to
+/// With `stretch` (for formant shifts), both are then stretched linearly to
 /// [`STRETCHED_FRAMES_INPUT`]'s length, RVC's `n_res`: the decoder makes more (or fewer)
 /// frames of the same voice, which played back at the block's length move its formants.
 /// (RVC stretches the harmonic source the pitch makes; stretching the pitch the source is
@@ -313,8 +319,10 @@ impl NeuralConverter {
         };
         let embedder = load("feature extractor", &voice.embedder)?;
         let formant = voice.formant != 0.0;
+        // Always stretchable when cut, so the formants can move live; an unmoved stretch
+        // resizes 13 frames onto themselves.
         let edit = |graph: &mut GraphEdit| match decoder {
-            Decoder::Newest => cut_decoder(graph, formant),
+            Decoder::Newest => cut_decoder(graph, true),
             Decoder::Whole => Ok(()),
         };
         let synth =
@@ -325,9 +333,8 @@ impl NeuralConverter {
                 }
             })?;
         let decoder_cut = synth.info().input(NEW_FRAMES_INPUT).is_some();
-        let formant_factor = if synth.info().input(STRETCHED_FRAMES_INPUT).is_some() {
-            2f32.powf(voice.formant / 12.0)
-        } else if formant {
+        let stretchable = synth.info().input(STRETCHED_FRAMES_INPUT).is_some();
+        if formant && !stretchable {
             return Err(VoiceError::Model {
                 what: "synthesizer".into(),
                 reason: format!(
@@ -335,9 +342,7 @@ impl NeuralConverter {
                     voice.model
                 ),
             });
-        } else {
-            1.0
-        };
+        }
         let format =
             synth_format(synth.info(), &voice.model).map_err(|reason| VoiceError::Model {
                 what: "synthesizer".into(),
@@ -387,10 +392,11 @@ impl NeuralConverter {
             format,
             uses_pitch,
             rmvpe,
-            // With a formant shift the synthesizer is given the pitch `key − formant`, which the
-            // stretch and the playback at the block's length bring back to `key` (RVC).
-            key_ratio: 2f32.powf((voice.key - voice.formant) / 12.0),
-            formant_factor,
+            key_ratio: 1.0,
+            formant_factor: 1.0,
+            stretchable,
+            base_key: voice.key,
+            base_formant: voice.formant,
             formant_resampler: None,
             speaker: voice.speaker,
             model_rate,
@@ -407,6 +413,7 @@ impl NeuralConverter {
             stage_ms: StageMs::default(),
             pitch_track: PitchTrack::default(),
         };
+        converter.set_shift(0.0, 0.0);
         let started = std::time::Instant::now();
         converter
             .try_convert(&vec![0.0; sizes.window()], sizes)
@@ -436,6 +443,21 @@ impl NeuralConverter {
 
     pub fn format(&self) -> SynthFormat {
         self.format
+    }
+
+    /// Pitch and formants `key` and `formant` semitones from the voice's own; the formants
+    /// stay within RVC's ±2 and move only where the graph stretches its decoder.
+    fn set_shift(&mut self, key: f32, formant: f32) {
+        let limit = studio_proto::control::VOICE_FORMANT_RANGE;
+        let formant = if self.stretchable {
+            (self.base_formant + formant).clamp(-limit, limit)
+        } else {
+            0.0
+        };
+        // The synthesizer is given the pitch `key − formant`, which the stretch and the
+        // playback at the block's length bring back to `key` (RVC).
+        self.key_ratio = 2f32.powf((self.base_key + key - formant) / 12.0);
+        self.formant_factor = 2f32.powf(formant / 12.0);
     }
 
     /// The time spent per stage since the last call (or the load), and starts again.
@@ -629,7 +651,7 @@ impl NeuralConverter {
                 Tensor::f32(&[new_frames], vec![0.0; new_frames]).map_err(t)?,
             ));
         }
-        if self.formant_factor != 1.0 {
+        if self.stretchable {
             inputs.push((
                 STRETCHED_FRAMES_INPUT.to_string(),
                 Tensor::f32(&[stretched], vec![0.0; stretched]).map_err(t)?,
@@ -697,6 +719,11 @@ impl WindowConverter for NeuralConverter {
 
     fn reset(&mut self) {
         self.pitch_track.clear();
+    }
+
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        self.set_shift(key, formant);
+        true
     }
 }
 

@@ -15,6 +15,11 @@ pub trait WindowConverter: Send {
     fn convert(&mut self, window: &[f32], sizes: BlockSizes) -> Vec<f32>;
     /// The stream starts again: forget what earlier windows left behind.
     fn reset(&mut self) {}
+    /// See [`Converter::shift`].
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        let _ = (key, formant);
+        false
+    }
 }
 
 /// Sizes in samples at 48 kHz.
@@ -182,6 +187,10 @@ impl<C: WindowConverter> Converter for BlockStreamer<C> {
 
     fn reset(&mut self) {
         self.clear();
+    }
+
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        self.converter.shift(key, formant)
     }
 }
 

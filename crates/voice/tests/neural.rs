@@ -485,3 +485,22 @@ fn the_tools_own_exports_convert_with_a_formant_shift_on_onnx_runtime() {
         assert!(out.iter().all(|x| x.is_finite()), "{synth}");
     }
 }
+
+/// A live shift moves a loaded neural voice: the key moves its pitch; the formant alone
+/// leaves the pitch where it was.
+#[test]
+fn a_live_shift_moves_a_neural_voice() {
+    let v = voice("synth_wokada_48k.onnx");
+    let sizes = neural_sizes(&v);
+    let stream = |key: f32, formant: f32| {
+        let converter = NeuralConverter::load(&v, &tract(), sizes).unwrap();
+        let mut streamer = BlockStreamer::new(converter, sizes);
+        assert!(streamer.shift(key, formant));
+        let out = run_converter(&mut streamer, &sine(220.0, 0.5, 48000 * 2), 960);
+        out[sizes.window() * 2..].to_vec()
+    };
+    let octave = dominant_frequency(&stream(12.0, 0.0), 300.0, 600.0);
+    assert!((octave - 440.0).abs() < 4.4, "{octave} Hz");
+    let timbre = dominant_frequency(&stream(0.0, 1.5), 150.0, 300.0);
+    assert!((timbre - 220.0).abs() < 2.2, "{timbre} Hz");
+}
