@@ -39,6 +39,9 @@ pub struct Choices {
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
     pub accurate_pitch: bool,
+    /// Semitones every voice's pitch and timbre are moved by.
+    pub voice_key: f32,
+    pub voice_formant: f32,
     pub input_gain_db: f32,
     pub output_gain_db: f32,
 }
@@ -104,6 +107,8 @@ impl Choices {
                 .map(|f| f.path.clone())
                 .collect(),
             accurate_pitch: snapshot.accurate_pitch,
+            voice_key: snapshot.voice_shift.0,
+            voice_formant: snapshot.voice_shift.1,
             input_gain_db: snapshot.input_gain_db,
             output_gain_db: snapshot.output_gain_db,
         }
@@ -164,6 +169,10 @@ impl Choices {
         commands.push(Command::KeepMouth(self.keep_mouth));
         commands.push(Command::MatchColours(self.match_colours.unwrap_or(true)));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
+        commands.push(Command::ShiftVoice {
+            key: self.voice_key,
+            formant: self.voice_formant,
+        });
         for path in self.voice_files.iter().take(MAX_FACES) {
             if path.is_file() {
                 commands.push(Command::AddVoice(path.clone()));
@@ -259,6 +268,10 @@ mod tests {
             Command::AccuratePitch(true),
             Command::KeepMouth(true),
             Command::MatchColours(false),
+            Command::ShiftVoice {
+                key: 7.0,
+                formant: -1.0,
+            },
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -272,6 +285,7 @@ mod tests {
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
         assert!(choices.accurate_pitch && choices.keep_mouth);
         assert_eq!(choices.match_colours, Some(false));
+        assert_eq!((choices.voice_key, choices.voice_formant), (7.0, -1.0));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));
 
         let file = dir.path().join("data").join(FILE_NAME);

@@ -202,6 +202,12 @@ struct RunArgs {
     /// With `--face`: keep your own mouth over the swapped face, so speech looks natural.
     #[arg(long, requires = "face")]
     keep_mouth: bool,
+    /// Move the voice's pitch by this many semitones (−24 to 24), e.g. 12 for an octave up.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    voice_key: f32,
+    /// Move the voice's timbre (formants) by this many semitones (−2 to 2), the pitch kept.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    voice_formant: f32,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -234,7 +240,8 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
     Ok((role, Duration::from_millis(ms)))
 }
 
-/// Live controls for a headless run's `--voice`, `--keep-mouth` and `--talk`, checked before anything starts.
+/// Live controls for a headless run's `--voice`, `--keep-mouth`, `--voice-key`/`--voice-formant`
+/// and `--talk`, checked before anything starts.
 fn run_controls(
     config: &studio_proto::config::Config,
     args: &RunArgs,
@@ -264,6 +271,17 @@ fn run_controls(
     }
     if args.keep_mouth {
         controls.set(Role::Video, Control::MouthMask { on: true });
+    }
+    if (args.voice_key, args.voice_formant) != (0.0, 0.0) {
+        studio_proto::control::check_voice_shift(args.voice_key, args.voice_formant)
+            .map_err(|e| anyhow::anyhow!("--voice-key/--voice-formant: {e}"))?;
+        controls.set(
+            Role::Audio,
+            Control::VoiceShift {
+                key: args.voice_key,
+                formant: args.voice_formant,
+            },
+        );
     }
     if let Some(talk) = &args.talk {
         controls.set(

@@ -13,7 +13,7 @@ use studio_proto::api::{
     FaceAdded, ModelState, ServerStatus, VoiceAdded, VoiceEntry, VoiceFilePitch, VoiceKind,
 };
 use studio_proto::config::{Config, FACE_MODEL_IDS};
-use studio_proto::control::Control;
+use studio_proto::control::{Control, VOICE_FORMANT_RANGE, VOICE_KEY_RANGE};
 use studio_run::manager::ManagerEvent;
 use studio_run::voice_file::voice_name;
 
@@ -453,6 +453,8 @@ pub struct Snapshot {
     pub voice_files: Vec<VoiceFile>,
     /// Voice files find their pitch with RMVPE (a download, steadier) rather than YIN.
     pub accurate_pitch: bool,
+    /// Every voice's pitch and timbre moved by this many semitones: `(key, formant)`.
+    pub voice_shift: (f32, f32),
     /// Why the server's voice list is missing, if it is.
     pub voices_message: Option<String>,
     pub chosen_voice: Option<String>,
@@ -515,6 +517,12 @@ pub enum Command {
     KeepMouth(bool),
     /// Match the swapped face's colours to the room's light, or not.
     MatchColours(bool),
+    /// Move every voice's pitch (`key`) and timbre (`formant`) by so many semitones, kept
+    /// within what the audio server takes.
+    ShiftVoice {
+        key: f32,
+        formant: f32,
+    },
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -729,6 +737,7 @@ impl Store {
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
                 accurate_pitch: false,
+                voice_shift: (0.0, 0.0),
                 voices_message: None,
                 chosen_voice: None,
                 voice_refused: None,
@@ -813,6 +822,10 @@ impl Store {
         // On is the server's default: only a change is sent.
         if !self.state.match_colours {
             controls.push((Role::Video, Control::ColourTransfer { on: false }));
+        }
+        let (key, formant) = self.state.voice_shift;
+        if (key, formant) != (0.0, 0.0) {
+            controls.push((Role::Audio, Control::VoiceShift { key, formant }));
         }
         // A voice from a file goes once the new server has the file (see `sync_voice`).
         if let Some(voice) = self
@@ -1101,6 +1114,19 @@ impl Store {
                 }
                 self.state.match_colours = on;
                 self.live(Role::Video, Control::ColourTransfer { on })
+            }
+            Command::ShiftVoice { key, formant } => {
+                // NaN (a broken slider or file) changes nothing.
+                if key.is_nan() || formant.is_nan() {
+                    return Vec::new();
+                }
+                let key = key.clamp(-VOICE_KEY_RANGE, VOICE_KEY_RANGE);
+                let formant = formant.clamp(-VOICE_FORMANT_RANGE, VOICE_FORMANT_RANGE);
+                if self.state.voice_shift == (key, formant) {
+                    return Vec::new();
+                }
+                self.state.voice_shift = (key, formant);
+                self.live(Role::Audio, Control::VoiceShift { key, formant })
             }
             Command::KeepMouth(on) => {
                 if self.state.keep_mouth == on {
@@ -1618,7 +1644,8 @@ impl Store {
                 Control::Talk { .. }
                 | Control::PassThrough { .. }
                 | Control::MouthMask { .. }
-                | Control::ColourTransfer { .. },
+                | Control::ColourTransfer { .. }
+                | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),
         }
@@ -2201,6 +2228,58 @@ mod tests {
                 Control::PassThrough { active: false }
             )]
         );
+    }
+
+    #[test]
+    fn a_voice_shift_goes_with_the_start_and_live_to_the_audio_server_within_range() {
+        let mut store = store();
+        assert!(
+            store
+                .command(Command::ShiftVoice {
+                    key: 12.0,
+                    formant: 9.0
+                })
+                .is_empty()
+        );
+        assert_eq!(
+            store.snapshot().voice_shift,
+            (12.0, 2.0),
+            "the formant kept to ±2"
+        );
+        let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
+            panic!("no start");
+        };
+        assert!(controls.contains(&(
+            Role::Audio,
+            Control::VoiceShift {
+                key: 12.0,
+                formant: 2.0
+            }
+        )));
+        assert_eq!(
+            store.command(Command::ShiftVoice {
+                key: -3.0,
+                formant: 0.0
+            }),
+            [Effect::Control(
+                Role::Audio,
+                Control::VoiceShift {
+                    key: -3.0,
+                    formant: 0.0
+                }
+            )]
+        );
+        let again = Command::ShiftVoice {
+            key: -3.0,
+            formant: 0.0,
+        };
+        assert!(store.command(again).is_empty(), "once");
+        let broken = Command::ShiftVoice {
+            key: f32::NAN,
+            formant: 0.0,
+        };
+        assert!(store.command(broken).is_empty());
+        assert_eq!(store.snapshot().voice_shift, (-3.0, 0.0));
     }
 
     #[test]

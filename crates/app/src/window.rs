@@ -829,7 +829,29 @@ fn voice_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
         muted(ui, "Voices are listed once the audio server runs.");
     }
     voice_list(ui, snapshot, commands);
+    voice_shift(ui, snapshot, commands);
     voice_files(ui, snapshot, commands);
+}
+
+/// How far the voice's pitch (whole semitones, an octave either way) and timbre (RVC's ±2)
+/// move, for every voice.
+fn voice_shift(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    let (mut key, mut formant) = snapshot.voice_shift;
+    let slider = |ui: &mut Ui, label: &str, value: &mut f32, range: f32, step: f64| {
+        let label = ui.label(RichText::new(label).color(MUTED).size(12.5));
+        ui.add(
+            egui::Slider::new(value, -range..=range)
+                .step_by(step)
+                .suffix(" st"),
+        )
+        .labelled_by(label.id)
+        .changed()
+    };
+    let pitch = slider(ui, "Voice pitch", &mut key, 12.0, 1.0);
+    let timbre = slider(ui, "Voice timbre", &mut formant, 2.0, 0.1);
+    if pitch || timbre {
+        commands.push(Command::ShiftVoice { key, formant });
+    }
 }
 
 /// Where a voice stands, in a few words: ready with its delay and its cost here, or what it

@@ -235,6 +235,33 @@ fn face_and_voice_changes_reach_the_running_servers_without_a_restart() {
     );
     assert_eq!(server_status(&rig, &harness, Role::Audio).sessions.len(), 1);
 
+    // Pitch and timbre: the sliders move the voice in the running session.
+    let slider = egui::accesskit::Role::Slider;
+    harness
+        .get_by_role_and_label(slider, "Voice pitch")
+        .scroll_to_me();
+    harness.step();
+    harness
+        .get_by_role_and_label(slider, "Voice pitch")
+        .set_value_accesskit(7.0);
+    harness.step();
+    harness
+        .get_by_role_and_label(slider, "Voice timbre")
+        .set_value_accesskit(-1.5);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        harness.step();
+        let status = server_status(&rig, &harness, Role::Audio);
+        if status.sessions.first().and_then(|s| s.settings.voice_shift) == Some((7.0, -1.5)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the voice shift never reached the server: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
     harness.get_by_label("Stop").click();
     step_until(&mut harness, Duration::from_secs(20), "idle", |s| {
         s.phase == Phase::Idle

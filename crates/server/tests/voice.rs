@@ -151,3 +151,51 @@ async fn an_unknown_voice_is_refused_in_the_ack_and_the_previous_voice_stays() {
     assert_eq!(entry.settings.voice_id.as_deref(), Some("deeper"));
     assert_eq!(entry.converted_blocks, 1);
 }
+
+#[tokio::test]
+async fn a_voice_shift_is_taken_within_its_range_and_refused_beyond_it() {
+    let server = start_audio();
+    let client = ServerClient::new(&server.url, TOKEN).unwrap();
+    let (offer, mut session) = client.open_raw_session().await.unwrap();
+    session.sender.send_control(Control::SetVoice {
+        voice_id: "deeper".into(),
+    });
+    session.sender.send_control(Control::VoiceShift {
+        key: 5.0,
+        formant: 0.5,
+    });
+    let too_far = session.sender.send_control(Control::VoiceShift {
+        key: 30.0,
+        formant: 0.0,
+    });
+    let too_much_formant = session.sender.send_control(Control::VoiceShift {
+        key: 0.0,
+        formant: 2.5,
+    });
+    let mut acks = Vec::new();
+    for _ in 0..4 {
+        acks.push(next_ack(&mut session.events).await);
+    }
+    assert_eq!(
+        (acks[0].error.as_ref(), acks[1].error.as_ref()),
+        (None, None)
+    );
+    assert_eq!(acks[2].seq, too_far);
+    let message = acks[2].error.clone().expect("a refusal for key 30");
+    assert!(
+        message.contains("key must be") && message.contains("30"),
+        "{message}"
+    );
+    assert_eq!(acks[3].seq, too_much_formant);
+    let message = acks[3].error.clone().expect("a refusal for formant 2.5");
+    assert!(message.contains("formant must be"), "{message}");
+    // The shift taken stays; the voice still converts.
+    session.sender.send_audio(tone(0));
+    assert!(matches!(
+        next_event(&mut session.events).await,
+        SessionEvent::Audio(_)
+    ));
+    let status = client.status().await.unwrap();
+    let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
+    assert_eq!(entry.settings.voice_shift, Some((5.0, 0.5)));
+}
