@@ -115,12 +115,7 @@ impl<'a> GraphEdit<'a> {
         axis: i64,
         length_of: &str,
     ) -> Result<String, String> {
-        if !self.can_slice() {
-            return Err(format!(
-                "opset {} has no Slice with input bounds",
-                self.opset
-            ));
-        }
+        self.require_opset(SLICE_AS_INPUTS_OPSET, "Slice with input bounds")?;
         let Some(value) = self
             .graph
             .node
@@ -150,23 +145,12 @@ impl<'a> GraphEdit<'a> {
         axis: i64,
         length_of: &str,
     ) -> Result<String, String> {
-        if !self.can_slice() {
-            return Err(format!(
-                "opset {} has no Slice with input bounds",
-                self.opset
-            ));
-        }
+        self.require_opset(SLICE_AS_INPUTS_OPSET, "Slice with input bounds")?;
         if !self.graph.input.iter().any(|i| i.name == name) {
             return Err(format!("the graph has no input {name:?}"));
         }
         let (nodes, tail) = self.tail_nodes(name, axis, length_of);
-        for node in &mut self.graph.node {
-            for input in &mut node.input {
-                if input == name {
-                    *input = tail.clone();
-                }
-            }
-        }
+        self.rewire_readers(name, &tail);
         // Graph inputs exist before every node.
         self.graph.node.splice(0..0, nodes);
         self.changed = true;
@@ -183,12 +167,7 @@ impl<'a> GraphEdit<'a> {
         rank: usize,
         length_of: &str,
     ) -> Result<(), String> {
-        if self.opset < AXES_AS_INPUTS_OPSET {
-            return Err(format!(
-                "opset {} has no Unsqueeze with input axes",
-                self.opset
-            ));
-        }
+        self.require_opset(AXES_AS_INPUTS_OPSET, "Unsqueeze with input axes")?;
         let axes: Vec<i64> = match rank {
             3 => vec![2],
             2 => vec![1, 2],
@@ -242,17 +221,28 @@ impl<'a> GraphEdit<'a> {
                 name("value"),
             ),
         ];
-        let stretched = name("value");
-        for node in &mut self.graph.node {
-            for input in &mut node.input {
-                if input == value {
-                    *input = stretched.clone();
-                }
-            }
-        }
+        self.rewire_readers(value, &name("value"));
         self.graph.node.splice(first_reader..first_reader, nodes);
         self.changed = true;
         Ok(())
+    }
+
+    fn require_opset(&self, oldest: i64, what: &str) -> Result<(), String> {
+        if self.opset < oldest {
+            return Err(format!("opset {} has no {what}", self.opset));
+        }
+        Ok(())
+    }
+
+    /// Every node that reads `from` reads `to` instead.
+    fn rewire_readers(&mut self, from: &str, to: &str) {
+        for node in &mut self.graph.node {
+            for input in &mut node.input {
+                if input == from {
+                    *input = to.to_string();
+                }
+            }
+        }
     }
 
     /// `Shape(length_of) → Neg → Slice(value, −n, end, [axis])`: the nodes and the name of
