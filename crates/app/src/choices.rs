@@ -35,6 +35,7 @@ pub struct Choices {
     pub keep_mouth: bool,
     /// `None` in files from before the choice existed: on.
     pub match_colours: Option<bool>,
+    pub keep_occluders: bool,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -97,6 +98,7 @@ impl Choices {
             chosen_face: snapshot.chosen_face.and_then(|i| i.checked_sub(skip)),
             keep_mouth: snapshot.keep_mouth,
             match_colours: Some(snapshot.match_colours),
+            keep_occluders: snapshot.keep_occluders,
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -163,6 +165,7 @@ impl Choices {
         }
         commands.push(Command::KeepMouth(self.keep_mouth));
         commands.push(Command::MatchColours(self.match_colours.unwrap_or(true)));
+        commands.push(Command::KeepOccluders(self.keep_occluders));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         for path in self.voice_files.iter().take(MAX_FACES) {
             if path.is_file() {
@@ -259,6 +262,7 @@ mod tests {
             Command::AccuratePitch(true),
             Command::KeepMouth(true),
             Command::MatchColours(false),
+            Command::KeepOccluders(true),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -270,7 +274,7 @@ mod tests {
         assert_eq!(choices.faces, [a.clone(), b.clone()]);
         assert_eq!(choices.chosen_face, Some(0));
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
-        assert!(choices.accurate_pitch && choices.keep_mouth);
+        assert!(choices.accurate_pitch && choices.keep_mouth && choices.keep_occluders);
         assert_eq!(choices.match_colours, Some(false));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));
 

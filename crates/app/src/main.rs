@@ -196,6 +196,11 @@ struct RunArgs {
     /// With `--face`: keep your own mouth over the swapped face, so speech looks natural.
     #[arg(long, requires = "face")]
     keep_mouth: bool,
+    /// With `--face`: keep what is in front of your face (hands, glasses, a microphone) as it
+    /// is, through the occlusion model xseg_1 (fetched with `--fetch-models`, or beside the
+    /// server with `studio models fetch xseg_1`; without it the face is pasted whole).
+    #[arg(long, requires = "face")]
+    keep_occluders: bool,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -228,7 +233,8 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
     Ok((role, Duration::from_millis(ms)))
 }
 
-/// Live controls for a headless run's `--voice`, `--keep-mouth` and `--talk`, checked before anything starts.
+/// Live controls for a headless run's `--voice`, `--keep-mouth`, `--keep-occluders` and
+/// `--talk`, checked before anything starts.
 fn run_controls(
     config: &studio_proto::config::Config,
     args: &RunArgs,
@@ -258,6 +264,9 @@ fn run_controls(
     }
     if args.keep_mouth {
         controls.set(Role::Video, Control::MouthMask { on: true });
+    }
+    if args.keep_occluders {
+        controls.set(Role::Video, Control::Occlusion { on: true });
     }
     if let Some(talk) = &args.talk {
         controls.set(

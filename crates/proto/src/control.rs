@@ -19,6 +19,9 @@ pub enum Control {
     MouthMask { on: bool },
     /// Match the swapped face's colours to the room's light (the default), or not.
     ColourTransfer { on: bool },
+    /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
+    /// the occlusion model, or not (the default).
+    Occlusion { on: bool },
 }
 
 impl Control {
@@ -29,7 +32,9 @@ impl Control {
             Control::SetVoice { .. } => Some(crate::Role::Audio),
             Control::Talk { .. } => None,
             Control::PassThrough { .. } => Some(crate::Role::Audio),
-            Control::MouthMask { .. } | Control::ColourTransfer { .. } => Some(crate::Role::Video),
+            Control::MouthMask { .. }
+            | Control::ColourTransfer { .. }
+            | Control::Occlusion { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -55,6 +60,8 @@ pub struct LiveSettings {
     pub mouth_mask: Option<bool>,
     #[serde(default)]
     pub colour_transfer: Option<bool>,
+    #[serde(default)]
+    pub occlusion: Option<bool>,
 }
 
 impl LiveSettings {
@@ -67,6 +74,7 @@ impl LiveSettings {
             Control::PassThrough { active } => self.pass_through = Some(*active),
             Control::MouthMask { on } => self.mouth_mask = Some(*on),
             Control::ColourTransfer { on } => self.colour_transfer = Some(*on),
+            Control::Occlusion { on } => self.occlusion = Some(*on),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The video server's face engine: loaded once its three models are on disk (fetched by the
 //! model manager, or a folder named by `STUDIO_FACE_MODELS`), shared by every session, and
-//! fed target faces through `POST /v1/faces`.
+//! fed target faces through `POST /v1/faces`. The occlusion model (`xseg_1`) is optional: the
+//! engine runs without it, and takes it whenever it arrives (fetched with
+//! `POST /v1/models/xseg_1`, or found in that folder).
 
 use crate::error::ApiError;
 use crate::registry::Registry;
@@ -11,11 +13,13 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use studio_face::occlusion::Occluder;
 use studio_face::pipeline::{FaceEngine, FaceModels};
+use studio_infer::ModelOptions;
 use studio_models::Cached;
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
-use studio_proto::config::Config;
+use studio_proto::config::{Config, OCCLUSION_MODEL_ID};
 
 pub use studio_proto::config::FACE_MODELS_ENV;
 
@@ -41,7 +45,7 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
         .face
         .set_loading("looking for the face models".into());
     tokio::spawn(async move {
-        let paths = match from_env {
+        let paths = match &from_env {
             Some(dir) => MODEL_IDS.map(|id| dir.join(format!("{id}.onnx"))),
             None => match wait_for_downloads(&registry).await {
                 Some(p) => p,
@@ -50,8 +54,9 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
         };
         crate::models::settle_runtime(&registry).await;
         registry.face.set_loading("loading face models".into());
+        let load_options = options.clone();
         let loaded = tokio::task::spawn_blocking(move || {
-            FaceModels::load(&paths[0], &paths[1], &paths[2], &options)
+            FaceModels::load(&paths[0], &paths[1], &paths[2], &load_options)
         })
         .await;
         match loaded {
@@ -59,8 +64,11 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
                 let engine = Arc::new(FaceEngine::new(models, detect_every));
                 let running = engine.backends();
                 tracing::info!("face engine ready: {running}");
-                registry.face.set_state(format!("ready: {running}"));
-                registry.face.set_engine(engine);
+                registry
+                    .face
+                    .set_state(format!("ready: {running}{}", occlusion_note(false)));
+                registry.face.set_engine(engine.clone());
+                tokio::spawn(attach_occluder(registry.clone(), engine, from_env, options));
             }
             Ok(Err(e)) => {
                 tracing::error!("face models failed to load: {e}");
@@ -75,6 +83,80 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
         // Cleared only after the engine is in place: an upload sees one or the other.
         registry.face.finish_loading();
     });
+}
+
+/// What the face state says of the occlusion mask while its model is not there.
+fn occlusion_note(loaded: bool) -> String {
+    if loaded {
+        String::new()
+    } else {
+        format!(
+            "; the occlusion mask waits for its model ({OCCLUSION_MODEL_ID}: `studio models fetch {OCCLUSION_MODEL_ID}`)"
+        )
+    }
+}
+
+/// Gives the engine its occlusion model once the file is there: from `STUDIO_FACE_MODELS`
+/// when that folder holds `xseg_1.onnx`, else from the model cache once it is downloaded and
+/// its SHA-256 matched. Until then (or for ever, when it is not configured) the engine runs
+/// without it, and the state says so.
+async fn attach_occluder(
+    registry: Arc<Registry>,
+    engine: Arc<FaceEngine>,
+    from_env: Option<PathBuf>,
+    options: ModelOptions,
+) {
+    let path = match from_env {
+        Some(dir) => {
+            let path = dir.join(format!("{OCCLUSION_MODEL_ID}.onnx"));
+            if !path.is_file() {
+                tracing::info!(
+                    "no {} in {}: the occlusion mask is unavailable",
+                    path.display(),
+                    dir.display()
+                );
+                return;
+            }
+            path
+        }
+        None => {
+            let Some(manager) = registry.model_manager() else {
+                return;
+            };
+            if manager.path(OCCLUSION_MODEL_ID).is_err() {
+                tracing::info!(
+                    "model {OCCLUSION_MODEL_ID} is not configured: the occlusion mask is unavailable"
+                );
+                return;
+            }
+            loop {
+                if matches!(manager.cached(OCCLUSION_MODEL_ID), Ok(Cached::Present(_))) {
+                    match manager.ensure(OCCLUSION_MODEL_ID).await {
+                        Ok(path) => break path,
+                        Err(e) => tracing::warn!("occlusion model: {e}"),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let shown = path.display().to_string();
+    match tokio::task::spawn_blocking(move || Occluder::load(&path, &options)).await {
+        Ok(Ok(occluder)) => {
+            engine.set_occluder(Some(occluder));
+            let running = engine.backends();
+            tracing::info!("occlusion model loaded: {running}");
+            registry.face.set_state(format!("ready: {running}"));
+        }
+        Ok(Err(e)) => {
+            tracing::error!("the occlusion model {shown} failed to load: {e}");
+            registry.face.set_state(format!(
+                "ready: {}; the occlusion model failed to load: {e}",
+                engine.backends()
+            ));
+        }
+        Err(e) => tracing::error!("the occlusion model loader stopped: {e}"),
+    }
 }
 
 /// Waits until the model manager has all three files and each matched its SHA-256; `None`
