@@ -7,8 +7,8 @@ output names, shapes and operator kinds.
     w600k_r50.onnx    ArcFace IResNet-50: input.1 [N,3,112,112] -> 683 [N,512].
     inswapper_128.onnx  target [1,3,128,128], source [1,512] -> output [1,3,128,128], with
                       the 512x512 emap as the graph's last initializer.
-    xseg_1.onnx       DeepFaceLab XSeg as FaceFusion ships it: input [1,256,256,3] (NHWC, BGR
-                      in [0, 1]) -> output [1,256,256,1], the chance each pixel is visible face.
+    xseg_1.onnx       DeepFaceLab XSeg as FaceFusion ships it: input [N,256,256,3] (NHWC, BGR
+                      in [0, 1]) -> output [N,256,256,1], the chance each pixel is visible face.
                       Not random: it calls a pixel "not face" when it is saturated green
                       (G - R - B above one half), so a green occluder drawn over a face is what
                       the occlusion mask must keep.
@@ -17,7 +17,8 @@ output names, shapes and operator kinds.
 writes the real models' width and depth, so inference costs what the real models cost
 (SCRFD ~10 GMAC, ArcFace ~6.3 GMAC, inswapper ~160 GMAC / ~136 M parameters); use it for
 benchmarks. XSeg's colour rule is the same at both sizes: `--size full` adds the real
-network's cost as a convolution stack whose answer is multiplied by zero. Needs `numpy` and `onnx`.
+network's cost (~17 GMAC: DeepFaceLab's XSeg at base width 32, its layers counted) as a
+convolution stack whose answer is multiplied by zero. Needs `numpy` and `onnx`.
 
     python3 tools/standin/make_standins.py --size tiny --out crates/face/tests/models
     python3 tools/standin/make_standins.py --size full --out ~/.cache/studio/standin-full
@@ -223,13 +224,13 @@ def xseg_1(full):
     if full:
         c, hw = 32, 256
         h = g.op("Max", [g.conv(frn, 1, c, 3, hw=hw), g.const(np.array(0.0, np.float32), "tau")])
-        for cin, cout in ((c, c), (c, 2 * c), (2 * c, 2 * c), (2 * c, c)):
+        for cin, cout in [(c, 2 * c)] + [(2 * c, 2 * c)] * 6 + [(2 * c, c)]:
             h = g.op("Max", [g.conv(h, cin, cout, 3, hw=hw), g.const(np.array(0.0, np.float32), "tau")])
         side = g.conv(h, c, 1, 3, hw=hw)
     d = g.op("Add", [d, g.op("Mul", [side, g.const(np.array(0.0, np.float32), "zero")])])
     # Dense along the channel axis: the gain.
-    flat = g.reshape(d, [256 * 256, 1])
-    logit = g.reshape(g.op("MatMul", [flat, g.const(np.array([[-gain]], np.float32), "dense")]), [1, 1, 256, 256])
+    flat = g.reshape(d, [-1, 1])
+    logit = g.reshape(g.op("MatMul", [flat, g.const(np.array([[-gain]], np.float32), "dense")]), [-1, 1, 256, 256])
     # Decoder kinds: a 1x1 transposed convolution and a skip concatenation, each the identity.
     up = g.op("ConvTranspose", [logit, g.const(np.ones((1, 1, 1, 1), np.float32)), g.const(np.zeros(1, np.float32), "b")],
               kernel_shape=[1, 1], strides=[1, 1])
@@ -240,8 +241,8 @@ def xseg_1(full):
     prob = g.op("Sigmoid", [out])
     g.op("Transpose", [prob], perm=[0, 2, 3, 1], outputs=["output"])  # NCHW -> NHWC
     return g.model(
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 256, 256, 3])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 256, 256, 1])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 256, 256, 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 256, 256, 1])],
         "xseg_1_standin",
     ), g.macs
 

@@ -52,7 +52,7 @@ enum Command {
     },
     /// Measure on this machine: `studio bench audio [--voice ID] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--json]` (the engines), or `studio bench transport [--json]` (WebRTC's
+    /// [--frames N] [--occlusion] [--json]` (the engines), or `studio bench transport [--json]` (WebRTC's
     /// codecs against the raw transport).
     Bench(BenchArgs),
 }
@@ -80,6 +80,9 @@ struct BenchArgs {
     /// Video: frames to time.
     #[arg(long)]
     frames: Option<u32>,
+    /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
+    #[arg(long)]
+    occlusion: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -113,6 +116,9 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(frames) = args.frames {
         command.arg("--frames").arg(frames.to_string());
+    }
+    if args.occlusion {
+        command.arg("--occlusion");
     }
     if args.json {
         command.arg("--json");
