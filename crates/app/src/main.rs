@@ -411,6 +411,9 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         && std::env::var_os(studio_proto::config::FACE_MODELS_ENV).is_none_or(|d| d.is_empty())
     {
         models_cli::ensure_face_models(config, args.fetch_models).await?;
+        if args.keep_occluders {
+            models_cli::ensure_occlusion_model(config, args.fetch_models).await?;
+        }
     }
     if args.talk_key {
         let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;
