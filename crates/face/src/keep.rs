@@ -42,3 +42,36 @@ impl<'a> From<&'a MouthMask> for Keep<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Affine;
+
+    #[test]
+    fn occlusion_caps_the_weight_and_the_mouth_multiplies_it() {
+        // A 2×2 crop on frame pixels (0..2, 0..2): face 0.25 at (0, 0), 1 elsewhere.
+        let occlusion = OcclusionMask::new(vec![0.25, 1.0, 1.0, 1.0], 2, 2, Affine::IDENTITY)
+            .expect("a 2×2 mask");
+        let kps = [
+            [10.0, 10.0],
+            [30.0, 10.0],
+            [20.0, 20.0],
+            [12.0, 30.0],
+            [28.0, 30.0],
+        ];
+        let mouth = MouthMask::from_landmarks(&kps).expect("a mouth");
+        assert!(Keep::any(None, None).is_none());
+        let keep = Keep::any(Some(&mouth), Some(&occlusion)).expect("two masks");
+        // FaceFusion's minimum of masks: the paste mask's weight, capped at the face mask's.
+        assert_eq!(keep.apply(0.8, 0, 0), 0.25);
+        assert_eq!(keep.apply(0.1, 0, 0), 0.1);
+        assert_eq!(keep.apply(0.8, 1, 1), 0.8);
+        // Outside the crop nothing is face: nothing is pasted.
+        assert_eq!(keep.apply(0.8, 5, 5), 0.0);
+        // The mouth's core keeps the frame whatever the other masks say.
+        let only_mouth = Keep::from(&mouth);
+        assert_eq!(only_mouth.apply(0.9, 20, 30), 0.0);
+        assert_eq!(only_mouth.apply(0.9, 0, 0), 0.9);
+    }
+}

@@ -188,14 +188,20 @@ fn gaussian_blur(src: &[f32], w: u32, h: u32, sigma: f64) -> Vec<f32> {
     let kernel: Vec<f32> = kernel.iter().map(|&k| k as f32).collect();
     let (w, h) = (w as usize, h as usize);
     let mut tmp = vec![0f32; w * h];
+    // Each row with its reflected border, so the taps read a plain slice.
+    let padded_index: Vec<usize> = (-r..w as i64 + r).map(|i| reflect101(i, w)).collect();
+    let mut padded = vec![0f32; padded_index.len()];
     for y in 0..h {
         let row = &src[y * w..(y + 1) * w];
-        for x in 0..w {
-            let mut acc = 0f32;
-            for (k, &c) in kernel.iter().enumerate() {
-                acc += c * row[reflect101(x as i64 + k as i64 - r, w)];
-            }
-            tmp[y * w + x] = acc;
+        for (p, &i) in padded.iter_mut().zip(&padded_index) {
+            *p = row[i];
+        }
+        for (x, out) in tmp[y * w..(y + 1) * w].iter_mut().enumerate() {
+            *out = kernel
+                .iter()
+                .zip(&padded[x..x + kernel.len()])
+                .map(|(c, v)| c * v)
+                .sum();
         }
     }
     let mut out = vec![0f32; w * h];
