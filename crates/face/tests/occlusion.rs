@@ -250,3 +250,31 @@ fn with_the_occlusion_mask_the_occluder_stays_as_it_came() {
         "only {changed} pixels swapped with the mask on"
     );
 }
+
+/// The occlusion mask's own cost per frame outside the network (its pre- and post-processing
+/// for inswapper's 128 crop), for the README: `cargo test --release -p studio-face --test
+/// occlusion -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn occlusion_processing_cost_per_frame() {
+    let crop = crop_with_green(128, 40, 100);
+    let raw: Vec<f32> = (0..256 * 256)
+        .map(|i| if (i / 256) % 64 < 20 { 0.0 } else { 1.0 })
+        .collect();
+    let rounds = 200;
+    let (mut pre, mut post) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    for _ in 0..rounds {
+        let t = std::time::Instant::now();
+        std::hint::black_box(prepare(std::hint::black_box(&crop), 256, 256).unwrap());
+        pre += t.elapsed();
+        let t = std::time::Instant::now();
+        std::hint::black_box(face_mask(std::hint::black_box(&raw), 256, 256, 128, 128).unwrap());
+        post += t.elapsed();
+    }
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / f64::from(rounds);
+    eprintln!(
+        "occlusion mask for a 128 crop: prepare {:.3} ms, post-processing {:.3} ms",
+        ms(pre),
+        ms(post)
+    );
+}
