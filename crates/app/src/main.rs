@@ -50,10 +50,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure on this machine: `studio bench audio [--voice ID] [--json]` and
+    /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--occlusion] [--json]` (the engines), or `studio bench transport [--json]` (WebRTC's
-    /// codecs against the raw transport).
+    /// [--frames N] [--device D] [--occlusion] [--json]` (the engines), or `studio bench
+    /// transport [--json]` (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
 
@@ -80,6 +80,9 @@ struct BenchArgs {
     /// Video: frames to time.
     #[arg(long)]
     frames: Option<u32>,
+    /// Audio and video: the device the models run on (`cpu`, `cuda:0`, `tensorrt:0`, …).
+    #[arg(long)]
+    device: Option<String>,
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
@@ -116,6 +119,9 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(frames) = args.frames {
         command.arg("--frames").arg(frames.to_string());
+    }
+    if let Some(device) = &args.device {
+        command.arg("--device").arg(device);
     }
     if args.occlusion {
         command.arg("--occlusion");

@@ -1635,7 +1635,8 @@ impl Store {
                 | Control::PassThrough { .. }
                 | Control::MouthMask { .. }
                 | Control::ColourTransfer { .. }
-                | Control::Occlusion { .. },
+                | Control::Occlusion { .. }
+                | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),
         }

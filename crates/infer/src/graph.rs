@@ -97,29 +97,27 @@ impl Graph {
                 reason: "no such file".into(),
             });
         }
-        let proto =
+        let mut proto =
             tract_onnx::onnx()
                 .proto_model_for_path(path)
                 .map_err(|e| InferError::Invalid {
                     path: path.to_path_buf(),
                     reason: format!("{e:#}"),
                 })?;
-        let Some(graph) = proto.graph.as_ref() else {
+        let Some(graph) = proto.graph.as_mut() else {
             return Err(InferError::Invalid {
                 path: path.to_path_buf(),
                 reason: "the file holds no graph".into(),
             });
         };
+        // The exporter's recorded shapes of intermediate values are hints every backend
+        // infers again, and torch's name the graph inputs' dynamic axes as symbols that tract
+        // cannot bind once an input's shape is known (RVC's synthesizer exports fail so).
+        graph.value_info.clear();
+        let graph = &*graph;
         let initializer_names: Vec<String> =
             graph.initializer.iter().map(|t| t.name.clone()).collect();
-        // Older exporters list initializers among the inputs too; those are not inputs.
-        let inputs = graph
-            .input
-            .iter()
-            .filter(|i| !initializer_names.contains(&i.name))
-            .map(value_info)
-            .collect();
-        let outputs = graph.output.iter().map(value_info).collect();
+        let (inputs, outputs) = inputs_outputs(graph, &initializer_names);
         let metadata = proto
             .metadata_props
             .iter()
@@ -137,6 +135,15 @@ impl Graph {
         })
     }
 
+    /// Reads the inputs and outputs again from the (edited) protobuf.
+    pub(crate) fn refresh_info(&mut self) {
+        if let Some(graph) = self.proto.graph.as_ref() {
+            let (inputs, outputs) = inputs_outputs(graph, &self.info.initializer_names);
+            self.info.inputs = inputs;
+            self.info.outputs = outputs;
+        }
+    }
+
     /// An initializer's value, converted to the API's tensor types.
     pub fn initializer(&self, name: &str) -> Result<Option<Tensor>, InferError> {
         let Some(graph) = self.proto.graph.as_ref() else {
@@ -151,6 +158,22 @@ impl Graph {
             .map_err(|e| InferError::Tensor(format!("initializer {name:?}: {e:#}")))?;
         tract_tensor::from_tract(&tensor).map(Some)
     }
+}
+
+/// The graph's inputs and outputs. Older exporters list initializers among the inputs too;
+/// those are not inputs.
+fn inputs_outputs(
+    graph: &pb::GraphProto,
+    initializer_names: &[String],
+) -> (Vec<TensorInfo>, Vec<TensorInfo>) {
+    let inputs = graph
+        .input
+        .iter()
+        .filter(|i| !initializer_names.contains(&i.name))
+        .map(value_info)
+        .collect();
+    let outputs = graph.output.iter().map(value_info).collect();
+    (inputs, outputs)
 }
 
 /// An ONNX element type number as the API's element type.

@@ -6,6 +6,7 @@
 //! [`BackendChoice::Auto`] takes ONNX Runtime when a runtime library is found and tract
 //! otherwise, and [`Model::backend`] says which one runs, on what, and why.
 
+mod edit;
 mod error;
 mod graph;
 mod model;
@@ -15,6 +16,7 @@ mod tensor;
 mod tract_backend;
 mod tract_tensor;
 
+pub use edit::GraphEdit;
 pub use error::InferError;
 pub use graph::{Dim, ModelInfo, TensorInfo};
 pub use model::{BackendChoice, BackendInfo, Model, ModelOptions};

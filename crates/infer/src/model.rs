@@ -1,11 +1,13 @@
 //! [`Model`]: one ONNX file behind whichever backend was chosen.
 
+use crate::edit::GraphEdit;
 use crate::graph::{Graph, ModelInfo};
-use crate::ort_backend::{self, OrtModel};
+use crate::ort_backend::{self, OrtModel, OrtSource};
 use crate::runtime::find_onnxruntime;
 use crate::tensor::ElementType;
 use crate::tract_backend::TractModel;
 use crate::{InferError, Tensor};
+use prost::Message;
 use std::path::{Path, PathBuf};
 
 /// Which backend to use (`servers.<role>.backend` in config).
@@ -22,12 +24,15 @@ pub enum BackendChoice {
 #[derive(Debug, Clone)]
 pub struct ModelOptions {
     pub backend: BackendChoice,
-    /// `auto`, `cpu`, `cuda:N`, `tensorrt:N`, `coreml`, `directml:N`.
+    /// `auto`, `cpu`, `cuda:N`, `tensorrt:N`, `rocm:N`, `coreml`, `directml:N`.
     pub device: String,
     /// An explicit ONNX Runtime library (file or folder), from config.
     pub runtime_path: Option<PathBuf>,
     /// Threads per model; `None` lets the backend decide.
     pub threads: Option<usize>,
+    /// Where TensorRT keeps the engines it builds and its timing cache, so an engine is
+    /// built once per model and GPU rather than at every start (minutes for a large model).
+    pub engine_cache: Option<PathBuf>,
 }
 
 impl Default for ModelOptions {
@@ -37,6 +42,7 @@ impl Default for ModelOptions {
             device: "auto".into(),
             runtime_path: None,
             threads: None,
+            engine_cache: None,
         }
     }
 }
@@ -119,7 +125,33 @@ impl Model {
     /// Cost: parsing the file and, for ONNX Runtime, building a session (seconds for large
     /// models); tract optimises per input shape on the first [`Model::run`].
     pub fn load(path: &Path, options: &ModelOptions) -> Result<Model, InferError> {
-        let graph = Graph::read(path)?;
+        Model::load_edited(path, options, |_| Ok(()))
+    }
+
+    /// Like [`Model::load`], with `edit` changing the graph first (see [`GraphEdit`]). An
+    /// edit that changes nothing loads the file as it is; one that fails loads nothing.
+    pub fn load_edited(
+        path: &Path,
+        options: &ModelOptions,
+        edit: impl FnOnce(&mut GraphEdit) -> Result<(), String>,
+    ) -> Result<Model, InferError> {
+        let mut graph = Graph::read(path)?;
+        let edited = match GraphEdit::new(&mut graph.proto) {
+            Some(mut editor) => {
+                edit(&mut editor).map_err(|reason| InferError::Invalid {
+                    path: path.to_path_buf(),
+                    reason: format!("editing the graph: {reason}"),
+                })?;
+                editor.changed()
+            }
+            None => false,
+        };
+        let ort_source = if edited {
+            graph.refresh_info();
+            OrtSource::Bytes(graph.proto.encode_to_vec())
+        } else {
+            OrtSource::File(path.to_path_buf())
+        };
         let (inner, backend) = match options.backend {
             BackendChoice::Tract => (
                 Inner::Tract(Box::new(TractModel::load(&graph)?)),
@@ -134,7 +166,7 @@ impl Model {
                 let search = find_onnxruntime(options.runtime_path.as_deref());
                 let ort = match (&search.found, search.source) {
                     (Some(lib), Some(source)) => ort_backend::environment(lib)
-                        .and_then(|env| OrtModel::load(env, path, &options.device, options.threads))
+                        .and_then(|env| OrtModel::load(env, path, &ort_source, options))
                         .map(|(m, provider, device)| {
                             (
                                 m,

@@ -3,11 +3,11 @@
 //! DirectML > CPU).
 
 use crate::tensor::ElementType;
-use crate::{InferError, Tensor};
+use crate::{InferError, ModelOptions, Tensor};
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{DynValue, TensorElementType, ValueType};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -46,8 +46,12 @@ pub(crate) struct OrtModel {
     session: Session,
 }
 
-/// Which execution provider to try for a `device` setting (`auto`, `cpu`, `cuda:N`, ...).
-fn providers_for(device: &str) -> Vec<(&'static str, String, ep::ExecutionProviderDispatch)> {
+/// Which execution provider to try for a `device` setting (`auto`, `cpu`, `cuda:N`, ...),
+/// best first. TensorRT keeps its engines and timing cache in `engine_cache` when given.
+fn providers_for(
+    device: &str,
+    engine_cache: Option<&Path>,
+) -> Vec<(&'static str, String, ep::ExecutionProviderDispatch)> {
     let index = device
         .split_once(':')
         .and_then(|(_, n)| n.parse::<i32>().ok())
@@ -55,13 +59,19 @@ fn providers_for(device: &str) -> Vec<(&'static str, String, ep::ExecutionProvid
     let mut list = Vec::new();
     let want = |kind: &str| device == "auto" || device.starts_with(kind);
     if want("tensorrt") && ep::TensorRT::is_available().unwrap_or(false) {
+        let mut tensorrt = ep::TensorRT::default().with_device_id(index);
+        if let Some(dir) = engine_cache {
+            let dir = dir.display().to_string();
+            tensorrt = tensorrt
+                .with_engine_cache(true)
+                .with_engine_cache_path(&dir)
+                .with_timing_cache(true)
+                .with_timing_cache_path(&dir);
+        }
         list.push((
             "TensorRT",
             format!("cuda:{index}"),
-            ep::TensorRT::default()
-                .with_device_id(index)
-                .build()
-                .error_on_failure(),
+            tensorrt.build().error_on_failure(),
         ));
     }
     if want("cuda") && ep::CUDA::is_available().unwrap_or(false) {
@@ -69,6 +79,16 @@ fn providers_for(device: &str) -> Vec<(&'static str, String, ep::ExecutionProvid
             "CUDA",
             format!("cuda:{index}"),
             ep::CUDA::default()
+                .with_device_id(index)
+                .build()
+                .error_on_failure(),
+        ));
+    }
+    if want("rocm") && ep::ROCm::is_available().unwrap_or(false) {
+        list.push((
+            "ROCm",
+            format!("rocm:{index}"),
+            ep::ROCm::default()
                 .with_device_id(index)
                 .build()
                 .error_on_failure(),
@@ -112,15 +132,32 @@ fn builder(
     Ok(b)
 }
 
+/// What a session is built from: the file, or the bytes of a graph edited as it loaded.
+pub enum OrtSource {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+impl OrtSource {
+    fn commit(&self, builder: &mut SessionBuilder) -> Result<Session, String> {
+        match self {
+            OrtSource::File(path) => builder.commit_from_file(path),
+            OrtSource::Bytes(bytes) => builder.commit_from_memory(bytes),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
 impl OrtModel {
     /// A session on the first execution provider that accepts the model, else the CPU.
     /// Returns the model and `(provider, device)`.
     pub fn load(
         env: &Environment,
         path: &Path,
-        device: &str,
-        threads: Option<usize>,
+        source: &OrtSource,
+        options: &ModelOptions,
     ) -> Result<(OrtModel, String, String), InferError> {
+        let (device, threads) = (options.device.as_str(), options.threads);
         let load_error = |reason: String| InferError::Load {
             backend: "ort",
             path: path.to_path_buf(),
@@ -128,12 +165,13 @@ impl OrtModel {
         };
         let mut notes = Vec::new();
         if device != "cpu" {
-            for (name, dev, provider) in providers_for(device) {
+            let engine_cache = options.engine_cache.as_deref();
+            for (name, dev, provider) in providers_for(device, engine_cache) {
                 let attempt = builder(env, threads).and_then(|b| {
-                    b.with_execution_providers([provider])
-                        .map_err(|e| e.to_string())?
-                        .commit_from_file(path)
-                        .map_err(|e| e.to_string())
+                    let mut b = b
+                        .with_execution_providers([provider])
+                        .map_err(|e| e.to_string())?;
+                    source.commit(&mut b)
                 });
                 match attempt {
                     Ok(session) => return Ok((OrtModel { session }, name.to_string(), dev)),
@@ -142,7 +180,7 @@ impl OrtModel {
             }
         }
         let session = builder(env, threads)
-            .and_then(|mut b| b.commit_from_file(path).map_err(|e| e.to_string()))
+            .and_then(|mut b| source.commit(&mut b))
             .map_err(load_error)?;
         let provider = if notes.is_empty() {
             "CPU".to_string()

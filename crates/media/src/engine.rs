@@ -21,7 +21,7 @@ pub enum VideoSetting {
 }
 
 /// A live setting for an audio processor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AudioSetting {
     /// Convert to this voice (a catalog id or an ad-hoc `dsp:` spec).
     Voice(String),
@@ -29,6 +29,9 @@ pub enum AudioSetting {
     Talk(bool),
     /// While on, audio passes as captured, unconverted.
     PassThrough(bool),
+    /// Move every voice's pitch by `key` and its formants by `formant` semitones, on top of
+    /// its own settings (voices without a pitch stage go on unchanged).
+    Shift { key: f32, formant: f32 },
 }
 
 /// Turns camera frames into processed frames, one in, one out.

@@ -22,6 +22,31 @@ pub enum Control {
     /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
     /// the occlusion model, or not (the default).
     Occlusion { on: bool },
+    /// Move the voice's pitch by `key` semitones (±[`VOICE_KEY_RANGE`]) and its formants by
+    /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
+    /// voice from now on.
+    VoiceShift { key: f32, formant: f32 },
+}
+
+/// How far [`Control::VoiceShift`] moves the pitch, in semitones either way.
+pub const VOICE_KEY_RANGE: f32 = 24.0;
+/// How far [`Control::VoiceShift`] moves the formants, in semitones either way: RVC's
+/// real-time range, beyond which voices fall apart.
+pub const VOICE_FORMANT_RANGE: f32 = 2.0;
+
+/// Why a voice shift is refused, if it is.
+pub fn check_voice_shift(key: f32, formant: f32) -> Result<(), String> {
+    if !(key.is_finite() && key.abs() <= VOICE_KEY_RANGE) {
+        return Err(format!(
+            "key must be a number of semitones from -{VOICE_KEY_RANGE} to {VOICE_KEY_RANGE}, got {key}"
+        ));
+    }
+    if !(formant.is_finite() && formant.abs() <= VOICE_FORMANT_RANGE) {
+        return Err(format!(
+            "formant must be a number of semitones from -{VOICE_FORMANT_RANGE} to {VOICE_FORMANT_RANGE}, got {formant}"
+        ));
+    }
+    Ok(())
 }
 
 impl Control {
@@ -31,7 +56,7 @@ impl Control {
             Control::SetFace { .. } => Some(crate::Role::Video),
             Control::SetVoice { .. } => Some(crate::Role::Audio),
             Control::Talk { .. } => None,
-            Control::PassThrough { .. } => Some(crate::Role::Audio),
+            Control::PassThrough { .. } | Control::VoiceShift { .. } => Some(crate::Role::Audio),
             Control::MouthMask { .. }
             | Control::ColourTransfer { .. }
             | Control::Occlusion { .. } => Some(crate::Role::Video),
@@ -62,6 +87,9 @@ pub struct LiveSettings {
     pub colour_transfer: Option<bool>,
     #[serde(default)]
     pub occlusion: Option<bool>,
+    /// The voice shift's key and formant, in semitones.
+    #[serde(default)]
+    pub voice_shift: Option<(f32, f32)>,
 }
 
 impl LiveSettings {
@@ -75,6 +103,7 @@ impl LiveSettings {
             Control::MouthMask { on } => self.mouth_mask = Some(*on),
             Control::ColourTransfer { on } => self.colour_transfer = Some(*on),
             Control::Occlusion { on } => self.occlusion = Some(*on),
+            Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
         }
     }
 }

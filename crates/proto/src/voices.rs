@@ -59,6 +59,9 @@ pub struct NeuralVoice {
     pub pitch: PitchMethod,
     /// Key shift in semitones (−24..24).
     pub key: f32,
+    /// Formant shift in semitones (−2..2, RVC's real-time range): the voice's timbre higher
+    /// or lower at the same pitch.
+    pub formant: f32,
     pub speaker: i64,
     /// The model's output rate when its metadata does not say.
     pub sample_rate: Option<u32>,
@@ -102,6 +105,7 @@ impl NeuralVoice {
             embedder,
             pitch,
             key: 0.0,
+            formant: 0.0,
             speaker: 0,
             sample_rate: None,
             block_ms: DEFAULT_BLOCK_MS,
@@ -214,7 +218,7 @@ impl<'a> Reader<'a> {
 }
 
 const DSP_KEYS: [&str; 6] = ["name", "kind", "pitch", "formant", "effect", "denoise"];
-const NEURAL_KEYS: [&str; 17] = [
+const NEURAL_KEYS: [&str; 18] = [
     "name",
     "kind",
     "model",
@@ -222,6 +226,7 @@ const NEURAL_KEYS: [&str; 17] = [
     "pitch",
     "pitch_model",
     "key",
+    "formant",
     "speaker",
     "sample_rate",
     "block_ms",
@@ -285,6 +290,7 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
                 }
             };
             let key = r.number("key", -24.0, 24.0, 0.0);
+            let formant = r.number("formant", -2.0, 2.0, 0.0);
             let speaker = r.int("speaker", 0, 10_000, 0) as i64;
             let sample_rate = match map.get("sample_rate") {
                 None => None,
@@ -330,6 +336,7 @@ pub fn check_voice(path: &str, value: &Value) -> Result<VoiceConfig, Vec<Problem
                         embedder,
                         pitch,
                         key,
+                        formant,
                         speaker,
                         sample_rate,
                         block_ms,

@@ -154,7 +154,7 @@ fn models_and_voices_entries_are_added_by_id() {
         r#"{{
             "models": {{"inswapper": {SWAPPER}}},
             "voices": {{"alto": {{"name": "Alto", "kind": "neural", "model": "rvc-alto.onnx",
-                                "embedder": "contentvec.onnx", "key": 3}},
+                                "embedder": "contentvec.onnx", "key": 3, "formant": -1.5}},
                        "tenor": {{"name": "Tenor", "kind": "neural", "model": "t.onnx",
                                 "embedder": "contentvec.onnx", "block_ms": "auto",
                                 "silence_db": -50}},
@@ -189,6 +189,7 @@ fn models_and_voices_entries_are_added_by_id() {
     match &c.voices["alto"].kind {
         VoiceKind::Neural(v) => {
             assert_eq!((v.key, v.block_ms, v.context_ms), (3.0, 100, 300));
+            assert_eq!(v.formant, -1.5);
             assert_eq!(v.pitch, PitchMethod::Yin);
             assert_eq!(v.index, None);
             assert!(!v.auto_block);
@@ -235,12 +236,13 @@ fn a_neural_voice_takes_an_index_with_its_rate() {
         problems(
             r#"{"voices": {
                 "a": {"name": "A", "kind": "neural", "model": "a.onnx", "embedder": "c.onnx",
-                      "index": "a.index", "index_rate": 1.5},
+                      "index": "a.index", "index_rate": 1.5, "formant": 3},
                 "b": {"name": "B", "kind": "neural", "model": "b.onnx", "embedder": "c.onnx",
                       "index_rate": 0.5}
             }}"#
         ),
         [
+            "voices.a.formant: expected a number from -2 to 2, got 3",
             "voices.a.index_rate: expected a number from 0 to 1, got 1.5",
             "voices.b.index_rate: set without an index (add \"index\": the voice's .index file)",
         ]

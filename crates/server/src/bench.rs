@@ -4,9 +4,13 @@
 use anyhow::Context;
 use serde::Serialize;
 use std::time::Instant;
+use studio_infer::ModelOptions;
 use studio_media::engine::{AudioProcessor, AudioSetting};
 use studio_media::{AudioBlock, Timestamp};
 use studio_proto::config::Config;
+use studio_proto::voices::{AUTO_BLOCKS_MS, NeuralVoice, VoiceKind};
+use studio_voice::catalog::neural_sizes;
+use studio_voice::neural::{Decoder, NeuralConverter, StageMs};
 use studio_voice::{Catalog, VoiceEngine};
 
 /// One voice's figures.
@@ -34,6 +38,77 @@ pub struct BenchReport {
     pub seconds: f64,
     pub block_ms: f64,
     pub voices: Vec<VoiceBench>,
+    /// Each neural voice's stages per block, at each automatic block size and its own, with the decoder
+    /// on the newest frames and (the baseline, in the same run) on the whole window.
+    pub neural_stages: Vec<StageBench>,
+}
+
+/// One neural voice's cost per converted window at one block size.
+#[derive(Debug, Serialize)]
+pub struct StageBench {
+    pub voice: String,
+    pub block_ms: u32,
+    /// `newest` (what sessions run) or `whole` (the decoder over the whole window).
+    pub decoder: &'static str,
+    /// Milliseconds per window, by stage.
+    pub stages: StageMs,
+    /// Conversion time per block / block duration: the share of one core's (or device's)
+    /// time the voice takes.
+    pub rtf: f64,
+}
+
+/// Windows timed per block size and decoder (after one warm-up window).
+const STAGE_WINDOWS: usize = 8;
+
+/// The stages of `voice` at each of [`AUTO_BLOCKS_MS`] and its own block, both decoders, on
+/// the test signal.
+fn neural_stages(
+    id: &str,
+    voice: &NeuralVoice,
+    options: &ModelOptions,
+    signal: &[f32],
+) -> anyhow::Result<Vec<StageBench>> {
+    let sizes_for = |block_ms: u32| {
+        let mut v = voice.clone();
+        v.block_ms = block_ms;
+        neural_sizes(&v)
+    };
+    let mut blocks = AUTO_BLOCKS_MS.to_vec();
+    if !blocks.contains(&voice.block_ms) {
+        blocks.push(voice.block_ms);
+    }
+    let largest = blocks.iter().copied().max().unwrap_or(voice.block_ms);
+    let mut rows = Vec::new();
+    for (decoder, name) in [(Decoder::Newest, "newest"), (Decoder::Whole, "whole")] {
+        let mut converter = NeuralConverter::load_with(voice, options, sizes_for(largest), decoder)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("loading voice {id}"))?;
+        for &block_ms in &blocks {
+            let sizes = sizes_for(block_ms);
+            let windows: Vec<&[f32]> = signal
+                .windows(sizes.window())
+                .step_by(sizes.block)
+                .take(STAGE_WINDOWS + 1)
+                .collect();
+            for (i, window) in windows.iter().enumerate() {
+                if i == 1 {
+                    converter.take_stage_ms();
+                }
+                converter
+                    .try_convert(window, sizes)
+                    .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+            }
+            let stages = converter.take_stage_ms().per_window();
+            rows.push(StageBench {
+                voice: id.to_string(),
+                block_ms,
+                decoder: name,
+                rtf: stages.total() / f64::from(block_ms),
+                stages,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 /// A voiced test signal: a vowel-like harmonic series whose pitch glides 110–220 Hz.
@@ -79,11 +154,14 @@ pub fn run(config: &Config, voices: &[String], seconds: f64) -> anyhow::Result<B
     let block = 960;
     let signal = test_signal((seconds * 48000.0) as usize);
     let mut results = Vec::new();
+    let mut neural = Vec::new();
     for id in ids {
-        let entry = catalog
-            .resolve(&id)
-            .map(|c| studio_voice::catalog::entry(&id, &c))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let config = catalog.resolve(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let entry = studio_voice::catalog::entry(&id, &config);
+        if let VoiceKind::Neural(voice) = &config.kind {
+            eprintln!("bench: {id} stages per block ...");
+            neural.extend(neural_stages(&id, voice, catalog.options(), &signal)?);
+        }
         eprintln!("bench: {id} ({}) ...", entry.kind.as_str());
         let mut engine = VoiceEngine::new(catalog.clone(), 0, 0);
         engine
@@ -130,6 +208,7 @@ pub fn run(config: &Config, voices: &[String], seconds: f64) -> anyhow::Result<B
         seconds,
         block_ms: 20.0,
         voices: results,
+        neural_stages: neural,
     })
 }
 
@@ -150,6 +229,39 @@ pub fn print_table(report: &BenchReport) {
             v.rtf,
             v.latency_ms,
             v.backend.as_deref().unwrap_or("-")
+        );
+    }
+    if report.neural_stages.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<28} {:>6} {:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "neural voice (ms/block)",
+        "block",
+        "decoder",
+        "resample",
+        "features",
+        "index",
+        "pitch",
+        "synth",
+        "total",
+        "RTF"
+    );
+    for row in &report.neural_stages {
+        let s = &row.stages;
+        println!(
+            "{:<28} {:>6} {:<8} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.3}",
+            row.voice,
+            row.block_ms,
+            row.decoder,
+            s.resample,
+            s.features,
+            s.index,
+            s.pitch,
+            s.synth,
+            s.total(),
+            row.rtf
         );
     }
 }

@@ -23,6 +23,9 @@ pub fn model_options(role: Role, config: &Config) -> studio_infer::ModelOptions 
         device: server.device.clone(),
         runtime_path: server.onnxruntime.as_ref().map(std::path::PathBuf::from),
         threads: None,
+        // Beside the models, so a built engine is reused as long as they are.
+        engine_cache: studio_models::resolve_cache_dir(config.servers.cache_dir.as_deref())
+            .map(|dir| dir.join("tensorrt")),
     }
 }
 
@@ -134,6 +137,13 @@ impl Engine {
             }
             (Engine::Audio(p), Control::PassThrough { active }) => {
                 p.apply(&AudioSetting::PassThrough(*active))
+            }
+            (Engine::Audio(p), Control::VoiceShift { key, formant }) => {
+                studio_proto::control::check_voice_shift(*key, *formant)?;
+                p.apply(&AudioSetting::Shift {
+                    key: *key,
+                    formant: *formant,
+                })
             }
             // Every other pairing was refused above.
             _ => Ok(()),

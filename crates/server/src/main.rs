@@ -105,8 +105,8 @@ fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
 }
 
-/// `studio-server bench audio [--voice ID]... [--seconds S] [--json] [--config F]`, or
-/// `studio-server bench video [--backend B] [--models M] [--frames N] [--json]`.
+/// `studio-server bench audio [--voice ID]... [--seconds S] [--device D] [--json] [--config F]`,
+/// or `studio-server bench video [--backend B] [--models M] [--frames N] [--device D] [--json]`.
 #[derive(Parser, Debug)]
 #[command(
     name = "studio-server bench",
@@ -143,19 +143,27 @@ struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// The device the models run on (`cpu`, `cuda:0`, `tensorrt:0`, `rocm:0`, …; `auto`
+    /// tries the GPUs first), in place of the config's `servers.<role>.device`.
+    #[arg(long)]
+    device: Option<String>,
     #[arg(long, env = "STUDIO_CONFIG")]
     config: Option<PathBuf>,
 }
 
 fn bench_main() {
     let args = BenchArgs::parse_from(std::env::args().skip(1));
-    let config = match studio_proto::config_file::load(args.config.as_deref()) {
+    let mut config = match studio_proto::config_file::load(args.config.as_deref()) {
         Ok(loaded) => loaded.config,
         Err(e) => {
             eprint!("studio-server: {e}");
             std::process::exit(2);
         }
     };
+    if let Some(device) = &args.device {
+        config.servers.video.device = device.clone();
+        config.servers.audio.device = device.clone();
+    }
     if args.what == "video" {
         let video = studio_server::bench_video::VideoBenchArgs {
             backend: args.backend,

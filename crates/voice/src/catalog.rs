@@ -315,7 +315,7 @@ fn load_sized(
         vec![v.block_ms]
     };
     let largest = candidates.last().copied().unwrap_or(v.block_ms);
-    let mut neural = NeuralConverter::load(v, options, neural_sizes_with(v, largest).window())?;
+    let mut neural = NeuralConverter::load(v, options, neural_sizes_with(v, largest))?;
     if !v.auto_block || candidates.len() < 2 {
         let convert_ms = neural.load_convert_ms;
         return Ok((
@@ -328,9 +328,8 @@ fn load_sized(
     }
     let mut costs = Vec::with_capacity(candidates.len());
     for block in candidates {
-        let window = neural_sizes_with(v, block).window();
         let ms = neural
-            .time_window(window)
+            .time_window(neural_sizes_with(v, block))
             .map_err(|reason| VoiceError::Model {
                 what: "voice".into(),
                 reason: format!("timing a {block} ms block failed: {reason}"),

@@ -10,6 +10,13 @@ pub trait Converter: Send {
     fn process(&mut self, input: &[f32], out: &mut Vec<f32>);
     /// Forgets all history (the talk gate closed): the next input starts a fresh stream.
     fn reset(&mut self);
+    /// Moves the pitch by `key` and the formants by `formant` semitones from the voice's own
+    /// settings, from the next samples on. Returns whether this converter has anything to
+    /// move (a plain denoiser does not).
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        let _ = (key, formant);
+        false
+    }
 }
 
 /// Several converters one after another.
@@ -33,6 +40,13 @@ impl Converter for Chain {
         for stage in &mut self.0 {
             stage.reset();
         }
+    }
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        let mut taken = false;
+        for stage in &mut self.0 {
+            taken |= stage.shift(key, formant);
+        }
+        taken
     }
 }
 

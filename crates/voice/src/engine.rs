@@ -25,6 +25,8 @@ pub struct VoiceEngine {
     warned_rate: bool,
     /// The own-voice key is held: blocks pass as captured.
     pass_through: bool,
+    /// The live pitch and formant shift in semitones, applied to every voice worn.
+    shift: (f32, f32),
 }
 
 impl VoiceEngine {
@@ -45,6 +47,7 @@ impl VoiceEngine {
             converted_blocks: 0,
             warned_rate: false,
             pass_through: false,
+            shift: (0.0, 0.0),
         }
     }
 
@@ -63,7 +66,9 @@ impl VoiceEngine {
 
     /// Switches voice; on error the current voice stays.
     pub fn set_voice(&mut self, id: &str) -> Result<(), crate::VoiceError> {
-        let voice = self.catalog.build(id)?;
+        let mut voice = self.catalog.build(id)?;
+        let (key, formant) = self.shift;
+        voice.converter.shift(key, formant);
         tracing::info!(
             voice = id,
             latency_ms = voice.converter.latency_samples() as f64 / 48.0,
@@ -153,6 +158,11 @@ impl AudioProcessor for VoiceEngine {
                     self.queue.clear();
                 }
                 self.pass_through = *active;
+                Ok(())
+            }
+            AudioSetting::Shift { key, formant } => {
+                self.shift = (*key, *formant);
+                self.voice.converter.shift(*key, *formant);
                 Ok(())
             }
         }

@@ -19,6 +19,7 @@ pub mod gate;
 pub mod index;
 pub mod neural;
 pub mod pitch_shift;
+pub mod pitch_track;
 pub mod resample;
 pub mod silence;
 pub mod streamer;

@@ -1,16 +1,24 @@
 //! Neural voices (RVC v2): 48 kHz window → 16 kHz → ContentVec/HuBERT features (hop 320,
-//! repeated to 10 ms frames) and f0 (YIN, or RMVPE ONNX) with the voice's key shift → the
+//! repeated to 10 ms frames) and f0 (YIN, or RMVPE ONNX, estimated on the window's newest
+//! part and carried across windows: [`crate::pitch_track`]) with the voice's key shift → the
 //! synthesizer (w-okada's or RVC's ONNX export, told apart by input names) → the model's
 //! rate → 48 kHz. Windows are fed by the block streamer, which crossfades the results.
 //! With an index, the features of the window's new part are mixed with their nearest
 //! training features first, as RVC does (see [`crate::index`]).
+//!
+//! Only the window's newest part is synthesized in full: the encoder and flow see the whole
+//! window (its context is what they need), but the decoder — most of the work — runs on the
+//! frames the streamer keeps, as RVC's real-time path does with `skip_head`/`return_length`.
+//! Neither ONNX export has those inputs, so the graph is cut as it loads
+//! ([`cut_decoder`]); a graph this engine does not recognise is run whole.
 
 use crate::VoiceError;
 use crate::index::FeatureIndex;
+use crate::pitch_track::{PitchTrack, extractor_samples, fill_unvoiced};
 use crate::resample::WindowResampler;
-use crate::streamer::WindowConverter;
+use crate::streamer::{BlockSizes, WindowConverter};
 use crate::yin;
-use studio_infer::{Model, ModelInfo, ModelOptions, Tensor};
+use studio_infer::{GraphEdit, Model, ModelInfo, ModelOptions, Tensor};
 use studio_proto::voices::{NeuralVoice, PitchMethod};
 
 /// The two synthesizer exports in circulation.
@@ -56,6 +64,21 @@ pub fn coarse_pitch(f0: f32) -> i64 {
     v.round().clamp(1.0, 255.0) as i64
 }
 
+/// The feature extractor's 20 ms vectors (`d` values each) as `frames` 10 ms frames: each
+/// twice, the last once more (RVC's `cat(feats, feats[-1:])`, nearest ×2, cut to `p_len`).
+pub fn repeat_to_frames(vectors: &[f32], d: usize, frames: usize) -> Vec<f32> {
+    let t = vectors.len() / d.max(1);
+    let mut feats = Vec::with_capacity(frames * d);
+    if t == 0 {
+        return feats;
+    }
+    for f in 0..frames {
+        let src = (f / 2).min(t - 1);
+        feats.extend_from_slice(&vectors[src * d..(src + 1) * d]);
+    }
+    feats
+}
+
 /// A small deterministic normal generator for RVC's `rnd` input (xorshift + Box–Muller).
 struct Noise(u64);
 
@@ -78,6 +101,18 @@ pub struct NeuralConverter {
     embed_input: String,
     embed_rank: usize,
     synth: Model,
+    /// Whether the synthesizer's decoder was cut to the newest frames ([`cut_decoder`]).
+    decoder_cut: bool,
+    /// 2^(formant/12): how much longer the decoder's frames are made; 1 without a shift.
+    formant_factor: f32,
+    /// Whether the graph stretches the decoder's frames ([`STRETCHED_FRAMES_INPUT`]), so the
+    /// formants can move.
+    stretchable: bool,
+    /// The voice's own key and formant, which a live shift moves from.
+    base_key: f32,
+    base_formant: f32,
+    /// Stretched audio back to the block's length: `(from, to)` sample counts and the resampler.
+    formant_resampler: Option<((usize, usize), WindowResampler)>,
     format: SynthFormat,
     uses_pitch: bool,
     rmvpe: Option<Model>,
@@ -98,6 +133,59 @@ pub struct NeuralConverter {
     pub last_error: Option<String>,
     /// What the test window at load took, in milliseconds.
     pub load_convert_ms: f64,
+    /// Time spent per stage since load (or the last [`NeuralConverter::take_stage_ms`]).
+    stage_ms: StageMs,
+    /// The pitch given to the last windows ([`PitchTrack`]).
+    pitch_track: PitchTrack,
+}
+
+/// Milliseconds spent in each stage of converting windows, summed over `windows`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageMs {
+    pub windows: u64,
+    /// 48 kHz → 16 kHz in, the model's rate → 48 kHz out.
+    pub resample: f64,
+    /// ContentVec/HuBERT.
+    pub features: f64,
+    /// The index search and mix (0 without an index).
+    pub index: f64,
+    /// YIN or RMVPE.
+    pub pitch: f64,
+    /// The synthesizer.
+    pub synth: f64,
+}
+
+impl StageMs {
+    pub fn total(&self) -> f64 {
+        self.resample + self.features + self.index + self.pitch + self.synth
+    }
+
+    /// Each stage's mean per window.
+    pub fn per_window(&self) -> StageMs {
+        let n = self.windows.max(1) as f64;
+        StageMs {
+            windows: 1,
+            resample: self.resample / n,
+            features: self.features / n,
+            index: self.index / n,
+            pitch: self.pitch / n,
+            synth: self.synth / n,
+        }
+    }
+}
+
+/// Which part of the window the synthesizer's decoder runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    /// The newest frames, the part the streamer keeps ([`cut_decoder`]), when the graph
+    /// allows it.
+    Newest,
+    /// The whole window, as the exports run by themselves (for comparison).
+    Whole,
+}
+
+fn elapsed_ms(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 fn model_rate(info: &ModelInfo, configured: Option<u32>) -> Option<u32> {
@@ -156,13 +244,72 @@ pub fn inspect_synthesizer(path: &std::path::Path) -> Result<SynthSummary, Strin
     })
 }
 
+/// The input added to a cut synthesizer: its length is how many 10 ms frames the decoder
+/// makes, the window's newest.
+pub const NEW_FRAMES_INPUT: &str = "studio_new_frames";
+
+/// The input added to a cut synthesizer with a formant shift: its length is how many frames
+/// the newest frames are stretched to before the decoder (RVC's `return_length2`).
+pub const STRETCHED_FRAMES_INPUT: &str = "studio_stretched_frames";
+
+/// Cuts an RVC v2 synthesizer's decoder (NSF-HiFiGAN) to the newest frames of its input: its
+/// first convolution (`conv_pre`, the one convolution taking the 192-channel latent with a
+/// kernel of 7, in both exports) and the frame-rate pitch feeding its harmonic source
+/// (`pitchf`, read by the decoder alone) see only the last [`NEW_FRAMES_INPUT`]-length frames.
+/// This is RVC's `dec(z[:, :, head:head+length], nsff0[:, head:head+length])` with the
+/// encoder and flow over the whole window. A graph without exactly one such convolution is
+/// left whole.
+///
+/// With `stretch` (for formant shifts), both are then stretched linearly to
+/// [`STRETCHED_FRAMES_INPUT`]'s length, RVC's `n_res`: the decoder makes more (or fewer)
+/// frames of the same voice, which played back at the block's length move its formants.
+/// (RVC stretches the harmonic source the pitch makes; stretching the pitch the source is
+/// made from gives the same frequencies.)
+pub fn cut_decoder(graph: &mut GraphEdit, stretch: bool) -> Result<(), String> {
+    let conv_pre = graph.nodes_with_weight("Conv", |dims| {
+        dims.len() == 3 && dims[1] == 192 && dims[2] == 7
+    });
+    let [conv_pre] = conv_pre[..] else {
+        return Ok(());
+    };
+    if !graph.can_slice() {
+        return Ok(());
+    }
+    graph.add_length_input(NEW_FRAMES_INPUT);
+    let latent = graph.keep_tail_of_node_input(conv_pre, 0, 2, NEW_FRAMES_INPUT)?;
+    let pitch = if graph.readers_of("pitchf") > 0 {
+        Some(graph.keep_tail_of_graph_input("pitchf", 1, NEW_FRAMES_INPUT)?)
+    } else {
+        None
+    };
+    if stretch {
+        graph.add_length_input(STRETCHED_FRAMES_INPUT);
+        graph.stretch_last_axis(&latent, 3, STRETCHED_FRAMES_INPUT)?;
+        if let Some(pitch) = pitch {
+            graph.stretch_last_axis(&pitch, 2, STRETCHED_FRAMES_INPUT)?;
+        }
+    }
+    Ok(())
+}
+
 impl NeuralConverter {
-    /// Loads the voice's models and runs one silent window through them, so a file that
-    /// is not what it claims fails here, with a clear message, not in the middle of a call.
+    /// Loads the voice's models and runs one silent window of `sizes` through them, so a
+    /// file that is not what it claims fails here, with a clear message, not in the middle of
+    /// a call.
     pub fn load(
         voice: &NeuralVoice,
         options: &ModelOptions,
-        window_48k: usize,
+        sizes: BlockSizes,
+    ) -> Result<NeuralConverter, VoiceError> {
+        NeuralConverter::load_with(voice, options, sizes, Decoder::Newest)
+    }
+
+    /// [`NeuralConverter::load`] with the decoder's extent chosen.
+    pub fn load_with(
+        voice: &NeuralVoice,
+        options: &ModelOptions,
+        sizes: BlockSizes,
+        decoder: Decoder,
     ) -> Result<NeuralConverter, VoiceError> {
         let load = |what: &str, path: &str| {
             Model::load(std::path::Path::new(path), options).map_err(|e| VoiceError::Model {
@@ -171,7 +318,31 @@ impl NeuralConverter {
             })
         };
         let embedder = load("feature extractor", &voice.embedder)?;
-        let synth = load("synthesizer", &voice.model)?;
+        let formant = voice.formant != 0.0;
+        // Always stretchable when cut, so the formants can move live; an unmoved stretch
+        // resizes 13 frames onto themselves.
+        let edit = |graph: &mut GraphEdit| match decoder {
+            Decoder::Newest => cut_decoder(graph, true),
+            Decoder::Whole => Ok(()),
+        };
+        let synth =
+            Model::load_edited(std::path::Path::new(&voice.model), options, edit).map_err(|e| {
+                VoiceError::Model {
+                    what: "synthesizer".to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let decoder_cut = synth.info().input(NEW_FRAMES_INPUT).is_some();
+        let stretchable = synth.info().input(STRETCHED_FRAMES_INPUT).is_some();
+        if formant && !stretchable {
+            return Err(VoiceError::Model {
+                what: "synthesizer".into(),
+                reason: format!(
+                    "{}: a formant shift needs the decoder cut to its newest frames, and this graph's decoder was not found",
+                    voice.model
+                ),
+            });
+        }
         let format =
             synth_format(synth.info(), &voice.model).map_err(|reason| VoiceError::Model {
                 what: "synthesizer".into(),
@@ -217,10 +388,16 @@ impl NeuralConverter {
             embed_input,
             embed_rank,
             synth,
+            decoder_cut,
             format,
             uses_pitch,
             rmvpe,
-            key_ratio: 2f32.powf(voice.key / 12.0),
+            key_ratio: 1.0,
+            formant_factor: 1.0,
+            stretchable,
+            base_key: voice.key,
+            base_formant: voice.formant,
+            formant_resampler: None,
             speaker: voice.speaker,
             model_rate,
             to_16k: WindowResampler::new(48000, 16000),
@@ -233,27 +410,32 @@ impl NeuralConverter {
             failures: 0,
             last_error: None,
             load_convert_ms: 0.0,
+            stage_ms: StageMs::default(),
+            pitch_track: PitchTrack::default(),
         };
+        converter.set_shift(0.0, 0.0);
         let started = std::time::Instant::now();
         converter
-            .try_convert(&vec![0.0; window_48k])
+            .try_convert(&vec![0.0; sizes.window()], sizes)
             .map_err(|reason| VoiceError::Model {
                 what: "voice".into(),
                 reason: format!("a test window through the models failed: {reason}"),
             })?;
         // One window is one block's work: what the voice list shows as its cost here.
-        converter.load_convert_ms = started.elapsed().as_secs_f64() * 1000.0;
+        converter.load_convert_ms = elapsed_ms(started);
+        converter.stage_ms = StageMs::default();
+        converter.pitch_track.clear();
         Ok(converter)
     }
 
-    /// What converting a window of `len` samples (48 kHz) takes here, in milliseconds: the
-    /// faster of two runs, so a one-off stall does not decide.
-    pub fn time_window(&mut self, len: usize) -> Result<f64, String> {
-        let window = vec![0.0; len];
+    /// What converting a window of `sizes` takes here, in milliseconds: the faster of two
+    /// runs, so a one-off stall does not decide.
+    pub fn time_window(&mut self, sizes: BlockSizes) -> Result<f64, String> {
+        let window = vec![0.0; sizes.window()];
         let mut best = f64::INFINITY;
         for _ in 0..2 {
             let started = std::time::Instant::now();
-            self.try_convert(&window)?;
+            self.try_convert(&window, sizes)?;
             best = best.min(started.elapsed().as_secs_f64() * 1000.0);
         }
         Ok(best)
@@ -261,6 +443,31 @@ impl NeuralConverter {
 
     pub fn format(&self) -> SynthFormat {
         self.format
+    }
+
+    /// Pitch and formants `key` and `formant` semitones from the voice's own; the formants
+    /// stay within RVC's ±2 and move only where the graph stretches its decoder.
+    fn set_shift(&mut self, key: f32, formant: f32) {
+        let limit = studio_proto::control::VOICE_FORMANT_RANGE;
+        let formant = if self.stretchable {
+            (self.base_formant + formant).clamp(-limit, limit)
+        } else {
+            0.0
+        };
+        // The synthesizer is given the pitch `key − formant`, which the stretch and the
+        // playback at the block's length bring back to `key` (RVC).
+        self.key_ratio = 2f32.powf((self.base_key + key - formant) / 12.0);
+        self.formant_factor = 2f32.powf(formant / 12.0);
+    }
+
+    /// The time spent per stage since the last call (or the load), and starts again.
+    pub fn take_stage_ms(&mut self) -> StageMs {
+        std::mem::take(&mut self.stage_ms)
+    }
+
+    /// Whether the decoder runs on the newest frames only ([`cut_decoder`]).
+    pub fn decoder_cut(&self) -> bool {
+        self.decoder_cut
     }
 
     pub fn model_rate(&self) -> u32 {
@@ -317,20 +524,24 @@ impl NeuralConverter {
                 ));
             }
             let from = self.index_skip.min(t) * d;
+            let started = std::time::Instant::now();
             index.mix(&mut vectors[from..], self.index_rate, self.index_threads);
+            self.stage_ms.index += elapsed_ms(started);
         }
-        // Each 20 ms vector twice → 10 ms frames, stretched or cut to `frames`.
-        let mut feats = Vec::with_capacity(frames * d);
-        for f in 0..frames {
-            let src = (f / 2).min(t - 1);
-            feats.extend_from_slice(&vectors[src * d..(src + 1) * d]);
-        }
-        Ok((feats, d))
+        Ok((repeat_to_frames(&vectors, d, frames), d))
     }
 
-    fn pitch(&mut self, audio16: &[f32], frames: usize) -> Result<Vec<f32>, String> {
+    /// The pitch of the window's `frames` frames, as RVC's real-time path gives it
+    /// ([`PitchTrack`]): estimated on the newest part only, unvoiced frames filled, the key
+    /// applied, and carried in the track as the window slides by `block` samples (16 kHz).
+    fn pitch(&mut self, audio16: &[f32], frames: usize, block: usize) -> Result<Vec<f32>, String> {
+        let covered = &audio16[..frames * yin::HOP];
+        let wanted = extractor_samples(block, self.rmvpe.is_some());
+        let segment = &covered[covered.len() - wanted.min(covered.len())..];
+        // One estimate per 10 ms centred on the segment's samples 0, 160, …, its end.
+        let estimates = segment.len() / yin::HOP + 1;
         let mut f0 = match self.rmvpe.as_mut() {
-            None => yin::estimate(audio16, frames),
+            None => yin::estimate(segment, estimates),
             Some(model) => {
                 let names: Vec<String> =
                     model.info().inputs.iter().map(|i| i.name.clone()).collect();
@@ -338,7 +549,7 @@ impl NeuralConverter {
                 for name in &names {
                     let tensor = match name.as_str() {
                         "waveform" | "audio" | "input" => {
-                            Tensor::f32(&[1, audio16.len()], audio16.to_vec())
+                            Tensor::f32(&[1, segment.len()], segment.to_vec())
                         }
                         "threshold" => Tensor::f32(&[1], vec![0.03]),
                         other => return Err(format!("RMVPE input {other:?} is not supported (expected waveform, threshold)")),
@@ -350,29 +561,48 @@ impl NeuralConverter {
                     .run_one(inputs, Some("pitchf"))
                     .map_err(|e| format!("RMVPE: {e}"))?;
                 let mut f0 = out.to_f32();
-                f0.resize(frames, *f0.last().unwrap_or(&0.0));
+                f0.resize(estimates, *f0.last().unwrap_or(&0.0));
                 f0
             }
         };
+        fill_unvoiced(&mut f0);
         for f in &mut f0 {
-            *f = if *f >= F0_MIN {
-                *f * self.key_ratio
-            } else {
-                0.0
-            };
+            *f *= self.key_ratio;
         }
-        Ok(f0)
+        self.pitch_track.resize(frames);
+        self.pitch_track.push(&f0, block / yin::HOP);
+        Ok(self.pitch_track.window().to_vec())
     }
 
-    /// One window, or why not.
-    pub fn try_convert(&mut self, window: &[f32]) -> Result<Vec<f32>, String> {
+    /// The last [`BlockSizes::kept`] samples of one window of `sizes` converted, or why not.
+    /// Windows are expected one block apart: the pitch of the context is the one given to
+    /// it in earlier windows.
+    pub fn try_convert(&mut self, window: &[f32], sizes: BlockSizes) -> Result<Vec<f32>, String> {
+        let keep = sizes.kept().min(window.len());
+        let started = std::time::Instant::now();
         let audio16 = self.to_16k.process(window);
+        self.stage_ms.resample += elapsed_ms(started);
         let frames = audio16.len() / yin::HOP;
         if frames == 0 {
-            return Ok(vec![0.0; window.len()]);
+            return Ok(vec![0.0; keep]);
         }
+        // 10 ms frames cover the window's first `frames × 480` samples; the rest (less than
+        // a frame) comes out silent, as the whole synthesis would give it.
+        let covered = frames * FRAME_48K;
+        let new_frames = if self.decoder_cut {
+            (keep.saturating_sub(window.len() - covered))
+                .div_ceil(FRAME_48K)
+                .clamp(1, frames)
+        } else {
+            frames
+        };
+        let started = std::time::Instant::now();
+        let index_before = self.stage_ms.index;
         let (feats, dim) = self.features(&audio16, frames)?;
-        let f0 = self.pitch(&audio16, frames)?;
+        self.stage_ms.features += elapsed_ms(started) - (self.stage_ms.index - index_before);
+        let started = std::time::Instant::now();
+        let f0 = self.pitch(&audio16, frames, sizes.block / 3)?;
+        self.stage_ms.pitch += elapsed_ms(started);
         let t = |e: studio_infer::InferError| e.to_string();
         let mut inputs = Vec::new();
         let (feats_name, len_name, speaker_name) = match self.format {
@@ -409,19 +639,72 @@ impl NeuralConverter {
                 Tensor::f32(&[1, 192, frames], noise).map_err(t)?,
             ));
         }
-        let audio = self.synth.run_one(inputs, None).map_err(t)?.to_f32();
+        // RVC's `return_length2 = ceil(return_length × factor)`.
+        let stretched = if self.formant_factor == 1.0 {
+            new_frames
+        } else {
+            ((new_frames as f64 * f64::from(self.formant_factor)).ceil() as usize).max(1)
+        };
+        if self.decoder_cut {
+            inputs.push((
+                NEW_FRAMES_INPUT.to_string(),
+                Tensor::f32(&[new_frames], vec![0.0; new_frames]).map_err(t)?,
+            ));
+        }
+        if self.stretchable {
+            inputs.push((
+                STRETCHED_FRAMES_INPUT.to_string(),
+                Tensor::f32(&[stretched], vec![0.0; stretched]).map_err(t)?,
+            ));
+        }
+        let started = std::time::Instant::now();
+        let mut audio = self.synth.run_one(inputs, None).map_err(t)?.to_f32();
+        self.stage_ms.synth += elapsed_ms(started);
         let hop = self.model_rate as usize / 100;
-        let mut audio = audio;
-        audio.resize(frames * hop, 0.0);
-        let mut out = self.to_48k.process(&audio);
-        out.resize(window.len(), 0.0);
+        audio.resize(stretched * hop, 0.0);
+        // The synthesized frames at their place in the window, then the window's last `keep`.
+        let started = std::time::Instant::now();
+        let mut out = if self.formant_factor == 1.0 {
+            self.to_48k.process(&audio)
+        } else {
+            // Played back faster (or slower) by the factor, as RVC does: each frame's
+            // `⌊factor × hop⌋` samples become one frame at 48 kHz, and the rest of the
+            // stretched frames is left over. The formants move by the factor; the pitch,
+            // given `key − formant`, comes back to `key`.
+            let per_frame = (f64::from(self.formant_factor) * f64::from(self.model_rate) / 100.0)
+                .floor() as usize;
+            audio.truncate(new_frames * per_frame);
+            let counts = (new_frames * per_frame, new_frames * FRAME_48K);
+            let resampler = match &mut self.formant_resampler {
+                Some((c, r)) if *c == counts => r,
+                slot => {
+                    let r = WindowResampler::new(counts.0 as u32, counts.1 as u32);
+                    &mut slot.insert((counts, r)).1
+                }
+            };
+            resampler.process(&audio)
+        };
+        self.stage_ms.resample += elapsed_ms(started);
+        self.stage_ms.windows += 1;
+        out.resize(new_frames * FRAME_48K, 0.0);
+        let synthesized_from = covered - out.len();
+        let keep_from = window.len() - keep;
+        if keep_from >= synthesized_from {
+            out.drain(..keep_from - synthesized_from);
+        } else {
+            out.splice(0..0, std::iter::repeat_n(0.0, synthesized_from - keep_from));
+        }
+        out.resize(keep, 0.0);
         Ok(out)
     }
 }
 
+/// One 10 ms frame at 48 kHz.
+const FRAME_48K: usize = 480;
+
 impl WindowConverter for NeuralConverter {
-    fn convert(&mut self, window: &[f32]) -> Vec<f32> {
-        match self.try_convert(window) {
+    fn convert(&mut self, window: &[f32], sizes: BlockSizes) -> Vec<f32> {
+        match self.try_convert(window, sizes) {
             Ok(out) => out,
             Err(e) => {
                 if self.failures == 0 {
@@ -429,9 +712,18 @@ impl WindowConverter for NeuralConverter {
                 }
                 self.failures += 1;
                 self.last_error = Some(e);
-                vec![0.0; window.len()]
+                vec![0.0; sizes.kept().min(window.len())]
             }
         }
+    }
+
+    fn reset(&mut self) {
+        self.pitch_track.clear();
+    }
+
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        self.set_shift(key, formant);
+        true
     }
 }
 

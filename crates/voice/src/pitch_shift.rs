@@ -36,6 +36,8 @@ pub struct ShiftSettings {
 }
 
 pub struct PitchShifter {
+    /// The voice's own settings; a live shift moves pitch and formants from these.
+    base: ShiftSettings,
     pitch_ratio: f32,
     formant_ratio: f32,
     robot: bool,
@@ -78,6 +80,7 @@ impl PitchShifter {
         let ola = window.iter().map(|w| w * w).sum::<f32>() / HOP as f32;
         let bins = FRAME / 2 + 1;
         PitchShifter {
+            base: settings,
             pitch_ratio: ratio(settings.pitch_semitones),
             formant_ratio: ratio(settings.formant_semitones),
             robot: settings.robot,
@@ -247,6 +250,12 @@ impl Converter for PitchShifter {
                 self.frame();
             }
         }
+    }
+
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        self.pitch_ratio = ratio(self.base.pitch_semitones + key);
+        self.formant_ratio = ratio(self.base.formant_semitones + formant);
+        true
     }
 
     fn reset(&mut self) {

@@ -8,9 +8,18 @@ use crate::convert::Converter;
 use std::collections::VecDeque;
 use std::f32::consts::FRAC_PI_2;
 
-/// Converts one window of 48 kHz samples into the same number of output samples.
+/// Converts one window of 48 kHz samples of `sizes` and returns its last
+/// [`BlockSizes::kept`] samples converted (all the streamer uses, so a converter may skip the
+/// work for the rest). Windows come one block apart until [`WindowConverter::reset`].
 pub trait WindowConverter: Send {
-    fn convert(&mut self, window: &[f32]) -> Vec<f32>;
+    fn convert(&mut self, window: &[f32], sizes: BlockSizes) -> Vec<f32>;
+    /// The stream starts again: forget what earlier windows left behind.
+    fn reset(&mut self) {}
+    /// See [`Converter::shift`].
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        let _ = (key, formant);
+        false
+    }
 }
 
 /// Sizes in samples at 48 kHz.
@@ -31,6 +40,12 @@ impl BlockSizes {
     /// Worst-case delay of a sample through the streamer: it waits for its block to fill,
     /// then sits behind the crossfade and search regions.
     pub fn latency(&self) -> usize {
+        self.kept()
+    }
+
+    /// The part of each converted window the streamer uses: the newest block with its
+    /// crossfade and search room.
+    pub fn kept(&self) -> usize {
         self.block + self.crossfade + self.search
     }
 }
@@ -74,6 +89,7 @@ impl<C: WindowConverter> BlockStreamer<C> {
     }
 
     fn clear(&mut self) {
+        self.converter.reset();
         self.history = vec![0.0; self.sizes.window()];
         self.fresh = 0;
         self.sola_buffer.fill(0.0);
@@ -121,11 +137,9 @@ impl<C: WindowConverter> BlockStreamer<C> {
 
     fn convert_block(&mut self) {
         let sizes = self.sizes;
-        let mut out = self.converter.convert(&self.history);
-        out.resize(sizes.window(), 0.0);
-        // The part that matters: the newest block plus crossfade and search room.
-        let tail = &out[sizes.context..];
-        let offset = self.sola_offset(tail);
+        let mut tail = self.converter.convert(&self.history, sizes);
+        tail.resize(sizes.kept(), 0.0);
+        let offset = self.sola_offset(&tail);
         let mut piece: Vec<f32> = tail[offset..offset + sizes.block + sizes.crossfade].to_vec();
         let head = piece[..sizes.crossfade].iter_mut().zip(&self.fade_in);
         if self.have_previous {
@@ -174,6 +188,10 @@ impl<C: WindowConverter> Converter for BlockStreamer<C> {
     fn reset(&mut self) {
         self.clear();
     }
+
+    fn shift(&mut self, key: f32, formant: f32) -> bool {
+        self.converter.shift(key, formant)
+    }
 }
 
 #[cfg(test)]
@@ -184,8 +202,8 @@ mod tests {
     /// seams.
     struct Identity;
     impl WindowConverter for Identity {
-        fn convert(&mut self, window: &[f32]) -> Vec<f32> {
-            window.to_vec()
+        fn convert(&mut self, window: &[f32], sizes: BlockSizes) -> Vec<f32> {
+            window[window.len() - sizes.kept()..].to_vec()
         }
     }
 

@@ -142,3 +142,14 @@ fn the_reported_latency_is_the_real_delay() {
         "delay {delay}, reported {reported}"
     );
 }
+
+/// A live shift moves a DSP voice from its own settings: a fifth up plus a fifth more is an
+/// octave up.
+#[test]
+fn a_live_shift_adds_to_a_dsp_voices_own_pitch() {
+    let mut voice = shifter(7.0, 0.0);
+    assert!(voice.shift(5.0, 0.0));
+    let out = run_converter(&mut voice, &sine(220.0, 0.5, 48000 * 2), 960);
+    let f = dominant_frequency(&out[24000..72000], 300.0, 600.0);
+    assert!((f - 440.0).abs() <= 4.4, "got {f} Hz");
+}
