@@ -7,11 +7,18 @@ output names, shapes and operator kinds.
     w600k_r50.onnx    ArcFace IResNet-50: input.1 [N,3,112,112] -> 683 [N,512].
     inswapper_128.onnx  target [1,3,128,128], source [1,512] -> output [1,3,128,128], with
                       the 512x512 emap as the graph's last initializer.
+    xseg_1.onnx       DeepFaceLab XSeg as FaceFusion ships it: input [N,256,256,3] (NHWC, BGR
+                      in [0, 1]) -> output [N,256,256,1], the chance each pixel is visible face.
+                      Not random: it calls a pixel "not face" when it is saturated green
+                      (G - R - B above one half), so a green occluder drawn over a face is what
+                      the occlusion mask must keep.
 
 `--size tiny` writes small files for tests (same interfaces, few channels). `--size full`
 writes the real models' width and depth, so inference costs what the real models cost
 (SCRFD ~10 GMAC, ArcFace ~6.3 GMAC, inswapper ~160 GMAC / ~136 M parameters); use it for
-benchmarks. Needs `numpy` and `onnx`.
+benchmarks. XSeg's colour rule is the same at both sizes: `--size full` adds the real
+network's cost (~17 GMAC: DeepFaceLab's XSeg at base width 32, its layers counted) as a
+convolution stack whose answer is multiplied by zero. Needs `numpy` and `onnx`.
 
     python3 tools/standin/make_standins.py --size tiny --out crates/face/tests/models
     python3 tools/standin/make_standins.py --size full --out ~/.cache/studio/standin-full
@@ -193,6 +200,53 @@ def inswapper_128(full):
     ), g.macs
 
 
+def xseg_1(full):
+    """XSeg's operator kinds (Transpose, Pad, Conv, FRN as GlobalAveragePool/Add/Sqrt/
+    Reciprocal/Mul, TLU as Max, Dense as Reshape/MatMul, ConvTranspose, Concat, Sigmoid) around
+    one rule: logit = GAIN * (0.5 - (G - R - B)), so saturated green reads as "not face"
+    (probability ~0) and everything else as face (probability ~1, to float precision for
+    colours whose channels are within 0.4 of each other). The normalisation path and, with
+    `full`, a stack of 3x3 convolutions at the real network's width run at zero gain: they
+    cost what XSeg costs without changing the answer."""
+    g = Graph(256)
+    gain = 40.0
+    x = g.op("Transpose", ["input"], perm=[0, 3, 1, 2])  # NHWC -> NCHW
+    x = g.op("Pad", [x, g.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")], mode="constant")
+    w = np.zeros((1, 3, 3, 3), np.float32)
+    w[0, :, 1, 1] = [-1.0, 1.0, -1.0]  # B, G, R at the centre tap
+    d = g.op("Conv", [x, g.const(w), g.const(np.array([-0.5], np.float32), "b")], kernel_shape=[3, 3], pads=[0, 0, 0, 0])
+    g.macs += 27 * 256 * 256
+    # Filter response normalisation and its thresholded unit, on a side path at zero gain.
+    nu2 = g.op("GlobalAveragePool", [g.op("Mul", [d, d])])
+    inv = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [nu2, g.const(np.array(1e-6, np.float32), "eps")])])])
+    frn = g.op("Max", [g.op("Mul", [d, inv]), g.const(np.array(-1.0, np.float32), "tau")])
+    side = frn
+    if full:
+        c, hw = 32, 256
+        h = g.op("Max", [g.conv(frn, 1, c, 3, hw=hw), g.const(np.array(0.0, np.float32), "tau")])
+        for cin, cout in [(c, 2 * c)] + [(2 * c, 2 * c)] * 6 + [(2 * c, c)]:
+            h = g.op("Max", [g.conv(h, cin, cout, 3, hw=hw), g.const(np.array(0.0, np.float32), "tau")])
+        side = g.conv(h, c, 1, 3, hw=hw)
+    d = g.op("Add", [d, g.op("Mul", [side, g.const(np.array(0.0, np.float32), "zero")])])
+    # Dense along the channel axis: the gain.
+    flat = g.reshape(d, [-1, 1])
+    logit = g.reshape(g.op("MatMul", [flat, g.const(np.array([[-gain]], np.float32), "dense")]), [-1, 1, 256, 256])
+    # Decoder kinds: a 1x1 transposed convolution and a skip concatenation, each the identity.
+    up = g.op("ConvTranspose", [logit, g.const(np.ones((1, 1, 1, 1), np.float32)), g.const(np.zeros(1, np.float32), "b")],
+              kernel_shape=[1, 1], strides=[1, 1])
+    both = g.op("Concat", [up, logit], axis=1)
+    wmix = np.full((1, 2, 1, 1), 0.5, np.float32)
+    out = g.op("Conv", [both, g.const(wmix), g.const(np.zeros(1, np.float32), "b")], kernel_shape=[1, 1],
+               pads=[0, 0, 0, 0])
+    prob = g.op("Sigmoid", [out])
+    g.op("Transpose", [prob], perm=[0, 2, 3, 1], outputs=["output"])  # NCHW -> NHWC
+    return g.model(
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 256, 256, 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 256, 256, 1])],
+        "xseg_1_standin",
+    ), g.macs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=["tiny", "full"], default="tiny")
@@ -200,7 +254,8 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     full = args.size == "full"
-    for fname, build in (("det_10g.onnx", det_10g), ("w600k_r50.onnx", w600k_r50), ("inswapper_128.onnx", inswapper_128)):
+    for fname, build in (("det_10g.onnx", det_10g), ("w600k_r50.onnx", w600k_r50), ("inswapper_128.onnx", inswapper_128),
+                        ("xseg_1.onnx", xseg_1)):
         model, macs = build(full)
         path = os.path.join(args.out, fname)
         onnx.save(model, path)

@@ -35,6 +35,7 @@ pub struct Choices {
     pub keep_mouth: bool,
     /// `None` in files from before the choice existed: on.
     pub match_colours: Option<bool>,
+    pub keep_occluders: bool,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -100,6 +101,7 @@ impl Choices {
             chosen_face: snapshot.chosen_face.and_then(|i| i.checked_sub(skip)),
             keep_mouth: snapshot.keep_mouth,
             match_colours: Some(snapshot.match_colours),
+            keep_occluders: snapshot.keep_occluders,
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -168,6 +170,7 @@ impl Choices {
         }
         commands.push(Command::KeepMouth(self.keep_mouth));
         commands.push(Command::MatchColours(self.match_colours.unwrap_or(true)));
+        commands.push(Command::KeepOccluders(self.keep_occluders));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
             key: self.voice_key,
@@ -272,6 +275,7 @@ mod tests {
                 key: 7.0,
                 formant: -1.0,
             },
+            Command::KeepOccluders(true),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -283,7 +287,7 @@ mod tests {
         assert_eq!(choices.faces, [a.clone(), b.clone()]);
         assert_eq!(choices.chosen_face, Some(0));
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
-        assert!(choices.accurate_pitch && choices.keep_mouth);
+        assert!(choices.accurate_pitch && choices.keep_mouth && choices.keep_occluders);
         assert_eq!(choices.match_colours, Some(false));
         assert_eq!((choices.voice_key, choices.voice_formant), (7.0, -1.0));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));

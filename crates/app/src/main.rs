@@ -52,8 +52,8 @@ enum Command {
     },
     /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--device D] [--json]` (the engines), or `studio bench transport [--json]`
-    /// (WebRTC's codecs against the raw transport).
+    /// [--frames N] [--device D] [--occlusion] [--json]` (the engines), or `studio bench
+    /// transport [--json]` (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
 
@@ -83,6 +83,9 @@ struct BenchArgs {
     /// Audio and video: the device the models run on (`cpu`, `cuda:0`, `tensorrt:0`, …).
     #[arg(long)]
     device: Option<String>,
+    /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
+    #[arg(long)]
+    occlusion: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -119,6 +122,9 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(device) = &args.device {
         command.arg("--device").arg(device);
+    }
+    if args.occlusion {
+        command.arg("--occlusion");
     }
     if args.json {
         command.arg("--json");
@@ -208,6 +214,11 @@ struct RunArgs {
     /// Move the voice's timbre (formants) by this many semitones (−2 to 2), the pitch kept.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     voice_formant: f32,
+    /// With `--face`: keep what is in front of your face (hands, glasses, a microphone) as it
+    /// is, through the occlusion model xseg_1 (fetched with `--fetch-models`, or beside the
+    /// server with `studio models fetch xseg_1`; without it the face is pasted whole).
+    #[arg(long, requires = "face")]
+    keep_occluders: bool,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -240,8 +251,8 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
     Ok((role, Duration::from_millis(ms)))
 }
 
-/// Live controls for a headless run's `--voice`, `--keep-mouth`, `--voice-key`/`--voice-formant`
-/// and `--talk`, checked before anything starts.
+/// Live controls for a headless run's `--voice`, `--keep-mouth`, `--keep-occluders`,
+/// `--voice-key`/`--voice-formant` and `--talk`, checked before anything starts.
 fn run_controls(
     config: &studio_proto::config::Config,
     args: &RunArgs,
@@ -282,6 +293,9 @@ fn run_controls(
                 formant: args.voice_formant,
             },
         );
+    }
+    if args.keep_occluders {
+        controls.set(Role::Video, Control::Occlusion { on: true });
     }
     if let Some(talk) = &args.talk {
         controls.set(
@@ -420,6 +434,9 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         && std::env::var_os(studio_proto::config::FACE_MODELS_ENV).is_none_or(|d| d.is_empty())
     {
         models_cli::ensure_face_models(config, args.fetch_models).await?;
+        if args.keep_occluders {
+            models_cli::ensure_occlusion_model(config, args.fetch_models).await?;
+        }
     }
     if args.talk_key {
         let driver = studio_app::talk::start(&config.talk.key, controls.clone())?;

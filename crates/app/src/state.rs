@@ -448,6 +448,9 @@ pub struct Snapshot {
     pub keep_mouth: bool,
     /// The swapped face takes the room's light (on by default).
     pub match_colours: bool,
+    /// What is in front of the face (hands, glasses, a microphone) is kept over the swapped
+    /// face, through the occlusion model (off by default).
+    pub keep_occluders: bool,
     pub voices: Vec<VoiceOption>,
     /// Voices added from files, in the order they were added.
     pub voice_files: Vec<VoiceFile>,
@@ -523,6 +526,8 @@ pub enum Command {
         key: f32,
         formant: f32,
     },
+    /// Keep what is in front of the face over the swapped face, or not.
+    KeepOccluders(bool),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -734,6 +739,7 @@ impl Store {
                 face_models: None,
                 keep_mouth: false,
                 match_colours: true,
+                keep_occluders: false,
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
                 accurate_pitch: false,
@@ -818,6 +824,9 @@ impl Store {
         )];
         if self.state.keep_mouth {
             controls.push((Role::Video, Control::MouthMask { on: true }));
+        }
+        if self.state.keep_occluders {
+            controls.push((Role::Video, Control::Occlusion { on: true }));
         }
         // On is the server's default: only a change is sent.
         if !self.state.match_colours {
@@ -1134,6 +1143,13 @@ impl Store {
                 }
                 self.state.keep_mouth = on;
                 self.live(Role::Video, Control::MouthMask { on })
+            }
+            Command::KeepOccluders(on) => {
+                if self.state.keep_occluders == on {
+                    return Vec::new();
+                }
+                self.state.keep_occluders = on;
+                self.live(Role::Video, Control::Occlusion { on })
             }
             Command::ChooseVoice(id) => {
                 // A choice made now wins over a voice file still on its way.
@@ -1645,6 +1661,7 @@ impl Store {
                 | Control::PassThrough { .. }
                 | Control::MouthMask { .. }
                 | Control::ColourTransfer { .. }
+                | Control::Occlusion { .. }
                 | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),
@@ -2298,6 +2315,28 @@ mod tests {
             )]
         );
         assert!(store.command(Command::KeepMouth(false)).is_empty(), "once");
+    }
+
+    #[test]
+    fn keeping_occluders_goes_with_the_start_and_live_to_the_video_server() {
+        let mut store = store();
+        assert!(!store.snapshot().keep_occluders, "off by default");
+        assert!(store.command(Command::KeepOccluders(true)).is_empty());
+        let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
+            panic!("no start");
+        };
+        assert!(controls.contains(&(Role::Video, Control::Occlusion { on: true })));
+        assert_eq!(
+            store.command(Command::KeepOccluders(false)),
+            [Effect::Control(
+                Role::Video,
+                Control::Occlusion { on: false }
+            )]
+        );
+        assert!(
+            store.command(Command::KeepOccluders(false)).is_empty(),
+            "once"
+        );
     }
 
     #[test]

@@ -738,6 +738,13 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
         Command::MatchColours,
         commands,
     );
+    toggle(
+        ui,
+        snapshot.keep_occluders,
+        "Keep what is in front of my face",
+        Command::KeepOccluders,
+        commands,
+    );
 }
 
 /// A checkbox showing `on`; a click asks for the other state through `command`.

@@ -4,6 +4,7 @@
 //! box adds a feathered edge and guarantees that pixels outside it stay untouched, bit for bit.
 
 use crate::align::{Sampler, sample_rgb, warp_rgb_into};
+pub use crate::keep::Keep;
 pub use crate::mouth::MouthMask;
 use crate::{Affine, FaceError};
 use studio_media::RgbImage;
@@ -416,14 +417,15 @@ pub fn paste_back(
     paste_back_keeping(frame, crop, to_crop, limit, None)
 }
 
-/// [`paste_back`] with the mask multiplied by `1 − keep`: where `keep` is 1 the frame stays as
-/// it came, bit for bit.
+/// [`paste_back`] with what `keep` keeps taken out of the mask (the mouth mask multiplies it
+/// by `1 − mouth`, the occlusion mask caps it at the face mask): where the weight comes out
+/// 0 the frame stays as it came, bit for bit.
 pub fn paste_back_keeping(
     frame: &mut RgbImage,
     crop: &RgbImage,
     to_crop: &Affine,
     limit: Option<[f32; 4]>,
-    keep: Option<&MouthMask>,
+    keep: Option<&Keep>,
 ) -> Result<(), FaceError> {
     let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
     let (cw, ch) = (i64::from(crop.width()), i64::from(crop.height()));
@@ -465,7 +467,7 @@ pub fn paste_back_keeping(
                 a *= fade(&r, feather, x, y);
             }
             if let Some(k) = keep {
-                a *= 1.0 - k.weight(x, y);
+                a = k.apply(a, x, y);
                 if a <= 0.0 {
                     continue;
                 }
@@ -566,15 +568,15 @@ impl PasteBack {
         self.paste_keeping(frame, crop, to_crop, limit, None)
     }
 
-    /// [`PasteBack::paste`] with the mask multiplied by `1 − keep` (as
-    /// [`paste_back_keeping`] does): where `keep` is 1 the frame stays as it came.
+    /// [`PasteBack::paste`] with what `keep` keeps taken out of the mask (as
+    /// [`paste_back_keeping`] does): where the weight comes out 0 the frame stays as it came.
     pub fn paste_keeping(
         &mut self,
         frame: &mut RgbImage,
         crop: &RgbImage,
         to_crop: &Affine,
         limit: Option<[f32; 4]>,
-        keep: Option<&MouthMask>,
+        keep: Option<&Keep>,
     ) -> Result<Pasted, FaceError> {
         let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
         let (cw, ch) = (i64::from(crop.width()), i64::from(crop.height()));
@@ -633,7 +635,7 @@ impl PasteBack {
                     a *= fade(&r, feather, x, y);
                 }
                 if let Some(k) = keep {
-                    a *= 1.0 - k.weight(x, y);
+                    a = k.apply(a, x, y);
                     if a <= 0.0 {
                         continue;
                     }
@@ -1006,7 +1008,7 @@ mod tests {
             let (mut plain, mut kept) = (frame.clone(), frame.clone());
             assert_eq!(fast.paste(&mut plain, &crop, &m, None).unwrap(), expected);
             let how = fast
-                .paste_keeping(&mut kept, &crop, &m, None, Some(&keep))
+                .paste_keeping(&mut kept, &crop, &m, None, Some(&Keep::from(&keep)))
                 .unwrap();
             assert_eq!(how, expected);
             let mut core = 0;

@@ -8,8 +8,10 @@ pub mod blend;
 pub mod colour;
 pub mod detect;
 pub mod error;
+pub mod keep;
 pub mod latent;
 pub mod mouth;
+pub mod occlusion;
 pub mod smooth;
 pub mod track;
 

@@ -27,7 +27,7 @@ pub enum ModelError {
     Unsupported { path: String, reason: String },
 }
 
-fn infer_err(what: &str) -> impl FnOnce(studio_infer::InferError) -> ModelError + '_ {
+pub(crate) fn infer_err(what: &str) -> impl FnOnce(studio_infer::InferError) -> ModelError + '_ {
     move |source| ModelError::Infer {
         what: what.to_string(),
         source,
@@ -38,7 +38,7 @@ fn load(path: &Path, options: &ModelOptions) -> Result<Model, ModelError> {
     Model::load(path, options).map_err(infer_err("loading a face model"))
 }
 
-fn unsupported(model: &Model, reason: String) -> ModelError {
+pub(crate) fn unsupported(model: &Model, reason: String) -> ModelError {
     ModelError::Unsupported {
         path: model.path().display().to_string(),
         reason,

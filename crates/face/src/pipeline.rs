@@ -3,8 +3,10 @@
 //! back into the I420 frame, so everything outside the faces' boxes leaves bit for bit as it
 //! came. Target identities are uploaded once into a shared library and chosen live.
 
+use crate::keep::Keep;
 use crate::models::{Detector, Embedder, ModelError, Swapper};
 use crate::mouth::MouthMask;
+use crate::occlusion::{Occluder, OcclusionMask};
 use crate::smooth::Smoother;
 use crate::track::Tracker;
 use crate::{Detection, FaceError, align, blend, detect};
@@ -73,6 +75,8 @@ pub enum AddFaceError {
 /// Models plus the library of target faces: one per server.
 pub struct FaceEngine {
     models: Mutex<FaceModels>,
+    /// The occlusion model (XSeg), optional: without it the occlusion mask is not applied.
+    occluder: Mutex<Option<Occluder>>,
     faces: Mutex<HashMap<String, TargetFace>>,
     detect_every: u32,
     next_id: Mutex<u64>,
@@ -87,6 +91,7 @@ impl FaceEngine {
     pub fn new(models: FaceModels, detect_every: u32) -> FaceEngine {
         FaceEngine {
             models: Mutex::new(models),
+            occluder: Mutex::new(None),
             faces: Mutex::new(HashMap::new()),
             detect_every,
             next_id: Mutex::new(1),
@@ -97,12 +102,27 @@ impl FaceEngine {
     pub fn backends(&self) -> String {
         let m = lock(&self.models);
         let b = |i: &studio_infer::BackendInfo| format!("{}/{}", i.backend, i.provider);
-        format!(
+        let mut out = format!(
             "detector {}, embedder {}, swapper {}",
             b(m.detector.model().backend()),
             b(m.embedder.model().backend()),
             b(m.swapper.model().backend())
-        )
+        );
+        if let Some(o) = lock(&self.occluder).as_ref() {
+            out.push_str(&format!(", occluder {}", b(o.model().backend())));
+        }
+        out
+    }
+
+    /// Give the engine its occlusion model (it may come after the engine, or never), or take
+    /// it away. Sessions with the occlusion mask on use it from their next frame.
+    pub fn set_occluder(&self, occluder: Option<Occluder>) {
+        *lock(&self.occluder) = occluder;
+    }
+
+    /// Whether the occlusion model is there.
+    pub fn has_occluder(&self) -> bool {
+        lock(&self.occluder).is_some()
     }
 
     /// Find the largest face in `img`, embed it and keep it under a new id.
@@ -141,6 +161,7 @@ impl FaceEngine {
             smoother: Smoother::default(),
             smoothing: true,
             mouth_mask: false,
+            occlusion: false,
             colour_transfer: true,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
@@ -160,6 +181,8 @@ pub struct StageTimes {
     pub align: Duration,
     pub embed: Duration,
     pub swap: Duration,
+    /// The occlusion mask: its network and post-processing.
+    pub occlude: Duration,
     pub blend: Duration,
     pub encode: Duration,
     /// Of the above, the time inside the networks themselves.
@@ -168,7 +191,14 @@ pub struct StageTimes {
 
 impl StageTimes {
     pub fn total(&self) -> Duration {
-        self.decode + self.detect + self.align + self.embed + self.swap + self.blend + self.encode
+        self.decode
+            + self.detect
+            + self.align
+            + self.embed
+            + self.occlude
+            + self.swap
+            + self.blend
+            + self.encode
     }
 
     /// `(name, milliseconds per frame)` in pipeline order.
@@ -180,6 +210,7 @@ impl StageTimes {
             ("detect", ms(self.detect)),
             ("align", ms(self.align)),
             ("embed", ms(self.embed)),
+            ("occlude", ms(self.occlude)),
             ("swap", ms(self.swap)),
             ("blend", ms(self.blend)),
             ("encode", ms(self.encode)),
@@ -197,6 +228,9 @@ pub struct FaceSwapProcessor {
     smoothing: bool,
     /// Whether the person's own mouth is kept over the swapped face.
     mouth_mask: bool,
+    /// Whether what is in front of the face (hands, glasses, a microphone) is kept, when the
+    /// engine has the occlusion model.
+    occlusion: bool,
     /// Whether the swapped face takes the frame's lighting (on by default).
     colour_transfer: bool,
     /// The faces the last frame used: the tracker's, smoothed when smoothing is on.
@@ -244,6 +278,43 @@ impl FaceSwapProcessor {
     /// Whether the mouth is kept.
     pub fn mouth_mask(&self) -> bool {
         self.mouth_mask
+    }
+
+    /// Keep what is in front of the face: XSeg's face mask caps the paste, so hands, glasses
+    /// or a microphone over the face stay as they came. It takes effect while the engine has
+    /// the occlusion model. Off by default: FaceFusion's default masks are the box alone, XSeg
+    /// costs about 17 GMAC on every frame (more than the detector, which runs every few), and
+    /// on a plain webcam picture nothing is in front of the face.
+    pub fn set_occlusion(&mut self, on: bool) {
+        self.occlusion = on;
+    }
+
+    /// Whether the occlusion mask is on (it is applied only while the model is there).
+    pub fn occlusion(&self) -> bool {
+        self.occlusion
+    }
+
+    /// The occlusion mask of the aligned `crop` (cut by `to_crop`) when the mask is on and
+    /// the engine has its model.
+    fn occlusion_mask(
+        &mut self,
+        engine: &FaceEngine,
+        crop: &RgbImage,
+        to_crop: &crate::Affine,
+    ) -> Result<Option<OcclusionMask>, ModelError> {
+        if !self.occlusion {
+            return Ok(None);
+        }
+        let mut occluder = lock(&engine.occluder);
+        let Some(occluder) = occluder.as_mut() else {
+            return Ok(None);
+        };
+        let t = Instant::now();
+        let before = occluder.run_time;
+        let mask = occluder.mask(crop, to_crop)?;
+        self.times.occlude += t.elapsed();
+        self.times.networks += occluder.run_time - before;
+        Ok(Some(mask))
     }
 
     /// Match the swapped face's colours to the frame's lighting (the default), or paste the
@@ -314,6 +385,7 @@ impl FaceSwapProcessor {
             let t = Instant::now();
             let (crop, m) = align::align_crop(&rgb, &face.kps, size)?;
             self.times.align += t.elapsed();
+            let occlusion = self.occlusion_mask(&engine, &crop, &m)?;
             let t = Instant::now();
             let mut swapped = models.swapper.swap(&crop, &latent)?;
             self.times.swap += t.elapsed();
@@ -325,10 +397,11 @@ impl FaceSwapProcessor {
             // works in place.
             if let Some(rect) = ChangedRect::new(face.bbox, rgb.width(), rgb.height()) {
                 let original = rect.copy_of(&rgb);
-                let keep = self
+                let mouth = self
                     .mouth_mask
                     .then(|| MouthMask::from_landmarks(&face.kps))
                     .flatten();
+                let keep = Keep::any(mouth.as_ref(), occlusion.as_ref());
                 self.paste
                     .paste_keeping(&mut rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
                 pasted = Some((rect, original));
@@ -543,6 +616,10 @@ impl VideoProcessor for FaceSwapProcessor {
             VideoSetting::Face(face_id) => face_id,
             VideoSetting::MouthMask(on) => {
                 self.set_mouth_mask(*on);
+                return Ok(());
+            }
+            VideoSetting::Occlusion(on) => {
+                self.set_occlusion(*on);
                 return Ok(());
             }
             VideoSetting::ColourTransfer(on) => {

@@ -5,6 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use studio_face::align::{ARCFACE_112, estimate_norm};
 use studio_face::blend::PasteBack;
+use studio_face::keep::Keep;
 use studio_face::mouth::MouthMask;
 use studio_face::standin::textured;
 
@@ -40,7 +41,13 @@ fn mouth_mask_cost_per_720p_frame() {
         let t = Instant::now();
         let keep = MouthMask::from_landmarks(black_box(&kps));
         paste
-            .paste_keeping(&mut b, &crop, &to_crop, Some(bbox), keep.as_ref())
+            .paste_keeping(
+                &mut b,
+                &crop,
+                &to_crop,
+                Some(bbox),
+                keep.as_ref().map(Keep::from).as_ref(),
+            )
             .unwrap();
         let masked = t.elapsed();
         black_box((&a, &b));

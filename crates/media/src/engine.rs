@@ -15,6 +15,9 @@ pub enum VideoSetting {
     Face(Option<String>),
     /// Keep the person's own mouth over the swapped face (off by default).
     MouthMask(bool),
+    /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
+    /// the occlusion model (off by default).
+    Occlusion(bool),
 }
 
 /// A live setting for an audio processor.

@@ -19,6 +19,9 @@ pub enum Control {
     MouthMask { on: bool },
     /// Match the swapped face's colours to the room's light (the default), or not.
     ColourTransfer { on: bool },
+    /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
+    /// the occlusion model, or not (the default).
+    Occlusion { on: bool },
     /// Move the voice's pitch by `key` semitones (±[`VOICE_KEY_RANGE`]) and its formants by
     /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
     /// voice from now on.
@@ -54,7 +57,9 @@ impl Control {
             Control::SetVoice { .. } => Some(crate::Role::Audio),
             Control::Talk { .. } => None,
             Control::PassThrough { .. } | Control::VoiceShift { .. } => Some(crate::Role::Audio),
-            Control::MouthMask { .. } | Control::ColourTransfer { .. } => Some(crate::Role::Video),
+            Control::MouthMask { .. }
+            | Control::ColourTransfer { .. }
+            | Control::Occlusion { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct LiveSettings {
     pub mouth_mask: Option<bool>,
     #[serde(default)]
     pub colour_transfer: Option<bool>,
+    #[serde(default)]
+    pub occlusion: Option<bool>,
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
     pub voice_shift: Option<(f32, f32)>,
@@ -95,6 +102,7 @@ impl LiveSettings {
             Control::PassThrough { active } => self.pass_through = Some(*active),
             Control::MouthMask { on } => self.mouth_mask = Some(*on),
             Control::ColourTransfer { on } => self.colour_transfer = Some(*on),
+            Control::Occlusion { on } => self.occlusion = Some(*on),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
         }
     }

@@ -68,7 +68,8 @@ fn defaults_have_the_documented_values() {
             "onnxruntime-macos-aarch64",
             "onnxruntime-windows-x86_64",
             "rmvpe",
-            "w600k_r50"
+            "w600k_r50",
+            "xseg_1"
         ]
     );
     for (id, m) in &c.models {

@@ -1,5 +1,7 @@
 //! `studio-server bench video`: the face swap's cost per stage at 1280×720 with one face, on
 //! the chosen backend and models, as a table or JSON (the app's `studio bench video` runs this).
+//! With `--occlusion` the occlusion mask is on, its model (`xseg_1.onnx`) read from the same
+//! folder, and its cost shows as the `occlude` stage.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ pub struct VideoBenchArgs {
     pub frames: u32,
     /// Run the detector every this many frames (config `face.detect_every` when `None`).
     pub detect_every: Option<u32>,
+    /// Turn the occlusion mask on (its model `xseg_1.onnx` beside the others).
+    pub occlusion: bool,
     pub json: bool,
 }
 
@@ -28,15 +32,19 @@ fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The folder holding the three models for `--models`.
-fn models_dir(spec: &str) -> Result<PathBuf> {
+/// The folder holding the three models (and the occlusion model, with `occlusion`) for
+/// `--models`.
+fn models_dir(spec: &str, occlusion: bool) -> Result<PathBuf> {
     match spec {
         "standin" => Ok(repo_dir().join("crates/face/tests/models")),
         "standin-full" => {
             let cache = studio_models::resolve_cache_dir(None)
                 .context("no cache folder for the full-size stand-ins")?;
             let dir = cache.join("standin-full");
-            if !dir.join("inswapper_128.onnx").is_file() {
+            let wanted = ["inswapper_128.onnx"]
+                .into_iter()
+                .chain(occlusion.then_some("xseg_1.onnx"));
+            if !wanted.into_iter().all(|f| dir.join(f).is_file()) {
                 eprintln!(
                     "generating full-size stand-in models in {} (about 800 MB, a minute)…",
                     dir.display()
@@ -71,7 +79,7 @@ fn backend(s: &str) -> Result<BackendChoice> {
 }
 
 pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Result<()> {
-    let dir = models_dir(&args.models)?;
+    let dir = models_dir(&args.models, args.occlusion)?;
     let options = ModelOptions {
         backend: backend(&args.backend)?,
         ..crate::engine::model_options(studio_proto::Role::Video, config)
@@ -84,6 +92,12 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         models,
         args.detect_every.unwrap_or(config.face.detect_every),
     ));
+    if args.occlusion {
+        let path = dir.join(format!("{}.onnx", studio_proto::config::OCCLUSION_MODEL_ID));
+        let occluder = studio_face::occlusion::Occluder::load(&path, &options)
+            .with_context(|| format!("loading the occlusion model {}", path.display()))?;
+        engine.set_occluder(Some(occluder));
+    }
     let backends = engine.backends();
     // The seed gives the picture the published figures were measured on.
     let img = studio_face::standin::textured(1280, 720, 0x7459_7a89);
@@ -94,6 +108,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
     let embed_once_ms = embed.elapsed().as_secs_f64() * 1000.0;
     let mut p = engine.processor();
     p.apply(&VideoSetting::Face(Some(target.id)))
+        .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::Occlusion(args.occlusion))
         .map_err(anyhow::Error::msg)?;
     let frame = |seq: u64| VideoFrame {
         seq,
@@ -119,6 +135,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         (&mut t.detect, warm.detect),
         (&mut t.align, warm.align),
         (&mut t.embed, warm.embed),
+        (&mut t.occlude, warm.occlude),
         (&mut t.swap, warm.swap),
         (&mut t.blend, warm.blend),
         (&mut t.encode, warm.encode),

@@ -106,10 +106,11 @@ impl FaceSlot {
 pub struct SessionFaces {
     slot: Arc<FaceSlot>,
     swap: Option<studio_face::pipeline::FaceSwapProcessor>,
-    /// The mouth mask and colour transfer as last set, kept for the swap while the engine is
-    /// not there yet.
+    /// The mouth mask, colour transfer and occlusion mask as last set, kept for the swap while
+    /// the engine is not there yet.
     mouth_mask: bool,
     colour_transfer: bool,
+    occlusion: bool,
 }
 
 impl SessionFaces {
@@ -119,6 +120,7 @@ impl SessionFaces {
             swap: None,
             mouth_mask: false,
             colour_transfer: true,
+            occlusion: false,
         }
     }
 
@@ -128,6 +130,7 @@ impl SessionFaces {
                 let mut swap = engine.processor();
                 swap.set_mouth_mask(self.mouth_mask);
                 swap.set_colour_transfer(self.colour_transfer);
+                swap.set_occlusion(self.occlusion);
                 swap
             });
         }
@@ -154,6 +157,7 @@ impl VideoProcessor for SessionFaces {
         match setting {
             VideoSetting::MouthMask(on) => self.mouth_mask = *on,
             VideoSetting::ColourTransfer(on) => self.colour_transfer = *on,
+            VideoSetting::Occlusion(on) => self.occlusion = *on,
             VideoSetting::Face(_) => {}
         }
         match self.swap() {

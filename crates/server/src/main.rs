@@ -137,6 +137,9 @@ struct BenchArgs {
     /// Video: run the detector every this many frames (config `face.detect_every` if omitted).
     #[arg(long)]
     detect_every: Option<u32>,
+    /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
+    #[arg(long)]
+    occlusion: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -167,6 +170,7 @@ fn bench_main() {
             models: args.models,
             frames: args.frames,
             detect_every: args.detect_every,
+            occlusion: args.occlusion,
             json: args.json,
         };
         if let Err(e) = studio_server::bench_video::run(&config, &video) {

@@ -238,6 +238,12 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         }
         other => panic!("expected a frame, got {other:?}"),
     }
+    // The occlusion mask, on the stand-in XSeg beside the other models.
+    session.sender.send_control(Control::Occlusion { on: true });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
     let health = http
         .get(format!("{}/v1/health", server.url))
         .send()
@@ -249,4 +255,6 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
     assert!(engine.contains("ready"), "{engine}");
     assert_eq!(status["sessions"][0]["settings"]["mouth_mask"], true);
     assert_eq!(status["sessions"][0]["settings"]["colour_transfer"], false);
+    assert_eq!(status["sessions"][0]["settings"]["occlusion"], true);
+    assert!(engine.contains("occluder"), "{engine}");
 }
