@@ -199,7 +199,8 @@ pub struct FaceSwapProcessor {
     mouth_mask: bool,
     /// Whether the swapped face takes the frame's lighting (on by default).
     colour_transfer: bool,
-    /// The faces the last frame used: the tracker's, smoothed when smoothing is on.
+    /// The face the last frame used (the largest detected; only it is followed and
+    /// smoothed): the tracker's, smoothed when smoothing is on.
     faces: Vec<Detection>,
     /// The session's paste-back masks, one per face size and roll.
     paste: blend::PasteBack,
@@ -218,7 +219,8 @@ impl FaceSwapProcessor {
         self.last_error.as_deref()
     }
 
-    /// The faces used for the last frame (smoothed when smoothing is on).
+    /// The face used for the last frame, the largest the detector found (smoothed when
+    /// smoothing is on); empty when there was none.
     pub fn faces(&self) -> &[Detection] {
         &self.faces
     }
@@ -304,7 +306,10 @@ impl FaceSwapProcessor {
         if detecting {
             let t = Instant::now();
             let faces = models.detector.detect(&rgb)?;
-            self.tracker.detected(faces);
+            // Only the face that is swapped is followed and smoothed: the others would cost
+            // their filters every frame and change nothing.
+            self.tracker
+                .detected(detect::largest(&faces).copied().into_iter().collect());
             self.update_faces(frame.capture);
             self.times.detect += t.elapsed();
         }
