@@ -2,6 +2,7 @@
 //! the bilinear affine warp that cuts the aligned crop (OpenCV's `warpAffine` semantics:
 //! source positions quantised to 1/32 pixel, border 0).
 
+use crate::pixel::{floor_f32, round_even_u8};
 use crate::{Affine, FaceError};
 use studio_media::RgbImage;
 
@@ -103,8 +104,8 @@ impl Sampler {
         let m = &self.m;
         let sx = m[0][0] * x + m[0][1] * y + m[0][2];
         let sy = m[1][0] * x + m[1][1] * y + m[1][2];
-        let (fx, fy) = (sx.floor(), sy.floor());
-        (fx as i64, fy as i64, sx - fx, sy - fy)
+        let ((ix, fx), (iy, fy)) = (floor_f32(sx), floor_f32(sy));
+        (i64::from(ix), i64::from(iy), fx, fy)
     }
 }
 
@@ -131,6 +132,19 @@ pub(crate) fn sample_rgb(src: &RgbImage, sampler: &Sampler, x: u32, y: u32) -> [
     let (sw, sh) = (i64::from(src.width()), i64::from(src.height()));
     let data = src.data();
     let (ix, iy, fx, fy) = sampler.at(x, y);
+    if ix >= 0 && iy >= 0 && ix + 1 < sw && iy + 1 < sh {
+        // All four taps inside (nearly every pixel): one bounds check per row of taps.
+        let p = ((iy * sw + ix) * 3) as usize;
+        let r = (sw * 3) as usize;
+        let (top, bottom) = (&data[p..p + 6], &data[p + r..p + r + 6]);
+        let mut out = [0u8; 3];
+        for (c, o) in out.iter_mut().enumerate() {
+            let t = f32::from(top[c]) * (1.0 - fx) + f32::from(top[c + 3]) * fx;
+            let b = f32::from(bottom[c]) * (1.0 - fx) + f32::from(bottom[c + 3]) * fx;
+            *o = round_even_u8(t * (1.0 - fy) + b * fy);
+        }
+        return out;
+    }
     if ix < -1 || iy < -1 || ix >= sw || iy >= sh {
         return [0; 3];
     }
@@ -164,7 +178,7 @@ pub(crate) fn sample_rgb(src: &RgbImage, sampler: &Sampler, x: u32, y: u32) -> [
         let top = p00 * (1.0 - fx) + p01 * fx;
         let bot = p10 * (1.0 - fx) + p11 * fx;
         let v = top * (1.0 - fy) + bot * fy;
-        *o = v.round_ties_even().clamp(0.0, 255.0) as u8;
+        *o = round_even_u8(v);
     }
     out
 }

@@ -5,6 +5,7 @@
 
 use crate::align::{Sampler, sample_rgb, warp_rgb_into};
 pub use crate::mouth::MouthMask;
+use crate::pixel::floor_f64;
 use crate::{Affine, FaceError};
 use studio_media::RgbImage;
 
@@ -801,12 +802,20 @@ fn compose(first: &Affine, then: &Affine) -> Affine {
 /// Bilinear sample of `p` at `(x, y)` in frame coordinates (0 outside its rectangle).
 #[inline]
 fn sample_plane(p: &Plane, x: f64, y: f64) -> f32 {
-    let (fx, fy) = (x.floor(), y.floor());
-    let (ix, iy) = (fx as i64, fy as i64);
-    let (wx, wy) = ((x - fx) as f32, (y - fy) as f32);
+    let (ix, iy) = (floor_f64(x), floor_f64(y));
+    let (wx, wy) = ((x - ix as f64) as f32, (y - iy as f64) as f32);
     let r = &p.rect;
     if ix + 1 < r.x0 || iy + 1 < r.y0 || ix >= r.x1 || iy >= r.y1 {
         return 0.0;
+    }
+    if ix >= r.x0 && iy >= r.y0 && ix + 1 < r.x1 && iy + 1 < r.y1 {
+        // All four taps inside the plane: read them directly.
+        let w = r.w();
+        let i = (iy - r.y0) as usize * w + (ix - r.x0) as usize;
+        let (t, b) = (&p.v[i..i + 2], &p.v[i + w..i + w + 2]);
+        let top = t[0] * (1.0 - wx) + t[1] * wx;
+        let bot = b[0] * (1.0 - wx) + b[1] * wx;
+        return top * (1.0 - wy) + bot * wy;
     }
     let top = p.get(ix, iy) * (1.0 - wx) + p.get(ix + 1, iy) * wx;
     let bot = p.get(ix, iy + 1) * (1.0 - wx) + p.get(ix + 1, iy + 1) * wx;

@@ -113,7 +113,7 @@ pub fn match_colour(swapped: &mut RgbImage, reference: &RgbImage) {
         let c = [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])];
         for r in 0..3 {
             let v = a[r][0] * c[0] + a[r][1] * c[1] + a[r][2] * c[2] + b[r];
-            p[r] = v.round().clamp(0.0, 255.0) as u8;
+            p[r] = crate::pixel::round_u8(v);
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod detect;
 pub mod error;
 pub mod latent;
 pub mod mouth;
+mod pixel;
 pub mod smooth;
 pub mod track;
 

@@ -144,6 +144,7 @@ impl FaceEngine {
             colour_transfer: true,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
+            rgb: RgbImage::new(0, 0),
             latent: None,
             times: StageTimes::default(),
             last_error: None,
@@ -204,6 +205,8 @@ pub struct FaceSwapProcessor {
     faces: Vec<Detection>,
     /// The session's paste-back masks, one per face size and roll.
     paste: blend::PasteBack,
+    /// The frame in RGB, only ever filled around the face (reused from frame to frame).
+    rgb: RgbImage,
     latent: Option<Arc<Vec<f32>>>,
     times: StageTimes,
     last_error: Option<String>,
@@ -284,78 +287,101 @@ impl FaceSwapProcessor {
         let Some(latent) = self.latent.clone() else {
             return Ok(());
         };
-        let size = lock(&self.engine.models).swapper.size();
-        let detecting = self.tracker.needs_detection();
-        let t = Instant::now();
-        // Between detections the face is known (and smoothed before any pixel is read), and
-        // only its neighbourhood is read or written.
-        if !detecting {
-            self.tracker.followed();
-            self.update_faces(frame.capture);
-        }
-        let followed = detect::largest(&self.faces).copied();
-        let mut rgb = match followed {
-            Some(face) if !detecting => rgb_around(&frame.image, &face, size)?,
-            _ => frame.image.to_rgb(),
-        };
-        self.times.decode += t.elapsed();
         // Its own handle on the engine, so the lock does not hold `self` borrowed.
         let engine = Arc::clone(&self.engine);
         let mut models = lock(&engine.models);
         let before = models.detector.run_time + models.swapper.run_time;
-        if detecting {
+        let outcome = self.swap_locked(frame, &mut models, &latent);
+        self.times.networks += models.detector.run_time + models.swapper.run_time - before;
+        outcome
+    }
+
+    /// [`FaceSwapProcessor::swap_frame`] with the models in hand. Nothing is written into
+    /// `frame` before the last step, which cannot fail half-way, so a frame that fails goes
+    /// out as it came.
+    fn swap_locked(
+        &mut self,
+        frame: &mut VideoFrame,
+        models: &mut FaceModels,
+        latent: &[f32],
+    ) -> Result<(), ModelError> {
+        let size = models.swapper.size();
+        // The detector reads the frame as it comes; between detections the face is known
+        // (and smoothed before any pixel is read).
+        if self.tracker.needs_detection() {
             let t = Instant::now();
-            let faces = models.detector.detect(&rgb)?;
+            let faces = models.detector.detect_i420(&frame.image)?;
             // Only the face that is swapped is followed and smoothed: the others would cost
             // their filters every frame and change nothing.
             self.tracker
                 .detected(detect::largest(&faces).copied().into_iter().collect());
             self.update_faces(frame.capture);
             self.times.detect += t.elapsed();
+        } else {
+            self.tracker.followed();
+            self.update_faces(frame.capture);
         }
-        let mut pasted = None;
-        let largest = detect::largest(&self.faces).copied();
-        if let Some(face) = largest {
-            let t = Instant::now();
-            let (crop, m) = align::align_crop(&rgb, &face.kps, size)?;
-            self.times.align += t.elapsed();
-            let t = Instant::now();
-            let mut swapped = models.swapper.swap(&crop, &latent)?;
-            self.times.swap += t.elapsed();
-            let t = Instant::now();
-            if self.colour_transfer {
-                crate::colour::match_colour(&mut swapped, &crop);
-            }
-            // The box's pixels as they came, for finding the changed ones; the paste then
-            // works in place.
-            if let Some(rect) = ChangedRect::new(face.bbox, rgb.width(), rgb.height()) {
-                let original = rect.copy_of(&rgb);
-                let keep = self
-                    .mouth_mask
-                    .then(|| MouthMask::from_landmarks(&face.kps))
-                    .flatten();
-                self.paste
-                    .paste_keeping(&mut rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
-                pasted = Some((rect, original));
-            }
-            self.times.blend += t.elapsed();
-        }
-        self.times.networks += models.detector.run_time + models.swapper.run_time - before;
-        drop(models);
+        let Some(face) = detect::largest(&self.faces).copied() else {
+            return Ok(());
+        };
+        // Only the face's neighbourhood is converted to RGB, into the session's frame-sized
+        // buffer; nothing reads the rest of it.
         let t = Instant::now();
-        if let Some((rect, original)) = pasted {
-            rect.write(&mut frame.image, &original, &rgb)?;
+        let (w, h) = (frame.image.width(), frame.image.height());
+        if self.rgb.width() != w || self.rgb.height() != h {
+            self.rgb = RgbImage::new(w, h);
         }
+        rgb_around(&frame.image, &face, size, &mut self.rgb)?;
+        self.times.decode += t.elapsed();
+        let t = Instant::now();
+        let (crop, m) = align::align_crop(&self.rgb, &face.kps, size)?;
+        self.times.align += t.elapsed();
+        let t = Instant::now();
+        let mut swapped = models.swapper.swap(&crop, latent)?;
+        self.times.swap += t.elapsed();
+        let t = Instant::now();
+        if self.colour_transfer {
+            crate::colour::match_colour(&mut swapped, &crop);
+        }
+        // The box's pixels as they came, for finding the changed ones; the paste then works
+        // in place.
+        let Some(rect) = ChangedRect::new(face.bbox, w, h) else {
+            self.times.blend += t.elapsed();
+            return Ok(());
+        };
+        let original = rect.copy_of(&self.rgb);
+        let keep = self
+            .mouth_mask
+            .then(|| MouthMask::from_landmarks(&face.kps))
+            .flatten();
+        self.paste
+            .paste_keeping(&mut self.rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
+        self.times.blend += t.elapsed();
+        let t = Instant::now();
+        rect.write(&mut frame.image, &original, &self.rgb)?;
         self.times.encode += t.elapsed();
         Ok(())
     }
 }
 
-/// The frame in RGB where processing `face` reads or writes it (the crop's source square,
-/// the face's box), black elsewhere. The rectangle is even-aligned, so every 2×2 chroma block
-/// it touches is whole and each pixel comes out as the whole frame's conversion gives it.
-fn rgb_around(image: &I420Image, face: &Detection, size: u32) -> Result<RgbImage, FaceError> {
+/// Convert the frame to RGB into `out` (the frame's size) where processing `face` reads or
+/// writes it: the crop's source square and the face's box. The rest of `out` is left as it
+/// was. The rectangle is even-aligned, so every 2×2 chroma block it touches is whole; each
+/// pixel comes out as the whole frame's conversion gives it.
+fn rgb_around(
+    image: &I420Image,
+    face: &Detection,
+    size: u32,
+    out: &mut RgbImage,
+) -> Result<(), FaceError> {
     let (w, h) = (image.width(), image.height());
+    if out.width() != w || out.height() != h {
+        return Err(FaceError::Shape(format!(
+            "a {}x{} buffer for a {w}x{h} frame",
+            out.width(),
+            out.height()
+        )));
+    }
     let to_frame = align::estimate_norm(&face.kps, size)?
         .invert()
         .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
@@ -371,38 +397,21 @@ fn rgb_around(image: &I420Image, face: &Detection, size: u32) -> Result<RgbImage
     }
     let (x0, y0) = (x0 & !1, y0 & !1);
     let (x1, y1) = (((x1 + 1) & !1).min(w), ((y1 + 1) & !1).min(h));
-    let mut out = RgbImage::new(w, h);
     if x1 <= x0 || y1 <= y0 {
-        return Ok(out);
+        return Ok(());
     }
-    let (rw, rh) = (x1 - x0, y1 - y0);
-    let (py, pu, pv) = image.planes();
-    let (cw, rcw, rch) = (
-        image.chroma_width() as usize,
-        rw.div_ceil(2) as usize,
-        rh.div_ceil(2) as usize,
-    );
-    let mut data = Vec::with_capacity(I420Image::byte_len(rw, rh));
-    for y in y0..y1 {
-        let o = (y * w + x0) as usize;
-        data.extend_from_slice(&py[o..o + rw as usize]);
-    }
-    for plane in [pu, pv] {
-        for cy in 0..rch {
-            let o = (y0 as usize / 2 + cy) * cw + x0 as usize / 2;
-            data.extend_from_slice(&plane[o..o + rcw]);
-        }
-    }
-    let part = I420Image::from_data(rw, rh, data)
-        .map_err(|e| FaceError::Shape(e.to_string()))?
-        .to_rgb();
     let stride = w as usize * 3;
-    let row = rw as usize * 3;
-    for (j, src) in part.data().chunks_exact(row).enumerate() {
-        let o = (y0 as usize + j) * stride + x0 as usize * 3;
-        out.data_mut()[o..o + row].copy_from_slice(src);
+    let (a, b) = (x0 as usize * 3, x1 as usize * 3);
+    for (y, row) in out
+        .data_mut()
+        .chunks_exact_mut(stride)
+        .enumerate()
+        .take(y1 as usize)
+        .skip(y0 as usize)
+    {
+        image.row_to_rgb(y as u32, x0, &mut row[a..b]);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The even-aligned rectangle `[x0, x1) × [y0, y1)` around a face's box that
@@ -527,17 +536,16 @@ impl VideoProcessor for FaceSwapProcessor {
     }
 
     fn process(&mut self, mut frame: VideoFrame) -> VideoFrame {
-        let original = frame.image.clone();
         match self.swap_frame(&mut frame) {
             Ok(()) => {
                 self.times.frames += 1;
                 frame
             }
             Err(e) => {
-                // A frame the engine cannot handle goes out as it came; the next one tries again.
+                // A frame the engine cannot handle goes out as it came (nothing is written
+                // into it before the last step succeeds); the next one tries again.
                 self.last_error = Some(e.to_string());
                 self.reset_faces();
-                frame.image = original;
                 frame
             }
         }

@@ -204,6 +204,70 @@ impl I420Image {
     }
 }
 
+impl I420Image {
+    /// Pixels `x0..` of row `y` as full-range RGB, exactly as [`I420Image::to_rgb`] gives
+    /// them, into `out` (three bytes a pixel, as many pixels as it holds and the row has).
+    /// Returns how many pixels were written; none when `y` or `x0` lies outside the image.
+    pub fn row_to_rgb(&self, y: u32, x0: u32, out: &mut [u8]) -> usize {
+        if y >= self.height || x0 >= self.width {
+            return 0;
+        }
+        let n = (out.len() / 3).min((self.width - x0) as usize);
+        let (w, cw) = (self.width as usize, self.chroma_width() as usize);
+        let (y_plane, u_plane, v_plane) = self.planes();
+        let (row, x0) = (y as usize, x0 as usize);
+        let y_row = &y_plane[row * w..][..w];
+        let u_row = &u_plane[row / 2 * cw..][..cw];
+        let v_row = &v_plane[row / 2 * cw..][..cw];
+        for (i, px) in out[..n * 3].chunks_exact_mut(3).enumerate() {
+            let x = x0 + i;
+            let (u, v) = (i32::from(u_row[x / 2]) - 128, i32::from(v_row[x / 2]) - 128);
+            let l = (i32::from(y_row[x]) - 16) * RGB_Y;
+            px[0] = clamp_fix(l + R_CR * v + HALF);
+            px[1] = clamp_fix(l + G_CB * u + G_CR * v + HALF);
+            px[2] = clamp_fix(l + B_CB * u + HALF);
+        }
+        n
+    }
+
+    /// The image at half size in RGB, `width / 2 × height / 2` (an odd last row or column is
+    /// left out): each pixel the mean of a 2×2 block of [`I420Image::to_rgb`]'s pixels,
+    /// rounded half up, which is what a 2:1 bilinear resize of the RGB image gives. Each
+    /// block shares one chroma sample, so this never builds the full-size image.
+    pub fn to_rgb_half(&self) -> RgbImage {
+        let (hw, hh) = (self.width / 2, self.height / 2);
+        let mut out = RgbImage::new(hw, hh);
+        if hw == 0 || hh == 0 {
+            return out;
+        }
+        let (w, cw) = (self.width as usize, self.chroma_width() as usize);
+        let (y_plane, u_plane, v_plane) = self.planes();
+        for (j, out_row) in out.data.chunks_exact_mut(hw as usize * 3).enumerate() {
+            let top = &y_plane[2 * j * w..][..2 * hw as usize];
+            let bottom = &y_plane[(2 * j + 1) * w..][..2 * hw as usize];
+            let u_row = &u_plane[j * cw..][..hw as usize];
+            let v_row = &v_plane[j * cw..][..hw as usize];
+            let blocks = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+            let chroma = u_row.iter().zip(v_row);
+            for ((px, (t, b)), (&u, &v)) in out_row.chunks_exact_mut(3).zip(blocks).zip(chroma) {
+                let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
+                let (r, g, bl) = (R_CR * v + HALF, G_CB * u + G_CR * v + HALF, B_CB * u + HALF);
+                let mut sum = [0i32; 3];
+                for &y in [t[0], t[1], b[0], b[1]].iter() {
+                    let l = (i32::from(y) - 16) * RGB_Y;
+                    sum[0] += i32::from(clamp_fix(l + r));
+                    sum[1] += i32::from(clamp_fix(l + g));
+                    sum[2] += i32::from(clamp_fix(l + bl));
+                }
+                px[0] = ((sum[0] + 2) >> 2) as u8;
+                px[1] = ((sum[1] + 2) >> 2) as u8;
+                px[2] = ((sum[2] + 2) >> 2) as u8;
+            }
+        }
+        out
+    }
+}
+
 /// One row split into R, G and B (or per-channel values) as `i32`, the layout the conversion
 /// loops vectorise well on.
 struct Planar {

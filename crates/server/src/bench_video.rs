@@ -154,7 +154,11 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         obj.insert("faces_found".into(), faces_found.into());
         obj.insert(
             "face_box".into(),
-            face_box.iter().map(|&v| f64::from(v)).collect::<Vec<_>>().into(),
+            face_box
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect::<Vec<_>>()
+                .into(),
         );
         obj.insert("source_embed_once_ms".into(), embed_once_ms.into());
         obj.insert("load_ms".into(), load_ms.into());
