@@ -507,6 +507,8 @@ struct CachedMask {
     key: MaskKey,
     crop_to_mask: Affine,
     mask: Plane,
+    /// The mask in fixed point (`MASK_ONE` is 255), for [`paste_fixed`].
+    fixed: Vec<u32>,
     /// The feather's radius the mask was blurred with.
     k_blur: i64,
     last_used: u64,
@@ -577,6 +579,20 @@ impl PasteBack {
         limit: Option<[f32; 4]>,
         keep: Option<&MouthMask>,
     ) -> Result<Pasted, FaceError> {
+        self.paste_with(frame, crop, to_crop, limit, keep, true)
+    }
+
+    /// [`PasteBack::paste_keeping`], blending in fixed point ([`paste_fixed`]) or, for the
+    /// tests that compare the two, in floats.
+    fn paste_with(
+        &mut self,
+        frame: &mut RgbImage,
+        crop: &RgbImage,
+        to_crop: &Affine,
+        limit: Option<[f32; 4]>,
+        keep: Option<&MouthMask>,
+        fixed_point: bool,
+    ) -> Result<Pasted, FaceError> {
         let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
         let (cw, ch) = (i64::from(crop.width()), i64::from(crop.height()));
         let to_frame = to_crop
@@ -616,6 +632,10 @@ impl PasteBack {
             return Ok(Pasted::Cached);
         }
         let to_mask = compose(to_crop, &entry.crop_to_mask);
+        if fixed_point {
+            paste_fixed(frame, crop, to_crop, &to_mask, entry, rect, fence, keep);
+            return Ok(Pasted::Cached);
+        }
         let sampler = Sampler::new(to_crop);
         let mask = &entry.mask;
         let stride = frame.width() as usize * 3;
@@ -778,13 +798,171 @@ fn canonical_mask(key: MaskKey) -> Result<CachedMask, FaceError> {
             mask.v[(y - rect.y0) as usize * rect.w() + (x - rect.x0) as usize] = sum * share;
         }
     }
+    let fixed = mask
+        .v
+        .iter()
+        .map(|&v| (v.clamp(0.0, 255.0) * (MASK_ONE as f32 / 255.0)).round() as u32)
+        .collect();
     Ok(CachedMask {
         key,
         crop_to_mask,
         mask,
+        fixed,
         k_blur,
         last_used: 0,
     })
+}
+
+/// The cached mask's fixed-point scale: 255 in the float mask is this.
+const MASK_ONE: u32 = 1 << 12;
+/// Fraction bits of the fixed-point coordinates [`paste_fixed`] steps along a row.
+const COORD_BITS: u32 = 16;
+/// Bits of a bilinear weight (taken from the top of a coordinate's fraction).
+const WEIGHT_BITS: u32 = 8;
+/// Alpha's fixed-point scale: 1.0 is this.
+const ALPHA_ONE: u32 = 1 << 12;
+
+/// A coordinate in fixed point, or `None` when it is not finite or too far out to matter.
+fn to_fixed(v: f64) -> Option<i64> {
+    let f = v * f64::from(1u32 << COORD_BITS);
+    (f.is_finite() && f.abs() < 1e15).then_some(f as i64)
+}
+
+/// The cached paste's loop in integers: the crop and the mask sampled bilinearly with 8-bit
+/// weights at coordinates stepped along each row in 16.16 fixed point, the fence's fade from
+/// a table, the kept mouth's `1 − weight`, and the blend `(fake·a + old·(1 − a))`
+/// truncated, all at 12-bit alpha. It stays within two levels of the same loop in floats
+/// (the test `fixed_point_paste_matches_the_float_one` holds it to that); pixels whose crop
+/// taps fall outside the crop take the float sample.
+fn paste_fixed(
+    frame: &mut RgbImage,
+    crop: &RgbImage,
+    to_crop: &Affine,
+    to_mask: &Affine,
+    entry: &CachedMask,
+    rect: Rect,
+    fence: Option<(Rect, f32)>,
+    keep: Option<&MouthMask>,
+) {
+    let sampler = Sampler::new(to_crop);
+    let (cw, ch) = (i64::from(crop.width()), i64::from(crop.height()));
+    let cdata = crop.data();
+    let crow = cw as usize * 3;
+    let mr = entry.mask.rect;
+    let mw = mr.w();
+    let mask = &entry.fixed;
+    // The fade at each distance from the fence's border, up to where it is whole.
+    let fades: Vec<u32> = match fence {
+        Some((_, feather)) => (0..=feather.ceil() as usize + 1)
+            .map(|d| ((d as f32 / feather).min(1.0) * ALPHA_ONE as f32).round() as u32)
+            .collect(),
+        None => vec![ALPHA_ONE],
+    };
+    let fade_at = |d: i64| -> u32 {
+        let d = d.max(0) as usize;
+        fades.get(d).copied().unwrap_or(ALPHA_ONE)
+    };
+    let stride = frame.width() as usize * 3;
+    let data = frame.data_mut();
+    let wmask = (1i64 << WEIGHT_BITS) - 1;
+    let wshift = COORD_BITS - WEIGHT_BITS;
+    let one = 1u32 << WEIGHT_BITS;
+    for y in rect.y0..rect.y1 {
+        let (mx, my) = to_mask.apply(rect.x0 as f64, y as f64);
+        let (cx, cy) = to_crop.apply(rect.x0 as f64, y as f64);
+        let steps = [
+            mx,
+            my,
+            to_mask.m[0][0],
+            to_mask.m[1][0],
+            cx,
+            cy,
+            to_crop.m[0][0],
+            to_crop.m[1][0],
+        ]
+        .map(to_fixed);
+        let [
+            Some(mut mx),
+            Some(mut my),
+            Some(mdx),
+            Some(mdy),
+            Some(mut cx),
+            Some(mut cy),
+            Some(cdx),
+            Some(cdy),
+        ] = steps
+        else {
+            continue;
+        };
+        let row_fade = fence.map(|(r, _)| (y - r.y0).min(r.y1 - 1 - y));
+        for x in rect.x0..rect.x1 {
+            let (ix, iy) = (mx >> COORD_BITS, my >> COORD_BITS);
+            let (wx, wy) = (
+                ((mx >> wshift) & wmask) as u32,
+                ((my >> wshift) & wmask) as u32,
+            );
+            let (px, py) = (cx, cy);
+            mx += mdx;
+            my += mdy;
+            cx += cdx;
+            cy += cdy;
+            // The mask is 0 outside its plane.
+            let (lx, ly) = (ix - mr.x0, iy - mr.y0);
+            if lx < 0 || ly < 0 || lx + 1 >= mr.w() as i64 || ly + 1 >= mr.h() as i64 {
+                continue;
+            }
+            let i = ly as usize * mw + lx as usize;
+            let (m00, m01, m10, m11) = (mask[i], mask[i + 1], mask[i + mw], mask[i + mw + 1]);
+            if m00 | m01 | m10 | m11 == 0 {
+                continue;
+            }
+            let top = m00 * (one - wx) + m01 * wx;
+            let bottom = m10 * (one - wx) + m11 * wx;
+            // MASK_ONE · 2¹⁶ at most: fits in u32 with room.
+            let m = (u64::from(top) * u64::from(one - wy) + u64::from(bottom) * u64::from(wy))
+                >> (2 * WEIGHT_BITS);
+            let mut a = (m as u32 * (ALPHA_ONE / MASK_ONE)).min(ALPHA_ONE);
+            if let (Some(rf), Some((r, _))) = (row_fade, fence) {
+                let edge = (x - r.x0).min(r.x1 - 1 - x).min(rf);
+                a = (a * fade_at(edge)) >> ALPHA_ONE.trailing_zeros();
+            }
+            if let Some(k) = keep {
+                let w = k.weight(x, y);
+                if w > 0.0 {
+                    let left = ((1.0 - w).max(0.0) * ALPHA_ONE as f32).round() as u32;
+                    a = (a * left) >> ALPHA_ONE.trailing_zeros();
+                }
+            }
+            if a == 0 {
+                continue;
+            }
+            let (jx, jy) = (px >> COORD_BITS, py >> COORD_BITS);
+            let fake = if jx >= 0 && jy >= 0 && jx + 1 < cw && jy + 1 < ch {
+                let (fx, fy) = (
+                    ((px >> wshift) & wmask) as u32,
+                    ((py >> wshift) & wmask) as u32,
+                );
+                let p = jy as usize * crow + jx as usize * 3;
+                let (t, b) = (&cdata[p..p + 6], &cdata[p + crow..p + crow + 6]);
+                let mut out = [0u32; 3];
+                for (c, o) in out.iter_mut().enumerate() {
+                    let top = u32::from(t[c]) * (one - fx) + u32::from(t[c + 3]) * fx;
+                    let bot = u32::from(b[c]) * (one - fx) + u32::from(b[c + 3]) * fx;
+                    *o = (top * (one - fy) + bot * fy + (1 << (2 * WEIGHT_BITS - 1)))
+                        >> (2 * WEIGHT_BITS);
+                }
+                out
+            } else {
+                sample_rgb(crop, &sampler, x as u32, y as u32).map(u32::from)
+            };
+            let o = y as usize * stride + x as usize * 3;
+            let px = &mut data[o..o + 3];
+            for (v, f) in px.iter_mut().zip(fake) {
+                let mixed = f * a + u32::from(*v) * (ALPHA_ONE - a);
+                *v = (mixed >> ALPHA_ONE.trailing_zeros()).min(255) as u8;
+            }
+        }
+    }
 }
 
 /// `first` followed by `then`, as one transform.
@@ -984,6 +1162,73 @@ mod tests {
         assert!(
             cached_cases >= 50,
             "only {cached_cases} pastes used the cache"
+        );
+    }
+
+    #[test]
+    fn fixed_point_paste_matches_the_float_one() {
+        let frame = crate::standin::textured(1280, 720, 5);
+        let crop = crate::standin::textured(128, 128, 9);
+        let mut fast = PasteBack::new();
+        let (mut worst, mut sum, mut n, mut cached) = (0u8, 0u64, 0usize, 0);
+        for size in [60.0, 121.3, 250.0, 400.0] {
+            for degrees in [0.0, 12.4, -30.0, 45.0] {
+                for (cx, cy) in [(640.0, 360.0), (301.37, 402.81), (900.5, 300.25)] {
+                    let m = placed(size, degrees, cx, cy);
+                    for limit in [
+                        None,
+                        Some([
+                            (cx - 0.45 * size) as f32,
+                            (cy - 0.45 * size) as f32,
+                            (cx + 0.45 * size) as f32,
+                            (cy + 0.5 * size) as f32,
+                        ]),
+                    ] {
+                        let (mut fixed, mut float) = (frame.clone(), frame.clone());
+                        let a = fast.paste_with(&mut fixed, &crop, &m, limit, None, true);
+                        let b = fast.paste_with(&mut float, &crop, &m, limit, None, false);
+                        let how = a.unwrap();
+                        assert_eq!(how, b.unwrap());
+                        if how == Pasted::Reference {
+                            assert!(fixed == float);
+                            continue;
+                        }
+                        cached += 1;
+                        for ((o, x), y) in frame.data().iter().zip(fixed.data()).zip(float.data()) {
+                            if x != o || y != o {
+                                let d = x.abs_diff(*y);
+                                worst = worst.max(d);
+                                sum += u64::from(d);
+                                n += 1;
+                            }
+                        }
+                        // Nothing outside the limit box, in either.
+                        if let Some([x1, y1, x2, y2]) = limit {
+                            for y in 0..720u32 {
+                                for x in 0..1280u32 {
+                                    let (fx, fy) = (x as f32, y as f32);
+                                    if fx < x1.ceil()
+                                        || fy < y1.ceil()
+                                        || fx > x2.floor()
+                                        || fy > y2.floor()
+                                    {
+                                        assert_eq!(fixed.pixel(x, y), frame.pixel(x, y));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mean = sum as f64 / n.max(1) as f64;
+        assert!(
+            n > 100_000 && cached > 60,
+            "only {n} values pasted, {cached} cached"
+        );
+        assert!(
+            worst <= 2 && mean < 0.5,
+            "worst {worst} levels, mean {mean:.3}"
         );
     }
 
