@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_infer::ModelOptions;
 use studio_media::engine::{VideoProcessor, VideoSetting};
-use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
+use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame, rgb_block_to_i420};
 
 /// The three networks, loaded once per server and shared by its sessions.
 pub struct FaceModels {
@@ -466,44 +466,49 @@ impl ChangedRect {
                 "frame {w}x{h} does not match its RGB images"
             )));
         }
-        let (x0, y0) = (self.x0, self.y0);
-        let mut sub = RgbImage::new(rw, rh);
-        let stride = w as usize * 3;
-        let mut changed = vec![false; (rw * rh) as usize];
-        for y in 0..rh as usize {
-            let src = (y0 as usize + y) * stride + x0 as usize * 3;
-            let row = &after.data()[src..src + rw as usize * 3];
-            let old = &before[y * rw as usize * 3..(y + 1) * rw as usize * 3];
-            sub.data_mut()[y * rw as usize * 3..(y + 1) * rw as usize * 3].copy_from_slice(row);
-            for x in 0..rw as usize {
-                changed[y * rw as usize + x] = row[x * 3..x * 3 + 3] != old[x * 3..x * 3 + 3];
-            }
-        }
-        let conv = sub.to_i420();
-        let (sy, su, sv) = conv.planes();
+        let (x0, y0) = (self.x0 as usize, self.y0 as usize);
+        let (w, rw, rh) = (w as usize, rw as usize, rh as usize);
+        let (stride, row) = (w * 3, rw * 3);
         let cw = image.chroma_width() as usize;
-        let scw = conv.chroma_width() as usize;
         let (py, pu, pv) = image.planes_mut();
-        for y in 0..rh as usize {
-            for x in 0..rw as usize {
-                if changed[y * rw as usize + x] {
-                    py[(y0 as usize + y) * w as usize + x0 as usize + x] = sy[y * rw as usize + x];
-                }
+        let pixel = |r: &[u8], x: usize| [r[x * 3], r[x * 3 + 1], r[x * 3 + 2]];
+        // Block by block, as the whole frame's conversion would group them (an odd last row
+        // or column repeats its pixels); only blocks with a changed pixel are converted.
+        for by in 0..rh.div_ceil(2) {
+            let (ya, yb) = (2 * by, (2 * by + 1).min(rh - 1));
+            let new_a = &after.data()[(y0 + ya) * stride + x0 * 3..][..row];
+            let new_b = &after.data()[(y0 + yb) * stride + x0 * 3..][..row];
+            let (old_a, old_b) = (&before[ya * row..][..row], &before[yb * row..][..row]);
+            if new_a == old_a && new_b == old_b {
+                continue;
             }
-        }
-        for cy in 0..(rh as usize).div_ceil(2) {
-            for cx in 0..(rw as usize).div_ceil(2) {
-                let any = (0..2).any(|dy| {
-                    (0..2).any(|dx| {
-                        let (x, y) = (2 * cx + dx, 2 * cy + dy);
-                        x < rw as usize && y < rh as usize && changed[y * rw as usize + x]
-                    })
-                });
-                if any {
-                    let o = (y0 as usize / 2 + cy) * cw + x0 as usize / 2 + cx;
-                    pu[o] = su[cy * scw + cx];
-                    pv[o] = sv[cy * scw + cx];
+            for bx in 0..rw.div_ceil(2) {
+                let (xa, xb) = (2 * bx, (2 * bx + 1).min(rw - 1));
+                let new = [
+                    pixel(new_a, xa),
+                    pixel(new_a, xb),
+                    pixel(new_b, xa),
+                    pixel(new_b, xb),
+                ];
+                let old = [
+                    pixel(old_a, xa),
+                    pixel(old_a, xb),
+                    pixel(old_b, xa),
+                    pixel(old_b, xb),
+                ];
+                if new == old {
+                    continue;
                 }
+                let (ys, u, v) = rgb_block_to_i420(new);
+                let places = [(xa, ya), (xb, ya), (xa, yb), (xb, yb)];
+                for (k, (x, y)) in places.into_iter().enumerate() {
+                    if new[k] != old[k] {
+                        py[(y0 + y) * w + x0 + x] = ys[k];
+                    }
+                }
+                let o = (y0 / 2 + by) * cw + x0 / 2 + bx;
+                pu[o] = u;
+                pv[o] = v;
             }
         }
         Ok(())
@@ -574,5 +579,60 @@ impl VideoProcessor for FaceSwapProcessor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the write-back must give: the whole frame converted, its luma taken where a
+    /// pixel inside the rectangle changed and its chroma where a block did.
+    fn reference_write(image: &mut I420Image, before: &RgbImage, after: &RgbImage, r: ChangedRect) {
+        let full = after.to_i420();
+        let (w, cw) = (image.width() as usize, image.chroma_width() as usize);
+        let (fy, fu, fv) = full.planes();
+        let (py, pu, pv) = image.planes_mut();
+        for y in r.y0..r.y1 {
+            for x in r.x0..r.x1 {
+                if before.pixel(x, y) != after.pixel(x, y) {
+                    let i = y as usize * w + x as usize;
+                    py[i] = fy[i];
+                    let c = (y / 2) as usize * cw + (x / 2) as usize;
+                    pu[c] = fu[c];
+                    pv[c] = fv[c];
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn write_back_changes_what_the_whole_frames_conversion_gives() {
+        for (w, h, bbox) in [
+            (64, 48, [10.3, 7.8, 40.2, 33.5]),
+            (37, 21, [20.0, 5.0, 36.9, 20.5]),
+            (37, 21, [-4.0, -3.0, 12.0, 9.0]),
+            (40, 30, [0.0, 0.0, 39.0, 29.0]),
+        ] {
+            let before = crate::standin::textured(w, h, 3);
+            let mut after = before.clone();
+            // Change a scattering of pixels, and one whole row.
+            let mut s = 0x1234_5678u32;
+            for (i, v) in after.data_mut().iter_mut().enumerate() {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                if s % 5 == 0 || i / (w as usize * 3) == 8 {
+                    *v = v.wrapping_add((s >> 24) as u8 | 1);
+                }
+            }
+            let image = before.to_i420();
+            let (mut ours, mut theirs) = (image.clone(), image.clone());
+            write_changed(&mut ours, &before, &after, bbox).unwrap();
+            let rect = ChangedRect::new(bbox, w, h).unwrap();
+            reference_write(&mut theirs, &before, &after, rect);
+            assert!(ours == theirs, "{w}x{h} {bbox:?}");
+            assert!(ours != image);
+        }
     }
 }

@@ -60,6 +60,28 @@ pub(crate) fn rgb_to_ycbcr(rgb: [u8; 3]) -> (u8, u8, u8) {
     )
 }
 
+/// One 2×2 block of full-range RGB pixels (top left, top right, bottom left, bottom right)
+/// in BT.601 limited range, exactly as [`RgbImage::to_i420`] converts it: the four pixels'
+/// luma and the block's chroma (the mean of its four pixels; a block cut by an odd edge
+/// repeats the edge's pixels, as `to_i420` does).
+#[inline]
+pub fn rgb_block_to_i420(px: [[u8; 3]; 4]) -> ([u8; 4], u8, u8) {
+    let mut sum = [0i32; 3];
+    let ys = px.map(|p| {
+        let [r, g, b] = p.map(i32::from);
+        sum[0] += r;
+        sum[1] += g;
+        sum[2] += b;
+        luma(r, g, b)
+    });
+    let [r, g, b] = sum;
+    (
+        ys,
+        chroma(CB_R * r + CB_G * g + CB_B * b, FIX + 2),
+        chroma(CR_R * r + CR_G * g + CR_B * b, FIX + 2),
+    )
+}
+
 #[inline(always)]
 fn luma(r: i32, g: i32, b: i32) -> u8 {
     (16 + ((Y_R * r + Y_G * g + Y_B * b + HALF) >> FIX)).clamp(0, 255) as u8

@@ -237,3 +237,35 @@ fn the_half_size_image_averages_each_block_of_the_full_one() {
         }
     }
 }
+
+/// A block converts as a whole image of it does, odd edges included.
+#[test]
+fn a_block_converts_as_the_whole_image_does() {
+    for (w, h) in [(2, 2), (6, 4), (5, 3), (37, 21)] {
+        let rgb = random_i420(w, h, w * 31 + h).to_rgb();
+        let i420 = rgb.to_i420();
+        let (y, u, v) = i420.planes();
+        let cw = i420.chroma_width();
+        for by in 0..h.div_ceil(2) {
+            for bx in 0..w.div_ceil(2) {
+                let at = |dx: u32, dy: u32| {
+                    rgb.pixel((2 * bx + dx).min(w - 1), (2 * by + dy).min(h - 1))
+                };
+                let (ys, bu, bv) =
+                    studio_media::rgb_block_to_i420([at(0, 0), at(1, 0), at(0, 1), at(1, 1)]);
+                for (k, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+                    let (px, py) = (2 * bx + dx, 2 * by + dy);
+                    if px < w && py < h {
+                        assert_eq!(
+                            ys[k],
+                            y[(py * w + px) as usize],
+                            "{w}x{h} luma ({px}, {py})"
+                        );
+                    }
+                }
+                let c = (by * cw + bx) as usize;
+                assert_eq!((bu, bv), (u[c], v[c]), "{w}x{h} chroma ({bx}, {by})");
+            }
+        }
+    }
+}
