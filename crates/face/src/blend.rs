@@ -834,6 +834,7 @@ fn to_fixed(v: f64) -> Option<i64> {
 /// truncated, all at 12-bit alpha. It stays within two levels of the same loop in floats
 /// (the test `fixed_point_paste_matches_the_float_one` holds it to that); pixels whose crop
 /// taps fall outside the crop take the float sample.
+#[allow(clippy::too_many_arguments)]
 fn paste_fixed(
     frame: &mut RgbImage,
     crop: &RgbImage,

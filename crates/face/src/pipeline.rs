@@ -622,7 +622,7 @@ mod tests {
                 s ^= s << 13;
                 s ^= s >> 17;
                 s ^= s << 5;
-                if s % 5 == 0 || i / (w as usize * 3) == 8 {
+                if s.is_multiple_of(5) || i / (w as usize * 3) == 8 {
                     *v = v.wrapping_add((s >> 24) as u8 | 1);
                 }
             }

@@ -28,26 +28,19 @@ pub(crate) fn floor_f64(x: f64) -> i64 {
 pub(crate) fn round_even_u8(v: f32) -> u8 {
     // 2²³: adding it leaves no fraction bits, so the addition itself rounds half to even.
     const MAGIC: f32 = 8_388_608.0;
-    if v.is_nan() || v <= 0.0 {
-        0
-    } else if v >= 255.0 {
-        255
-    } else {
-        ((v + MAGIC) - MAGIC) as u8
-    }
+    // Without branches, so loops of it run several values to an instruction; NaN stays NaN
+    // through both steps and converts to 0.
+    let c = v.clamp(0.0, 255.0);
+    ((c + MAGIC) - MAGIC) as u8
 }
 
 /// `v.round().clamp(0.0, 255.0) as u8` (halves away from zero).
 #[inline(always)]
 pub(crate) fn round_u8(v: f32) -> u8 {
-    if v.is_nan() || v <= 0.0 {
-        0
-    } else if v >= 255.0 {
-        255
-    } else {
-        let t = v as i32;
-        (t + i32::from(v - t as f32 >= 0.5)) as u8
-    }
+    let c = v.clamp(0.0, 255.0);
+    let t = c as u8;
+    // Never saturates (at 255 the fraction is 0); saturating keeps the loop free of checks.
+    t.saturating_add(u8::from(c - f32::from(t) >= 0.5))
 }
 
 #[cfg(test)]
