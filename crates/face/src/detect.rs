@@ -128,34 +128,22 @@ pub fn letterbox_blob_i420(
         // Each output pixel's taps are its 2×2 block at weights ½ each: the resize's
         // fixed-point sum is exactly the block's rounded mean.
         let half = image.to_rgb_half();
-        let plane = (in_w * in_h) as usize;
-        let mut blob = vec![NORMALISED[0]; plane * 3];
-        let (nw, iw) = (lb.width as usize, in_w as usize);
-        for (y, src) in half.data().chunks_exact(nw * 3).enumerate() {
-            let o = y * iw;
-            let [b0, b1, b2] = channels(&mut blob, plane);
-            let dst = b0[o..o + nw]
-                .iter_mut()
-                .zip(&mut b1[o..o + nw])
-                .zip(&mut b2[o..o + nw]);
-            for (((r, g), b), px) in dst.zip(src.chunks_exact(3)) {
-                *r = NORMALISED[usize::from(px[0])];
-                *g = NORMALISED[usize::from(px[1])];
-                *b = NORMALISED[usize::from(px[2])];
+        let (nw, nh, iw) = (lb.width as usize, lb.height as usize, in_w as usize);
+        let pad = NORMALISED[0];
+        // Each value written once, plane after plane: the picture's rows, then the black.
+        let mut blob = Vec::with_capacity((in_w * in_h) as usize * 3);
+        for c in 0..3 {
+            for src in half.data().chunks_exact(nw * 3) {
+                blob.extend(src.chunks_exact(3).map(|p| NORMALISED[usize::from(p[c])]));
+                blob.extend(std::iter::repeat_n(pad, iw - nw));
             }
+            blob.extend(std::iter::repeat_n(pad, iw * (in_h as usize - nh)));
         }
         return Ok((blob, lb));
     }
     letterbox_rows(w, h, in_w, in_h, |y, out| {
         image.row_to_rgb(y as u32, 0, out);
     })
-}
-
-/// The blob's three channel planes.
-fn channels(blob: &mut [f32], plane: usize) -> [&mut [f32]; 3] {
-    let (b0, rest) = blob.split_at_mut(plane);
-    let (b1, b2) = rest.split_at_mut(plane);
-    [b0, b1, b2]
 }
 
 /// `(v − 127.5) / 128` for every 8-bit value.

@@ -241,13 +241,35 @@ impl I420Image {
         let y_row = &y_plane[row * w..][..w];
         let u_row = &u_plane[row / 2 * cw..][..cw];
         let v_row = &v_plane[row / 2 * cw..][..cw];
-        for (i, px) in out[..n * 3].chunks_exact_mut(3).enumerate() {
-            let x = x0 + i;
-            let (u, v) = (i32::from(u_row[x / 2]) - 128, i32::from(v_row[x / 2]) - 128);
-            let l = (i32::from(y_row[x]) - 16) * RGB_Y;
-            px[0] = clamp_fix(l + R_CR * v + HALF);
-            px[1] = clamp_fix(l + G_CB * u + G_CR * v + HALF);
-            px[2] = clamp_fix(l + B_CB * u + HALF);
+        let pixel = |px: &mut [u8], y: u8, (r, g, b): (i32, i32, i32)| {
+            let l = (i32::from(y) - 16) * RGB_Y;
+            px[0] = clamp_fix(l + r);
+            px[1] = clamp_fix(l + g);
+            px[2] = clamp_fix(l + b);
+        };
+        let chroma_terms = |c: usize| {
+            let (u, v) = (i32::from(u_row[c]) - 128, i32::from(v_row[c]) - 128);
+            (R_CR * v + HALF, G_CB * u + G_CR * v + HALF, B_CB * u + HALF)
+        };
+        // An odd first pixel alone, then pixel pairs sharing their chroma sample, as `to_rgb`
+        // goes, then an odd last one.
+        let (mut x, mut rest) = (x0, &mut out[..n * 3]);
+        if x % 2 == 1 {
+            let (px, tail) = rest.split_at_mut(3);
+            pixel(px, y_row[x], chroma_terms(x / 2));
+            (x, rest) = (x + 1, tail);
+        }
+        let mut pairs = rest.chunks_exact_mut(6);
+        for pair in &mut pairs {
+            let terms = chroma_terms(x / 2);
+            let (a, b) = pair.split_at_mut(3);
+            pixel(a, y_row[x], terms);
+            pixel(b, y_row[x + 1], terms);
+            x += 2;
+        }
+        let last = pairs.into_remainder();
+        if last.len() == 3 {
+            pixel(last, y_row[x], chroma_terms(x / 2));
         }
         n
     }
