@@ -834,6 +834,19 @@ fn to_fixed(v: f64) -> Option<i64> {
 /// truncated, all at 12-bit alpha. It stays within two levels of the same loop in floats
 /// (the test `fixed_point_paste_matches_the_float_one` holds it to that); pixels whose crop
 /// taps fall outside the crop take the float sample.
+/// The bilinear sum of four taps (top left, top right, bottom left, bottom right) at
+/// weights `wx`, `wy` out of `2^WEIGHT_BITS`, scaled by `2^(2·WEIGHT_BITS)`. Taps up to
+/// `MASK_ONE` keep it under 2²⁹, so wrapping arithmetic is exact (and free of the checks
+/// that would keep the loop from being fast in test builds).
+#[inline(always)]
+fn bilinear([p00, p01, p10, p11]: [u32; 4], wx: u32, wy: u32) -> u32 {
+    let one = 1u32 << WEIGHT_BITS;
+    let (ix, iy) = (one.wrapping_sub(wx), one.wrapping_sub(wy));
+    let top = p00.wrapping_mul(ix).wrapping_add(p01.wrapping_mul(wx));
+    let bottom = p10.wrapping_mul(ix).wrapping_add(p11.wrapping_mul(wx));
+    top.wrapping_mul(iy).wrapping_add(bottom.wrapping_mul(wy))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn paste_fixed(
     frame: &mut RgbImage,
@@ -867,7 +880,6 @@ fn paste_fixed(
     let data = frame.data_mut();
     let wmask = (1i64 << WEIGHT_BITS) - 1;
     let wshift = COORD_BITS - WEIGHT_BITS;
-    let one = 1u32 << WEIGHT_BITS;
     for y in rect.y0..rect.y1 {
         let (mx, my) = to_mask.apply(rect.x0 as f64, y as f64);
         let (cx, cy) = to_crop.apply(rect.x0 as f64, y as f64);
@@ -903,10 +915,11 @@ fn paste_fixed(
                 ((my >> wshift) & wmask) as u32,
             );
             let (px, py) = (cx, cy);
-            mx += mdx;
-            my += mdy;
-            cx += cdx;
-            cy += cdy;
+            // Bounded by `to_fixed` and the frame's size: never near i64's range.
+            mx = mx.wrapping_add(mdx);
+            my = my.wrapping_add(mdy);
+            cx = cx.wrapping_add(cdx);
+            cy = cy.wrapping_add(cdy);
             // The mask is 0 outside its plane.
             let (lx, ly) = (ix - mr.x0, iy - mr.y0);
             if lx < 0 || ly < 0 || lx + 1 >= mr.w() as i64 || ly + 1 >= mr.h() as i64 {
@@ -917,12 +930,8 @@ fn paste_fixed(
             if m00 | m01 | m10 | m11 == 0 {
                 continue;
             }
-            let top = m00 * (one - wx) + m01 * wx;
-            let bottom = m10 * (one - wx) + m11 * wx;
-            // MASK_ONE · 2¹⁶ at most: fits in u32 with room.
-            let m = (u64::from(top) * u64::from(one - wy) + u64::from(bottom) * u64::from(wy))
-                >> (2 * WEIGHT_BITS);
-            let mut a = (m as u32 * (ALPHA_ONE / MASK_ONE)).min(ALPHA_ONE);
+            let m = bilinear([m00, m01, m10, m11], wx, wy) >> (2 * WEIGHT_BITS);
+            let mut a = (m * (ALPHA_ONE / MASK_ONE)).min(ALPHA_ONE);
             if let (Some(rf), Some((r, _))) = (row_fade, fence) {
                 let edge = (x - r.x0).min(r.x1 - 1 - x).min(rf);
                 a = (a * fade_at(edge)) >> ALPHA_ONE.trailing_zeros();
@@ -947,9 +956,8 @@ fn paste_fixed(
                 let (t, b) = (&cdata[p..p + 6], &cdata[p + crow..p + crow + 6]);
                 let mut out = [0u32; 3];
                 for (c, o) in out.iter_mut().enumerate() {
-                    let top = u32::from(t[c]) * (one - fx) + u32::from(t[c + 3]) * fx;
-                    let bot = u32::from(b[c]) * (one - fx) + u32::from(b[c + 3]) * fx;
-                    *o = (top * (one - fy) + bot * fy + (1 << (2 * WEIGHT_BITS - 1)))
+                    let taps = [t[c], t[c + 3], b[c], b[c + 3]].map(u32::from);
+                    *o = bilinear(taps, fx, fy).wrapping_add(1 << (2 * WEIGHT_BITS - 1))
                         >> (2 * WEIGHT_BITS);
                 }
                 out
@@ -959,7 +967,10 @@ fn paste_fixed(
             let o = y as usize * stride + x as usize * 3;
             let px = &mut data[o..o + 3];
             for (v, f) in px.iter_mut().zip(fake) {
-                let mixed = f * a + u32::from(*v) * (ALPHA_ONE - a);
+                // At most 255 · ALPHA_ONE: far inside u32.
+                let mixed = f
+                    .wrapping_mul(a)
+                    .wrapping_add(u32::from(*v).wrapping_mul(ALPHA_ONE - a));
                 *v = (mixed >> ALPHA_ONE.trailing_zeros()).min(255) as u8;
             }
         }
