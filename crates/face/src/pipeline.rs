@@ -165,11 +165,29 @@ pub struct StageTimes {
     pub encode: Duration,
     /// Of the above, the time inside the networks themselves.
     pub networks: Duration,
+    /// Of `networks`, the detector's (the rest is the swapper's).
+    pub detect_network: Duration,
 }
 
 impl StageTimes {
     pub fn total(&self) -> Duration {
         self.decode + self.detect + self.align + self.embed + self.swap + self.blend + self.encode
+    }
+
+    /// `(name, milliseconds per frame outside the networks)` in pipeline order: the stages
+    /// less the time the detector and the swapper spent inside their networks.
+    pub fn per_frame_outside_ms(&self) -> Vec<(&'static str, f64)> {
+        let n = self.frames.max(1) as f64;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n;
+        let swap_network = self.networks.saturating_sub(self.detect_network);
+        self.per_frame_ms()
+            .into_iter()
+            .map(|(name, v)| match name {
+                "detect" => (name, (v - ms(self.detect_network)).max(0.0)),
+                "swap" => (name, (v - ms(swap_network)).max(0.0)),
+                _ => (name, v),
+            })
+            .collect()
     }
 
     /// `(name, milliseconds per frame)` in pipeline order.
@@ -290,9 +308,11 @@ impl FaceSwapProcessor {
         // Its own handle on the engine, so the lock does not hold `self` borrowed.
         let engine = Arc::clone(&self.engine);
         let mut models = lock(&engine.models);
-        let before = models.detector.run_time + models.swapper.run_time;
+        let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
         let outcome = self.swap_locked(frame, &mut models, &latent);
-        self.times.networks += models.detector.run_time + models.swapper.run_time - before;
+        let detected = models.detector.run_time.saturating_sub(detector);
+        self.times.detect_network += detected;
+        self.times.networks += detected + models.swapper.run_time.saturating_sub(swapper);
         outcome
     }
 

@@ -125,6 +125,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         (&mut t.blend, warm.blend),
         (&mut t.encode, warm.encode),
         (&mut t.networks, warm.networks),
+        (&mut t.detect_network, warm.detect_network),
     ] {
         *a = a.saturating_sub(b);
     }
@@ -139,6 +140,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         0.0
     };
     let stages = t.per_frame_ms();
+    let outside_stages = t.per_frame_outside_ms();
     if args.json {
         let mut obj = serde_json::Map::new();
         obj.insert("fps".into(), fps.into());
@@ -150,6 +152,11 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         obj.insert("height".into(), 720.into());
         obj.insert("networks_ms".into(), networks_ms.into());
         obj.insert("outside_networks_ms".into(), outside_ms.into());
+        let per_stage: serde_json::Map<String, serde_json::Value> = outside_stages
+            .iter()
+            .map(|(name, ms)| ((*name).to_string(), (*ms).into()))
+            .collect();
+        obj.insert("outside_networks_per_stage_ms".into(), per_stage.into());
         obj.insert("outside_networks_share".into(), outside.into());
         obj.insert("faces_found".into(), faces_found.into());
         obj.insert(
@@ -177,8 +184,9 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             x1 - x0,
             y1 - y0
         );
-        for (name, ms) in &stages {
-            println!("  {name:<7} {ms:9.2} ms/frame");
+        println!("  stage          ms/frame   outside the networks");
+        for ((name, ms), (_, outside)) in stages.iter().zip(&outside_stages) {
+            println!("  {name:<7} {ms:13.2} {outside:13.2}");
         }
         println!(
             "  total   {total_ms:9.2} ms/frame, {fps:.2} fps; networks {networks_ms:.2} ms, outside them {outside_ms:.2} ms ({:.1}%)",
