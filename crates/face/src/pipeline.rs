@@ -626,6 +626,46 @@ mod tests {
         }
     }
 
+    /// The neighbourhood holds everything the alignment and the paste read: whatever the rest
+    /// of the buffer holds, the crop, and the box's pixels, are those of the whole frame.
+    #[test]
+    fn the_neighbourhood_gives_what_the_whole_frame_gives() {
+        let frame = crate::standin::textured(640, 360, 17).to_i420();
+        let full = frame.to_rgb();
+        // Landmarks of a face turned by various angles and sizes, anywhere, edges included.
+        for (cx, cy, size, degrees) in [
+            (320.0f32, 180.0f32, 120.0f32, 0.0f32),
+            (100.5, 300.25, 200.0, 25.0),
+            (600.0, 20.0, 90.0, -40.0),
+            (5.0, 350.0, 150.0, 80.0),
+        ] {
+            let (c, s) = (degrees.to_radians().cos(), degrees.to_radians().sin());
+            let place = |x: f32, y: f32| {
+                let (x, y) = ((x - 56.0) * size / 112.0, (y - 56.0) * size / 112.0);
+                [cx + c * x - s * y, cy + s * x + c * y]
+            };
+            let kps = align::ARCFACE_112.map(|[x, y]| place(x as f32, y as f32));
+            let face = Detection {
+                bbox: [
+                    cx - size / 2.0,
+                    cy - size / 2.0,
+                    cx + size / 2.0,
+                    cy + size / 2.0,
+                ],
+                score: 0.9,
+                kps,
+            };
+            let mut around = RgbImage::new(640, 360);
+            around.data_mut().fill(0xab);
+            rgb_around(&frame, &face, 128, &mut around).unwrap();
+            let (ours, _) = align::align_crop(&around, &face.kps, 128).unwrap();
+            let (theirs, _) = align::align_crop(&full, &face.kps, 128).unwrap();
+            assert!(ours == theirs, "crop at ({cx}, {cy}) {degrees}°");
+            let rect = ChangedRect::new(face.bbox, 640, 360).unwrap();
+            assert_eq!(rect.copy_of(&around), rect.copy_of(&full));
+        }
+    }
+
     #[test]
     fn write_back_changes_what_the_whole_frames_conversion_gives() {
         for (w, h, bbox) in [
