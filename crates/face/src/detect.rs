@@ -115,7 +115,7 @@ pub fn letterbox_blob(
 
 /// [`letterbox_blob`] of `image.to_rgb()`, value for value, without converting the whole
 /// frame to RGB first: a frame exactly twice the letterbox's size (720p into 640) is a 2×2
-/// mean of RGB pixels ([`I420Image::to_rgb_half`]); any other size converts the rows the
+/// mean of RGB pixels ([`I420Image::half_row_to_rgb`]); any other size converts the rows the
 /// resize reads, one at a time.
 pub fn letterbox_blob_i420(
     image: &I420Image,
@@ -127,17 +127,25 @@ pub fn letterbox_blob_i420(
     if lb.width.checked_mul(2) == Some(w) && lb.height.checked_mul(2) == Some(h) {
         // Each output pixel's taps are its 2×2 block at weights ½ each: the resize's
         // fixed-point sum is exactly the block's rounded mean.
-        let half = image.to_rgb_half();
         let (nw, nh, iw) = (lb.width as usize, lb.height as usize, in_w as usize);
-        let pad = NORMALISED[0];
-        // Each value written once, plane after plane: the picture's rows, then the black.
-        let mut blob = Vec::with_capacity((in_w * in_h) as usize * 3);
-        for c in 0..3 {
-            for src in half.data().chunks_exact(nw * 3) {
-                blob.extend(src.chunks_exact(3).map(|p| NORMALISED[usize::from(p[c])]));
-                blob.extend(std::iter::repeat_n(pad, iw - nw));
+        let plane = iw * in_h as usize;
+        // Zeroed memory comes cheapest from the allocator; every value is then written once,
+        // the picture a half row at a time from a small buffer, then the black below it.
+        let mut blob = vec![0f32; plane * 3];
+        let mut row = vec![0u8; nw * 3];
+        for y in 0..nh {
+            image.half_row_to_rgb(y as u32, &mut row);
+            for c in 0..3 {
+                let dst = &mut blob[c * plane + y * iw..][..iw];
+                let (picture, black) = dst.split_at_mut(nw);
+                for (d, p) in picture.iter_mut().zip(row.chunks_exact(3)) {
+                    *d = NORMALISED[usize::from(p[c])];
+                }
+                black.fill(NORMALISED[0]);
             }
-            blob.extend(std::iter::repeat_n(pad, iw * (in_h as usize - nh)));
+        }
+        for c in 0..3 {
+            blob[c * plane + nh * iw..(c + 1) * plane].fill(NORMALISED[0]);
         }
         return Ok((blob, lb));
     }

@@ -274,6 +274,44 @@ impl I420Image {
         n
     }
 
+    /// Row `j` of [`I420Image::to_rgb_half`] into `out` (three bytes a pixel, as many pixels
+    /// as it holds and the half row has), without building the rest. Returns how many pixels
+    /// were written; none when `j` lies outside the half-size image.
+    pub fn half_row_to_rgb(&self, j: u32, out: &mut [u8]) -> usize {
+        let (hw, hh) = (self.width as usize / 2, self.height / 2);
+        if j >= hh {
+            return 0;
+        }
+        let n = (out.len() / 3).min(hw);
+        let (w, cw, j) = (
+            self.width as usize,
+            self.chroma_width() as usize,
+            j as usize,
+        );
+        let (y_plane, u_plane, v_plane) = self.planes();
+        let top = &y_plane[2 * j * w..][..2 * n];
+        let bottom = &y_plane[(2 * j + 1) * w..][..2 * n];
+        let u_row = &u_plane[j * cw..][..n];
+        let v_row = &v_plane[j * cw..][..n];
+        let blocks = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+        let chroma = u_row.iter().zip(v_row);
+        for ((px, (t, b)), (&u, &v)) in out.chunks_exact_mut(3).zip(blocks).zip(chroma) {
+            let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
+            let (r, g, bl) = (R_CR * v + HALF, G_CB * u + G_CR * v + HALF, B_CB * u + HALF);
+            let mut sum = [0i32; 3];
+            for &y in [t[0], t[1], b[0], b[1]].iter() {
+                let l = (i32::from(y) - 16) * RGB_Y;
+                sum[0] += i32::from(clamp_fix(l + r));
+                sum[1] += i32::from(clamp_fix(l + g));
+                sum[2] += i32::from(clamp_fix(l + bl));
+            }
+            px[0] = ((sum[0] + 2) >> 2) as u8;
+            px[1] = ((sum[1] + 2) >> 2) as u8;
+            px[2] = ((sum[2] + 2) >> 2) as u8;
+        }
+        n
+    }
+
     /// The image at half size in RGB, `width / 2 × height / 2` (an odd last row or column is
     /// left out): each pixel the mean of a 2×2 block of [`I420Image::to_rgb`]'s pixels,
     /// rounded half up, which is what a 2:1 bilinear resize of the RGB image gives. Each
@@ -284,29 +322,9 @@ impl I420Image {
         if hw == 0 || hh == 0 {
             return out;
         }
-        let (w, cw) = (self.width as usize, self.chroma_width() as usize);
-        let (y_plane, u_plane, v_plane) = self.planes();
-        for (j, out_row) in out.data.chunks_exact_mut(hw as usize * 3).enumerate() {
-            let top = &y_plane[2 * j * w..][..2 * hw as usize];
-            let bottom = &y_plane[(2 * j + 1) * w..][..2 * hw as usize];
-            let u_row = &u_plane[j * cw..][..hw as usize];
-            let v_row = &v_plane[j * cw..][..hw as usize];
-            let blocks = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-            let chroma = u_row.iter().zip(v_row);
-            for ((px, (t, b)), (&u, &v)) in out_row.chunks_exact_mut(3).zip(blocks).zip(chroma) {
-                let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
-                let (r, g, bl) = (R_CR * v + HALF, G_CB * u + G_CR * v + HALF, B_CB * u + HALF);
-                let mut sum = [0i32; 3];
-                for &y in [t[0], t[1], b[0], b[1]].iter() {
-                    let l = (i32::from(y) - 16) * RGB_Y;
-                    sum[0] += i32::from(clamp_fix(l + r));
-                    sum[1] += i32::from(clamp_fix(l + g));
-                    sum[2] += i32::from(clamp_fix(l + bl));
-                }
-                px[0] = ((sum[0] + 2) >> 2) as u8;
-                px[1] = ((sum[1] + 2) >> 2) as u8;
-                px[2] = ((sum[2] + 2) >> 2) as u8;
-            }
+        let rows = out.data.chunks_exact_mut(hw as usize * 3);
+        for (j, out_row) in rows.enumerate() {
+            self.half_row_to_rgb(j as u32, out_row);
         }
         out
     }

@@ -269,3 +269,19 @@ fn a_block_converts_as_the_whole_image_does() {
         }
     }
 }
+
+/// A half row, or the start of one, is that row of the half-size image.
+#[test]
+fn a_half_row_is_that_row_of_the_half_size_image() {
+    let image = random_i420(37, 21, 0x0bad_cafe);
+    let half = image.to_rgb_half();
+    for j in 0..10 {
+        for len in [18, 5] {
+            let mut out = vec![0u8; len * 3];
+            assert_eq!(image.half_row_to_rgb(j, &mut out), len);
+            let o = (j * 18) as usize * 3;
+            assert_eq!(&out[..], &half.data()[o..o + len * 3]);
+        }
+    }
+    assert_eq!(image.half_row_to_rgb(10, &mut [0u8; 6]), 0);
+}
