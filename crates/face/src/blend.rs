@@ -507,8 +507,9 @@ struct CachedMask {
     key: MaskKey,
     crop_to_mask: Affine,
     mask: Plane,
-    /// The mask in fixed point (`MASK_ONE` is 255), for [`paste_fixed`].
-    fixed: Vec<u32>,
+    /// The mask in fixed point (`MASK_ONE` is 255), for [`paste_fixed`]; 16 bits a value
+    /// keep it half the float mask's size in the cache.
+    fixed: Vec<u16>,
     /// The feather's radius the mask was blurred with.
     k_blur: i64,
     last_used: u64,
@@ -801,7 +802,7 @@ fn canonical_mask(key: MaskKey) -> Result<CachedMask, FaceError> {
     let fixed = mask
         .v
         .iter()
-        .map(|&v| (v.clamp(0.0, 255.0) * (MASK_ONE as f32 / 255.0)).round() as u32)
+        .map(|&v| (v.clamp(0.0, 255.0) * (MASK_ONE as f32 / 255.0)).round() as u16)
         .collect();
     Ok(CachedMask {
         key,
@@ -926,11 +927,12 @@ fn paste_fixed(
                 continue;
             }
             let i = ly as usize * mw + lx as usize;
-            let (m00, m01, m10, m11) = (mask[i], mask[i + 1], mask[i + mw], mask[i + mw + 1]);
-            if m00 | m01 | m10 | m11 == 0 {
+            let (top, bottom) = (&mask[i..i + 2], &mask[i + mw..i + mw + 2]);
+            if top[0] | top[1] | bottom[0] | bottom[1] == 0 {
                 continue;
             }
-            let m = bilinear([m00, m01, m10, m11], wx, wy) >> (2 * WEIGHT_BITS);
+            let taps = [top[0], top[1], bottom[0], bottom[1]].map(u32::from);
+            let m = bilinear(taps, wx, wy) >> (2 * WEIGHT_BITS);
             let mut a = (m * (ALPHA_ONE / MASK_ONE)).min(ALPHA_ONE);
             if let (Some(rf), Some((r, _))) = (row_fade, fence) {
                 let edge = (x - r.x0).min(r.x1 - 1 - x).min(rf);
