@@ -530,7 +530,7 @@ pub enum Pasted {
 /// only carried to each frame's face through the crop's own coordinates, so the crop's square
 /// lands exactly where the reference puts it and only the erosion depth and feather width are
 /// those of the bucket. All work is limited to the limit box, and the blend runs in fixed
-/// point ([`paste_fixed`], within two levels of the same loop in floats).
+/// point (within two levels of the same loop in floats).
 ///
 /// Compared with [`paste_back`] on the same inputs (the test
 /// `fast_paste_back_matches_the_exact_one` holds it to this over face sizes of 60–400 px,
