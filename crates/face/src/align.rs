@@ -2,6 +2,7 @@
 //! the bilinear affine warp that cuts the aligned crop (OpenCV's `warpAffine` semantics:
 //! source positions quantised to 1/32 pixel, border 0).
 
+use crate::pixel::{floor_f32, round_even_u8};
 use crate::{Affine, FaceError};
 use studio_media::RgbImage;
 
@@ -103,8 +104,8 @@ impl Sampler {
         let m = &self.m;
         let sx = m[0][0] * x + m[0][1] * y + m[0][2];
         let sy = m[1][0] * x + m[1][1] * y + m[1][2];
-        let (fx, fy) = (sx.floor(), sy.floor());
-        (fx as i64, fy as i64, sx - fx, sy - fy)
+        let ((ix, fx), (iy, fy)) = (floor_f32(sx), floor_f32(sy));
+        (i64::from(ix), i64::from(iy), fx, fy)
     }
 }
 
@@ -131,6 +132,19 @@ pub(crate) fn sample_rgb(src: &RgbImage, sampler: &Sampler, x: u32, y: u32) -> [
     let (sw, sh) = (i64::from(src.width()), i64::from(src.height()));
     let data = src.data();
     let (ix, iy, fx, fy) = sampler.at(x, y);
+    if ix >= 0 && iy >= 0 && ix + 1 < sw && iy + 1 < sh {
+        // All four taps inside (nearly every pixel): one bounds check per row of taps.
+        let p = ((iy * sw + ix) * 3) as usize;
+        let r = (sw * 3) as usize;
+        let (top, bottom) = (&data[p..p + 6], &data[p + r..p + r + 6]);
+        let mut out = [0u8; 3];
+        for (c, o) in out.iter_mut().enumerate() {
+            let t = f32::from(top[c]) * (1.0 - fx) + f32::from(top[c + 3]) * fx;
+            let b = f32::from(bottom[c]) * (1.0 - fx) + f32::from(bottom[c + 3]) * fx;
+            *o = round_even_u8(t * (1.0 - fy) + b * fy);
+        }
+        return out;
+    }
     if ix < -1 || iy < -1 || ix >= sw || iy >= sh {
         return [0; 3];
     }
@@ -164,7 +178,7 @@ pub(crate) fn sample_rgb(src: &RgbImage, sampler: &Sampler, x: u32, y: u32) -> [
         let top = p00 * (1.0 - fx) + p01 * fx;
         let bot = p10 * (1.0 - fx) + p11 * fx;
         let v = top * (1.0 - fy) + bot * fy;
-        *o = v.round_ties_even().clamp(0.0, 255.0) as u8;
+        *o = round_even_u8(v);
     }
     out
 }
@@ -179,10 +193,67 @@ pub(crate) fn warp_rgb_into(
 ) {
     let (x0, y0, w, h) = rect;
     let sampler = Sampler::new(inv);
+    let n = w as usize;
+    let (sw, sh) = (i64::from(src.width()), i64::from(src.height()));
+    let data = src.data();
+    let stride = sw as usize * 3;
+    // A row at a time in passes over plain arrays, so the arithmetic runs several pixels to
+    // an instruction: the source positions, the four taps of each channel gathered (pixels
+    // whose taps leave the source take `sample_rgb` instead), then the same bilinear sum in
+    // the same order as `sample_rgb`, rounded half to even.
+    let (mut fx, mut fy) = (vec![0f32; n], vec![0f32; n]);
+    let mut at = vec![None::<usize>; n];
+    // Per channel, the four taps of each pixel, and the result.
+    let mut taps: [[Vec<f32>; 4]; 3] =
+        std::array::from_fn(|_| std::array::from_fn(|_| vec![0f32; n]));
+    let mut out = [vec![0u8; n], vec![0u8; n], vec![0u8; n]];
     for j in 0..h {
-        for i in 0..w {
-            let o = ((j * w + i) * 3) as usize;
-            dst[o..o + 3].copy_from_slice(&sample_rgb(src, &sampler, x0 + i, y0 + j));
+        let row = &mut dst[(j * w) as usize * 3..(j * w + w) as usize * 3];
+        for (i, ((fx, fy), at)) in fx
+            .iter_mut()
+            .zip(fy.iter_mut())
+            .zip(at.iter_mut())
+            .enumerate()
+        {
+            let (ix, iy, wx, wy) = sampler.at(x0 + i as u32, y0 + j);
+            (*fx, *fy) = (wx, wy);
+            *at = (ix >= 0 && iy >= 0 && ix + 1 < sw && iy + 1 < sh)
+                .then(|| iy as usize * stride + ix as usize * 3);
+        }
+        for (i, at) in at.iter().enumerate() {
+            let Some(p) = *at else {
+                continue;
+            };
+            let (t, b) = (&data[p..p + 6], &data[p + stride..p + stride + 6]);
+            for (c, [p00, p01, p10, p11]) in taps.iter_mut().enumerate() {
+                p00[i] = f32::from(t[c]);
+                p01[i] = f32::from(t[c + 3]);
+                p10[i] = f32::from(b[c]);
+                p11[i] = f32::from(b[c + 3]);
+            }
+        }
+        for ([p00, p01, p10, p11], out) in taps.iter().zip(out.iter_mut()) {
+            let pixels = p00
+                .iter()
+                .zip(p01)
+                .zip(p10)
+                .zip(p11)
+                .zip(fx.iter().zip(&fy));
+            for (o, ((((p00, p01), p10), p11), (wx, wy))) in out.iter_mut().zip(pixels) {
+                let top = p00 * (1.0 - wx) + p01 * wx;
+                let bot = p10 * (1.0 - wx) + p11 * wx;
+                *o = round_even_u8(top * (1.0 - wy) + bot * wy);
+            }
+        }
+        for (i, px) in row.chunks_exact_mut(3).enumerate() {
+            if at[i].is_some() {
+                // Byte by byte: a copy from a fresh three-byte array stalls on the stack.
+                px[0] = out[0][i];
+                px[1] = out[1][i];
+                px[2] = out[2][i];
+            } else {
+                px.copy_from_slice(&sample_rgb(src, &sampler, x0 + i as u32, y0 + j));
+            }
         }
     }
 }

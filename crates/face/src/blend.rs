@@ -6,6 +6,7 @@
 use crate::align::{Sampler, sample_rgb, warp_rgb_into};
 pub use crate::keep::Keep;
 pub use crate::mouth::MouthMask;
+use crate::pixel::floor_f64;
 use crate::{Affine, FaceError};
 use studio_media::RgbImage;
 
@@ -508,6 +509,9 @@ struct CachedMask {
     key: MaskKey,
     crop_to_mask: Affine,
     mask: Plane,
+    /// The mask in fixed point (`MASK_ONE` is 255), for [`paste_fixed`]; 16 bits a value
+    /// keep it half the float mask's size in the cache.
+    fixed: Vec<u16>,
     /// The feather's radius the mask was blurred with.
     k_blur: i64,
     last_used: u64,
@@ -527,7 +531,8 @@ pub enum Pasted {
 /// crop size, 2% scale bucket and 1° rotation bucket (averaged over four sub-pixel phases) and then
 /// only carried to each frame's face through the crop's own coordinates, so the crop's square
 /// lands exactly where the reference puts it and only the erosion depth and feather width are
-/// those of the bucket. All work is limited to the limit box.
+/// those of the bucket. All work is limited to the limit box, and the blend runs in fixed
+/// point (within two levels of the same loop in floats).
 ///
 /// Compared with [`paste_back`] on the same inputs (the test
 /// `fast_paste_back_matches_the_exact_one` holds it to this over face sizes of 60–400 px,
@@ -578,6 +583,20 @@ impl PasteBack {
         limit: Option<[f32; 4]>,
         keep: Option<&Keep>,
     ) -> Result<Pasted, FaceError> {
+        self.paste_with(frame, crop, to_crop, limit, keep, true)
+    }
+
+    /// [`PasteBack::paste_keeping`], blending in fixed point ([`paste_fixed`]) or, for the
+    /// tests that compare the two, in floats.
+    fn paste_with(
+        &mut self,
+        frame: &mut RgbImage,
+        crop: &RgbImage,
+        to_crop: &Affine,
+        limit: Option<[f32; 4]>,
+        keep: Option<&Keep>,
+        fixed_point: bool,
+    ) -> Result<Pasted, FaceError> {
         let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
         let (cw, ch) = (i64::from(crop.width()), i64::from(crop.height()));
         let to_frame = to_crop
@@ -617,6 +636,10 @@ impl PasteBack {
             return Ok(Pasted::Cached);
         }
         let to_mask = compose(to_crop, &entry.crop_to_mask);
+        if fixed_point {
+            paste_fixed(frame, crop, to_crop, &to_mask, entry, rect, fence, keep);
+            return Ok(Pasted::Cached);
+        }
         let sampler = Sampler::new(to_crop);
         let mask = &entry.mask;
         let stride = frame.width() as usize * 3;
@@ -779,13 +802,184 @@ fn canonical_mask(key: MaskKey) -> Result<CachedMask, FaceError> {
             mask.v[(y - rect.y0) as usize * rect.w() + (x - rect.x0) as usize] = sum * share;
         }
     }
+    let fixed = mask
+        .v
+        .iter()
+        .map(|&v| (v.clamp(0.0, 255.0) * (MASK_ONE as f32 / 255.0)).round() as u16)
+        .collect();
     Ok(CachedMask {
         key,
         crop_to_mask,
         mask,
+        fixed,
         k_blur,
         last_used: 0,
     })
+}
+
+/// The cached mask's fixed-point scale: 255 in the float mask is this.
+const MASK_ONE: u32 = 1 << 12;
+/// Fraction bits of the fixed-point coordinates [`paste_fixed`] steps along a row.
+const COORD_BITS: u32 = 16;
+/// Bits of a bilinear weight (taken from the top of a coordinate's fraction).
+const WEIGHT_BITS: u32 = 8;
+/// Alpha's fixed-point scale: 1.0 is this.
+const ALPHA_ONE: u32 = 1 << 12;
+
+/// A coordinate in fixed point, or `None` when it is not finite or too far out to matter.
+fn to_fixed(v: f64) -> Option<i64> {
+    let f = v * f64::from(1u32 << COORD_BITS);
+    (f.is_finite() && f.abs() < 1e15).then_some(f as i64)
+}
+
+/// The cached paste's loop in integers: the crop and the mask sampled bilinearly with 8-bit
+/// weights at coordinates stepped along each row in 16.16 fixed point, the fence's fade from
+/// a table, the kept mouth's `1 − weight`, and the blend `(fake·a + old·(1 − a))`
+/// truncated, all at 12-bit alpha. It stays within two levels of the same loop in floats
+/// (the test `fixed_point_paste_matches_the_float_one` holds it to that); pixels whose crop
+/// taps fall outside the crop take the float sample.
+/// The bilinear sum of four taps (top left, top right, bottom left, bottom right) at
+/// weights `wx`, `wy` out of `2^WEIGHT_BITS`, scaled by `2^(2·WEIGHT_BITS)`. Taps up to
+/// `MASK_ONE` keep it under 2²⁹, so wrapping arithmetic is exact (and free of the checks
+/// that would keep the loop from being fast in test builds).
+#[inline(always)]
+fn bilinear([p00, p01, p10, p11]: [u32; 4], wx: u32, wy: u32) -> u32 {
+    let one = 1u32 << WEIGHT_BITS;
+    let (ix, iy) = (one.wrapping_sub(wx), one.wrapping_sub(wy));
+    let top = p00.wrapping_mul(ix).wrapping_add(p01.wrapping_mul(wx));
+    let bottom = p10.wrapping_mul(ix).wrapping_add(p11.wrapping_mul(wx));
+    top.wrapping_mul(iy).wrapping_add(bottom.wrapping_mul(wy))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn paste_fixed(
+    frame: &mut RgbImage,
+    crop: &RgbImage,
+    to_crop: &Affine,
+    to_mask: &Affine,
+    entry: &CachedMask,
+    rect: Rect,
+    fence: Option<(Rect, f32)>,
+    keep: Option<&Keep>,
+) {
+    let sampler = Sampler::new(to_crop);
+    let (cw, ch) = (i64::from(crop.width()), i64::from(crop.height()));
+    let cdata = crop.data();
+    let crow = cw as usize * 3;
+    let mr = entry.mask.rect;
+    let mw = mr.w();
+    let mask = &entry.fixed;
+    // The fade at each distance from the fence's border, up to where it is whole.
+    let fades: Vec<u32> = match fence {
+        Some((_, feather)) => (0..=feather.ceil() as usize + 1)
+            .map(|d| ((d as f32 / feather).min(1.0) * ALPHA_ONE as f32).round() as u32)
+            .collect(),
+        None => vec![ALPHA_ONE],
+    };
+    let fade_at = |d: i64| -> u32 {
+        let d = d.max(0) as usize;
+        fades.get(d).copied().unwrap_or(ALPHA_ONE)
+    };
+    let stride = frame.width() as usize * 3;
+    let data = frame.data_mut();
+    let wmask = (1i64 << WEIGHT_BITS) - 1;
+    let wshift = COORD_BITS - WEIGHT_BITS;
+    for y in rect.y0..rect.y1 {
+        let (mx, my) = to_mask.apply(rect.x0 as f64, y as f64);
+        let (cx, cy) = to_crop.apply(rect.x0 as f64, y as f64);
+        let steps = [
+            mx,
+            my,
+            to_mask.m[0][0],
+            to_mask.m[1][0],
+            cx,
+            cy,
+            to_crop.m[0][0],
+            to_crop.m[1][0],
+        ]
+        .map(to_fixed);
+        let [
+            Some(mut mx),
+            Some(mut my),
+            Some(mdx),
+            Some(mdy),
+            Some(mut cx),
+            Some(mut cy),
+            Some(cdx),
+            Some(cdy),
+        ] = steps
+        else {
+            continue;
+        };
+        let row_fade = fence.map(|(r, _)| (y - r.y0).min(r.y1 - 1 - y));
+        for x in rect.x0..rect.x1 {
+            let (ix, iy) = (mx >> COORD_BITS, my >> COORD_BITS);
+            let (wx, wy) = (
+                ((mx >> wshift) & wmask) as u32,
+                ((my >> wshift) & wmask) as u32,
+            );
+            let (px, py) = (cx, cy);
+            // Bounded by `to_fixed` and the frame's size: never near i64's range.
+            mx = mx.wrapping_add(mdx);
+            my = my.wrapping_add(mdy);
+            cx = cx.wrapping_add(cdx);
+            cy = cy.wrapping_add(cdy);
+            // The mask is 0 outside its plane.
+            let (lx, ly) = (ix - mr.x0, iy - mr.y0);
+            if lx < 0 || ly < 0 || lx + 1 >= mr.w() as i64 || ly + 1 >= mr.h() as i64 {
+                continue;
+            }
+            let i = ly as usize * mw + lx as usize;
+            let (top, bottom) = (&mask[i..i + 2], &mask[i + mw..i + mw + 2]);
+            if top[0] | top[1] | bottom[0] | bottom[1] == 0 {
+                continue;
+            }
+            let taps = [top[0], top[1], bottom[0], bottom[1]].map(u32::from);
+            let m = bilinear(taps, wx, wy) >> (2 * WEIGHT_BITS);
+            let mut a = (m * (ALPHA_ONE / MASK_ONE)).min(ALPHA_ONE);
+            if let (Some(rf), Some((r, _))) = (row_fade, fence) {
+                let edge = (x - r.x0).min(r.x1 - 1 - x).min(rf);
+                a = (a * fade_at(edge)) >> ALPHA_ONE.trailing_zeros();
+            }
+            if let Some(k) = keep {
+                let whole = a as f32 / ALPHA_ONE as f32;
+                let kept = k.apply(whole, x, y);
+                if kept < whole {
+                    a = ((kept.max(0.0) * ALPHA_ONE as f32).round() as u32).min(a);
+                }
+            }
+            if a == 0 {
+                continue;
+            }
+            let (jx, jy) = (px >> COORD_BITS, py >> COORD_BITS);
+            let fake = if jx >= 0 && jy >= 0 && jx + 1 < cw && jy + 1 < ch {
+                let (fx, fy) = (
+                    ((px >> wshift) & wmask) as u32,
+                    ((py >> wshift) & wmask) as u32,
+                );
+                let p = jy as usize * crow + jx as usize * 3;
+                let (t, b) = (&cdata[p..p + 6], &cdata[p + crow..p + crow + 6]);
+                let mut out = [0u32; 3];
+                for (c, o) in out.iter_mut().enumerate() {
+                    let taps = [t[c], t[c + 3], b[c], b[c + 3]].map(u32::from);
+                    *o = bilinear(taps, fx, fy).wrapping_add(1 << (2 * WEIGHT_BITS - 1))
+                        >> (2 * WEIGHT_BITS);
+                }
+                out
+            } else {
+                sample_rgb(crop, &sampler, x as u32, y as u32).map(u32::from)
+            };
+            let o = y as usize * stride + x as usize * 3;
+            let px = &mut data[o..o + 3];
+            for (v, f) in px.iter_mut().zip(fake) {
+                // At most 255 · ALPHA_ONE: far inside u32.
+                let mixed = f
+                    .wrapping_mul(a)
+                    .wrapping_add(u32::from(*v).wrapping_mul(ALPHA_ONE - a));
+                *v = (mixed >> ALPHA_ONE.trailing_zeros()).min(255) as u8;
+            }
+        }
+    }
 }
 
 /// `first` followed by `then`, as one transform.
@@ -803,12 +997,20 @@ fn compose(first: &Affine, then: &Affine) -> Affine {
 /// Bilinear sample of `p` at `(x, y)` in frame coordinates (0 outside its rectangle).
 #[inline]
 fn sample_plane(p: &Plane, x: f64, y: f64) -> f32 {
-    let (fx, fy) = (x.floor(), y.floor());
-    let (ix, iy) = (fx as i64, fy as i64);
-    let (wx, wy) = ((x - fx) as f32, (y - fy) as f32);
+    let (ix, iy) = (floor_f64(x), floor_f64(y));
+    let (wx, wy) = ((x - ix as f64) as f32, (y - iy as f64) as f32);
     let r = &p.rect;
     if ix + 1 < r.x0 || iy + 1 < r.y0 || ix >= r.x1 || iy >= r.y1 {
         return 0.0;
+    }
+    if ix >= r.x0 && iy >= r.y0 && ix + 1 < r.x1 && iy + 1 < r.y1 {
+        // All four taps inside the plane: read them directly.
+        let w = r.w();
+        let i = (iy - r.y0) as usize * w + (ix - r.x0) as usize;
+        let (t, b) = (&p.v[i..i + 2], &p.v[i + w..i + w + 2]);
+        let top = t[0] * (1.0 - wx) + t[1] * wx;
+        let bot = b[0] * (1.0 - wx) + b[1] * wx;
+        return top * (1.0 - wy) + bot * wy;
     }
     let top = p.get(ix, iy) * (1.0 - wx) + p.get(ix + 1, iy) * wx;
     let bot = p.get(ix, iy + 1) * (1.0 - wx) + p.get(ix + 1, iy + 1) * wx;
@@ -977,6 +1179,73 @@ mod tests {
         assert!(
             cached_cases >= 50,
             "only {cached_cases} pastes used the cache"
+        );
+    }
+
+    #[test]
+    fn fixed_point_paste_matches_the_float_one() {
+        let frame = crate::standin::textured(1280, 720, 5);
+        let crop = crate::standin::textured(128, 128, 9);
+        let mut fast = PasteBack::new();
+        let (mut worst, mut sum, mut n, mut cached) = (0u8, 0u64, 0usize, 0);
+        for size in [60.0, 121.3, 250.0, 400.0] {
+            for degrees in [0.0, 12.4, -30.0, 45.0] {
+                for (cx, cy) in [(640.0, 360.0), (301.37, 402.81), (900.5, 300.25)] {
+                    let m = placed(size, degrees, cx, cy);
+                    for limit in [
+                        None,
+                        Some([
+                            (cx - 0.45 * size) as f32,
+                            (cy - 0.45 * size) as f32,
+                            (cx + 0.45 * size) as f32,
+                            (cy + 0.5 * size) as f32,
+                        ]),
+                    ] {
+                        let (mut fixed, mut float) = (frame.clone(), frame.clone());
+                        let a = fast.paste_with(&mut fixed, &crop, &m, limit, None, true);
+                        let b = fast.paste_with(&mut float, &crop, &m, limit, None, false);
+                        let how = a.unwrap();
+                        assert_eq!(how, b.unwrap());
+                        if how == Pasted::Reference {
+                            assert!(fixed == float);
+                            continue;
+                        }
+                        cached += 1;
+                        for ((o, x), y) in frame.data().iter().zip(fixed.data()).zip(float.data()) {
+                            if x != o || y != o {
+                                let d = x.abs_diff(*y);
+                                worst = worst.max(d);
+                                sum += u64::from(d);
+                                n += 1;
+                            }
+                        }
+                        // Nothing outside the limit box, in either.
+                        if let Some([x1, y1, x2, y2]) = limit {
+                            for y in 0..720u32 {
+                                for x in 0..1280u32 {
+                                    let (fx, fy) = (x as f32, y as f32);
+                                    if fx < x1.ceil()
+                                        || fy < y1.ceil()
+                                        || fx > x2.floor()
+                                        || fy > y2.floor()
+                                    {
+                                        assert_eq!(fixed.pixel(x, y), frame.pixel(x, y));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mean = sum as f64 / n.max(1) as f64;
+        assert!(
+            n > 100_000 && cached > 60,
+            "only {n} values pasted, {cached} cached"
+        );
+        assert!(
+            worst <= 2 && mean < 0.5,
+            "worst {worst} levels, mean {mean:.3}"
         );
     }
 

@@ -38,13 +38,30 @@ fn moments(image: &RgbImage) -> Option<Moments> {
         return None;
     }
     let (mut sum, mut products) = ([0u64; 3], [[0u64; 3]; 3]);
-    for p in pixels {
-        let c = [u64::from(p[0]), u64::from(p[1]), u64::from(p[2])];
+    // In u32 over runs short enough that no sum can overflow (255² · 65536 < 2³²), then
+    // into the u64 totals: the same exact sums, with half-width arithmetic.
+    for run in image.data().chunks(3 * 65_536) {
+        let (mut s, mut q) = ([0u32; 3], [0u32; 6]);
+        for p in run.chunks_exact(3) {
+            let [r, g, b] = [u32::from(p[0]), u32::from(p[1]), u32::from(p[2])];
+            s[0] += r;
+            s[1] += g;
+            s[2] += b;
+            q[0] += r * r;
+            q[1] += r * g;
+            q[2] += r * b;
+            q[3] += g * g;
+            q[4] += g * b;
+            q[5] += b * b;
+        }
         for a in 0..3 {
-            sum[a] += c[a];
-            for b in a..3 {
-                products[a][b] += c[a] * c[b];
-            }
+            sum[a] += u64::from(s[a]);
+        }
+        for (k, (a, b)) in [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            products[a][b] += u64::from(q[k]);
         }
     }
     let n = n as f64;
@@ -113,7 +130,7 @@ pub fn match_colour(swapped: &mut RgbImage, reference: &RgbImage) {
         let c = [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])];
         for r in 0..3 {
             let v = a[r][0] * c[0] + a[r][1] * c[1] + a[r][2] * c[2] + b[r];
-            p[r] = v.round().clamp(0.0, 255.0) as u8;
+            p[r] = crate::pixel::round_u8(v);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the best boxes by greedy NMS, as insightface's `scrfd.py` does.
 
 use crate::FaceError;
-use studio_media::RgbImage;
+use studio_media::{I420Image, RgbImage};
 
 /// The feature strides of SCRFD's three heads.
 pub const STRIDES: [u32; 3] = [8, 16, 32];
@@ -106,18 +106,86 @@ pub fn letterbox_blob(
     in_w: u32,
     in_h: u32,
 ) -> Result<(Vec<f32>, Letterbox), FaceError> {
-    let lb = Letterbox::fit(img.width(), img.height(), in_w, in_h)?;
-    let plane = (in_w * in_h) as usize;
-    let mut blob = vec![-127.5 / 128.0; plane * 3];
-    let sw = img.width() as usize;
+    let row = img.width() as usize * 3;
     let data = img.data();
-    let xt = resize_taps(lb.width, img.width());
-    let yt = resize_taps(lb.height, img.height());
+    letterbox_rows(img.width(), img.height(), in_w, in_h, |y, out| {
+        out.copy_from_slice(&data[y * row..(y + 1) * row]);
+    })
+}
+
+/// [`letterbox_blob`] of `image.to_rgb()`, value for value, without converting the whole
+/// frame to RGB first: a frame exactly twice the letterbox's size (720p into 640) is a 2×2
+/// mean of RGB pixels ([`I420Image::half_row_to_rgb`]); any other size converts the rows the
+/// resize reads, one at a time.
+pub fn letterbox_blob_i420(
+    image: &I420Image,
+    in_w: u32,
+    in_h: u32,
+) -> Result<(Vec<f32>, Letterbox), FaceError> {
+    let (w, h) = (image.width(), image.height());
+    let lb = Letterbox::fit(w, h, in_w, in_h)?;
+    if lb.width.checked_mul(2) == Some(w) && lb.height.checked_mul(2) == Some(h) {
+        // Each output pixel's taps are its 2×2 block at weights ½ each: the resize's
+        // fixed-point sum is exactly the block's rounded mean.
+        let (nw, nh, iw) = (lb.width as usize, lb.height as usize, in_w as usize);
+        let plane = iw * in_h as usize;
+        // Zeroed memory comes cheapest from the allocator; every value is then written once,
+        // the picture a half row at a time from a small buffer, then the black below it.
+        let mut blob = vec![0f32; plane * 3];
+        let mut row = vec![0u8; nw * 3];
+        for y in 0..nh {
+            image.half_row_to_rgb(y as u32, &mut row);
+            for c in 0..3 {
+                let dst = &mut blob[c * plane + y * iw..][..iw];
+                let (picture, black) = dst.split_at_mut(nw);
+                for (d, p) in picture.iter_mut().zip(row.chunks_exact(3)) {
+                    *d = NORMALISED[usize::from(p[c])];
+                }
+                black.fill(NORMALISED[0]);
+            }
+        }
+        for c in 0..3 {
+            blob[c * plane + nh * iw..(c + 1) * plane].fill(NORMALISED[0]);
+        }
+        return Ok((blob, lb));
+    }
+    letterbox_rows(w, h, in_w, in_h, |y, out| {
+        image.row_to_rgb(y as u32, 0, out);
+    })
+}
+
+/// `(v − 127.5) / 128` for every 8-bit value.
+static NORMALISED: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut v = 0;
+    while v < 256 {
+        t[v] = (v as f32 - 127.5) / 128.0;
+        v += 1;
+    }
+    t
+};
+
+/// The letterbox of a `sw × sh` RGB frame whose row `y` `read_row(y, out)` writes into
+/// `out` (`sw` pixels).
+fn letterbox_rows(
+    sw: u32,
+    sh: u32,
+    in_w: u32,
+    in_h: u32,
+    mut read_row: impl FnMut(usize, &mut [u8]),
+) -> Result<(Vec<f32>, Letterbox), FaceError> {
+    let lb = Letterbox::fit(sw, sh, in_w, in_h)?;
+    let plane = (in_w * in_h) as usize;
+    let mut blob = vec![NORMALISED[0]; plane * 3];
+    let xt = resize_taps(lb.width, sw);
+    let yt = resize_taps(lb.height, sh);
+    let mut src_row = vec![0u8; sw as usize * 3];
     // Horizontal pass per source row into one plane per channel, cached for the two rows each
     // output row reads; planes keep the vertical pass on contiguous slices.
     let nw = lb.width as usize;
-    let hpass = |row: usize, out: &mut [Vec<i32>; 3]| {
-        let r = &data[row * sw * 3..(row + 1) * sw * 3];
+    let mut hpass = |row: usize, out: &mut [Vec<i32>; 3]| {
+        read_row(row, &mut src_row);
+        let r = &src_row;
         let [o0, o1, o2] = out;
         let outs = o0.iter_mut().zip(o1.iter_mut()).zip(o2.iter_mut());
         for (((v0, v1), v2), &(x0, x1, a0, a1)) in outs.zip(&xt) {
@@ -143,7 +211,7 @@ pub fn letterbox_blob(
             let dst = &mut blob[o..o + nw];
             for ((d, &p), &q) in dst.iter_mut().zip(&r0[c]).zip(&r1[c]) {
                 let v = (((b0 * (p >> 4)) >> 16) + ((b1 * (q >> 4)) >> 16) + 2) >> 2;
-                *d = (v.clamp(0, 255) as f32 - 127.5) / 128.0;
+                *d = NORMALISED[v.clamp(0, 255) as usize];
             }
         }
     }
@@ -212,27 +280,35 @@ pub fn decode(
 /// Greedy NMS over faces sorted best first: drop every face whose IoU with a kept one is above
 /// `iou` (areas with insightface's `+1` convention).
 pub fn nms(sorted: &[Detection], iou: f32) -> Vec<Detection> {
-    let area = |d: &Detection| (d.bbox[2] - d.bbox[0] + 1.0) * (d.bbox[3] - d.bbox[1] + 1.0);
+    // Coordinates and areas as columns, so the inner loop runs over plain slices without a
+    // branch per candidate (a suppressed one stays suppressed whatever its overlap).
+    let column = |k: usize| -> Vec<f32> { sorted.iter().map(|d| d.bbox[k]).collect() };
+    let (x1, y1, x2, y2) = (column(0), column(1), column(2), column(3));
+    let area: Vec<f32> = sorted
+        .iter()
+        .map(|d| (d.bbox[2] - d.bbox[0] + 1.0) * (d.bbox[3] - d.bbox[1] + 1.0))
+        .collect();
     let mut alive = vec![true; sorted.len()];
     let mut keep = Vec::new();
     for i in 0..sorted.len() {
         if !alive[i] {
             continue;
         }
-        let a = &sorted[i];
-        keep.push(*a);
-        let area_a = area(a);
-        for j in i + 1..sorted.len() {
-            if !alive[j] {
-                continue;
-            }
-            let b = &sorted[j];
-            let w = (a.bbox[2].min(b.bbox[2]) - a.bbox[0].max(b.bbox[0]) + 1.0).max(0.0);
-            let h = (a.bbox[3].min(b.bbox[3]) - a.bbox[1].max(b.bbox[1]) + 1.0).max(0.0);
+        keep.push(sorted[i]);
+        let (ax1, ay1, ax2, ay2, area_a) = (x1[i], y1[i], x2[i], y2[i], area[i]);
+        let rest = i + 1..sorted.len();
+        let others = x1[rest.clone()]
+            .iter()
+            .zip(&y1[rest.clone()])
+            .zip(&x2[rest.clone()])
+            .zip(&y2[rest.clone()])
+            .zip(&area[rest.clone()]);
+        for (((((bx1, by1), bx2), by2), area_b), alive) in others.zip(&mut alive[rest]) {
+            let w = (ax2.min(*bx2) - ax1.max(*bx1) + 1.0).max(0.0);
+            let h = (ay2.min(*by2) - ay1.max(*by1) + 1.0).max(0.0);
             let inter = w * h;
-            if inter / (area_a + area(b) - inter) > iou {
-                alive[j] = false;
-            }
+            let overlaps = inter / (area_a + area_b - inter) > iou;
+            *alive &= !overlaps;
         }
     }
     keep
@@ -277,6 +353,25 @@ mod tests {
         assert_eq!((lb.width, lb.height), (8, 4));
         assert!((blob[0] - 127.5 / 128.0).abs() < 1e-6);
         assert!((blob[8 * 7] + 127.5 / 128.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_letterbox_from_i420_equals_the_one_from_its_rgb() {
+        // Twice the letterbox (the 2×2 mean), other scales up and down, odd sizes, tall.
+        for (w, h, in_w, in_h) in [
+            (1280, 720, 640, 640),
+            (64, 36, 32, 32),
+            (1920, 1080, 640, 640),
+            (37, 21, 32, 32),
+            (30, 90, 64, 64),
+            (640, 360, 640, 640),
+        ] {
+            let image = crate::standin::textured(w, h, w ^ h).to_i420();
+            let (ours, lb) = letterbox_blob_i420(&image, in_w, in_h).unwrap();
+            let (theirs, lb_rgb) = letterbox_blob(&image.to_rgb(), in_w, in_h).unwrap();
+            assert_eq!(lb, lb_rgb);
+            assert!(ours == theirs, "{w}x{h} into {in_w}x{in_h}");
+        }
     }
 
     fn one_face_outputs(in_w: u32, in_h: u32) -> Vec<Vec<f32>> {
@@ -324,6 +419,66 @@ mod tests {
             kps: [&v[6], &v[7], &v[8]],
         };
         assert!(decode(&raw, 64, 32, 1.0, 0.5).is_err());
+    }
+
+    /// NMS one pair at a time, as insightface writes it, for the column version to match.
+    fn naive_nms(sorted: &[Detection], iou: f32) -> Vec<Detection> {
+        let area = |d: &Detection| (d.bbox[2] - d.bbox[0] + 1.0) * (d.bbox[3] - d.bbox[1] + 1.0);
+        let mut alive = vec![true; sorted.len()];
+        let mut keep = Vec::new();
+        for i in 0..sorted.len() {
+            if !alive[i] {
+                continue;
+            }
+            let a = &sorted[i];
+            keep.push(*a);
+            for j in i + 1..sorted.len() {
+                let b = &sorted[j];
+                let w = (a.bbox[2].min(b.bbox[2]) - a.bbox[0].max(b.bbox[0]) + 1.0).max(0.0);
+                let h = (a.bbox[3].min(b.bbox[3]) - a.bbox[1].max(b.bbox[1]) + 1.0).max(0.0);
+                let inter = w * h;
+                if alive[j] && inter / (area(a) + area(b) - inter) > iou {
+                    alive[j] = false;
+                }
+            }
+        }
+        keep
+    }
+
+    #[test]
+    fn nms_keeps_what_the_pairwise_definition_keeps() {
+        let mut s = 0x2545_f491u32;
+        let mut next = |range: f32| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1u32 << 24) as f32 * range
+        };
+        for n in [0, 1, 2, 30, 400] {
+            let mut faces: Vec<Detection> = (0..n)
+                .map(|_| {
+                    let (x, y, w, h) = (next(600.0), next(400.0), next(150.0), next(150.0));
+                    Detection {
+                        bbox: [x, y, x + w - 1.0, y + h],
+                        score: next(1.0),
+                        kps: [[0.0; 2]; 5],
+                    }
+                })
+                .collect();
+            // Degenerate boxes too: zero area and a NaN.
+            if n > 2 {
+                faces[1].bbox = [5.0, 5.0, 4.0, 4.0];
+                faces[2].bbox[0] = f32::NAN;
+            }
+            faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+            for iou in [0.0, 0.4, 0.9] {
+                let (ours, theirs) = (nms(&faces, iou), naive_nms(&faces, iou));
+                assert_eq!(ours.len(), theirs.len(), "{n} faces at {iou}");
+                for (a, b) in ours.iter().zip(&theirs) {
+                    assert_eq!(a.bbox.map(f32::to_bits), b.bbox.map(f32::to_bits));
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! the model with the reference's pre- and post-processing.
 
 use crate::align::align_crop;
-use crate::detect::{DecodeParams, RawOutputs, detect_from_outputs, letterbox_blob};
+use crate::detect::{
+    DecodeParams, Letterbox, RawOutputs, detect_from_outputs, letterbox_blob, letterbox_blob_i420,
+};
 use crate::latent::{normalize, source_latent};
 use crate::{Detection, FaceError};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use studio_infer::{Dim, Model, ModelOptions, Tensor};
-use studio_media::RgbImage;
+use studio_media::{I420Image, RgbImage};
 
 /// What can go wrong running the face networks.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,23 @@ impl Detector {
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>, ModelError> {
         let (w, h) = self.size;
         let (blob, lb) = letterbox_blob(img, w, h)?;
+        self.detect_blob(blob, &lb)
+    }
+
+    /// [`Detector::detect`] on a frame as it comes (I420), without converting all of it to
+    /// RGB: the same input for the network, value for value, so the same faces.
+    pub fn detect_i420(&mut self, image: &I420Image) -> Result<Vec<Detection>, ModelError> {
+        let (w, h) = self.size;
+        let (blob, lb) = letterbox_blob_i420(image, w, h)?;
+        self.detect_blob(blob, &lb)
+    }
+
+    fn detect_blob(
+        &mut self,
+        blob: Vec<f32>,
+        lb: &Letterbox,
+    ) -> Result<Vec<Detection>, ModelError> {
+        let (w, h) = self.size;
         let blob = Tensor::f32(&[1, 3, h as usize, w as usize], blob)
             .map_err(infer_err("building the detector input"))?;
         let t = Instant::now();
@@ -117,7 +136,14 @@ impl Detector {
             .run(vec![(self.input.clone(), blob)])
             .map_err(infer_err("running the detector"))?;
         self.run_time += t.elapsed();
-        let v: Vec<Vec<f32>> = outs.iter().map(|(_, t)| t.to_f32()).collect();
+        // f32 outputs are read where they lie; any other type is converted.
+        let v: Vec<std::borrow::Cow<'_, [f32]>> = outs
+            .iter()
+            .map(|(_, t)| match t {
+                Tensor::F32 { data, .. } => std::borrow::Cow::Borrowed(data.as_slice()),
+                other => std::borrow::Cow::Owned(other.to_f32()),
+            })
+            .collect();
         if v.len() != 9 {
             return Err(unsupported(
                 &self.model,
@@ -129,7 +155,7 @@ impl Detector {
             boxes: [&v[3], &v[4], &v[5]],
             kps: [&v[6], &v[7], &v[8]],
         };
-        Ok(detect_from_outputs(&raw, w, h, &lb, &self.params)?)
+        Ok(detect_from_outputs(&raw, w, h, lb, &self.params)?)
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_infer::ModelOptions;
 use studio_media::engine::{VideoProcessor, VideoSetting};
-use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
+use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame, rgb_block_to_i420};
 
 /// The three networks, loaded once per server and shared by its sessions.
 pub struct FaceModels {
@@ -165,6 +165,7 @@ impl FaceEngine {
             colour_transfer: true,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
+            rgb: RgbImage::new(0, 0),
             latent: None,
             times: StageTimes::default(),
             last_error: None,
@@ -187,6 +188,8 @@ pub struct StageTimes {
     pub encode: Duration,
     /// Of the above, the time inside the networks themselves.
     pub networks: Duration,
+    /// Of `networks`, the detector's (the rest is the swapper's).
+    pub detect_network: Duration,
 }
 
 impl StageTimes {
@@ -199,6 +202,22 @@ impl StageTimes {
             + self.swap
             + self.blend
             + self.encode
+    }
+
+    /// `(name, milliseconds per frame outside the networks)` in pipeline order: the stages
+    /// less the time the detector and the swapper spent inside their networks.
+    pub fn per_frame_outside_ms(&self) -> Vec<(&'static str, f64)> {
+        let n = self.frames.max(1) as f64;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n;
+        let swap_network = self.networks.saturating_sub(self.detect_network);
+        self.per_frame_ms()
+            .into_iter()
+            .map(|(name, v)| match name {
+                "detect" => (name, (v - ms(self.detect_network)).max(0.0)),
+                "swap" => (name, (v - ms(swap_network)).max(0.0)),
+                _ => (name, v),
+            })
+            .collect()
     }
 
     /// `(name, milliseconds per frame)` in pipeline order.
@@ -233,10 +252,13 @@ pub struct FaceSwapProcessor {
     occlusion: bool,
     /// Whether the swapped face takes the frame's lighting (on by default).
     colour_transfer: bool,
-    /// The faces the last frame used: the tracker's, smoothed when smoothing is on.
+    /// The face the last frame used (the largest detected; only it is followed and
+    /// smoothed): the tracker's, smoothed when smoothing is on.
     faces: Vec<Detection>,
     /// The session's paste-back masks, one per face size and roll.
     paste: blend::PasteBack,
+    /// The frame in RGB, only ever filled around the face (reused from frame to frame).
+    rgb: RgbImage,
     latent: Option<Arc<Vec<f32>>>,
     times: StageTimes,
     last_error: Option<String>,
@@ -252,7 +274,8 @@ impl FaceSwapProcessor {
         self.last_error.as_deref()
     }
 
-    /// The faces used for the last frame (smoothed when smoothing is on).
+    /// The face used for the last frame, the largest the detector found (smoothed when
+    /// smoothing is on); empty when there was none.
     pub fn faces(&self) -> &[Detection] {
         &self.faces
     }
@@ -353,77 +376,106 @@ impl FaceSwapProcessor {
         let Some(latent) = self.latent.clone() else {
             return Ok(());
         };
-        let size = lock(&self.engine.models).swapper.size();
-        let detecting = self.tracker.needs_detection();
-        let t = Instant::now();
-        // Between detections the face is known (and smoothed before any pixel is read), and
-        // only its neighbourhood is read or written.
-        if !detecting {
-            self.tracker.followed();
-            self.update_faces(frame.capture);
-        }
-        let followed = detect::largest(&self.faces).copied();
-        let mut rgb = match followed {
-            Some(face) if !detecting => rgb_around(&frame.image, &face, size)?,
-            _ => frame.image.to_rgb(),
-        };
-        self.times.decode += t.elapsed();
         // Its own handle on the engine, so the lock does not hold `self` borrowed.
         let engine = Arc::clone(&self.engine);
         let mut models = lock(&engine.models);
-        let before = models.detector.run_time + models.swapper.run_time;
-        if detecting {
+        let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
+        let outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+        let detected = models.detector.run_time.saturating_sub(detector);
+        self.times.detect_network += detected;
+        self.times.networks += detected + models.swapper.run_time.saturating_sub(swapper);
+        outcome
+    }
+
+    /// [`FaceSwapProcessor::swap_frame`] with the models in hand. Nothing is written into
+    /// `frame` before the last step, which cannot fail half-way, so a frame that fails goes
+    /// out as it came.
+    fn swap_locked(
+        &mut self,
+        engine: &FaceEngine,
+        frame: &mut VideoFrame,
+        models: &mut FaceModels,
+        latent: &[f32],
+    ) -> Result<(), ModelError> {
+        let size = models.swapper.size();
+        // The detector reads the frame as it comes; between detections the face is known
+        // (and smoothed before any pixel is read).
+        if self.tracker.needs_detection() {
             let t = Instant::now();
-            let faces = models.detector.detect(&rgb)?;
-            self.tracker.detected(faces);
+            let faces = models.detector.detect_i420(&frame.image)?;
+            // Only the face that is swapped is followed and smoothed: the others would cost
+            // their filters every frame and change nothing.
+            self.tracker
+                .detected(detect::largest(&faces).copied().into_iter().collect());
             self.update_faces(frame.capture);
             self.times.detect += t.elapsed();
+        } else {
+            self.tracker.followed();
+            self.update_faces(frame.capture);
         }
-        let mut pasted = None;
-        let largest = detect::largest(&self.faces).copied();
-        if let Some(face) = largest {
-            let t = Instant::now();
-            let (crop, m) = align::align_crop(&rgb, &face.kps, size)?;
-            self.times.align += t.elapsed();
-            let occlusion = self.occlusion_mask(&engine, &crop, &m)?;
-            let t = Instant::now();
-            let mut swapped = models.swapper.swap(&crop, &latent)?;
-            self.times.swap += t.elapsed();
-            let t = Instant::now();
-            if self.colour_transfer {
-                crate::colour::match_colour(&mut swapped, &crop);
-            }
-            // The box's pixels as they came, for finding the changed ones; the paste then
-            // works in place.
-            if let Some(rect) = ChangedRect::new(face.bbox, rgb.width(), rgb.height()) {
-                let original = rect.copy_of(&rgb);
-                let mouth = self
-                    .mouth_mask
-                    .then(|| MouthMask::from_landmarks(&face.kps))
-                    .flatten();
-                let keep = Keep::any(mouth.as_ref(), occlusion.as_ref());
-                self.paste
-                    .paste_keeping(&mut rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
-                pasted = Some((rect, original));
-            }
-            self.times.blend += t.elapsed();
-        }
-        self.times.networks += models.detector.run_time + models.swapper.run_time - before;
-        drop(models);
+        let Some(face) = detect::largest(&self.faces).copied() else {
+            return Ok(());
+        };
+        // Only the face's neighbourhood is converted to RGB, into the session's frame-sized
+        // buffer; nothing reads the rest of it.
         let t = Instant::now();
-        if let Some((rect, original)) = pasted {
-            rect.write(&mut frame.image, &original, &rgb)?;
+        let (w, h) = (frame.image.width(), frame.image.height());
+        if self.rgb.width() != w || self.rgb.height() != h {
+            self.rgb = RgbImage::new(w, h);
         }
+        rgb_around(&frame.image, &face, size, &mut self.rgb)?;
+        self.times.decode += t.elapsed();
+        let t = Instant::now();
+        let (crop, m) = align::align_crop(&self.rgb, &face.kps, size)?;
+        self.times.align += t.elapsed();
+        let occlusion = self.occlusion_mask(engine, &crop, &m)?;
+        let t = Instant::now();
+        let mut swapped = models.swapper.swap(&crop, latent)?;
+        self.times.swap += t.elapsed();
+        let t = Instant::now();
+        if self.colour_transfer {
+            crate::colour::match_colour(&mut swapped, &crop);
+        }
+        // The box's pixels as they came, for finding the changed ones; the paste then works
+        // in place.
+        let Some(rect) = ChangedRect::new(face.bbox, w, h) else {
+            self.times.blend += t.elapsed();
+            return Ok(());
+        };
+        let original = rect.copy_of(&self.rgb);
+        let mouth = self
+            .mouth_mask
+            .then(|| MouthMask::from_landmarks(&face.kps))
+            .flatten();
+        let keep = Keep::any(mouth.as_ref(), occlusion.as_ref());
+        self.paste
+            .paste_keeping(&mut self.rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
+        self.times.blend += t.elapsed();
+        let t = Instant::now();
+        rect.write(&mut frame.image, &original, &self.rgb)?;
         self.times.encode += t.elapsed();
         Ok(())
     }
 }
 
-/// The frame in RGB where processing `face` reads or writes it (the crop's source square,
-/// the face's box), black elsewhere. The rectangle is even-aligned, so every 2×2 chroma block
-/// it touches is whole and each pixel comes out as the whole frame's conversion gives it.
-fn rgb_around(image: &I420Image, face: &Detection, size: u32) -> Result<RgbImage, FaceError> {
+/// Convert the frame to RGB into `out` (the frame's size) where processing `face` reads or
+/// writes it: the crop's source square and the face's box. The rest of `out` is left as it
+/// was. The rectangle is even-aligned, so every 2×2 chroma block it touches is whole; each
+/// pixel comes out as the whole frame's conversion gives it.
+fn rgb_around(
+    image: &I420Image,
+    face: &Detection,
+    size: u32,
+    out: &mut RgbImage,
+) -> Result<(), FaceError> {
     let (w, h) = (image.width(), image.height());
+    if out.width() != w || out.height() != h {
+        return Err(FaceError::Shape(format!(
+            "a {}x{} buffer for a {w}x{h} frame",
+            out.width(),
+            out.height()
+        )));
+    }
     let to_frame = align::estimate_norm(&face.kps, size)?
         .invert()
         .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
@@ -439,38 +491,21 @@ fn rgb_around(image: &I420Image, face: &Detection, size: u32) -> Result<RgbImage
     }
     let (x0, y0) = (x0 & !1, y0 & !1);
     let (x1, y1) = (((x1 + 1) & !1).min(w), ((y1 + 1) & !1).min(h));
-    let mut out = RgbImage::new(w, h);
     if x1 <= x0 || y1 <= y0 {
-        return Ok(out);
+        return Ok(());
     }
-    let (rw, rh) = (x1 - x0, y1 - y0);
-    let (py, pu, pv) = image.planes();
-    let (cw, rcw, rch) = (
-        image.chroma_width() as usize,
-        rw.div_ceil(2) as usize,
-        rh.div_ceil(2) as usize,
-    );
-    let mut data = Vec::with_capacity(I420Image::byte_len(rw, rh));
-    for y in y0..y1 {
-        let o = (y * w + x0) as usize;
-        data.extend_from_slice(&py[o..o + rw as usize]);
-    }
-    for plane in [pu, pv] {
-        for cy in 0..rch {
-            let o = (y0 as usize / 2 + cy) * cw + x0 as usize / 2;
-            data.extend_from_slice(&plane[o..o + rcw]);
-        }
-    }
-    let part = I420Image::from_data(rw, rh, data)
-        .map_err(|e| FaceError::Shape(e.to_string()))?
-        .to_rgb();
     let stride = w as usize * 3;
-    let row = rw as usize * 3;
-    for (j, src) in part.data().chunks_exact(row).enumerate() {
-        let o = (y0 as usize + j) * stride + x0 as usize * 3;
-        out.data_mut()[o..o + row].copy_from_slice(src);
+    let (a, b) = (x0 as usize * 3, x1 as usize * 3);
+    for (y, row) in out
+        .data_mut()
+        .chunks_exact_mut(stride)
+        .enumerate()
+        .take(y1 as usize)
+        .skip(y0 as usize)
+    {
+        image.row_to_rgb(y as u32, x0, &mut row[a..b]);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The even-aligned rectangle `[x0, x1) × [y0, y1)` around a face's box that
@@ -525,44 +560,49 @@ impl ChangedRect {
                 "frame {w}x{h} does not match its RGB images"
             )));
         }
-        let (x0, y0) = (self.x0, self.y0);
-        let mut sub = RgbImage::new(rw, rh);
-        let stride = w as usize * 3;
-        let mut changed = vec![false; (rw * rh) as usize];
-        for y in 0..rh as usize {
-            let src = (y0 as usize + y) * stride + x0 as usize * 3;
-            let row = &after.data()[src..src + rw as usize * 3];
-            let old = &before[y * rw as usize * 3..(y + 1) * rw as usize * 3];
-            sub.data_mut()[y * rw as usize * 3..(y + 1) * rw as usize * 3].copy_from_slice(row);
-            for x in 0..rw as usize {
-                changed[y * rw as usize + x] = row[x * 3..x * 3 + 3] != old[x * 3..x * 3 + 3];
-            }
-        }
-        let conv = sub.to_i420();
-        let (sy, su, sv) = conv.planes();
+        let (x0, y0) = (self.x0 as usize, self.y0 as usize);
+        let (w, rw, rh) = (w as usize, rw as usize, rh as usize);
+        let (stride, row) = (w * 3, rw * 3);
         let cw = image.chroma_width() as usize;
-        let scw = conv.chroma_width() as usize;
         let (py, pu, pv) = image.planes_mut();
-        for y in 0..rh as usize {
-            for x in 0..rw as usize {
-                if changed[y * rw as usize + x] {
-                    py[(y0 as usize + y) * w as usize + x0 as usize + x] = sy[y * rw as usize + x];
-                }
+        let pixel = |r: &[u8], x: usize| [r[x * 3], r[x * 3 + 1], r[x * 3 + 2]];
+        // Block by block, as the whole frame's conversion would group them (an odd last row
+        // or column repeats its pixels); only blocks with a changed pixel are converted.
+        for by in 0..rh.div_ceil(2) {
+            let (ya, yb) = (2 * by, (2 * by + 1).min(rh - 1));
+            let new_a = &after.data()[(y0 + ya) * stride + x0 * 3..][..row];
+            let new_b = &after.data()[(y0 + yb) * stride + x0 * 3..][..row];
+            let (old_a, old_b) = (&before[ya * row..][..row], &before[yb * row..][..row]);
+            if new_a == old_a && new_b == old_b {
+                continue;
             }
-        }
-        for cy in 0..(rh as usize).div_ceil(2) {
-            for cx in 0..(rw as usize).div_ceil(2) {
-                let any = (0..2).any(|dy| {
-                    (0..2).any(|dx| {
-                        let (x, y) = (2 * cx + dx, 2 * cy + dy);
-                        x < rw as usize && y < rh as usize && changed[y * rw as usize + x]
-                    })
-                });
-                if any {
-                    let o = (y0 as usize / 2 + cy) * cw + x0 as usize / 2 + cx;
-                    pu[o] = su[cy * scw + cx];
-                    pv[o] = sv[cy * scw + cx];
+            for bx in 0..rw.div_ceil(2) {
+                let (xa, xb) = (2 * bx, (2 * bx + 1).min(rw - 1));
+                let new = [
+                    pixel(new_a, xa),
+                    pixel(new_a, xb),
+                    pixel(new_b, xa),
+                    pixel(new_b, xb),
+                ];
+                let old = [
+                    pixel(old_a, xa),
+                    pixel(old_a, xb),
+                    pixel(old_b, xa),
+                    pixel(old_b, xb),
+                ];
+                if new == old {
+                    continue;
                 }
+                let (ys, u, v) = rgb_block_to_i420(new);
+                let places = [(xa, ya), (xb, ya), (xa, yb), (xb, yb)];
+                for (k, (x, y)) in places.into_iter().enumerate() {
+                    if new[k] != old[k] {
+                        py[(y0 + y) * w + x0 + x] = ys[k];
+                    }
+                }
+                let o = (y0 / 2 + by) * cw + x0 / 2 + bx;
+                pu[o] = u;
+                pv[o] = v;
             }
         }
         Ok(())
@@ -595,17 +635,16 @@ impl VideoProcessor for FaceSwapProcessor {
     }
 
     fn process(&mut self, mut frame: VideoFrame) -> VideoFrame {
-        let original = frame.image.clone();
         match self.swap_frame(&mut frame) {
             Ok(()) => {
                 self.times.frames += 1;
                 frame
             }
             Err(e) => {
-                // A frame the engine cannot handle goes out as it came; the next one tries again.
+                // A frame the engine cannot handle goes out as it came (nothing is written
+                // into it before the last step succeeds); the next one tries again.
                 self.last_error = Some(e.to_string());
                 self.reset_faces();
-                frame.image = original;
                 frame
             }
         }
@@ -638,5 +677,100 @@ impl VideoProcessor for FaceSwapProcessor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the write-back must give: the whole frame converted, its luma taken where a
+    /// pixel inside the rectangle changed and its chroma where a block did.
+    fn reference_write(image: &mut I420Image, before: &RgbImage, after: &RgbImage, r: ChangedRect) {
+        let full = after.to_i420();
+        let (w, cw) = (image.width() as usize, image.chroma_width() as usize);
+        let (fy, fu, fv) = full.planes();
+        let (py, pu, pv) = image.planes_mut();
+        for y in r.y0..r.y1 {
+            for x in r.x0..r.x1 {
+                if before.pixel(x, y) != after.pixel(x, y) {
+                    let i = y as usize * w + x as usize;
+                    py[i] = fy[i];
+                    let c = (y / 2) as usize * cw + (x / 2) as usize;
+                    pu[c] = fu[c];
+                    pv[c] = fv[c];
+                }
+            }
+        }
+    }
+
+    /// The neighbourhood holds everything the alignment and the paste read: whatever the rest
+    /// of the buffer holds, the crop, and the box's pixels, are those of the whole frame.
+    #[test]
+    fn the_neighbourhood_gives_what_the_whole_frame_gives() {
+        let frame = crate::standin::textured(640, 360, 17).to_i420();
+        let full = frame.to_rgb();
+        // Landmarks of a face turned by various angles and sizes, anywhere, edges included.
+        for (cx, cy, size, degrees) in [
+            (320.0f32, 180.0f32, 120.0f32, 0.0f32),
+            (100.5, 300.25, 200.0, 25.0),
+            (600.0, 20.0, 90.0, -40.0),
+            (5.0, 350.0, 150.0, 80.0),
+        ] {
+            let (c, s) = (degrees.to_radians().cos(), degrees.to_radians().sin());
+            let place = |x: f32, y: f32| {
+                let (x, y) = ((x - 56.0) * size / 112.0, (y - 56.0) * size / 112.0);
+                [cx + c * x - s * y, cy + s * x + c * y]
+            };
+            let kps = align::ARCFACE_112.map(|[x, y]| place(x as f32, y as f32));
+            let face = Detection {
+                bbox: [
+                    cx - size / 2.0,
+                    cy - size / 2.0,
+                    cx + size / 2.0,
+                    cy + size / 2.0,
+                ],
+                score: 0.9,
+                kps,
+            };
+            let mut around = RgbImage::new(640, 360);
+            around.data_mut().fill(0xab);
+            rgb_around(&frame, &face, 128, &mut around).unwrap();
+            let (ours, _) = align::align_crop(&around, &face.kps, 128).unwrap();
+            let (theirs, _) = align::align_crop(&full, &face.kps, 128).unwrap();
+            assert!(ours == theirs, "crop at ({cx}, {cy}) {degrees}°");
+            let rect = ChangedRect::new(face.bbox, 640, 360).unwrap();
+            assert_eq!(rect.copy_of(&around), rect.copy_of(&full));
+        }
+    }
+
+    #[test]
+    fn write_back_changes_what_the_whole_frames_conversion_gives() {
+        for (w, h, bbox) in [
+            (64, 48, [10.3, 7.8, 40.2, 33.5]),
+            (37, 21, [20.0, 5.0, 36.9, 20.5]),
+            (37, 21, [-4.0, -3.0, 12.0, 9.0]),
+            (40, 30, [0.0, 0.0, 39.0, 29.0]),
+        ] {
+            let before = crate::standin::textured(w, h, 3);
+            let mut after = before.clone();
+            // Change a scattering of pixels, and one whole row.
+            let mut s = 0x1234_5678u32;
+            for (i, v) in after.data_mut().iter_mut().enumerate() {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                if s.is_multiple_of(5) || i / (w as usize * 3) == 8 {
+                    *v = v.wrapping_add((s >> 24) as u8 | 1);
+                }
+            }
+            let image = before.to_i420();
+            let (mut ours, mut theirs) = (image.clone(), image.clone());
+            write_changed(&mut ours, &before, &after, bbox).unwrap();
+            let rect = ChangedRect::new(bbox, w, h).unwrap();
+            reference_write(&mut theirs, &before, &after, rect);
+            assert!(ours == theirs, "{w}x{h} {bbox:?}");
+            assert!(ours != image);
+        }
     }
 }

@@ -17,3 +17,21 @@ pub fn textured(w: u32, h: u32, seed: u32) -> RgbImage {
     }
     img
 }
+
+/// A `w × h` dark picture (level 64) with a textured 240 × 300 patch at its centre: at
+/// 1280 × 720 the tiny stand-in detector's largest face lands on the patch, clear of the
+/// frame's edges, as a person's face sits in a call (its other answers, on the dark
+/// background and the letterbox's black, are smaller). The video benchmark uses it.
+pub fn one_face(w: u32, h: u32) -> RgbImage {
+    let mut img = RgbImage::new(w, h);
+    img.data_mut().fill(64);
+    let (pw, ph) = (240.min(w), 300.min(h));
+    let patch = textured(pw, ph, 1);
+    let (x0, y0) = (((w - pw) / 2) as usize, ((h - ph) / 2) as usize);
+    let (row, stride) = (pw as usize * 3, w as usize * 3);
+    for (y, src) in patch.data().chunks_exact(row).enumerate() {
+        let o = (y0 + y) * stride + x0 * 3;
+        img.data_mut()[o..o + row].copy_from_slice(src);
+    }
+    img
+}

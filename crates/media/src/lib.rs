@@ -22,4 +22,4 @@ pub mod y4m;
 pub use audio::AudioBlock;
 pub use error::MediaError;
 pub use time::Timestamp;
-pub use video::{I420Image, RgbImage, VideoFrame};
+pub use video::{I420Image, RgbImage, VideoFrame, rgb_block_to_i420};

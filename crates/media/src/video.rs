@@ -60,6 +60,28 @@ pub(crate) fn rgb_to_ycbcr(rgb: [u8; 3]) -> (u8, u8, u8) {
     )
 }
 
+/// One 2×2 block of full-range RGB pixels (top left, top right, bottom left, bottom right)
+/// in BT.601 limited range, exactly as [`RgbImage::to_i420`] converts it: the four pixels'
+/// luma and the block's chroma (the mean of its four pixels; a block cut by an odd edge
+/// repeats the edge's pixels, as `to_i420` does).
+#[inline]
+pub fn rgb_block_to_i420(px: [[u8; 3]; 4]) -> ([u8; 4], u8, u8) {
+    let mut sum = [0i32; 3];
+    let ys = px.map(|p| {
+        let [r, g, b] = p.map(i32::from);
+        sum[0] += r;
+        sum[1] += g;
+        sum[2] += b;
+        luma(r, g, b)
+    });
+    let [r, g, b] = sum;
+    (
+        ys,
+        chroma(CB_R * r + CB_G * g + CB_B * b, FIX + 2),
+        chroma(CR_R * r + CR_G * g + CR_B * b, FIX + 2),
+    )
+}
+
 #[inline(always)]
 fn luma(r: i32, g: i32, b: i32) -> u8 {
     (16 + ((Y_R * r + Y_G * g + Y_B * b + HALF) >> FIX)).clamp(0, 255) as u8
@@ -199,6 +221,110 @@ impl I420Image {
                     px[2] = clamp_fix(l + b);
                 }
             }
+        }
+        out
+    }
+}
+
+impl I420Image {
+    /// Pixels `x0..` of row `y` as full-range RGB, exactly as [`I420Image::to_rgb`] gives
+    /// them, into `out` (three bytes a pixel, as many pixels as it holds and the row has).
+    /// Returns how many pixels were written; none when `y` or `x0` lies outside the image.
+    pub fn row_to_rgb(&self, y: u32, x0: u32, out: &mut [u8]) -> usize {
+        if y >= self.height || x0 >= self.width {
+            return 0;
+        }
+        let n = (out.len() / 3).min((self.width - x0) as usize);
+        let (w, cw) = (self.width as usize, self.chroma_width() as usize);
+        let (y_plane, u_plane, v_plane) = self.planes();
+        let (row, x0) = (y as usize, x0 as usize);
+        let y_row = &y_plane[row * w..][..w];
+        let u_row = &u_plane[row / 2 * cw..][..cw];
+        let v_row = &v_plane[row / 2 * cw..][..cw];
+        let pixel = |px: &mut [u8], y: u8, (r, g, b): (i32, i32, i32)| {
+            let l = (i32::from(y) - 16) * RGB_Y;
+            px[0] = clamp_fix(l + r);
+            px[1] = clamp_fix(l + g);
+            px[2] = clamp_fix(l + b);
+        };
+        let chroma_terms = |c: usize| {
+            let (u, v) = (i32::from(u_row[c]) - 128, i32::from(v_row[c]) - 128);
+            (R_CR * v + HALF, G_CB * u + G_CR * v + HALF, B_CB * u + HALF)
+        };
+        // An odd first pixel alone, then pixel pairs sharing their chroma sample, as `to_rgb`
+        // goes, then an odd last one.
+        let (mut x, mut rest) = (x0, &mut out[..n * 3]);
+        if x % 2 == 1 {
+            let (px, tail) = rest.split_at_mut(3);
+            pixel(px, y_row[x], chroma_terms(x / 2));
+            (x, rest) = (x + 1, tail);
+        }
+        let mut pairs = rest.chunks_exact_mut(6);
+        for pair in &mut pairs {
+            let terms = chroma_terms(x / 2);
+            let (a, b) = pair.split_at_mut(3);
+            pixel(a, y_row[x], terms);
+            pixel(b, y_row[x + 1], terms);
+            x += 2;
+        }
+        let last = pairs.into_remainder();
+        if last.len() == 3 {
+            pixel(last, y_row[x], chroma_terms(x / 2));
+        }
+        n
+    }
+
+    /// Row `j` of [`I420Image::to_rgb_half`] into `out` (three bytes a pixel, as many pixels
+    /// as it holds and the half row has), without building the rest. Returns how many pixels
+    /// were written; none when `j` lies outside the half-size image.
+    pub fn half_row_to_rgb(&self, j: u32, out: &mut [u8]) -> usize {
+        let (hw, hh) = (self.width as usize / 2, self.height / 2);
+        if j >= hh {
+            return 0;
+        }
+        let n = (out.len() / 3).min(hw);
+        let (w, cw, j) = (
+            self.width as usize,
+            self.chroma_width() as usize,
+            j as usize,
+        );
+        let (y_plane, u_plane, v_plane) = self.planes();
+        let top = &y_plane[2 * j * w..][..2 * n];
+        let bottom = &y_plane[(2 * j + 1) * w..][..2 * n];
+        let u_row = &u_plane[j * cw..][..n];
+        let v_row = &v_plane[j * cw..][..n];
+        let blocks = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+        let chroma = u_row.iter().zip(v_row);
+        for ((px, (t, b)), (&u, &v)) in out.chunks_exact_mut(3).zip(blocks).zip(chroma) {
+            let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
+            let (r, g, bl) = (R_CR * v + HALF, G_CB * u + G_CR * v + HALF, B_CB * u + HALF);
+            let mut sum = [0i32; 3];
+            for &y in [t[0], t[1], b[0], b[1]].iter() {
+                let l = (i32::from(y) - 16) * RGB_Y;
+                sum[0] += i32::from(clamp_fix(l + r));
+                sum[1] += i32::from(clamp_fix(l + g));
+                sum[2] += i32::from(clamp_fix(l + bl));
+            }
+            px[0] = ((sum[0] + 2) >> 2) as u8;
+            px[1] = ((sum[1] + 2) >> 2) as u8;
+            px[2] = ((sum[2] + 2) >> 2) as u8;
+        }
+        n
+    }
+
+    /// The image at half size in RGB, `width / 2 × height / 2` (an odd last row or column is
+    /// left out): each pixel the mean of a 2×2 block of [`I420Image::to_rgb`]'s pixels,
+    /// rounded half up, which is what a 2:1 bilinear resize of the RGB image gives. Each
+    /// block shares one chroma sample, so this never builds the full-size image.
+    pub fn to_rgb_half(&self) -> RgbImage {
+        let (hw, hh) = (self.width / 2, self.height / 2);
+        let mut out = RgbImage::new(hw, hh);
+        if hw == 0 || hh == 0 {
+            return out;
+        }
+        let rows = out.data.chunks_exact_mut(hw as usize * 3);
+        for (j, out_row) in rows.enumerate() {
+            self.half_row_to_rgb(j as u32, out_row);
         }
         out
     }

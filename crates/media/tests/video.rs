@@ -175,3 +175,113 @@ fn yuv_to_rgb_converts_each_pixel_with_its_blocks_chroma() {
         }
     }
 }
+
+fn random_i420(w: u32, h: u32, mut seed: u32) -> I420Image {
+    let len = I420Image::byte_len(w, h);
+    let data = (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed >> 8) as u8
+        })
+        .collect();
+    I420Image::from_data(w, h, data).unwrap()
+}
+
+/// A row, or part of one, converts as the whole image does, wherever it starts.
+#[test]
+fn a_rows_pixels_convert_as_the_whole_image_does() {
+    for (w, h) in [(1, 1), (5, 3), (16, 9), (37, 21)] {
+        let image = random_i420(w, h, 0x9e37_79b9 ^ w);
+        let rgb = image.to_rgb();
+        for y in 0..h {
+            for x0 in [0, 1, w / 2, w - 1] {
+                let mut out = vec![0u8; (w as usize + 2) * 3];
+                let n = image.row_to_rgb(y, x0, &mut out);
+                assert_eq!(n, (w - x0) as usize);
+                let o = (y * w + x0) as usize * 3;
+                assert_eq!(
+                    &out[..n * 3],
+                    &rgb.data()[o..o + n * 3],
+                    "{w}x{h} row {y} from {x0}"
+                );
+            }
+        }
+        let mut out = [0u8; 6];
+        assert_eq!(image.row_to_rgb(h, 0, &mut out), 0);
+        assert_eq!(image.row_to_rgb(0, w, &mut out), 0);
+        assert_eq!(image.row_to_rgb(0, 0, &mut out[..2]), 0);
+    }
+}
+
+/// The half-size image is the rounded mean of each 2×2 block of the full conversion.
+#[test]
+fn the_half_size_image_averages_each_block_of_the_full_one() {
+    for (w, h) in [(1, 1), (2, 2), (6, 4), (37, 21), (64, 36)] {
+        let image = random_i420(w, h, 0x5bd1_e995 ^ h);
+        let (full, half) = (image.to_rgb(), image.to_rgb_half());
+        assert_eq!((half.width(), half.height()), (w / 2, h / 2));
+        for y in 0..h / 2 {
+            for x in 0..w / 2 {
+                let mut want = [0u8; 3];
+                for (c, v) in want.iter_mut().enumerate() {
+                    let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                        .iter()
+                        .map(|&(dx, dy)| u32::from(full.pixel(2 * x + dx, 2 * y + dy)[c]))
+                        .sum();
+                    *v = ((sum + 2) >> 2) as u8;
+                }
+                assert_eq!(half.pixel(x, y), want, "{w}x{h} at ({x}, {y})");
+            }
+        }
+    }
+}
+
+/// A block converts as a whole image of it does, odd edges included.
+#[test]
+fn a_block_converts_as_the_whole_image_does() {
+    for (w, h) in [(2, 2), (6, 4), (5, 3), (37, 21)] {
+        let rgb = random_i420(w, h, w * 31 + h).to_rgb();
+        let i420 = rgb.to_i420();
+        let (y, u, v) = i420.planes();
+        let cw = i420.chroma_width();
+        for by in 0..h.div_ceil(2) {
+            for bx in 0..w.div_ceil(2) {
+                let at = |dx: u32, dy: u32| {
+                    rgb.pixel((2 * bx + dx).min(w - 1), (2 * by + dy).min(h - 1))
+                };
+                let (ys, bu, bv) =
+                    studio_media::rgb_block_to_i420([at(0, 0), at(1, 0), at(0, 1), at(1, 1)]);
+                for (k, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+                    let (px, py) = (2 * bx + dx, 2 * by + dy);
+                    if px < w && py < h {
+                        assert_eq!(
+                            ys[k],
+                            y[(py * w + px) as usize],
+                            "{w}x{h} luma ({px}, {py})"
+                        );
+                    }
+                }
+                let c = (by * cw + bx) as usize;
+                assert_eq!((bu, bv), (u[c], v[c]), "{w}x{h} chroma ({bx}, {by})");
+            }
+        }
+    }
+}
+
+/// A half row, or the start of one, is that row of the half-size image.
+#[test]
+fn a_half_row_is_that_row_of_the_half_size_image() {
+    let image = random_i420(37, 21, 0x0bad_cafe);
+    let half = image.to_rgb_half();
+    for j in 0..10 {
+        for len in [18, 5] {
+            let mut out = vec![0u8; len * 3];
+            assert_eq!(image.half_row_to_rgb(j, &mut out), len);
+            let o = (j * 18) as usize * 3;
+            assert_eq!(&out[..], &half.data()[o..o + len * 3]);
+        }
+    }
+    assert_eq!(image.half_row_to_rgb(10, &mut [0u8; 6]), 0);
+}
