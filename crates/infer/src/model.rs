@@ -2,7 +2,7 @@
 
 use crate::edit::GraphEdit;
 use crate::graph::{Graph, ModelInfo};
-use crate::ort_backend::{self, OrtModel, OrtSource};
+use crate::ort_backend::{self, OrtModel, OrtSource, Placement};
 use crate::runtime::find_onnxruntime;
 use crate::tensor::ElementType;
 use crate::tract_backend::TractModel;
@@ -152,6 +152,11 @@ impl Model {
         } else {
             OrtSource::File(path.to_path_buf())
         };
+        let placement = Placement {
+            device: &options.device,
+            threads: options.threads,
+            engine_cache: options.engine_cache.as_deref(),
+        };
         let (inner, backend) = match options.backend {
             BackendChoice::Tract => (
                 Inner::Tract(Box::new(TractModel::load(&graph)?)),
@@ -166,7 +171,7 @@ impl Model {
                 let search = find_onnxruntime(options.runtime_path.as_deref());
                 let ort = match (&search.found, search.source) {
                     (Some(lib), Some(source)) => ort_backend::environment(lib)
-                        .and_then(|env| OrtModel::load(env, path, &ort_source, options))
+                        .and_then(|env| OrtModel::load(env, path, &ort_source, &placement))
                         .map(|(m, provider, device)| {
                             (
                                 m,

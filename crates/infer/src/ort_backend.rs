@@ -3,7 +3,7 @@
 //! DirectML > CPU).
 
 use crate::tensor::ElementType;
-use crate::{InferError, ModelOptions, Tensor};
+use crate::{InferError, Tensor};
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
@@ -132,6 +132,14 @@ fn builder(
     Ok(b)
 }
 
+/// Where a session runs: the device setting (`auto`, `cpu`, `cuda:N`, ...), threads per
+/// model, and where TensorRT keeps its engines.
+pub struct Placement<'a> {
+    pub device: &'a str,
+    pub threads: Option<usize>,
+    pub engine_cache: Option<&'a Path>,
+}
+
 /// What a session is built from: the file, or the bytes of a graph edited as it loaded.
 pub enum OrtSource {
     File(PathBuf),
@@ -155,9 +163,9 @@ impl OrtModel {
         env: &Environment,
         path: &Path,
         source: &OrtSource,
-        options: &ModelOptions,
+        placement: &Placement,
     ) -> Result<(OrtModel, String, String), InferError> {
-        let (device, threads) = (options.device.as_str(), options.threads);
+        let (device, threads) = (placement.device, placement.threads);
         let load_error = |reason: String| InferError::Load {
             backend: "ort",
             path: path.to_path_buf(),
@@ -165,7 +173,7 @@ impl OrtModel {
         };
         let mut notes = Vec::new();
         if device != "cpu" {
-            let engine_cache = options.engine_cache.as_deref();
+            let engine_cache = placement.engine_cache;
             for (name, dev, provider) in providers_for(device, engine_cache) {
                 let attempt = builder(env, threads).and_then(|b| {
                     let mut b = b
