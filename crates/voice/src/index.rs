@@ -39,6 +39,7 @@
 
 use std::io::Read;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, Weak};
 
 /// Neighbours per frame, as RVC asks faiss for.
 pub const K: usize = 8;
@@ -377,7 +378,34 @@ impl std::fmt::Debug for FeatureIndex {
     }
 }
 
+/// The indexes in use, by file: sessions wearing the same voice share one copy (an index of
+/// 100 000 vectors is about 300 MB). An entry lives as long as a converter holds it.
+type OpenIndexes = std::collections::HashMap<std::path::PathBuf, (FileStamp, Weak<FeatureIndex>)>;
+static OPEN_INDEXES: Mutex<Option<OpenIndexes>> = Mutex::new(None);
+
+/// What tells a file from its rewritten self: its length and modification time.
+type FileStamp = (u64, Option<std::time::SystemTime>);
+
 impl FeatureIndex {
+    /// The index in `path`, shared with every other holder of the same unchanged file.
+    pub fn open_shared(path: &std::path::Path) -> Result<Arc<FeatureIndex>, IndexError> {
+        let meta = std::fs::metadata(path)?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let mut open = OPEN_INDEXES.lock().unwrap_or_else(|p| p.into_inner());
+        let open = open.get_or_insert_with(Default::default);
+        if let Some((known, weak)) = open.get(&key)
+            && *known == stamp
+            && let Some(index) = weak.upgrade()
+        {
+            return Ok(index);
+        }
+        let index = Arc::new(FeatureIndex::open(path)?);
+        open.retain(|_, (_, weak)| weak.strong_count() > 0);
+        open.insert(key, (stamp, Arc::downgrade(&index)));
+        Ok(index)
+    }
+
     /// Reads an index file.
     pub fn open(path: &std::path::Path) -> Result<FeatureIndex, IndexError> {
         let file = std::fs::File::open(path)?;

@@ -122,7 +122,7 @@ pub struct NeuralConverter {
     to_16k: WindowResampler,
     to_48k: WindowResampler,
     noise: Noise,
-    index: Option<FeatureIndex>,
+    index: Option<std::sync::Arc<FeatureIndex>>,
     index_rate: f32,
     /// Feature vectors (20 ms) at the window's start that are context: RVC leaves these
     /// unmixed (`skip_head // 2`), and only the newer ones reach the output.
@@ -370,14 +370,14 @@ impl NeuralConverter {
         };
         // RVC reads no index at a rate of 0, and then converts exactly as without one.
         let index = match &voice.index {
-            Some(path) if voice.index_rate > 0.0 => {
-                Some(FeatureIndex::open(std::path::Path::new(path)).map_err(|e| {
+            Some(path) if voice.index_rate > 0.0 => Some(
+                FeatureIndex::open_shared(std::path::Path::new(path)).map_err(|e| {
                     VoiceError::Model {
                         what: "index".into(),
                         reason: format!("{path}: {e}"),
                     }
-                })?)
-            }
+                })?,
+            ),
             _ => None,
         };
         let index_threads = std::thread::available_parallelism()

@@ -312,3 +312,26 @@ fn search_speed() {
         }
     }
 }
+
+/// Sessions wearing the same voice share its index: one copy while any holds it, read again
+/// once none does or when the file is rewritten.
+#[test]
+fn an_index_file_in_use_is_shared_and_a_rewritten_one_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("added_IVF4_Flat_nprobe_1_alto_v2.index");
+    let mut rng = Rng(9);
+    let (bytes, _) = random_ivf(&mut rng, 8, 20, 4, DirectMap::None);
+    std::fs::write(&path, &bytes).unwrap();
+    let a = FeatureIndex::open_shared(&path).unwrap();
+    let b = FeatureIndex::open_shared(&path).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "one copy for two holders");
+    drop((a, b));
+    let c = FeatureIndex::open_shared(&path).unwrap();
+    assert_eq!(c.len(), 20);
+    // Rewritten with another size: read again, not the copy in use.
+    let (bytes, _) = random_ivf(&mut rng, 8, 30, 4, DirectMap::None);
+    std::fs::write(&path, &bytes).unwrap();
+    let d = FeatureIndex::open_shared(&path).unwrap();
+    assert_eq!((c.len(), d.len()), (20, 30));
+    assert!(!std::sync::Arc::ptr_eq(&c, &d));
+}
