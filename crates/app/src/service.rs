@@ -14,7 +14,7 @@ use studio_client::{FaceImage, ServerClient};
 use studio_media::input::{AudioInput, VideoInput};
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
-use studio_proto::config::{Config, FACE_MODEL_IDS};
+use studio_proto::config::{Config, FACE_MODEL_IDS, OCCLUSION_MODEL_ID};
 use studio_run::controls::LiveControls;
 use studio_run::levels::AudioLevels;
 use studio_run::manager::{ManagerOptions, ServerInfo};
@@ -446,6 +446,20 @@ impl Driver {
                             )));
                             return;
                         }
+                    }
+                });
+            }
+            Effect::FetchOcclusionModel => {
+                let Some(client) = self.clients.borrow()[index(Role::Video)].clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    // Progress comes with the server's status; a refusal is told at once.
+                    if let Err(e) = client.fetch_model(OCCLUSION_MODEL_ID).await {
+                        send(Event::FaceModelsRefused(format!(
+                            "The video server would not fetch the occlusion model {OCCLUSION_MODEL_ID}: {}",
+                            e.plain()
+                        )));
                     }
                 });
             }

@@ -641,6 +641,9 @@ pub enum Effect {
     },
     /// `POST /v1/models/{id}` on the video server for each face model.
     FetchFaceModels,
+    /// `POST /v1/models/xseg_1` on the video server, for the occlusion mask (the server
+    /// answers at once when it has the model).
+    FetchOcclusionModel,
     /// The system's file dialog; what is picked comes back as [`Event::Picked`].
     PickFile(PickKind),
     SetGains {
@@ -1149,7 +1152,11 @@ impl Store {
                     return Vec::new();
                 }
                 self.state.keep_occluders = on;
-                self.live(Role::Video, Control::Occlusion { on })
+                let mut effects = self.live(Role::Video, Control::Occlusion { on });
+                if on && self.reachable[role_index(Role::Video)] {
+                    effects.push(Effect::FetchOcclusionModel);
+                }
+                effects
             }
             Command::ChooseVoice(id) => {
                 // A choice made now wins over a voice file still on its way.
@@ -1304,7 +1311,13 @@ impl Store {
                     return Vec::new();
                 }
                 match role {
-                    Role::Video => self.upload_chosen_face(),
+                    Role::Video => {
+                        let mut effects = self.upload_chosen_face();
+                        if self.state.keep_occluders {
+                            effects.push(Effect::FetchOcclusionModel);
+                        }
+                        effects
+                    }
                     Role::Audio => {
                         let mut effects = vec![Effect::FetchVoices];
                         effects.extend(self.upload_voice_files());
@@ -2336,6 +2349,28 @@ mod tests {
         assert!(
             store.command(Command::KeepOccluders(false)).is_empty(),
             "once"
+        );
+    }
+
+    #[test]
+    fn keeping_occluders_has_the_video_server_fetch_the_occlusion_model() {
+        let mut store = store();
+        assert!(store.command(Command::KeepOccluders(true)).is_empty());
+        store.command(Command::Start);
+        // At each start, once the video server answers.
+        assert!(
+            store
+                .apply(Event::ServerUp(Role::Video, true))
+                .contains(&Effect::FetchOcclusionModel)
+        );
+        assert!(store.command(Command::KeepOccluders(false)).len() == 1);
+        // Turned on while it runs: the control and the fetch.
+        assert_eq!(
+            store.command(Command::KeepOccluders(true)),
+            [
+                Effect::Control(Role::Video, Control::Occlusion { on: true }),
+                Effect::FetchOcclusionModel
+            ]
         );
     }
 
