@@ -75,8 +75,10 @@ impl Letterbox {
     }
 }
 
-/// Taps of OpenCV's bilinear resize along one axis: source index and 11-bit weights.
-fn resize_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, i32, i32)> {
+/// Where each of `n_out` outputs of OpenCV's bilinear resize (`INTER_LINEAR`) reads along one
+/// axis of `n_in`: pixel centres aligned, the two source indices and the second one's weight,
+/// clamped at the edges.
+pub(crate) fn linear_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, f32)> {
     let scale = f64::from(n_in) / f64::from(n_out);
     (0..n_out)
         .map(|d| {
@@ -91,9 +93,19 @@ fn resize_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, i32, i32)> {
                 s = i64::from(n_in) - 1;
                 fr = 0.0;
             }
-            let a1 = (fr * 2048.0).round_ties_even() as i32;
             let s = s as usize;
-            (s, (s + 1).min(n_in as usize - 1), 2048 - a1, a1)
+            (s, (s + 1).min(n_in as usize - 1), fr)
+        })
+        .collect()
+}
+
+/// Taps of OpenCV's 8-bit bilinear resize along one axis: source indices and 11-bit weights.
+fn resize_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, i32, i32)> {
+    linear_taps(n_out, n_in)
+        .into_iter()
+        .map(|(s0, s1, fr)| {
+            let a1 = (fr * 2048.0).round_ties_even() as i32;
+            (s0, s1, 2048 - a1, a1)
         })
         .collect()
 }

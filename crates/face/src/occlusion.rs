@@ -114,27 +114,10 @@ pub fn face_mask(raw: &[f32], mw: u32, mh: u32, cw: u32, ch: u32) -> Result<Vec<
 /// OpenCV's bilinear `resize` of one float plane (`INTER_LINEAR`: pixel centres aligned,
 /// edges clamped, coefficients in f32).
 fn resize_linear(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
-    let taps = |n_out: u32, n_in: u32| -> Vec<(usize, usize, f32)> {
-        let scale = f64::from(n_in) / f64::from(n_out);
-        (0..n_out)
-            .map(|d| {
-                let f = ((f64::from(d) + 0.5) * scale - 0.5) as f32;
-                let mut s = f.floor() as i64;
-                let mut fr = f - s as f32;
-                if s < 0 {
-                    s = 0;
-                    fr = 0.0;
-                }
-                if s >= i64::from(n_in) - 1 {
-                    s = i64::from(n_in) - 1;
-                    fr = 0.0;
-                }
-                let s = s as usize;
-                (s, (s + 1).min(n_in as usize - 1), fr)
-            })
-            .collect()
-    };
-    let (xt, yt) = (taps(dw, sw), taps(dh, sh));
+    let (xt, yt) = (
+        crate::detect::linear_taps(dw, sw),
+        crate::detect::linear_taps(dh, sh),
+    );
     let sw = sw as usize;
     // Horizontal pass for every source row, then the vertical one.
     let mut rows = vec![0f32; sh as usize * dw as usize];
