@@ -188,8 +188,10 @@ pub struct StageTimes {
     pub encode: Duration,
     /// Of the above, the time inside the networks themselves.
     pub networks: Duration,
-    /// Of `networks`, the detector's (the rest is the swapper's).
+    /// Of `networks`, the detector's.
     pub detect_network: Duration,
+    /// Of `networks`, the occlusion model's (the rest is the swapper's).
+    pub occlude_network: Duration,
 }
 
 impl StageTimes {
@@ -205,15 +207,20 @@ impl StageTimes {
     }
 
     /// `(name, milliseconds per frame outside the networks)` in pipeline order: the stages
-    /// less the time the detector and the swapper spent inside their networks.
+    /// less the time the detector, the occlusion model and the swapper spent inside their
+    /// networks.
     pub fn per_frame_outside_ms(&self) -> Vec<(&'static str, f64)> {
         let n = self.frames.max(1) as f64;
         let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n;
-        let swap_network = self.networks.saturating_sub(self.detect_network);
+        let swap_network = self
+            .networks
+            .saturating_sub(self.detect_network)
+            .saturating_sub(self.occlude_network);
         self.per_frame_ms()
             .into_iter()
             .map(|(name, v)| match name {
                 "detect" => (name, (v - ms(self.detect_network)).max(0.0)),
+                "occlude" => (name, (v - ms(self.occlude_network)).max(0.0)),
                 "swap" => (name, (v - ms(swap_network)).max(0.0)),
                 _ => (name, v),
             })
@@ -336,7 +343,9 @@ impl FaceSwapProcessor {
         let before = occluder.run_time;
         let mask = occluder.mask(crop, to_crop)?;
         self.times.occlude += t.elapsed();
-        self.times.networks += occluder.run_time - before;
+        let network = occluder.run_time - before;
+        self.times.occlude_network += network;
+        self.times.networks += network;
         Ok(Some(mask))
     }
 
