@@ -432,12 +432,17 @@ impl Driver {
                     send(Event::Picked(kind, picked));
                 });
             }
-            Effect::FetchFaceModels => {
+            Effect::FetchFaceModels | Effect::FetchOcclusionModel => {
+                let ids: &'static [&'static str] = if effect == Effect::FetchFaceModels {
+                    &FACE_MODEL_IDS
+                } else {
+                    &[OCCLUSION_MODEL_ID]
+                };
                 let Some(client) = self.clients.borrow()[index(Role::Video)].clone() else {
                     return;
                 };
                 tokio::spawn(async move {
-                    for id in FACE_MODEL_IDS {
+                    for id in ids {
                         // Progress comes with the server's status; a refusal is told at once.
                         if let Err(e) = client.fetch_model(id).await {
                             send(Event::FaceModelsRefused(format!(
@@ -446,20 +451,6 @@ impl Driver {
                             )));
                             return;
                         }
-                    }
-                });
-            }
-            Effect::FetchOcclusionModel => {
-                let Some(client) = self.clients.borrow()[index(Role::Video)].clone() else {
-                    return;
-                };
-                tokio::spawn(async move {
-                    // Progress comes with the server's status; a refusal is told at once.
-                    if let Err(e) = client.fetch_model(OCCLUSION_MODEL_ID).await {
-                        send(Event::FaceModelsRefused(format!(
-                            "The video server would not fetch the occlusion model {OCCLUSION_MODEL_ID}: {}",
-                            e.plain()
-                        )));
                     }
                 });
             }

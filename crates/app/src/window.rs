@@ -504,6 +504,12 @@ fn monitor_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>)
     });
 }
 
+/// A muted label over `slider`, which takes it as its name; whether the value changed.
+fn labelled_slider(ui: &mut Ui, label: &str, slider: egui::Slider<'_>) -> bool {
+    let label = ui.label(RichText::new(label).color(MUTED).size(12.5));
+    ui.add(slider).labelled_by(label.id).changed()
+}
+
 /// The input level meter and the two gains.
 fn levels(ui: &mut Ui, snapshot: &Snapshot, view: &View, commands: &mut Vec<Command>) {
     let (low, high) = studio_run::levels::GAIN_RANGE_DB;
@@ -519,14 +525,9 @@ fn levels(ui: &mut Ui, snapshot: &Snapshot, view: &View, commands: &mut Vec<Comm
     }
     let mut input_db = snapshot.input_gain_db;
     let mut output_db = snapshot.output_gain_db;
-    let slider = |ui: &mut Ui, label: &str, db: &mut f32| {
-        let label = ui.label(RichText::new(label).color(MUTED).size(12.5));
-        ui.add(egui::Slider::new(db, low..=high).suffix(" dB"))
-            .labelled_by(label.id)
-            .changed()
-    };
-    let input = slider(ui, "Microphone gain", &mut input_db);
-    let output = slider(ui, "Voice out gain", &mut output_db);
+    let gain = |db| egui::Slider::new(db, low..=high).suffix(" dB");
+    let input = labelled_slider(ui, "Microphone gain", gain(&mut input_db));
+    let output = labelled_slider(ui, "Voice out gain", gain(&mut output_db));
     if input || output {
         commands.push(Command::SetGains {
             input_db,
@@ -844,18 +845,13 @@ fn voice_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
 /// move, for every voice.
 fn voice_shift(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
     let (mut key, mut formant) = snapshot.voice_shift;
-    let slider = |ui: &mut Ui, label: &str, value: &mut f32, range: f32, step: f64| {
-        let label = ui.label(RichText::new(label).color(MUTED).size(12.5));
-        ui.add(
-            egui::Slider::new(value, -range..=range)
-                .step_by(step)
-                .suffix(" st"),
-        )
-        .labelled_by(label.id)
-        .changed()
+    let semitones = |value, range: f32, step| {
+        egui::Slider::new(value, -range..=range)
+            .step_by(step)
+            .suffix(" st")
     };
-    let pitch = slider(ui, "Voice pitch", &mut key, 12.0, 1.0);
-    let timbre = slider(ui, "Voice timbre", &mut formant, 2.0, 0.1);
+    let pitch = labelled_slider(ui, "Voice pitch", semitones(&mut key, 12.0, 1.0));
+    let timbre = labelled_slider(ui, "Voice timbre", semitones(&mut formant, 2.0, 0.1));
     if pitch || timbre {
         commands.push(Command::ShiftVoice { key, formant });
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use studio_client::ServerClient;
-use studio_proto::api::VoiceList;
+use studio_proto::api::{SessionStatus, VoiceList};
 use studio_proto::control::{Control, ControlAck};
 use studio_transport::SessionEvent;
 
@@ -32,6 +32,12 @@ async fn next_ack(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> Con
         SessionEvent::ControlAck(ack) => ack,
         other => panic!("expected an ack, got {other:?}"),
     }
+}
+
+/// The server's status of the session `id`.
+async fn session_status(client: &ServerClient, id: &str) -> SessionStatus {
+    let status = client.status().await.unwrap();
+    status.sessions.into_iter().find(|s| s.id == id).unwrap()
 }
 
 async fn next_audio(events: &mut tokio::sync::mpsc::Receiver<SessionEvent>) -> AudioBlock {
@@ -86,8 +92,7 @@ async fn talk_never_returns_exact_silence_and_converts_no_block() {
             "block {seq} is not silent"
         );
     }
-    let status = client.status().await.unwrap();
-    let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
+    let entry = session_status(&client, &offer.id).await;
     assert_eq!(entry.samples_out, 50 * 960);
     assert_eq!(entry.converted_blocks, 0);
     assert_eq!(entry.settings.talk, Some(false));
@@ -115,8 +120,7 @@ async fn the_own_voice_control_returns_the_voice_as_sent_and_the_status_says_so(
         let back = next_audio(&mut session.events).await;
         assert_eq!(back.samples, tone(seq).samples, "block {seq} changed");
     }
-    let status = client.status().await.unwrap();
-    let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
+    let entry = session_status(&client, &offer.id).await;
     assert_eq!(entry.settings.pass_through, Some(true));
     assert_eq!(entry.converted_blocks, 0);
 }
@@ -146,8 +150,7 @@ async fn an_unknown_voice_is_refused_in_the_ack_and_the_previous_voice_stays() {
         next_event(&mut session.events).await,
         SessionEvent::Audio(_)
     ));
-    let status = client.status().await.unwrap();
-    let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
+    let entry = session_status(&client, &offer.id).await;
     assert_eq!(entry.settings.voice_id.as_deref(), Some("deeper"));
     assert_eq!(entry.converted_blocks, 1);
 }
@@ -195,7 +198,6 @@ async fn a_voice_shift_is_taken_within_its_range_and_refused_beyond_it() {
         next_event(&mut session.events).await,
         SessionEvent::Audio(_)
     ));
-    let status = client.status().await.unwrap();
-    let entry = status.sessions.iter().find(|s| s.id == offer.id).unwrap();
+    let entry = session_status(&client, &offer.id).await;
     assert_eq!(entry.settings.voice_shift, Some((5.0, 0.5)));
 }
