@@ -376,8 +376,17 @@ pub(crate) async fn run_with(
     // Capture starts now, not when the clock did: the time the sessions took to open is not
     // latency, and counting it would make the lip-sync buffer hold both paths that long.
     let capture_start = clock.elapsed();
+    // The capture threads stop with the run, and also when this future is dropped before
+    // they end (its task aborted, its runtime shut down): a blocking thread outliving its
+    // run would hold the runtime's shutdown for ever.
+    let capture_stop = cancel.child_token();
+    let _capture_guard = capture_stop.clone().drop_guard();
     let video_capture = {
-        let (sender, stats, stop) = (video_sender.clone(), video_stats.clone(), cancel.clone());
+        let (sender, stats, stop) = (
+            video_sender.clone(),
+            video_stats.clone(),
+            capture_stop.clone(),
+        );
         let tap = options.tap.clone();
         tokio::task::spawn_blocking(move || {
             capture_video(
@@ -392,7 +401,11 @@ pub(crate) async fn run_with(
         })
     };
     let audio_capture = {
-        let (sender, stats, stop) = (audio_sender.clone(), audio_stats.clone(), cancel.clone());
+        let (sender, stats, stop) = (
+            audio_sender.clone(),
+            audio_stats.clone(),
+            capture_stop.clone(),
+        );
         let frame_ms = config.audio.frame_ms;
         let levels = options.levels.clone();
         tokio::task::spawn_blocking(move || {
