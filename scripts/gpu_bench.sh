@@ -88,6 +88,12 @@ for device in tensorrt:0 cuda:0 cpu; do
   run "video-$tag" video --backend ort --models "$faces" --frames "${FRAMES:-300}" --device "$device" \
     "${video_args[@]}"
 done
+# Four faces in the picture, all swapped, on the GPU providers.
+for device in tensorrt:0 cuda:0; do
+  tag=${device/:/-}
+  run "video-$tag-4faces" video --backend ort --models "$faces" --frames "${FRAMES:-300}" \
+    --device "$device" --faces 4 "${video_args[@]}"
+done
 for device in cuda:0 cpu; do
   tag=${device/:/-}
   run "audio-$tag" audio --voice wokada-yin --voice rvc-rmvpe --seconds "${SECONDS_OF_AUDIO:-10}" \

@@ -52,7 +52,7 @@ enum Command {
     },
     /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--device D] [--occlusion] [--json]` (the engines), or `studio bench
+    /// [--frames N] [--faces N] [--device D] [--occlusion] [--json]` (the engines), or `studio bench
     /// transport [--json]` (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
@@ -86,6 +86,9 @@ struct BenchArgs {
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
+    /// Video: faces in the picture, all swapped (1 to 8).
+    #[arg(long)]
+    faces: Option<u32>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -125,6 +128,9 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.occlusion {
         command.arg("--occlusion");
+    }
+    if let Some(faces) = args.faces {
+        command.arg("--faces").arg(faces.to_string());
     }
     if args.json {
         command.arg("--json");
@@ -219,6 +225,10 @@ struct RunArgs {
     /// server with `studio models fetch xseg_1`; without it the face is pasted whole).
     #[arg(long, requires = "face")]
     keep_occluders: bool,
+    /// With `--face`: swap every face in the picture (up to 8, largest first), not only the
+    /// largest.
+    #[arg(long, requires = "face")]
+    all_faces: bool,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -251,7 +261,7 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
     Ok((role, Duration::from_millis(ms)))
 }
 
-/// Live controls for a headless run's `--voice`, `--keep-mouth`, `--keep-occluders`,
+/// Live controls for a headless run's `--voice`, `--keep-mouth`, `--keep-occluders`, `--all-faces`,
 /// `--voice-key`/`--voice-formant` and `--talk`, checked before anything starts.
 fn run_controls(
     config: &studio_proto::config::Config,
@@ -296,6 +306,9 @@ fn run_controls(
     }
     if args.keep_occluders {
         controls.set(Role::Video, Control::Occlusion { on: true });
+    }
+    if args.all_faces {
+        controls.set(Role::Video, Control::AllFaces { on: true });
     }
     if let Some(talk) = &args.talk {
         controls.set(

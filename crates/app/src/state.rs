@@ -451,6 +451,9 @@ pub struct Snapshot {
     /// What is in front of the face (hands, glasses, a microphone) is kept over the swapped
     /// face, through the occlusion model (off by default).
     pub keep_occluders: bool,
+    /// Every face in the picture is swapped (a bounded number, largest first), not only the
+    /// largest (off by default).
+    pub all_faces: bool,
     pub voices: Vec<VoiceOption>,
     /// Voices added from files, in the order they were added.
     pub voice_files: Vec<VoiceFile>,
@@ -528,6 +531,8 @@ pub enum Command {
     },
     /// Keep what is in front of the face over the swapped face, or not.
     KeepOccluders(bool),
+    /// Swap every face in the picture, or only the largest.
+    AllFaces(bool),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -743,6 +748,7 @@ impl Store {
                 keep_mouth: false,
                 match_colours: true,
                 keep_occluders: false,
+                all_faces: false,
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
                 accurate_pitch: false,
@@ -830,6 +836,9 @@ impl Store {
         }
         if self.state.keep_occluders {
             controls.push((Role::Video, Control::Occlusion { on: true }));
+        }
+        if self.state.all_faces {
+            controls.push((Role::Video, Control::AllFaces { on: true }));
         }
         // On is the server's default: only a change is sent.
         if !self.state.match_colours {
@@ -1146,6 +1155,13 @@ impl Store {
                 }
                 self.state.keep_mouth = on;
                 self.live(Role::Video, Control::MouthMask { on })
+            }
+            Command::AllFaces(on) => {
+                if self.state.all_faces == on {
+                    return Vec::new();
+                }
+                self.state.all_faces = on;
+                self.live(Role::Video, Control::AllFaces { on })
             }
             Command::KeepOccluders(on) => {
                 if self.state.keep_occluders == on {
@@ -1675,6 +1691,7 @@ impl Store {
                 | Control::MouthMask { .. }
                 | Control::ColourTransfer { .. }
                 | Control::Occlusion { .. }
+                | Control::AllFaces { .. }
                 | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),
@@ -2328,6 +2345,28 @@ mod tests {
             )]
         );
         assert!(store.command(Command::KeepMouth(false)).is_empty(), "once");
+    }
+
+    #[test]
+    fn swapping_every_face_goes_with_the_start_and_live_to_the_video_server() {
+        let mut store = store();
+        assert!(
+            !store.snapshot().all_faces,
+            "the largest face alone by default"
+        );
+        assert!(store.command(Command::AllFaces(true)).is_empty());
+        let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
+            panic!("no start");
+        };
+        assert!(controls.contains(&(Role::Video, Control::AllFaces { on: true })));
+        assert_eq!(
+            store.command(Command::AllFaces(false)),
+            [Effect::Control(
+                Role::Video,
+                Control::AllFaces { on: false }
+            )]
+        );
+        assert!(store.command(Command::AllFaces(false)).is_empty(), "once");
     }
 
     #[test]

@@ -746,6 +746,13 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
         Command::KeepOccluders,
         commands,
     );
+    toggle(
+        ui,
+        snapshot.all_faces,
+        "Swap every face in the picture",
+        Command::AllFaces,
+        commands,
+    );
 }
 
 /// A checkbox showing `on`; a click asks for the other state through `command`.

@@ -343,6 +343,14 @@ pub fn largest(faces: &[Detection]) -> Option<&Detection> {
     faces.iter().max_by(|a, b| a.area().total_cmp(&b.area()))
 }
 
+/// The `n` largest faces, largest first (ties keep the detector's order).
+pub fn largest_n(faces: &[Detection], n: usize) -> Vec<Detection> {
+    let mut by_size = faces.to_vec();
+    by_size.sort_by(|a, b| b.area().total_cmp(&a.area()));
+    by_size.truncate(n);
+    by_size
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,6 +499,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn largest_n_takes_the_biggest_faces_first() {
+        let face = |side: f32| Detection {
+            bbox: [0.0, 0.0, side, side],
+            score: 0.9,
+            kps: [[0.0; 2]; 5],
+        };
+        let faces = [face(10.0), face(30.0), face(20.0), face(5.0)];
+        let sides = |v: Vec<Detection>| v.iter().map(|f| f.bbox[2]).collect::<Vec<_>>();
+        assert_eq!(sides(largest_n(&faces, 2)), vec![30.0, 20.0]);
+        assert_eq!(sides(largest_n(&faces, 9)), vec![30.0, 20.0, 10.0, 5.0]);
+        assert!(largest_n(&faces, 0).is_empty());
+        assert_eq!(largest_n(&faces, 1)[0].bbox, largest(&faces).unwrap().bbox);
     }
 
     #[test]

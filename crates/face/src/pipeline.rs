@@ -163,6 +163,7 @@ impl FaceEngine {
             mouth_mask: false,
             occlusion: false,
             colour_transfer: true,
+            max_faces: 1,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
             rgb: RgbImage::new(0, 0),
@@ -244,8 +245,14 @@ impl StageTimes {
     }
 }
 
+/// The most faces one frame swaps when every face is asked for: each costs a swap on every
+/// frame, so an unbounded crowd (or a detector answering a patterned wall with dozens of
+/// faces) would stall the stream.
+pub const MAX_FACES: usize = 8;
+
 /// Swaps the largest face in each frame to the chosen identity (as Deep-Live-Cam does unless
-/// asked for many faces); passes frames through untouched while no identity is chosen.
+/// asked for many faces), or every face up to [`MAX_FACES`]; passes frames through untouched
+/// while no identity is chosen.
 pub struct FaceSwapProcessor {
     engine: Arc<FaceEngine>,
     tracker: Tracker,
@@ -259,8 +266,11 @@ pub struct FaceSwapProcessor {
     occlusion: bool,
     /// Whether the swapped face takes the frame's lighting (on by default).
     colour_transfer: bool,
-    /// The face the last frame used (the largest detected; only it is followed and
-    /// smoothed): the tracker's, smoothed when smoothing is on.
+    /// How many faces each frame swaps, largest first: 1 (the default) or up to
+    /// [`MAX_FACES`].
+    max_faces: usize,
+    /// The faces the last frame used (the largest detected, as many as `max_faces`; only they
+    /// are followed and smoothed): the tracker's, smoothed when smoothing is on.
     faces: Vec<Detection>,
     /// The session's paste-back masks, one per face size and roll.
     paste: blend::PasteBack,
@@ -281,10 +291,25 @@ impl FaceSwapProcessor {
         self.last_error.as_deref()
     }
 
-    /// The face used for the last frame, the largest the detector found (smoothed when
-    /// smoothing is on); empty when there was none.
+    /// The faces used for the last frame, the largest the detector found, largest first
+    /// (smoothed when smoothing is on); empty when there was none.
     pub fn faces(&self) -> &[Detection] {
         &self.faces
+    }
+
+    /// Swap the `n` largest faces of each frame (clamped to 1..=[`MAX_FACES`]); 1, the
+    /// default, swaps the largest alone. The next frame detects afresh.
+    pub fn set_max_faces(&mut self, n: usize) {
+        let n = n.clamp(1, MAX_FACES);
+        if n != self.max_faces {
+            self.max_faces = n;
+            self.reset_faces();
+        }
+    }
+
+    /// How many faces each frame swaps at most.
+    pub fn max_faces(&self) -> usize {
+        self.max_faces
     }
 
     /// Turn temporal smoothing of the faces on (the default) or off, e.g. to compare; either
@@ -407,33 +432,69 @@ impl FaceSwapProcessor {
         latent: &[f32],
     ) -> Result<(), ModelError> {
         let size = models.swapper.size();
-        // The detector reads the frame as it comes; between detections the face is known
+        // The detector reads the frame as it comes; between detections the faces are known
         // (and smoothed before any pixel is read).
         if self.tracker.needs_detection() {
             let t = Instant::now();
             let faces = models.detector.detect_i420(&frame.image)?;
-            // Only the face that is swapped is followed and smoothed: the others would cost
-            // their filters every frame and change nothing.
+            // Only the faces that are swapped are followed and smoothed: the others would
+            // cost their filters every frame and change nothing.
             self.tracker
-                .detected(detect::largest(&faces).copied().into_iter().collect());
+                .detected(detect::largest_n(&faces, self.max_faces));
             self.update_faces(frame.capture);
             self.times.detect += t.elapsed();
         } else {
             self.tracker.followed();
             self.update_faces(frame.capture);
         }
-        let Some(face) = detect::largest(&self.faces).copied() else {
+        if self.faces.is_empty() {
             return Ok(());
-        };
-        // Only the face's neighbourhood is converted to RGB, into the session's frame-sized
-        // buffer; nothing reads the rest of it.
+        }
+        // Only the faces' neighbourhoods are converted to RGB, into the session's frame-sized
+        // buffer; nothing reads the rest of it. All of them before any paste, so a face
+        // whose neighbourhood overlaps another's reads the other's swap, not the frame.
         let t = Instant::now();
         let (w, h) = (frame.image.width(), frame.image.height());
         if self.rgb.width() != w || self.rgb.height() != h {
             self.rgb = RgbImage::new(w, h);
         }
-        rgb_around(&frame.image, &face, size, &mut self.rgb)?;
+        for face in &self.faces {
+            rgb_around(&frame.image, face, size, &mut self.rgb)?;
+        }
         self.times.decode += t.elapsed();
+        // Each box's pixels as they came, for finding the changed ones; the pastes then work
+        // in place.
+        let t = Instant::now();
+        let originals: Vec<(ChangedRect, Vec<u8>)> = self
+            .faces
+            .iter()
+            .filter_map(|face| ChangedRect::new(face.bbox, w, h))
+            .map(|rect| (rect, rect.copy_of(&self.rgb)))
+            .collect();
+        self.times.blend += t.elapsed();
+        let faces = std::mem::take(&mut self.faces);
+        let swapped = faces
+            .iter()
+            .try_for_each(|face| self.swap_one(engine, models, latent, face, size));
+        self.faces = faces;
+        swapped?;
+        let t = Instant::now();
+        for (rect, original) in &originals {
+            rect.write(&mut frame.image, original, &self.rgb)?;
+        }
+        self.times.encode += t.elapsed();
+        Ok(())
+    }
+
+    /// Swap `face` in the session's RGB frame: align, swap, match colours, paste.
+    fn swap_one(
+        &mut self,
+        engine: &FaceEngine,
+        models: &mut FaceModels,
+        latent: &[f32],
+        face: &Detection,
+        size: u32,
+    ) -> Result<(), ModelError> {
         let t = Instant::now();
         let (crop, m) = align::align_crop(&self.rgb, &face.kps, size)?;
         self.times.align += t.elapsed();
@@ -445,13 +506,6 @@ impl FaceSwapProcessor {
         if self.colour_transfer {
             crate::colour::match_colour(&mut swapped, &crop);
         }
-        // The box's pixels as they came, for finding the changed ones; the paste then works
-        // in place.
-        let Some(rect) = ChangedRect::new(face.bbox, w, h) else {
-            self.times.blend += t.elapsed();
-            return Ok(());
-        };
-        let original = rect.copy_of(&self.rgb);
         let mouth = self
             .mouth_mask
             .then(|| MouthMask::from_landmarks(&face.kps))
@@ -460,9 +514,6 @@ impl FaceSwapProcessor {
         self.paste
             .paste_keeping(&mut self.rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
         self.times.blend += t.elapsed();
-        let t = Instant::now();
-        rect.write(&mut frame.image, &original, &self.rgb)?;
-        self.times.encode += t.elapsed();
         Ok(())
     }
 }
@@ -672,6 +723,10 @@ impl VideoProcessor for FaceSwapProcessor {
             }
             VideoSetting::ColourTransfer(on) => {
                 self.set_colour_transfer(*on);
+                return Ok(());
+            }
+            VideoSetting::AllFaces(on) => {
+                self.set_max_faces(if *on { MAX_FACES } else { 1 });
                 return Ok(());
             }
         };

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use studio_face::mouth::MouthMask;
-use studio_face::pipeline::{AddFaceError, FaceEngine, FaceModels};
+use studio_face::pipeline::{AddFaceError, FaceEngine, FaceModels, MAX_FACES};
 use studio_face::standin::textured;
 use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::{VideoProcessor, VideoSetting};
@@ -89,6 +89,67 @@ fn pixels_change_only_inside_detected_face_boxes() {
     assert_eq!(t.frames, 3);
     // Detection every 2 frames: frames 0 and 2 ran the detector.
     assert!(t.detect > std::time::Duration::ZERO && t.swap > std::time::Duration::ZERO);
+}
+
+/// The luma positions `out` changed from `input`, as `(x, y)`.
+fn changed_luma(input: &VideoFrame, out: &VideoFrame) -> Vec<(u32, u32)> {
+    let w = input.image.width();
+    let (yi, _, _) = input.image.planes();
+    let (yo, _, _) = out.image.planes();
+    yi.iter()
+        .zip(yo)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, _)| (i as u32 % w, i as u32 / w))
+        .collect()
+}
+
+#[test]
+fn every_face_is_swapped_when_asked_up_to_the_bound_and_the_largest_alone_otherwise() {
+    let engine = engine(1);
+    let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+    let mut p = engine.processor();
+    p.apply(&VideoSetting::Face(Some(target.id))).unwrap();
+    let img = studio_face::standin::faces(1280, 720, 4);
+    let swap = |p: &mut studio_face::pipeline::FaceSwapProcessor, seq| {
+        let input = frame(seq, &img);
+        let out = p.process(input.clone());
+        assert_eq!(p.last_error(), None);
+        (p.faces().to_vec(), changed_luma(&input, &out))
+    };
+    let (one, changed_one) = swap(&mut p, 0);
+    assert_eq!(one.len(), 1, "the largest face alone by default");
+
+    // The stand-in detector answers this picture with hundreds of faces: every face means
+    // the bound's worth, largest first.
+    p.apply(&VideoSetting::AllFaces(true)).unwrap();
+    let (all, changed_all) = swap(&mut p, 1);
+    assert_eq!(all.len(), MAX_FACES);
+    assert_eq!(all[0].bbox, one[0].bbox, "the largest stays first");
+    assert!(all.windows(2).all(|w| w[0].area() >= w[1].area()));
+    for (x, y) in &changed_all {
+        assert!(
+            all.iter().any(|f| inside(&f.bbox, *x, *y)),
+            "luma ({x},{y}) changed outside every face box"
+        );
+    }
+    for face in &all {
+        assert!(
+            changed_all.iter().any(|&(x, y)| inside(&face.bbox, x, y)),
+            "nothing changed in the face at {:?}",
+            face.bbox
+        );
+    }
+    assert!(changed_all.len() > 2 * changed_one.len());
+
+    // Four asked, four swapped; back to one, the largest alone again.
+    p.set_max_faces(4);
+    assert_eq!(swap(&mut p, 2).0.len(), 4);
+    p.apply(&VideoSetting::AllFaces(false)).unwrap();
+    let (again, changed_again) = swap(&mut p, 3);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].bbox, one[0].bbox);
+    assert_eq!(changed_again, changed_one);
 }
 
 #[test]

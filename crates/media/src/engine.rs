@@ -9,6 +9,9 @@ use crate::video::VideoFrame;
 /// A live setting for a video processor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VideoSetting {
+    /// Swap every face in the picture (up to the processor's bound), or only the largest
+    /// (the default).
+    AllFaces(bool),
     /// Match the swapped face's colours to the frame's lighting (on by default), or not.
     ColourTransfer(bool),
     /// Swap to this target face (an uploaded face's id); `None` stops swapping.

@@ -22,6 +22,9 @@ pub enum Control {
     /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
     /// the occlusion model, or not (the default).
     Occlusion { on: bool },
+    /// Swap every face in the picture (a bounded number, largest first), or only the
+    /// largest (the default).
+    AllFaces { on: bool },
     /// Move the voice's pitch by `key` semitones (±[`VOICE_KEY_RANGE`]) and its formants by
     /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
     /// voice from now on.
@@ -59,7 +62,8 @@ impl Control {
             Control::PassThrough { .. } | Control::VoiceShift { .. } => Some(crate::Role::Audio),
             Control::MouthMask { .. }
             | Control::ColourTransfer { .. }
-            | Control::Occlusion { .. } => Some(crate::Role::Video),
+            | Control::Occlusion { .. }
+            | Control::AllFaces { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -87,6 +91,8 @@ pub struct LiveSettings {
     pub colour_transfer: Option<bool>,
     #[serde(default)]
     pub occlusion: Option<bool>,
+    #[serde(default)]
+    pub all_faces: Option<bool>,
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
     pub voice_shift: Option<(f32, f32)>,
@@ -103,6 +109,7 @@ impl LiveSettings {
             Control::MouthMask { on } => self.mouth_mask = Some(*on),
             Control::ColourTransfer { on } => self.colour_transfer = Some(*on),
             Control::Occlusion { on } => self.occlusion = Some(*on),
+            Control::AllFaces { on } => self.all_faces = Some(*on),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
         }
     }

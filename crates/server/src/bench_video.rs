@@ -1,13 +1,13 @@
-//! `studio-server bench video`: the face swap's cost per stage at 1280×720 with one face, on
-//! the chosen backend and models, as a table or JSON (the app's `studio bench video` runs this).
-//! With `--occlusion` the occlusion mask is on, its model (`xseg_1.onnx`) read from the same
-//! folder, and its cost shows as the `occlude` stage.
+//! `studio-server bench video`: the face swap's cost per stage at 1280×720 with one face (or
+//! `--faces N`, all swapped), on the chosen backend and models, as a table or JSON (the app's
+//! `studio bench video` runs this). With `--occlusion` the occlusion mask is on, its model
+//! (`xseg_1.onnx`) read from the same folder, and its cost shows as the `occlude` stage.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use studio_face::pipeline::{FaceEngine, FaceModels};
+use studio_face::pipeline::{FaceEngine, FaceModels, MAX_FACES};
 use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::{Timestamp, VideoFrame};
@@ -25,6 +25,8 @@ pub struct VideoBenchArgs {
     pub detect_every: Option<u32>,
     /// Turn the occlusion mask on (its model `xseg_1.onnx` beside the others).
     pub occlusion: bool,
+    /// Faces in the picture, all of them swapped (1 to [`MAX_FACES`]).
+    pub faces: u32,
     pub json: bool,
 }
 
@@ -79,6 +81,10 @@ fn backend(s: &str) -> Result<BackendChoice> {
 }
 
 pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Result<()> {
+    let wanted = args.faces as usize;
+    if !(1..=MAX_FACES).contains(&wanted) {
+        bail!("--faces is 1 to {MAX_FACES}, not {}", args.faces);
+    }
     let dir = models_dir(&args.models, args.occlusion)?;
     let options = ModelOptions {
         backend: backend(&args.backend)?,
@@ -99,20 +105,22 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         engine.set_occluder(Some(occluder));
     }
     let backends = engine.backends();
-    // One face clear of the frame's edges, as in a call. The processor swaps (and follows)
-    // only the largest face the detector finds; the stand-ins also answer elsewhere.
-    let img = studio_face::standin::one_face(1280, 720);
+    // Faces clear of the frame's edges, as in a call. The processor swaps (and follows) only
+    // the largest faces the detector finds, as many as were drawn; the stand-ins also answer
+    // elsewhere.
+    let img = studio_face::standin::faces(1280, 720, args.faces);
     let embed = Instant::now();
     let target = engine
         .add_face(&img)
         .context("finding the source face in the bench picture")?;
     let embed_once_ms = embed.elapsed().as_secs_f64() * 1000.0;
-    let (faces_found, face_box) = (target.faces_found, target.bbox);
+    let faces_found = target.faces_found;
     let mut p = engine.processor();
     p.apply(&VideoSetting::Face(Some(target.id)))
         .map_err(anyhow::Error::msg)?;
     p.apply(&VideoSetting::Occlusion(args.occlusion))
         .map_err(anyhow::Error::msg)?;
+    p.set_max_faces(wanted);
     let frame = |seq: u64| VideoFrame {
         seq,
         capture: Timestamp(seq * 33_333),
@@ -129,6 +137,13 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         }
     }
     let wall = start.elapsed();
+    let boxes: Vec<[f32; 4]> = p.faces().iter().map(|f| f.bbox).collect();
+    if boxes.len() != wanted {
+        bail!(
+            "the detector gave {} of the {wanted} faces drawn; nothing to compare",
+            boxes.len()
+        );
+    }
     let mut t = p.times().clone();
     // Per-frame figures exclude the warm-up frame.
     t.frames -= warm.frames;
@@ -176,13 +191,12 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         obj.insert("outside_networks_per_stage_ms".into(), per_stage.into());
         obj.insert("outside_networks_share".into(), outside.into());
         obj.insert("faces_found".into(), faces_found.into());
+        let as_json = |b: &[f32; 4]| b.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+        obj.insert("faces_swapped".into(), boxes.len().into());
+        obj.insert("face_box".into(), as_json(&boxes[0]).into());
         obj.insert(
-            "face_box".into(),
-            face_box
-                .iter()
-                .map(|&v| f64::from(v))
-                .collect::<Vec<_>>()
-                .into(),
+            "face_boxes".into(),
+            boxes.iter().map(as_json).collect::<Vec<_>>().into(),
         );
         obj.insert("source_embed_once_ms".into(), embed_once_ms.into());
         obj.insert("load_ms".into(), load_ms.into());
@@ -191,15 +205,22 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         println!("{}", serde_json::Value::Object(obj));
     } else {
         println!(
-            "face swap, 1280x720, one face, {} frames ({})",
-            t.frames, backends
+            "face swap, 1280x720, {wanted} face{}, {} frames ({})",
+            if wanted == 1 { "" } else { "s" },
+            t.frames,
+            backends
         );
         println!("models: {}", display(&dir));
-        let [x0, y0, x1, y1] = face_box;
+        let sizes: Vec<String> = boxes
+            .iter()
+            .map(|[x0, y0, x1, y1]| {
+                format!("{:.0}x{:.0} px at ({x0:.0}, {y0:.0})", x1 - x0, y1 - y0)
+            })
+            .collect();
         println!(
-            "swapped: the largest of {faces_found} faces found, {:.0}x{:.0} px at ({x0:.0}, {y0:.0})",
-            x1 - x0,
-            y1 - y0
+            "swapped: the largest {} of {faces_found} faces found: {}",
+            boxes.len(),
+            sizes.join(", ")
         );
         println!("  stage          ms/frame   outside the networks");
         for ((name, ms), (_, outside)) in stages.iter().zip(&outside_stages) {

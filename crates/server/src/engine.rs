@@ -132,6 +132,7 @@ impl Engine {
             (Engine::Audio(p), Control::Talk { active }) => p.apply(&AudioSetting::Talk(*active)),
             (Engine::Video(p), Control::MouthMask { on }) => p.apply(&VideoSetting::MouthMask(*on)),
             (Engine::Video(p), Control::Occlusion { on }) => p.apply(&VideoSetting::Occlusion(*on)),
+            (Engine::Video(p), Control::AllFaces { on }) => p.apply(&VideoSetting::AllFaces(*on)),
             (Engine::Video(p), Control::ColourTransfer { on }) => {
                 p.apply(&VideoSetting::ColourTransfer(*on))
             }

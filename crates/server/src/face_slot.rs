@@ -106,11 +106,12 @@ impl FaceSlot {
 pub struct SessionFaces {
     slot: Arc<FaceSlot>,
     swap: Option<studio_face::pipeline::FaceSwapProcessor>,
-    /// The mouth mask, colour transfer and occlusion mask as last set, kept for the swap while
-    /// the engine is not there yet.
+    /// The mouth mask, colour transfer, occlusion mask and face count as last set, kept for
+    /// the swap while the engine is not there yet.
     mouth_mask: bool,
     colour_transfer: bool,
     occlusion: bool,
+    all_faces: bool,
 }
 
 impl SessionFaces {
@@ -121,6 +122,7 @@ impl SessionFaces {
             mouth_mask: false,
             colour_transfer: true,
             occlusion: false,
+            all_faces: false,
         }
     }
 
@@ -131,6 +133,9 @@ impl SessionFaces {
                 swap.set_mouth_mask(self.mouth_mask);
                 swap.set_colour_transfer(self.colour_transfer);
                 swap.set_occlusion(self.occlusion);
+                if self.all_faces {
+                    swap.set_max_faces(studio_face::pipeline::MAX_FACES);
+                }
                 swap
             });
         }
@@ -158,6 +163,7 @@ impl VideoProcessor for SessionFaces {
             VideoSetting::MouthMask(on) => self.mouth_mask = *on,
             VideoSetting::ColourTransfer(on) => self.colour_transfer = *on,
             VideoSetting::Occlusion(on) => self.occlusion = *on,
+            VideoSetting::AllFaces(on) => self.all_faces = *on,
             VideoSetting::Face(_) => {}
         }
         match self.swap() {

@@ -140,6 +140,9 @@ struct BenchArgs {
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
+    /// Video: faces in the picture, all swapped (1 to 8).
+    #[arg(long, default_value_t = 1)]
+    faces: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -171,6 +174,7 @@ fn bench_main() {
             frames: args.frames,
             detect_every: args.detect_every,
             occlusion: args.occlusion,
+            faces: args.faces,
             json: args.json,
         };
         if let Err(e) = studio_server::bench_video::run(&config, &video) {

@@ -244,6 +244,12 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
         other => panic!("expected an ack, got {other:?}"),
     }
+    // Every face in the picture, not only the largest.
+    session.sender.send_control(Control::AllFaces { on: true });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
     let health = http
         .get(format!("{}/v1/health", server.url))
         .send()
@@ -256,5 +262,6 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
     assert_eq!(status["sessions"][0]["settings"]["mouth_mask"], true);
     assert_eq!(status["sessions"][0]["settings"]["colour_transfer"], false);
     assert_eq!(status["sessions"][0]["settings"]["occlusion"], true);
+    assert_eq!(status["sessions"][0]["settings"]["all_faces"], true);
     assert!(engine.contains("occluder"), "{engine}");
 }
