@@ -12,13 +12,19 @@ output names, shapes and operator kinds.
                       Not random: it calls a pixel "not face" when it is saturated green
                       (G - R - B above one half), so a green occluder drawn over a face is what
                       the occlusion mask must keep.
+    bisenet_resnet_34.onnx  BiSeNet face parser as FaceFusion ships it: input [N,3,512,512]
+                      (RGB, ImageNet-normalised) -> output [N,19,512,512], a score per
+                      CelebAMask-HQ class. Not random: hair (class 17) where the pixel is
+                      saturated blue (B - R - G above one half), skin (class 1) elsewhere, so
+                      a blue lock of hair drawn over a face is what the region mask must keep.
 
 `--size tiny` writes small files for tests (same interfaces, few channels). `--size full`
 writes the real models' width and depth, so inference costs what the real models cost
 (SCRFD ~10 GMAC, ArcFace ~6.3 GMAC, inswapper ~160 GMAC / ~136 M parameters); use it for
-benchmarks. XSeg's colour rule is the same at both sizes: `--size full` adds the real
-network's cost (~17 GMAC: DeepFaceLab's XSeg at base width 32, its layers counted) as a
-convolution stack whose answer is multiplied by zero. Needs `numpy` and `onnx`.
+benchmarks. XSeg's and BiSeNet's colour rules are the same at both sizes: `--size full` adds
+the real networks' cost (~17 GMAC: DeepFaceLab's XSeg at base width 32, its layers counted;
+~19 GMAC: BiSeNet's ResNet-34 at 512x512) as a convolution stack whose answer is multiplied
+by zero. Needs `numpy` and `onnx`.
 
     python3 tools/standin/make_standins.py --size tiny --out crates/face/tests/models
     python3 tools/standin/make_standins.py --size full --out ~/.cache/studio/standin-full
@@ -247,6 +253,61 @@ def xseg_1(full):
     ), g.macs
 
 
+def bisenet_resnet_34(full):
+    """BiSeNet's operator kinds (Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePool,
+    Sigmoid, Mul, Add, Resize, Concat) around one rule on the ImageNet-normalised RGB input:
+    hair (17) scores GAIN * (B - R - G - 0.5) in [0, 1] units, skin (1) scores 0, every other
+    class -GAIN, so the best class is hair where the pixel is saturated blue and skin
+    elsewhere. The context path (and, with `full`, a ResNet-34 stack at 512x512) runs at zero
+    gain: it costs what BiSeNet costs without changing the answer."""
+    g = Graph(34)
+    gain, classes = 40.0, 19
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+    w = np.zeros((classes, 3, 1, 1), np.float32)
+    b = np.full(classes, -gain, np.float32)
+    # v = x * std + mean per channel (R, G, B): hair scores gain * (vB - vR - vG - 0.5).
+    w[17, :, 0, 0] = gain * np.array([-std[0], -std[1], std[2]])
+    b[17] = gain * (mean[2] - mean[0] - mean[1] - 0.5)
+    b[1] = 0.0
+    scores = g.op("Conv", ["input", g.const(w), g.const(b, "b")], kernel_shape=[1, 1], pads=[0, 0, 0, 0])
+    g.macs += 3 * classes * 512 * 512
+    # The context path: stem, pooling, attention refinement (global pool, 1x1, sigmoid, mul),
+    # upsampled back and fused, all at zero gain.
+    c, hw = (64, 512) if full else (8, 512)
+    x = g.op("Relu", [g.bn(g.conv("input", 3, c, 7, 2, hw=hw), c)])
+    x = g.op("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    hw //= 4
+    if full:
+        # ResNet-34's stages: 3, 4, 6, 3 basic blocks at 64, 128, 256, 512 channels.
+        cin = c
+        for stage, (cout, blocks) in enumerate([(64, 3), (128, 4), (256, 6), (512, 3)]):
+            for i in range(blocks):
+                stride = 2 if stage > 0 and i == 0 else 1
+                y = g.op("Relu", [g.bn(g.conv(x, cin, cout, 3, stride, hw=hw), cout)])
+                hw //= stride
+                y = g.bn(g.conv(y, cout, cout, 3, hw=hw), cout)
+                skip = x if stride == 1 and cin == cout else g.conv(x, cin, cout, 1, stride, pad=0, hw=hw * stride)
+                x = g.op("Relu", [g.op("Add", [y, skip])])
+                cin = cout
+        c = cin
+    att = g.op("Sigmoid", [g.conv(g.op("GlobalAveragePool", [x]), c, c, 1, pad=0)])
+    x = g.op("Mul", [x, att])
+    while hw < 512:
+        x = g.resize2(x)
+        hw *= 2
+    fused = g.op("Concat", [x, scores], axis=1)
+    side = g.conv(fused, c + classes, classes, 1, pad=0, hw=512)
+    out = g.op("Add", [scores, g.op("Mul", [side, g.const(np.array(0.0, np.float32), "zero")])],
+               outputs=["output"])
+    del out
+    return g.model(
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 512, 512])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", classes, 512, 512])],
+        "bisenet_resnet_34_standin",
+    ), g.macs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=["tiny", "full"], default="tiny")
@@ -255,7 +316,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     full = args.size == "full"
     for fname, build in (("det_10g.onnx", det_10g), ("w600k_r50.onnx", w600k_r50), ("inswapper_128.onnx", inswapper_128),
-                        ("xseg_1.onnx", xseg_1)):
+                        ("xseg_1.onnx", xseg_1), ("bisenet_resnet_34.onnx", bisenet_resnet_34)):
         model, macs = build(full)
         path = os.path.join(args.out, fname)
         onnx.save(model, path)

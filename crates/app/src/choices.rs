@@ -36,6 +36,7 @@ pub struct Choices {
     /// `None` in files from before the choice existed: on.
     pub match_colours: Option<bool>,
     pub keep_occluders: bool,
+    pub keep_hair: bool,
     pub all_faces: bool,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
@@ -103,6 +104,7 @@ impl Choices {
             keep_mouth: snapshot.keep_mouth,
             match_colours: Some(snapshot.match_colours),
             keep_occluders: snapshot.keep_occluders,
+            keep_hair: snapshot.keep_hair,
             all_faces: snapshot.all_faces,
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
@@ -173,6 +175,7 @@ impl Choices {
         commands.push(Command::KeepMouth(self.keep_mouth));
         commands.push(Command::MatchColours(self.match_colours.unwrap_or(true)));
         commands.push(Command::KeepOccluders(self.keep_occluders));
+        commands.push(Command::KeepHair(self.keep_hair));
         commands.push(Command::AllFaces(self.all_faces));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
@@ -280,6 +283,7 @@ mod tests {
             },
             Command::KeepOccluders(true),
             Command::AllFaces(true),
+            Command::KeepHair(true),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -292,7 +296,7 @@ mod tests {
         assert_eq!(choices.chosen_face, Some(0));
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
         assert!(choices.accurate_pitch && choices.keep_mouth && choices.keep_occluders);
-        assert!(choices.all_faces);
+        assert!(choices.all_faces && choices.keep_hair);
         assert_eq!(choices.match_colours, Some(false));
         assert_eq!((choices.voice_key, choices.voice_formant), (7.0, -1.0));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use studio_media::input::{AudioInput, VideoInput};
 use studio_media::output::{AudioOut, VideoOut};
+use studio_proto::config::{OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
 use studio_proto::config_file::LoadedConfig;
 use studio_run::manager::{ManagerOptions, find_server_binary};
 use studio_run::session_transport::Transport;
@@ -52,8 +53,9 @@ enum Command {
     },
     /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--faces N] [--device D] [--occlusion] [--json]` (the engines), or `studio bench
-    /// transport [--json]` (WebRTC's codecs against the raw transport).
+    /// [--frames N] [--faces N] [--device D] [--occlusion] [--region-mask] [--json]` (the
+    /// engines), or `studio bench transport [--json]` (WebRTC's codecs against the raw
+    /// transport).
     Bench(BenchArgs),
 }
 
@@ -86,6 +88,9 @@ struct BenchArgs {
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
+    /// Video: with the region mask on (bisenet_resnet_34.onnx beside the other models).
+    #[arg(long)]
+    region_mask: bool,
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long)]
     faces: Option<u32>,
@@ -128,6 +133,9 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.occlusion {
         command.arg("--occlusion");
+    }
+    if args.region_mask {
+        command.arg("--region-mask");
     }
     if let Some(faces) = args.faces {
         command.arg("--faces").arg(faces.to_string());
@@ -225,6 +233,11 @@ struct RunArgs {
     /// server with `studio models fetch xseg_1`; without it the face is pasted whole).
     #[arg(long, requires = "face")]
     keep_occluders: bool,
+    /// With `--face`: keep your own hair, ears and neck, pasting the swapped face only where
+    /// the face parser bisenet_resnet_34 sees the face itself (skin, brows, eyes, nose, lips;
+    /// fetched like xseg_1; without it the face is pasted whole).
+    #[arg(long, requires = "face")]
+    keep_hair: bool,
     /// With `--face`: swap every face in the picture (up to 8, largest first), not only the
     /// largest.
     #[arg(long, requires = "face")]
@@ -261,8 +274,9 @@ fn parse_inject_delay(s: &str) -> Result<(studio_proto::Role, Duration), String>
     Ok((role, Duration::from_millis(ms)))
 }
 
-/// Live controls for a headless run's `--voice`, `--keep-mouth`, `--keep-occluders`, `--all-faces`,
-/// `--voice-key`/`--voice-formant` and `--talk`, checked before anything starts.
+/// Live controls for a headless run's `--voice`, `--keep-mouth`, `--keep-occluders`,
+/// `--keep-hair`, `--all-faces`, `--voice-key`/`--voice-formant` and `--talk`, checked before
+/// anything starts.
 fn run_controls(
     config: &studio_proto::config::Config,
     args: &RunArgs,
@@ -309,6 +323,9 @@ fn run_controls(
     }
     if args.all_faces {
         controls.set(Role::Video, Control::AllFaces { on: true });
+    }
+    if args.keep_hair {
+        controls.set(Role::Video, Control::RegionMask { on: true });
     }
     if let Some(talk) = &args.talk {
         controls.set(
@@ -447,8 +464,12 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         && std::env::var_os(studio_proto::config::FACE_MODELS_ENV).is_none_or(|d| d.is_empty())
     {
         models_cli::ensure_face_models(config, args.fetch_models).await?;
-        if args.keep_occluders {
-            models_cli::ensure_occlusion_model(config, args.fetch_models).await?;
+        let masks = [
+            (args.keep_occluders, OCCLUSION_MODEL_ID, "occlusion mask"),
+            (args.keep_hair, PARSER_MODEL_ID, "region mask"),
+        ];
+        for (_, id, mask) in masks.into_iter().filter(|(on, _, _)| *on) {
+            models_cli::ensure_mask_model(config, id, mask, args.fetch_models).await?;
         }
     }
     if args.talk_key {

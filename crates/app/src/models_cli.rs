@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use studio_models::cache::{CACHE_ENV, human_bytes};
 use studio_models::{Cached, ManagerOptions, ModelManager, StatusSink, Verified};
 use studio_proto::api::{ModelState, ModelStatus};
-use studio_proto::config::{Config, FACE_MODEL_IDS, ModelEntry, ModelRole, OCCLUSION_MODEL_ID};
+use studio_proto::config::{Config, FACE_MODEL_IDS, ModelEntry, ModelRole};
 
 #[derive(clap::Args, Debug)]
 pub struct ModelsArgs {
@@ -119,16 +119,21 @@ pub async fn ensure_face_models(config: &Config, fetch: bool) -> anyhow::Result<
     fetch_ids(&manager, ids.into_iter().map(str::to_owned).collect()).await
 }
 
-/// The occlusion model before a local headless run with `--keep-occluders`: fetched here with
-/// progress when `fetch` is set and it is missing; otherwise a missing model is told (the run
-/// goes on, the face pasted whole, until the model is there).
-pub async fn ensure_occlusion_model(config: &Config, fetch: bool) -> anyhow::Result<()> {
+/// A face mask's optional model (`id`: the occlusion model, the face parser) before a local
+/// headless run with the mask on (`mask`: its name, for messages): fetched here with progress
+/// when `fetch` is set and it is missing; otherwise a missing model is told (the run goes on,
+/// the face pasted whole, until the model is there).
+pub async fn ensure_mask_model(
+    config: &Config,
+    id: &str,
+    mask: &str,
+    fetch: bool,
+) -> anyhow::Result<()> {
     let (manager, entries, _) = open_cache(config)?;
-    let id = OCCLUSION_MODEL_ID;
     let Some(entry) = entries.get(id) else {
         eprintln!(
-            "the occlusion mask needs model {id:?}, which the configuration does not list for \
-             this platform: the face is pasted whole"
+            "the {mask} needs model {id:?}, which the configuration does not list for this \
+             platform: the face is pasted whole"
         );
         return Ok(());
     };
@@ -138,7 +143,7 @@ pub async fn ensure_occlusion_model(config: &Config, fetch: bool) -> anyhow::Res
     let size = entry.bytes.map(human_bytes).unwrap_or_default();
     if !fetch {
         eprintln!(
-            "the occlusion mask needs {id} ({size}, licence: {}), which is not downloaded yet: \
+            "the {mask} needs {id} ({size}, licence: {}), which is not downloaded yet: \
              the face is pasted whole until it is. Fetch it with:\n  studio models fetch {id}\n\
              or run again with --fetch-models.",
             entry.license
@@ -146,7 +151,7 @@ pub async fn ensure_occlusion_model(config: &Config, fetch: bool) -> anyhow::Res
         return Ok(());
     }
     eprintln!(
-        "fetching the occlusion model: {id} ({size}, licence: {})",
+        "fetching the {mask}'s model: {id} ({size}, licence: {})",
         entry.license
     );
     fetch_ids(&manager, vec![id.to_owned()]).await

@@ -14,7 +14,7 @@ use studio_client::{FaceImage, ServerClient};
 use studio_media::input::{AudioInput, VideoInput};
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
-use studio_proto::config::{Config, FACE_MODEL_IDS, OCCLUSION_MODEL_ID};
+use studio_proto::config::{Config, FACE_MODEL_IDS};
 use studio_run::controls::LiveControls;
 use studio_run::levels::AudioLevels;
 use studio_run::manager::{ManagerOptions, ServerInfo};
@@ -432,11 +432,10 @@ impl Driver {
                     send(Event::Picked(kind, picked));
                 });
             }
-            Effect::FetchFaceModels | Effect::FetchOcclusionModel => {
-                let ids: &'static [&'static str] = if effect == Effect::FetchFaceModels {
-                    &FACE_MODEL_IDS
-                } else {
-                    &[OCCLUSION_MODEL_ID]
+            Effect::FetchFaceModels | Effect::FetchMaskModel(_) => {
+                let ids: Vec<&'static str> = match effect {
+                    Effect::FetchMaskModel(id) => vec![id],
+                    _ => FACE_MODEL_IDS.to_vec(),
                 };
                 let Some(client) = self.clients.borrow()[index(Role::Video)].clone() else {
                     return;

@@ -451,6 +451,9 @@ pub struct Snapshot {
     /// What is in front of the face (hands, glasses, a microphone) is kept over the swapped
     /// face, through the occlusion model (off by default).
     pub keep_occluders: bool,
+    /// The person's own hair, ears and neck are kept: the swapped face is pasted only where the
+    /// face parser sees the face itself (off by default).
+    pub keep_hair: bool,
     /// Every face in the picture is swapped (a bounded number, largest first), not only the
     /// largest (off by default).
     pub all_faces: bool,
@@ -531,6 +534,8 @@ pub enum Command {
     },
     /// Keep what is in front of the face over the swapped face, or not.
     KeepOccluders(bool),
+    /// Keep the person's own hair, ears and neck over the swapped face, or not.
+    KeepHair(bool),
     /// Swap every face in the picture, or only the largest.
     AllFaces(bool),
     ChooseVoice(String),
@@ -646,9 +651,9 @@ pub enum Effect {
     },
     /// `POST /v1/models/{id}` on the video server for each face model.
     FetchFaceModels,
-    /// `POST /v1/models/xseg_1` on the video server, for the occlusion mask (the server
-    /// answers at once when it has the model).
-    FetchOcclusionModel,
+    /// `POST /v1/models/{id}` on the video server for a face mask's optional model (the
+    /// occlusion model, the face parser; the server answers at once when it has the model).
+    FetchMaskModel(&'static str),
     /// The system's file dialog; what is picked comes back as [`Event::Picked`].
     PickFile(PickKind),
     SetGains {
@@ -748,6 +753,7 @@ impl Store {
                 keep_mouth: false,
                 match_colours: true,
                 keep_occluders: false,
+                keep_hair: false,
                 all_faces: false,
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
@@ -836,6 +842,9 @@ impl Store {
         }
         if self.state.keep_occluders {
             controls.push((Role::Video, Control::Occlusion { on: true }));
+        }
+        if self.state.keep_hair {
+            controls.push((Role::Video, Control::RegionMask { on: true }));
         }
         if self.state.all_faces {
             controls.push((Role::Video, Control::AllFaces { on: true }));
@@ -1168,11 +1177,14 @@ impl Store {
                     return Vec::new();
                 }
                 self.state.keep_occluders = on;
-                let mut effects = self.live(Role::Video, Control::Occlusion { on });
-                if on && self.reachable[role_index(Role::Video)] {
-                    effects.push(Effect::FetchOcclusionModel);
+                self.mask_control(Control::Occlusion { on })
+            }
+            Command::KeepHair(on) => {
+                if self.state.keep_hair == on {
+                    return Vec::new();
                 }
-                effects
+                self.state.keep_hair = on;
+                self.mask_control(Control::RegionMask { on })
             }
             Command::ChooseVoice(id) => {
                 // A choice made now wins over a voice file still on its way.
@@ -1309,6 +1321,31 @@ impl Store {
         }
     }
 
+    /// A face mask turned on or off: the control, and when on while the video server answers,
+    /// the fetch of its model.
+    fn mask_control(&mut self, control: Control) -> Vec<Effect> {
+        let fetch = control.needs_model();
+        let mut effects = self.live(Role::Video, control);
+        if let Some(id) = fetch
+            && self.reachable[role_index(Role::Video)]
+        {
+            effects.push(Effect::FetchMaskModel(id));
+        }
+        effects
+    }
+
+    /// The face masks that are on, as their controls.
+    fn mask_controls(&self) -> Vec<Control> {
+        let mut on = Vec::new();
+        if self.state.keep_occluders {
+            on.push(Control::Occlusion { on: true });
+        }
+        if self.state.keep_hair {
+            on.push(Control::RegionMask { on: true });
+        }
+        on
+    }
+
     /// Devices are opened with the run: changing one means stopping first, and saying so.
     fn refuse_while_running(&mut self, what: &str) -> Option<Vec<Effect>> {
         if self.state.can_start() {
@@ -1329,9 +1366,12 @@ impl Store {
                 match role {
                     Role::Video => {
                         let mut effects = self.upload_chosen_face();
-                        if self.state.keep_occluders {
-                            effects.push(Effect::FetchOcclusionModel);
-                        }
+                        effects.extend(
+                            self.mask_controls()
+                                .iter()
+                                .filter_map(Control::needs_model)
+                                .map(Effect::FetchMaskModel),
+                        );
                         effects
                     }
                     Role::Audio => {
@@ -1692,6 +1732,7 @@ impl Store {
                 | Control::ColourTransfer { .. }
                 | Control::Occlusion { .. }
                 | Control::AllFaces { .. }
+                | Control::RegionMask { .. }
                 | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),
@@ -1818,6 +1859,7 @@ fn voices_from_config(config: &Config) -> Vec<VoiceOption> {
 mod tests {
     use super::*;
     use studio_proto::api::{Load, ModelStatus};
+    use studio_proto::config::{OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
 
     fn store() -> Store {
         Store::new(&Config::defaults().unwrap())
@@ -2370,6 +2412,38 @@ mod tests {
     }
 
     #[test]
+    fn keeping_hair_goes_with_the_start_and_live_and_has_the_parser_fetched() {
+        let mut store = store();
+        assert!(!store.snapshot().keep_hair, "off by default");
+        assert!(store.command(Command::KeepHair(true)).is_empty());
+        let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
+            panic!("no start");
+        };
+        assert!(controls.contains(&(Role::Video, Control::RegionMask { on: true })));
+        // At each start, once the video server answers.
+        assert!(
+            store
+                .apply(Event::ServerUp(Role::Video, true))
+                .contains(&Effect::FetchMaskModel(PARSER_MODEL_ID))
+        );
+        assert_eq!(
+            store.command(Command::KeepHair(false)),
+            [Effect::Control(
+                Role::Video,
+                Control::RegionMask { on: false }
+            )]
+        );
+        assert!(store.command(Command::KeepHair(false)).is_empty(), "once");
+        assert_eq!(
+            store.command(Command::KeepHair(true)),
+            [
+                Effect::Control(Role::Video, Control::RegionMask { on: true }),
+                Effect::FetchMaskModel(PARSER_MODEL_ID)
+            ]
+        );
+    }
+
+    #[test]
     fn keeping_occluders_goes_with_the_start_and_live_to_the_video_server() {
         let mut store = store();
         assert!(!store.snapshot().keep_occluders, "off by default");
@@ -2400,7 +2474,7 @@ mod tests {
         assert!(
             store
                 .apply(Event::ServerUp(Role::Video, true))
-                .contains(&Effect::FetchOcclusionModel)
+                .contains(&Effect::FetchMaskModel(OCCLUSION_MODEL_ID))
         );
         assert!(store.command(Command::KeepOccluders(false)).len() == 1);
         // Turned on while it runs: the control and the fetch.
@@ -2408,7 +2482,7 @@ mod tests {
             store.command(Command::KeepOccluders(true)),
             [
                 Effect::Control(Role::Video, Control::Occlusion { on: true }),
-                Effect::FetchOcclusionModel
+                Effect::FetchMaskModel(OCCLUSION_MODEL_ID)
             ]
         );
     }

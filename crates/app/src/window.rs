@@ -748,6 +748,13 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
     );
     toggle(
         ui,
+        snapshot.keep_hair,
+        "Keep my own hair and ears",
+        Command::KeepHair,
+        commands,
+    );
+    toggle(
+        ui,
         snapshot.all_faces,
         "Swap every face in the picture",
         Command::AllFaces,

@@ -12,6 +12,7 @@ pub mod keep;
 pub mod latent;
 pub mod mouth;
 pub mod occlusion;
+pub mod parser;
 mod pixel;
 pub mod smooth;
 pub mod track;

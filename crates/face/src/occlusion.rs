@@ -56,9 +56,9 @@ fn taps_8bit(n_out: u32, n_in: u32, rows: bool) -> Vec<(usize, usize, i32, i32)>
         .collect()
 }
 
-/// The model input for an aligned `crop` (RGB): resized to `w × h` with OpenCV's 8-bit
-/// bilinear arithmetic (`cv2.resize`, `INTER_LINEAR`), in BGR order, divided by 255, NHWC.
-pub fn prepare(crop: &RgbImage, w: u32, h: u32) -> Result<Vec<f32>, FaceError> {
+/// The aligned `crop` (RGB) resized to `w × h` with OpenCV's 8-bit bilinear arithmetic
+/// (`cv2.resize`, `INTER_LINEAR`): RGB bytes, row after row.
+pub(crate) fn resize_8bit(crop: &RgbImage, w: u32, h: u32) -> Result<Vec<u8>, FaceError> {
     let (sw, sh) = (crop.width(), crop.height());
     if sw == 0 || sh == 0 || w == 0 || h == 0 {
         return Err(FaceError::Shape(format!(
@@ -69,7 +69,7 @@ pub fn prepare(crop: &RgbImage, w: u32, h: u32) -> Result<Vec<f32>, FaceError> {
     let yt = taps_8bit(h, sh, true);
     let data = crop.data();
     let row = sw as usize * 3;
-    let mut out = vec![0f32; w as usize * h as usize * 3];
+    let mut out = vec![0u8; w as usize * h as usize * 3];
     for (y, &(y0, y1, b0, b1)) in yt.iter().enumerate() {
         let (r0, r1) = (
             &data[y0 * row..(y0 + 1) * row],
@@ -81,9 +81,22 @@ pub fn prepare(crop: &RgbImage, w: u32, h: u32) -> Result<Vec<f32>, FaceError> {
                 let p = i32::from(r0[x0 * 3 + c]) * a0 + i32::from(r0[x1 * 3 + c]) * a1;
                 let q = i32::from(r1[x0 * 3 + c]) * a0 + i32::from(r1[x1 * 3 + c]) * a1;
                 let v = (((b0 * (p >> 4)) >> 16) + ((b1 * (q >> 4)) >> 16) + 2) >> 2;
-                // RGB in, BGR out.
-                out[o + 2 - c] = v.clamp(0, 255) as f32 / 255.0;
+                out[o + c] = v.clamp(0, 255) as u8;
             }
+        }
+    }
+    Ok(out)
+}
+
+/// The model input for an aligned `crop` (RGB): resized to `w × h` with OpenCV's 8-bit
+/// bilinear arithmetic (`cv2.resize`, `INTER_LINEAR`), in BGR order, divided by 255, NHWC.
+pub fn prepare(crop: &RgbImage, w: u32, h: u32) -> Result<Vec<f32>, FaceError> {
+    let resized = resize_8bit(crop, w, h)?;
+    let mut out = vec![0f32; resized.len()];
+    for (o, px) in out.chunks_exact_mut(3).zip(resized.chunks_exact(3)) {
+        // RGB in, BGR out.
+        for c in 0..3 {
+            o[2 - c] = f32::from(px[c]) / 255.0;
         }
     }
     Ok(out)

@@ -7,6 +7,7 @@ use crate::keep::Keep;
 use crate::models::{Detector, Embedder, ModelError, Swapper};
 use crate::mouth::MouthMask;
 use crate::occlusion::{Occluder, OcclusionMask};
+use crate::parser::FaceParser;
 use crate::smooth::Smoother;
 use crate::track::Tracker;
 use crate::{Detection, FaceError, align, blend, detect};
@@ -77,6 +78,8 @@ pub struct FaceEngine {
     models: Mutex<FaceModels>,
     /// The occlusion model (XSeg), optional: without it the occlusion mask is not applied.
     occluder: Mutex<Option<Occluder>>,
+    /// The face parser (BiSeNet), optional: without it the region mask is not applied.
+    parser: Mutex<Option<FaceParser>>,
     faces: Mutex<HashMap<String, TargetFace>>,
     detect_every: u32,
     next_id: Mutex<u64>,
@@ -92,6 +95,7 @@ impl FaceEngine {
         FaceEngine {
             models: Mutex::new(models),
             occluder: Mutex::new(None),
+            parser: Mutex::new(None),
             faces: Mutex::new(HashMap::new()),
             detect_every,
             next_id: Mutex::new(1),
@@ -111,6 +115,9 @@ impl FaceEngine {
         if let Some(o) = lock(&self.occluder).as_ref() {
             out.push_str(&format!(", occluder {}", b(o.model().backend())));
         }
+        if let Some(p) = lock(&self.parser).as_ref() {
+            out.push_str(&format!(", parser {}", b(p.model().backend())));
+        }
         out
     }
 
@@ -123,6 +130,17 @@ impl FaceEngine {
     /// Whether the occlusion model is there.
     pub fn has_occluder(&self) -> bool {
         lock(&self.occluder).is_some()
+    }
+
+    /// Give the engine its face parser (it may come after the engine, or never), or take it
+    /// away. Sessions with the region mask on use it from their next frame.
+    pub fn set_parser(&self, parser: Option<FaceParser>) {
+        *lock(&self.parser) = parser;
+    }
+
+    /// Whether the face parser is there.
+    pub fn has_parser(&self) -> bool {
+        lock(&self.parser).is_some()
     }
 
     /// Find the largest face in `img`, embed it and keep it under a new id.
@@ -163,6 +181,7 @@ impl FaceEngine {
             mouth_mask: false,
             occlusion: false,
             colour_transfer: true,
+            region_mask: false,
             max_faces: 1,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
@@ -185,17 +204,42 @@ pub struct StageTimes {
     pub swap: Duration,
     /// The occlusion mask: its network and post-processing.
     pub occlude: Duration,
+    /// The region mask: the face parser's network and post-processing.
+    pub parse: Duration,
     pub blend: Duration,
     pub encode: Duration,
     /// Of the above, the time inside the networks themselves.
     pub networks: Duration,
     /// Of `networks`, the detector's.
     pub detect_network: Duration,
-    /// Of `networks`, the occlusion model's (the rest is the swapper's).
+    /// Of `networks`, the occlusion model's.
     pub occlude_network: Duration,
+    /// Of `networks`, the face parser's (the rest is the swapper's).
+    pub parse_network: Duration,
 }
 
 impl StageTimes {
+    /// What was spent after `earlier` (this processor's times at some earlier point).
+    pub fn since(&self, earlier: &StageTimes) -> StageTimes {
+        let d = |a: Duration, b: Duration| a.saturating_sub(b);
+        StageTimes {
+            frames: self.frames.saturating_sub(earlier.frames),
+            decode: d(self.decode, earlier.decode),
+            detect: d(self.detect, earlier.detect),
+            align: d(self.align, earlier.align),
+            embed: d(self.embed, earlier.embed),
+            swap: d(self.swap, earlier.swap),
+            occlude: d(self.occlude, earlier.occlude),
+            parse: d(self.parse, earlier.parse),
+            blend: d(self.blend, earlier.blend),
+            encode: d(self.encode, earlier.encode),
+            networks: d(self.networks, earlier.networks),
+            detect_network: d(self.detect_network, earlier.detect_network),
+            occlude_network: d(self.occlude_network, earlier.occlude_network),
+            parse_network: d(self.parse_network, earlier.parse_network),
+        }
+    }
+
     pub fn total(&self) -> Duration {
         self.decode
             + self.detect
@@ -203,6 +247,7 @@ impl StageTimes {
             + self.embed
             + self.occlude
             + self.swap
+            + self.parse
             + self.blend
             + self.encode
     }
@@ -216,12 +261,14 @@ impl StageTimes {
         let swap_network = self
             .networks
             .saturating_sub(self.detect_network)
-            .saturating_sub(self.occlude_network);
+            .saturating_sub(self.occlude_network)
+            .saturating_sub(self.parse_network);
         self.per_frame_ms()
             .into_iter()
             .map(|(name, v)| match name {
                 "detect" => (name, (v - ms(self.detect_network)).max(0.0)),
                 "occlude" => (name, (v - ms(self.occlude_network)).max(0.0)),
+                "parse" => (name, (v - ms(self.parse_network)).max(0.0)),
                 "swap" => (name, (v - ms(swap_network)).max(0.0)),
                 _ => (name, v),
             })
@@ -239,6 +286,7 @@ impl StageTimes {
             ("embed", ms(self.embed)),
             ("occlude", ms(self.occlude)),
             ("swap", ms(self.swap)),
+            ("parse", ms(self.parse)),
             ("blend", ms(self.blend)),
             ("encode", ms(self.encode)),
         ]
@@ -266,6 +314,9 @@ pub struct FaceSwapProcessor {
     occlusion: bool,
     /// Whether the swapped face takes the frame's lighting (on by default).
     colour_transfer: bool,
+    /// Whether the swapped face is pasted only on the face parser's face regions, when the
+    /// engine has the parser.
+    region_mask: bool,
     /// How many faces each frame swaps, largest first: 1 (the default) or up to
     /// [`MAX_FACES`].
     max_faces: usize,
@@ -370,6 +421,44 @@ impl FaceSwapProcessor {
         self.times.occlude += t.elapsed();
         let network = occluder.run_time - before;
         self.times.occlude_network += network;
+        self.times.networks += network;
+        Ok(Some(mask))
+    }
+
+    /// Paste the swapped face only where the face parser sees the face itself (skin, brows,
+    /// eyes, glasses, nose, mouth, lips), keeping the person's own hair, ears and neck. It
+    /// takes effect while the engine has the parser. Off by default, as in FaceFusion: the
+    /// parser (BiSeNet at 512×512) costs more than the swap on every frame.
+    pub fn set_region_mask(&mut self, on: bool) {
+        self.region_mask = on;
+    }
+
+    /// Whether the region mask is on (it is applied only while the parser is there).
+    pub fn region_mask(&self) -> bool {
+        self.region_mask
+    }
+
+    /// The region mask of the swapped `crop` (cut by `to_crop`) when the mask is on and the
+    /// engine has its parser.
+    fn region_mask_of(
+        &mut self,
+        engine: &FaceEngine,
+        crop: &RgbImage,
+        to_crop: &crate::Affine,
+    ) -> Result<Option<OcclusionMask>, ModelError> {
+        if !self.region_mask {
+            return Ok(None);
+        }
+        let mut parser = lock(&engine.parser);
+        let Some(parser) = parser.as_mut() else {
+            return Ok(None);
+        };
+        let t = Instant::now();
+        let before = parser.run_time;
+        let mask = parser.mask(crop, to_crop)?;
+        self.times.parse += t.elapsed();
+        let network = parser.run_time - before;
+        self.times.parse_network += network;
         self.times.networks += network;
         Ok(Some(mask))
     }
@@ -502,6 +591,9 @@ impl FaceSwapProcessor {
         let t = Instant::now();
         let mut swapped = models.swapper.swap(&crop, latent)?;
         self.times.swap += t.elapsed();
+        // FaceFusion parses the swapper's answer: the regions are where the new face has
+        // them.
+        let region = self.region_mask_of(engine, &swapped, &m)?;
         let t = Instant::now();
         if self.colour_transfer {
             crate::colour::match_colour(&mut swapped, &crop);
@@ -510,7 +602,7 @@ impl FaceSwapProcessor {
             .mouth_mask
             .then(|| MouthMask::from_landmarks(&face.kps))
             .flatten();
-        let keep = Keep::any(mouth.as_ref(), occlusion.as_ref());
+        let keep = Keep::any(mouth.as_ref(), occlusion.as_ref(), region.as_ref());
         self.paste
             .paste_keeping(&mut self.rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
         self.times.blend += t.elapsed();
@@ -723,6 +815,10 @@ impl VideoProcessor for FaceSwapProcessor {
             }
             VideoSetting::ColourTransfer(on) => {
                 self.set_colour_transfer(*on);
+                return Ok(());
+            }
+            VideoSetting::RegionMask(on) => {
+                self.set_region_mask(*on);
                 return Ok(());
             }
             VideoSetting::AllFaces(on) => {

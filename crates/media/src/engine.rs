@@ -21,6 +21,9 @@ pub enum VideoSetting {
     /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
     /// the occlusion model (off by default).
     Occlusion(bool),
+    /// Paste the swapped face only on the face parser's face regions, keeping the person's
+    /// own hair, ears and neck (off by default).
+    RegionMask(bool),
 }
 
 /// A live setting for an audio processor.

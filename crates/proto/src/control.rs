@@ -22,6 +22,9 @@ pub enum Control {
     /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
     /// the occlusion model, or not (the default).
     Occlusion { on: bool },
+    /// Paste the swapped face only where the face parser sees the face itself (skin, brows,
+    /// eyes, nose, mouth), keeping the person's own hair, ears and neck, or not (the default).
+    RegionMask { on: bool },
     /// Swap every face in the picture (a bounded number, largest first), or only the
     /// largest (the default).
     AllFaces { on: bool },
@@ -53,6 +56,16 @@ pub fn check_voice_shift(key: f32, formant: f32) -> Result<(), String> {
 }
 
 impl Control {
+    /// The optional model (a `models` id) this control needs the video server to have: the
+    /// occlusion mask's and the region mask's, when they are turned on.
+    pub fn needs_model(&self) -> Option<&'static str> {
+        match self {
+            Control::Occlusion { on: true } => Some(crate::config::OCCLUSION_MODEL_ID),
+            Control::RegionMask { on: true } => Some(crate::config::PARSER_MODEL_ID),
+            _ => None,
+        }
+    }
+
     /// The one role this control is for; `None` when both take it (the talk key).
     pub fn role(&self) -> Option<crate::Role> {
         match self {
@@ -63,6 +76,7 @@ impl Control {
             Control::MouthMask { .. }
             | Control::ColourTransfer { .. }
             | Control::Occlusion { .. }
+            | Control::RegionMask { .. }
             | Control::AllFaces { .. } => Some(crate::Role::Video),
         }
     }
@@ -92,6 +106,8 @@ pub struct LiveSettings {
     #[serde(default)]
     pub occlusion: Option<bool>,
     #[serde(default)]
+    pub region_mask: Option<bool>,
+    #[serde(default)]
     pub all_faces: Option<bool>,
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
@@ -109,6 +125,7 @@ impl LiveSettings {
             Control::MouthMask { on } => self.mouth_mask = Some(*on),
             Control::ColourTransfer { on } => self.colour_transfer = Some(*on),
             Control::Occlusion { on } => self.occlusion = Some(*on),
+            Control::RegionMask { on } => self.region_mask = Some(*on),
             Control::AllFaces { on } => self.all_faces = Some(*on),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
         }

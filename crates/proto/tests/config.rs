@@ -61,6 +61,7 @@ fn defaults_have_the_documented_values() {
     assert_eq!(
         c.models.keys().collect::<Vec<_>>(),
         [
+            "bisenet_resnet_34",
             "contentvec_768",
             "det_10g",
             "inswapper_128",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use studio_client::{FaceImage, ServerClient};
 use studio_proto::Role;
 use studio_proto::api::{ModelState, ModelStatus, error_code};
-use studio_proto::config::{FACE_MODEL_IDS, OCCLUSION_MODEL_ID};
+use studio_proto::config::FACE_MODEL_IDS;
 use studio_proto::control::Control;
 
 use crate::controls::LiveControls;
@@ -46,8 +46,9 @@ const FETCH_TELL_EVERY: Duration = Duration::from_secs(5);
 /// server has no face models and `fetch_models` is set, it is asked to download them
 /// ([`fetch_on_server`]) and the upload follows once they are loaded. Any other refusal (no
 /// face in the photo, too large) is returned with the server's message. With the occlusion
-/// mask on and `fetch_models` set, the server is also asked for the occlusion model, which it
-/// takes up whenever the download ends (the swap goes on meanwhile, the face pasted whole).
+/// or region mask on and `fetch_models` set, the server is also asked for that mask's model,
+/// which it takes up whenever the download ends (the swap goes on meanwhile, the face pasted
+/// whole).
 pub async fn wear(
     client: &ServerClient,
     photo: &FacePhoto,
@@ -67,18 +68,20 @@ pub async fn wear(
     if let Some(warning) = &added.warning {
         tracing::warn!("{}: {warning}", photo.path.display());
     }
-    let occlusion = controls
-        .current(Role::Video)
-        .contains(&Control::Occlusion { on: true });
-    if occlusion && fetch_models {
-        match client.fetch_model(OCCLUSION_MODEL_ID).await {
-            Ok(_) => tracing::info!(
-                "the video server has or fetches the occlusion model {OCCLUSION_MODEL_ID}"
-            ),
-            Err(e) => tracing::warn!(
-                "the occlusion mask waits: the video server cannot fetch {OCCLUSION_MODEL_ID}: {}",
-                e.plain()
-            ),
+    // The masks turned on need their optional models (the occlusion model, the face parser).
+    if fetch_models {
+        for id in controls
+            .current(Role::Video)
+            .iter()
+            .filter_map(Control::needs_model)
+        {
+            match client.fetch_model(id).await {
+                Ok(_) => tracing::info!("the video server has or fetches the model {id}"),
+                Err(e) => tracing::warn!(
+                    "a face mask waits: the video server cannot fetch {id}: {}",
+                    e.plain()
+                ),
+            }
         }
     }
     controls.set(

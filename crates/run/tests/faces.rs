@@ -1,8 +1,8 @@
 //! A video server without face models, asked by the run to fetch them (`studio run --face
 //! PHOTO --fetch-models` on pods): `POST /v1/models/{id}` for each, progress on its status, and
-//! the face worn once its engine has loaded them; with the occlusion mask on, the occlusion
-//! model too, which the running engine takes up when it arrives. The models come from a
-//! loopback file server.
+//! the face worn once its engine has loaded them; with the occlusion and region masks on,
+//! their models too, which the running engine takes up when they arrive. The models come from
+//! a loopback file server.
 
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
@@ -14,35 +14,38 @@ use std::sync::Arc;
 use studio_client::ServerClient;
 use studio_proto::Role;
 use studio_proto::api::{ModelState, error_code};
-use studio_proto::config::{FACE_MODEL_IDS, OCCLUSION_MODEL_ID};
+use studio_proto::config::{FACE_MODEL_IDS, OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
 use studio_proto::control::Control;
 use studio_run::controls::LiveControls;
 use studio_run::faces::{FacePhoto, wear};
 
 const TOKEN: &str = "faces-test-token";
 
-/// A video server whose face model entries (and the occlusion model's) point at `files`, with
-/// an empty cache.
+/// A video server whose face model entries (and the mask models') point at `files`, with an
+/// empty cache.
 fn video_server(dir: &Path, files: &FileServer) -> support::ServerProcess {
     let mut models = support::standin_face_model_entries(|name, bytes| {
         files.serve(name, bytes);
         files.url(name)
     });
-    let xseg = std::fs::read(support::standin_models().join("xseg_1.onnx")).unwrap();
-    let sha: String = <sha2::Sha256 as sha2::Digest>::digest(&xseg)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let bytes = xseg.len();
-    files.serve("xseg_1.onnx", xseg);
-    models.insert(
-        OCCLUSION_MODEL_ID.into(),
-        serde_json::json!({
-            "role": "video", "required": false, "file": "xseg_1.onnx",
-            "urls": [files.url("xseg_1.onnx")], "sha256": sha, "bytes": bytes,
-            "license": "DeepFaceLab XSeg (GPL-3.0)"
-        }),
-    );
+    for id in [OCCLUSION_MODEL_ID, PARSER_MODEL_ID] {
+        let file = format!("{id}.onnx");
+        let model = std::fs::read(support::standin_models().join(&file)).unwrap();
+        let sha: String = <sha2::Sha256 as sha2::Digest>::digest(&model)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let bytes = model.len();
+        files.serve(&file, model);
+        models.insert(
+            id.into(),
+            serde_json::json!({
+                "role": "video", "required": false, "file": file,
+                "urls": [files.url(&file)], "sha256": sha, "bytes": bytes,
+                "license": "a stand-in"
+            }),
+        );
+    }
     let config = dir.join("config.json");
     let user = serde_json::json!({"servers": {"video": {"backend": "tract"}}, "models": models});
     std::fs::write(&config, user.to_string()).unwrap();
@@ -102,7 +105,7 @@ async fn a_server_without_face_models_fetches_them_when_asked_and_the_face_is_wo
 }
 
 #[tokio::test]
-async fn with_the_occlusion_mask_on_the_occlusion_model_is_fetched_and_taken_up() {
+async fn with_the_masks_on_their_models_are_fetched_and_taken_up() {
     let files = FileServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let server = video_server(dir.path(), &files);
@@ -110,22 +113,27 @@ async fn with_the_occlusion_mask_on_the_occlusion_model_is_fetched_and_taken_up(
     let photo = photo(dir.path());
     let controls = Arc::new(LiveControls::default());
     controls.set(Role::Video, Control::Occlusion { on: true });
+    controls.set(Role::Video, Control::RegionMask { on: true });
 
     wear(&client, &photo, &controls, true).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
         let status = client.status().await.unwrap();
-        if status.engine.contains("occluder") || std::time::Instant::now() > deadline {
+        let both = status.engine.contains("occluder") && status.engine.contains("parser");
+        if both || std::time::Instant::now() > deadline {
             break status;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert!(
-        status.engine.contains("occluder tract"),
+        status.engine.contains("occluder tract") && status.engine.contains("parser tract"),
         "{}",
         status.engine
     );
-    let model = status.models.iter().find(|m| m.id == OCCLUSION_MODEL_ID);
-    assert_eq!(model.map(|m| m.state), Some(ModelState::Ready));
-    assert_eq!(files.requests("xseg_1.onnx").len(), 1);
+    assert!(!status.engine.contains("waits"), "{}", status.engine);
+    for id in [OCCLUSION_MODEL_ID, PARSER_MODEL_ID] {
+        let model = status.models.iter().find(|m| m.id == id);
+        assert_eq!(model.map(|m| m.state), Some(ModelState::Ready), "{id}");
+        assert_eq!(files.requests(&format!("{id}.onnx")).len(), 1, "{id}");
+    }
 }

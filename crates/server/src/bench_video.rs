@@ -1,8 +1,10 @@
 //! `studio-server bench video`: the face swap's cost per stage at 1280×720 with one face (or
 //! `--faces N`, all swapped), on the chosen backend and models, as a table or JSON (the app's
 //! `studio bench video` runs this). With `--occlusion` the occlusion mask is on, its model
-//! (`xseg_1.onnx`) read from the same folder, and its cost shows as the `occlude` stage.
+//! (`xseg_1.onnx`) read from the same folder, and its cost shows as the `occlude` stage; with
+//! `--region-mask` the face parser (`bisenet_resnet_34.onnx`) runs, shown as `parse`.
 
+use crate::face_masks::MaskModel;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +27,8 @@ pub struct VideoBenchArgs {
     pub detect_every: Option<u32>,
     /// Turn the occlusion mask on (its model `xseg_1.onnx` beside the others).
     pub occlusion: bool,
+    /// Turn the region mask on (its face parser `bisenet_resnet_34.onnx` beside the others).
+    pub region_mask: bool,
     /// Faces in the picture, all of them swapped (1 to [`MAX_FACES`]).
     pub faces: u32,
     pub json: bool,
@@ -34,19 +38,20 @@ fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The folder holding the three models (and the occlusion model, with `occlusion`) for
-/// `--models`.
-fn models_dir(spec: &str, occlusion: bool) -> Result<PathBuf> {
+/// The folder holding the three models (and the mask models asked for) for `--models`.
+fn models_dir(spec: &str, masks: &[MaskModel]) -> Result<PathBuf> {
     match spec {
         "standin" => Ok(repo_dir().join("crates/face/tests/models")),
         "standin-full" => {
             let cache = studio_models::resolve_cache_dir(None)
                 .context("no cache folder for the full-size stand-ins")?;
             let dir = cache.join("standin-full");
-            let wanted = ["inswapper_128.onnx"]
+            let wanted = std::iter::once("inswapper_128".to_string())
+                .chain(masks.iter().map(|m| m.id().to_string()));
+            if !wanted
                 .into_iter()
-                .chain(occlusion.then_some("xseg_1.onnx"));
-            if !wanted.into_iter().all(|f| dir.join(f).is_file()) {
+                .all(|id| dir.join(format!("{id}.onnx")).is_file())
+            {
                 eprintln!(
                     "generating full-size stand-in models in {} (about 800 MB, a minute)…",
                     dir.display()
@@ -85,7 +90,14 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
     if !(1..=MAX_FACES).contains(&wanted) {
         bail!("--faces is 1 to {MAX_FACES}, not {}", args.faces);
     }
-    let dir = models_dir(&args.models, args.occlusion)?;
+    let masks: Vec<MaskModel> = [
+        (MaskModel::Occlusion, args.occlusion),
+        (MaskModel::Regions, args.region_mask),
+    ]
+    .into_iter()
+    .filter_map(|(mask, on)| on.then_some(mask))
+    .collect();
+    let dir = models_dir(&args.models, &masks)?;
     let options = ModelOptions {
         backend: backend(&args.backend)?,
         ..crate::engine::model_options(studio_proto::Role::Video, config)
@@ -98,11 +110,11 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         models,
         args.detect_every.unwrap_or(config.face.detect_every),
     ));
-    if args.occlusion {
-        let path = dir.join(format!("{}.onnx", studio_proto::config::OCCLUSION_MODEL_ID));
-        let occluder = studio_face::occlusion::Occluder::load(&path, &options)
-            .with_context(|| format!("loading the occlusion model {}", path.display()))?;
-        engine.set_occluder(Some(occluder));
+    for mask in &masks {
+        let path = dir.join(format!("{}.onnx", mask.id()));
+        mask.load(&path, &options)
+            .with_context(|| format!("loading the {} model {}", mask.mask(), path.display()))?
+            .give_to(&engine);
     }
     let backends = engine.backends();
     // Faces clear of the frame's edges, as in a call. The processor swaps (and follows) only
@@ -119,6 +131,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
     p.apply(&VideoSetting::Face(Some(target.id)))
         .map_err(anyhow::Error::msg)?;
     p.apply(&VideoSetting::Occlusion(args.occlusion))
+        .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::RegionMask(args.region_mask))
         .map_err(anyhow::Error::msg)?;
     p.set_max_faces(wanted);
     let frame = |seq: u64| VideoFrame {
@@ -144,23 +158,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             boxes.len()
         );
     }
-    let mut t = p.times().clone();
     // Per-frame figures exclude the warm-up frame.
-    t.frames -= warm.frames;
-    for (a, b) in [
-        (&mut t.decode, warm.decode),
-        (&mut t.detect, warm.detect),
-        (&mut t.align, warm.align),
-        (&mut t.embed, warm.embed),
-        (&mut t.occlude, warm.occlude),
-        (&mut t.swap, warm.swap),
-        (&mut t.blend, warm.blend),
-        (&mut t.encode, warm.encode),
-        (&mut t.networks, warm.networks),
-        (&mut t.detect_network, warm.detect_network),
-    ] {
-        *a = a.saturating_sub(b);
-    }
+    let t = p.times().since(&warm);
     let frames = t.frames.max(1) as f64;
     let fps = frames / wall.as_secs_f64();
     let total_ms = t.total().as_secs_f64() * 1000.0 / frames;

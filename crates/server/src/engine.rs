@@ -133,6 +133,9 @@ impl Engine {
             (Engine::Video(p), Control::MouthMask { on }) => p.apply(&VideoSetting::MouthMask(*on)),
             (Engine::Video(p), Control::Occlusion { on }) => p.apply(&VideoSetting::Occlusion(*on)),
             (Engine::Video(p), Control::AllFaces { on }) => p.apply(&VideoSetting::AllFaces(*on)),
+            (Engine::Video(p), Control::RegionMask { on }) => {
+                p.apply(&VideoSetting::RegionMask(*on))
+            }
             (Engine::Video(p), Control::ColourTransfer { on }) => {
                 p.apply(&VideoSetting::ColourTransfer(*on))
             }

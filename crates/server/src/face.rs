@@ -1,10 +1,11 @@
 //! The video server's face engine: loaded once its three models are on disk (fetched by the
 //! model manager, or a folder named by `STUDIO_FACE_MODELS`), shared by every session, and
-//! fed target faces through `POST /v1/faces`. The occlusion model (`xseg_1`) is optional: the
-//! engine runs without it, and takes it whenever it arrives (fetched with
-//! `POST /v1/models/xseg_1`, or found in that folder).
+//! fed target faces through `POST /v1/faces`. The mask models (`face_masks.rs`: the occlusion
+//! model and the face parser) are optional: the engine runs without them, and takes each
+//! whenever it arrives (fetched with `POST /v1/models/{id}`, or found in that folder).
 
 use crate::error::ApiError;
+use crate::face_masks::MaskModel;
 use crate::registry::Registry;
 use axum::Json;
 use axum::body::Bytes;
@@ -13,13 +14,11 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use studio_face::occlusion::Occluder;
 use studio_face::pipeline::{FaceEngine, FaceModels};
-use studio_infer::ModelOptions;
 use studio_models::Cached;
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
-use studio_proto::config::{Config, OCCLUSION_MODEL_ID};
+use studio_proto::config::Config;
 
 pub use studio_proto::config::FACE_MODELS_ENV;
 
@@ -54,35 +53,51 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
         };
         crate::models::settle_runtime(&registry).await;
         registry.face.set_loading("loading face models".into());
-        // An occlusion model already on disk comes with the engine, so no frame is pasted
-        // without it; one that comes later is taken up when it does.
-        let occluder_path = occluder_on_disk(&registry, from_env.as_deref()).await;
+        // A mask model already on disk comes with the engine, so no frame is pasted without
+        // it; one that comes later is taken up when it does.
+        let mut mask_paths = Vec::new();
+        for mask in MaskModel::ALL {
+            mask_paths.push((mask, mask.on_disk(&registry, from_env.as_deref()).await));
+        }
         let load_options = options.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let models = FaceModels::load(&paths[0], &paths[1], &paths[2], &load_options)?;
-            let occluder = occluder_path.map(|p| load_occluder(&p, &load_options));
-            Ok::<_, studio_face::models::ModelError>((models, occluder))
+            let masks: Vec<_> = mask_paths
+                .into_iter()
+                .map(|(mask, path)| (mask, path.map(|p| mask.load(&p, &load_options))))
+                .collect();
+            Ok::<_, studio_face::models::ModelError>((models, masks))
         })
         .await;
         match loaded {
-            Ok(Ok((models, occluder))) => {
+            Ok(Ok((models, masks))) => {
                 let engine = Arc::new(FaceEngine::new(models, detect_every));
-                let mut note = String::new();
-                match occluder {
-                    Some(Ok(occluder)) => engine.set_occluder(Some(occluder)),
-                    Some(Err(e)) => note = format!("; the occlusion model failed to load: {e}"),
-                    None if from_env.is_none() => {
-                        note = format!(
-                            "; the occlusion mask waits for its model ({OCCLUSION_MODEL_ID}: \
-                             `studio models fetch {OCCLUSION_MODEL_ID}`)"
-                        );
-                        tokio::spawn(attach_occluder(registry.clone(), engine.clone(), options));
+                let mut failed = String::new();
+                for (mask, loaded) in masks {
+                    match loaded {
+                        Some(Ok(loaded)) => loaded.give_to(&engine),
+                        Some(Err(e)) => failed
+                            .push_str(&format!("; the {} model failed to load: {e}", mask.mask())),
+                        None if from_env.is_none() => {
+                            tokio::spawn(mask.attach(
+                                registry.clone(),
+                                engine.clone(),
+                                options.clone(),
+                            ));
+                        }
+                        None => failed.push_str(&format!(
+                            "; no {}.onnx for the {}",
+                            mask.id(),
+                            mask.mask()
+                        )),
                     }
-                    None => note = format!("; no {OCCLUSION_MODEL_ID}.onnx for the occlusion mask"),
                 }
-                let running = engine.backends();
-                tracing::info!("face engine ready: {running}{note}");
-                registry.face.set_state(format!("ready: {running}{note}"));
+                let state = format!(
+                    "{}{failed}",
+                    crate::face_masks::ready_state(&registry, &engine)
+                );
+                tracing::info!("face engine {state}");
+                registry.face.set_state(state);
                 registry.face.set_engine(engine);
             }
             Ok(Err(e)) => {
@@ -98,75 +113,6 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
         // Cleared only after the engine is in place: an upload sees one or the other.
         registry.face.finish_loading();
     });
-}
-
-/// The occlusion model's file when it is there now: `xseg_1.onnx` in the `STUDIO_FACE_MODELS`
-/// folder, or the model cache's copy once its SHA-256 matched. `None` when it is not (yet).
-async fn occluder_on_disk(
-    registry: &Registry,
-    from_env: Option<&std::path::Path>,
-) -> Option<PathBuf> {
-    if let Some(dir) = from_env {
-        let path = dir.join(format!("{OCCLUSION_MODEL_ID}.onnx"));
-        return path.is_file().then_some(path);
-    }
-    let manager = registry.model_manager()?;
-    if !matches!(manager.cached(OCCLUSION_MODEL_ID), Ok(Cached::Present(_))) {
-        return None;
-    }
-    match manager.ensure(OCCLUSION_MODEL_ID).await {
-        Ok(path) => Some(path),
-        Err(e) => {
-            tracing::warn!("occlusion model: {e}");
-            None
-        }
-    }
-}
-
-fn load_occluder(
-    path: &std::path::Path,
-    options: &ModelOptions,
-) -> Result<Occluder, studio_face::models::ModelError> {
-    let loaded = Occluder::load(path, options);
-    if let Err(e) = &loaded {
-        tracing::error!("the occlusion model {} failed to load: {e}", path.display());
-    }
-    loaded
-}
-
-/// Gives a running engine its occlusion model once the model cache has it (fetched with
-/// `POST /v1/models/xseg_1`, and its SHA-256 matched); returns at once when the model is not
-/// configured. Until then the engine runs without it, and its state says so.
-async fn attach_occluder(registry: Arc<Registry>, engine: Arc<FaceEngine>, options: ModelOptions) {
-    let Some(manager) = registry.model_manager() else {
-        return;
-    };
-    if manager.path(OCCLUSION_MODEL_ID).is_err() {
-        tracing::info!(
-            "model {OCCLUSION_MODEL_ID} is not configured: the occlusion mask is unavailable"
-        );
-        return;
-    }
-    let path = loop {
-        if let Some(path) = occluder_on_disk(&registry, None).await {
-            break path;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let loaded = tokio::task::spawn_blocking(move || load_occluder(&path, &options)).await;
-    match loaded {
-        Ok(Ok(occluder)) => {
-            engine.set_occluder(Some(occluder));
-            let running = engine.backends();
-            tracing::info!("occlusion model loaded: {running}");
-            registry.face.set_state(format!("ready: {running}"));
-        }
-        Ok(Err(e)) => registry.face.set_state(format!(
-            "ready: {}; the occlusion model failed to load: {e}",
-            engine.backends()
-        )),
-        Err(e) => tracing::error!("the occlusion model loader stopped: {e}"),
-    }
 }
 
 /// Waits until the model manager has all three files and each matched its SHA-256; `None`

@@ -106,12 +106,9 @@ impl FaceSlot {
 pub struct SessionFaces {
     slot: Arc<FaceSlot>,
     swap: Option<studio_face::pipeline::FaceSwapProcessor>,
-    /// The mouth mask, colour transfer, occlusion mask and face count as last set, kept for
-    /// the swap while the engine is not there yet.
-    mouth_mask: bool,
-    colour_transfer: bool,
-    occlusion: bool,
-    all_faces: bool,
+    /// The masks' and face count's settings as last set (one of each kind), kept for the swap
+    /// while the engine is not there yet.
+    settings: Vec<VideoSetting>,
 }
 
 impl SessionFaces {
@@ -119,27 +116,32 @@ impl SessionFaces {
         SessionFaces {
             slot,
             swap: None,
-            mouth_mask: false,
-            colour_transfer: true,
-            occlusion: false,
-            all_faces: false,
+            settings: Vec::new(),
         }
     }
 
     fn swap(&mut self) -> Option<&mut studio_face::pipeline::FaceSwapProcessor> {
         if self.swap.is_none() {
+            let settings = &self.settings;
             self.swap = self.slot.engine().map(|engine| {
                 let mut swap = engine.processor();
-                swap.set_mouth_mask(self.mouth_mask);
-                swap.set_colour_transfer(self.colour_transfer);
-                swap.set_occlusion(self.occlusion);
-                if self.all_faces {
-                    swap.set_max_faces(studio_face::pipeline::MAX_FACES);
+                for setting in settings {
+                    // Each was accepted when it came; a fresh processor takes them all.
+                    if let Err(e) = swap.apply(setting) {
+                        tracing::warn!("a kept face setting was refused: {e}");
+                    }
                 }
                 swap
             });
         }
         self.swap.as_mut()
+    }
+
+    /// Keep `setting` for a processor made later, in place of an earlier one of its kind.
+    fn remember(&mut self, setting: &VideoSetting) {
+        let kind = std::mem::discriminant(setting);
+        self.settings.retain(|s| std::mem::discriminant(s) != kind);
+        self.settings.push(setting.clone());
     }
 }
 
@@ -159,12 +161,10 @@ impl VideoProcessor for SessionFaces {
     }
 
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
-        match setting {
-            VideoSetting::MouthMask(on) => self.mouth_mask = *on,
-            VideoSetting::ColourTransfer(on) => self.colour_transfer = *on,
-            VideoSetting::Occlusion(on) => self.occlusion = *on,
-            VideoSetting::AllFaces(on) => self.all_faces = *on,
-            VideoSetting::Face(_) => {}
+        // A face is chosen only once the engine is there (it is refused before); the other
+        // settings are kept for it.
+        if !matches!(setting, VideoSetting::Face(_)) {
+            self.remember(setting);
         }
         match self.swap() {
             Some(swap) => swap.apply(setting),

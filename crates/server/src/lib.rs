@@ -9,6 +9,7 @@ pub mod drain;
 pub mod engine;
 pub mod error;
 pub mod face;
+pub mod face_masks;
 pub mod face_slot;
 pub mod listen;
 pub mod models;

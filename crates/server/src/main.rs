@@ -140,6 +140,9 @@ struct BenchArgs {
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
+    /// Video: with the region mask on (bisenet_resnet_34.onnx beside the other models).
+    #[arg(long)]
+    region_mask: bool,
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long, default_value_t = 1)]
     faces: u32,
@@ -175,6 +178,7 @@ fn bench_main() {
             detect_every: args.detect_every,
             occlusion: args.occlusion,
             faces: args.faces,
+            region_mask: args.region_mask,
             json: args.json,
         };
         if let Err(e) = studio_server::bench_video::run(&config, &video) {

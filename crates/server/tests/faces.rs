@@ -244,6 +244,12 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
         other => panic!("expected an ack, got {other:?}"),
     }
+    // The region mask, on the stand-in face parser beside the other models.
+    session.sender.send_control(Control::RegionMask { on: true });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
     // Every face in the picture, not only the largest.
     session.sender.send_control(Control::AllFaces { on: true });
     match next(&mut session.events).await {
@@ -263,5 +269,7 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
     assert_eq!(status["sessions"][0]["settings"]["colour_transfer"], false);
     assert_eq!(status["sessions"][0]["settings"]["occlusion"], true);
     assert_eq!(status["sessions"][0]["settings"]["all_faces"], true);
+    assert_eq!(status["sessions"][0]["settings"]["region_mask"], true);
+    assert!(engine.contains("parser"), "{engine}");
     assert!(engine.contains("occluder"), "{engine}");
 }

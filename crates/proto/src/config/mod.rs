@@ -28,9 +28,12 @@ pub const FACE_MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
 /// and keeps what is in front of the face only once it is there.
 pub const OCCLUSION_MODEL_ID: &str = "xseg_1";
 
+/// The region mask's face parser (BiSeNet, `models` id): optional like the occlusion model.
+pub const PARSER_MODEL_ID: &str = "bisenet_resnet_34";
+
 /// A folder holding `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` (and, for the
-/// occlusion mask, `xseg_1.onnx`) that the video server uses instead of its model cache (your
-/// own copies, or stand-ins for tests).
+/// occlusion and region masks, `xseg_1.onnx` and `bisenet_resnet_34.onnx`) that the video
+/// server uses instead of its model cache (your own copies, or stand-ins for tests).
 pub const FACE_MODELS_ENV: &str = "STUDIO_FACE_MODELS";
 
 /// The shared model every voice from a file needs: ContentVec's 768-d features (RVC v2).
