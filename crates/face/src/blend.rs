@@ -673,6 +673,34 @@ impl PasteBack {
         Ok(Pasted::Cached)
     }
 
+    /// The face mask [`PasteBack::paste`] carries to the frame for a `cw × ch` crop under
+    /// `to_crop` (frame → crop), in the crop's own pixels: the weight in `[0, 1]` at each
+    /// crop pixel, row by row, read from the bucket's cached mask. `None` when the transform
+    /// is not a similarity (the paste then takes the reference's mask, which is computed in
+    /// the frame and has no crop-space form). Graphs that paste on a device sample it.
+    pub fn crop_mask(
+        &mut self,
+        to_crop: &Affine,
+        cw: u32,
+        ch: u32,
+    ) -> Result<Option<Vec<f32>>, FaceError> {
+        let to_frame = to_crop
+            .invert()
+            .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
+        let Some(key) = bucket(&to_frame, cw, ch) else {
+            return Ok(None);
+        };
+        let entry = self.mask_for(key)?;
+        let mut out = Vec::with_capacity(cw as usize * ch as usize);
+        for j in 0..ch {
+            for i in 0..cw {
+                let (mx, my) = entry.crop_to_mask.apply(f64::from(i), f64::from(j));
+                out.push((sample_plane(&entry.mask, mx, my) / 255.0).clamp(0.0, 1.0));
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// The cached mask for `key`, computing it when missing (and dropping the least recently
     /// used one when the cache is full).
     fn mask_for(&mut self, key: MaskKey) -> Result<&CachedMask, FaceError> {
