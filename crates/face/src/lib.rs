@@ -8,6 +8,7 @@ pub mod blend;
 pub mod colour;
 pub mod detect;
 pub mod device_graph;
+pub mod device_path;
 pub mod error;
 pub mod keep;
 pub mod latent;

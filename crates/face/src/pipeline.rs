@@ -3,6 +3,7 @@
 //! back into the I420 frame, so everything outside the faces' boxes leaves bit for bit as it
 //! came. Target identities are uploaded once into a shared library and chosen live.
 
+use crate::device_path::DevicePath;
 use crate::keep::Keep;
 use crate::models::{Detector, Embedder, ModelError, Swapper};
 use crate::mouth::MouthMask;
@@ -80,6 +81,9 @@ pub struct FaceEngine {
     faces: Mutex<HashMap<String, TargetFace>>,
     detect_every: u32,
     next_id: Mutex<u64>,
+    /// Where new sessions run their pre- and post-processing graphs (`device_path`); `None`
+    /// runs the CPU path.
+    device_graphs: Mutex<Option<ModelOptions>>,
 }
 
 /// Locks that survive a panicked holder: the data is plain values, never half-written.
@@ -89,7 +93,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl FaceEngine {
     pub fn new(models: FaceModels, detect_every: u32) -> FaceEngine {
+        let device_graphs = DevicePath::options_for(models.detector.model().backend());
         FaceEngine {
+            device_graphs: Mutex::new(device_graphs),
             models: Mutex::new(models),
             occluder: Mutex::new(None),
             faces: Mutex::new(HashMap::new()),
@@ -118,6 +124,17 @@ impl FaceEngine {
     /// it away. Sessions with the occlusion mask on use it from their next frame.
     pub fn set_occluder(&self, occluder: Option<Occluder>) {
         *lock(&self.occluder) = occluder;
+    }
+
+    /// Run the pre- and post-processing of sessions made from now on as graphs with
+    /// `options` (on by default where the detector runs on a GPU), or on the CPU (`None`).
+    pub fn set_device_graphs(&self, options: Option<ModelOptions>) {
+        *lock(&self.device_graphs) = options;
+    }
+
+    /// Where new sessions run their pre- and post-processing graphs, if they do.
+    pub fn device_graphs(&self) -> Option<ModelOptions> {
+        lock(&self.device_graphs).clone()
     }
 
     /// Whether the occlusion model is there.
@@ -169,6 +186,10 @@ impl FaceEngine {
             latent: None,
             times: StageTimes::default(),
             last_error: None,
+            device: self.device_graphs().map(|options| {
+                let m = lock(&self.models);
+                DevicePath::new(options, m.detector.input_size(), m.swapper.size())
+            }),
         }
     }
 }
@@ -269,11 +290,19 @@ pub struct FaceSwapProcessor {
     latent: Option<Arc<Vec<f32>>>,
     times: StageTimes,
     last_error: Option<String>,
+    /// The pre- and post-processing graphs, when they run (off after they fail once).
+    device: Option<DevicePath>,
 }
 
 impl FaceSwapProcessor {
     pub fn times(&self) -> &StageTimes {
         &self.times
+    }
+
+    /// Where the pre- and post-processing graphs run, while they do (`None` on the CPU path,
+    /// and before the first frame loads them).
+    pub fn device_graphs(&self) -> Option<&studio_infer::BackendInfo> {
+        self.device.as_ref().and_then(DevicePath::backend)
     }
 
     /// The last error a frame met (the frame then passed through unchanged).
@@ -389,7 +418,14 @@ impl FaceSwapProcessor {
         let engine = Arc::clone(&self.engine);
         let mut models = lock(&engine.models);
         let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
-        let outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+        let mut outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+        if let Err(e) = &outcome
+            && self.device.take().is_some()
+        {
+            // Nothing is written into the frame before a failure: the CPU path takes it.
+            self.last_error = Some(format!("device graphs off: {e}"));
+            outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+        }
         let detected = models.detector.run_time.saturating_sub(detector);
         self.times.detect_network += detected;
         self.times.networks += detected + models.swapper.run_time.saturating_sub(swapper);
@@ -411,7 +447,13 @@ impl FaceSwapProcessor {
         // (and smoothed before any pixel is read).
         if self.tracker.needs_detection() {
             let t = Instant::now();
-            let faces = models.detector.detect_i420(&frame.image)?;
+            let faces = match self.device.as_mut() {
+                Some(device) => {
+                    let (blob, placement) = device.letterbox(&frame.image)?;
+                    models.detector.detect_blob(blob, &placement)?
+                }
+                None => models.detector.detect_i420(&frame.image)?,
+            };
             // Only the face that is swapped is followed and smoothed: the others would cost
             // their filters every frame and change nothing.
             self.tracker
@@ -427,16 +469,28 @@ impl FaceSwapProcessor {
         };
         // Only the face's neighbourhood is converted to RGB, into the session's frame-sized
         // buffer; nothing reads the rest of it.
-        let t = Instant::now();
         let (w, h) = (frame.image.width(), frame.image.height());
-        if self.rgb.width() != w || self.rgb.height() != h {
-            self.rgb = RgbImage::new(w, h);
-        }
-        rgb_around(&frame.image, &face, size, &mut self.rgb)?;
-        self.times.decode += t.elapsed();
-        let t = Instant::now();
-        let (crop, m) = align::align_crop(&self.rgb, &face.kps, size)?;
-        self.times.align += t.elapsed();
+        let (crop, m) = match self.device.as_mut() {
+            Some(device) => {
+                let t = Instant::now();
+                let m = align::estimate_norm(&face.kps, size)?;
+                let crop = device.align(&frame.image, &m)?;
+                self.times.align += t.elapsed();
+                (crop, m)
+            }
+            None => {
+                let t = Instant::now();
+                if self.rgb.width() != w || self.rgb.height() != h {
+                    self.rgb = RgbImage::new(w, h);
+                }
+                rgb_around(&frame.image, &face, size, &mut self.rgb)?;
+                self.times.decode += t.elapsed();
+                let t = Instant::now();
+                let aligned = align::align_crop(&self.rgb, &face.kps, size)?;
+                self.times.align += t.elapsed();
+                aligned
+            }
+        };
         let occlusion = self.occlusion_mask(engine, &crop, &m)?;
         let t = Instant::now();
         let mut swapped = models.swapper.swap(&crop, latent)?;
@@ -451,12 +505,26 @@ impl FaceSwapProcessor {
             self.times.blend += t.elapsed();
             return Ok(());
         };
-        let original = rect.copy_of(&self.rgb);
         let mouth = self
             .mouth_mask
             .then(|| MouthMask::from_landmarks(&face.kps))
             .flatten();
         let keep = Keep::any(mouth.as_ref(), occlusion.as_ref());
+        if let Some(device) = self.device.as_mut() {
+            if let Some(mask) = self.paste.crop_mask(&m, size, size)? {
+                let pasted =
+                    device.paste(&frame.image, &swapped, mask, &m, face.bbox, keep.as_ref())?;
+                frame.image = pasted;
+                self.times.blend += t.elapsed();
+                return Ok(());
+            }
+            // A transform with no crop-space mask takes the CPU paste, which reads the RGB.
+            if self.rgb.width() != w || self.rgb.height() != h {
+                self.rgb = RgbImage::new(w, h);
+            }
+            rgb_around(&frame.image, &face, size, &mut self.rgb)?;
+        }
+        let original = rect.copy_of(&self.rgb);
         self.paste
             .paste_keeping(&mut self.rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
         self.times.blend += t.elapsed();

@@ -217,3 +217,58 @@ fn the_paste_graph_equals_the_cpu_paste_and_write_back() {
         }
     }
 }
+
+#[test]
+fn a_session_on_the_device_path_gives_the_cpu_paths_frames() {
+    use std::sync::Arc;
+    use studio_face::pipeline::{FaceEngine, FaceModels};
+    use studio_media::engine::{VideoProcessor, VideoSetting};
+    use studio_media::{Timestamp, VideoFrame};
+
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models");
+    let models = FaceModels::load_dir(&dir, &options(BackendChoice::Tract)).unwrap();
+    let engine = Arc::new(FaceEngine::new(models, 2));
+    // Networks on the CPU: the CPU path is the default.
+    assert!(engine.device_graphs().is_none());
+    let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+    let choose = VideoSetting::Face(Some(target.id.clone()));
+    let image = one_face(1280, 720).to_i420();
+    for backend in backends() {
+        let mut cpu = engine.processor();
+        cpu.apply(&choose).unwrap();
+        engine.set_device_graphs(Some(options(backend)));
+        let mut device = engine.processor();
+        engine.set_device_graphs(None);
+        device.apply(&choose).unwrap();
+        for seq in 0..3 {
+            let frame = VideoFrame {
+                seq,
+                capture: Timestamp(seq * 33_333),
+                image: image.clone(),
+            };
+            let theirs = cpu.process(frame.clone());
+            let ours = device.process(frame);
+            assert_eq!(device.last_error(), None, "{backend:?}");
+            let on = device.device_graphs().expect("the device path is off");
+            assert_eq!(
+                on.backend,
+                if backend == BackendChoice::Ort {
+                    "ort"
+                } else {
+                    "tract"
+                }
+            );
+            assert_eq!(device.faces(), cpu.faces(), "{backend:?}: other faces");
+            let (worst, off, off_more) = compare(ours.image.data(), theirs.image.data());
+            eprintln!(
+                "session {backend:?}: worst {worst}, {:.3}% off, {:.3}% off by more than 1",
+                off * 100.0,
+                off_more * 100.0
+            );
+            assert!(worst <= 3, "{backend:?}: off by {worst}");
+            assert!(off_more <= 0.0005, "{backend:?}: {:.3}%", off_more * 100.0);
+            let changed = compare(ours.image.data(), image.data()).1;
+            assert!(changed > 0.001, "{backend:?}: the face was not swapped");
+        }
+    }
+}
