@@ -140,6 +140,10 @@ struct BenchArgs {
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
+    /// Video: also time the session with its pre- and post-processing as graphs on the
+    /// models' backend and device, after the CPU path.
+    #[arg(long)]
+    device_graphs: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -171,6 +175,7 @@ fn bench_main() {
             frames: args.frames,
             detect_every: args.detect_every,
             occlusion: args.occlusion,
+            device_graphs: args.device_graphs,
             json: args.json,
         };
         if let Err(e) = studio_server::bench_video::run(&config, &video) {
