@@ -28,7 +28,8 @@
 //!   crop pixels rather than from the cached mask directly, and blended in floats rather
 //!   than 12-bit fixed point. What the mouth and occlusion masks keep is not in the graph.
 //!
-//! Planes, crops and boxes travel as `f32` (the API's tensors), values 0–255.
+//! Planes and crops travel as `uint8`, a byte a value as they are on the host; the
+//! detector's input, the mask, transforms and boxes as `f32`.
 
 use crate::detect::{Letterbox, resize_taps};
 use crate::{Affine, FaceError};
@@ -91,9 +92,9 @@ fn check_frame(w: u32, h: u32) -> Result<(), FaceError> {
 fn i420_inputs(g: &mut GraphBuilder, w: u32, h: u32) -> [Value; 3] {
     let (w, h) = (w as usize, h as usize);
     [
-        g.input(Y, ElementType::F32, &[h, w]),
-        g.input(U, ElementType::F32, &[h / 2, w / 2]),
-        g.input(V, ElementType::F32, &[h / 2, w / 2]),
+        g.input(Y, ElementType::U8, &[h, w]),
+        g.input(U, ElementType::U8, &[h / 2, w / 2]),
+        g.input(V, ElementType::U8, &[h / 2, w / 2]),
     ]
 }
 
@@ -299,7 +300,8 @@ pub fn align(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
     let grid = grid(&mut g, &to_frame, (s, s), (w, h));
     let crop = grid_sample(&mut g, &rgb, &grid);
     let crop = round_u8(&mut g, &crop);
-    g.output(&crop, CROP, ElementType::F32, &[1, 3, s, s]);
+    let crop = g.cast(&crop, onnx_type::UINT8);
+    g.output(&crop, CROP, ElementType::U8, &[1, 3, s, s]);
     Ok(g.to_bytes())
 }
 
@@ -314,7 +316,7 @@ pub fn paste(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
     let mut g = GraphBuilder::new("paste", OPSET);
     let planes = i420_inputs(&mut g, w, h);
     let s = size as usize;
-    let swapped = g.input(SWAPPED, ElementType::F32, &[1, 3, s, s]);
+    let swapped = g.input(SWAPPED, ElementType::U8, &[1, 3, s, s]);
     let mask = g.input(MASK, ElementType::F32, &[1, 1, s, s]);
     let to_crop = g.input(TO_CROP, ElementType::F32, &[2, 3]);
     let face_box = g.input(FACE_BOX, ElementType::F32, &[4]);
@@ -326,6 +328,7 @@ pub fn paste(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
     let old_f = g.reshape(&old_f, &[1, 3, hi, wi]);
 
     // The swapped crop and its mask, sampled at each frame pixel's crop position.
+    let swapped = g.cast(&swapped, onnx_type::FLOAT);
     let src = g.node("Concat", &[&swapped, &mask], &[Attr::Int("axis", 1)]);
     let grid = grid(&mut g, &to_crop, (wu, hu), (size, size));
     let sampled = grid_sample(&mut g, &src, &grid);
@@ -430,8 +433,8 @@ pub fn paste(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
         (u_new, U_OUT, [hu / 2, wu / 2]),
         (v_new, V_OUT, [hu / 2, wu / 2]),
     ] {
-        let v = g.cast(&v, onnx_type::FLOAT);
-        g.output(&v, name, ElementType::F32, &shape);
+        let v = g.cast(&v, onnx_type::UINT8);
+        g.output(&v, name, ElementType::U8, &shape);
     }
     Ok(g.to_bytes())
 }
@@ -443,8 +446,7 @@ pub fn i420_inputs_of(image: &I420Image) -> Result<Vec<(String, Tensor)>, FaceEr
     let (y, u, v) = image.planes();
     let (w, h) = (w as usize, h as usize);
     let plane = |name: &str, data: &[u8], shape: &[usize]| {
-        let values = data.iter().map(|&b| f32::from(b)).collect();
-        Tensor::f32(shape, values)
+        Tensor::u8(shape, data.to_vec())
             .map(|t| (name.to_string(), t))
             .map_err(|e| FaceError::Shape(format!("plane {name}: {e}")))
     };
@@ -464,9 +466,16 @@ pub fn affine_input(m: &Affine) -> Tensor {
     }
 }
 
-/// 8-bit values from a graph's float output (already rounded in the graph).
-fn bytes_of(values: &[f32]) -> Vec<u8> {
-    values.iter().map(|&v| v.clamp(0.0, 255.0) as u8).collect()
+/// A graph's 8-bit output as bytes (a float one, as some backends may widen it, clamped).
+fn bytes_of(t: &Tensor) -> Vec<u8> {
+    match t {
+        Tensor::U8 { data, .. } => data.clone(),
+        other => other
+            .to_f32()
+            .iter()
+            .map(|&v| v.clamp(0.0, 255.0) as u8)
+            .collect(),
+    }
 }
 
 /// The align graph's `[1, 3, S, S]` output as an RGB image.
@@ -477,7 +486,7 @@ pub fn rgb_from_planar(t: &Tensor) -> Result<RgbImage, FaceError> {
             t.shape()
         )));
     };
-    let planar = bytes_of(&t.to_f32());
+    let planar = bytes_of(t);
     let n = w * h;
     let mut data = vec![0u8; n * 3];
     for (i, px) in data.chunks_exact_mut(3).enumerate() {
@@ -489,13 +498,13 @@ pub fn rgb_from_planar(t: &Tensor) -> Result<RgbImage, FaceError> {
 /// An RGB image as a planar `[1, 3, H, W]` input (the swapped crop).
 pub fn planar_from_rgb(img: &RgbImage) -> Tensor {
     let n = img.width() as usize * img.height() as usize;
-    let mut data = vec![0f32; n * 3];
+    let mut data = vec![0u8; n * 3];
     for (i, px) in img.data().chunks_exact(3).enumerate() {
         for c in 0..3 {
-            data[c * n + i] = f32::from(px[c]);
+            data[c * n + i] = px[c];
         }
     }
-    Tensor::F32 {
+    Tensor::U8 {
         shape: vec![1, 3, img.height() as usize, img.width() as usize],
         data,
     }
@@ -514,7 +523,7 @@ pub fn i420_from_outputs(
             .find(|(n, _)| n == name)
             .map(|(_, t)| t)
             .ok_or_else(|| FaceError::Shape(format!("the paste graph gave no {name}")))?;
-        data.extend(bytes_of(&t.to_f32()));
+        data.extend(bytes_of(t));
     }
     I420Image::from_data(w, h, data).map_err(|e| FaceError::Shape(e.to_string()))
 }

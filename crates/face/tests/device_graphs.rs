@@ -133,6 +133,8 @@ fn run_align(m: &mut Model, image: &I420Image, to_crop: &Affine) -> RgbImage {
     let to_frame = to_crop.invert().unwrap();
     inputs.push((TO_FRAME.into(), dg::affine_input(&to_frame)));
     let out = m.run_one(inputs, Some(dg::CROP)).unwrap();
+    // Bytes cross back, as they went in.
+    assert_eq!(out.element_type(), studio_infer::ElementType::U8);
     dg::rgb_from_planar(&out).unwrap()
 }
 

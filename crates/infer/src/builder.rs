@@ -10,6 +10,7 @@ use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension::Value as DimValue
 /// ONNX's element type codes.
 pub mod onnx_type {
     pub const FLOAT: i32 = 1;
+    pub const UINT8: i32 = 2;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
     pub const FLOAT16: i32 = 10;
@@ -21,6 +22,7 @@ pub fn onnx_code(t: ElementType) -> i32 {
         ElementType::F32 => onnx_type::FLOAT,
         ElementType::F16 => onnx_type::FLOAT16,
         ElementType::I64 => onnx_type::INT64,
+        ElementType::U8 => onnx_type::UINT8,
         ElementType::Other(code) => code,
     }
 }

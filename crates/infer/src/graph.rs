@@ -196,6 +196,7 @@ fn element_type_from_onnx(code: i32) -> ElementType {
         1 => ElementType::F32,
         10 => ElementType::F16,
         7 => ElementType::I64,
+        2 => ElementType::U8,
         other => ElementType::Other(other),
     }
 }

@@ -183,6 +183,8 @@ fn a_built_graph_runs_from_its_bytes() {
     let q = g.div(&i, &four);
     let q = g.cast(&q, onnx_type::FLOAT);
     g.output(&q, "quarter", ElementType::F32, &[2, 3]);
+    let b = g.cast(&x, onnx_type::UINT8);
+    g.output(&b, "bytes", ElementType::U8, &[2, 3]);
     let bytes = g.to_bytes();
     let mut backends = vec![BackendChoice::Tract];
     if std::env::var_os("ORT_DYLIB_PATH").is_some() {
@@ -192,11 +194,15 @@ fn a_built_graph_runs_from_its_bytes() {
         let mut m = Model::load_bytes("affine", bytes.clone(), &options(backend)).unwrap();
         assert_eq!(m.path(), Path::new("affine"));
         let names: Vec<&str> = m.info().outputs.iter().map(|o| o.name.as_str()).collect();
-        assert_eq!(names, ["y", "quarter"]);
+        assert_eq!(names, ["y", "quarter", "bytes"]);
         let x = Tensor::f32(&[2, 3], vec![0.0, 1.0, 2.5, 7.0, 8.0, 255.0]).unwrap();
         let out = m.run(vec![("x".into(), x)]).unwrap();
         assert_eq!(out[0].1.to_f32(), [1.0, 3.0, 6.0, 15.0, 17.0, 511.0]);
         assert_eq!(out[1].1.to_f32(), [0.0, 0.0, 0.0, 1.0, 2.0, 63.0]);
+        assert_eq!(
+            out[2].1,
+            Tensor::u8(&[2, 3], vec![0, 1, 2, 7, 8, 255]).unwrap()
+        );
     }
     let broken = Model::load_bytes("broken", vec![0xff; 16], &options(BackendChoice::Tract));
     assert!(
