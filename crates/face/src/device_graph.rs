@@ -18,7 +18,8 @@
 //!   way: outputs may differ from the CPU's by one level on a small share of values (at
 //!   most 0.1% in `tests/device_graphs.rs`; about 0.01% measured).
 //! - The paste blends `a·fake + (1 − a)·old`, truncated, as `blend::paste_back` does, with
-//!   `a` the face mask (an input, in crop pixels: [`crate::blend::PasteBack::crop_mask`])
+//!   `a` the face mask (an input, in crop pixels: [`crate::blend::PasteBack::crop_mask`],
+//!   the cached mask or, for a face near the frame's edge, the reference's)
 //!   times the face box's fade, computed from the box in the graph. It runs over the whole
 //!   frame (fixed shapes), and outside the box the weight is 0, so those pixels stay as
 //!   they came. Only pixels that changed get new luma and only 2×2 blocks with a changed

@@ -511,18 +511,14 @@ impl FaceSwapProcessor {
             .flatten();
         let keep = Keep::any(mouth.as_ref(), occlusion.as_ref());
         if let Some(device) = self.device.as_mut() {
-            if let Some(mask) = self.paste.crop_mask(&m, size, size)? {
+            let limit = Some(face.bbox);
+            if let Some(mask) = self.paste.crop_mask(&m, (size, size), (w, h), limit)? {
                 let pasted =
                     device.paste(&frame.image, &swapped, mask, &m, face.bbox, keep.as_ref())?;
                 frame.image = pasted;
-                self.times.blend += t.elapsed();
-                return Ok(());
             }
-            // A transform with no crop-space mask takes the CPU paste, which reads the RGB.
-            if self.rgb.width() != w || self.rgb.height() != h {
-                self.rgb = RgbImage::new(w, h);
-            }
-            rgb_around(&frame.image, &face, size, &mut self.rgb)?;
+            self.times.blend += t.elapsed();
+            return Ok(());
         }
         let original = rect.copy_of(&self.rgb);
         self.paste

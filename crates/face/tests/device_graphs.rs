@@ -13,7 +13,8 @@
 //!   one). The graph samples the face mask in crop pixels
 //!   (`PasteBack::crop_mask`) where the CPU path samples its cached mask directly, and
 //!   blends in floats where the CPU blends in 12-bit fixed point; both differences sit on the
-//!   mask's feathered rim. Outside the face box nothing changes, exactly.
+//!   mask's feathered rim. A face cut by the frame's edge, where the CPU path takes the
+//!   reference's mask, is held to the same. Outside the face box nothing changes, exactly.
 
 use std::path::PathBuf;
 use studio_face::align::{estimate_norm, warp_affine};
@@ -68,12 +69,20 @@ fn frame_and_face() -> (I420Image, Detection) {
     (image, face)
 }
 
-/// A face turned by `degrees` about the frame's centre, `size` pixels between the template's
-/// extremes: a transform with rotation and a fractional scale and position.
+/// A face turned by `degrees` about the frame's centre: a transform with rotation and a
+/// fractional scale and position.
 fn turned(w: u32, h: u32, degrees: f64) -> Affine {
+    turned_at(
+        f64::from(w) / 2.0 + 0.37,
+        f64::from(h) / 2.0 - 0.21,
+        degrees,
+    )
+}
+
+/// A face turned by `degrees` about `(cx, cy)`, about 210 pixels across.
+fn turned_at(cx: f64, cy: f64, degrees: f64) -> Affine {
     let (c, s) = (degrees.to_radians().cos(), degrees.to_radians().sin());
     let scale = 0.61;
-    let (cx, cy) = (f64::from(w) / 2.0 + 0.37, f64::from(h) / 2.0 - 0.21);
     // Frame → crop: rotate and scale about the centre, then centre on the 128 crop.
     let (a, b) = (scale * c, scale * s);
     Affine {
@@ -171,6 +180,8 @@ fn the_paste_graph_equals_the_cpu_paste_and_write_back() {
     let cases = [
         (estimate_norm(&face.kps, 128).unwrap(), face.bbox),
         (turned(w, h, 23.0), [540.3, 250.8, 741.6, 470.2]),
+        // Cut by the frame's left edge: the CPU path takes the reference's mask there.
+        (turned_at(60.4, 300.2, -12.0), [-40.5, 200.3, 160.2, 400.9]),
     ];
     for backend in backends() {
         let mut m = load("paste", &bytes, backend);
@@ -186,7 +197,10 @@ fn the_paste_graph_equals_the_cpu_paste_and_write_back() {
             let mut theirs = image.clone();
             write_changed(&mut theirs, &before, &after, *bbox).unwrap();
 
-            let mask = paste.crop_mask(to_crop, 128, 128).unwrap().unwrap();
+            let mask = paste
+                .crop_mask(to_crop, (128, 128), (w, h), Some(*bbox))
+                .unwrap()
+                .unwrap();
             let mut inputs = dg::i420_inputs_of(&image).unwrap();
             inputs.push((SWAPPED.into(), dg::planar_from_rgb(&swapped)));
             inputs.push((MASK.into(), Tensor::f32(&[1, 1, 128, 128], mask).unwrap()));
