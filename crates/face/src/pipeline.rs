@@ -117,6 +117,12 @@ impl FaceEngine {
         if let Some(o) = lock(&self.occluder).as_ref() {
             out.push_str(&format!(", occluder {}", b(o.model().backend())));
         }
+        if let Some(o) = lock(&self.device_graphs).as_ref() {
+            out.push_str(&format!(
+                ", pre- and post-processing graphs on {}",
+                o.device
+            ));
+        }
         out
     }
 
@@ -422,8 +428,10 @@ impl FaceSwapProcessor {
         if let Err(e) = &outcome
             && self.device.take().is_some()
         {
-            // Nothing is written into the frame before a failure: the CPU path takes it.
+            // Nothing is written into the frame before a failure: the CPU path takes it,
+            // detecting afresh.
             self.last_error = Some(format!("device graphs off: {e}"));
+            self.reset_faces();
             outcome = self.swap_locked(&engine, frame, &mut models, &latent);
         }
         let detected = models.detector.run_time.saturating_sub(detector);
