@@ -27,8 +27,10 @@
 //!   `PasteBack` and the write-back) the frame differs by at most 3 levels and on at most
 //!   0.05% of its values by more than 1 (`tests/device_graphs.rs`): the mask is sampled in
 //!   crop pixels rather than from the cached mask directly, and blended in floats rather
-//!   than 12-bit fixed point. What the mouth and occlusion masks keep is not in the graph.
+//!   than 12-bit fixed point. What the mouth and occlusion masks keep is taken out of the
+//!   mask input before it is given (`device_path`).
 //!
+//! Frames have even sizes (as cameras give them); a graph is generated for one frame size.
 //! Planes and crops travel as `uint8`, a byte a value as they are on the host; the
 //! detector's input, the mask, transforms and boxes as `f32`.
 
