@@ -20,9 +20,10 @@
 //! - The paste blends `a·fake + (1 − a)·old`, truncated, as `blend::paste_back` does, with
 //!   `a` the face mask (an input, in crop pixels: [`crate::blend::PasteBack::crop_mask`],
 //!   the cached mask or, for a face near the frame's edge, the reference's)
-//!   times the face box's fade, computed from the box in the graph. It runs over the whole
-//!   frame (fixed shapes), and outside the box the weight is 0, so those pixels stay as
-//!   they came. Only pixels that changed get new luma and only 2×2 blocks with a changed
+//!   times the face box's fade, computed from the box in the graph. It runs over a window
+//!   around the box ([`paste_window`]: a multiple of 128 pixels on a side, its origin an
+//!   input), so shapes stay fixed and a few graphs serve every face size; outside the box
+//!   the weight is 0, so those pixels stay as they came. Only pixels that changed get new luma and only 2×2 blocks with a changed
 //!   pixel new chroma, as the CPU path writes them back. Against the CPU path (the cached
 //!   `PasteBack` and the write-back) the frame differs by at most 3 levels and on at most
 //!   0.05% of its values by more than 1 (`tests/device_graphs.rs`): the mask is sampled in
@@ -60,7 +61,9 @@ pub const SWAPPED: &str = "swapped";
 pub const MASK: &str = "mask";
 pub const TO_CROP: &str = "to_crop";
 pub const FACE_BOX: &str = "face_box";
-/// The paste graph's outputs: the frame's planes after the paste.
+/// The paste graph's window origin, `[2]` (`x`, `y`, even).
+pub const ORIGIN: &str = "origin";
+/// The paste graph's outputs: the window's planes after the paste.
 pub const Y_OUT: &str = "y_out";
 pub const U_OUT: &str = "u_out";
 pub const V_OUT: &str = "v_out";
@@ -227,6 +230,14 @@ pub fn letterbox(w: u32, h: u32, in_w: u32, in_h: u32) -> Result<(Vec<u8>, Lette
     Ok((g.to_bytes(), lb))
 }
 
+/// The pixel positions `0..w` as `[1, w]` and `0..h` as `[h, 1]`, in `f32`.
+fn pixel_positions(g: &mut GraphBuilder, w: usize, h: usize) -> (Value, Value) {
+    (
+        g.f32s(&[1, w], (0..w).map(|x| x as f32).collect()),
+        g.f32s(&[h, 1], (0..h).map(|y| y as f32).collect()),
+    )
+}
+
 /// The six entries of a `[2, 3]` transform input, each `[1]`.
 fn affine_entries(g: &mut GraphBuilder, m: &Value) -> [Value; 6] {
     let flat = g.reshape(m, &[6]);
@@ -249,15 +260,14 @@ fn normalise(g: &mut GraphBuilder, p: &Value, n: u32) -> Value {
 fn grid(
     g: &mut GraphBuilder,
     m: &Value,
+    (xs, ys): (&Value, &Value),
     (w, h): (usize, usize),
     (src_w, src_h): (u32, u32),
 ) -> Value {
-    let xs = g.f32s(&[1, w], (0..w).map(|x| x as f32).collect());
-    let ys = g.f32s(&[h, 1], (0..h).map(|y| y as f32).collect());
     let e = affine_entries(g, m);
     let axis = |g: &mut GraphBuilder, a: &Value, b: &Value, c: &Value, n: u32| {
-        let p = g.mul(a, &xs);
-        let q = g.mul(b, &ys);
+        let p = g.mul(a, xs);
+        let q = g.mul(b, ys);
         let s = g.add(&p, &q);
         let s = g.add(&s, c);
         let s = normalise(g, &s, n);
@@ -300,7 +310,8 @@ pub fn align(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
     let rgb = g.cast(&rgb, onnx_type::FLOAT);
     let rgb = g.reshape(&rgb, &[1, 3, i64::from(h), i64::from(w)]);
     let s = size as usize;
-    let grid = grid(&mut g, &to_frame, (s, s), (w, h));
+    let (xs, ys) = pixel_positions(&mut g, s, s);
+    let grid = grid(&mut g, &to_frame, (&xs, &ys), (s, s), (w, h));
     let crop = grid_sample(&mut g, &rgb, &grid);
     let crop = round_u8(&mut g, &crop);
     let crop = g.cast(&crop, onnx_type::UINT8);
@@ -308,32 +319,81 @@ pub fn align(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
     Ok(g.to_bytes())
 }
 
-/// The paste-back and the write-back to I420 as one graph: `y`, `u`, `v`, `swapped`,
-/// `mask`, `to_crop` and `face_box` → `y_out`, `u_out`, `v_out`. See the module's
-/// documentation for what it keeps of the CPU path.
-pub fn paste(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
+/// The window a paste of a face in `face_box` works in, in a `w × h` frame: its origin
+/// (even, so its chroma blocks are the frame's) and its size, a multiple of 128 (or the
+/// frame's side) that holds every pixel the box's paste may change, so a few graphs serve
+/// every face size. `None` when the box misses the frame.
+pub fn paste_window(face_box: [f32; 4], w: u32, h: u32) -> Option<((u32, u32), (u32, u32))> {
+    let clamp = |v: f32, hi: u32| (v.max(0.0) as u32).min(hi);
+    let x0 = clamp(face_box[0].floor(), w) & !1;
+    let y0 = clamp(face_box[1].floor(), h) & !1;
+    let x1 = ((clamp(face_box[2].ceil() + 1.0, w) + 1) & !1).min(w);
+    let y1 = ((clamp(face_box[3].ceil() + 1.0, h) + 1) & !1).min(h);
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let side = (x1 - x0).max(y1 - y0).div_ceil(128) * 128;
+    let (ww, wh) = (side.min(w), side.min(h));
+    Some(((x0.min(w - ww), y0.min(h - wh)), (ww, wh)))
+}
+
+/// The paste-back and the write-back to I420 as one graph, over a `ww × wh` window of a
+/// `w × h` frame (see [`paste_window`]): `y`, `u`, `v`, `origin` (the window's even top-left
+/// corner, `[2]`), `swapped`, `mask`, `to_crop` and `face_box` → the window's planes
+/// `y_out`, `u_out`, `v_out`. See the module's documentation for what it keeps of the CPU
+/// path.
+pub fn paste(w: u32, h: u32, size: u32, (ww, wh): (u32, u32)) -> Result<Vec<u8>, FaceError> {
     check_frame(w, h)?;
-    if size == 0 || size > MAX_SIDE {
-        return Err(FaceError::Shape(format!("crop size {size}")));
+    check_frame(ww, wh)?;
+    if size == 0 || size > MAX_SIDE || ww > w || wh > h {
+        return Err(FaceError::Shape(format!(
+            "a {ww}x{wh} window of a {w}x{h} frame for {size} crops"
+        )));
     }
     let mut g = GraphBuilder::new("paste", OPSET);
     let planes = i420_inputs(&mut g, w, h);
+    let origin = g.input(ORIGIN, ElementType::F32, &[2]);
     let s = size as usize;
     let swapped = g.input(SWAPPED, ElementType::U8, &[1, 3, s, s]);
     let mask = g.input(MASK, ElementType::F32, &[1, 1, s, s]);
     let to_crop = g.input(TO_CROP, ElementType::F32, &[2, 3]);
     let face_box = g.input(FACE_BOX, ElementType::F32, &[4]);
-    let (wi, hi) = (i64::from(w), i64::from(h));
-    let (wu, hu) = (w as usize, h as usize);
-    let [old, y_old, u_old] = rgb_i32(&mut g, &planes, w, h);
+    let (wi, hi) = (i64::from(ww), i64::from(wh));
+    let (wu, hu) = (ww as usize, wh as usize);
+
+    // The window's planes, gathered at the origin's rows and columns.
+    let at = g.cast(&origin, onnx_type::INT64);
+    let ox = g.gather(&at, &[0], 0);
+    let oy = g.gather(&at, &[1], 0);
+    let two = g.i64s(&[], vec![2]);
+    let (cx, cy) = (g.div(&ox, &two), g.div(&oy, &two));
+    let window =
+        |g: &mut GraphBuilder, plane: &Value, (x, y): (&Value, &Value), (n, m): (i64, i64)| {
+            let cols = g.i64s(&[n as usize], (0..n).collect());
+            let cols = g.add(&cols, x);
+            let rows = g.i64s(&[m as usize], (0..m).collect());
+            let rows = g.add(&rows, y);
+            let v = g.node("Gather", &[plane, &rows], &[Attr::Int("axis", 0)]);
+            g.node("Gather", &[&v, &cols], &[Attr::Int("axis", 1)])
+        };
+    let planes = [
+        window(&mut g, &planes[0], (&ox, &oy), (wi, hi)),
+        window(&mut g, &planes[1], (&cx, &cy), (wi / 2, hi / 2)),
+        window(&mut g, &planes[2], (&cx, &cy), (wi / 2, hi / 2)),
+    ];
+    let [old, y_old, u_old] = rgb_i32(&mut g, &planes, ww, wh);
     let v_old = g.cast(&planes[2], onnx_type::INT32);
     let old_f = g.cast(&old, onnx_type::FLOAT);
     let old_f = g.reshape(&old_f, &[1, 3, hi, wi]);
+    // The window's pixels' places in the frame.
+    let (xs, ys) = pixel_positions(&mut g, wu, hu);
+    let (fx, fy) = (g.gather(&origin, &[0], 0), g.gather(&origin, &[1], 0));
+    let (xs, ys) = (g.add(&xs, &fx), g.add(&ys, &fy));
 
-    // The swapped crop and its mask, sampled at each frame pixel's crop position.
+    // The swapped crop and its mask, sampled at each pixel's crop position.
     let swapped = g.cast(&swapped, onnx_type::FLOAT);
     let src = g.node("Concat", &[&swapped, &mask], &[Attr::Int("axis", 1)]);
-    let grid = grid(&mut g, &to_crop, (wu, hu), (size, size));
+    let grid = grid(&mut g, &to_crop, (&xs, &ys), (wu, hu), (size, size));
     let sampled = grid_sample(&mut g, &src, &grid);
     let fake = g.slice(&sampled, 1, 0, 3);
     let fake = round_u8(&mut g, &fake);
@@ -359,8 +419,6 @@ pub fn paste(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
     let tenth = g.f32(0.1);
     let feather = g.mul(&tenth, &side);
     let feather = g.max(&feather, &one);
-    let xs = g.f32s(&[1, wu], (0..wu).map(|x| x as f32).collect());
-    let ys = g.f32s(&[hu, 1], (0..hu).map(|y| y as f32).collect());
     let edge = |g: &mut GraphBuilder, p: &Value, r0: &Value, r1: &Value| {
         let a = g.sub(p, r0);
         let last = g.sub(r1, &one);
@@ -513,20 +571,45 @@ pub fn planar_from_rgb(img: &RgbImage) -> Tensor {
     }
 }
 
-/// The paste graph's three output planes as an I420 frame of `w × h`.
-pub fn i420_from_outputs(
+/// `image` with the paste graph's window planes (a `ww × wh` window at `origin`) written
+/// into it.
+pub fn write_window(
+    image: &I420Image,
     outputs: &[(String, Tensor)],
-    w: u32,
-    h: u32,
+    (x0, y0): (u32, u32),
+    (ww, wh): (u32, u32),
 ) -> Result<I420Image, FaceError> {
-    let mut data = Vec::with_capacity(I420Image::byte_len(w, h));
-    for name in [Y_OUT, U_OUT, V_OUT] {
+    let (w, h) = (image.width(), image.height());
+    if x0 % 2 == 1 || y0 % 2 == 1 || x0 + ww > w || y0 + wh > h || ww % 2 == 1 || wh % 2 == 1 {
+        return Err(FaceError::Shape(format!(
+            "a {ww}x{wh} window at ({x0}, {y0}) of a {w}x{h} frame"
+        )));
+    }
+    let mut out = image.clone();
+    let (py, pu, pv) = out.planes_mut();
+    let places = [
+        (Y_OUT, py, w as usize, (x0, y0, ww, wh)),
+        (U_OUT, pu, w as usize / 2, (x0 / 2, y0 / 2, ww / 2, wh / 2)),
+        (V_OUT, pv, w as usize / 2, (x0 / 2, y0 / 2, ww / 2, wh / 2)),
+    ];
+    for (name, plane, stride, (x, y, n, m)) in places {
         let t = outputs
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(k, _)| k == name)
             .map(|(_, t)| t)
             .ok_or_else(|| FaceError::Shape(format!("the paste graph gave no {name}")))?;
-        data.extend(bytes_of(t));
+        let data = bytes_of(t);
+        let (n, m) = (n as usize, m as usize);
+        if data.len() != n * m {
+            return Err(FaceError::Shape(format!(
+                "{name} holds {} values for a {n}x{m} window",
+                data.len()
+            )));
+        }
+        for (j, row) in data.chunks_exact(n).enumerate() {
+            let o = (y as usize + j) * stride + x as usize;
+            plane[o..o + n].copy_from_slice(row);
+        }
     }
-    I420Image::from_data(w, h, data).map_err(|e| FaceError::Shape(e.to_string()))
+    Ok(out)
 }

@@ -4,20 +4,25 @@
 //! same device that runs the networks.
 
 use crate::detect::Letterbox;
-use crate::device_graph::{self as dg, FACE_BOX, MASK, SWAPPED, TO_CROP, TO_FRAME};
+use crate::device_graph::{self as dg, FACE_BOX, MASK, ORIGIN, SWAPPED, TO_CROP, TO_FRAME};
 use crate::keep::Keep;
 use crate::models::{ModelError, infer_err};
 use crate::{Affine, FaceError};
+use std::collections::HashMap;
 use studio_infer::{BackendChoice, BackendInfo, Model, ModelOptions, Tensor};
 use studio_media::{I420Image, RgbImage};
 
-/// The three graphs for one frame size.
+/// Paste graphs kept per frame size: one per window size a face has needed.
+const PASTE_WINDOWS: usize = 6;
+
+/// The graphs for one frame size.
 struct Loaded {
     size: (u32, u32),
     letterbox: Model,
     placement: Letterbox,
     align: Model,
-    paste: Model,
+    /// Paste graphs by window size, loaded as faces need them.
+    paste: HashMap<(u32, u32), Model>,
 }
 
 /// The graphs on one execution provider, for a detector input size and a crop size.
@@ -76,7 +81,7 @@ impl DevicePath {
                     letterbox: load("letterbox", bytes)?,
                     placement,
                     align: load("align", dg::align(w, h, self.crop)?)?,
-                    paste: load("paste", dg::paste(w, h, self.crop)?)?,
+                    paste: HashMap::new(),
                 }
             }
         };
@@ -144,9 +149,17 @@ impl DevicePath {
                 *a = keep.apply(*a, x.round() as i64, y.round() as i64);
             }
         }
+        let (w, h) = (image.width(), image.height());
+        let Some((origin, window)) = dg::paste_window(face_box, w, h) else {
+            return Ok(image.clone());
+        };
         let s = self.crop as usize;
         let mut inputs = dg::i420_inputs_of(image)?;
         let shape_error = |e: studio_infer::InferError| FaceError::Shape(e.to_string());
+        inputs.push((
+            ORIGIN.into(),
+            Tensor::f32(&[2], vec![origin.0 as f32, origin.1 as f32]).map_err(shape_error)?,
+        ));
         inputs.push((SWAPPED.into(), dg::planar_from_rgb(swapped)));
         inputs.push((
             MASK.into(),
@@ -157,15 +170,25 @@ impl DevicePath {
             FACE_BOX.into(),
             Tensor::f32(&[4], face_box.to_vec()).map_err(shape_error)?,
         ));
-        let outputs = self
-            .fit(image)?
+        let options = self.options.clone();
+        let crop = self.crop;
+        let loaded = self.fit(image)?;
+        if !loaded.paste.contains_key(&window) {
+            if loaded.paste.len() >= PASTE_WINDOWS {
+                loaded.paste.clear();
+            }
+            let bytes = dg::paste(w, h, crop, window)?;
+            let model = Model::load_bytes("paste", bytes, &options)
+                .map_err(infer_err("loading a device graph"))?;
+            loaded.paste.insert(window, model);
+        }
+        let paste = loaded
             .paste
+            .get_mut(&window)
+            .ok_or_else(|| FaceError::Shape("the paste graph went missing".into()))?;
+        let outputs = paste
             .run(inputs)
             .map_err(infer_err("running the paste graph"))?;
-        Ok(dg::i420_from_outputs(
-            &outputs,
-            image.width(),
-            image.height(),
-        )?)
+        Ok(dg::write_window(image, &outputs, origin, window)?)
     }
 }

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use studio_face::align::{estimate_norm, warp_affine};
 use studio_face::blend::PasteBack;
 use studio_face::detect;
-use studio_face::device_graph::{self as dg, FACE_BOX, MASK, SWAPPED, TO_CROP, TO_FRAME};
+use studio_face::device_graph::{self as dg, FACE_BOX, MASK, ORIGIN, SWAPPED, TO_CROP, TO_FRAME};
 use studio_face::models::Detector;
 use studio_face::pipeline::write_changed;
 use studio_face::standin::{one_face, textured};
@@ -179,7 +179,6 @@ fn the_paste_graph_equals_the_cpu_paste_and_write_back() {
     let (image, face) = frame_and_face();
     let (w, h) = (image.width(), image.height());
     let swapped = textured(128, 128, 9);
-    let bytes = dg::paste(w, h, 128).unwrap();
     let cases = [
         (estimate_norm(&face.kps, 128).unwrap(), face.bbox),
         (turned(w, h, 23.0), [540.3, 250.8, 741.6, 470.2]),
@@ -187,7 +186,6 @@ fn the_paste_graph_equals_the_cpu_paste_and_write_back() {
         (turned_at(60.4, 300.2, -12.0), [-40.5, 200.3, 160.2, 400.9]),
     ];
     for backend in backends() {
-        let mut m = load("paste", &bytes, backend);
         for (to_crop, bbox) in &cases {
             // The CPU path: the cached paste over the RGB frame, the changed pixels written
             // back into the I420 frame.
@@ -204,13 +202,29 @@ fn the_paste_graph_equals_the_cpu_paste_and_write_back() {
                 .crop_mask(to_crop, (128, 128), (w, h), Some(*bbox))
                 .unwrap()
                 .unwrap();
-            let mut inputs = dg::i420_inputs_of(&image).unwrap();
-            inputs.push((SWAPPED.into(), dg::planar_from_rgb(&swapped)));
-            inputs.push((MASK.into(), Tensor::f32(&[1, 1, 128, 128], mask).unwrap()));
-            inputs.push((TO_CROP.into(), dg::affine_input(to_crop)));
-            inputs.push((FACE_BOX.into(), Tensor::f32(&[4], bbox.to_vec()).unwrap()));
-            let outputs = m.run(inputs).unwrap();
-            let ours = dg::i420_from_outputs(&outputs, w, h).unwrap();
+            // The graph over the face's window, and over the whole frame: the same frame.
+            let (origin, window) = dg::paste_window(*bbox, w, h).unwrap();
+            assert!(window.0 < w && window.0 % 128 == 0, "{window:?}");
+            let mut results = Vec::new();
+            for (origin, window) in [(origin, window), ((0, 0), (w, h))] {
+                let bytes = dg::paste(w, h, 128, window).unwrap();
+                let mut m = load("paste", &bytes, backend);
+                let mut inputs = dg::i420_inputs_of(&image).unwrap();
+                let at = vec![origin.0 as f32, origin.1 as f32];
+                inputs.push((ORIGIN.into(), Tensor::f32(&[2], at).unwrap()));
+                inputs.push((SWAPPED.into(), dg::planar_from_rgb(&swapped)));
+                let mask = Tensor::f32(&[1, 1, 128, 128], mask.clone()).unwrap();
+                inputs.push((MASK.into(), mask));
+                inputs.push((TO_CROP.into(), dg::affine_input(to_crop)));
+                inputs.push((FACE_BOX.into(), Tensor::f32(&[4], bbox.to_vec()).unwrap()));
+                let outputs = m.run(inputs).unwrap();
+                results.push(dg::write_window(&image, &outputs, origin, window).unwrap());
+            }
+            assert_eq!(
+                results[0], results[1],
+                "{backend:?}: the window changes the paste"
+            );
+            let ours = results.swap_remove(0);
 
             let (worst, off, off_more) = compare(ours.data(), theirs.data());
             eprintln!(
