@@ -13,7 +13,8 @@
 //!   divisions, so it is exact too.
 //! - The warps use `GridSample` (bilinear, zeros outside, pixel centres at whole
 //!   coordinates) on a grid computed in the graph from the affine input, so one graph
-//!   serves every frame. The source positions are the CPU's `f32` products; the bilinear
+//!   serves every frame. The align graph reads only a window of the frame around the
+//!   crop's square ([`align_window`]: 128-pixel size classes, its origin an input). The source positions are the CPU's `f32` products; the bilinear
 //!   sum is the backend's, so a value that lands within float error of a half rounds either
 //!   way: outputs may differ from the CPU's by one level on a small share of values (at
 //!   most 0.1% in `tests/device_graphs.rs`; about 0.01% measured).
@@ -61,7 +62,7 @@ pub const SWAPPED: &str = "swapped";
 pub const MASK: &str = "mask";
 pub const TO_CROP: &str = "to_crop";
 pub const FACE_BOX: &str = "face_box";
-/// The paste graph's window origin, `[2]` (`x`, `y`, even).
+/// The align and paste graphs' window origin, `[2]` (`x`, `y`, even).
 pub const ORIGIN: &str = "origin";
 /// The paste graph's outputs: the window's planes after the paste.
 pub const Y_OUT: &str = "y_out";
@@ -256,25 +257,33 @@ fn normalise(g: &mut GraphBuilder, p: &Value, n: u32) -> Value {
 
 /// The grid that samples a `src_w × src_h` source at `m · (x, y, 1)` for each `x` in `xs`
 /// (`[1, W]`) and `y` in `ys` (`[H, 1]`): `[1, H, W, 2]`. The products are summed in the
-/// CPU sampler's order, `(m₀·x + m₁·y) + m₂`.
+/// CPU sampler's order, `(m₀·x + m₁·y) + m₂`; a source that is a window of the frame has
+/// its origin taken off.
 fn grid(
     g: &mut GraphBuilder,
     m: &Value,
     (xs, ys): (&Value, &Value),
     (w, h): (usize, usize),
     (src_w, src_h): (u32, u32),
+    source_origin: Option<(&Value, &Value)>,
 ) -> Value {
     let e = affine_entries(g, m);
-    let axis = |g: &mut GraphBuilder, a: &Value, b: &Value, c: &Value, n: u32| {
-        let p = g.mul(a, xs);
-        let q = g.mul(b, ys);
-        let s = g.add(&p, &q);
-        let s = g.add(&s, c);
-        let s = normalise(g, &s, n);
-        g.reshape(&s, &[1, h as i64, w as i64, 1])
-    };
-    let gx = axis(g, &e[0], &e[1], &e[2], src_w);
-    let gy = axis(g, &e[3], &e[4], &e[5], src_h);
+    let axis =
+        |g: &mut GraphBuilder, a: &Value, b: &Value, c: &Value, n: u32, o: Option<&Value>| {
+            let p = g.mul(a, xs);
+            let q = g.mul(b, ys);
+            let s = g.add(&p, &q);
+            let mut s = g.add(&s, c);
+            if let Some(o) = o {
+                // A whole number off a position is exact in f32 at image sizes.
+                s = g.sub(&s, o);
+            }
+            let s = normalise(g, &s, n);
+            g.reshape(&s, &[1, h as i64, w as i64, 1])
+        };
+    let (ox, oy) = source_origin.unzip();
+    let gx = axis(g, &e[0], &e[1], &e[2], src_w, ox);
+    let gy = axis(g, &e[3], &e[4], &e[5], src_h, oy);
     g.node("Concat", &[&gx, &gy], &[Attr::Int("axis", 3)])
 }
 
@@ -296,22 +305,94 @@ fn round_u8(g: &mut GraphBuilder, v: &Value) -> Value {
     clamp_f32(g, &v, 0.0, 255.0)
 }
 
-/// The alignment warp, `align::align_crop` on the frame's RGB as a graph: `y`, `u`, `v`
-/// and `to_frame` (the crop → frame transform, `[2, 3]`) → `crop` `[1, 3, S, S]`.
-pub fn align(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
+/// The window of a `w × h` frame the align graph reads for a `size` crop under `to_crop`
+/// (frame → crop): its origin (even) and size (a multiple of 128, or the frame's side),
+/// holding every frame pixel the crop's bilinear taps reach.
+pub fn align_window(to_crop: &Affine, size: u32, w: u32, h: u32) -> Result<Window, FaceError> {
+    let to_frame = to_crop
+        .invert()
+        .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
+    let (bx0, by0, bx1, by1) = to_frame.map_rect_bounds(f64::from(size), f64::from(size));
+    let clamp = |v: f64, hi: u32| (v.max(0.0).min(f64::from(hi))) as u32;
+    let x0 = clamp(bx0.floor() - 1.0, w) & !1;
+    let y0 = clamp(by0.floor() - 1.0, h) & !1;
+    let x1 = clamp(bx1.ceil() + 2.0, w);
+    let y1 = clamp(by1.ceil() + 2.0, h);
+    Ok(window_over((x0, y0, x1, y1), w, h))
+}
+
+/// A window's origin and size: `((x, y), (w, h))`.
+pub type Window = ((u32, u32), (u32, u32));
+
+/// The window over `[x0, x1) × [y0, y1)` (`x0`, `y0` even) of a `w × h` frame: sides a
+/// multiple of 128 (at most the frame's), moved back inside the frame where it would leave.
+fn window_over((x0, y0, x1, y1): (u32, u32, u32, u32), w: u32, h: u32) -> Window {
+    let side = x1
+        .saturating_sub(x0)
+        .max(y1.saturating_sub(y0))
+        .max(1)
+        .div_ceil(128)
+        * 128;
+    let (ww, wh) = (side.min(w), side.min(h));
+    ((x0.min(w - ww), y0.min(h - wh)), (ww, wh))
+}
+
+/// The window's planes, gathered from the frame's at the `origin` input's rows and columns,
+/// and the origin as `f32` `x` and `y`, each `[1]`.
+fn window_planes(
+    g: &mut GraphBuilder,
+    planes: &[Value; 3],
+    origin: &Value,
+    (ww, wh): (u32, u32),
+) -> ([Value; 3], Value, Value) {
+    let (wi, hi) = (i64::from(ww), i64::from(wh));
+    let at = g.cast(origin, onnx_type::INT64);
+    let ox = g.gather(&at, &[0], 0);
+    let oy = g.gather(&at, &[1], 0);
+    let two = g.i64s(&[], vec![2]);
+    let (cx, cy) = (g.div(&ox, &two), g.div(&oy, &two));
+    let window =
+        |g: &mut GraphBuilder, plane: &Value, (x, y): (&Value, &Value), (n, m): (i64, i64)| {
+            let cols = g.i64s(&[n as usize], (0..n).collect());
+            let cols = g.add(&cols, x);
+            let rows = g.i64s(&[m as usize], (0..m).collect());
+            let rows = g.add(&rows, y);
+            let v = g.node("Gather", &[plane, &rows], &[Attr::Int("axis", 0)]);
+            g.node("Gather", &[&v, &cols], &[Attr::Int("axis", 1)])
+        };
+    let planes = [
+        window(g, &planes[0], (&ox, &oy), (wi, hi)),
+        window(g, &planes[1], (&cx, &cy), (wi / 2, hi / 2)),
+        window(g, &planes[2], (&cx, &cy), (wi / 2, hi / 2)),
+    ];
+    let fx = g.gather(origin, &[0], 0);
+    let fy = g.gather(origin, &[1], 0);
+    (planes, fx, fy)
+}
+
+/// The alignment warp, `align::align_crop` on the frame's RGB as a graph, reading a
+/// `ww × wh` window of the frame ([`align_window`]): `y`, `u`, `v`, `origin` and `to_frame`
+/// (the crop → frame transform, `[2, 3]`) → `crop` `[1, 3, S, S]`.
+pub fn align(w: u32, h: u32, size: u32, (ww, wh): (u32, u32)) -> Result<Vec<u8>, FaceError> {
     check_frame(w, h)?;
-    if size == 0 || size > MAX_SIDE {
-        return Err(FaceError::Shape(format!("crop size {size}")));
+    check_frame(ww, wh)?;
+    if size == 0 || size > MAX_SIDE || ww > w || wh > h {
+        return Err(FaceError::Shape(format!(
+            "a {ww}x{wh} window of a {w}x{h} frame for {size} crops"
+        )));
     }
     let mut g = GraphBuilder::new("align", OPSET);
     let planes = i420_inputs(&mut g, w, h);
+    let origin = g.input(ORIGIN, ElementType::F32, &[2]);
     let to_frame = g.input(TO_FRAME, ElementType::F32, &[2, 3]);
-    let [rgb, _, _] = rgb_i32(&mut g, &planes, w, h);
+    let (planes, fx, fy) = window_planes(&mut g, &planes, &origin, (ww, wh));
+    let [rgb, _, _] = rgb_i32(&mut g, &planes, ww, wh);
     let rgb = g.cast(&rgb, onnx_type::FLOAT);
-    let rgb = g.reshape(&rgb, &[1, 3, i64::from(h), i64::from(w)]);
+    let rgb = g.reshape(&rgb, &[1, 3, i64::from(wh), i64::from(ww)]);
     let s = size as usize;
     let (xs, ys) = pixel_positions(&mut g, s, s);
-    let grid = grid(&mut g, &to_frame, (&xs, &ys), (s, s), (w, h));
+    let source = Some((&fx, &fy));
+    let grid = grid(&mut g, &to_frame, (&xs, &ys), (s, s), (ww, wh), source);
     let crop = grid_sample(&mut g, &rgb, &grid);
     let crop = round_u8(&mut g, &crop);
     let crop = g.cast(&crop, onnx_type::UINT8);
@@ -323,7 +404,7 @@ pub fn align(w: u32, h: u32, size: u32) -> Result<Vec<u8>, FaceError> {
 /// (even, so its chroma blocks are the frame's) and its size, a multiple of 128 (or the
 /// frame's side) that holds every pixel the box's paste may change, so a few graphs serve
 /// every face size. `None` when the box misses the frame.
-pub fn paste_window(face_box: [f32; 4], w: u32, h: u32) -> Option<((u32, u32), (u32, u32))> {
+pub fn paste_window(face_box: [f32; 4], w: u32, h: u32) -> Option<Window> {
     let clamp = |v: f32, hi: u32| (v.max(0.0) as u32).min(hi);
     let x0 = clamp(face_box[0].floor(), w) & !1;
     let y0 = clamp(face_box[1].floor(), h) & !1;
@@ -332,9 +413,7 @@ pub fn paste_window(face_box: [f32; 4], w: u32, h: u32) -> Option<((u32, u32), (
     if x1 <= x0 || y1 <= y0 {
         return None;
     }
-    let side = (x1 - x0).max(y1 - y0).div_ceil(128) * 128;
-    let (ww, wh) = (side.min(w), side.min(h));
-    Some(((x0.min(w - ww), y0.min(h - wh)), (ww, wh)))
+    Some(window_over((x0, y0, x1, y1), w, h))
 }
 
 /// The paste-back and the write-back to I420 as one graph, over a `ww × wh` window of a
@@ -361,39 +440,19 @@ pub fn paste(w: u32, h: u32, size: u32, (ww, wh): (u32, u32)) -> Result<Vec<u8>,
     let (wi, hi) = (i64::from(ww), i64::from(wh));
     let (wu, hu) = (ww as usize, wh as usize);
 
-    // The window's planes, gathered at the origin's rows and columns.
-    let at = g.cast(&origin, onnx_type::INT64);
-    let ox = g.gather(&at, &[0], 0);
-    let oy = g.gather(&at, &[1], 0);
-    let two = g.i64s(&[], vec![2]);
-    let (cx, cy) = (g.div(&ox, &two), g.div(&oy, &two));
-    let window =
-        |g: &mut GraphBuilder, plane: &Value, (x, y): (&Value, &Value), (n, m): (i64, i64)| {
-            let cols = g.i64s(&[n as usize], (0..n).collect());
-            let cols = g.add(&cols, x);
-            let rows = g.i64s(&[m as usize], (0..m).collect());
-            let rows = g.add(&rows, y);
-            let v = g.node("Gather", &[plane, &rows], &[Attr::Int("axis", 0)]);
-            g.node("Gather", &[&v, &cols], &[Attr::Int("axis", 1)])
-        };
-    let planes = [
-        window(&mut g, &planes[0], (&ox, &oy), (wi, hi)),
-        window(&mut g, &planes[1], (&cx, &cy), (wi / 2, hi / 2)),
-        window(&mut g, &planes[2], (&cx, &cy), (wi / 2, hi / 2)),
-    ];
+    let (planes, fx, fy) = window_planes(&mut g, &planes, &origin, (ww, wh));
     let [old, y_old, u_old] = rgb_i32(&mut g, &planes, ww, wh);
     let v_old = g.cast(&planes[2], onnx_type::INT32);
     let old_f = g.cast(&old, onnx_type::FLOAT);
     let old_f = g.reshape(&old_f, &[1, 3, hi, wi]);
     // The window's pixels' places in the frame.
     let (xs, ys) = pixel_positions(&mut g, wu, hu);
-    let (fx, fy) = (g.gather(&origin, &[0], 0), g.gather(&origin, &[1], 0));
     let (xs, ys) = (g.add(&xs, &fx), g.add(&ys, &fy));
 
     // The swapped crop and its mask, sampled at each pixel's crop position.
     let swapped = g.cast(&swapped, onnx_type::FLOAT);
     let src = g.node("Concat", &[&swapped, &mask], &[Attr::Int("axis", 1)]);
-    let grid = grid(&mut g, &to_crop, (&xs, &ys), (wu, hu), (size, size));
+    let grid = grid(&mut g, &to_crop, (&xs, &ys), (wu, hu), (size, size), None);
     let sampled = grid_sample(&mut g, &src, &grid);
     let fake = g.slice(&sampled, 1, 0, 3);
     let fake = round_u8(&mut g, &fake);

@@ -12,17 +12,39 @@ use std::collections::HashMap;
 use studio_infer::{BackendChoice, BackendInfo, Model, ModelOptions, Tensor};
 use studio_media::{I420Image, RgbImage};
 
-/// Paste graphs kept per frame size: one per window size a face has needed.
-const PASTE_WINDOWS: usize = 6;
+/// Align or paste graphs kept per frame size: one per window size a face has needed.
+const WINDOWS: usize = 6;
 
 /// The graphs for one frame size.
 struct Loaded {
     size: (u32, u32),
     letterbox: Model,
     placement: Letterbox,
-    align: Model,
-    /// Paste graphs by window size, loaded as faces need them.
+    /// Align and paste graphs by window size, loaded as faces need them.
+    align: HashMap<(u32, u32), Model>,
     paste: HashMap<(u32, u32), Model>,
+}
+
+/// The graph for `window` in `graphs`, built by `build` and loaded with `options` when it is
+/// not there (the others dropped first when `WINDOWS` are).
+fn graph_for<'a>(
+    graphs: &'a mut HashMap<(u32, u32), Model>,
+    window: (u32, u32),
+    options: &ModelOptions,
+    name: &str,
+    build: impl FnOnce() -> Result<Vec<u8>, FaceError>,
+) -> Result<&'a mut Model, ModelError> {
+    if !graphs.contains_key(&window) {
+        if graphs.len() >= WINDOWS {
+            graphs.clear();
+        }
+        let model = Model::load_bytes(name, build()?, options)
+            .map_err(infer_err("loading a device graph"))?;
+        graphs.insert(window, model);
+    }
+    graphs
+        .get_mut(&window)
+        .ok_or_else(|| FaceError::Shape(format!("the {name} graph went missing")).into())
 }
 
 /// The graphs on one execution provider, for a detector input size and a crop size.
@@ -80,7 +102,7 @@ impl DevicePath {
                     size,
                     letterbox: load("letterbox", bytes)?,
                     placement,
-                    align: load("align", dg::align(w, h, self.crop)?)?,
+                    align: HashMap::new(),
                     paste: HashMap::new(),
                 }
             }
@@ -108,11 +130,17 @@ impl DevicePath {
         let to_frame = to_crop
             .invert()
             .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
+        let (w, h) = (image.width(), image.height());
+        let (origin, window) = dg::align_window(to_crop, self.crop, w, h)?;
         let mut inputs = dg::i420_inputs_of(image)?;
+        inputs.push((ORIGIN.into(), origin_input(origin)));
         inputs.push((TO_FRAME.into(), dg::affine_input(&to_frame)));
-        let crop = self
-            .fit(image)?
-            .align
+        let (options, size) = (self.options.clone(), self.crop);
+        let loaded = self.fit(image)?;
+        let graph = graph_for(&mut loaded.align, window, &options, "align", || {
+            dg::align(w, h, size, window)
+        })?;
+        let crop = graph
             .run_one(inputs, Some(dg::CROP))
             .map_err(infer_err("running the align graph"))?;
         Ok(dg::rgb_from_planar(&crop)?)
@@ -156,10 +184,7 @@ impl DevicePath {
         let s = self.crop as usize;
         let mut inputs = dg::i420_inputs_of(image)?;
         let shape_error = |e: studio_infer::InferError| FaceError::Shape(e.to_string());
-        inputs.push((
-            ORIGIN.into(),
-            Tensor::f32(&[2], vec![origin.0 as f32, origin.1 as f32]).map_err(shape_error)?,
-        ));
+        inputs.push((ORIGIN.into(), origin_input(origin)));
         inputs.push((SWAPPED.into(), dg::planar_from_rgb(swapped)));
         inputs.push((
             MASK.into(),
@@ -170,25 +195,22 @@ impl DevicePath {
             FACE_BOX.into(),
             Tensor::f32(&[4], face_box.to_vec()).map_err(shape_error)?,
         ));
-        let options = self.options.clone();
-        let crop = self.crop;
+        let (options, size) = (self.options.clone(), self.crop);
         let loaded = self.fit(image)?;
-        if !loaded.paste.contains_key(&window) {
-            if loaded.paste.len() >= PASTE_WINDOWS {
-                loaded.paste.clear();
-            }
-            let bytes = dg::paste(w, h, crop, window)?;
-            let model = Model::load_bytes("paste", bytes, &options)
-                .map_err(infer_err("loading a device graph"))?;
-            loaded.paste.insert(window, model);
-        }
-        let paste = loaded
-            .paste
-            .get_mut(&window)
-            .ok_or_else(|| FaceError::Shape("the paste graph went missing".into()))?;
-        let outputs = paste
+        let graph = graph_for(&mut loaded.paste, window, &options, "paste", || {
+            dg::paste(w, h, size, window)
+        })?;
+        let outputs = graph
             .run(inputs)
             .map_err(infer_err("running the paste graph"))?;
         Ok(dg::write_window(image, &outputs, origin, window)?)
+    }
+}
+
+/// A window's origin as the graphs' `origin` input.
+fn origin_input((x, y): (u32, u32)) -> Tensor {
+    Tensor::F32 {
+        shape: vec![2],
+        data: vec![x as f32, y as f32],
     }
 }
