@@ -673,6 +673,69 @@ impl PasteBack {
         Ok(Pasted::Cached)
     }
 
+    /// The face mask [`PasteBack::paste`] uses for a `cw × ch` crop under `to_crop` (frame →
+    /// crop) in an `fw × fh` frame, limited to `limit` as the paste is, in the crop's own
+    /// pixels: the weight in `[0, 1]` at each crop pixel, row by row. It is the bucket's
+    /// cached mask where the paste takes that, else the reference's, computed in the frame
+    /// (its filters see the frame's edges) and read at each crop pixel's place, clamped into
+    /// the frame so that the frame's edge pixels keep their weight. `None` when no pixel of
+    /// the crop lands in the frame (or in `limit`). Graphs that paste on a device sample it.
+    pub fn crop_mask(
+        &mut self,
+        to_crop: &Affine,
+        (cw, ch): (u32, u32),
+        (fw, fh): (u32, u32),
+        limit: Option<[f32; 4]>,
+    ) -> Result<Option<Vec<f32>>, FaceError> {
+        let to_frame = to_crop
+            .invert()
+            .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
+        if fw == 0 || fh == 0 || cw == 0 || ch == 0 {
+            return Ok(None);
+        }
+        let sample = |read: &dyn Fn(f64, f64) -> f32| {
+            let mut out = Vec::with_capacity(cw as usize * ch as usize);
+            for j in 0..ch {
+                for i in 0..cw {
+                    out.push((read(f64::from(i), f64::from(j)) / 255.0).clamp(0.0, 1.0));
+                }
+            }
+            out
+        };
+        // The choice `paste_with` makes between the cached mask and the reference's.
+        let (bx0, by0, bx1, by1) = to_frame.map_rect_bounds(f64::from(cw), f64::from(ch));
+        let reach = filter_reach(bx1 - bx0, by1 - by0);
+        let clear_of_edges = bx0 - reach >= 0.0
+            && by0 - reach >= 0.0
+            && bx1 + reach <= f64::from(fw)
+            && by1 + reach <= f64::from(fh);
+        if let (Some(key), true) = (bucket(&to_frame, cw, ch), clear_of_edges)
+            && let Ok(entry) = self.mask_for(key)
+        {
+            return Ok(Some(sample(&|i, j| {
+                let (mx, my) = entry.crop_to_mask.apply(i, j);
+                sample_plane(&entry.mask, mx, my)
+            })));
+        }
+        let (fw, fh) = (i64::from(fw), i64::from(fh));
+        let needed = fence(limit, fw, fh).map(|(r, _)| r);
+        let exact = exact_mask(
+            to_crop,
+            &to_frame,
+            (i64::from(cw), i64::from(ch)),
+            (fw, fh),
+            needed,
+        );
+        let Some((mask, _, _)) = exact else {
+            return Ok(None);
+        };
+        let (xmax, ymax) = ((fw - 1) as f64, (fh - 1) as f64);
+        Ok(Some(sample(&|i, j| {
+            let (x, y) = to_frame.apply(i, j);
+            sample_plane(&mask, x.clamp(0.0, xmax), y.clamp(0.0, ymax))
+        })))
+    }
+
     /// The cached mask for `key`, computing it when missing (and dropping the least recently
     /// used one when the cache is full).
     fn mask_for(&mut self, key: MaskKey) -> Result<&CachedMask, FaceError> {

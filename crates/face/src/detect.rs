@@ -100,7 +100,7 @@ pub(crate) fn linear_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, f32)> {
 }
 
 /// Taps of OpenCV's 8-bit bilinear resize along one axis: source indices and 11-bit weights.
-fn resize_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, i32, i32)> {
+pub(crate) fn resize_taps(n_out: u32, n_in: u32) -> Vec<(usize, usize, i32, i32)> {
     linear_taps(n_out, n_in)
         .into_iter()
         .map(|(s0, s1, fr)| {

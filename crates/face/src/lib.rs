@@ -7,6 +7,8 @@ pub mod align;
 pub mod blend;
 pub mod colour;
 pub mod detect;
+pub mod device_graph;
+pub mod device_path;
 pub mod error;
 pub mod keep;
 pub mod latent;

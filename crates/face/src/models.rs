@@ -122,7 +122,13 @@ impl Detector {
         self.detect_blob(blob, &lb)
     }
 
-    fn detect_blob(
+    /// The detector's input size, `(w, h)`.
+    pub fn input_size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    /// Faces from a letterboxed input made elsewhere (the device path's graph).
+    pub fn detect_blob(
         &mut self,
         blob: Vec<f32>,
         lb: &Letterbox,

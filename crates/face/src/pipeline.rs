@@ -3,6 +3,7 @@
 //! back into the I420 frame, so everything outside the faces' boxes leaves bit for bit as it
 //! came. Target identities are uploaded once into a shared library and chosen live.
 
+use crate::device_path::DevicePath;
 use crate::keep::Keep;
 use crate::models::{Detector, Embedder, ModelError, Swapper};
 use crate::mouth::MouthMask;
@@ -83,6 +84,9 @@ pub struct FaceEngine {
     faces: Mutex<HashMap<String, TargetFace>>,
     detect_every: u32,
     next_id: Mutex<u64>,
+    /// Where new sessions run their pre- and post-processing graphs (`device_path`); `None`
+    /// runs the CPU path.
+    device_graphs: Mutex<Option<ModelOptions>>,
 }
 
 /// Locks that survive a panicked holder: the data is plain values, never half-written.
@@ -92,7 +96,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl FaceEngine {
     pub fn new(models: FaceModels, detect_every: u32) -> FaceEngine {
+        let device_graphs = DevicePath::options_for(models.detector.model().backend());
         FaceEngine {
+            device_graphs: Mutex::new(device_graphs),
             models: Mutex::new(models),
             occluder: Mutex::new(None),
             parser: Mutex::new(None),
@@ -118,6 +124,12 @@ impl FaceEngine {
         if let Some(p) = lock(&self.parser).as_ref() {
             out.push_str(&format!(", parser {}", b(p.model().backend())));
         }
+        if let Some(o) = lock(&self.device_graphs).as_ref() {
+            out.push_str(&format!(
+                ", pre- and post-processing graphs on {}",
+                o.device
+            ));
+        }
         out
     }
 
@@ -125,6 +137,17 @@ impl FaceEngine {
     /// it away. Sessions with the occlusion mask on use it from their next frame.
     pub fn set_occluder(&self, occluder: Option<Occluder>) {
         *lock(&self.occluder) = occluder;
+    }
+
+    /// Run the pre- and post-processing of sessions made from now on as graphs with
+    /// `options` (on by default where the detector runs on a GPU), or on the CPU (`None`).
+    pub fn set_device_graphs(&self, options: Option<ModelOptions>) {
+        *lock(&self.device_graphs) = options;
+    }
+
+    /// Where new sessions run their pre- and post-processing graphs, if they do.
+    pub fn device_graphs(&self) -> Option<ModelOptions> {
+        lock(&self.device_graphs).clone()
     }
 
     /// Whether the occlusion model is there.
@@ -189,6 +212,10 @@ impl FaceEngine {
             latent: None,
             times: StageTimes::default(),
             last_error: None,
+            device: self.device_graphs().map(|options| {
+                let m = lock(&self.models);
+                DevicePath::new(options, m.detector.input_size(), m.swapper.size())
+            }),
         }
     }
 }
@@ -330,11 +357,19 @@ pub struct FaceSwapProcessor {
     latent: Option<Arc<Vec<f32>>>,
     times: StageTimes,
     last_error: Option<String>,
+    /// The pre- and post-processing graphs, when they run (off after they fail once).
+    device: Option<DevicePath>,
 }
 
 impl FaceSwapProcessor {
     pub fn times(&self) -> &StageTimes {
         &self.times
+    }
+
+    /// Where the pre- and post-processing graphs run, while they do (`None` on the CPU path,
+    /// and before the first frame loads them).
+    pub fn device_graphs(&self) -> Option<&studio_infer::BackendInfo> {
+        self.device.as_ref().and_then(DevicePath::backend)
     }
 
     /// The last error a frame met (the frame then passed through unchanged).
@@ -503,7 +538,16 @@ impl FaceSwapProcessor {
         let engine = Arc::clone(&self.engine);
         let mut models = lock(&engine.models);
         let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
-        let outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+        let mut outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+        if let Err(e) = &outcome
+            && self.device.take().is_some()
+        {
+            // Nothing is written into the frame before a failure: the CPU path takes it,
+            // detecting afresh.
+            self.last_error = Some(format!("device graphs off: {e}"));
+            self.reset_faces();
+            outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+        }
         let detected = models.detector.run_time.saturating_sub(detector);
         self.times.detect_network += detected;
         self.times.networks += detected + models.swapper.run_time.saturating_sub(swapper);
@@ -525,7 +569,13 @@ impl FaceSwapProcessor {
         // (and smoothed before any pixel is read).
         if self.tracker.needs_detection() {
             let t = Instant::now();
-            let faces = models.detector.detect_i420(&frame.image)?;
+            let faces = match self.device.as_mut() {
+                Some(device) => {
+                    let (blob, placement) = device.letterbox(&frame.image)?;
+                    models.detector.detect_blob(blob, &placement)?
+                }
+                None => models.detector.detect_i420(&frame.image)?,
+            };
             // Only the faces that are swapped are followed and smoothed: the others would
             // cost their filters every frame and change nothing.
             self.tracker
@@ -537,6 +587,27 @@ impl FaceSwapProcessor {
             self.update_faces(frame.capture);
         }
         if self.faces.is_empty() {
+            return Ok(());
+        }
+        if self.device.is_some() {
+            // Each face reads the frame as the faces before it left it; the frame takes the
+            // result once every face is done.
+            let faces = std::mem::take(&mut self.faces);
+            let mut image: Option<I420Image> = None;
+            let swapped = faces.iter().try_for_each(|face| {
+                let current = image.as_ref().unwrap_or(&frame.image);
+                if let Some(pasted) =
+                    self.swap_one_on_device(engine, models, latent, face, size, current)?
+                {
+                    image = Some(pasted);
+                }
+                Ok::<_, ModelError>(())
+            });
+            self.faces = faces;
+            swapped?;
+            if let Some(image) = image {
+                frame.image = image;
+            }
             return Ok(());
         }
         // Only the faces' neighbourhoods are converted to RGB, into the session's frame-sized
@@ -587,26 +658,105 @@ impl FaceSwapProcessor {
         let t = Instant::now();
         let (crop, m) = align::align_crop(&self.rgb, &face.kps, size)?;
         self.times.align += t.elapsed();
-        let occlusion = self.occlusion_mask(engine, &crop, &m)?;
+        let (swapped, masks) = self.swap_crop(engine, models, latent, &crop, &m, face)?;
         let t = Instant::now();
-        let mut swapped = models.swapper.swap(&crop, latent)?;
+        self.paste.paste_keeping(
+            &mut self.rgb,
+            &swapped,
+            &m,
+            Some(face.bbox),
+            masks.keep().as_ref(),
+        )?;
+        self.times.blend += t.elapsed();
+        Ok(())
+    }
+
+    /// Swap `face` in `image` through the device graphs: align, swap, match colours, paste.
+    /// The frame with the face pasted, or `None` when the face's mask is empty.
+    fn swap_one_on_device(
+        &mut self,
+        engine: &FaceEngine,
+        models: &mut FaceModels,
+        latent: &[f32],
+        face: &Detection,
+        size: u32,
+        image: &I420Image,
+    ) -> Result<Option<I420Image>, ModelError> {
+        let Some(device) = self.device.as_mut() else {
+            return Ok(None);
+        };
+        let t = Instant::now();
+        let m = align::estimate_norm(&face.kps, size)?;
+        let crop = device.align(image, &m)?;
+        self.times.align += t.elapsed();
+        let (swapped, masks) = self.swap_crop(engine, models, latent, &crop, &m, face)?;
+        let t = Instant::now();
+        let (w, h) = (image.width(), image.height());
+        let mask = self
+            .paste
+            .crop_mask(&m, (size, size), (w, h), Some(face.bbox))?;
+        let pasted = match (mask, self.device.as_mut()) {
+            (Some(mask), Some(device)) => {
+                Some(device.paste(image, &swapped, mask, &m, face.bbox, masks.keep().as_ref())?)
+            }
+            _ => None,
+        };
+        self.times.blend += t.elapsed();
+        Ok(pasted)
+    }
+
+    /// The aligned `crop` (cut by `m`) swapped, in the frame's colours when colour transfer
+    /// is on, with the masks that keep frame pixels.
+    fn swap_crop(
+        &mut self,
+        engine: &FaceEngine,
+        models: &mut FaceModels,
+        latent: &[f32],
+        crop: &RgbImage,
+        m: &crate::Affine,
+        face: &Detection,
+    ) -> Result<(RgbImage, KeptMasks), ModelError> {
+        let occlusion = self.occlusion_mask(engine, crop, m)?;
+        let t = Instant::now();
+        let mut swapped = models.swapper.swap(crop, latent)?;
         self.times.swap += t.elapsed();
         // FaceFusion parses the swapper's answer: the regions are where the new face has
         // them.
-        let region = self.region_mask_of(engine, &swapped, &m)?;
+        let region = self.region_mask_of(engine, &swapped, m)?;
         let t = Instant::now();
         if self.colour_transfer {
-            crate::colour::match_colour(&mut swapped, &crop);
+            crate::colour::match_colour(&mut swapped, crop);
         }
         let mouth = self
             .mouth_mask
             .then(|| MouthMask::from_landmarks(&face.kps))
             .flatten();
-        let keep = Keep::any(mouth.as_ref(), occlusion.as_ref(), region.as_ref());
-        self.paste
-            .paste_keeping(&mut self.rgb, &swapped, &m, Some(face.bbox), keep.as_ref())?;
         self.times.blend += t.elapsed();
-        Ok(())
+        Ok((
+            swapped,
+            KeptMasks {
+                mouth,
+                occlusion,
+                region,
+            },
+        ))
+    }
+}
+
+/// The masks of one face that keep frame pixels, owned.
+struct KeptMasks {
+    mouth: Option<MouthMask>,
+    occlusion: Option<OcclusionMask>,
+    region: Option<OcclusionMask>,
+}
+
+impl KeptMasks {
+    fn keep(&self) -> Option<Keep<'_>> {
+        Keep::any(
+            self.mouth.as_ref(),
+            self.occlusion.as_ref(),
+            self.region.as_ref(),
+        )
     }
 }
 

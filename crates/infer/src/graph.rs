@@ -4,6 +4,7 @@
 use crate::tensor::ElementType;
 use crate::tract_tensor;
 use crate::{InferError, Tensor};
+use prost::Message;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tract_onnx::pb;
@@ -97,13 +98,26 @@ impl Graph {
                 reason: "no such file".into(),
             });
         }
-        let mut proto =
+        let proto =
             tract_onnx::onnx()
                 .proto_model_for_path(path)
                 .map_err(|e| InferError::Invalid {
                     path: path.to_path_buf(),
                     reason: format!("{e:#}"),
                 })?;
+        Graph::from_proto(path, proto)
+    }
+
+    /// The graph of an ONNX file's bytes; `path` names it in messages.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Graph, InferError> {
+        let proto = pb::ModelProto::decode(bytes).map_err(|e| InferError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!("not an ONNX protobuf: {e}"),
+        })?;
+        Graph::from_proto(path, proto)
+    }
+
+    fn from_proto(path: &Path, mut proto: pb::ModelProto) -> Result<Graph, InferError> {
         let Some(graph) = proto.graph.as_mut() else {
             return Err(InferError::Invalid {
                 path: path.to_path_buf(),
@@ -182,6 +196,7 @@ fn element_type_from_onnx(code: i32) -> ElementType {
         1 => ElementType::F32,
         10 => ElementType::F16,
         7 => ElementType::I64,
+        2 => ElementType::U8,
         other => ElementType::Other(other),
     }
 }

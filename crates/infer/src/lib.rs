@@ -6,6 +6,7 @@
 //! [`BackendChoice::Auto`] takes ONNX Runtime when a runtime library is found and tract
 //! otherwise, and [`Model::backend`] says which one runs, on what, and why.
 
+mod builder;
 mod edit;
 mod error;
 mod graph;
@@ -16,6 +17,7 @@ mod tensor;
 mod tract_backend;
 mod tract_tensor;
 
+pub use builder::{Attr, GraphBuilder, Value, onnx_code, onnx_type};
 pub use edit::GraphEdit;
 pub use error::InferError;
 pub use graph::{Dim, ModelInfo, TensorInfo};

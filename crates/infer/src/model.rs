@@ -152,6 +152,27 @@ impl Model {
         } else {
             OrtSource::File(path.to_path_buf())
         };
+        Model::load_graph(graph, ort_source, options)
+    }
+
+    /// Loads a model from the bytes of an ONNX file (a graph built by code, see
+    /// [`crate::GraphBuilder`]); `name` stands for its path in messages.
+    pub fn load_bytes(
+        name: &str,
+        bytes: Vec<u8>,
+        options: &ModelOptions,
+    ) -> Result<Model, InferError> {
+        let graph = Graph::from_bytes(Path::new(name), &bytes)?;
+        Model::load_graph(graph, OrtSource::Bytes(bytes), options)
+    }
+
+    fn load_graph(
+        graph: Graph,
+        ort_source: OrtSource,
+        options: &ModelOptions,
+    ) -> Result<Model, InferError> {
+        let path = graph.path.clone();
+        let path = path.as_path();
         let placement = Placement {
             device: &options.device,
             threads: options.threads,

@@ -243,6 +243,7 @@ fn element_type(ty: TensorElementType) -> ElementType {
         TensorElementType::Float32 => ElementType::F32,
         TensorElementType::Float16 => ElementType::F16,
         TensorElementType::Int64 => ElementType::I64,
+        TensorElementType::Uint8 => ElementType::U8,
         other => ElementType::Other(other as i32),
     }
 }
@@ -256,6 +257,9 @@ fn to_value(tensor: Tensor) -> Result<DynValue, String> {
             .map(|t| t.into_dyn())
             .map_err(|e| e.to_string()),
         Tensor::I64 { shape, data } => ort::value::Tensor::from_array((shape, data))
+            .map(|t| t.into_dyn())
+            .map_err(|e| e.to_string()),
+        Tensor::U8 { shape, data } => ort::value::Tensor::from_array((shape, data))
             .map(|t| t.into_dyn())
             .map_err(|e| e.to_string()),
     }
@@ -291,6 +295,15 @@ fn from_value(value: &ort::value::DynValueRef<'_>) -> Result<Tensor, String> {
                 .try_extract_tensor::<i64>()
                 .map_err(|e| e.to_string())?;
             Ok(Tensor::I64 {
+                shape: dims(shape),
+                data: data.to_vec(),
+            })
+        }
+        TensorElementType::Uint8 => {
+            let (shape, data) = value
+                .try_extract_tensor::<u8>()
+                .map_err(|e| e.to_string())?;
+            Ok(Tensor::U8 {
                 shape: dims(shape),
                 data: data.to_vec(),
             })

@@ -9,6 +9,8 @@ pub enum ElementType {
     F32,
     F16,
     I64,
+    /// 8-bit pixels (`uint8`), so images cross to a device at a byte a value.
+    U8,
     /// Anything else the file declares (`int32`, `bool`, ...), by its ONNX type number.
     Other(i32),
 }
@@ -19,6 +21,7 @@ pub enum Tensor {
     F32 { shape: Vec<usize>, data: Vec<f32> },
     F16 { shape: Vec<usize>, data: Vec<f16> },
     I64 { shape: Vec<usize>, data: Vec<i64> },
+    U8 { shape: Vec<usize>, data: Vec<u8> },
 }
 
 fn check(shape: &[usize], len: usize) -> Result<(), InferError> {
@@ -49,6 +52,14 @@ impl Tensor {
         })
     }
 
+    pub fn u8(shape: &[usize], data: Vec<u8>) -> Result<Tensor, InferError> {
+        check(shape, data.len())?;
+        Ok(Tensor::U8 {
+            shape: shape.to_vec(),
+            data,
+        })
+    }
+
     pub fn f16(shape: &[usize], data: Vec<f16>) -> Result<Tensor, InferError> {
         check(shape, data.len())?;
         Ok(Tensor::F16 {
@@ -59,9 +70,10 @@ impl Tensor {
 
     pub fn shape(&self) -> &[usize] {
         match self {
-            Tensor::F32 { shape, .. } | Tensor::F16 { shape, .. } | Tensor::I64 { shape, .. } => {
-                shape
-            }
+            Tensor::F32 { shape, .. }
+            | Tensor::F16 { shape, .. }
+            | Tensor::I64 { shape, .. }
+            | Tensor::U8 { shape, .. } => shape,
         }
     }
 
@@ -70,6 +82,7 @@ impl Tensor {
             Tensor::F32 { .. } => ElementType::F32,
             Tensor::F16 { .. } => ElementType::F16,
             Tensor::I64 { .. } => ElementType::I64,
+            Tensor::U8 { .. } => ElementType::U8,
         }
     }
 
@@ -79,6 +92,7 @@ impl Tensor {
             Tensor::F32 { data, .. } => data.clone(),
             Tensor::F16 { data, .. } => data.iter().map(|v| v.to_f32()).collect(),
             Tensor::I64 { data, .. } => data.iter().map(|&v| v as f32).collect(),
+            Tensor::U8 { data, .. } => data.iter().map(|&v| f32::from(v)).collect(),
         }
     }
 

@@ -11,6 +11,7 @@ pub(crate) fn datum(element: ElementType) -> Option<DatumType> {
         ElementType::F32 => Some(DatumType::F32),
         ElementType::F16 => Some(DatumType::F16),
         ElementType::I64 => Some(DatumType::I64),
+        ElementType::U8 => Some(DatumType::U8),
         ElementType::Other(_) => None,
     }
 }
@@ -26,6 +27,9 @@ pub(crate) fn to_tract(tensor: &Tensor) -> Result<tract_onnx::prelude::Tensor, I
         }
         Tensor::I64 { shape, data } => {
             tract_onnx::prelude::Tensor::from_shape::<i64>(shape, data).map_err(bad)
+        }
+        Tensor::U8 { shape, data } => {
+            tract_onnx::prelude::Tensor::from_shape::<u8>(shape, data).map_err(bad)
         }
     }
 }
@@ -43,6 +47,10 @@ pub(crate) fn from_tract(value: &tract_onnx::prelude::Tensor) -> Result<Tensor, 
         }),
         DatumType::I64 => Ok(Tensor::I64 {
             data: elements::<i64>(value)?,
+            shape,
+        }),
+        DatumType::U8 => Ok(Tensor::U8 {
+            data: elements::<u8>(value)?,
             shape,
         }),
         other => {

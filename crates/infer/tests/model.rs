@@ -165,3 +165,50 @@ fn onnx_runtime_and_tract_agree_where_a_runtime_is_installed() {
     assert_eq!(auto.backend().backend, "ort");
     assert!(auto.backend().reason.contains("ORT_DYLIB_PATH"));
 }
+
+/// A graph built by code runs from its bytes on tract and, where a runtime is installed, on
+/// ONNX Runtime, with the arithmetic it was written with (integers included).
+#[test]
+fn a_built_graph_runs_from_its_bytes() {
+    use studio_infer::{GraphBuilder, onnx_type};
+    let mut g = GraphBuilder::new("affine", 17);
+    let x = g.input("x", ElementType::F32, &[2, 3]);
+    let (two, one) = (g.f32(2.0), g.f32(1.0));
+    let y = g.mul(&x, &two);
+    let y = g.add(&y, &one);
+    g.output(&y, "y", ElementType::F32, &[2, 3]);
+    // floor(x / 4) in int32, back to f32.
+    let i = g.cast(&x, onnx_type::INT32);
+    let four = g.i32(4);
+    let q = g.div(&i, &four);
+    let q = g.cast(&q, onnx_type::FLOAT);
+    g.output(&q, "quarter", ElementType::F32, &[2, 3]);
+    let b = g.cast(&x, onnx_type::UINT8);
+    g.output(&b, "bytes", ElementType::U8, &[2, 3]);
+    let bytes = g.to_bytes();
+    let mut backends = vec![BackendChoice::Tract];
+    if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+        backends.push(BackendChoice::Ort);
+    }
+    for backend in backends {
+        let mut m = Model::load_bytes("affine", bytes.clone(), &options(backend)).unwrap();
+        assert_eq!(m.path(), Path::new("affine"));
+        let names: Vec<&str> = m.info().outputs.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["y", "quarter", "bytes"]);
+        let x = Tensor::f32(&[2, 3], vec![0.0, 1.0, 2.5, 7.0, 8.0, 255.0]).unwrap();
+        let out = m.run(vec![("x".into(), x)]).unwrap();
+        assert_eq!(out[0].1.to_f32(), [1.0, 3.0, 6.0, 15.0, 17.0, 511.0]);
+        assert_eq!(out[1].1.to_f32(), [0.0, 0.0, 0.0, 1.0, 2.0, 63.0]);
+        assert_eq!(
+            out[2].1,
+            Tensor::u8(&[2, 3], vec![0, 1, 2, 7, 8, 255]).unwrap()
+        );
+    }
+    let broken = Model::load_bytes("broken", vec![0xff; 16], &options(BackendChoice::Tract));
+    assert!(
+        broken
+            .err()
+            .is_some_and(|e| e.to_string().contains("broken")),
+        "garbage bytes load"
+    );
+}

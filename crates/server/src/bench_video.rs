@@ -2,14 +2,17 @@
 //! `--faces N`, all swapped), on the chosen backend and models, as a table or JSON (the app's
 //! `studio bench video` runs this). With `--occlusion` the occlusion mask is on, its model
 //! (`xseg_1.onnx`) read from the same folder, and its cost shows as the `occlude` stage; with
-//! `--region-mask` the face parser (`bisenet_resnet_34.onnx`) runs, shown as `parse`.
+//! `--region-mask` the face parser (`bisenet_resnet_34.onnx`) runs, shown as `parse`. With `--device-graphs` the same session
+//! runs a second time with its pre- and post-processing as graphs on the models' backend and
+//! device (`studio_face::device_path`), and both are printed with the graphs' time per stage
+//! as a share of the CPU path's.
 
 use crate::face_masks::MaskModel;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use studio_face::pipeline::{FaceEngine, FaceModels, MAX_FACES};
+use studio_face::pipeline::{FaceEngine, FaceModels, MAX_FACES, StageTimes};
 use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::{Timestamp, VideoFrame};
@@ -31,6 +34,8 @@ pub struct VideoBenchArgs {
     pub region_mask: bool,
     /// Faces in the picture, all of them swapped (1 to [`MAX_FACES`]).
     pub faces: u32,
+    /// Also time the session with its pre- and post-processing as graphs.
+    pub device_graphs: bool,
     pub json: bool,
 }
 
@@ -127,39 +132,29 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         .context("finding the source face in the bench picture")?;
     let embed_once_ms = embed.elapsed().as_secs_f64() * 1000.0;
     let faces_found = target.faces_found;
-    let mut p = engine.processor();
-    p.apply(&VideoSetting::Face(Some(target.id)))
-        .map_err(anyhow::Error::msg)?;
-    p.apply(&VideoSetting::Occlusion(args.occlusion))
-        .map_err(anyhow::Error::msg)?;
-    p.apply(&VideoSetting::RegionMask(args.region_mask))
-        .map_err(anyhow::Error::msg)?;
-    p.set_max_faces(wanted);
-    let frame = |seq: u64| VideoFrame {
-        seq,
-        capture: Timestamp(seq * 33_333),
-        image: img.to_i420(),
-    };
-    // Warm-up: first runs allocate and (tract) optimise for the shapes.
-    p.process(frame(0));
-    let warm = p.times().clone();
-    let start = Instant::now();
-    for seq in 1..=u64::from(args.frames.max(1)) {
-        let out = p.process(frame(seq));
-        if let Some(e) = p.last_error() {
-            bail!("frame {}: {e}", out.seq);
+    // Without `--device-graphs` the session runs as the server would run it; with it, the
+    // CPU path first, then the graphs.
+    let graphs = args
+        .device_graphs
+        .then(|| engine.device_graphs().unwrap_or_else(|| options.clone()));
+    if args.device_graphs {
+        engine.set_device_graphs(None);
+    }
+    let Timed {
+        times: t,
+        wall,
+        boxes,
+        ..
+    } = time_session(&engine, &target.id, args, &img)?;
+    let on_graphs = match graphs {
+        Some(graph_options) => {
+            engine.set_device_graphs(Some(graph_options));
+            let g = time_session(&engine, &target.id, args, &img)?;
+            let on = g.graphs_on.unwrap_or_else(|| "not loaded".into());
+            Some((g.times, g.wall, on))
         }
-    }
-    let wall = start.elapsed();
-    let boxes: Vec<[f32; 4]> = p.faces().iter().map(|f| f.bbox).collect();
-    if boxes.len() != wanted {
-        bail!(
-            "the detector gave {} of the {wanted} faces drawn; nothing to compare",
-            boxes.len()
-        );
-    }
-    // Per-frame figures exclude the warm-up frame.
-    let t = p.times().since(&warm);
+        None => None,
+    };
     let frames = t.frames.max(1) as f64;
     let fps = frames / wall.as_secs_f64();
     let total_ms = t.total().as_secs_f64() * 1000.0 / frames;
@@ -201,6 +196,18 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         obj.insert("load_ms".into(), load_ms.into());
         obj.insert("backends".into(), backends.into());
         obj.insert("models".into(), dir.display().to_string().into());
+        if let Some((g, g_wall, on)) = &on_graphs {
+            let mut graphs = serde_json::Map::new();
+            graphs.insert("on".into(), on.clone().into());
+            graphs.insert("fps".into(), (per_frame(g) / g_wall.as_secs_f64()).into());
+            let mut ratios = serde_json::Map::new();
+            for (name, ms, ratio) in compared(&t, g) {
+                graphs.insert(name.into(), ms.into());
+                ratios.insert(name.into(), ratio.into());
+            }
+            graphs.insert("ratio_to_cpu_path".into(), ratios.into());
+            obj.insert("device_graphs".into(), graphs.into());
+        }
         println!("{}", serde_json::Value::Object(obj));
     } else {
         println!(
@@ -232,8 +239,104 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         println!(
             "  source embedding (once per target face): {embed_once_ms:.1} ms; load {load_ms:.0} ms"
         );
+        if let Some((g, g_wall, on)) = &on_graphs {
+            println!(
+                "pre- and post-processing as graphs ({on}): {:.2} fps",
+                per_frame(g) / g_wall.as_secs_f64()
+            );
+            println!("  stage          ms/frame   × the CPU path's");
+            for (name, ms, ratio) in compared(&t, g) {
+                println!("  {name:<7} {ms:13.2} {ratio:13.2}");
+            }
+        }
     }
     Ok(())
+}
+
+/// Frames timed, at least one.
+fn per_frame(t: &StageTimes) -> f64 {
+    t.frames.max(1) as f64
+}
+
+/// The graphs' ms per frame for each stage, the total and the time outside the networks,
+/// each with its ratio to the CPU path's (0 where the CPU path spent nothing).
+fn compared(cpu: &StageTimes, graphs: &StageTimes) -> Vec<(&'static str, f64, f64)> {
+    let ms = |t: &StageTimes, d: std::time::Duration| d.as_secs_f64() * 1000.0 / per_frame(t);
+    let outside = |t: &StageTimes| ms(t, t.total().saturating_sub(t.networks));
+    let mut rows: Vec<(&'static str, f64, f64)> = graphs
+        .per_frame_ms()
+        .into_iter()
+        .zip(cpu.per_frame_ms())
+        .map(|((name, g), (_, c))| (name, g, c))
+        .collect();
+    rows.push(("total", ms(graphs, graphs.total()), ms(cpu, cpu.total())));
+    rows.push(("outside", outside(graphs), outside(cpu)));
+    rows.into_iter()
+        .map(|(name, g, c)| (name, g, if c > 0.0 { g / c } else { 0.0 }))
+        .collect()
+}
+
+/// What one timed session gave.
+struct Timed {
+    times: StageTimes,
+    wall: std::time::Duration,
+    /// Where its graphs ran, if they did.
+    graphs_on: Option<String>,
+    /// The boxes of the faces it swapped in its last frame.
+    boxes: Vec<[f32; 4]>,
+}
+
+/// One session's stage times over `args.frames` frames of `img` after a warm-up frame; an
+/// error unless it swapped as many faces as `args.faces`.
+fn time_session(
+    engine: &Arc<FaceEngine>,
+    target: &str,
+    args: &VideoBenchArgs,
+    img: &studio_media::RgbImage,
+) -> Result<Timed> {
+    let mut p = engine.processor();
+    p.apply(&VideoSetting::Face(Some(target.to_string())))
+        .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::Occlusion(args.occlusion))
+        .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::RegionMask(args.region_mask))
+        .map_err(anyhow::Error::msg)?;
+    p.set_max_faces(args.faces as usize);
+    let frame = |seq: u64| VideoFrame {
+        seq,
+        capture: Timestamp(seq * 33_333),
+        image: img.to_i420(),
+    };
+    // Warm-up: first runs allocate and (tract) optimise for the shapes.
+    p.process(frame(0));
+    let warm = p.times().clone();
+    let start = Instant::now();
+    for seq in 1..=u64::from(args.frames.max(1)) {
+        let out = p.process(frame(seq));
+        if let Some(e) = p.last_error() {
+            bail!("frame {}: {e}", out.seq);
+        }
+    }
+    let wall = start.elapsed();
+    let boxes: Vec<[f32; 4]> = p.faces().iter().map(|f| f.bbox).collect();
+    if boxes.len() != args.faces as usize {
+        bail!(
+            "the detector gave {} of the {} faces drawn; nothing to compare",
+            boxes.len(),
+            args.faces
+        );
+    }
+    // Per-frame figures exclude the warm-up frame.
+    let t = p.times().since(&warm);
+    let on = p
+        .device_graphs()
+        .map(|b| format!("{}/{} on {}", b.backend, b.provider, b.device));
+    Ok(Timed {
+        times: t,
+        wall,
+        graphs_on: on,
+        boxes,
+    })
 }
 
 fn display(p: &Path) -> String {

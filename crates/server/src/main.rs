@@ -146,6 +146,10 @@ struct BenchArgs {
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long, default_value_t = 1)]
     faces: u32,
+    /// Video: also time the session with its pre- and post-processing as graphs on the
+    /// models' backend and device, after the CPU path.
+    #[arg(long)]
+    device_graphs: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -179,6 +183,7 @@ fn bench_main() {
             occlusion: args.occlusion,
             faces: args.faces,
             region_mask: args.region_mask,
+            device_graphs: args.device_graphs,
             json: args.json,
         };
         if let Err(e) = studio_server::bench_video::run(&config, &video) {

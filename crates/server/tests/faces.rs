@@ -245,7 +245,9 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         other => panic!("expected an ack, got {other:?}"),
     }
     // The region mask, on the stand-in face parser beside the other models.
-    session.sender.send_control(Control::RegionMask { on: true });
+    session
+        .sender
+        .send_control(Control::RegionMask { on: true });
     match next(&mut session.events).await {
         SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
         other => panic!("expected an ack, got {other:?}"),
