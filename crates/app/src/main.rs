@@ -238,6 +238,10 @@ struct RunArgs {
     /// fetched like xseg_1; without it the face is pasted whole).
     #[arg(long, requires = "face")]
     keep_hair: bool,
+    /// Face mapping: the person in PERSON.jpg wears the face in FACE.jpg (repeatable, up to
+    /// 8 people); faces the camera shows that are no one's pass as they are.
+    #[arg(long, value_name = "PERSON.jpg=FACE.jpg")]
+    map: Vec<String>,
     /// With `--face`: swap every face in the picture (up to 8, largest first), not only the
     /// largest.
     #[arg(long, requires = "face")]
@@ -446,6 +450,31 @@ fn manager_options(loaded: &LoadedConfig) -> anyhow::Result<ManagerOptions> {
     })
 }
 
+/// The photos of `--map PERSON=FACE`, each read (and so checked) before anything starts.
+type PersonPhotos = (
+    std::sync::Arc<studio_run::faces::FacePhoto>,
+    std::sync::Arc<studio_run::faces::FacePhoto>,
+);
+
+fn people(map: &[String]) -> anyhow::Result<Vec<PersonPhotos>> {
+    let most = studio_proto::control::MAX_PEOPLE;
+    if map.len() > most {
+        anyhow::bail!("--map: at most {most} people, not {}", map.len());
+    }
+    map.iter()
+        .map(|pair| {
+            let (person, wears) = pair
+                .split_once('=')
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                .with_context(|| format!("--map {pair}: give PERSON.jpg=FACE.jpg"))?;
+            let load = |p: &str| {
+                studio_run::faces::FacePhoto::load(std::path::Path::new(p)).map(std::sync::Arc::new)
+            };
+            Ok((load(person)?, load(wears)?))
+        })
+        .collect()
+}
+
 async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()> {
     let _ = args.headless;
     // Settings first: an unknown voice or an unreadable photo fails before anything starts.
@@ -456,10 +485,11 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         )?)),
         None => None,
     };
+    let people = people(&args.map)?;
     let config = &loaded.config;
     // Local servers share this computer's model cache: missing face models are fetched here,
     // with progress, or the run stops before anything starts. Pods fetch their own.
-    if face.is_some()
+    if (face.is_some() || !people.is_empty())
         && args.mode == Mode::Local
         && std::env::var_os(studio_proto::config::FACE_MODELS_ENV).is_none_or(|d| d.is_empty())
     {
@@ -502,6 +532,7 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         controls,
         lip_sync: !args.no_lip_sync,
         face,
+        people,
         fetch_face_models: args.fetch_models,
         voice_file,
         transport: args.transport,

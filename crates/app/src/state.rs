@@ -1733,6 +1733,7 @@ impl Store {
                 | Control::Occlusion { .. }
                 | Control::AllFaces { .. }
                 | Control::RegionMask { .. }
+                | Control::MapPeople { .. }
                 | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),

@@ -388,3 +388,49 @@ async fn the_window_holds_and_draws_the_box_the_detector_found_in_an_uploaded_ph
     assert!(close(outline.width(), (x2 - x1) * sx), "{outline:?}");
     assert!(close(outline.height(), (y2 - y1) * sy), "{outline:?}");
 }
+
+/// Face mapping headless: `--map PERSON=FACE` has the person in the first photo (here the
+/// camera's own picture, so its largest face is that person) wear the second photo's face,
+/// whatever `--face` says.
+#[test]
+fn with_map_the_person_wears_their_own_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (640u32, 360u32);
+    let picture = textured(w, h, 11);
+    let input_image = picture.to_i420();
+    let input = dir.path().join("in.y4m");
+    write_y4m(&input, &input_image, 45);
+    let (photo, other) = (textured(320, 240, 7), textured(320, 240, 9));
+    let (photo_path, other_path, person_path) = (
+        dir.path().join("me.png"),
+        dir.path().join("other.png"),
+        dir.path().join("person.png"),
+    );
+    write_png(&photo, &photo_path);
+    write_png(&other, &other_path);
+    write_png(&picture, &person_path);
+    let map = format!("{}={}", person_path.display(), other_path.display());
+    let mapped = swap_headless(dir.path(), &input, &photo_path, &["--map", &map]);
+    let chosen = swap_headless(dir.path(), &input, &photo_path, &[]);
+    assert!(mapped.len() >= 40 && chosen.len() >= 40);
+    let face = *studio_face::detect::largest(&face_boxes(&input_image, &photo))
+        .expect("the stand-in detector found no face");
+    let [x0, y0, x1, y1] = face.bbox.map(|v| v.max(0.0) as u32);
+    let (yi, _, _) = input_image.planes();
+    let in_face = |plane: &[u8]| -> Vec<u8> {
+        (y0..y1.min(h))
+            .flat_map(|y| (x0..x1.min(w)).map(move |x| (y * w + x) as usize))
+            .map(|i| plane[i])
+            .collect()
+    };
+    let (camera, with_map, with_face) = (
+        in_face(yi),
+        in_face(mapped[mapped.len() - 1].planes().0),
+        in_face(chosen[chosen.len() - 1].planes().0),
+    );
+    assert_ne!(with_map, camera, "the mapped person was not swapped");
+    assert_ne!(
+        with_map, with_face,
+        "the person wears the chosen face, not their own"
+    );
+}

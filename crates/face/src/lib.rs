@@ -12,6 +12,7 @@ pub mod device_path;
 pub mod error;
 pub mod keep;
 pub mod latent;
+pub mod mapping;
 pub mod mouth;
 pub mod occlusion;
 pub mod parser;

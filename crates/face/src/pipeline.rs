@@ -5,6 +5,7 @@
 
 use crate::device_path::DevicePath;
 use crate::keep::Keep;
+use crate::mapping;
 use crate::models::{Detector, Embedder, ModelError, Swapper};
 use crate::mouth::MouthMask;
 use crate::occlusion::{Occluder, OcclusionMask};
@@ -63,6 +64,8 @@ pub struct TargetFace {
     pub faces_found: usize,
     /// The swapper's `source` input for this identity.
     latent: Arc<Vec<f32>>,
+    /// The face's normed ArcFace embedding: who it is, for face mapping.
+    embedding: Arc<Vec<f32>>,
 }
 
 /// Why an uploaded image gave no target face.
@@ -185,6 +188,7 @@ impl FaceEngine {
             bbox: face.bbox,
             faces_found: faces.len(),
             latent: Arc::new(latent),
+            embedding: Arc::new(embedding),
         };
         lock(&self.faces).insert(id, target.clone());
         Ok(target)
@@ -210,6 +214,8 @@ impl FaceEngine {
             paste: blend::PasteBack::new(),
             rgb: RgbImage::new(0, 0),
             latent: None,
+            people: Vec::new(),
+            wears: Vec::new(),
             times: StageTimes::default(),
             last_error: None,
             device: self.device_graphs().map(|options| {
@@ -289,13 +295,16 @@ impl StageTimes {
             .networks
             .saturating_sub(self.detect_network)
             .saturating_sub(self.occlude_network)
-            .saturating_sub(self.parse_network);
+            .saturating_sub(self.parse_network)
+            .saturating_sub(self.embed);
         self.per_frame_ms()
             .into_iter()
             .map(|(name, v)| match name {
                 "detect" => (name, (v - ms(self.detect_network)).max(0.0)),
                 "occlude" => (name, (v - ms(self.occlude_network)).max(0.0)),
                 "parse" => (name, (v - ms(self.parse_network)).max(0.0)),
+                // Face mapping's embedder, counted whole as network time.
+                "embed" => (name, 0.0),
                 "swap" => (name, (v - ms(swap_network)).max(0.0)),
                 _ => (name, v),
             })
@@ -355,6 +364,11 @@ pub struct FaceSwapProcessor {
     /// The frame in RGB, only ever filled around the face (reused from frame to frame).
     rgb: RgbImage,
     latent: Option<Arc<Vec<f32>>>,
+    /// Face mapping: each person (a reference face's embedding) with the identity they wear.
+    /// Empty: every swapped face wears `latent`.
+    people: Vec<Person>,
+    /// With face mapping, the person (index into `people`) each of `faces` is, in order.
+    wears: Vec<usize>,
     times: StageTimes,
     last_error: Option<String>,
     /// The pre- and post-processing graphs, when they run (off after they fail once).
@@ -523,6 +537,14 @@ impl FaceSwapProcessor {
         self.tracker.reset();
         self.smoother.reset();
         self.faces.clear();
+        self.wears.clear();
+    }
+
+    /// The uploaded face `id`, or why not.
+    fn uploaded(&self, id: &str) -> Result<TargetFace, String> {
+        self.engine
+            .face(id)
+            .ok_or_else(|| format!("no face {id:?}: upload it with POST /v1/faces"))
     }
 
     /// Choose the identity directly (what `VideoSetting::Face` does after the lookup).
@@ -530,15 +552,96 @@ impl FaceSwapProcessor {
         self.latent = face.map(|f| Arc::clone(&f.latent));
     }
 
+    /// Face mapping: each `(person, wears)` pair has the person the first face shows wear the
+    /// second face's identity, up to [`mapping::MAX_PEOPLE`] pairs; faces that are no one's
+    /// pass as they came. Empty turns mapping off (the chosen face is worn, as before). The
+    /// next frame detects afresh.
+    pub fn set_people(&mut self, pairs: &[(&TargetFace, &TargetFace)]) -> Result<(), String> {
+        if pairs.len() > mapping::MAX_PEOPLE {
+            return Err(format!(
+                "at most {} people can be mapped, not {}",
+                mapping::MAX_PEOPLE,
+                pairs.len()
+            ));
+        }
+        self.people = pairs
+            .iter()
+            .map(|(person, wears)| Person {
+                embedding: Arc::clone(&person.embedding),
+                wears: Arc::clone(&wears.latent),
+            })
+            .collect();
+        self.reset_faces();
+        Ok(())
+    }
+
+    /// How many people face mapping knows (0: off).
+    pub fn people(&self) -> usize {
+        self.people.len()
+    }
+
+    /// With face mapping, which person (the index of their pair) each face of
+    /// [`FaceSwapProcessor::faces`] is; empty without it.
+    pub fn people_in_frame(&self) -> &[usize] {
+        &self.wears
+    }
+
+    /// The identity each swapped face wears, in the order of [`FaceSwapProcessor::faces`].
+    fn identities(&self, latent: Option<&Arc<Vec<f32>>>) -> Vec<Arc<Vec<f32>>> {
+        if self.people.is_empty() {
+            latent
+                .map(|l| vec![Arc::clone(l); self.faces.len()])
+                .unwrap_or_default()
+        } else {
+            self.wears
+                .iter()
+                .filter_map(|&i| self.people.get(i).map(|p| Arc::clone(&p.wears)))
+                .collect()
+        }
+    }
+
+    /// Of the detected `faces`, the people face mapping knows (the largest
+    /// [`mapping::MAX_PEOPLE`] looked at), each with the person they are. The faces'
+    /// neighbourhoods are converted to RGB for the embedder.
+    fn identify(
+        &mut self,
+        image: &I420Image,
+        models: &mut FaceModels,
+        faces: &[Detection],
+        size: u32,
+    ) -> Result<(Vec<Detection>, Vec<usize>), ModelError> {
+        let (w, h) = (image.width(), image.height());
+        if self.rgb.width() != w || self.rgb.height() != h {
+            self.rgb = RgbImage::new(w, h);
+        }
+        let (mut kept, mut wears) = (Vec::new(), Vec::new());
+        for face in detect::largest_n(faces, mapping::MAX_PEOPLE) {
+            rgb_around(image, &face, size, &mut self.rgb)?;
+            let t = Instant::now();
+            let embedding = models.embedder.embed(&self.rgb, &face)?;
+            // Counted as the embedder's network time: its alignment is a 112-pixel warp.
+            let spent = t.elapsed();
+            self.times.embed += spent;
+            self.times.networks += spent;
+            let people = self.people.iter().map(|p| p.embedding.as_slice());
+            if let Some(i) = mapping::person_of(&embedding, people) {
+                kept.push(face);
+                wears.push(i);
+            }
+        }
+        Ok((kept, wears))
+    }
+
     fn swap_frame(&mut self, frame: &mut VideoFrame) -> Result<(), ModelError> {
-        let Some(latent) = self.latent.clone() else {
+        if self.latent.is_none() && self.people.is_empty() {
             return Ok(());
-        };
+        }
+        let latent = self.latent.clone();
         // Its own handle on the engine, so the lock does not hold `self` borrowed.
         let engine = Arc::clone(&self.engine);
         let mut models = lock(&engine.models);
         let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
-        let mut outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+        let mut outcome = self.swap_locked(&engine, frame, &mut models, latent.as_ref());
         if let Err(e) = &outcome
             && self.device.take().is_some()
         {
@@ -546,7 +649,7 @@ impl FaceSwapProcessor {
             // detecting afresh.
             self.last_error = Some(format!("device graphs off: {e}"));
             self.reset_faces();
-            outcome = self.swap_locked(&engine, frame, &mut models, &latent);
+            outcome = self.swap_locked(&engine, frame, &mut models, latent.as_ref());
         }
         let detected = models.detector.run_time.saturating_sub(detector);
         self.times.detect_network += detected;
@@ -562,7 +665,7 @@ impl FaceSwapProcessor {
         engine: &FaceEngine,
         frame: &mut VideoFrame,
         models: &mut FaceModels,
-        latent: &[f32],
+        latent: Option<&Arc<Vec<f32>>>,
     ) -> Result<(), ModelError> {
         let size = models.swapper.size();
         // The detector reads the frame as it comes; between detections the faces are known
@@ -578,15 +681,22 @@ impl FaceSwapProcessor {
             };
             // Only the faces that are swapped are followed and smoothed: the others would
             // cost their filters every frame and change nothing.
-            self.tracker
-                .detected(detect::largest_n(&faces, self.max_faces));
+            if self.people.is_empty() {
+                self.tracker
+                    .detected(detect::largest_n(&faces, self.max_faces));
+            } else {
+                let (kept, wears) = self.identify(&frame.image, models, &faces, size)?;
+                self.tracker.detected(kept);
+                self.wears = wears;
+            }
             self.update_faces(frame.capture);
             self.times.detect += t.elapsed();
         } else {
             self.tracker.followed();
             self.update_faces(frame.capture);
         }
-        if self.faces.is_empty() {
+        let identities = self.identities(latent);
+        if self.faces.is_empty() || identities.len() != self.faces.len() {
             return Ok(());
         }
         if self.device.is_some() {
@@ -594,15 +704,18 @@ impl FaceSwapProcessor {
             // result once every face is done.
             let faces = std::mem::take(&mut self.faces);
             let mut image: Option<I420Image> = None;
-            let swapped = faces.iter().try_for_each(|face| {
-                let current = image.as_ref().unwrap_or(&frame.image);
-                if let Some(pasted) =
-                    self.swap_one_on_device(engine, models, latent, face, size, current)?
-                {
-                    image = Some(pasted);
-                }
-                Ok::<_, ModelError>(())
-            });
+            let swapped = faces
+                .iter()
+                .zip(&identities)
+                .try_for_each(|(face, latent)| {
+                    let current = image.as_ref().unwrap_or(&frame.image);
+                    if let Some(pasted) =
+                        self.swap_one_on_device(engine, models, latent, face, size, current)?
+                    {
+                        image = Some(pasted);
+                    }
+                    Ok::<_, ModelError>(())
+                });
             self.faces = faces;
             swapped?;
             if let Some(image) = image {
@@ -635,7 +748,8 @@ impl FaceSwapProcessor {
         let faces = std::mem::take(&mut self.faces);
         let swapped = faces
             .iter()
-            .try_for_each(|face| self.swap_one(engine, models, latent, face, size));
+            .zip(&identities)
+            .try_for_each(|(face, latent)| self.swap_one(engine, models, latent, face, size));
         self.faces = faces;
         swapped?;
         let t = Instant::now();
@@ -741,6 +855,14 @@ impl FaceSwapProcessor {
             },
         ))
     }
+}
+
+/// A person face mapping knows: who they are, and the identity they wear.
+struct Person {
+    /// The normed ArcFace embedding of their reference face.
+    embedding: Arc<Vec<f32>>,
+    /// The swapper's `source` input for the face they wear.
+    wears: Arc<Vec<f32>>,
 }
 
 /// The masks of one face that keep frame pixels, owned.
@@ -975,14 +1097,20 @@ impl VideoProcessor for FaceSwapProcessor {
                 self.set_max_faces(if *on { MAX_FACES } else { 1 });
                 return Ok(());
             }
+            VideoSetting::People(pairs) => {
+                let faces = pairs
+                    .iter()
+                    .map(|(person, wears)| Ok((self.uploaded(person)?, self.uploaded(wears)?)))
+                    .collect::<Result<Vec<_>, String>>()?;
+                let pairs: Vec<(&TargetFace, &TargetFace)> =
+                    faces.iter().map(|(a, b)| (a, b)).collect();
+                return self.set_people(&pairs);
+            }
         };
         match face_id {
             None => self.set_target(None),
             Some(id) => {
-                let face = self
-                    .engine
-                    .face(id)
-                    .ok_or_else(|| format!("no face {id:?}: upload it with POST /v1/faces"))?;
+                let face = self.uploaded(id)?;
                 self.set_target(Some(&face));
             }
         }

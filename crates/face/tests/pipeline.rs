@@ -346,3 +346,99 @@ fn the_mouth_mask_keeps_the_mouth_and_off_pastes_as_before() {
         }
     }
 }
+
+/// Face mapping through the pipeline: the person a reference photo shows wears their own
+/// identity, without any face chosen. The stand-in embedder answers every textured picture
+/// with much the same vector (their distances are all under FaceFusion's 0.3), so here every
+/// face is someone mapped, each the closest person; that a face no one knows passes as it
+/// came is `mapping::tests`' to show.
+#[test]
+fn mapped_people_wear_their_own_faces_with_no_face_chosen() {
+    let engine = engine(1);
+    let img = studio_face::standin::faces(1280, 720, 2);
+    // The picture's largest face is person 0; the other photo's is person 1.
+    let me = engine.add_face(&img).unwrap();
+    let friend = engine.add_face(&textured(320, 240, 3)).unwrap();
+    let (x, y) = (
+        engine.add_face(&textured(320, 240, 7)).unwrap(),
+        engine.add_face(&textured(320, 240, 9)).unwrap(),
+    );
+    let mut p = engine.processor();
+    let input = frame(0, &img);
+    assert_eq!(
+        p.process(input.clone()),
+        input,
+        "no face chosen, none mapped: as it came"
+    );
+    p.apply(&VideoSetting::People(vec![
+        (me.id.clone(), x.id.clone()),
+        (friend.id.clone(), y.id.clone()),
+    ]))
+    .unwrap();
+    assert_eq!(p.people(), 2);
+    let out = p.process(input.clone());
+    assert_eq!(p.last_error(), None);
+    let faces = p.faces().to_vec();
+    assert!(!faces.is_empty() && faces.len() <= studio_face::mapping::MAX_PEOPLE);
+    assert_eq!(p.people_in_frame().len(), faces.len());
+    // The largest face is the person in the reference taken from this picture.
+    // (The reference was found in the RGB picture, the frame's faces in its I420 copy.)
+    let near = faces[0]
+        .bbox
+        .iter()
+        .zip(me.bbox)
+        .all(|(a, b)| (a - b).abs() < 1.0);
+    assert!(
+        near,
+        "the largest face first: {:?} {:?}",
+        faces[0].bbox, me.bbox
+    );
+    assert_eq!(p.people_in_frame()[0], 0);
+    let changed = changed_luma(&input, &out);
+    assert!(changed.iter().any(|&(x, y)| inside(&faces[0].bbox, x, y)));
+    for (x, y) in &changed {
+        assert!(
+            faces.iter().any(|f| inside(&f.bbox, *x, *y)),
+            "({x},{y}) outside the faces"
+        );
+    }
+    // The largest face wears x: as it does with x chosen for one face.
+    let mut single = engine.processor();
+    single
+        .apply(&VideoSetting::Face(Some(x.id.clone())))
+        .unwrap();
+    let worn = single.process(input.clone());
+    let [x0, y0, x1, y1] = faces[0].bbox.map(|v| v.max(0.0) as u32);
+    let (yo, _, _) = out.image.planes();
+    let (ys, _, _) = worn.image.planes();
+    let only_largest = |x: u32, y: u32| faces[1..].iter().all(|f| !inside(&f.bbox, x, y));
+    let mut same = 0;
+    for y in y0..y1.min(720) {
+        for x in x0..x1.min(1280) {
+            if only_largest(x, y) {
+                let i = (y * 1280 + x) as usize;
+                assert_eq!(yo[i], ys[i], "({x},{y}) of the largest face");
+                same += 1;
+            }
+        }
+    }
+    assert!(
+        same > 1000,
+        "only {same} pixels of the largest face compared"
+    );
+
+    // Unknown faces and too many pairs are refused; the mapping stays.
+    assert!(
+        p.apply(&VideoSetting::People(vec![(
+            "face-99".into(),
+            x.id.clone()
+        )]))
+        .is_err()
+    );
+    let many = vec![(me.id.clone(), x.id.clone()); studio_face::mapping::MAX_PEOPLE + 1];
+    assert!(p.apply(&VideoSetting::People(many)).is_err());
+    assert_eq!(p.people(), 2);
+    // Off: with no face chosen, frames pass as they came.
+    p.apply(&VideoSetting::People(Vec::new())).unwrap();
+    assert_eq!(p.process(input.clone()), input);
+}

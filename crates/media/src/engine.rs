@@ -12,6 +12,9 @@ pub enum VideoSetting {
     /// Swap every face in the picture (up to the processor's bound), or only the largest
     /// (the default).
     AllFaces(bool),
+    /// Face mapping: `(person, wears)` pairs of uploaded faces' ids; the person the first
+    /// shows wears the second's identity, faces that are no one's pass. Empty: off.
+    People(Vec<(String, String)>),
     /// Match the swapped face's colours to the frame's lighting (on by default), or not.
     ColourTransfer(bool),
     /// Swap to this target face (an uploaded face's id); `None` stops swapping.

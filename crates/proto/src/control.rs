@@ -28,10 +28,25 @@ pub enum Control {
     /// Swap every face in the picture (a bounded number, largest first), or only the
     /// largest (the default).
     AllFaces { on: bool },
+    /// Face mapping: each person the camera shows (known by an uploaded face) wears their
+    /// own uploaded face; faces that are no one's pass as they came. Empty turns it off.
+    MapPeople { pairs: Vec<PersonWears> },
     /// Move the voice's pitch by `key` semitones (±[`VOICE_KEY_RANGE`]) and its formants by
     /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
     /// voice from now on.
     VoiceShift { key: f32, formant: f32 },
+}
+
+/// The most pairs [`Control::MapPeople`] holds: each person is a swap on every frame they
+/// are in.
+pub const MAX_PEOPLE: usize = 8;
+
+/// One pair of a face map: the person an uploaded face shows, and the uploaded face they
+/// wear (both ids from `POST /v1/faces`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonWears {
+    pub person: String,
+    pub wears: String,
 }
 
 /// How far [`Control::VoiceShift`] moves the pitch, in semitones either way.
@@ -77,7 +92,8 @@ impl Control {
             | Control::ColourTransfer { .. }
             | Control::Occlusion { .. }
             | Control::RegionMask { .. }
-            | Control::AllFaces { .. } => Some(crate::Role::Video),
+            | Control::AllFaces { .. }
+            | Control::MapPeople { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -109,6 +125,8 @@ pub struct LiveSettings {
     pub region_mask: Option<bool>,
     #[serde(default)]
     pub all_faces: Option<bool>,
+    #[serde(default)]
+    pub people: Option<Vec<PersonWears>>,
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
     pub voice_shift: Option<(f32, f32)>,
@@ -127,6 +145,7 @@ impl LiveSettings {
             Control::Occlusion { on } => self.occlusion = Some(*on),
             Control::RegionMask { on } => self.region_mask = Some(*on),
             Control::AllFaces { on } => self.all_faces = Some(*on),
+            Control::MapPeople { pairs } => self.people = Some(pairs.clone()),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
         }
     }

@@ -10,7 +10,7 @@ use studio_client::{FaceImage, ServerClient};
 use studio_proto::Role;
 use studio_proto::api::{ModelState, ModelStatus, error_code};
 use studio_proto::config::FACE_MODEL_IDS;
-use studio_proto::control::Control;
+use studio_proto::control::{Control, PersonWears};
 
 use crate::controls::LiveControls;
 
@@ -55,6 +55,45 @@ pub async fn wear(
     controls: &Arc<LiveControls>,
     fetch_models: bool,
 ) -> anyhow::Result<String> {
+    let id = upload(client, photo, controls, fetch_models).await?;
+    controls.set(
+        Role::Video,
+        Control::SetFace {
+            face_id: Some(id.clone()),
+        },
+    );
+    Ok(id)
+}
+
+/// Face mapping: upload each pair's photos (the person, the face they wear) to the video
+/// server behind `client`, as [`wear`] uploads its photo, and set the mapping on the run's
+/// video path. The number of pairs mapped.
+pub async fn map_people(
+    client: &ServerClient,
+    people: &[(Arc<FacePhoto>, Arc<FacePhoto>)],
+    controls: &Arc<LiveControls>,
+    fetch_models: bool,
+) -> anyhow::Result<usize> {
+    let mut pairs = Vec::with_capacity(people.len());
+    for (person, wears) in people {
+        pairs.push(PersonWears {
+            person: upload(client, person, controls, fetch_models).await?,
+            wears: upload(client, wears, controls, fetch_models).await?,
+        });
+    }
+    let n = pairs.len();
+    controls.set(Role::Video, Control::MapPeople { pairs });
+    Ok(n)
+}
+
+/// Upload `photo` (fetching the face models first when the server has none and
+/// `fetch_models` is set, and the models of the masks turned on) and give back its face id.
+async fn upload(
+    client: &ServerClient,
+    photo: &FacePhoto,
+    controls: &Arc<LiveControls>,
+    fetch_models: bool,
+) -> anyhow::Result<String> {
     let added = match client.upload_face(&photo.image).await {
         Err(e) if fetch_models && e.code() == Some(error_code::FACE_MODELS_MISSING) => {
             fetch_on_server(client).await?;
@@ -84,12 +123,6 @@ pub async fn wear(
             }
         }
     }
-    controls.set(
-        Role::Video,
-        Control::SetFace {
-            face_id: Some(added.id.clone()),
-        },
-    );
     Ok(added.id)
 }
 

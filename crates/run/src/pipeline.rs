@@ -358,6 +358,11 @@ pub(crate) async fn run_with(
             stop: links_stop.clone(),
             tap: options.tap.clone(),
             face: options.face.clone().filter(|_| role == Role::Video),
+            people: if role == Role::Video {
+                options.people.clone()
+            } else {
+                Vec::new()
+            },
             voice_file: options.voice_file.clone().filter(|_| role == Role::Audio),
             fetch_face_models: options.fetch_face_models,
             transport: transport.clone(),
@@ -572,6 +577,7 @@ struct Link {
     stop: CancellationToken,
     tap: Option<RunTap>,
     face: Option<Arc<FacePhoto>>,
+    people: Vec<(Arc<FacePhoto>, Arc<FacePhoto>)>,
     fetch_face_models: bool,
     voice_file: Option<Arc<crate::voice_file::VoiceFile>>,
     transport: crate::session_transport::SessionTransport,
@@ -626,14 +632,26 @@ impl Link {
             connected_generation = server.generation;
             tracing::info!(role = %self.role, session = %session_id, "session open");
             let fetch = self.fetch_face_models;
-            let mut wearing = self.face.clone().map(|photo| {
+            let people = self.people.clone();
+            let has_faces = self.face.is_some() || !people.is_empty();
+            let mut wearing = has_faces.then(|| {
                 let (client, controls) = (server.client.clone(), self.controls.clone());
+                let face = self.face.clone();
                 tokio::spawn(async move {
-                    match crate::faces::wear(&client, &photo, &controls, fetch).await {
-                        Ok(id) => {
-                            tracing::info!("wearing the face in {} ({id})", photo.path.display())
+                    if let Some(photo) = face {
+                        match crate::faces::wear(&client, &photo, &controls, fetch).await {
+                            Ok(id) => tracing::info!(
+                                "wearing the face in {} ({id})",
+                                photo.path.display()
+                            ),
+                            Err(e) => tracing::error!("{e:#}"),
                         }
-                        Err(e) => tracing::error!("{e:#}"),
+                    }
+                    if !people.is_empty() {
+                        match crate::faces::map_people(&client, &people, &controls, fetch).await {
+                            Ok(n) => tracing::info!("{n} people wear their own faces"),
+                            Err(e) => tracing::error!("{e:#}"),
+                        }
                     }
                 })
             });

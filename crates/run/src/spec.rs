@@ -48,6 +48,9 @@ pub struct RunSpec {
     pub lip_sync: bool,
     /// The face to wear: uploaded to every video server the run connects to.
     pub face: Option<Arc<FacePhoto>>,
+    /// Face mapping: each person (a photo of someone the camera shows) with the face they
+    /// wear, uploaded to every video server the run connects to.
+    pub people: Vec<(Arc<FacePhoto>, Arc<FacePhoto>)>,
     /// When a video server has no face models, have it download them (their licence accepted
     /// by whoever set this) instead of running without the face.
     pub fetch_face_models: bool,
@@ -115,6 +118,7 @@ impl RunSpec {
             levels: Arc::default(),
             lip_sync: true,
             face: None,
+            people: Vec::new(),
             voice_file: None,
             fetch_face_models: false,
             device_fallback: None,

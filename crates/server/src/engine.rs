@@ -133,6 +133,12 @@ impl Engine {
             (Engine::Video(p), Control::MouthMask { on }) => p.apply(&VideoSetting::MouthMask(*on)),
             (Engine::Video(p), Control::Occlusion { on }) => p.apply(&VideoSetting::Occlusion(*on)),
             (Engine::Video(p), Control::AllFaces { on }) => p.apply(&VideoSetting::AllFaces(*on)),
+            (Engine::Video(p), Control::MapPeople { pairs }) => p.apply(&VideoSetting::People(
+                pairs
+                    .iter()
+                    .map(|p| (p.person.clone(), p.wears.clone()))
+                    .collect(),
+            )),
             (Engine::Video(p), Control::RegionMask { on }) => {
                 p.apply(&VideoSetting::RegionMask(*on))
             }

@@ -161,15 +161,19 @@ impl VideoProcessor for SessionFaces {
     }
 
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
-        // A face is chosen only once the engine is there (it is refused before); the other
-        // settings are kept for it.
-        if !matches!(setting, VideoSetting::Face(_)) {
+        // Faces are chosen only once the engine is there (they are refused before); the
+        // other settings are kept for it.
+        if !matches!(setting, VideoSetting::Face(_) | VideoSetting::People(_)) {
             self.remember(setting);
         }
         match self.swap() {
             Some(swap) => swap.apply(setting),
             None => match setting {
                 VideoSetting::Face(Some(_)) => Err(format!(
+                    "the face engine is not ready ({}); frames pass unchanged",
+                    self.slot.state()
+                )),
+                VideoSetting::People(pairs) if !pairs.is_empty() => Err(format!(
                     "the face engine is not ready ({}); frames pass unchanged",
                     self.slot.state()
                 )),

@@ -252,6 +252,29 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
         other => panic!("expected an ack, got {other:?}"),
     }
+    // Face mapping: the uploaded face as a person wearing itself; more pairs than the bound
+    // are refused.
+    let pair = studio_proto::control::PersonWears {
+        person: id.clone(),
+        wears: id.clone(),
+    };
+    session.sender.send_control(Control::MapPeople {
+        pairs: vec![pair.clone()],
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_control(Control::MapPeople {
+        pairs: vec![pair.clone(); studio_proto::control::MAX_PEOPLE + 1],
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => {
+            let error = ack.error.expect("too many people refused");
+            assert!(error.contains("at most"), "{error}");
+        }
+        other => panic!("expected an ack, got {other:?}"),
+    }
     // Every face in the picture, not only the largest.
     session.sender.send_control(Control::AllFaces { on: true });
     match next(&mut session.events).await {
@@ -272,6 +295,10 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
     assert_eq!(status["sessions"][0]["settings"]["occlusion"], true);
     assert_eq!(status["sessions"][0]["settings"]["all_faces"], true);
     assert_eq!(status["sessions"][0]["settings"]["region_mask"], true);
+    assert_eq!(
+        status["sessions"][0]["settings"]["people"][0]["person"],
+        id.as_str()
+    );
     assert!(engine.contains("parser"), "{engine}");
     assert!(engine.contains("occluder"), "{engine}");
 }
