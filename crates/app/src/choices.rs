@@ -3,10 +3,11 @@
 //! the commands that make them, each checked again: a file that is gone is said so and left
 //! out, never fatal.
 
-use crate::state::{Camera, Command, Microphone, Mode, Snapshot};
+use crate::state::{Camera, Command, Microphone, Mode, PersonRow, Snapshot};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use studio_proto::control::MAX_PEOPLE;
 
 /// The file's name in the app data folder.
 pub const FILE_NAME: &str = "choices.json";
@@ -32,6 +33,8 @@ pub struct Choices {
     pub faces: Vec<PathBuf>,
     /// Index into `faces`; `None` is no face swap.
     pub chosen_face: Option<usize>,
+    /// Face mapping's rows, as indices into `faces`.
+    pub people: Vec<PersonRow>,
     pub keep_mouth: bool,
     /// `None` in files from before the choice existed: on.
     pub match_colours: Option<bool>,
@@ -101,6 +104,16 @@ impl Choices {
                 .map(|f| f.path.clone())
                 .collect(),
             chosen_face: snapshot.chosen_face.and_then(|i| i.checked_sub(skip)),
+            people: snapshot
+                .people
+                .iter()
+                .filter_map(|r| {
+                    Some(PersonRow {
+                        person: r.person.checked_sub(skip)?,
+                        wears: r.wears.checked_sub(skip)?,
+                    })
+                })
+                .collect(),
             keep_mouth: snapshot.keep_mouth,
             match_colours: Some(snapshot.match_colours),
             keep_occluders: snapshot.keep_occluders,
@@ -171,6 +184,20 @@ impl Choices {
                 .chosen_face
                 .and_then(|c| kept.iter().position(|&k| k == c));
             commands.push(Command::ChooseFace(chosen));
+            // Rows whose faces are both still there, in the faces' new places.
+            let now = |i: usize| kept.iter().position(|&k| k == i);
+            let mut rows = 0;
+            for row in self.people.iter().take(MAX_PEOPLE) {
+                if let (Some(person), Some(wears)) = (now(row.person), now(row.wears)) {
+                    commands.push(Command::AddPerson);
+                    commands.push(Command::SetPerson {
+                        row: rows,
+                        person,
+                        wears,
+                    });
+                    rows += 1;
+                }
+            }
         }
         commands.push(Command::KeepMouth(self.keep_mouth));
         commands.push(Command::MatchColours(self.match_colours.unwrap_or(true)));
@@ -273,6 +300,7 @@ mod tests {
             Command::AddFace(a.clone()),
             Command::AddFace(b.clone()),
             Command::ChooseFace(Some(0)),
+            Command::AddPerson,
             Command::AddVoice(voice.clone()),
             Command::AccuratePitch(true),
             Command::KeepMouth(true),
@@ -294,6 +322,13 @@ mod tests {
         let choices = Choices::of(&before);
         assert_eq!(choices.faces, [a.clone(), b.clone()]);
         assert_eq!(choices.chosen_face, Some(0));
+        assert_eq!(
+            choices.people,
+            [PersonRow {
+                person: 0,
+                wears: 1
+            }]
+        );
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
         assert!(choices.accurate_pitch && choices.keep_mouth && choices.keep_occluders);
         assert!(choices.all_faces && choices.keep_hair);
@@ -328,6 +363,10 @@ mod tests {
         assert!(after.voice_files.is_empty());
         let paths: Vec<_> = after.faces.iter().map(|f| f.path.clone()).collect();
         assert_eq!(paths, [b]);
+        assert!(
+            after.people.is_empty(),
+            "the row of the face that went goes too"
+        );
         assert_eq!(
             after.chosen_face, None,
             "the chosen face is the one that went"

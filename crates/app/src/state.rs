@@ -3,6 +3,7 @@
 //! driver must carry out. No I/O and no clock of its own, so every state is reachable in a
 //! test by feeding it events.
 
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,9 @@ use studio_proto::api::{
     FaceAdded, ModelState, ServerStatus, VoiceAdded, VoiceEntry, VoiceFilePitch, VoiceKind,
 };
 use studio_proto::config::{Config, FACE_MODEL_IDS};
-use studio_proto::control::{Control, VOICE_FORMANT_RANGE, VOICE_KEY_RANGE};
+use studio_proto::control::{
+    Control, MAX_PEOPLE, PersonWears, VOICE_FORMANT_RANGE, VOICE_KEY_RANGE,
+};
 use studio_run::manager::ManagerEvent;
 use studio_run::voice_file::voice_name;
 
@@ -241,6 +244,14 @@ pub enum FaceImage {
     Unreadable(String),
 }
 
+/// One row of face mapping: the person the face `person` shows wears the face `wears` (both
+/// indices into the faces list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRow {
+    pub person: usize,
+    pub wears: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaceUpload {
     /// Not sent yet: it goes to the video server once one runs and the face is chosen.
@@ -442,6 +453,9 @@ pub struct Snapshot {
     pub devices: DevicePanel,
     pub faces: Vec<FaceEntry>,
     pub chosen_face: Option<usize>,
+    /// Face mapping: who in the picture wears which face, as indices into `faces` (at most
+    /// `MAX_PEOPLE` rows).
+    pub people: Vec<PersonRow>,
     /// Shown while a face waits for the face models.
     pub face_models: Option<FaceModelsOffer>,
     /// The person's own mouth is kept over the swapped face.
@@ -538,6 +552,16 @@ pub enum Command {
     KeepHair(bool),
     /// Swap every face in the picture, or only the largest.
     AllFaces(bool),
+    /// Face mapping: a new row (the first face not yet a person wears the chosen face).
+    AddPerson,
+    /// Face mapping: row `row` now has the person in face `person` wear face `wears`.
+    SetPerson {
+        row: usize,
+        person: usize,
+        wears: usize,
+    },
+    /// Face mapping: row `row` goes.
+    RemovePerson(usize),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -749,6 +773,7 @@ impl Store {
                 },
                 faces: Vec::new(),
                 chosen_face: None,
+                people: Vec::new(),
                 face_models: None,
                 keep_mouth: false,
                 match_colours: true,
@@ -848,6 +873,10 @@ impl Store {
         }
         if self.state.all_faces {
             controls.push((Role::Video, Control::AllFaces { on: true }));
+        }
+        // Faces already known to the server; the others follow as their uploads end.
+        if let Some(pairs) = self.people_pairs().filter(|p| !p.is_empty()) {
+            controls.push((Role::Video, Control::MapPeople { pairs }));
         }
         // On is the server's default: only a change is sent.
         if !self.state.match_colours {
@@ -985,23 +1014,58 @@ impl Store {
         Vec::new()
     }
 
-    /// Upload the chosen face if a video server can take it and it has not gone yet.
+    /// Upload the faces in use (the chosen one, and those of face mapping) that a video
+    /// server can take and that have not gone yet.
     fn upload_chosen_face(&mut self) -> Vec<Effect> {
         if !self.server_up(Role::Video) {
             return Vec::new();
         }
-        let Some(entry) = self
-            .state
-            .chosen_face
-            .and_then(|i| self.state.faces.get_mut(i))
-        else {
-            return Vec::new();
-        };
-        if matches!(entry.image, FaceImage::Loaded(_)) && entry.upload == FaceUpload::NotSent {
-            entry.upload = FaceUpload::Sending;
-            return vec![Effect::UploadFace(entry.path.clone())];
+        let mut in_use: Vec<usize> = self.state.chosen_face.into_iter().collect();
+        for row in &self.state.people {
+            in_use.extend([row.person, row.wears]);
         }
-        Vec::new()
+        in_use.sort_unstable();
+        in_use.dedup();
+        let mut effects = Vec::new();
+        for i in in_use {
+            let Some(entry) = self.state.faces.get_mut(i) else {
+                continue;
+            };
+            if matches!(entry.image, FaceImage::Loaded(_)) && entry.upload == FaceUpload::NotSent {
+                entry.upload = FaceUpload::Sending;
+                effects.push(Effect::UploadFace(entry.path.clone()));
+            }
+        }
+        effects
+    }
+
+    /// Face mapping as the video server takes it: `None` while a face of a row has no id
+    /// from the server yet.
+    fn people_pairs(&self) -> Option<Vec<PersonWears>> {
+        let id = |i: usize| match &self.state.faces.get(i)?.upload {
+            FaceUpload::Detected { face_id, .. } => Some(face_id.clone()),
+            _ => None,
+        };
+        self.state
+            .people
+            .iter()
+            .map(|row| {
+                Some(PersonWears {
+                    person: id(row.person)?,
+                    wears: id(row.wears)?,
+                })
+            })
+            .collect()
+    }
+
+    /// After face mapping changed: the faces it needs go up, and once the server knows them
+    /// all the mapping goes live.
+    fn people_changed(&mut self) -> Vec<Effect> {
+        let mut effects = self.upload_chosen_face();
+        if let Some(pairs) = self.people_pairs() {
+            effects.extend(self.live(Role::Video, Control::MapPeople { pairs }));
+        }
+        effects
     }
 
     pub fn command(&mut self, command: Command) -> Vec<Effect> {
@@ -1171,6 +1235,39 @@ impl Store {
                 }
                 self.state.all_faces = on;
                 self.live(Role::Video, Control::AllFaces { on })
+            }
+            Command::AddPerson => {
+                let faces = self.state.faces.len();
+                if faces < 2 || self.state.people.len() >= MAX_PEOPLE {
+                    return Vec::new();
+                }
+                let taken: Vec<usize> = self.state.people.iter().map(|r| r.person).collect();
+                let person = (0..faces).find(|i| !taken.contains(i)).unwrap_or(0);
+                let wears = self
+                    .state
+                    .chosen_face
+                    .filter(|&c| c != person)
+                    .unwrap_or(if person == 0 { 1 } else { 0 });
+                self.state.people.push(PersonRow { person, wears });
+                self.people_changed()
+            }
+            Command::SetPerson { row, person, wears } => {
+                let faces = self.state.faces.len();
+                let Some(entry) = self.state.people.get_mut(row) else {
+                    return Vec::new();
+                };
+                if person >= faces || wears >= faces || *entry == (PersonRow { person, wears }) {
+                    return Vec::new();
+                }
+                *entry = PersonRow { person, wears };
+                self.people_changed()
+            }
+            Command::RemovePerson(row) => {
+                if row >= self.state.people.len() {
+                    return Vec::new();
+                }
+                self.state.people.remove(row);
+                self.people_changed()
             }
             Command::KeepOccluders(on) => {
                 if self.state.keep_occluders == on {
@@ -1523,18 +1620,27 @@ impl Store {
                     }
                     Err(refusal) => FaceUpload::Failed(refusal.message),
                 };
+                let mut effects = Vec::new();
                 if self.state.chosen_face == Some(index)
                     && self.running()
                     && let Some(face_id) = self.chosen_face_id()
                 {
-                    return vec![Effect::Control(
+                    effects.push(Effect::Control(
                         Role::Video,
                         Control::SetFace {
                             face_id: Some(face_id),
                         },
-                    )];
+                    ));
                 }
-                Vec::new()
+                let mapped = self
+                    .state
+                    .people
+                    .iter()
+                    .any(|r| r.person == index || r.wears == index);
+                if mapped && let Some(pairs) = self.people_pairs() {
+                    effects.extend(self.live(Role::Video, Control::MapPeople { pairs }));
+                }
+                effects
             }
             Event::Picked(_, None) => Vec::new(),
             Event::Picked(PickKind::Face, Some(path)) => self.command(Command::AddFace(path)),
@@ -2092,6 +2198,115 @@ mod tests {
             store.command(Command::SetCamera(Camera::VideoFile("a.y4m".into()))),
             [Effect::SwitchCamera(Camera::VideoFile("a.y4m".into()))]
         );
+    }
+
+    #[test]
+    fn mapped_faces_go_up_and_the_mapping_goes_live_once_the_server_knows_them() {
+        let mut store = store();
+        let (me, ada, bob) = (
+            PathBuf::from("/faces/me.png"),
+            PathBuf::from("/faces/ada.png"),
+            PathBuf::from("/faces/bob.png"),
+        );
+        for path in [&me, &ada, &bob] {
+            store.command(Command::AddFace(path.clone()));
+            store.apply(Event::FaceLoaded {
+                path: path.clone(),
+                result: Ok(Arc::new(Thumbnail {
+                    width: 1,
+                    height: 1,
+                    rgba: vec![0; 4],
+                    image_width: 10,
+                    image_height: 10,
+                })),
+            });
+        }
+        store.command(Command::ChooseFace(Some(1)));
+        // Me (face 0) wears Ada (the chosen face); then Bob instead.
+        assert!(store.command(Command::AddPerson).is_empty(), "not running");
+        assert_eq!(
+            store.snapshot().people,
+            [PersonRow {
+                person: 0,
+                wears: 1
+            }]
+        );
+        store.command(Command::SetPerson {
+            row: 0,
+            person: 0,
+            wears: 2,
+        });
+        assert!(
+            store
+                .command(Command::SetPerson {
+                    row: 0,
+                    person: 9,
+                    wears: 2
+                })
+                .is_empty(),
+            "no such face"
+        );
+        store.command(Command::Start);
+        store.apply(Event::Manager(ManagerEvent::Ready {
+            role: Role::Video,
+            pid: 1,
+            url: String::new(),
+        }));
+        // Every face in use goes up: the chosen one and both of the row.
+        let mut uploads = store.apply(Event::ServerUp(Role::Video, true));
+        uploads.sort_by_key(|e| format!("{e:?}"));
+        assert_eq!(
+            uploads,
+            [
+                Effect::UploadFace(ada.clone()),
+                Effect::UploadFace(bob.clone()),
+                Effect::UploadFace(me.clone())
+            ]
+        );
+        let added = |id: &str| {
+            Ok(FaceAdded {
+                id: id.into(),
+                bbox: [10.0, 12.0, 60.0, 80.0],
+                faces: 1,
+                warning: None,
+            })
+        };
+        // The mapping waits for both of its faces.
+        let effects = store.apply(Event::FaceUploaded {
+            path: me.clone(),
+            result: added("f-me"),
+        });
+        assert!(effects.is_empty(), "{effects:?}");
+        let pairs = vec![PersonWears {
+            person: "f-me".into(),
+            wears: "f-bob".into(),
+        }];
+        assert_eq!(
+            store.apply(Event::FaceUploaded {
+                path: bob.clone(),
+                result: added("f-bob"),
+            }),
+            [Effect::Control(
+                Role::Video,
+                Control::MapPeople {
+                    pairs: pairs.clone()
+                }
+            )]
+        );
+        // The last row gone: mapping off.
+        assert_eq!(
+            store.command(Command::RemovePerson(0)),
+            [Effect::Control(
+                Role::Video,
+                Control::MapPeople { pairs: Vec::new() }
+            )]
+        );
+        assert!(store.command(Command::RemovePerson(0)).is_empty());
+        // Rows need two faces and stop at the bound.
+        for _ in 0..MAX_PEOPLE + 2 {
+            store.command(Command::AddPerson);
+        }
+        assert_eq!(store.snapshot().people.len(), MAX_PEOPLE);
     }
 
     #[test]

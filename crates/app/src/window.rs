@@ -760,6 +760,80 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
         Command::AllFaces,
         commands,
     );
+    people(ui, snapshot, commands);
+}
+
+/// Face mapping: who in the picture wears which of the faces, a row each, chosen from the
+/// faces above (a person is added as a face photo too).
+fn people(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    if snapshot.faces.len() < 2 {
+        return;
+    }
+    ui.add_space(6.0);
+    ui.label(
+        RichText::new("People in my picture")
+            .color(MUTED)
+            .size(12.5),
+    );
+    let name = |i: usize| snapshot.faces.get(i).map(|f| f.name()).unwrap_or_default();
+    let pick = |ui: &mut Ui,
+                salt: (usize, &str),
+                current: usize,
+                set: &dyn Fn(usize) -> Command,
+                commands: &mut Vec<Command>| {
+        egui::ComboBox::from_id_salt(salt)
+            .selected_text(name(current))
+            .width(96.0)
+            .show_ui(ui, |ui| {
+                for (i, face) in snapshot.faces.iter().enumerate() {
+                    if ui.selectable_label(i == current, face.name()).clicked() && i != current {
+                        commands.push(set(i));
+                    }
+                }
+            });
+    };
+    for (row, r) in snapshot.people.iter().enumerate() {
+        ui.horizontal(|ui| {
+            let (person, wears) = (r.person, r.wears);
+            pick(
+                ui,
+                (row, "person"),
+                person,
+                &|i| Command::SetPerson {
+                    row,
+                    person: i,
+                    wears,
+                },
+                commands,
+            );
+            ui.label(RichText::new("wears").color(MUTED).size(12.5));
+            pick(
+                ui,
+                (row, "wears"),
+                wears,
+                &|i| Command::SetPerson {
+                    row,
+                    person,
+                    wears: i,
+                },
+                commands,
+            );
+            if ui.small_button("Remove").clicked() {
+                commands.push(Command::RemovePerson(row));
+            }
+        });
+    }
+    if snapshot.people.len() < studio_proto::control::MAX_PEOPLE
+        && ui.button("Add a person").clicked()
+    {
+        commands.push(Command::AddPerson);
+    }
+    if snapshot.people.is_empty() {
+        muted(
+            ui,
+            "Add a photo of each person as a face above, then say which face they wear.",
+        );
+    }
 }
 
 /// A checkbox showing `on`; a click asks for the other state through `command`.

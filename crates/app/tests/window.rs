@@ -475,3 +475,47 @@ fn dropped_photos_become_faces_a_dropped_video_the_camera_and_anything_else_is_r
     assert!(notice.text.contains("notes.txt"), "{notice:?}");
     assert!(harness.query_by_label("ada.JPG").is_some());
 }
+
+/// Face mapping in the window: with two faces, a row says who wears which; it can be
+/// changed and removed.
+#[test]
+fn with_two_faces_a_person_can_be_given_a_face_to_wear() {
+    let rig = rig();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = window(&rig, dir.path());
+    assert!(
+        harness.query_by_label("Add a person").is_none(),
+        "one face or none: no rows"
+    );
+    harness.step();
+    for (name, shade) in [("me.png", 40u8), ("ada.png", 200u8)] {
+        let path = dir.path().join(name);
+        image::RgbImage::from_fn(32, 40, |x, y| image::Rgb([shade, x as u8, y as u8]))
+            .save(&path)
+            .unwrap();
+        harness
+            .input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(common::Dropped(path)));
+    }
+    step_until(&mut harness, Duration::from_secs(10), "two faces", |s| {
+        s.faces.len() == 2
+    });
+    click(&mut harness, "Add a person");
+    let mapped = step_until(&mut harness, Duration::from_secs(5), "a row", |s| {
+        !s.people.is_empty()
+    });
+    // Me (the first face) wears Ada (the chosen one, the last added).
+    assert_eq!(
+        mapped.people,
+        [studio_app::state::PersonRow {
+            person: 0,
+            wears: 1
+        }]
+    );
+    assert!(harness.query_by_label("wears").is_some());
+    click(&mut harness, "Remove");
+    step_until(&mut harness, Duration::from_secs(5), "no row", |s| {
+        s.people.is_empty()
+    });
+}
