@@ -14,6 +14,7 @@ pub mod mouth;
 pub mod occlusion;
 mod pixel;
 pub mod smooth;
+pub mod swapper;
 pub mod track;
 
 pub use affine::Affine;

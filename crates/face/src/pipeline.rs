@@ -8,6 +8,7 @@ use crate::models::{Detector, Embedder, ModelError, Swapper};
 use crate::mouth::MouthMask;
 use crate::occlusion::{Occluder, OcclusionMask};
 use crate::smooth::Smoother;
+use crate::swapper::PixelBoost;
 use crate::track::Tracker;
 use crate::{Detection, FaceError, align, blend, detect};
 use std::collections::HashMap;
@@ -37,6 +38,22 @@ impl FaceModels {
             detector: Detector::load(detector, options)?,
             embedder: Embedder::load(embedder, options)?,
             swapper: Swapper::load(swapper, options)?,
+        })
+    }
+
+    /// The detector, the embedder and any swapper this engine runs, with the embedding
+    /// converter the swapper's family needs (SimSwap's `crossface_simswap`).
+    pub fn load_with_converter(
+        detector: &Path,
+        embedder: &Path,
+        swapper: &Path,
+        converter: Option<&Path>,
+        options: &ModelOptions,
+    ) -> Result<FaceModels, ModelError> {
+        Ok(FaceModels {
+            detector: Detector::load(detector, options)?,
+            embedder: Embedder::load(embedder, options)?,
+            swapper: Swapper::load_with_converter(swapper, converter, options)?,
         })
     }
 
@@ -114,6 +131,11 @@ impl FaceEngine {
         out
     }
 
+    /// What the loaded swapper is (family, size, normalisation).
+    pub fn swapper_spec(&self) -> crate::swapper::SwapperSpec {
+        lock(&self.models).swapper.spec().clone()
+    }
+
     /// Give the engine its occlusion model (it may come after the engine, or never), or take
     /// it away. Sessions with the occlusion mask on use it from their next frame.
     pub fn set_occluder(&self, occluder: Option<Occluder>) {
@@ -130,7 +152,7 @@ impl FaceEngine {
         let mut models = lock(&self.models);
         let faces = models.detector.detect(img)?;
         let face = *detect::largest(&faces).ok_or(AddFaceError::NoFace)?;
-        let embedding = models.embedder.embed(img, &face)?;
+        let embedding = models.embedder.embed_raw(img, &face)?;
         let latent = models.swapper.source_latent(&embedding)?;
         drop(models);
         let id = {
@@ -163,6 +185,7 @@ impl FaceEngine {
             mouth_mask: false,
             occlusion: false,
             colour_transfer: true,
+            pixel_boost: PixelBoost::X1,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
             rgb: RgbImage::new(0, 0),
@@ -259,6 +282,8 @@ pub struct FaceSwapProcessor {
     occlusion: bool,
     /// Whether the swapped face takes the frame's lighting (on by default).
     colour_transfer: bool,
+    /// The crop at this many times the swapper's size, swapped in tiles (×1 by default).
+    pixel_boost: PixelBoost,
     /// The face the last frame used (the largest detected; only it is followed and
     /// smoothed): the tracker's, smoothed when smoothing is on.
     faces: Vec<Detection>,
@@ -360,6 +385,16 @@ impl FaceSwapProcessor {
         self.colour_transfer
     }
 
+    /// Cut the face at 2 or 4 times the swapper's size and swap it in 4 or 16 tiles, for
+    /// more detail at 4 or 16 times the swapper's cost (×1, the default, swaps once).
+    pub fn set_pixel_boost(&mut self, boost: PixelBoost) {
+        self.pixel_boost = boost;
+    }
+
+    pub fn pixel_boost(&self) -> PixelBoost {
+        self.pixel_boost
+    }
+
     /// The tracker's faces for the frame captured at `time`, smoothed when smoothing is on.
     fn update_faces(&mut self, time: Timestamp) {
         self.faces = if self.smoothing {
@@ -406,7 +441,8 @@ impl FaceSwapProcessor {
         models: &mut FaceModels,
         latent: &[f32],
     ) -> Result<(), ModelError> {
-        let size = models.swapper.size();
+        let size = models.swapper.size() * self.pixel_boost.factor();
+        let template = models.swapper.spec().template;
         // The detector reads the frame as it comes; between detections the face is known
         // (and smoothed before any pixel is read).
         if self.tracker.needs_detection() {
@@ -432,14 +468,16 @@ impl FaceSwapProcessor {
         if self.rgb.width() != w || self.rgb.height() != h {
             self.rgb = RgbImage::new(w, h);
         }
-        rgb_around(&frame.image, &face, size, &mut self.rgb)?;
+        rgb_around(&frame.image, &face, size, template, &mut self.rgb)?;
         self.times.decode += t.elapsed();
         let t = Instant::now();
-        let (crop, m) = align::align_crop(&self.rgb, &face.kps, size)?;
+        let (crop, m) = align::align_crop_to(&self.rgb, &face.kps, size, template)?;
         self.times.align += t.elapsed();
         let occlusion = self.occlusion_mask(engine, &crop, &m)?;
         let t = Instant::now();
-        let mut swapped = models.swapper.swap(&crop, latent)?;
+        let mut swapped = models
+            .swapper
+            .swap_boosted(&crop, latent, self.pixel_boost)?;
         self.times.swap += t.elapsed();
         let t = Instant::now();
         if self.colour_transfer {
@@ -475,6 +513,7 @@ fn rgb_around(
     image: &I420Image,
     face: &Detection,
     size: u32,
+    template: align::Template,
     out: &mut RgbImage,
 ) -> Result<(), FaceError> {
     let (w, h) = (image.width(), image.height());
@@ -485,7 +524,7 @@ fn rgb_around(
             out.height()
         )));
     }
-    let to_frame = align::estimate_norm(&face.kps, size)?
+    let to_frame = align::estimate_norm_to(&face.kps, size, template)?
         .invert()
         .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
     let (bx0, by0, bx1, by1) = to_frame.map_rect_bounds(f64::from(size), f64::from(size));
@@ -744,7 +783,7 @@ mod tests {
             };
             let mut around = RgbImage::new(640, 360);
             around.data_mut().fill(0xab);
-            rgb_around(&frame, &face, 128, &mut around).unwrap();
+            rgb_around(&frame, &face, 128, align::Template::Arcface128, &mut around).unwrap();
             let (ours, _) = align::align_crop(&around, &face.kps, 128).unwrap();
             let (theirs, _) = align::align_crop(&full, &face.kps, 128).unwrap();
             assert!(ours == theirs, "crop at ({cx}, {cy}) {degrees}°");
