@@ -22,7 +22,9 @@ output names, shapes and operator kinds.
 `--size tiny` writes small files for tests (same interfaces, few channels). `--size full`
 writes the real models' width and depth, so inference costs what the real models cost
 (SCRFD ~10 GMAC, ArcFace ~6.3 GMAC, inswapper ~160 GMAC / ~136 M parameters); use it for
-benchmarks. XSeg's colour rule is the same at both sizes: `--size full` adds the real
+benchmarks (the other swappers and the converter are written at `tiny` only: their real
+networks' widths are not published, so a full-size stand-in would not cost what they cost).
+XSeg's colour rule is the same at both sizes: `--size full` adds the real
 network's cost (~17 GMAC: DeepFaceLab's XSeg at base width 32, its layers counted) as a
 convolution stack whose answer is multiplied by zero. Needs `numpy` and `onnx`.
 
@@ -352,10 +354,11 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     full = args.size == "full"
     for fname, build in (("det_10g.onnx", det_10g), ("w600k_r50.onnx", w600k_r50), ("inswapper_128.onnx", inswapper_128),
-                        ("xseg_1.onnx", xseg_1), ("inswapper_128_fp16.onnx", inswapper_128_fp16),
+                        ("xseg_1.onnx", xseg_1)) + (() if full else (
+                        ("inswapper_128_fp16.onnx", inswapper_128_fp16),
                         ("hyperswap_1a_256.onnx", hyperswap_1a_256), ("simswap_256.onnx", simswap_256),
                         ("simswap_unofficial_512.onnx", simswap_unofficial_512),
-                        ("crossface_simswap.onnx", crossface_simswap)):
+                        ("crossface_simswap.onnx", crossface_simswap))):
         model, macs = build(full)
         path = os.path.join(args.out, fname)
         onnx.save(model, path)

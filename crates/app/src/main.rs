@@ -52,7 +52,8 @@ enum Command {
     },
     /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--device D] [--occlusion] [--json]` (the engines), or `studio bench
+    /// [--frames N] [--device D] [--occlusion] [--swapper FILE] [--pixel-boost 1|2|4] [--json]`
+    /// (the engines), or `studio bench
     /// transport [--json]` (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
@@ -86,6 +87,12 @@ struct BenchArgs {
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
+    /// Video: the swapper's file in the models folder (inswapper_128.onnx if omitted).
+    #[arg(long)]
+    swapper: Option<String>,
+    /// Video: swap at 1, 2 or 4 times the swapper's size, in tiles.
+    #[arg(long)]
+    pixel_boost: Option<u32>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -125,6 +132,12 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.occlusion {
         command.arg("--occlusion");
+    }
+    if let Some(swapper) = &args.swapper {
+        command.arg("--swapper").arg(swapper);
+    }
+    if let Some(boost) = args.pixel_boost {
+        command.arg("--pixel-boost").arg(boost.to_string());
     }
     if args.json {
         command.arg("--json");

@@ -1675,6 +1675,7 @@ impl Store {
                 | Control::MouthMask { .. }
                 | Control::ColourTransfer { .. }
                 | Control::Occlusion { .. }
+                | Control::PixelBoost { .. }
                 | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),

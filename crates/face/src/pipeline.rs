@@ -713,6 +713,12 @@ impl VideoProcessor for FaceSwapProcessor {
                 self.set_colour_transfer(*on);
                 return Ok(());
             }
+            VideoSetting::PixelBoost(factor) => {
+                let boost = PixelBoost::from_factor(*factor)
+                    .ok_or_else(|| format!("pixel boost must be 1, 2 or 4, got {factor}"))?;
+                self.set_pixel_boost(boost);
+                return Ok(());
+            }
         };
         match face_id {
             None => self.set_target(None),

@@ -18,6 +18,8 @@ pub enum VideoSetting {
     /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
     /// the occlusion model (off by default).
     Occlusion(bool),
+    /// Swap at this many times the swapper's size, in tiles (1, the default, 2 or 4).
+    PixelBoost(u32),
 }
 
 /// A live setting for an audio processor.

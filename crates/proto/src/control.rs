@@ -22,6 +22,9 @@ pub enum Control {
     /// Keep what is in front of the face (hands, glasses, a microphone) as it came, through
     /// the occlusion model, or not (the default).
     Occlusion { on: bool },
+    /// Swap the face at this many times the swapper's size, in `factor²` tiles (1, the
+    /// default, 2 or 4: [`PIXEL_BOOSTS`]): more detail for `factor²` times the swapper's cost.
+    PixelBoost { factor: u32 },
     /// Move the voice's pitch by `key` semitones (±[`VOICE_KEY_RANGE`]) and its formants by
     /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
     /// voice from now on.
@@ -33,6 +36,18 @@ pub const VOICE_KEY_RANGE: f32 = 24.0;
 /// How far [`Control::VoiceShift`] moves the formants, in semitones either way: RVC's
 /// real-time range, beyond which voices fall apart.
 pub const VOICE_FORMANT_RANGE: f32 = 2.0;
+
+/// The pixel boosts a swapper runs at ([`Control::PixelBoost`]).
+pub const PIXEL_BOOSTS: [u32; 3] = [1, 2, 4];
+
+/// Why a pixel boost is refused, if it is.
+pub fn check_pixel_boost(factor: u32) -> Result<(), String> {
+    if PIXEL_BOOSTS.contains(&factor) {
+        Ok(())
+    } else {
+        Err(format!("pixel boost must be 1, 2 or 4, got {factor}"))
+    }
+}
 
 /// Why a voice shift is refused, if it is.
 pub fn check_voice_shift(key: f32, formant: f32) -> Result<(), String> {
@@ -59,7 +74,8 @@ impl Control {
             Control::PassThrough { .. } | Control::VoiceShift { .. } => Some(crate::Role::Audio),
             Control::MouthMask { .. }
             | Control::ColourTransfer { .. }
-            | Control::Occlusion { .. } => Some(crate::Role::Video),
+            | Control::Occlusion { .. }
+            | Control::PixelBoost { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -87,6 +103,9 @@ pub struct LiveSettings {
     pub colour_transfer: Option<bool>,
     #[serde(default)]
     pub occlusion: Option<bool>,
+    /// The pixel boost's factor.
+    #[serde(default)]
+    pub pixel_boost: Option<u32>,
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
     pub voice_shift: Option<(f32, f32)>,
@@ -103,6 +122,7 @@ impl LiveSettings {
             Control::MouthMask { on } => self.mouth_mask = Some(*on),
             Control::ColourTransfer { on } => self.colour_transfer = Some(*on),
             Control::Occlusion { on } => self.occlusion = Some(*on),
+            Control::PixelBoost { factor } => self.pixel_boost = Some(*factor),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
         }
     }

@@ -25,6 +25,11 @@ pub struct VideoBenchArgs {
     pub detect_every: Option<u32>,
     /// Turn the occlusion mask on (its model `xseg_1.onnx` beside the others).
     pub occlusion: bool,
+    /// The swapper's file in the models folder (`inswapper_128.onnx` when `None`); a SimSwap
+    /// takes `crossface_simswap.onnx` from the same folder.
+    pub swapper: Option<String>,
+    /// The pixel boost (1, 2 or 4).
+    pub pixel_boost: u32,
     pub json: bool,
 }
 
@@ -85,8 +90,16 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         ..crate::engine::model_options(studio_proto::Role::Video, config)
     };
     let load = Instant::now();
-    let models = FaceModels::load_dir(&dir, &options)
-        .with_context(|| format!("loading the face models from {}", dir.display()))?;
+    let swapper = dir.join(args.swapper.as_deref().unwrap_or("inswapper_128.onnx"));
+    let converter = dir.join("crossface_simswap.onnx");
+    let models = FaceModels::load_with_converter(
+        &dir.join("det_10g.onnx"),
+        &dir.join("w600k_r50.onnx"),
+        &swapper,
+        converter.is_file().then_some(converter.as_path()),
+        &options,
+    )
+    .with_context(|| format!("loading the face models from {}", dir.display()))?;
     let load_ms = load.elapsed().as_secs_f64() * 1000.0;
     let engine = Arc::new(FaceEngine::new(
         models,
@@ -99,6 +112,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         engine.set_occluder(Some(occluder));
     }
     let backends = engine.backends();
+    let swapper = engine.swapper_spec().describe();
     // One face clear of the frame's edges, as in a call. The processor swaps (and follows)
     // only the largest face the detector finds; the stand-ins also answer elsewhere.
     let img = studio_face::standin::one_face(1280, 720);
@@ -113,6 +127,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         .map_err(anyhow::Error::msg)?;
     p.apply(&VideoSetting::Occlusion(args.occlusion))
         .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::PixelBoost(args.pixel_boost))
+        .map_err(|e| anyhow::anyhow!("--pixel-boost: {e}"))?;
     let frame = |seq: u64| VideoFrame {
         seq,
         capture: Timestamp(seq * 33_333),
@@ -187,6 +203,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         obj.insert("source_embed_once_ms".into(), embed_once_ms.into());
         obj.insert("load_ms".into(), load_ms.into());
         obj.insert("backends".into(), backends.into());
+        obj.insert("swapper".into(), swapper.into());
+        obj.insert("pixel_boost".into(), args.pixel_boost.into());
         obj.insert("models".into(), dir.display().to_string().into());
         println!("{}", serde_json::Value::Object(obj));
     } else {
@@ -195,6 +213,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             t.frames, backends
         );
         println!("models: {}", display(&dir));
+        println!("swapper: {swapper}, pixel boost ×{}", args.pixel_boost);
         let [x0, y0, x1, y1] = face_box;
         println!(
             "swapped: the largest of {faces_found} faces found, {:.0}x{:.0} px at ({x0:.0}, {y0:.0})",

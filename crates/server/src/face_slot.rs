@@ -106,11 +106,12 @@ impl FaceSlot {
 pub struct SessionFaces {
     slot: Arc<FaceSlot>,
     swap: Option<studio_face::pipeline::FaceSwapProcessor>,
-    /// The mouth mask, colour transfer and occlusion mask as last set, kept for the swap while
-    /// the engine is not there yet.
+    /// The mouth mask, colour transfer, occlusion mask and pixel boost as last set, kept for
+    /// the swap while the engine is not there yet.
     mouth_mask: bool,
     colour_transfer: bool,
     occlusion: bool,
+    pixel_boost: u32,
 }
 
 impl SessionFaces {
@@ -121,6 +122,7 @@ impl SessionFaces {
             mouth_mask: false,
             colour_transfer: true,
             occlusion: false,
+            pixel_boost: 1,
         }
     }
 
@@ -131,6 +133,11 @@ impl SessionFaces {
                 swap.set_mouth_mask(self.mouth_mask);
                 swap.set_colour_transfer(self.colour_transfer);
                 swap.set_occlusion(self.occlusion);
+                // Checked when it was set.
+                if let Some(boost) = studio_face::swapper::PixelBoost::from_factor(self.pixel_boost)
+                {
+                    swap.set_pixel_boost(boost);
+                }
                 swap
             });
         }
@@ -158,6 +165,10 @@ impl VideoProcessor for SessionFaces {
             VideoSetting::MouthMask(on) => self.mouth_mask = *on,
             VideoSetting::ColourTransfer(on) => self.colour_transfer = *on,
             VideoSetting::Occlusion(on) => self.occlusion = *on,
+            VideoSetting::PixelBoost(factor) => {
+                studio_proto::control::check_pixel_boost(*factor)?;
+                self.pixel_boost = *factor;
+            }
             VideoSetting::Face(_) => {}
         }
         match self.swap() {

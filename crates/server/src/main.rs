@@ -140,6 +140,13 @@ struct BenchArgs {
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
+    /// Video: the swapper's file in the models folder (inswapper_128.onnx if omitted; a
+    /// SimSwap takes crossface_simswap.onnx beside it).
+    #[arg(long)]
+    swapper: Option<String>,
+    /// Video: swap at 1, 2 or 4 times the swapper's size, in tiles.
+    #[arg(long, default_value_t = 1)]
+    pixel_boost: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -171,6 +178,8 @@ fn bench_main() {
             frames: args.frames,
             detect_every: args.detect_every,
             occlusion: args.occlusion,
+            swapper: args.swapper,
+            pixel_boost: args.pixel_boost,
             json: args.json,
         };
         if let Err(e) = studio_server::bench_video::run(&config, &video) {

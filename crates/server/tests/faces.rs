@@ -244,6 +244,28 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
         other => panic!("expected an ack, got {other:?}"),
     }
+    // Pixel boost: 1, 2 or 4; anything else is refused and the last good one stays.
+    session.sender.send_control(Control::PixelBoost { factor: 2 });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_control(Control::PixelBoost { factor: 3 });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => {
+            let error = ack.error.expect("a pixel boost of 3 is refused");
+            assert!(error.contains("1, 2 or 4"), "{error}");
+        }
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_video(VideoFrame {
+        seq: 4,
+        ..frame.clone()
+    });
+    match next(&mut session.events).await {
+        SessionEvent::Video(back) => assert_ne!(back.image, frame.image, "swapped at ×2"),
+        other => panic!("expected a frame, got {other:?}"),
+    }
     let health = http
         .get(format!("{}/v1/health", server.url))
         .send()
@@ -256,5 +278,6 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
     assert_eq!(status["sessions"][0]["settings"]["mouth_mask"], true);
     assert_eq!(status["sessions"][0]["settings"]["colour_transfer"], false);
     assert_eq!(status["sessions"][0]["settings"]["occlusion"], true);
+    assert_eq!(status["sessions"][0]["settings"]["pixel_boost"], 2);
     assert!(engine.contains("occluder"), "{engine}");
 }
