@@ -36,6 +36,8 @@ pub struct Choices {
     /// `None` in files from before the choice existed: on.
     pub match_colours: Option<bool>,
     pub keep_occluders: bool,
+    /// `None` in files from before the choice existed: 1.
+    pub pixel_boost: Option<u32>,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -102,6 +104,7 @@ impl Choices {
             keep_mouth: snapshot.keep_mouth,
             match_colours: Some(snapshot.match_colours),
             keep_occluders: snapshot.keep_occluders,
+            pixel_boost: Some(snapshot.pixel_boost),
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -171,6 +174,7 @@ impl Choices {
         commands.push(Command::KeepMouth(self.keep_mouth));
         commands.push(Command::MatchColours(self.match_colours.unwrap_or(true)));
         commands.push(Command::KeepOccluders(self.keep_occluders));
+        commands.push(Command::PixelBoost(self.pixel_boost.unwrap_or(1)));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
             key: self.voice_key,
@@ -276,6 +280,7 @@ mod tests {
                 formant: -1.0,
             },
             Command::KeepOccluders(true),
+            Command::PixelBoost(4),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -289,6 +294,7 @@ mod tests {
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
         assert!(choices.accurate_pitch && choices.keep_mouth && choices.keep_occluders);
         assert_eq!(choices.match_colours, Some(false));
+        assert_eq!(choices.pixel_boost, Some(4));
         assert_eq!((choices.voice_key, choices.voice_formant), (7.0, -1.0));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));
 

@@ -232,6 +232,10 @@ struct RunArgs {
     /// server with `studio models fetch xseg_1`; without it the face is pasted whole).
     #[arg(long, requires = "face")]
     keep_occluders: bool,
+    /// With `--face`: swap at 1, 2 or 4 times the swapper's size, in 1, 4 or 16 tiles (more
+    /// detail for 4 or 16 times the swapper's cost).
+    #[arg(long, requires = "face", default_value_t = 1)]
+    pixel_boost: u32,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -309,6 +313,16 @@ fn run_controls(
     }
     if args.keep_occluders {
         controls.set(Role::Video, Control::Occlusion { on: true });
+    }
+    if args.pixel_boost != 1 {
+        studio_proto::control::check_pixel_boost(args.pixel_boost)
+            .map_err(|e| anyhow::anyhow!("--pixel-boost: {e}"))?;
+        controls.set(
+            Role::Video,
+            Control::PixelBoost {
+                factor: args.pixel_boost,
+            },
+        );
     }
     if let Some(talk) = &args.talk {
         controls.set(

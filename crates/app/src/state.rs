@@ -451,6 +451,9 @@ pub struct Snapshot {
     /// What is in front of the face (hands, glasses, a microphone) is kept over the swapped
     /// face, through the occlusion model (off by default).
     pub keep_occluders: bool,
+    /// The face is swapped at this many times the swapper's size, in tiles (1, 2 or 4; 1 by
+    /// default: more costs the swapper 4 or 16 times as much).
+    pub pixel_boost: u32,
     pub voices: Vec<VoiceOption>,
     /// Voices added from files, in the order they were added.
     pub voice_files: Vec<VoiceFile>,
@@ -528,6 +531,8 @@ pub enum Command {
     },
     /// Keep what is in front of the face over the swapped face, or not.
     KeepOccluders(bool),
+    /// Swap the face at 1, 2 or 4 times the swapper's size (other factors are ignored).
+    PixelBoost(u32),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -743,6 +748,7 @@ impl Store {
                 keep_mouth: false,
                 match_colours: true,
                 keep_occluders: false,
+                pixel_boost: 1,
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
                 accurate_pitch: false,
@@ -830,6 +836,10 @@ impl Store {
         }
         if self.state.keep_occluders {
             controls.push((Role::Video, Control::Occlusion { on: true }));
+        }
+        if self.state.pixel_boost != 1 {
+            let factor = self.state.pixel_boost;
+            controls.push((Role::Video, Control::PixelBoost { factor }));
         }
         // On is the server's default: only a change is sent.
         if !self.state.match_colours {
@@ -1146,6 +1156,15 @@ impl Store {
                 }
                 self.state.keep_mouth = on;
                 self.live(Role::Video, Control::MouthMask { on })
+            }
+            Command::PixelBoost(factor) => {
+                if self.state.pixel_boost == factor
+                    || studio_proto::control::check_pixel_boost(factor).is_err()
+                {
+                    return Vec::new();
+                }
+                self.state.pixel_boost = factor;
+                self.live(Role::Video, Control::PixelBoost { factor })
             }
             Command::KeepOccluders(on) => {
                 if self.state.keep_occluders == on {
@@ -2350,6 +2369,31 @@ mod tests {
         assert!(
             store.command(Command::KeepOccluders(false)).is_empty(),
             "once"
+        );
+    }
+
+    #[test]
+    fn pixel_boost_is_one_by_default_sent_live_and_at_each_start() {
+        let mut store = store();
+        assert_eq!(store.snapshot().pixel_boost, 1, "a calm default");
+        assert!(
+            store.command(Command::PixelBoost(3)).is_empty(),
+            "not a boost"
+        );
+        assert!(
+            store.command(Command::PixelBoost(2)).is_empty(),
+            "nothing runs yet"
+        );
+        assert_eq!(store.snapshot().pixel_boost, 2);
+        let controls = store.initial_controls();
+        assert!(controls.contains(&(Role::Video, Control::PixelBoost { factor: 2 })));
+        store.command(Command::PixelBoost(1));
+        assert!(
+            !store
+                .initial_controls()
+                .iter()
+                .any(|(_, c)| matches!(c, Control::PixelBoost { .. })),
+            "the server's default is not sent"
         );
     }
 

@@ -462,6 +462,7 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
             );
         }
     });
+    section(ui, "Quality", |ui| quality(ui, snapshot, commands));
     section(ui, "In your call app", |ui| {
         call_devices(ui, snapshot, commands)
     });
@@ -745,6 +746,23 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
         "Keep what is in front of my face",
         Command::KeepOccluders,
         commands,
+    );
+}
+
+/// How much detail the swapped face gets for its cost: the pixel boost, ×1 by default.
+fn quality(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Pixel boost").color(MUTED).size(12.5));
+        for factor in studio_proto::control::PIXEL_BOOSTS {
+            let chosen = snapshot.pixel_boost == factor;
+            if ui.selectable_label(chosen, format!("×{factor}")).clicked() && !chosen {
+                commands.push(Command::PixelBoost(factor));
+            }
+        }
+    });
+    muted(
+        ui,
+        "More detail in the face: ×2 and ×4 run the swapper 4 and 16 times a frame.",
     );
 }
 

@@ -235,6 +235,23 @@ fn face_and_voice_changes_reach_the_running_servers_without_a_restart() {
     );
     assert_eq!(server_status(&rig, &harness, Role::Audio).sessions.len(), 1);
 
+    // Quality: the pixel boost reaches the video session live.
+    click(&mut harness, "×2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        harness.step();
+        let status = server_status(&rig, &harness, Role::Video);
+        if status.sessions.first().and_then(|s| s.settings.pixel_boost) == Some(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pixel boost never reached the server: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(harness.state().studio().snapshot().pixel_boost, 2);
+
     // Pitch and timbre: the sliders move the voice in the running session.
     let slider = egui::accesskit::Role::Slider;
     harness

@@ -245,12 +245,16 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         other => panic!("expected an ack, got {other:?}"),
     }
     // Pixel boost: 1, 2 or 4; anything else is refused and the last good one stays.
-    session.sender.send_control(Control::PixelBoost { factor: 2 });
+    session
+        .sender
+        .send_control(Control::PixelBoost { factor: 2 });
     match next(&mut session.events).await {
         SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
         other => panic!("expected an ack, got {other:?}"),
     }
-    session.sender.send_control(Control::PixelBoost { factor: 3 });
+    session
+        .sender
+        .send_control(Control::PixelBoost { factor: 3 });
     match next(&mut session.events).await {
         SessionEvent::ControlAck(ack) => {
             let error = ack.error.expect("a pixel boost of 3 is refused");
