@@ -78,6 +78,8 @@ pub struct TargetFace {
     pub faces_found: usize,
     /// The swapper's `source` input for this identity.
     latent: Arc<Vec<f32>>,
+    /// The embedder's vector, from which another swapper's `source` input is made.
+    embedding: Arc<Vec<f32>>,
 }
 
 /// Why an uploaded image gave no target face.
@@ -97,6 +99,9 @@ pub struct FaceEngine {
     faces: Mutex<HashMap<String, TargetFace>>,
     detect_every: u32,
     next_id: Mutex<u64>,
+    /// Counts swapper changes (changed with the models locked), so sessions know when their
+    /// identity vector is another swapper's.
+    swapper_generation: std::sync::atomic::AtomicU64,
 }
 
 /// Locks that survive a panicked holder: the data is plain values, never half-written.
@@ -112,6 +117,7 @@ impl FaceEngine {
             faces: Mutex::new(HashMap::new()),
             detect_every,
             next_id: Mutex::new(1),
+            swapper_generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -154,7 +160,8 @@ impl FaceEngine {
         let face = *detect::largest(&faces).ok_or(AddFaceError::NoFace)?;
         let embedding = models.embedder.embed_raw(img, &face)?;
         let latent = models.swapper.source_latent(&embedding)?;
-        drop(models);
+        // The face goes in with the models still held, so a swapper change cannot come in
+        // between and leave it with the old swapper's vector.
         let id = {
             let mut n = lock(&self.next_id);
             let id = format!("face-{}", *n);
@@ -166,9 +173,32 @@ impl FaceEngine {
             bbox: face.bbox,
             faces_found: faces.len(),
             latent: Arc::new(latent),
+            embedding: Arc::new(embedding),
         };
         lock(&self.faces).insert(id, target.clone());
+        drop(models);
         Ok(target)
+    }
+
+    /// Run another swapper from the next frame on, in every session: each target face gets
+    /// this swapper's identity vector first, so a swapper that cannot make one changes
+    /// nothing.
+    pub fn set_swapper(&self, mut swapper: Swapper) -> Result<(), ModelError> {
+        let mut models = lock(&self.models);
+        let mut faces = lock(&self.faces);
+        let mut latents = Vec::with_capacity(faces.len());
+        for (id, face) in faces.iter() {
+            latents.push((id.clone(), swapper.source_latent(&face.embedding)?));
+        }
+        for (id, latent) in latents {
+            if let Some(face) = faces.get_mut(&id) {
+                face.latent = Arc::new(latent);
+            }
+        }
+        models.swapper = swapper;
+        self.swapper_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn face(&self, id: &str) -> Option<TargetFace> {
@@ -190,6 +220,10 @@ impl FaceEngine {
             paste: blend::PasteBack::new(),
             rgb: RgbImage::new(0, 0),
             latent: None,
+            face_id: None,
+            generation: self
+                .swapper_generation
+                .load(std::sync::atomic::Ordering::SeqCst),
             times: StageTimes::default(),
             last_error: None,
         }
@@ -292,6 +326,9 @@ pub struct FaceSwapProcessor {
     /// The frame in RGB, only ever filled around the face (reused from frame to frame).
     rgb: RgbImage,
     latent: Option<Arc<Vec<f32>>>,
+    /// The chosen face, and the swapper generation its `latent` was made for.
+    face_id: Option<String>,
+    generation: u64,
     times: StageTimes,
     last_error: Option<String>,
 }
@@ -414,15 +451,32 @@ impl FaceSwapProcessor {
     /// Choose the identity directly (what `VideoSetting::Face` does after the lookup).
     pub fn set_target(&mut self, face: Option<&TargetFace>) {
         self.latent = face.map(|f| Arc::clone(&f.latent));
+        self.face_id = face.map(|f| f.id.clone());
+        self.generation = self
+            .engine
+            .swapper_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
     }
 
     fn swap_frame(&mut self, frame: &mut VideoFrame) -> Result<(), ModelError> {
-        let Some(latent) = self.latent.clone() else {
+        if self.latent.is_none() {
             return Ok(());
-        };
+        }
         // Its own handle on the engine, so the lock does not hold `self` borrowed.
         let engine = Arc::clone(&self.engine);
         let mut models = lock(&engine.models);
+        // The swapper changed since the face was chosen: its vector for this swapper.
+        let generation = engine
+            .swapper_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if generation != self.generation {
+            self.generation = generation;
+            let face = self.face_id.as_deref().and_then(|id| engine.face(id));
+            self.latent = face.map(|f| Arc::clone(&f.latent));
+        }
+        let Some(latent) = self.latent.clone() else {
+            return Ok(());
+        };
         let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
         let outcome = self.swap_locked(&engine, frame, &mut models, &latent);
         let detected = models.detector.run_time.saturating_sub(detector);

@@ -184,3 +184,39 @@ fn each_family_gets_its_own_identity_vector() {
     };
     assert_ne!(pa.process(frame.clone()), pb.process(frame));
 }
+
+/// Another swapper taken in while a session runs: the next frame is swapped by it, with the
+/// chosen face's vector made for it, still inside the face only.
+#[test]
+fn a_swapper_changed_while_running_swaps_the_next_frame_with_the_same_face() {
+    let engine = engine("inswapper_128.onnx", None);
+    let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+    let mut p = engine.processor();
+    p.apply(&VideoSetting::Face(Some(target.id.clone())))
+        .unwrap();
+    let frame = VideoFrame {
+        seq: 0,
+        capture: Timestamp(0),
+        image: textured(640, 360, 11).to_i420(),
+    };
+    let by_inswapper = p.process(frame.clone());
+    assert_eq!(p.last_error(), None);
+    let dir = models();
+    let simswap = studio_face::models::Swapper::load_with_converter(
+        &dir.join("simswap_256.onnx"),
+        Some(&dir.join("crossface_simswap.onnx")),
+        &tract(),
+    )
+    .unwrap();
+    engine.set_swapper(simswap).unwrap();
+    assert_eq!(engine.swapper_spec().family, SwapperFamily::Simswap);
+    let by_simswap = p.process(VideoFrame {
+        seq: 1,
+        ..frame.clone()
+    });
+    assert_eq!(p.last_error(), None);
+    assert_ne!(by_simswap.image, by_inswapper.image);
+    assert_ne!(by_simswap.image, frame.image);
+    let changed = changed_inside_only(&mut p, "simswap after inswapper");
+    assert!(changed > 500, "only {changed} luma values changed");
+}
