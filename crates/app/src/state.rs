@@ -1695,6 +1695,7 @@ impl Store {
                 | Control::ColourTransfer { .. }
                 | Control::Occlusion { .. }
                 | Control::PixelBoost { .. }
+                | Control::Swapper { .. }
                 | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),

@@ -126,10 +126,11 @@ impl FaceEngine {
         let m = lock(&self.models);
         let b = |i: &studio_infer::BackendInfo| format!("{}/{}", i.backend, i.provider);
         let mut out = format!(
-            "detector {}, embedder {}, swapper {}",
+            "detector {}, embedder {}, swapper {} ({})",
             b(m.detector.model().backend()),
             b(m.embedder.model().backend()),
-            b(m.swapper.model().backend())
+            b(m.swapper.model().backend()),
+            m.swapper.spec().describe()
         );
         if let Some(o) = lock(&self.occluder).as_ref() {
             out.push_str(&format!(", occluder {}", b(o.model().backend())));
@@ -767,6 +768,8 @@ impl VideoProcessor for FaceSwapProcessor {
                 self.set_colour_transfer(*on);
                 return Ok(());
             }
+            // The engine's owner loads the model and hands it to `FaceEngine::set_swapper`.
+            VideoSetting::Swapper(_) => return Ok(()),
             VideoSetting::PixelBoost(factor) => {
                 let boost = PixelBoost::from_factor(*factor)
                     .ok_or_else(|| format!("pixel boost must be 1, 2 or 4, got {factor}"))?;

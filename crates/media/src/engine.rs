@@ -20,6 +20,8 @@ pub enum VideoSetting {
     Occlusion(bool),
     /// Swap at this many times the swapper's size, in tiles (1, the default, 2 or 4).
     PixelBoost(u32),
+    /// Run this swapper (a model id); the processor's owner loads it.
+    Swapper(String),
 }
 
 /// A live setting for an audio processor.

@@ -25,6 +25,10 @@ pub enum Control {
     /// Swap the face at this many times the swapper's size, in `factor²` tiles (1, the
     /// default, 2 or 4: [`PIXEL_BOOSTS`]): more detail for `factor²` times the swapper's cost.
     PixelBoost { factor: u32 },
+    /// Run this swapper (a `models` id: `config::DEFAULT_SWAPPER` or one of
+    /// `config::SWAPPER_MODELS`). The swapper is the video server's: every session there
+    /// changes with it, once its model (and converter) is on the server.
+    Swapper { model_id: String },
     /// Move the voice's pitch by `key` semitones (±[`VOICE_KEY_RANGE`]) and its formants by
     /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
     /// voice from now on.
@@ -75,7 +79,8 @@ impl Control {
             Control::MouthMask { .. }
             | Control::ColourTransfer { .. }
             | Control::Occlusion { .. }
-            | Control::PixelBoost { .. } => Some(crate::Role::Video),
+            | Control::PixelBoost { .. }
+            | Control::Swapper { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -106,6 +111,9 @@ pub struct LiveSettings {
     /// The pixel boost's factor.
     #[serde(default)]
     pub pixel_boost: Option<u32>,
+    /// The swapper asked for (a `models` id).
+    #[serde(default)]
+    pub swapper: Option<String>,
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
     pub voice_shift: Option<(f32, f32)>,
@@ -123,6 +131,7 @@ impl LiveSettings {
             Control::ColourTransfer { on } => self.colour_transfer = Some(*on),
             Control::Occlusion { on } => self.occlusion = Some(*on),
             Control::PixelBoost { factor } => self.pixel_boost = Some(*factor),
+            Control::Swapper { model_id } => self.swapper = Some(model_id.clone()),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
         }
     }

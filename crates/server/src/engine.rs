@@ -132,6 +132,10 @@ impl Engine {
             (Engine::Audio(p), Control::Talk { active }) => p.apply(&AudioSetting::Talk(*active)),
             (Engine::Video(p), Control::MouthMask { on }) => p.apply(&VideoSetting::MouthMask(*on)),
             (Engine::Video(p), Control::Occlusion { on }) => p.apply(&VideoSetting::Occlusion(*on)),
+            (Engine::Video(p), Control::Swapper { model_id }) => {
+                studio_proto::config::swapper_converter(model_id)?;
+                p.apply(&VideoSetting::Swapper(model_id.clone()))
+            }
             (Engine::Video(p), Control::PixelBoost { factor }) => {
                 studio_proto::control::check_pixel_boost(*factor)?;
                 p.apply(&VideoSetting::PixelBoost(*factor))

@@ -36,6 +36,29 @@ pub const SWAPPER_MODELS: [(&str, Option<&str>); 5] = [
     ("simswap_unofficial_512", Some("crossface_simswap")),
 ];
 
+/// The swapper the face swap runs until another is chosen.
+pub const DEFAULT_SWAPPER: &str = "inswapper_128";
+
+/// The embedding converter `swapper` (a `models` id) needs, if any; an error naming the
+/// choices when it is no swapper this project runs.
+pub fn swapper_converter(swapper: &str) -> Result<Option<&'static str>, String> {
+    if swapper == DEFAULT_SWAPPER {
+        return Ok(None);
+    }
+    match SWAPPER_MODELS.iter().find(|(id, _)| *id == swapper) {
+        Some((_, converter)) => Ok(*converter),
+        None => {
+            let known: Vec<&str> = std::iter::once(DEFAULT_SWAPPER)
+                .chain(SWAPPER_MODELS.iter().map(|(id, _)| *id))
+                .collect();
+            Err(format!(
+                "unknown swapper {swapper:?}; the swappers are {}",
+                known.join(", ")
+            ))
+        }
+    }
+}
+
 /// The occlusion mask's model (XSeg, `models` id): optional; the face swap runs without it,
 /// and keeps what is in front of the face only once it is there.
 pub const OCCLUSION_MODEL_ID: &str = "xseg_1";
