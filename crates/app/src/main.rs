@@ -236,6 +236,11 @@ struct RunArgs {
     /// detail for 4 or 16 times the swapper's cost).
     #[arg(long, requires = "face", default_value_t = 1)]
     pixel_boost: u32,
+    /// With `--face`: the swapper, a models id (inswapper_128, the default;
+    /// inswapper_128_fp16, hyperswap_1a_256, hyperswap_1b_256, hyperswap_1c_256 or
+    /// simswap_unofficial_512, fetched with `--fetch-models` or `studio models fetch`).
+    #[arg(long, requires = "face")]
+    swapper: Option<String>,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -313,6 +318,16 @@ fn run_controls(
     }
     if args.keep_occluders {
         controls.set(Role::Video, Control::Occlusion { on: true });
+    }
+    if let Some(swapper) = &args.swapper {
+        studio_proto::config::swapper_converter(swapper)
+            .map_err(|e| anyhow::anyhow!("--swapper: {e}"))?;
+        controls.set(
+            Role::Video,
+            Control::Swapper {
+                model_id: swapper.clone(),
+            },
+        );
     }
     if args.pixel_boost != 1 {
         studio_proto::control::check_pixel_boost(args.pixel_boost)
@@ -463,6 +478,9 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         models_cli::ensure_face_models(config, args.fetch_models).await?;
         if args.keep_occluders {
             models_cli::ensure_occlusion_model(config, args.fetch_models).await?;
+        }
+        if let Some(swapper) = &args.swapper {
+            models_cli::ensure_swapper_models(config, swapper, args.fetch_models).await?;
         }
     }
     if args.talk_key {

@@ -12,7 +12,7 @@ use studio_proto::Role;
 use studio_proto::api::{
     FaceAdded, ModelState, ServerStatus, VoiceAdded, VoiceEntry, VoiceFilePitch, VoiceKind,
 };
-use studio_proto::config::{Config, FACE_MODEL_IDS};
+use studio_proto::config::{Config, DEFAULT_SWAPPER, FACE_MODEL_IDS};
 use studio_proto::control::{Control, VOICE_FORMANT_RANGE, VOICE_KEY_RANGE};
 use studio_run::manager::ManagerEvent;
 use studio_run::voice_file::voice_name;
@@ -454,6 +454,10 @@ pub struct Snapshot {
     /// The face is swapped at this many times the swapper's size, in tiles (1, 2 or 4; 1 by
     /// default: more costs the swapper 4 or 16 times as much).
     pub pixel_boost: u32,
+    /// The swapper the video server runs (a `models` id; `inswapper_128` by default).
+    pub swapper: String,
+    /// The swappers on offer, each with its licence, the default first.
+    pub swappers: Vec<SwapperChoice>,
     pub voices: Vec<VoiceOption>,
     /// Voices added from files, in the order they were added.
     pub voice_files: Vec<VoiceFile>,
@@ -533,6 +537,8 @@ pub enum Command {
     KeepOccluders(bool),
     /// Swap the face at 1, 2 or 4 times the swapper's size (other factors are ignored).
     PixelBoost(u32),
+    /// Run this swapper (one of the snapshot's `swappers`; others are ignored).
+    ChooseSwapper(String),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -649,6 +655,9 @@ pub enum Effect {
     /// `POST /v1/models/xseg_1` on the video server, for the occlusion mask (the server
     /// answers at once when it has the model).
     FetchOcclusionModel,
+    /// `POST /v1/models/{id}` on the video server for a swapper and the converter it needs
+    /// (the server runs it once they are there).
+    FetchSwapperModels(Vec<String>),
     /// The system's file dialog; what is picked comes back as [`Event::Picked`].
     PickFile(PickKind),
     SetGains {
@@ -749,6 +758,8 @@ impl Store {
                 match_colours: true,
                 keep_occluders: false,
                 pixel_boost: 1,
+                swapper: DEFAULT_SWAPPER.to_string(),
+                swappers: swappers_from_config(config),
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
                 accurate_pitch: false,
@@ -836,6 +847,14 @@ impl Store {
         }
         if self.state.keep_occluders {
             controls.push((Role::Video, Control::Occlusion { on: true }));
+        }
+        if self.state.swapper != DEFAULT_SWAPPER {
+            controls.push((
+                Role::Video,
+                Control::Swapper {
+                    model_id: self.state.swapper.clone(),
+                },
+            ));
         }
         if self.state.pixel_boost != 1 {
             let factor = self.state.pixel_boost;
@@ -1157,6 +1176,22 @@ impl Store {
                 self.state.keep_mouth = on;
                 self.live(Role::Video, Control::MouthMask { on })
             }
+            Command::ChooseSwapper(id) => {
+                if self.state.swapper == id || !self.state.swappers.iter().any(|s| s.id == id) {
+                    return Vec::new();
+                }
+                self.state.swapper = id.clone();
+                let mut effects = self.live(
+                    Role::Video,
+                    Control::Swapper {
+                        model_id: id.clone(),
+                    },
+                );
+                if self.reachable[role_index(Role::Video)] {
+                    effects.extend(self.fetch_swapper());
+                }
+                effects
+            }
             Command::PixelBoost(factor) => {
                 if self.state.pixel_boost == factor
                     || studio_proto::control::check_pixel_boost(factor).is_err()
@@ -1302,6 +1337,20 @@ impl Store {
         }
     }
 
+    /// The chosen swapper's models for the video server to fetch; none for the default one
+    /// (it comes with the face models).
+    fn fetch_swapper(&self) -> Option<Effect> {
+        let id = &self.state.swapper;
+        let converter = studio_proto::config::swapper_converter(id).ok()?;
+        (id != DEFAULT_SWAPPER).then(|| {
+            Effect::FetchSwapperModels(
+                std::iter::once(id.clone())
+                    .chain(converter.map(str::to_string))
+                    .collect(),
+            )
+        })
+    }
+
     /// A live setting for the running sessions; nothing while no run is under way (the next
     /// start carries the state).
     fn live(&self, role: Role, control: Control) -> Vec<Effect> {
@@ -1335,6 +1384,7 @@ impl Store {
                         if self.state.keep_occluders {
                             effects.push(Effect::FetchOcclusionModel);
                         }
+                        effects.extend(self.fetch_swapper());
                         effects
                     }
                     Role::Audio => {
@@ -1806,6 +1856,34 @@ impl Store {
 }
 
 /// The voices listed in the configuration, before any server has been asked.
+/// A swapper on offer in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapperChoice {
+    /// The `models` id.
+    pub id: String,
+    /// Its licence, as the configuration states it (with its converter's, if it needs one).
+    pub license: String,
+}
+
+/// The default swapper and those of `SWAPPER_MODELS` the configuration lists (with their
+/// converter).
+fn swappers_from_config(config: &Config) -> Vec<SwapperChoice> {
+    let listed = |id: &str| config.models.get(id).map(|e| e.license.clone());
+    std::iter::once((DEFAULT_SWAPPER, None))
+        .chain(studio_proto::config::SWAPPER_MODELS)
+        .filter_map(|(id, converter)| {
+            let mut license = listed(id)?;
+            if let Some(c) = converter {
+                license = format!("{license}; {c}: {}", listed(c)?);
+            }
+            Some(SwapperChoice {
+                id: id.to_string(),
+                license,
+            })
+        })
+        .collect()
+}
+
 fn voices_from_config(config: &Config) -> Vec<VoiceOption> {
     config
         .voices
@@ -2371,6 +2449,48 @@ mod tests {
             store.command(Command::KeepOccluders(false)).is_empty(),
             "once"
         );
+    }
+
+    #[test]
+    fn the_swapper_is_inswapper_by_default_and_a_chosen_one_is_sent_and_fetched() {
+        let mut store = store();
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.swapper, "inswapper_128", "a calm default");
+        let ids: Vec<&str> = snapshot.swappers.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids[0], "inswapper_128");
+        assert!(ids.contains(&"hyperswap_1a_256") && ids.contains(&"simswap_unofficial_512"));
+        let simswap = &snapshot.swappers[ids
+            .iter()
+            .position(|i| *i == "simswap_unofficial_512")
+            .unwrap()];
+        assert!(
+            simswap.license.contains("crossface_simswap"),
+            "{}",
+            simswap.license
+        );
+        assert!(
+            store
+                .command(Command::ChooseSwapper("roop".into()))
+                .is_empty()
+        );
+        assert_eq!(store.snapshot().swapper, "inswapper_128");
+        assert!(
+            store
+                .command(Command::ChooseSwapper("simswap_unofficial_512".into()))
+                .is_empty()
+        );
+        assert!(store.initial_controls().contains(&(
+            Role::Video,
+            Control::Swapper {
+                model_id: "simswap_unofficial_512".into()
+            }
+        )));
+        // Once the video server is reachable, it is asked to fetch the swapper and converter.
+        let effects = store.apply(Event::ServerUp(Role::Video, true));
+        assert!(effects.contains(&Effect::FetchSwapperModels(vec![
+            "simswap_unofficial_512".into(),
+            "crossface_simswap".into()
+        ])));
     }
 
     #[test]

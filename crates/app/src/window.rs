@@ -749,8 +749,41 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
     );
 }
 
-/// How much detail the swapped face gets for its cost: the pixel boost, ×1 by default.
+/// Which swapper runs (inswapper 128 by default) and how much detail the swapped face gets
+/// for its cost (the pixel boost, ×1 by default).
 fn quality(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    let label = ui.label(RichText::new("Swapper").color(MUTED).size(12.5));
+    egui::ComboBox::from_id_salt("swapper")
+        .selected_text(swapper_name(&snapshot.swapper))
+        .width(ui.available_width() - 8.0)
+        .show_ui(ui, |ui| {
+            for choice in &snapshot.swappers {
+                let chosen = snapshot.swapper == choice.id;
+                if ui
+                    .selectable_label(chosen, swapper_name(&choice.id))
+                    .clicked()
+                    && !chosen
+                {
+                    commands.push(Command::ChooseSwapper(choice.id.clone()));
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    // The default's licence is the face models' (offered with them).
+    if let Some(choice) = snapshot
+        .swappers
+        .iter()
+        .find(|c| c.id == snapshot.swapper && c.id != studio_proto::config::DEFAULT_SWAPPER)
+    {
+        muted(
+            ui,
+            format!(
+                "Fetched by the video server when chosen. Licence: {}",
+                choice.license
+            ),
+        );
+    }
     ui.horizontal(|ui| {
         ui.label(RichText::new("Pixel boost").color(MUTED).size(12.5));
         for factor in studio_proto::control::PIXEL_BOOSTS {
@@ -764,6 +797,19 @@ fn quality(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
         ui,
         "More detail in the face: ×2 and ×4 run the swapper 4 and 16 times a frame.",
     );
+}
+
+/// A swapper's name for people.
+fn swapper_name(id: &str) -> String {
+    match id {
+        "inswapper_128" => "InSwapper 128".into(),
+        "inswapper_128_fp16" => "InSwapper 128 (half precision)".into(),
+        "hyperswap_1a_256" => "HyperSwap 1A 256".into(),
+        "hyperswap_1b_256" => "HyperSwap 1B 256".into(),
+        "hyperswap_1c_256" => "HyperSwap 1C 256".into(),
+        "simswap_unofficial_512" => "SimSwap 512".into(),
+        other => other.into(),
+    }
 }
 
 /// A checkbox showing `on`; a click asks for the other state through `command`.
