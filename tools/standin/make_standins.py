@@ -7,6 +7,12 @@ output names, shapes and operator kinds.
     w600k_r50.onnx    ArcFace IResNet-50: input.1 [N,3,112,112] -> 683 [N,512].
     inswapper_128.onnx  target [1,3,128,128], source [1,512] -> output [1,3,128,128], with
                       the 512x512 emap as the graph's last initializer.
+    inswapper_128_fp16.onnx  the same in fp16 (inputs, outputs and weights).
+    hyperswap_1a_256.onnx  target [1,3,256,256], source [1,512] -> output [1,3,256,256] in
+                      [-1, 1] and mask [1,1,256,256] (1b and 1c share the interface).
+    simswap_256.onnx, simswap_unofficial_512.onnx  target [1,3,s,s], source [1,512] -> output
+                      [1,3,s,s] in [0, 1]; SimSwap's BatchNormalization encoder.
+    crossface_simswap.onnx  the embedding converter: input [N,512] -> output [N,512].
     xseg_1.onnx       DeepFaceLab XSeg as FaceFusion ships it: input [N,256,256,3] (NHWC, BGR
                       in [0, 1]) -> output [N,256,256,1], the chance each pixel is visible face.
                       Not random: it calls a pixel "not face" when it is saturated green
@@ -21,10 +27,12 @@ output names, shapes and operator kinds.
 `--size tiny` writes small files for tests (same interfaces, few channels). `--size full`
 writes the real models' width and depth, so inference costs what the real models cost
 (SCRFD ~10 GMAC, ArcFace ~6.3 GMAC, inswapper ~160 GMAC / ~136 M parameters); use it for
-benchmarks. XSeg's and BiSeNet's colour rules are the same at both sizes: `--size full` adds
-the real networks' cost (~17 GMAC: DeepFaceLab's XSeg at base width 32, its layers counted;
-~19 GMAC: BiSeNet's ResNet-34 at 512x512) as a convolution stack whose answer is multiplied
-by zero. Needs `numpy` and `onnx`.
+benchmarks (the other swappers and the converter are written at `tiny` only: their real
+networks' widths are not published, so a full-size stand-in would not cost what they cost).
+XSeg's and BiSeNet's colour rules are the same at both sizes: `--size full` adds the real
+networks' cost (~17 GMAC: DeepFaceLab's XSeg at base width 32, its layers counted; ~19 GMAC:
+BiSeNet's ResNet-34 at 512x512) as a convolution stack whose answer is multiplied by zero.
+Needs `numpy` and `onnx`.
 
     python3 tools/standin/make_standins.py --size tiny --out crates/face/tests/models
     python3 tools/standin/make_standins.py --size full --out ~/.cache/studio/standin-full
@@ -166,9 +174,19 @@ def w600k_r50(full):
 
 def inswapper_128(full):
     """Encoder, AdaIN style blocks driven by `source`, upsampling decoder; emap last."""
-    g = Graph(128)
+    return style_swapper(full, 128, seed=128, emap=True, name="inswapper_128_standin")
+
+
+def style_swapper(full, size, seed, emap=False, batch_norm=False, signed=False, mask=False, name="swapper"):
+    """The swappers' shared shape: a strided encoder (SimSwap's with BatchNormalization), AdaIN
+    residual blocks whose scale and shift are Gemms of `source`, a nearest-upsampling decoder
+    and a 7x7 output convolution. `signed` leaves the Tanh in [-1, 1] (HyperSwap, which also
+    gives a Sigmoid face mask); otherwise the output is (tanh + 1) / 2 in [0, 1]. With `emap`
+    the 512x512 emap is the graph's last initializer (inswapper)."""
+    g = Graph(seed)
     c = 1024 if full else 16
     nblocks = 6 if full else 2
+    s4 = size // 4
 
     def pad_reflect(x, p):
         return g.op("Pad", [x, g.const(np.array([0, 0, p, p, 0, 0, p, p], np.int64), "pads")], mode="reflect")
@@ -183,26 +201,107 @@ def inswapper_128(full):
         shift = g.op("Gemm", ["source", g.const(wb), g.const(np.zeros(ch, np.float32), "b")])
         return g.op("Add", [g.op("Mul", [n, g.reshape(scale, [1, ch, 1, 1])]), g.reshape(shift, [1, ch, 1, 1])])
 
-    x = g.op("LeakyRelu", [g.conv(pad_reflect("target", 3), 3, c // 8, 7, pad=0, hw=128)], alpha=0.2)
-    x = g.op("LeakyRelu", [g.conv(x, c // 8, c // 4, 3, 2, hw=128)], alpha=0.2)
-    x = g.op("LeakyRelu", [g.conv(x, c // 4, c // 2, 3, 2, hw=64)], alpha=0.2)
-    x = g.op("LeakyRelu", [g.conv(x, c // 2, c, 3, hw=32)], alpha=0.2)
+    def act(x, ch):
+        if batch_norm:
+            return g.op("Relu", [g.bn(x, ch)])
+        return g.op("LeakyRelu", [x], alpha=0.2)
+
+    x = act(g.conv(pad_reflect("target", 3), 3, c // 8, 7, pad=0, hw=size), c // 8)
+    x = act(g.conv(x, c // 8, c // 4, 3, 2, hw=size), c // 4)
+    x = act(g.conv(x, c // 4, c // 2, 3, 2, hw=size // 2), c // 2)
+    x = act(g.conv(x, c // 2, c, 3, hw=s4), c)
     for _ in range(nblocks):
-        y = g.op("Relu", [adain(g.conv(pad_reflect(x, 1), c, c, 3, pad=0, hw=32, gain=0.5), c)])
-        y = adain(g.conv(pad_reflect(y, 1), c, c, 3, pad=0, hw=32, gain=0.5), c)
+        y = g.op("Relu", [adain(g.conv(pad_reflect(x, 1), c, c, 3, pad=0, hw=s4, gain=0.5), c)])
+        y = adain(g.conv(pad_reflect(y, 1), c, c, 3, pad=0, hw=s4, gain=0.5), c)
         x = g.op("Add", [x, y])
-    x = g.op("LeakyRelu", [g.conv(g.resize2(x), c, c // 2, 3, hw=64)], alpha=0.2)
-    x = g.op("LeakyRelu", [g.conv(g.resize2(x), c // 2, c // 4, 3, hw=128)], alpha=0.2)
-    x = g.op("Tanh", [g.conv(pad_reflect(x, 3), c // 4, 3, 7, pad=0, hw=128, gain=0.3)])
-    half = g.const(np.array(0.5, np.float32), "half")
-    g.op("Mul", [g.op("Add", [x, g.const(np.array(1.0, np.float32), "one")]), half], outputs=["output"])
-    emap = (np.eye(512) + g.rng.normal(0, 0.05, (512, 512))).astype(np.float32)
-    g.inits.append(numpy_helper.from_array(emap, "emap"))  # last, where insightface reads it
+    x = act(g.conv(g.resize2(x), c, c // 2, 3, hw=size // 2), c // 2)
+    x = act(g.conv(g.resize2(x), c // 2, c // 4, 3, hw=size), c // 4)
+    t = g.op("Tanh", [g.conv(pad_reflect(x, 3), c // 4, 3, 7, pad=0, hw=size, gain=0.3)])
+    outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])]
+    if signed:
+        g.op("Identity", [t], outputs=["output"])
+    else:
+        half = g.const(np.array(0.5, np.float32), "half")
+        g.op("Mul", [g.op("Add", [t, g.const(np.array(1.0, np.float32), "one")]), half], outputs=["output"])
+    if mask:
+        g.op("Sigmoid", [g.conv(x, c // 4, 1, 3, hw=size, bias=2.0)], outputs=["mask"])
+        outputs.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, size, size]))
+    if emap:
+        emap = (np.eye(512) + g.rng.normal(0, 0.05, (512, 512))).astype(np.float32)
+        g.inits.append(numpy_helper.from_array(emap, "emap"))  # last, where insightface reads it
     return g.model(
-        [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 128, 128]),
+        [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, size, size]),
          helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 128, 128])],
-        "inswapper_128_standin",
+        outputs,
+        name,
+    ), g.macs
+
+
+def half_precision(model_and_macs):
+    """The same graph in fp16, inputs and outputs included, as FaceFusion's `_fp16` exports.
+    Resize's scales stay fp32, as ONNX requires, and so do the Gemms (cast in and out), as
+    mixed-precision exports keep them."""
+    model, macs = model_and_macs
+    keep = {n.input[2] for n in model.graph.node if n.op_type == "Resize" and len(n.input) > 2}
+    nodes = []
+    for n in model.graph.node:
+        if n.op_type != "Gemm":
+            nodes.append(n)
+            continue
+        keep.update(n.input[1:])
+        a, out = n.input[0], n.output[0]
+        nodes.append(helper.make_node("Cast", [a], [a + "_f32_" + n.name], to=TensorProto.FLOAT))
+        n.input[0] = a + "_f32_" + n.name
+        n.output[0] = out + "_f32"
+        nodes.append(n)
+        nodes.append(helper.make_node("Cast", [out + "_f32"], [out], to=TensorProto.FLOAT16))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    for init in model.graph.initializer:
+        if init.data_type == TensorProto.FLOAT and init.name not in keep:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
+    for value in list(model.graph.input) + list(model.graph.output):
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.checker.check_model(model)
+    return model, macs
+
+
+def inswapper_128_fp16(full):
+    return half_precision(inswapper_128(full))
+
+
+def hyperswap_1a_256(full):
+    """HyperSwap 1a/1b/1c (one interface): target [1,3,256,256] in [-1, 1] and the unit ArcFace
+    source [1,512] -> output [1,3,256,256] in [-1, 1] and its face mask [1,1,256,256]."""
+    return style_swapper(full, 256, seed=256, signed=True, mask=True, name="hyperswap_256_standin")
+
+
+def simswap_256(full):
+    """SimSwap 256: target [1,3,256,256] (ImageNet-normalised), source [1,512] (converted
+    ArcFace, unit length) -> output [1,3,256,256] in [0, 1]."""
+    return style_swapper(full, 256, seed=257, batch_norm=True, name="simswap_256_standin")
+
+
+def simswap_unofficial_512(full):
+    """SimSwap 512 beta: target [1,3,512,512] in [0, 1], source [1,512] -> output in [0, 1]."""
+    return style_swapper(full, 512, seed=512, batch_norm=True, name="simswap_512_standin")
+
+
+def crossface_simswap(full):
+    """FaceFusion's CrossFace converter for SimSwap: input [N,512] (raw ArcFace) -> output
+    [N,512] (SimSwap's identity space): Gemm, PRelu, Gemm."""
+    g = Graph(4)
+    hidden = 2048 if full else 64
+    w1 = g.rng.normal(0, np.sqrt(1.0 / 512), (512, hidden)).astype(np.float32)
+    w2 = g.rng.normal(0, np.sqrt(1.0 / hidden), (hidden, 512)).astype(np.float32)
+    g.macs += 2 * 512 * hidden
+    x = g.op("Gemm", ["input", g.const(w1), g.const(np.zeros(hidden, np.float32), "b")])
+    x = g.op("PRelu", [x, g.const(np.full(hidden, 0.25, np.float32), "slope")])
+    g.op("Gemm", [x, g.const(w2), g.const(np.zeros(512, np.float32), "b")], outputs=["output"])
+    return g.model(
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 512])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 512])],
+        "crossface_simswap_standin",
     ), g.macs
 
 
@@ -316,7 +415,11 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     full = args.size == "full"
     for fname, build in (("det_10g.onnx", det_10g), ("w600k_r50.onnx", w600k_r50), ("inswapper_128.onnx", inswapper_128),
-                        ("xseg_1.onnx", xseg_1), ("bisenet_resnet_34.onnx", bisenet_resnet_34)):
+                        ("xseg_1.onnx", xseg_1), ("bisenet_resnet_34.onnx", bisenet_resnet_34)) + (() if full else (
+                        ("inswapper_128_fp16.onnx", inswapper_128_fp16),
+                        ("hyperswap_1a_256.onnx", hyperswap_1a_256), ("simswap_256.onnx", simswap_256),
+                        ("simswap_unofficial_512.onnx", simswap_unofficial_512),
+                        ("crossface_simswap.onnx", crossface_simswap))):
         model, macs = build(full)
         path = os.path.join(args.out, fname)
         onnx.save(model, path)

@@ -41,6 +41,10 @@ pub struct Choices {
     pub keep_occluders: bool,
     pub keep_hair: bool,
     pub all_faces: bool,
+    /// `None` in files from before the choice existed: 1.
+    pub pixel_boost: Option<u32>,
+    /// `None` in files from before the choice existed: the default swapper.
+    pub swapper: Option<String>,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -119,6 +123,8 @@ impl Choices {
             keep_occluders: snapshot.keep_occluders,
             keep_hair: snapshot.keep_hair,
             all_faces: snapshot.all_faces,
+            pixel_boost: Some(snapshot.pixel_boost),
+            swapper: Some(snapshot.swapper.clone()),
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -204,6 +210,10 @@ impl Choices {
         commands.push(Command::KeepOccluders(self.keep_occluders));
         commands.push(Command::KeepHair(self.keep_hair));
         commands.push(Command::AllFaces(self.all_faces));
+        commands.push(Command::PixelBoost(self.pixel_boost.unwrap_or(1)));
+        if let Some(swapper) = &self.swapper {
+            commands.push(Command::ChooseSwapper(swapper.clone()));
+        }
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
             key: self.voice_key,
@@ -312,6 +322,8 @@ mod tests {
             Command::KeepOccluders(true),
             Command::AllFaces(true),
             Command::KeepHair(true),
+            Command::PixelBoost(4),
+            Command::ChooseSwapper("hyperswap_1b_256".into()),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -333,6 +345,8 @@ mod tests {
         assert!(choices.accurate_pitch && choices.keep_mouth && choices.keep_occluders);
         assert!(choices.all_faces && choices.keep_hair);
         assert_eq!(choices.match_colours, Some(false));
+        assert_eq!(choices.pixel_boost, Some(4));
+        assert_eq!(choices.swapper.as_deref(), Some("hyperswap_1b_256"));
         assert_eq!((choices.voice_key, choices.voice_formant), (7.0, -1.0));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));
 

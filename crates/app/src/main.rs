@@ -53,9 +53,9 @@ enum Command {
     },
     /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--faces N] [--device D] [--occlusion] [--region-mask] [--json]` (the
-    /// engines), or `studio bench transport [--json]` (WebRTC's codecs against the raw
-    /// transport).
+    /// [--frames N] [--faces N] [--device D] [--occlusion] [--region-mask] [--swapper FILE]
+    /// [--pixel-boost 1|2|4] [--json]` (the engines), or `studio bench transport [--json]`
+    /// (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
 
@@ -94,6 +94,12 @@ struct BenchArgs {
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long)]
     faces: Option<u32>,
+    /// Video: the swapper's file in the models folder (inswapper_128.onnx if omitted).
+    #[arg(long)]
+    swapper: Option<String>,
+    /// Video: swap at 1, 2 or 4 times the swapper's size, in tiles.
+    #[arg(long)]
+    pixel_boost: Option<u32>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -139,6 +145,12 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(faces) = args.faces {
         command.arg("--faces").arg(faces.to_string());
+    }
+    if let Some(swapper) = &args.swapper {
+        command.arg("--swapper").arg(swapper);
+    }
+    if let Some(boost) = args.pixel_boost {
+        command.arg("--pixel-boost").arg(boost.to_string());
     }
     if args.json {
         command.arg("--json");
@@ -246,6 +258,15 @@ struct RunArgs {
     /// largest.
     #[arg(long, requires = "face")]
     all_faces: bool,
+    /// With `--face`: swap at 1, 2 or 4 times the swapper's size, in 1, 4 or 16 tiles (more
+    /// detail for 4 or 16 times the swapper's cost).
+    #[arg(long, requires = "face", default_value_t = 1)]
+    pixel_boost: u32,
+    /// With `--face`: the swapper, a models id (inswapper_128, the default;
+    /// inswapper_128_fp16, hyperswap_1a_256, hyperswap_1b_256, hyperswap_1c_256 or
+    /// simswap_unofficial_512, fetched with `--fetch-models` or `studio models fetch`).
+    #[arg(long, requires = "face")]
+    swapper: Option<String>,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -330,6 +351,26 @@ fn run_controls(
     }
     if args.keep_hair {
         controls.set(Role::Video, Control::RegionMask { on: true });
+    }
+    if let Some(swapper) = &args.swapper {
+        studio_proto::config::swapper_converter(swapper)
+            .map_err(|e| anyhow::anyhow!("--swapper: {e}"))?;
+        controls.set(
+            Role::Video,
+            Control::Swapper {
+                model_id: swapper.clone(),
+            },
+        );
+    }
+    if args.pixel_boost != 1 {
+        studio_proto::control::check_pixel_boost(args.pixel_boost)
+            .map_err(|e| anyhow::anyhow!("--pixel-boost: {e}"))?;
+        controls.set(
+            Role::Video,
+            Control::PixelBoost {
+                factor: args.pixel_boost,
+            },
+        );
     }
     if let Some(talk) = &args.talk {
         controls.set(
@@ -500,6 +541,9 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         ];
         for (_, id, mask) in masks.into_iter().filter(|(on, _, _)| *on) {
             models_cli::ensure_mask_model(config, id, mask, args.fetch_models).await?;
+        }
+        if let Some(swapper) = &args.swapper {
+            models_cli::ensure_swapper_models(config, swapper, args.fetch_models).await?;
         }
     }
     if args.talk_key {

@@ -157,6 +157,47 @@ pub async fn ensure_mask_model(
     fetch_ids(&manager, vec![id.to_owned()]).await
 }
 
+/// A chosen swapper's model and converter before a local headless run with `--swapper`:
+/// fetched here with progress when `fetch` is set and missing; otherwise a missing one is told
+/// (the run goes on with the default swapper until they are there).
+pub async fn ensure_swapper_models(
+    config: &Config,
+    swapper: &str,
+    fetch: bool,
+) -> anyhow::Result<()> {
+    let converter = studio_proto::config::swapper_converter(swapper).map_err(anyhow::Error::msg)?;
+    let (manager, entries, _) = open_cache(config)?;
+    let mut missing = Vec::new();
+    for id in std::iter::once(swapper).chain(converter) {
+        let Some(entry) = entries.get(id) else {
+            anyhow::bail!("the swapper needs model {id:?}, which the configuration does not list");
+        };
+        if !matches!(manager.cached(id)?, Cached::Present(_)) {
+            let size = entry.bytes.map(human_bytes).unwrap_or_default();
+            missing.push((
+                id.to_owned(),
+                format!("{id} ({size}, licence: {})", entry.license),
+            ));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let said: Vec<&str> = missing.iter().map(|(_, s)| s.as_str()).collect();
+    let ids: Vec<String> = missing.iter().map(|(id, _)| id.clone()).collect();
+    if !fetch {
+        eprintln!(
+            "the swapper needs {}, not downloaded yet: the default swapper runs until it is. \
+             Fetch it with:\n  studio models fetch {}\nor run again with --fetch-models.",
+            said.join(", "),
+            ids.join(" ")
+        );
+        return Ok(());
+    }
+    eprintln!("fetching the swapper: {}", said.join(", "));
+    fetch_ids(&manager, ids).await
+}
+
 pub async fn run(config: &Config, args: ModelsArgs) -> anyhow::Result<()> {
     let (manager, entries, cache_dir) = open_cache(config)?;
     match args.action {

@@ -453,6 +453,22 @@ impl Driver {
                     }
                 });
             }
+            Effect::FetchSwapperModels(ids) => {
+                let Some(client) = self.clients.borrow()[index(Role::Video)].clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    for id in ids {
+                        if let Err(e) = client.fetch_model(&id).await {
+                            send(Event::FaceModelsRefused(format!(
+                                "The video server would not fetch {id}: {}",
+                                e.plain()
+                            )));
+                            return;
+                        }
+                    }
+                });
+            }
             Effect::FetchVoices => {
                 let Some(client) = self.clients.borrow()[index(Role::Audio)].clone() else {
                     return;

@@ -13,7 +13,7 @@ use studio_proto::Role;
 use studio_proto::api::{
     FaceAdded, ModelState, ServerStatus, VoiceAdded, VoiceEntry, VoiceFilePitch, VoiceKind,
 };
-use studio_proto::config::{Config, FACE_MODEL_IDS};
+use studio_proto::config::{Config, DEFAULT_SWAPPER, FACE_MODEL_IDS};
 use studio_proto::control::{
     Control, MAX_PEOPLE, PersonWears, VOICE_FORMANT_RANGE, VOICE_KEY_RANGE,
 };
@@ -471,6 +471,13 @@ pub struct Snapshot {
     /// Every face in the picture is swapped (a bounded number, largest first), not only the
     /// largest (off by default).
     pub all_faces: bool,
+    /// The face is swapped at this many times the swapper's size, in tiles (1, 2 or 4; 1 by
+    /// default: more costs the swapper 4 or 16 times as much).
+    pub pixel_boost: u32,
+    /// The swapper the video server runs (a `models` id; `inswapper_128` by default).
+    pub swapper: String,
+    /// The swappers on offer, each with its licence, the default first.
+    pub swappers: Vec<SwapperChoice>,
     pub voices: Vec<VoiceOption>,
     /// Voices added from files, in the order they were added.
     pub voice_files: Vec<VoiceFile>,
@@ -546,6 +553,11 @@ pub enum Command {
         key: f32,
         formant: f32,
     },
+    /// Move every voice's pitch alone, the timbre as it is now (a slider's change: the other
+    /// slider's value in the window may be a frame old).
+    ShiftVoiceKey(f32),
+    /// Move every voice's timbre alone, the pitch as it is now.
+    ShiftVoiceFormant(f32),
     /// Keep what is in front of the face over the swapped face, or not.
     KeepOccluders(bool),
     /// Keep the person's own hair, ears and neck over the swapped face, or not.
@@ -562,6 +574,10 @@ pub enum Command {
     },
     /// Face mapping: row `row` goes.
     RemovePerson(usize),
+    /// Swap the face at 1, 2 or 4 times the swapper's size (other factors are ignored).
+    PixelBoost(u32),
+    /// Run this swapper (one of the snapshot's `swappers`; others are ignored).
+    ChooseSwapper(String),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -678,6 +694,9 @@ pub enum Effect {
     /// `POST /v1/models/{id}` on the video server for a face mask's optional model (the
     /// occlusion model, the face parser; the server answers at once when it has the model).
     FetchMaskModel(&'static str),
+    /// `POST /v1/models/{id}` on the video server for a swapper and the converter it needs
+    /// (the server runs it once they are there).
+    FetchSwapperModels(Vec<String>),
     /// The system's file dialog; what is picked comes back as [`Event::Picked`].
     PickFile(PickKind),
     SetGains {
@@ -780,6 +799,9 @@ impl Store {
                 keep_occluders: false,
                 keep_hair: false,
                 all_faces: false,
+                pixel_boost: 1,
+                swapper: DEFAULT_SWAPPER.to_string(),
+                swappers: swappers_from_config(config),
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
                 accurate_pitch: false,
@@ -877,6 +899,18 @@ impl Store {
         // Faces already known to the server; the others follow as their uploads end.
         if let Some(pairs) = self.people_pairs().filter(|p| !p.is_empty()) {
             controls.push((Role::Video, Control::MapPeople { pairs }));
+        }
+        if self.state.swapper != DEFAULT_SWAPPER {
+            controls.push((
+                Role::Video,
+                Control::Swapper {
+                    model_id: self.state.swapper.clone(),
+                },
+            ));
+        }
+        if self.state.pixel_boost != 1 {
+            let factor = self.state.pixel_boost;
+            controls.push((Role::Video, Control::PixelBoost { factor }));
         }
         // On is the server's default: only a change is sent.
         if !self.state.match_colours {
@@ -1209,6 +1243,14 @@ impl Store {
                 self.state.match_colours = on;
                 self.live(Role::Video, Control::ColourTransfer { on })
             }
+            Command::ShiftVoiceKey(key) => {
+                let formant = self.state.voice_shift.1;
+                self.command(Command::ShiftVoice { key, formant })
+            }
+            Command::ShiftVoiceFormant(formant) => {
+                let key = self.state.voice_shift.0;
+                self.command(Command::ShiftVoice { key, formant })
+            }
             Command::ShiftVoice { key, formant } => {
                 // NaN (a broken slider or file) changes nothing.
                 if key.is_nan() || formant.is_nan() {
@@ -1268,6 +1310,31 @@ impl Store {
                 }
                 self.state.people.remove(row);
                 self.people_changed()
+            }
+            Command::ChooseSwapper(id) => {
+                if self.state.swapper == id || !self.state.swappers.iter().any(|s| s.id == id) {
+                    return Vec::new();
+                }
+                self.state.swapper = id.clone();
+                let mut effects = self.live(
+                    Role::Video,
+                    Control::Swapper {
+                        model_id: id.clone(),
+                    },
+                );
+                if self.reachable[role_index(Role::Video)] {
+                    effects.extend(self.fetch_swapper());
+                }
+                effects
+            }
+            Command::PixelBoost(factor) => {
+                if self.state.pixel_boost == factor
+                    || studio_proto::control::check_pixel_boost(factor).is_err()
+                {
+                    return Vec::new();
+                }
+                self.state.pixel_boost = factor;
+                self.live(Role::Video, Control::PixelBoost { factor })
             }
             Command::KeepOccluders(on) => {
                 if self.state.keep_occluders == on {
@@ -1408,6 +1475,20 @@ impl Store {
         }
     }
 
+    /// The chosen swapper's models for the video server to fetch; none for the default one
+    /// (it comes with the face models).
+    fn fetch_swapper(&self) -> Option<Effect> {
+        let id = &self.state.swapper;
+        let converter = studio_proto::config::swapper_converter(id).ok()?;
+        (id != DEFAULT_SWAPPER).then(|| {
+            Effect::FetchSwapperModels(
+                std::iter::once(id.clone())
+                    .chain(converter.map(str::to_string))
+                    .collect(),
+            )
+        })
+    }
+
     /// A live setting for the running sessions; nothing while no run is under way (the next
     /// start carries the state).
     fn live(&self, role: Role, control: Control) -> Vec<Effect> {
@@ -1469,6 +1550,7 @@ impl Store {
                                 .filter_map(Control::needs_model)
                                 .map(Effect::FetchMaskModel),
                         );
+                        effects.extend(self.fetch_swapper());
                         effects
                     }
                     Role::Audio => {
@@ -1840,6 +1922,8 @@ impl Store {
                 | Control::AllFaces { .. }
                 | Control::RegionMask { .. }
                 | Control::MapPeople { .. }
+                | Control::PixelBoost { .. }
+                | Control::Swapper { .. }
                 | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),
@@ -1950,6 +2034,34 @@ impl Store {
 }
 
 /// The voices listed in the configuration, before any server has been asked.
+/// A swapper on offer in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapperChoice {
+    /// The `models` id.
+    pub id: String,
+    /// Its licence, as the configuration states it (with its converter's, if it needs one).
+    pub license: String,
+}
+
+/// The default swapper and those of `SWAPPER_MODELS` the configuration lists (with their
+/// converter).
+fn swappers_from_config(config: &Config) -> Vec<SwapperChoice> {
+    let listed = |id: &str| config.models.get(id).map(|e| e.license.clone());
+    std::iter::once((DEFAULT_SWAPPER, None))
+        .chain(studio_proto::config::SWAPPER_MODELS)
+        .filter_map(|(id, converter)| {
+            let mut license = listed(id)?;
+            if let Some(c) = converter {
+                license = format!("{license}; {c}: {}", listed(c)?);
+            }
+            Some(SwapperChoice {
+                id: id.to_string(),
+                license,
+            })
+        })
+        .collect()
+}
+
 fn voices_from_config(config: &Config) -> Vec<VoiceOption> {
     config
         .voices
@@ -2536,6 +2648,22 @@ mod tests {
     }
 
     #[test]
+    fn each_voice_slider_moves_its_own_value_only() {
+        let mut store = store();
+        store.command(Command::ShiftVoiceKey(7.0));
+        store.command(Command::ShiftVoiceFormant(-1.5));
+        assert_eq!(store.snapshot().voice_shift, (7.0, -1.5));
+        store.command(Command::ShiftVoiceKey(-3.0));
+        assert_eq!(store.snapshot().voice_shift, (-3.0, -1.5));
+        store.command(Command::ShiftVoiceFormant(f32::NAN));
+        assert_eq!(
+            store.snapshot().voice_shift,
+            (-3.0, -1.5),
+            "NaN changes nothing"
+        );
+    }
+
+    #[test]
     fn a_voice_shift_goes_with_the_start_and_live_to_the_audio_server_within_range() {
         let mut store = store();
         assert!(
@@ -2678,6 +2806,73 @@ mod tests {
         assert!(
             store.command(Command::KeepOccluders(false)).is_empty(),
             "once"
+        );
+    }
+
+    #[test]
+    fn the_swapper_is_inswapper_by_default_and_a_chosen_one_is_sent_and_fetched() {
+        let mut store = store();
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.swapper, "inswapper_128", "a calm default");
+        let ids: Vec<&str> = snapshot.swappers.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids[0], "inswapper_128");
+        assert!(ids.contains(&"hyperswap_1a_256") && ids.contains(&"simswap_unofficial_512"));
+        let simswap = &snapshot.swappers[ids
+            .iter()
+            .position(|i| *i == "simswap_unofficial_512")
+            .unwrap()];
+        assert!(
+            simswap.license.contains("crossface_simswap"),
+            "{}",
+            simswap.license
+        );
+        assert!(
+            store
+                .command(Command::ChooseSwapper("roop".into()))
+                .is_empty()
+        );
+        assert_eq!(store.snapshot().swapper, "inswapper_128");
+        assert!(
+            store
+                .command(Command::ChooseSwapper("simswap_unofficial_512".into()))
+                .is_empty()
+        );
+        assert!(store.initial_controls().contains(&(
+            Role::Video,
+            Control::Swapper {
+                model_id: "simswap_unofficial_512".into()
+            }
+        )));
+        // Once the video server is reachable, it is asked to fetch the swapper and converter.
+        let effects = store.apply(Event::ServerUp(Role::Video, true));
+        assert!(effects.contains(&Effect::FetchSwapperModels(vec![
+            "simswap_unofficial_512".into(),
+            "crossface_simswap".into()
+        ])));
+    }
+
+    #[test]
+    fn pixel_boost_is_one_by_default_sent_live_and_at_each_start() {
+        let mut store = store();
+        assert_eq!(store.snapshot().pixel_boost, 1, "a calm default");
+        assert!(
+            store.command(Command::PixelBoost(3)).is_empty(),
+            "not a boost"
+        );
+        assert!(
+            store.command(Command::PixelBoost(2)).is_empty(),
+            "nothing runs yet"
+        );
+        assert_eq!(store.snapshot().pixel_boost, 2);
+        let controls = store.initial_controls();
+        assert!(controls.contains(&(Role::Video, Control::PixelBoost { factor: 2 })));
+        store.command(Command::PixelBoost(1));
+        assert!(
+            !store
+                .initial_controls()
+                .iter()
+                .any(|(_, c)| matches!(c, Control::PixelBoost { .. })),
+            "the server's default is not sent"
         );
     }
 

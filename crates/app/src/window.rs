@@ -462,6 +462,7 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
             );
         }
     });
+    section(ui, "Quality", |ui| quality(ui, snapshot, commands));
     section(ui, "In your call app", |ui| {
         call_devices(ui, snapshot, commands)
     });
@@ -727,34 +728,6 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
     muted(ui, "Or drop photos on the window.");
     toggle(
         ui,
-        snapshot.keep_mouth,
-        "Keep my own mouth (natural speech)",
-        Command::KeepMouth,
-        commands,
-    );
-    toggle(
-        ui,
-        snapshot.match_colours,
-        "Match the room's light",
-        Command::MatchColours,
-        commands,
-    );
-    toggle(
-        ui,
-        snapshot.keep_occluders,
-        "Keep what is in front of my face",
-        Command::KeepOccluders,
-        commands,
-    );
-    toggle(
-        ui,
-        snapshot.keep_hair,
-        "Keep my own hair and ears",
-        Command::KeepHair,
-        commands,
-    );
-    toggle(
-        ui,
         snapshot.all_faces,
         "Swap every face in the picture",
         Command::AllFaces,
@@ -833,6 +806,98 @@ fn people(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
             ui,
             "Add a photo of each person as a face above, then say which face they wear.",
         );
+    }
+}
+
+/// Which swapper runs (inswapper 128 by default) and how much detail the swapped face gets
+/// for its cost (the pixel boost, ×1 by default).
+fn quality(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    let label = ui.label(RichText::new("Swapper").color(MUTED).size(12.5));
+    egui::ComboBox::from_id_salt("swapper")
+        .selected_text(swapper_name(&snapshot.swapper))
+        .width(ui.available_width() - 8.0)
+        .show_ui(ui, |ui| {
+            for choice in &snapshot.swappers {
+                let chosen = snapshot.swapper == choice.id;
+                if ui
+                    .selectable_label(chosen, swapper_name(&choice.id))
+                    .clicked()
+                    && !chosen
+                {
+                    commands.push(Command::ChooseSwapper(choice.id.clone()));
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    // The default's licence is the face models' (offered with them).
+    if let Some(choice) = snapshot
+        .swappers
+        .iter()
+        .find(|c| c.id == snapshot.swapper && c.id != studio_proto::config::DEFAULT_SWAPPER)
+    {
+        muted(
+            ui,
+            format!(
+                "Fetched by the video server when chosen. Licence: {}",
+                choice.license
+            ),
+        );
+    }
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Pixel boost").color(MUTED).size(12.5));
+        for factor in studio_proto::control::PIXEL_BOOSTS {
+            let chosen = snapshot.pixel_boost == factor;
+            if ui.selectable_label(chosen, format!("×{factor}")).clicked() && !chosen {
+                commands.push(Command::PixelBoost(factor));
+            }
+        }
+    });
+    muted(
+        ui,
+        "More detail in the face: ×2 and ×4 run the swapper 4 and 16 times a frame.",
+    );
+    ui.add_space(6.0);
+    toggle(
+        ui,
+        snapshot.keep_mouth,
+        "Keep my own mouth (natural speech)",
+        Command::KeepMouth,
+        commands,
+    );
+    toggle(
+        ui,
+        snapshot.match_colours,
+        "Match the room's light",
+        Command::MatchColours,
+        commands,
+    );
+    toggle(
+        ui,
+        snapshot.keep_occluders,
+        "Keep what is in front of my face",
+        Command::KeepOccluders,
+        commands,
+    );
+    toggle(
+        ui,
+        snapshot.keep_hair,
+        "Keep my own hair and ears",
+        Command::KeepHair,
+        commands,
+    );
+}
+
+/// A swapper's name for people.
+fn swapper_name(id: &str) -> String {
+    match id {
+        "inswapper_128" => "InSwapper 128".into(),
+        "inswapper_128_fp16" => "InSwapper 128 (half precision)".into(),
+        "hyperswap_1a_256" => "HyperSwap 1A 256".into(),
+        "hyperswap_1b_256" => "HyperSwap 1B 256".into(),
+        "hyperswap_1c_256" => "HyperSwap 1C 256".into(),
+        "simswap_unofficial_512" => "SimSwap 512".into(),
+        other => other.into(),
     }
 }
 
@@ -940,8 +1005,13 @@ fn voice_shift(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
     };
     let pitch = labelled_slider(ui, "Voice pitch", semitones(&mut key, 12.0, 1.0));
     let timbre = labelled_slider(ui, "Voice timbre", semitones(&mut formant, 2.0, 0.1));
-    if pitch || timbre {
-        commands.push(Command::ShiftVoice { key, formant });
+    // Each slider moves its own value: the other's may not have come back from the store
+    // yet when both move within a frame or two.
+    if pitch {
+        commands.push(Command::ShiftVoiceKey(key));
+    }
+    if timbre {
+        commands.push(Command::ShiftVoiceFormant(formant));
     }
 }
 

@@ -188,12 +188,12 @@ fn face_and_voice_changes_reach_the_running_servers_without_a_restart() {
 
     // Face: the image is read and shown, then sent to the video server; this server has no
     // face models yet, and the window offers to fetch them.
-    harness.get_by_label("Image file (PNG or JPEG)").click();
+    click(&mut harness, "Image file (PNG or JPEG)");
     harness
         .get_by_label("Image file (PNG or JPEG)")
         .type_text(&face.display().to_string());
     harness.step();
-    harness.get_by_label("Add").click();
+    click(&mut harness, "Add");
     let answered = step_until(
         &mut harness,
         Duration::from_secs(10),
@@ -235,15 +235,36 @@ fn face_and_voice_changes_reach_the_running_servers_without_a_restart() {
     );
     assert_eq!(server_status(&rig, &harness, Role::Audio).sessions.len(), 1);
 
+    // Quality: the pixel boost reaches the video session live.
+    click(&mut harness, "×2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        harness.step();
+        let status = server_status(&rig, &harness, Role::Video);
+        if status.sessions.first().and_then(|s| s.settings.pixel_boost) == Some(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pixel boost never reached the server: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(harness.state().studio().snapshot().pixel_boost, 2);
+
     // Pitch and timbre: the sliders move the voice in the running session.
     let slider = egui::accesskit::Role::Slider;
     harness
         .get_by_role_and_label(slider, "Voice pitch")
         .scroll_to_me();
-    harness.step();
+    // The scroll animates over a few frames; a value set meanwhile can miss the slider.
+    for _ in 0..30 {
+        harness.step();
+    }
     harness
         .get_by_role_and_label(slider, "Voice pitch")
         .set_value_accesskit(7.0);
+    harness.step();
     harness.step();
     harness
         .get_by_role_and_label(slider, "Voice timbre")

@@ -38,6 +38,40 @@ pub fn template(size: u32) -> Result<[[f64; 2]; 5], FaceError> {
     }))
 }
 
+/// FaceFusion's `arcface_112_v1` template (SimSwap's alignment) as fractions of the crop's
+/// side: eyes, nose tip, mouth corners.
+pub const ARCFACE_112_V1: [[f64; 2]; 5] = [
+    [0.354_732_14, 0.456_589_29],
+    [0.645_267_86, 0.456_589_29],
+    [0.500_000_00, 0.611_544_64],
+    [0.379_133_93, 0.776_875_00],
+    [0.620_866_07, 0.776_875_00],
+];
+
+/// The five-point template a swapper's crop is aligned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// insightface's ArcFace template placed as [`template`] does (FaceFusion's
+    /// `arcface_128` at sizes that are multiples of 128): inswapper and HyperSwap.
+    Arcface128,
+    /// FaceFusion's `arcface_112_v1`, scaled to the crop: SimSwap.
+    Arcface112V1,
+}
+
+impl Template {
+    /// The template's points in a `size × size` crop.
+    pub fn points(self, size: u32) -> Result<[[f64; 2]; 5], FaceError> {
+        match self {
+            Template::Arcface128 => template(size),
+            Template::Arcface112V1 if size > 0 => {
+                let s = f64::from(size);
+                Ok(ARCFACE_112_V1.map(|[x, y]| [x * s, y * s]))
+            }
+            Template::Arcface112V1 => Err(FaceError::Shape("crop size 0".into())),
+        }
+    }
+}
+
 /// The similarity transform (rotation, uniform scale, translation; no reflection) that maps
 /// `src` onto `dst` with least squared error: Umeyama's solution, in its 2-D closed form.
 pub fn similarity(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Result<Affine, FaceError> {
@@ -82,6 +116,16 @@ pub fn similarity(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Result<Affine, FaceErro
 pub fn estimate_norm(kps: &[[f32; 2]; 5], size: u32) -> Result<Affine, FaceError> {
     let src = kps.map(|[x, y]| [f64::from(x), f64::from(y)]);
     similarity(&src, &template(size)?)
+}
+
+/// The transform from image coordinates to a `size` crop aligned on `kps` by `template`.
+pub fn estimate_norm_to(
+    kps: &[[f32; 2]; 5],
+    size: u32,
+    template: Template,
+) -> Result<Affine, FaceError> {
+    let src = kps.map(|[x, y]| [f64::from(x), f64::from(y)]);
+    similarity(&src, &template.points(size)?)
 }
 
 /// The inverse transform in f32, as OpenCV 5's `warpAffine` computes source positions.
@@ -268,9 +312,40 @@ pub fn align_crop(
     Ok((warp_affine(img, &m, size, size)?, m))
 }
 
+/// [`align_crop`] to another `template`.
+pub fn align_crop_to(
+    img: &RgbImage,
+    kps: &[[f32; 2]; 5],
+    size: u32,
+    template: Template,
+) -> Result<(RgbImage, Affine), FaceError> {
+    let m = estimate_norm_to(kps, size, template)?;
+    Ok((warp_affine(img, &m, size, size)?, m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// FaceFusion's `arcface_128` fractions, times the crop size, are insightface's template
+    /// placed for a multiple of 128: the two descriptions agree to their printed digits.
+    #[test]
+    fn arcface_128_is_insightfaces_template_at_multiples_of_128() {
+        let facefusion = [
+            [0.361_676_56, 0.403_877_34],
+            [0.636_967_19, 0.402_354_69],
+            [0.500_196_87, 0.560_442_19],
+            [0.387_103_91, 0.721_605_47],
+            [0.615_077_34, 0.720_344_53],
+        ];
+        for size in [128u32, 256, 512, 1024] {
+            let ours = Template::Arcface128.points(size).unwrap();
+            for (p, q) in ours.iter().zip(facefusion) {
+                let s = f64::from(size);
+                assert!((p[0] - q[0] * s).abs() < 1e-5 * s && (p[1] - q[1] * s).abs() < 1e-5 * s);
+            }
+        }
+    }
 
     #[test]
     fn similarity_recovers_a_known_transform() {

@@ -67,6 +67,11 @@ impl DevicePath {
         }
     }
 
+    /// The side of the square crops the graphs cut and paste.
+    pub fn crop(&self) -> u32 {
+        self.crop
+    }
+
     /// The options to run the graphs with where the networks run on a GPU (where the frame's
     /// pixels would otherwise cross to the host and back): ONNX Runtime on the detector's
     /// device. `None` on the CPU, where the CPU path is faster.

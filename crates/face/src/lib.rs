@@ -18,6 +18,7 @@ pub mod occlusion;
 pub mod parser;
 mod pixel;
 pub mod smooth;
+pub mod swapper;
 pub mod track;
 
 pub use affine::Affine;

@@ -1,12 +1,15 @@
 //! The three networks on `studio-infer`: the SCRFD detector, the ArcFace embedder and the
-//! swapper (recognised from its input names: `target` + `source` is inswapper). Each wraps
-//! the model with the reference's pre- and post-processing.
+//! swapper (its family recognised from its inputs and outputs, `swapper.rs`). Each wraps the
+//! model with the reference's pre- and post-processing.
 
 use crate::align::align_crop;
 use crate::detect::{
     DecodeParams, Letterbox, RawOutputs, detect_from_outputs, letterbox_blob, letterbox_blob_i420,
 };
 use crate::latent::{normalize, source_latent};
+use crate::swapper::{
+    PixelBoost, SourceKind, SwapperFamily, SwapperSpec, explode_rgb, implode_rgb,
+};
 use crate::{Detection, FaceError};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -191,73 +194,93 @@ impl Embedder {
     }
 
     pub fn embed_crop(&mut self, crop: &RgbImage) -> Result<Vec<f32>, ModelError> {
+        Ok(normalize(&self.embed_crop_raw(crop)?)?)
+    }
+
+    /// The identity as the network gives it, not scaled to unit length (what an embedding
+    /// converter takes).
+    pub fn embed_raw(&mut self, img: &RgbImage, face: &Detection) -> Result<Vec<f32>, ModelError> {
+        let (crop, _) = align_crop(img, &face.kps, 112)?;
+        self.embed_crop_raw(&crop)
+    }
+
+    fn embed_crop_raw(&mut self, crop: &RgbImage) -> Result<Vec<f32>, ModelError> {
         let blob = rgb_blob(crop, 127.5, 127.5)?;
         let out = self
             .model
             .run_one(vec![(self.input.clone(), blob)], None)
             .map_err(infer_err("running the embedder"))?;
-        Ok(normalize(&out.to_f32())?)
+        Ok(out.to_f32())
     }
 }
 
-/// Which swapper a model is, told by its input names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SwapperKind {
-    /// insightface's inswapper: `target` (aligned crop, RGB /255) and `source` (emap latent).
-    Inswapper,
-}
-
 /// A face swapper: the aligned crop of the target face in, the same crop wearing the source
-/// identity out.
+/// identity out. Which family it is (and so its template, crop size, normalisation and
+/// identity vector) is told from its inputs and outputs ([`SwapperSpec::recognise`]).
 pub struct Swapper {
     model: Model,
-    /// Time spent inside the network, summed.
+    /// Time spent inside the network (the converter's included), summed.
     pub run_time: Duration,
-    kind: SwapperKind,
-    size: u32,
+    spec: SwapperSpec,
+    /// inswapper's 512×512 emap (empty for the other families).
     emap: Vec<f32>,
+    /// The embedding converter, for families whose identity vector needs one.
+    converter: Option<Model>,
 }
 
 impl Swapper {
+    /// A swapper whose family needs no embedding converter (inswapper, HyperSwap).
     pub fn load(path: &Path, options: &ModelOptions) -> Result<Swapper, ModelError> {
+        Swapper::load_with_converter(path, None, options)
+    }
+
+    /// A swapper and, for the families that take a converted identity (SimSwap), its
+    /// embedding converter (`crossface_simswap`: `input` `[1, 512]` → `[1, 512]`).
+    pub fn load_with_converter(
+        path: &Path,
+        converter: Option<&Path>,
+        options: &ModelOptions,
+    ) -> Result<Swapper, ModelError> {
         let model = load(path, options)?;
-        let info = model.info();
-        if !info.has_inputs(&["target", "source"]) {
-            let names: Vec<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
-            return Err(unsupported(
-                &model,
-                format!("unknown swapper: inputs {names:?} (inswapper has target and source)"),
-            ));
-        }
-        let size = match info.input("target").map(|i| i.shape.as_slice()) {
-            Some([_, _, Dim::Fixed(h), Dim::Fixed(w)]) if h == w => *h as u32,
-            _ => 128,
+        let spec =
+            SwapperSpec::recognise(model.info()).map_err(|e| unsupported(&model, e.to_string()))?;
+        let emap = match spec.source {
+            SourceKind::Emap => read_emap(&model)?,
+            _ => Vec::new(),
         };
-        // insightface reads the emap as the graph's last initializer.
-        let last = info.initializer_names.last().cloned();
-        let emap = match last {
-            Some(name) => model
-                .initializer(&name)
-                .map_err(infer_err("reading the swapper's emap"))?
-                .map(|t| t.to_f32())
-                .unwrap_or_default(),
-            None => Vec::new(),
+        let converter = match (spec.source, converter) {
+            (SourceKind::Converted, Some(path)) => {
+                let converter = load(path, options)?;
+                let info = converter.info();
+                let vector =
+                    |shape: &[Dim]| matches!(shape, [_, Dim::Fixed(512)] | [Dim::Fixed(512)]);
+                match (info.inputs.as_slice(), info.outputs.as_slice()) {
+                    ([i], [o, ..]) if vector(&i.shape) && vector(&o.shape) => Some(converter),
+                    _ => {
+                        return Err(unsupported(
+                            &converter,
+                            "an embedding converter takes and gives one 512-d vector".into(),
+                        ));
+                    }
+                }
+            }
+            (SourceKind::Converted, None) => {
+                return Err(unsupported(
+                    &model,
+                    format!(
+                        "{} needs its embedding converter (crossface_simswap)",
+                        spec.describe()
+                    ),
+                ));
+            }
+            _ => None,
         };
-        if emap.len() != 512 * 512 {
-            return Err(unsupported(
-                &model,
-                format!(
-                    "inswapper's last initializer must be the 512×512 emap, it has {} values",
-                    emap.len()
-                ),
-            ));
-        }
         Ok(Swapper {
             model,
             run_time: Duration::ZERO,
-            kind: SwapperKind::Inswapper,
-            size,
+            spec,
             emap,
+            converter,
         })
     }
 
@@ -265,51 +288,110 @@ impl Swapper {
         &self.model
     }
 
-    pub fn kind(&self) -> SwapperKind {
-        self.kind
+    pub fn spec(&self) -> &SwapperSpec {
+        &self.spec
+    }
+
+    pub fn family(&self) -> SwapperFamily {
+        self.spec.family
     }
 
     /// The crop size the swapper works at (128 for inswapper_128).
     pub fn size(&self) -> u32 {
-        self.size
+        self.spec.size
     }
 
-    /// The `source` input for an identity: computed once per target face, not per frame.
-    pub fn source_latent(&self, embedding: &[f32]) -> Result<Vec<f32>, ModelError> {
-        Ok(source_latent(embedding, &self.emap)?)
+    /// The `source` input for an identity, from the embedder's raw ArcFace vector: computed
+    /// once per target face, not per frame.
+    pub fn source_latent(&mut self, embedding: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let unit = normalize(embedding)?;
+        match self.spec.source {
+            SourceKind::Emap => Ok(source_latent(&unit, &self.emap)?),
+            SourceKind::Normed => Ok(unit),
+            SourceKind::Converted => {
+                let Some(converter) = self.converter.as_mut() else {
+                    return Err(unsupported(&self.model, "no embedding converter".into()));
+                };
+                let Some(input) = converter.info().inputs.first().map(|i| i.name.clone()) else {
+                    return Err(unsupported(converter, "the converter has no input".into()));
+                };
+                let raw = Tensor::f32(&[1, embedding.len()], embedding.to_vec())
+                    .map_err(infer_err("building the converter input"))?;
+                let t = Instant::now();
+                let out = converter
+                    .run_one(vec![(input, raw)], None)
+                    .map_err(infer_err("running the embedding converter"))?;
+                self.run_time += t.elapsed();
+                Ok(normalize(&out.to_f32())?)
+            }
+        }
     }
 
     /// Swap the aligned `crop` (RGB, `size × size`) to the identity `latent`.
     pub fn swap(&mut self, crop: &RgbImage, latent: &[f32]) -> Result<RgbImage, ModelError> {
-        let target = rgb_blob(crop, 0.0, 255.0)?;
+        let (w, h) = (crop.width() as usize, crop.height() as usize);
+        let target = Tensor::f32(&[1, 3, h, w], self.spec.prepare_crop(crop)?)
+            .map_err(infer_err("building the swapper target"))?;
         let source = Tensor::f32(&[1, latent.len()], latent.to_vec())
             .map_err(infer_err("building the swapper source"))?;
         let t = Instant::now();
         let out = self
             .model
             .run_one(
-                vec![("target".into(), target), ("source".into(), source)],
-                None,
+                vec![
+                    (self.spec.target_input.clone(), target),
+                    (self.spec.source_input.clone(), source),
+                ],
+                Some(&self.spec.image_output),
             )
             .map_err(infer_err("running the swapper"))?
             .to_f32();
         self.run_time += t.elapsed();
-        let (w, h) = (crop.width() as usize, crop.height() as usize);
-        let plane = w * h;
-        if out.len() != plane * 3 {
-            return Err(unsupported(
-                &self.model,
-                format!("output has {} values, expected {}", out.len(), plane * 3),
-            ));
-        }
-        let mut data = vec![0u8; plane * 3];
-        for i in 0..plane {
-            for c in 0..3 {
-                // numpy: clip(255·v, 0, 255).astype(uint8) truncates.
-                data[i * 3 + c] = (255.0 * out[c * plane + i]).clamp(0.0, 255.0) as u8;
-            }
-        }
-        Ok(RgbImage::from_data(crop.width(), crop.height(), data)
-            .map_err(|e| FaceError::Shape(e.to_string()))?)
+        self.spec
+            .finish_crop_u8(&out)
+            .map_err(|e| unsupported(&self.model, e.to_string()))
     }
+
+    /// Swap a crop cut at `boost` times the model's size: split into interleaved tiles of
+    /// the model's size, each swapped, put back together.
+    pub fn swap_boosted(
+        &mut self,
+        crop: &RgbImage,
+        latent: &[f32],
+        boost: PixelBoost,
+    ) -> Result<RgbImage, ModelError> {
+        let k = boost.factor();
+        if k == 1 {
+            return self.swap(crop, latent);
+        }
+        let tiles = implode_rgb(crop, k)?;
+        let mut swapped = Vec::with_capacity(tiles.len());
+        for tile in &tiles {
+            swapped.push(self.swap(tile, latent)?);
+        }
+        Ok(explode_rgb(&swapped, k)?)
+    }
+}
+
+/// insightface reads inswapper's emap as the graph's last initializer.
+fn read_emap(model: &Model) -> Result<Vec<f32>, ModelError> {
+    let last = model.info().initializer_names.last().cloned();
+    let emap = match last {
+        Some(name) => model
+            .initializer(&name)
+            .map_err(infer_err("reading the swapper's emap"))?
+            .map(|t| t.to_f32())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if emap.len() != 512 * 512 {
+        return Err(unsupported(
+            model,
+            format!(
+                "inswapper's last initializer must be the 512×512 emap, it has {} values",
+                emap.len()
+            ),
+        ));
+    }
+    Ok(emap)
 }

@@ -11,6 +11,7 @@ use crate::mouth::MouthMask;
 use crate::occlusion::{Occluder, OcclusionMask};
 use crate::parser::FaceParser;
 use crate::smooth::Smoother;
+use crate::swapper::PixelBoost;
 use crate::track::Tracker;
 use crate::{Detection, FaceError, align, blend, detect};
 use std::collections::HashMap;
@@ -43,6 +44,22 @@ impl FaceModels {
         })
     }
 
+    /// The detector, the embedder and any swapper this engine runs, with the embedding
+    /// converter the swapper's family needs (SimSwap's `crossface_simswap`).
+    pub fn load_with_converter(
+        detector: &Path,
+        embedder: &Path,
+        swapper: &Path,
+        converter: Option<&Path>,
+        options: &ModelOptions,
+    ) -> Result<FaceModels, ModelError> {
+        Ok(FaceModels {
+            detector: Detector::load(detector, options)?,
+            embedder: Embedder::load(embedder, options)?,
+            swapper: Swapper::load_with_converter(swapper, converter, options)?,
+        })
+    }
+
     /// The same three files by their usual names in one folder.
     pub fn load_dir(dir: &Path, options: &ModelOptions) -> Result<FaceModels, ModelError> {
         FaceModels::load(
@@ -64,7 +81,8 @@ pub struct TargetFace {
     pub faces_found: usize,
     /// The swapper's `source` input for this identity.
     latent: Arc<Vec<f32>>,
-    /// The face's normed ArcFace embedding: who it is, for face mapping.
+    /// The embedder's vector, from which another swapper's `source` input is made, and which
+    /// (normed) says who the face is, for face mapping.
     embedding: Arc<Vec<f32>>,
 }
 
@@ -90,6 +108,9 @@ pub struct FaceEngine {
     /// Where new sessions run their pre- and post-processing graphs (`device_path`); `None`
     /// runs the CPU path.
     device_graphs: Mutex<Option<ModelOptions>>,
+    /// Counts swapper changes (changed with the models locked), so sessions know when their
+    /// identity vector is another swapper's.
+    swapper_generation: std::sync::atomic::AtomicU64,
 }
 
 /// Locks that survive a panicked holder: the data is plain values, never half-written.
@@ -108,6 +129,7 @@ impl FaceEngine {
             faces: Mutex::new(HashMap::new()),
             detect_every,
             next_id: Mutex::new(1),
+            swapper_generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -116,10 +138,11 @@ impl FaceEngine {
         let m = lock(&self.models);
         let b = |i: &studio_infer::BackendInfo| format!("{}/{}", i.backend, i.provider);
         let mut out = format!(
-            "detector {}, embedder {}, swapper {}",
+            "detector {}, embedder {}, swapper {} ({})",
             b(m.detector.model().backend()),
             b(m.embedder.model().backend()),
-            b(m.swapper.model().backend())
+            b(m.swapper.model().backend()),
+            m.swapper.spec().describe()
         );
         if let Some(o) = lock(&self.occluder).as_ref() {
             out.push_str(&format!(", occluder {}", b(o.model().backend())));
@@ -134,6 +157,11 @@ impl FaceEngine {
             ));
         }
         out
+    }
+
+    /// What the loaded swapper is (family, size, normalisation).
+    pub fn swapper_spec(&self) -> crate::swapper::SwapperSpec {
+        lock(&self.models).swapper.spec().clone()
     }
 
     /// Give the engine its occlusion model (it may come after the engine, or never), or take
@@ -174,9 +202,10 @@ impl FaceEngine {
         let mut models = lock(&self.models);
         let faces = models.detector.detect(img)?;
         let face = *detect::largest(&faces).ok_or(AddFaceError::NoFace)?;
-        let embedding = models.embedder.embed(img, &face)?;
+        let embedding = models.embedder.embed_raw(img, &face)?;
         let latent = models.swapper.source_latent(&embedding)?;
-        drop(models);
+        // The face goes in with the models still held, so a swapper change cannot come in
+        // between and leave it with the old swapper's vector.
         let id = {
             let mut n = lock(&self.next_id);
             let id = format!("face-{}", *n);
@@ -191,7 +220,29 @@ impl FaceEngine {
             embedding: Arc::new(embedding),
         };
         lock(&self.faces).insert(id, target.clone());
+        drop(models);
         Ok(target)
+    }
+
+    /// Run another swapper from the next frame on, in every session: each target face gets
+    /// this swapper's identity vector first, so a swapper that cannot make one changes
+    /// nothing.
+    pub fn set_swapper(&self, mut swapper: Swapper) -> Result<(), ModelError> {
+        let mut models = lock(&self.models);
+        let mut faces = lock(&self.faces);
+        let mut latents = Vec::with_capacity(faces.len());
+        for (id, face) in faces.iter() {
+            latents.push((id.clone(), swapper.source_latent(&face.embedding)?));
+        }
+        for (id, latent) in latents {
+            if let Some(face) = faces.get_mut(&id) {
+                face.latent = Arc::new(latent);
+            }
+        }
+        models.swapper = swapper;
+        self.swapper_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn face(&self, id: &str) -> Option<TargetFace> {
@@ -210,12 +261,17 @@ impl FaceEngine {
             colour_transfer: true,
             region_mask: false,
             max_faces: 1,
+            pixel_boost: PixelBoost::X1,
             faces: Vec::new(),
             paste: blend::PasteBack::new(),
             rgb: RgbImage::new(0, 0),
             latent: None,
             people: Vec::new(),
             wears: Vec::new(),
+            face_id: None,
+            generation: self
+                .swapper_generation
+                .load(std::sync::atomic::Ordering::SeqCst),
             times: StageTimes::default(),
             last_error: None,
             device: self.device_graphs().map(|options| {
@@ -356,6 +412,8 @@ pub struct FaceSwapProcessor {
     /// How many faces each frame swaps, largest first: 1 (the default) or up to
     /// [`MAX_FACES`].
     max_faces: usize,
+    /// The crop at this many times the swapper's size, swapped in tiles (×1 by default).
+    pixel_boost: PixelBoost,
     /// The faces the last frame used (the largest detected, as many as `max_faces`; only they
     /// are followed and smoothed): the tracker's, smoothed when smoothing is on.
     faces: Vec<Detection>,
@@ -369,6 +427,9 @@ pub struct FaceSwapProcessor {
     people: Vec<Person>,
     /// With face mapping, the person (index into `people`) each of `faces` is, in order.
     wears: Vec<usize>,
+    /// The chosen face, and the swapper generation its `latent` was made for.
+    face_id: Option<String>,
+    generation: u64,
     times: StageTimes,
     last_error: Option<String>,
     /// The pre- and post-processing graphs, when they run (off after they fail once).
@@ -523,6 +584,16 @@ impl FaceSwapProcessor {
         self.colour_transfer
     }
 
+    /// Cut the face at 2 or 4 times the swapper's size and swap it in 4 or 16 tiles, for
+    /// more detail at 4 or 16 times the swapper's cost (×1, the default, swaps once).
+    pub fn set_pixel_boost(&mut self, boost: PixelBoost) {
+        self.pixel_boost = boost;
+    }
+
+    pub fn pixel_boost(&self) -> PixelBoost {
+        self.pixel_boost
+    }
+
     /// The tracker's faces for the frame captured at `time`, smoothed when smoothing is on.
     fn update_faces(&mut self, time: Timestamp) {
         self.faces = if self.smoothing {
@@ -550,6 +621,11 @@ impl FaceSwapProcessor {
     /// Choose the identity directly (what `VideoSetting::Face` does after the lookup).
     pub fn set_target(&mut self, face: Option<&TargetFace>) {
         self.latent = face.map(|f| Arc::clone(&f.latent));
+        self.face_id = face.map(|f| f.id.clone());
+        self.generation = self
+            .engine
+            .swapper_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Face mapping: each `(person, wears)` pair has the person the first face shows wear the
@@ -566,11 +642,16 @@ impl FaceSwapProcessor {
         }
         self.people = pairs
             .iter()
-            .map(|(person, wears)| Person {
-                embedding: Arc::clone(&person.embedding),
-                wears: Arc::clone(&wears.latent),
+            .map(|(person, wears)| {
+                let embedding = crate::latent::normalize(&person.embedding)
+                    .map_err(|e| format!("the face {:?}: {e}", person.id))?;
+                Ok(Person {
+                    embedding: Arc::new(embedding),
+                    wears_id: wears.id.clone(),
+                    wears: Arc::clone(&wears.latent),
+                })
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         self.reset_faces();
         Ok(())
     }
@@ -608,7 +689,6 @@ impl FaceSwapProcessor {
         image: &I420Image,
         models: &mut FaceModels,
         faces: &[Detection],
-        size: u32,
     ) -> Result<(Vec<Detection>, Vec<usize>), ModelError> {
         let (w, h) = (image.width(), image.height());
         if self.rgb.width() != w || self.rgb.height() != h {
@@ -616,7 +696,14 @@ impl FaceSwapProcessor {
         }
         let (mut kept, mut wears) = (Vec::new(), Vec::new());
         for face in detect::largest_n(faces, mapping::MAX_PEOPLE) {
-            rgb_around(image, &face, size, &mut self.rgb)?;
+            // The embedder's 112-pixel crop lies inside the 128-pixel one on the same template.
+            rgb_around(
+                image,
+                &face,
+                128,
+                align::Template::Arcface128,
+                &mut self.rgb,
+            )?;
             let t = Instant::now();
             let embedding = models.embedder.embed(&self.rgb, &face)?;
             // Counted as the embedder's network time: its alignment is a 112-pixel warp.
@@ -636,10 +723,25 @@ impl FaceSwapProcessor {
         if self.latent.is_none() && self.people.is_empty() {
             return Ok(());
         }
-        let latent = self.latent.clone();
         // Its own handle on the engine, so the lock does not hold `self` borrowed.
         let engine = Arc::clone(&self.engine);
         let mut models = lock(&engine.models);
+        // The swapper changed since the face was chosen: its vector for this swapper.
+        let generation = engine
+            .swapper_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if generation != self.generation {
+            self.generation = generation;
+            let face = self.face_id.as_deref().and_then(|id| engine.face(id));
+            self.latent = face.map(|f| Arc::clone(&f.latent));
+            // The people's faces too.
+            for person in &mut self.people {
+                if let Some(face) = engine.face(&person.wears_id) {
+                    person.wears = Arc::clone(&face.latent);
+                }
+            }
+        }
+        let latent = self.latent.clone();
         let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
         let mut outcome = self.swap_locked(&engine, frame, &mut models, latent.as_ref());
         if let Err(e) = &outcome
@@ -667,7 +769,8 @@ impl FaceSwapProcessor {
         models: &mut FaceModels,
         latent: Option<&Arc<Vec<f32>>>,
     ) -> Result<(), ModelError> {
-        let size = models.swapper.size();
+        let size = models.swapper.size() * self.pixel_boost.factor();
+        let template = models.swapper.spec().template;
         // The detector reads the frame as it comes; between detections the faces are known
         // (and smoothed before any pixel is read).
         if self.tracker.needs_detection() {
@@ -685,7 +788,7 @@ impl FaceSwapProcessor {
                 self.tracker
                     .detected(detect::largest_n(&faces, self.max_faces));
             } else {
-                let (kept, wears) = self.identify(&frame.image, models, &faces, size)?;
+                let (kept, wears) = self.identify(&frame.image, models, &faces)?;
                 self.tracker.detected(kept);
                 self.wears = wears;
             }
@@ -699,7 +802,10 @@ impl FaceSwapProcessor {
         if self.faces.is_empty() || identities.len() != self.faces.len() {
             return Ok(());
         }
-        if self.device.is_some() {
+        // The device graphs are made for the swapper's own crop on the ArcFace template.
+        let on_device = self.device.as_ref().is_some_and(|d| d.crop() == size)
+            && template == align::Template::Arcface128;
+        if on_device {
             // Each face reads the frame as the faces before it left it; the frame takes the
             // result once every face is done.
             let faces = std::mem::take(&mut self.faces);
@@ -732,7 +838,7 @@ impl FaceSwapProcessor {
             self.rgb = RgbImage::new(w, h);
         }
         for face in &self.faces {
-            rgb_around(&frame.image, face, size, &mut self.rgb)?;
+            rgb_around(&frame.image, face, size, template, &mut self.rgb)?;
         }
         self.times.decode += t.elapsed();
         // Each box's pixels as they came, for finding the changed ones; the pastes then work
@@ -749,7 +855,9 @@ impl FaceSwapProcessor {
         let swapped = faces
             .iter()
             .zip(&identities)
-            .try_for_each(|(face, latent)| self.swap_one(engine, models, latent, face, size));
+            .try_for_each(|(face, latent)| {
+                self.swap_one(engine, models, latent, face, size, template)
+            });
         self.faces = faces;
         swapped?;
         let t = Instant::now();
@@ -768,9 +876,10 @@ impl FaceSwapProcessor {
         latent: &[f32],
         face: &Detection,
         size: u32,
+        template: align::Template,
     ) -> Result<(), ModelError> {
         let t = Instant::now();
-        let (crop, m) = align::align_crop(&self.rgb, &face.kps, size)?;
+        let (crop, m) = align::align_crop_to(&self.rgb, &face.kps, size, template)?;
         self.times.align += t.elapsed();
         let (swapped, masks) = self.swap_crop(engine, models, latent, &crop, &m, face)?;
         let t = Instant::now();
@@ -832,7 +941,9 @@ impl FaceSwapProcessor {
     ) -> Result<(RgbImage, KeptMasks), ModelError> {
         let occlusion = self.occlusion_mask(engine, crop, m)?;
         let t = Instant::now();
-        let mut swapped = models.swapper.swap(crop, latent)?;
+        let mut swapped = models
+            .swapper
+            .swap_boosted(crop, latent, self.pixel_boost)?;
         self.times.swap += t.elapsed();
         // FaceFusion parses the swapper's answer: the regions are where the new face has
         // them.
@@ -861,7 +972,8 @@ impl FaceSwapProcessor {
 struct Person {
     /// The normed ArcFace embedding of their reference face.
     embedding: Arc<Vec<f32>>,
-    /// The swapper's `source` input for the face they wear.
+    /// The face they wear (its id), and the swapper's `source` input for it.
+    wears_id: String,
     wears: Arc<Vec<f32>>,
 }
 
@@ -890,6 +1002,7 @@ fn rgb_around(
     image: &I420Image,
     face: &Detection,
     size: u32,
+    template: align::Template,
     out: &mut RgbImage,
 ) -> Result<(), FaceError> {
     let (w, h) = (image.width(), image.height());
@@ -900,7 +1013,7 @@ fn rgb_around(
             out.height()
         )));
     }
-    let to_frame = align::estimate_norm(&face.kps, size)?
+    let to_frame = align::estimate_norm_to(&face.kps, size, template)?
         .invert()
         .ok_or_else(|| FaceError::Degenerate("singular crop transform".into()))?;
     let (bx0, by0, bx1, by1) = to_frame.map_rect_bounds(f64::from(size), f64::from(size));
@@ -1106,6 +1219,15 @@ impl VideoProcessor for FaceSwapProcessor {
                     faces.iter().map(|(a, b)| (a, b)).collect();
                 return self.set_people(&pairs);
             }
+
+            // The engine's owner loads the model and hands it to `FaceEngine::set_swapper`.
+            VideoSetting::Swapper(_) => return Ok(()),
+            VideoSetting::PixelBoost(factor) => {
+                let boost = PixelBoost::from_factor(*factor)
+                    .ok_or_else(|| format!("pixel boost must be 1, 2 or 4, got {factor}"))?;
+                self.set_pixel_boost(boost);
+                return Ok(());
+            }
         };
         match face_id {
             None => self.set_target(None),
@@ -1173,7 +1295,7 @@ mod tests {
             };
             let mut around = RgbImage::new(640, 360);
             around.data_mut().fill(0xab);
-            rgb_around(&frame, &face, 128, &mut around).unwrap();
+            rgb_around(&frame, &face, 128, align::Template::Arcface128, &mut around).unwrap();
             let (ours, _) = align::align_crop(&around, &face.kps, 128).unwrap();
             let (theirs, _) = align::align_crop(&full, &face.kps, 128).unwrap();
             assert!(ours == theirs, "crop at ({cx}, {cy}) {degrees}°");

@@ -27,6 +27,10 @@ pub enum VideoSetting {
     /// Paste the swapped face only on the face parser's face regions, keeping the person's
     /// own hair, ears and neck (off by default).
     RegionMask(bool),
+    /// Swap at this many times the swapper's size, in tiles (1, the default, 2 or 4).
+    PixelBoost(u32),
+    /// Run this swapper (a model id); the processor's owner loads it.
+    Swapper(String),
 }
 
 /// A live setting for an audio processor.

@@ -31,6 +31,13 @@ pub enum Control {
     /// Face mapping: each person the camera shows (known by an uploaded face) wears their
     /// own uploaded face; faces that are no one's pass as they came. Empty turns it off.
     MapPeople { pairs: Vec<PersonWears> },
+    /// Swap the face at this many times the swapper's size, in `factor²` tiles (1, the
+    /// default, 2 or 4: [`PIXEL_BOOSTS`]): more detail for `factor²` times the swapper's cost.
+    PixelBoost { factor: u32 },
+    /// Run this swapper (a `models` id: `config::DEFAULT_SWAPPER` or one of
+    /// `config::SWAPPER_MODELS`). The swapper is the video server's: every session there
+    /// changes with it, once its model (and converter) is on the server.
+    Swapper { model_id: String },
     /// Move the voice's pitch by `key` semitones (±[`VOICE_KEY_RANGE`]) and its formants by
     /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
     /// voice from now on.
@@ -54,6 +61,18 @@ pub const VOICE_KEY_RANGE: f32 = 24.0;
 /// How far [`Control::VoiceShift`] moves the formants, in semitones either way: RVC's
 /// real-time range, beyond which voices fall apart.
 pub const VOICE_FORMANT_RANGE: f32 = 2.0;
+
+/// The pixel boosts a swapper runs at ([`Control::PixelBoost`]).
+pub const PIXEL_BOOSTS: [u32; 3] = [1, 2, 4];
+
+/// Why a pixel boost is refused, if it is.
+pub fn check_pixel_boost(factor: u32) -> Result<(), String> {
+    if PIXEL_BOOSTS.contains(&factor) {
+        Ok(())
+    } else {
+        Err(format!("pixel boost must be 1, 2 or 4, got {factor}"))
+    }
+}
 
 /// Why a voice shift is refused, if it is.
 pub fn check_voice_shift(key: f32, formant: f32) -> Result<(), String> {
@@ -94,6 +113,7 @@ impl Control {
             | Control::RegionMask { .. }
             | Control::AllFaces { .. }
             | Control::MapPeople { .. } => Some(crate::Role::Video),
+            Control::PixelBoost { .. } | Control::Swapper { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -127,6 +147,12 @@ pub struct LiveSettings {
     pub all_faces: Option<bool>,
     #[serde(default)]
     pub people: Option<Vec<PersonWears>>,
+    /// The pixel boost's factor.
+    #[serde(default)]
+    pub pixel_boost: Option<u32>,
+    /// The swapper asked for (a `models` id).
+    #[serde(default)]
+    pub swapper: Option<String>,
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
     pub voice_shift: Option<(f32, f32)>,
@@ -146,6 +172,8 @@ impl LiveSettings {
             Control::RegionMask { on } => self.region_mask = Some(*on),
             Control::AllFaces { on } => self.all_faces = Some(*on),
             Control::MapPeople { pairs } => self.people = Some(pairs.clone()),
+            Control::PixelBoost { factor } => self.pixel_boost = Some(*factor),
+            Control::Swapper { model_id } => self.swapper = Some(model_id.clone()),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
         }
     }

@@ -63,12 +63,18 @@ fn defaults_have_the_documented_values() {
         [
             "bisenet_resnet_34",
             "contentvec_768",
+            "crossface_simswap",
             "det_10g",
+            "hyperswap_1a_256",
+            "hyperswap_1b_256",
+            "hyperswap_1c_256",
             "inswapper_128",
+            "inswapper_128_fp16",
             "onnxruntime-linux-x86_64",
             "onnxruntime-macos-aarch64",
             "onnxruntime-windows-x86_64",
             "rmvpe",
+            "simswap_unofficial_512",
             "w600k_r50",
             "xseg_1"
         ]
@@ -83,9 +89,24 @@ fn defaults_have_the_documented_values() {
         } else {
             assert_eq!(m.kind, ModelKind::Model);
             assert!(m.urls.len() >= 2, "{id} has one URL");
-            // The face models' licence is the one the window asks the person to accept.
+            // The face models' licence is the one the window asks the person to accept; the
+            // other swappers (and their converters) each say the terms they come under.
             let face = studio_proto::config::FACE_MODEL_IDS.contains(&id.as_str());
-            assert_eq!(m.license.contains("non-commercial"), face, "{id}");
+            let swapper = studio_proto::config::SWAPPER_MODELS
+                .iter()
+                .any(|(s, c)| s == id || *c == Some(id.as_str()));
+            if swapper {
+                assert!(
+                    m.license.contains("research") || m.license.contains("non-commercial"),
+                    "{id}"
+                );
+                assert!(
+                    m.urls[0].starts_with("https://github.com/facefusion/facefusion-assets/"),
+                    "{id}"
+                );
+            } else {
+                assert_eq!(m.license.contains("non-commercial"), face, "{id}");
+            }
         }
     }
     assert_eq!(c.face.detect_every, 3);

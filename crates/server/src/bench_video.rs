@@ -36,6 +36,11 @@ pub struct VideoBenchArgs {
     pub faces: u32,
     /// Also time the session with its pre- and post-processing as graphs.
     pub device_graphs: bool,
+    /// The swapper's file in the models folder (`inswapper_128.onnx` when `None`); a SimSwap
+    /// takes `crossface_simswap.onnx` from the same folder.
+    pub swapper: Option<String>,
+    /// The pixel boost (1, 2 or 4).
+    pub pixel_boost: u32,
     pub json: bool,
 }
 
@@ -108,8 +113,16 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         ..crate::engine::model_options(studio_proto::Role::Video, config)
     };
     let load = Instant::now();
-    let models = FaceModels::load_dir(&dir, &options)
-        .with_context(|| format!("loading the face models from {}", dir.display()))?;
+    let swapper = dir.join(args.swapper.as_deref().unwrap_or("inswapper_128.onnx"));
+    let converter = dir.join("crossface_simswap.onnx");
+    let models = FaceModels::load_with_converter(
+        &dir.join("det_10g.onnx"),
+        &dir.join("w600k_r50.onnx"),
+        &swapper,
+        converter.is_file().then_some(converter.as_path()),
+        &options,
+    )
+    .with_context(|| format!("loading the face models from {}", dir.display()))?;
     let load_ms = load.elapsed().as_secs_f64() * 1000.0;
     let engine = Arc::new(FaceEngine::new(
         models,
@@ -122,6 +135,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             .give_to(&engine);
     }
     let backends = engine.backends();
+    let swapper = engine.swapper_spec().describe();
     // Faces clear of the frame's edges, as in a call. The processor swaps (and follows) only
     // the largest faces the detector finds, as many as were drawn; the stand-ins also answer
     // elsewhere.
@@ -195,6 +209,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         obj.insert("source_embed_once_ms".into(), embed_once_ms.into());
         obj.insert("load_ms".into(), load_ms.into());
         obj.insert("backends".into(), backends.into());
+        obj.insert("swapper".into(), swapper.into());
+        obj.insert("pixel_boost".into(), args.pixel_boost.into());
         obj.insert("models".into(), dir.display().to_string().into());
         if let Some((g, g_wall, on)) = &on_graphs {
             let mut graphs = serde_json::Map::new();
@@ -217,6 +233,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             backends
         );
         println!("models: {}", display(&dir));
+        println!("swapper: {swapper}, pixel boost ×{}", args.pixel_boost);
         let sizes: Vec<String> = boxes
             .iter()
             .map(|[x0, y0, x1, y1]| {
@@ -301,6 +318,8 @@ fn time_session(
         .map_err(anyhow::Error::msg)?;
     p.apply(&VideoSetting::RegionMask(args.region_mask))
         .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::PixelBoost(args.pixel_boost))
+        .map_err(|e| anyhow::anyhow!("--pixel-boost: {e}"))?;
     p.set_max_faces(args.faces as usize);
     let frame = |seq: u64| VideoFrame {
         seq,

@@ -142,6 +142,14 @@ impl Engine {
             (Engine::Video(p), Control::RegionMask { on }) => {
                 p.apply(&VideoSetting::RegionMask(*on))
             }
+            (Engine::Video(p), Control::Swapper { model_id }) => {
+                studio_proto::config::swapper_converter(model_id)?;
+                p.apply(&VideoSetting::Swapper(model_id.clone()))
+            }
+            (Engine::Video(p), Control::PixelBoost { factor }) => {
+                studio_proto::control::check_pixel_boost(*factor)?;
+                p.apply(&VideoSetting::PixelBoost(*factor))
+            }
             (Engine::Video(p), Control::ColourTransfer { on }) => {
                 p.apply(&VideoSetting::ColourTransfer(*on))
             }

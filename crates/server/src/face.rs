@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use studio_face::pipeline::{FaceEngine, FaceModels};
+use studio_infer::ModelOptions;
 use studio_models::Cached;
 use studio_proto::Role;
 use studio_proto::api::{FaceAdded, error_code};
@@ -112,7 +113,142 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
         }
         // Cleared only after the engine is in place: an upload sees one or the other.
         registry.face.finish_loading();
+        follow_swapper(registry, options, from_env).await;
     });
+}
+
+/// Runs the swapper the sessions ask for (`Control::Swapper`): once its model (and the
+/// converter its family needs) is on disk (the `STUDIO_FACE_MODELS` folder, or the model
+/// cache once fetched with `POST /v1/models/{id}` and its SHA-256 matched), it is loaded and
+/// handed to the engine; until then the engine runs the swapper it has, and its state says
+/// what it waits for. A newer choice replaces one still waiting.
+async fn follow_swapper(registry: Arc<Registry>, options: ModelOptions, from_env: Option<PathBuf>) {
+    let Some(engine) = registry.face.engine() else {
+        return;
+    };
+    let mut wanted = registry.face.wanted_swapper();
+    let mut running = studio_proto::config::DEFAULT_SWAPPER.to_string();
+    loop {
+        let id = wanted.borrow_and_update().clone();
+        if id != running {
+            let found = tokio::select! {
+                found = swapper_files(&registry, &engine, &id, from_env.as_deref()) => found,
+                changed = wanted.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => return,
+                },
+            };
+            if let Some((model, converter)) = found {
+                let load_options = options.clone();
+                let loaded = tokio::task::spawn_blocking(move || {
+                    studio_face::models::Swapper::load_with_converter(
+                        &model,
+                        converter.as_deref(),
+                        &load_options,
+                    )
+                })
+                .await;
+                let outcome = match loaded {
+                    Ok(Ok(swapper)) => engine.set_swapper(swapper).map_err(|e| e.to_string()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match outcome {
+                    Ok(()) => {
+                        running = id.clone();
+                        let now = engine.backends();
+                        tracing::info!("swapper {id} running: {now}");
+                        registry.face.set_state(format!("ready: {now}"));
+                    }
+                    Err(e) => {
+                        tracing::error!("the swapper {id} failed to load: {e}");
+                        registry.face.set_state(format!(
+                            "ready: {}; the swapper {id} failed to load: {e}",
+                            engine.backends()
+                        ));
+                    }
+                }
+            }
+        }
+        if wanted.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The swapper's file and its converter's, once both are there; `None` (said in the state)
+/// when they never will be.
+async fn swapper_files(
+    registry: &Registry,
+    engine: &FaceEngine,
+    id: &str,
+    from_env: Option<&std::path::Path>,
+) -> Option<(PathBuf, Option<PathBuf>)> {
+    let converter = match studio_proto::config::swapper_converter(id) {
+        Ok(c) => c,
+        Err(e) => {
+            registry
+                .face
+                .set_state(format!("ready: {}; {e}", engine.backends()));
+            return None;
+        }
+    };
+    let ids: Vec<&str> = std::iter::once(id).chain(converter).collect();
+    if let Some(dir) = from_env {
+        let paths: Vec<PathBuf> = ids.iter().map(|i| dir.join(format!("{i}.onnx"))).collect();
+        if let Some(gone) = paths.iter().find(|p| !p.is_file()) {
+            registry.face.set_state(format!(
+                "ready: {}; no {} for the swapper {id}",
+                engine.backends(),
+                gone.display()
+            ));
+            return None;
+        }
+        let mut paths = paths.into_iter();
+        return Some((paths.next()?, paths.next()));
+    }
+    let manager = registry.model_manager()?;
+    for i in &ids {
+        if let Err(e) = manager.path(i) {
+            registry.face.set_state(format!(
+                "ready: {}; swapper model {i}: {e}",
+                engine.backends()
+            ));
+            return None;
+        }
+    }
+    let mut told = false;
+    loop {
+        if ids
+            .iter()
+            .all(|i| matches!(manager.cached(i), Ok(Cached::Present(_))))
+        {
+            let mut paths = Vec::with_capacity(ids.len());
+            for i in &ids {
+                match manager.ensure(i).await {
+                    Ok(path) => paths.push(path),
+                    Err(e) => {
+                        registry.face.set_state(format!(
+                            "ready: {}; swapper model {i}: {e}",
+                            engine.backends()
+                        ));
+                        return None;
+                    }
+                }
+            }
+            let mut paths = paths.into_iter();
+            return Some((paths.next()?, paths.next()));
+        }
+        if !told {
+            registry.face.set_state(format!(
+                "ready: {}; the swapper {id} waits for its model (`studio models fetch {}`)",
+                engine.backends(),
+                ids.join(" ")
+            ));
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Waits until the model manager has all three files and each matched its SHA-256; `None`

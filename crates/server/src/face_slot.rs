@@ -17,6 +17,8 @@ pub struct FaceSlot {
     /// The models are configured but not downloaded: `POST /v1/models/{id}` fetches them.
     missing: AtomicBool,
     pub limits: RwLock<Option<FaceConfig>>,
+    /// The swapper the sessions asked for last (a `models` id); `face.rs` loads it.
+    swapper: tokio::sync::watch::Sender<String>,
 }
 
 impl Default for FaceSlot {
@@ -27,11 +29,29 @@ impl Default for FaceSlot {
             loading: AtomicBool::new(false),
             missing: AtomicBool::new(false),
             limits: RwLock::new(None),
+            swapper: tokio::sync::watch::channel(studio_proto::config::DEFAULT_SWAPPER.to_string())
+                .0,
         }
     }
 }
 
 impl FaceSlot {
+    /// Ask for another swapper (a `models` id, checked by the caller).
+    pub fn want_swapper(&self, id: &str) {
+        self.swapper.send_if_modified(|wanted| {
+            let changed = wanted != id;
+            if changed {
+                *wanted = id.to_string();
+            }
+            changed
+        });
+    }
+
+    /// The swapper asked for, as it changes.
+    pub fn wanted_swapper(&self) -> tokio::sync::watch::Receiver<String> {
+        self.swapper.subscribe()
+    }
+
     pub fn engine(&self) -> Option<Arc<FaceEngine>> {
         self.engine
             .read()
@@ -161,6 +181,16 @@ impl VideoProcessor for SessionFaces {
     }
 
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
+        match setting {
+            // The swapper is the server's: the slot loads it for every session.
+            VideoSetting::Swapper(id) => {
+                studio_proto::config::swapper_converter(id)?;
+                self.slot.want_swapper(id);
+                return Ok(());
+            }
+            VideoSetting::PixelBoost(factor) => studio_proto::control::check_pixel_boost(*factor)?,
+            _ => {}
+        }
         // Faces are chosen only once the engine is there (they are refused before); the
         // other settings are kept for it.
         if !matches!(setting, VideoSetting::Face(_) | VideoSetting::People(_)) {

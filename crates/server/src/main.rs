@@ -150,6 +150,13 @@ struct BenchArgs {
     /// models' backend and device, after the CPU path.
     #[arg(long)]
     device_graphs: bool,
+    /// Video: the swapper's file in the models folder (inswapper_128.onnx if omitted; a
+    /// SimSwap takes crossface_simswap.onnx beside it).
+    #[arg(long)]
+    swapper: Option<String>,
+    /// Video: swap at 1, 2 or 4 times the swapper's size, in tiles.
+    #[arg(long, default_value_t = 1)]
+    pixel_boost: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -184,6 +191,8 @@ fn bench_main() {
             faces: args.faces,
             region_mask: args.region_mask,
             device_graphs: args.device_graphs,
+            swapper: args.swapper,
+            pixel_boost: args.pixel_boost,
             json: args.json,
         };
         if let Err(e) = studio_server::bench_video::run(&config, &video) {

@@ -281,6 +281,73 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
         other => panic!("expected an ack, got {other:?}"),
     }
+    // Pixel boost: 1, 2 or 4; anything else is refused and the last good one stays.
+    session
+        .sender
+        .send_control(Control::PixelBoost { factor: 2 });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session
+        .sender
+        .send_control(Control::PixelBoost { factor: 3 });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => {
+            let error = ack.error.expect("a pixel boost of 3 is refused");
+            assert!(error.contains("1, 2 or 4"), "{error}");
+        }
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_video(VideoFrame {
+        seq: 4,
+        ..frame.clone()
+    });
+    match next(&mut session.events).await {
+        SessionEvent::Video(back) => assert_ne!(back.image, frame.image, "swapped at ×2"),
+        other => panic!("expected a frame, got {other:?}"),
+    }
+    // Another swapper: an unknown one is refused by name; HyperSwap, beside the other models,
+    // runs from a frame soon after, with the face chosen before.
+    session.sender.send_control(Control::Swapper {
+        model_id: "roop".into(),
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => {
+            let error = ack.error.expect("an unknown swapper is refused");
+            assert!(error.contains("hyperswap_1a_256"), "{error}");
+        }
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_control(Control::Swapper {
+        model_id: "hyperswap_1a_256".into(),
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: serde_json::Value =
+            common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
+        let engine = status["engine"].as_str().unwrap_or_default().to_string();
+        if engine.contains("hyperswap 256") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the swapper never changed: {engine}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    session.sender.send_video(VideoFrame {
+        seq: 5,
+        ..frame.clone()
+    });
+    match next(&mut session.events).await {
+        SessionEvent::Video(back) => assert_ne!(back.image, frame.image, "swapped by HyperSwap"),
+        other => panic!("expected a frame, got {other:?}"),
+    }
     let health = http
         .get(format!("{}/v1/health", server.url))
         .send()
@@ -300,5 +367,10 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         id.as_str()
     );
     assert!(engine.contains("parser"), "{engine}");
+    assert_eq!(status["sessions"][0]["settings"]["pixel_boost"], 2);
+    assert_eq!(
+        status["sessions"][0]["settings"]["swapper"],
+        "hyperswap_1a_256"
+    );
     assert!(engine.contains("occluder"), "{engine}");
 }

@@ -24,6 +24,41 @@ pub const DEFAULTS_JSON: &str = include_str!("../../../../config.json");
 /// The face swap's three models (`models` ids): detector, recogniser, swapper.
 pub const FACE_MODEL_IDS: [&str; 3] = ["det_10g", "w600k_r50", "inswapper_128"];
 
+/// The swappers offered besides `inswapper_128` (`models` ids), each with the embedding
+/// converter its family needs (`None`: it takes the ArcFace vector itself). Fetched only
+/// when chosen. SimSwap 256 runs too (`simswap_256.onnx` in `STUDIO_FACE_MODELS`), but has no
+/// entry: no published SHA-256 for FaceFusion's file was found to pin it to.
+pub const SWAPPER_MODELS: [(&str, Option<&str>); 5] = [
+    ("inswapper_128_fp16", None),
+    ("hyperswap_1a_256", None),
+    ("hyperswap_1b_256", None),
+    ("hyperswap_1c_256", None),
+    ("simswap_unofficial_512", Some("crossface_simswap")),
+];
+
+/// The swapper the face swap runs until another is chosen.
+pub const DEFAULT_SWAPPER: &str = "inswapper_128";
+
+/// The embedding converter `swapper` (a `models` id) needs, if any; an error naming the
+/// choices when it is no swapper this project runs.
+pub fn swapper_converter(swapper: &str) -> Result<Option<&'static str>, String> {
+    if swapper == DEFAULT_SWAPPER {
+        return Ok(None);
+    }
+    match SWAPPER_MODELS.iter().find(|(id, _)| *id == swapper) {
+        Some((_, converter)) => Ok(*converter),
+        None => {
+            let known: Vec<&str> = std::iter::once(DEFAULT_SWAPPER)
+                .chain(SWAPPER_MODELS.iter().map(|(id, _)| *id))
+                .collect();
+            Err(format!(
+                "unknown swapper {swapper:?}; the swappers are {}",
+                known.join(", ")
+            ))
+        }
+    }
+}
+
 /// The occlusion mask's model (XSeg, `models` id): optional; the face swap runs without it,
 /// and keeps what is in front of the face only once it is there.
 pub const OCCLUSION_MODEL_ID: &str = "xseg_1";
