@@ -48,7 +48,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 
 faces="$out/models/face"
 voices="$out/models/voice"
-if [ ! -f "$faces/inswapper_128.onnx" ]; then
+if [ ! -f "$faces/inswapper_128_fp16.onnx" ] || [ ! -f "$faces/bisenet_resnet_34.onnx" ]; then
   echo "gpu-bench: generating full-size face stand-ins in $faces"
   python3 tools/standin/make_standins.py --size full --out "$faces"
 fi
@@ -88,11 +88,20 @@ for device in tensorrt:0 cuda:0 cpu; do
   run "video-$tag" video --backend ort --models "$faces" --frames "${FRAMES:-300}" --device "$device" \
     "${video_args[@]}"
 done
-# Four faces in the picture, all swapped, on the GPU providers.
+# On the GPU providers: four faces in the picture, all swapped; the swapper in half precision;
+# the occlusion and region masks; and the pre- and post-processing as graphs on the device
+# (timed after the CPU path in the same run, each stage as a share of it).
 for device in tensorrt:0 cuda:0; do
   tag=${device/:/-}
-  run "video-$tag-4faces" video --backend ort --models "$faces" --frames "${FRAMES:-300}" \
+  frames=${FRAMES:-300}
+  run "video-$tag-4faces" video --backend ort --models "$faces" --frames "$frames" \
     --device "$device" --faces 4 "${video_args[@]}"
+  run "video-$tag-fp16" video --backend ort --models "$faces" --frames "$frames" \
+    --device "$device" --swapper inswapper_128_fp16.onnx "${video_args[@]}"
+  run "video-$tag-masks" video --backend ort --models "$faces" --frames "$frames" \
+    --device "$device" --occlusion --region-mask "${video_args[@]}"
+  run "video-$tag-graphs" video --backend ort --models "$faces" --frames "$frames" \
+    --device "$device" --device-graphs "${video_args[@]}"
 done
 for device in cuda:0 cpu; do
   tag=${device/:/-}

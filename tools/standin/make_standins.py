@@ -27,8 +27,9 @@ output names, shapes and operator kinds.
 `--size tiny` writes small files for tests (same interfaces, few channels). `--size full`
 writes the real models' width and depth, so inference costs what the real models cost
 (SCRFD ~10 GMAC, ArcFace ~6.3 GMAC, inswapper ~160 GMAC / ~136 M parameters); use it for
-benchmarks (the other swappers and the converter are written at `tiny` only: their real
-networks' widths are not published, so a full-size stand-in would not cost what they cost).
+benchmarks (inswapper_128_fp16 too, the same network in half precision; the other swappers
+and the converter are written at `tiny` only: their real networks' widths are not published,
+so a full-size stand-in would not cost what they cost).
 XSeg's and BiSeNet's colour rules are the same at both sizes: `--size full` adds the real
 networks' cost (~17 GMAC: DeepFaceLab's XSeg at base width 32, its layers counted; ~19 GMAC:
 BiSeNet's ResNet-34 at 512x512) as a convolution stack whose answer is multiplied by zero.
@@ -415,8 +416,9 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     full = args.size == "full"
     for fname, build in (("det_10g.onnx", det_10g), ("w600k_r50.onnx", w600k_r50), ("inswapper_128.onnx", inswapper_128),
-                        ("xseg_1.onnx", xseg_1), ("bisenet_resnet_34.onnx", bisenet_resnet_34)) + (() if full else (
-                        ("inswapper_128_fp16.onnx", inswapper_128_fp16),
+                        ("xseg_1.onnx", xseg_1), ("bisenet_resnet_34.onnx", bisenet_resnet_34),
+                        # The same network as inswapper_128 in half precision: at full size too.
+                        ("inswapper_128_fp16.onnx", inswapper_128_fp16)) + (() if full else (
                         ("hyperswap_1a_256.onnx", hyperswap_1a_256), ("simswap_256.onnx", simswap_256),
                         ("simswap_unofficial_512.onnx", simswap_unofficial_512),
                         ("crossface_simswap.onnx", crossface_simswap))):
