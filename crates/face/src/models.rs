@@ -30,6 +30,10 @@ pub enum ModelError {
     /// A model whose inputs or outputs are not what its role needs.
     #[error("{path}: {reason}")]
     Unsupported { path: String, reason: String },
+    /// A network answered with values that are not numbers (a half-precision model
+    /// overflowing, typically).
+    #[error("{path} gave values that are not finite numbers")]
+    NotFinite { path: String },
 }
 
 pub(crate) fn infer_err(what: &str) -> impl FnOnce(studio_infer::InferError) -> ModelError + '_ {
@@ -347,6 +351,11 @@ impl Swapper {
             .map_err(infer_err("running the swapper"))?
             .to_f32();
         self.run_time += t.elapsed();
+        if out.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::NotFinite {
+                path: self.model.path().display().to_string(),
+            });
+        }
         self.spec
             .finish_crop_u8(&out)
             .map_err(|e| unsupported(&self.model, e.to_string()))

@@ -102,6 +102,9 @@ pub struct FaceEngine {
     occluder: Mutex<Option<Occluder>>,
     /// The face parser (BiSeNet), optional: without it the region mask is not applied.
     parser: Mutex<Option<FaceParser>>,
+    /// While a half-precision swapper runs, the full-precision one it replaced: taken back
+    /// when the half-precision one gives values that are not numbers.
+    full_precision: Mutex<Option<Swapper>>,
     faces: Mutex<HashMap<String, TargetFace>>,
     detect_every: u32,
     next_id: Mutex<u64>,
@@ -126,6 +129,7 @@ impl FaceEngine {
             models: Mutex::new(models),
             occluder: Mutex::new(None),
             parser: Mutex::new(None),
+            full_precision: Mutex::new(None),
             faces: Mutex::new(HashMap::new()),
             detect_every,
             next_id: Mutex::new(1),
@@ -227,8 +231,25 @@ impl FaceEngine {
     /// Run another swapper from the next frame on, in every session: each target face gets
     /// this swapper's identity vector first, so a swapper that cannot make one changes
     /// nothing.
-    pub fn set_swapper(&self, mut swapper: Swapper) -> Result<(), ModelError> {
+    pub fn set_swapper(&self, swapper: Swapper) -> Result<(), ModelError> {
         let mut models = lock(&self.models);
+        let previous = self.install_swapper(&mut models, swapper)?;
+        let mut full = lock(&self.full_precision);
+        if !is_half(&models.swapper) {
+            *full = None;
+        } else if !is_half(&previous) {
+            *full = Some(previous);
+        }
+        Ok(())
+    }
+
+    /// `swapper` in place of the models' one, each target face's vector made for it first;
+    /// the swapper it replaced.
+    fn install_swapper(
+        &self,
+        models: &mut FaceModels,
+        mut swapper: Swapper,
+    ) -> Result<Swapper, ModelError> {
         let mut faces = lock(&self.faces);
         let mut latents = Vec::with_capacity(faces.len());
         for (id, face) in faces.iter() {
@@ -239,10 +260,20 @@ impl FaceEngine {
                 face.latent = Arc::new(latent);
             }
         }
-        models.swapper = swapper;
+        let previous = std::mem::replace(&mut models.swapper, swapper);
         self.swapper_generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        Ok(previous)
+    }
+
+    /// Back to the full-precision swapper a half-precision one replaced (its answers were
+    /// not numbers); whether there was one.
+    fn restore_full_precision(&self, models: &mut FaceModels) -> Result<bool, ModelError> {
+        let Some(full) = lock(&self.full_precision).take() else {
+            return Ok(false);
+        };
+        self.install_swapper(models, full)?;
+        Ok(true)
     }
 
     pub fn face(&self, id: &str) -> Option<TargetFace> {
@@ -753,6 +784,16 @@ impl FaceSwapProcessor {
             self.reset_faces();
             outcome = self.swap_locked(&engine, frame, &mut models, latent.as_ref());
         }
+        if let Err(ModelError::NotFinite { path }) = &outcome
+            && is_half(&models.swapper)
+            && engine.restore_full_precision(&mut models)?
+        {
+            // The frame goes out as it came, its error saying so; the next one swaps in full
+            // precision.
+            outcome = Err(ModelError::NotFinite {
+                path: format!("{path} (half precision; full precision from the next frame)"),
+            });
+        }
         let detected = models.detector.run_time.saturating_sub(detector);
         self.times.detect_network += detected;
         self.times.networks += detected + models.swapper.run_time.saturating_sub(swapper);
@@ -966,6 +1007,11 @@ impl FaceSwapProcessor {
             },
         ))
     }
+}
+
+/// Whether `swapper` runs in half precision.
+fn is_half(swapper: &Swapper) -> bool {
+    swapper.spec().precision == studio_infer::ElementType::F16
 }
 
 /// A person face mapping knows: who they are, and the identity they wear.

@@ -220,3 +220,58 @@ fn a_swapper_changed_while_running_swaps_the_next_frame_with_the_same_face() {
     let changed = changed_inside_only(&mut p, "simswap after inswapper");
     assert!(changed > 500, "only {changed} luma values changed");
 }
+
+/// A half-precision inswapper whose answers overflow (its output is the crop times 70 000,
+/// past half precision's 65 504): the inswapper interface, an identity emap last.
+fn overflowing_half_swapper(dir: &std::path::Path) -> PathBuf {
+    use studio_infer::{GraphBuilder, onnx_code};
+    let mut g = GraphBuilder::new("overflowing_inswapper_fp16", 17);
+    let target = g.input("target", ElementType::F16, &[1, 3, 128, 128]);
+    let _source = g.input("source", ElementType::F16, &[1, 512]);
+    let big = g.f32(70_000.0);
+    let big = g.cast(&big, onnx_code(ElementType::F16));
+    let out = g.mul(&target, &big);
+    g.output(&out, "output", ElementType::F16, &[1, 3, 128, 128]);
+    let mut emap = vec![0f32; 512 * 512];
+    for i in 0..512 {
+        emap[i * 512 + i] = 1.0;
+    }
+    g.f32s(&[512, 512], emap);
+    let path = dir.join("overflowing_inswapper_fp16.onnx");
+    std::fs::write(&path, g.to_bytes()).unwrap();
+    path
+}
+
+/// A half-precision swapper that answers with values that are not numbers hands the
+/// engine back to the full-precision one it replaced: that frame goes out as it came, its
+/// error says so, and the next is swapped in full precision.
+#[test]
+fn a_half_precision_swapper_that_overflows_falls_back_to_full_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine("inswapper_128.onnx", None);
+    let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+    let half = studio_face::models::Swapper::load(&overflowing_half_swapper(dir.path()), &tract())
+        .unwrap();
+    assert_eq!(half.spec().precision, ElementType::F16);
+    engine.set_swapper(half).unwrap();
+    assert_eq!(engine.swapper_spec().precision, ElementType::F16);
+    let mut p = engine.processor();
+    p.apply(&VideoSetting::Face(Some(target.id))).unwrap();
+    let img = textured(640, 360, 11);
+    let frame = |seq| VideoFrame {
+        seq,
+        capture: Timestamp(seq * 33_333),
+        image: img.to_i420(),
+    };
+    let first = p.process(frame(0));
+    assert_eq!(
+        first.image,
+        img.to_i420(),
+        "the overflowing frame goes out as it came"
+    );
+    let error = p.last_error().expect("the overflow is said").to_string();
+    assert!(error.contains("full precision"), "{error}");
+    assert_eq!(engine.swapper_spec().precision, ElementType::F32);
+    let second = p.process(frame(1));
+    assert_ne!(second.image, img.to_i420(), "swapped in full precision");
+}
