@@ -5,11 +5,17 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
+use studio_face::Detection;
 use studio_face::enhance::{
-    EnhancerKind, FACE_MASK_BLUR, box_mask, crop_transform, normalize, paste_blend, prepare,
-    warp_crop,
+    Enhancer, EnhancerKind, FACE_MASK_BLUR, box_mask, crop_transform, normalize, paste_area,
+    paste_blend, prepare, warp_crop,
 };
-use studio_media::RgbImage;
+use studio_face::pipeline::{FaceEngine, FaceModels, StageTimes};
+use studio_face::standin::textured;
+use studio_infer::{BackendChoice, ModelOptions};
+use studio_media::engine::{VideoProcessor, VideoSetting};
+use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -151,4 +157,186 @@ fn enhance_face_matches_facefusion() {
         );
         assert!(ours != frame, "{name}: the paste changed something");
     }
+}
+
+fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models")
+}
+
+fn tract() -> ModelOptions {
+    ModelOptions {
+        backend: BackendChoice::Tract,
+        ..ModelOptions::default()
+    }
+}
+
+/// An engine on the stand-ins, with the enhancers of `kinds`.
+fn engine(kinds: &[EnhancerKind]) -> Arc<FaceEngine> {
+    let engine = Arc::new(FaceEngine::new(
+        FaceModels::load_dir(&models_dir(), &tract()).unwrap(),
+        1,
+    ));
+    for &kind in kinds {
+        let path = models_dir().join(format!("{}.onnx", kind.id()));
+        engine.add_enhancer(Enhancer::load(&path, kind, &tract()).unwrap());
+        assert!(engine.has_enhancer(kind));
+        assert!(
+            engine
+                .backends()
+                .contains(&format!("enhancer {} tract", kind.id()))
+        );
+    }
+    engine
+}
+
+/// `frames` through a fresh processor with `settings` applied first.
+fn run(
+    engine: &Arc<FaceEngine>,
+    frames: &[RgbImage],
+    settings: &[VideoSetting],
+) -> (Vec<I420Image>, StageTimes, Vec<Detection>) {
+    let target = engine.add_face(&textured(320, 240, 7)).unwrap();
+    let mut p = engine.processor();
+    assert_eq!(p.enhancer(), None, "the enhancer is off by default");
+    assert_eq!(p.enhance_strength(), 80, "FaceFusion's default blend");
+    for s in settings {
+        p.apply(s).unwrap();
+    }
+    p.apply(&VideoSetting::Face(Some(target.id))).unwrap();
+    let mut out = Vec::new();
+    for (i, img) in frames.iter().enumerate() {
+        let f = p.process(VideoFrame {
+            seq: i as u64,
+            capture: Timestamp(i as u64 * 33_000),
+            image: img.to_i420(),
+        });
+        assert_eq!(p.last_error(), None);
+        out.push(f.image);
+    }
+    assert!(!p.faces().is_empty(), "the stand-in detector found no face");
+    (out, p.times().clone(), p.faces().to_vec())
+}
+
+fn on(kind: EnhancerKind) -> VideoSetting {
+    VideoSetting::Enhancer(Some(kind.id().to_string()))
+}
+
+/// Off, strength 0 and a chosen enhancer the engine does not have all give the swap as
+/// before, bit for bit; on, the enhancer runs and changes the frame only inside the face's
+/// box and the enhancer crop's paste area (FaceFusion's `calculate_paste_area`, even-aligned
+/// for the chroma blocks).
+#[test]
+fn the_enhancer_changes_only_the_faces_region_and_off_is_as_before() {
+    let img = textured(640, 360, 11);
+    let frames = [img.clone()];
+    let all = engine(&[EnhancerKind::Gfpgan14, EnhancerKind::GpenBfr256]);
+    let (plain, plain_t, _) = run(&all, &frames, &[]);
+    assert!(plain_t.enhance.is_zero() && plain_t.enhance_runs == 0);
+    let (off, _, _) = run(&all, &frames, &[VideoSetting::Enhancer(None)]);
+    assert_eq!(off, plain, "off swaps as before");
+    let (zero, zero_t, _) = run(
+        &all,
+        &frames,
+        &[
+            on(EnhancerKind::Gfpgan14),
+            VideoSetting::EnhancerStrength(0),
+        ],
+    );
+    assert_eq!(zero, plain, "strength 0 swaps as before");
+    assert_eq!(zero_t.enhance_runs, 0);
+    let (missing, _, _) = run(&engine(&[]), &frames, &[on(EnhancerKind::Gfpgan14)]);
+    assert_eq!(missing, plain, "without the model the swap is as before");
+    for kind in [EnhancerKind::Gfpgan14, EnhancerKind::GpenBfr256] {
+        let (enhanced, t, faces) = run(&all, &frames, &[on(kind)]);
+        assert_eq!(t.enhance_runs, 1, "{}", kind.id());
+        assert!(t.enhance > t.enhance_network && !t.enhance_network.is_zero());
+        assert_ne!(enhanced, plain, "{} changed nothing", kind.id());
+        let face = faces[0];
+        let m = crop_transform(&face.kps, kind.template(), kind.size()).unwrap();
+        let (x0, y0, x1, y1) = paste_area(&m, kind.size(), 640, 360).unwrap();
+        let b = face.bbox;
+        let (x0, y0) = (
+            (x0 as f32).min(b[0].floor()) - 2.0,
+            (y0 as f32).min(b[1].floor()) - 2.0,
+        );
+        let (x1, y1) = (
+            (x1 as f32).max(b[2].ceil()) + 3.0,
+            (y1 as f32).max(b[3].ceil()) + 3.0,
+        );
+        let (ye, _, _) = enhanced[0].planes();
+        let (yp, _, _) = plain[0].planes();
+        let mut changed = 0;
+        for (i, (e, p)) in ye.iter().zip(yp).enumerate() {
+            if e != p {
+                let (x, y) = ((i % 640) as f32, (i / 640) as f32);
+                assert!(
+                    x >= x0 && x < x1 && y >= y0 && y < y1,
+                    "{}: luma ({x}, {y}) changed outside the face's region",
+                    kind.id()
+                );
+                changed += 1;
+            }
+        }
+        assert!(changed > 100, "{}: {changed} pixels changed", kind.id());
+    }
+}
+
+/// With the network run every third frame, the frames between reuse its answer: on a still
+/// picture they come out as every frame's run gives them, with a third of the runs; and the
+/// strength scales how far the enhanced face moves from the swapped one.
+#[test]
+fn enhance_every_reuses_the_last_answer_and_strength_blends() {
+    let img = textured(640, 360, 11);
+    let frames = vec![img.clone(); 4];
+    let all = engine(&[EnhancerKind::GpenBfr256]);
+    let kind = on(EnhancerKind::GpenBfr256);
+    let (every, t1, _) = run(&all, &frames, std::slice::from_ref(&kind));
+    assert_eq!(t1.enhance_runs, 4);
+    let (third, t3, _) = run(
+        &all,
+        &frames,
+        &[kind.clone(), VideoSetting::EnhanceEvery(3)],
+    );
+    assert_eq!(t3.enhance_runs, 2, "frames 0 and 3 ran the network");
+    assert_eq!(third, every);
+    let (plain, _, _) = run(&all, &frames[..1], &[]);
+    let distance = |strength: u8| {
+        let settings = [kind.clone(), VideoSetting::EnhancerStrength(strength)];
+        let (out, _, _) = run(&all, &frames[..1], &settings);
+        let (a, _, _) = out[0].planes();
+        let (b, _, _) = plain[0].planes();
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum::<u64>()
+    };
+    let (d30, d80, d100) = (distance(30), distance(80), distance(100));
+    assert!(0 < d30 && d30 < d80 && d80 < d100, "{d30} {d80} {d100}");
+}
+
+/// A session whose pre- and post-processing would run as device graphs hands its frames to
+/// the CPU path while the enhancer is on: the same frames as the CPU path gives.
+#[test]
+fn with_the_enhancer_on_the_device_path_hands_over_to_the_cpu_path() {
+    let img = textured(640, 360, 11);
+    let frames = vec![img.clone(); 2];
+    let all = engine(&[EnhancerKind::GpenBfr256]);
+    let settings = [on(EnhancerKind::GpenBfr256)];
+    let (cpu, _, _) = run(&all, &frames, &settings);
+    all.set_device_graphs(Some(tract()));
+    let (device, t, _) = run(&all, &frames, &settings);
+    assert_eq!(device, cpu);
+    assert_eq!(t.enhance_runs, 2);
+    // Off again, the device path runs as before.
+    let (plain_device, _, _) = run(&all, &frames, &[]);
+    all.set_device_graphs(None);
+    let (plain_cpu, _, _) = run(&all, &frames, &[]);
+    assert_ne!(plain_device, device);
+    let (a, _, _) = plain_device[1].planes();
+    let (b, _, _) = plain_cpu[1].planes();
+    let off: usize = a.iter().zip(b).filter(|(x, y)| x.abs_diff(**y) > 3).count();
+    assert!(
+        off * 1000 < a.len(),
+        "the device path off by more than 3 on {off} values"
+    );
 }

@@ -24,6 +24,14 @@ pub enum VideoSetting {
     /// Paste the swapped face only on the face parser's face regions, keeping the person's
     /// own hair, ears and neck (off by default).
     RegionMask(bool),
+    /// Restore the swapped face with this face enhancer (a model id such as `gfpgan_1.4`);
+    /// `None` turns it off (the default).
+    Enhancer(Option<String>),
+    /// How much of the enhanced face shows over the swapped one, 0 to 100 (80 by default).
+    EnhancerStrength(u8),
+    /// Run the enhancer's network on every Nth frame only (1, the default, runs it on every
+    /// frame); the frames between reuse its last answer.
+    EnhanceEvery(u32),
 }
 
 /// A live setting for an audio processor.
