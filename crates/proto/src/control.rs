@@ -32,6 +32,14 @@ pub enum Control {
     /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
     /// voice from now on.
     VoiceShift { key: f32, formant: f32 },
+    /// Restore the swapped face with this face enhancer (one of
+    /// [`crate::config::ENHANCER_MODEL_IDS`]), or not (`None`, the default).
+    Enhancer { model: Option<String> },
+    /// How much of the enhanced face shows over the swapped one, 0 to 100 (80 by default).
+    EnhancerStrength { strength: u8 },
+    /// Run the enhancer's network on every `frames`th frame only (1, the default, runs it
+    /// on every frame); the frames between reuse its last answer.
+    EnhanceEvery { frames: u32 },
 }
 
 /// How far [`Control::VoiceShift`] moves the pitch, in semitones either way.
@@ -62,6 +70,9 @@ impl Control {
         match self {
             Control::Occlusion { on: true } => Some(crate::config::OCCLUSION_MODEL_ID),
             Control::RegionMask { on: true } => Some(crate::config::PARSER_MODEL_ID),
+            Control::Enhancer { model: Some(model) } => crate::config::ENHANCER_MODEL_IDS
+                .into_iter()
+                .find(|id| id == model),
             _ => None,
         }
     }
@@ -77,7 +88,10 @@ impl Control {
             | Control::ColourTransfer { .. }
             | Control::Occlusion { .. }
             | Control::RegionMask { .. }
-            | Control::AllFaces { .. } => Some(crate::Role::Video),
+            | Control::AllFaces { .. }
+            | Control::Enhancer { .. }
+            | Control::EnhancerStrength { .. }
+            | Control::EnhanceEvery { .. } => Some(crate::Role::Video),
         }
     }
 }
@@ -112,6 +126,13 @@ pub struct LiveSettings {
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
     pub voice_shift: Option<(f32, f32)>,
+    /// The face enhancer's model id, `None` while it is off.
+    #[serde(default)]
+    pub enhancer: Option<String>,
+    #[serde(default)]
+    pub enhancer_strength: Option<u8>,
+    #[serde(default)]
+    pub enhance_every: Option<u32>,
 }
 
 impl LiveSettings {
@@ -128,6 +149,9 @@ impl LiveSettings {
             Control::RegionMask { on } => self.region_mask = Some(*on),
             Control::AllFaces { on } => self.all_faces = Some(*on),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
+            Control::Enhancer { model } => self.enhancer = model.clone(),
+            Control::EnhancerStrength { strength } => self.enhancer_strength = Some(*strength),
+            Control::EnhanceEvery { frames } => self.enhance_every = Some(*frames),
         }
     }
 }
