@@ -38,6 +38,10 @@ pub struct Choices {
     pub keep_occluders: bool,
     pub keep_hair: bool,
     pub all_faces: bool,
+    /// The face enhancer's `models` id; `None` is off.
+    pub enhancer: Option<String>,
+    /// `None` in files from before the choice existed: the default.
+    pub enhance_strength: Option<u8>,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -106,6 +110,8 @@ impl Choices {
             keep_occluders: snapshot.keep_occluders,
             keep_hair: snapshot.keep_hair,
             all_faces: snapshot.all_faces,
+            enhancer: snapshot.enhancer.clone(),
+            enhance_strength: Some(snapshot.enhance_strength),
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -177,6 +183,11 @@ impl Choices {
         commands.push(Command::KeepOccluders(self.keep_occluders));
         commands.push(Command::KeepHair(self.keep_hair));
         commands.push(Command::AllFaces(self.all_faces));
+        commands.push(Command::Enhancer(self.enhancer.clone()));
+        commands.push(Command::EnhanceStrength(
+            self.enhance_strength
+                .unwrap_or(crate::state::DEFAULT_ENHANCE_STRENGTH),
+        ));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
             key: self.voice_key,
@@ -284,6 +295,8 @@ mod tests {
             Command::KeepOccluders(true),
             Command::AllFaces(true),
             Command::KeepHair(true),
+            Command::Enhancer(Some("gpen_bfr_256".into())),
+            Command::EnhanceStrength(55),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -297,6 +310,8 @@ mod tests {
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
         assert!(choices.accurate_pitch && choices.keep_mouth && choices.keep_occluders);
         assert!(choices.all_faces && choices.keep_hair);
+        assert_eq!(choices.enhancer.as_deref(), Some("gpen_bfr_256"));
+        assert_eq!(choices.enhance_strength, Some(55));
         assert_eq!(choices.match_colours, Some(false));
         assert_eq!((choices.voice_key, choices.voice_formant), (7.0, -1.0));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use studio_media::input::{AudioInput, VideoInput};
 use studio_media::output::{AudioOut, VideoOut};
-use studio_proto::config::{OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
+use studio_proto::config::{ENHANCER_MODEL_IDS, OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
 use studio_proto::config_file::LoadedConfig;
 use studio_run::manager::{ManagerOptions, find_server_binary};
 use studio_run::session_transport::Transport;
@@ -242,6 +242,18 @@ struct RunArgs {
     /// largest.
     #[arg(long, requires = "face")]
     all_faces: bool,
+    /// With `--face`: restore the swapped face with this face enhancer: gfpgan_1.4,
+    /// gpen_bfr_256 (the fastest) or gpen_bfr_512 (fetched like xseg_1; without it the swap
+    /// goes out as it is).
+    #[arg(long, requires = "face", value_name = "NAME")]
+    enhancer: Option<String>,
+    /// With `--enhancer`: how much of the enhanced face shows, 0 to 100.
+    #[arg(long, requires = "enhancer", default_value_t = 80)]
+    enhance_strength: u8,
+    /// With `--enhancer`: run its network every this many frames (1 to 30), reusing its
+    /// last answer in between, when the computer cannot keep up.
+    #[arg(long, requires = "enhancer", default_value_t = 1)]
+    enhance_every: u32,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -326,6 +338,35 @@ fn run_controls(
     }
     if args.keep_hair {
         controls.set(Role::Video, Control::RegionMask { on: true });
+    }
+    if let Some(model) = &args.enhancer {
+        if !ENHANCER_MODEL_IDS.contains(&model.as_str()) {
+            anyhow::bail!(
+                "--enhancer is one of {}, not {model:?}",
+                ENHANCER_MODEL_IDS.join(", ")
+            );
+        }
+        if args.enhance_strength > 100 || !(1..=30).contains(&args.enhance_every) {
+            anyhow::bail!("--enhance-strength is 0 to 100 and --enhance-every 1 to 30");
+        }
+        controls.set(
+            Role::Video,
+            Control::Enhancer {
+                model: Some(model.clone()),
+            },
+        );
+        controls.set(
+            Role::Video,
+            Control::EnhancerStrength {
+                strength: args.enhance_strength,
+            },
+        );
+        controls.set(
+            Role::Video,
+            Control::EnhanceEvery {
+                frames: args.enhance_every,
+            },
+        );
     }
     if let Some(talk) = &args.talk {
         controls.set(
@@ -470,6 +511,9 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         ];
         for (_, id, mask) in masks.into_iter().filter(|(on, _, _)| *on) {
             models_cli::ensure_mask_model(config, id, mask, args.fetch_models).await?;
+        }
+        if let Some(id) = &args.enhancer {
+            models_cli::ensure_mask_model(config, id, "face enhancer", args.fetch_models).await?;
         }
     }
     if args.talk_key {

@@ -423,6 +423,7 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
     section(ui, "Target face", |ui| {
         face_picker(ui, snapshot, view, commands)
     });
+    section(ui, "Quality", |ui| quality(ui, snapshot, commands));
     section(ui, "Voice", |ui| voice_picker(ui, snapshot, commands));
     section(ui, "Talk key", |ui| {
         let (state, hint) = if snapshot.talking {
@@ -760,6 +761,44 @@ fn face_picker(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut
         Command::AllFaces,
         commands,
     );
+}
+
+/// The face enhancer (off, GFPGAN 1.4, GPEN-BFR 256 or 512) and its strength.
+fn quality(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    const CHOICES: [(Option<&str>, &str); 4] = [
+        (None, "Off"),
+        (Some("gfpgan_1.4"), "GFPGAN 1.4"),
+        (Some("gpen_bfr_256"), "GPEN-BFR 256 (faster)"),
+        (Some("gpen_bfr_512"), "GPEN-BFR 512"),
+    ];
+    let chosen = snapshot.enhancer.as_deref();
+    let shown = CHOICES
+        .iter()
+        .find(|(id, _)| *id == chosen)
+        .map_or("Off", |(_, name)| name);
+    let label = ui.label(RichText::new("Face enhancer").color(MUTED).size(12.5));
+    egui::ComboBox::from_id_salt("face enhancer")
+        .selected_text(shown)
+        .show_ui(ui, |ui| {
+            for (id, name) in CHOICES {
+                if ui.selectable_label(id == chosen, name).clicked() && id != chosen {
+                    commands.push(Command::Enhancer(id.map(str::to_string)));
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    if chosen.is_some() {
+        let mut strength = snapshot.enhance_strength;
+        let slider = egui::Slider::new(&mut strength, 0..=100).suffix(" %");
+        if labelled_slider(ui, "Enhancer strength", slider) {
+            commands.push(Command::EnhanceStrength(strength));
+        }
+        muted(
+            ui,
+            "Restores detail in the swapped face; it costs a network run per face and frame.",
+        );
+    }
 }
 
 /// A checkbox showing `on`; a click asks for the other state through `command`.
