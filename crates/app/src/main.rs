@@ -53,7 +53,8 @@ enum Command {
     },
     /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
-    /// [--frames N] [--faces N] [--device D] [--occlusion] [--region-mask] [--json]` (the
+    /// [--frames N] [--faces N] [--device D] [--occlusion] [--region-mask] [--enhancer NAME]
+    /// [--enhance-every N] [--json]` (the
     /// engines), or `studio bench transport [--json]` (WebRTC's codecs against the raw
     /// transport).
     Bench(BenchArgs),
@@ -91,6 +92,13 @@ struct BenchArgs {
     /// Video: with the region mask on (bisenet_resnet_34.onnx beside the other models).
     #[arg(long)]
     region_mask: bool,
+    /// Video: with this face enhancer on (gfpgan_1.4, gpen_bfr_256 or gpen_bfr_512, its
+    /// `.onnx` beside the other models).
+    #[arg(long, value_name = "NAME")]
+    enhancer: Option<String>,
+    /// Video: run the enhancer's network every this many frames.
+    #[arg(long)]
+    enhance_every: Option<u32>,
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long)]
     faces: Option<u32>,
@@ -136,6 +144,12 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.region_mask {
         command.arg("--region-mask");
+    }
+    if let Some(enhancer) = &args.enhancer {
+        command.arg("--enhancer").arg(enhancer);
+    }
+    if let Some(n) = args.enhance_every {
+        command.arg("--enhance-every").arg(n.to_string());
     }
     if let Some(faces) = args.faces {
         command.arg("--faces").arg(faces.to_string());
