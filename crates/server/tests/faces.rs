@@ -309,6 +309,9 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
     assert!(engine.contains("parser"), "{engine}");
     assert!(engine.contains("occluder"), "{engine}");
     assert!(engine.contains("enhancer gpen_bfr_256"), "{engine}");
-    assert_eq!(status["sessions"][0]["settings"]["enhancer"], "gpen_bfr_256");
+    assert_eq!(
+        status["sessions"][0]["settings"]["enhancer"],
+        "gpen_bfr_256"
+    );
     assert_eq!(status["sessions"][0]["settings"]["enhancer_strength"], 60);
 }
