@@ -124,13 +124,20 @@ pub fn warp_crop(frame: &RgbImage, to_crop: &Affine, size: u32) -> Result<RgbIma
     if w == 0 || h == 0 {
         return Err(FaceError::Shape("an empty frame has no crop".into()));
     }
+    // The alignment's warp (its taps read 0 beyond the frame), then the pixels whose taps
+    // leave the frame again with the frame's edge replicated: the same sums in the same
+    // order, so every pixel is what one replicating pass would give.
+    let mut out = RgbImage::new(size, size);
+    align::warp_rgb_into(frame, &inv, out.data_mut(), (0, 0, size, size));
     let sampler = Sampler::new(&inv);
     let data = frame.data();
-    let mut out = RgbImage::new(size, size);
     let px = |x: i64, y: i64| (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)) as usize * 3;
     for (i, o) in out.data_mut().chunks_exact_mut(3).enumerate() {
         let (x, y) = ((i % size as usize) as u32, (i / size as usize) as u32);
         let (ix, iy, fx, fy) = sampler.at(x, y);
+        if ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h {
+            continue;
+        }
         let (p00, p01, p10, p11) = (
             px(ix, iy),
             px(ix + 1, iy),
@@ -283,22 +290,30 @@ pub fn paste_blend(
                 let bot = p10 * (1.0 - fx) + p11 * fx;
                 top * (1.0 - fy) + bot * fy
             };
-            let weight = lerp(
-                m_at(ix, iy),
-                m_at(ix + 1, iy),
-                m_at(ix, iy + 1),
-                m_at(ix + 1, iy + 1),
-            )
-            .clamp(0.0, 1.0);
+            // Nearly every pixel's taps lie inside the crop: indexed directly.
+            let (weight, taps) = if ix >= 0 && iy >= 0 && ix + 1 < n && iy + 1 < n {
+                let (i, row) = ((iy * n + ix) as usize, n as usize);
+                let weight = lerp(mask[i], mask[i + 1], mask[i + row], mask[i + row + 1]);
+                (weight, [i * 3, i * 3 + 3, (i + row) * 3, (i + row) * 3 + 3])
+            } else {
+                let weight = lerp(
+                    m_at(ix, iy),
+                    m_at(ix + 1, iy),
+                    m_at(ix, iy + 1),
+                    m_at(ix + 1, iy + 1),
+                );
+                let taps = [
+                    c_at(ix, iy),
+                    c_at(ix + 1, iy),
+                    c_at(ix, iy + 1),
+                    c_at(ix + 1, iy + 1),
+                ];
+                (weight, taps)
+            };
+            let weight = weight.clamp(0.0, 1.0);
             if weight.is_nan() || weight <= 0.0 {
                 continue;
             }
-            let taps = [
-                c_at(ix, iy),
-                c_at(ix + 1, iy),
-                c_at(ix, iy + 1),
-                c_at(ix + 1, iy + 1),
-            ];
             let o = y as usize * stride + x as usize * 3;
             for c in 0..3 {
                 let v = |t: usize| f32::from(cdata[taps[t] + c]);
