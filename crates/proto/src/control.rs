@@ -155,3 +155,39 @@ impl LiveSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_enhancer_needs_its_own_model_and_reads_as_plain_json() {
+        let on = Control::Enhancer {
+            model: Some("gpen_bfr_256".into()),
+        };
+        assert_eq!(on.needs_model(), Some("gpen_bfr_256"));
+        assert_eq!(on.role(), Some(crate::Role::Video));
+        let unknown = Control::Enhancer {
+            model: Some("codeformer".into()),
+        };
+        assert_eq!(unknown.needs_model(), None, "not a model the config lists");
+        assert_eq!(Control::Enhancer { model: None }.needs_model(), None);
+        let json = serde_json::to_value(&on).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "enhancer", "model": "gpen_bfr_256"})
+        );
+        let strength: Control =
+            serde_json::from_str(r#"{"type":"enhancer_strength","strength":60}"#).unwrap();
+        assert_eq!(strength, Control::EnhancerStrength { strength: 60 });
+        let mut live = LiveSettings::default();
+        for c in [on, strength, Control::EnhanceEvery { frames: 3 }] {
+            live.apply(&c);
+        }
+        assert_eq!(live.enhancer.as_deref(), Some("gpen_bfr_256"));
+        assert_eq!(
+            (live.enhancer_strength, live.enhance_every),
+            (Some(60), Some(3))
+        );
+    }
+}
