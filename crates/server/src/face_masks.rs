@@ -184,7 +184,12 @@ impl MaskModel {
 /// The running engine's state: its networks, and the mask models it still waits for.
 pub fn ready_state(registry: &Registry, engine: &FaceEngine) -> String {
     let mut state = format!("ready: {}", engine.backends());
-    for mask in MaskModel::ALL {
+    // The enhancers are alternatives a session picks, each fetched when picked: one not
+    // there is not something the engine waits for.
+    let masks = MaskModel::ALL
+        .into_iter()
+        .filter(|m| !matches!(m, MaskModel::Enhancer(_)));
+    for mask in masks {
         if !mask.is_in(engine) && mask.configured(registry) {
             state.push_str(&mask.waiting_note());
         }
