@@ -2,8 +2,7 @@
 //! PHOTO --fetch-models` on pods): `POST /v1/models/{id}` for each, progress on its status, and
 //! the face worn once its engine has loaded them; with the occlusion and region masks on,
 //! their models too, and the chosen face enhancer's, which the running engine takes up when
-//! they arrive. The models come from
-//! a loopback file server.
+//! they arrive. The models come from a loopback file server.
 
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
