@@ -622,6 +622,11 @@ impl FaceSwapProcessor {
         let size = kind.size();
         let m = enhance::crop_transform(&face.kps, kind.template(), size)?;
         let crop = enhance::warp_crop(&self.rgb, &m, size)?;
+        // FaceFusion's enhancer keeps what is in front of the face too: XSeg on its own crop,
+        // the minimum of that and the box mask.
+        let occluding = Instant::now();
+        let occluded = self.crop_occlusion(engine, &crop)?;
+        let occluding = occluding.elapsed();
         let mut enhancers = lock(&engine.enhancers);
         let Some(enhancer) = enhancers.iter_mut().find(|e| e.kind() == kind) else {
             return Ok(());
@@ -646,16 +651,45 @@ impl FaceSwapProcessor {
                 restored
             }
         };
-        enhance::paste_blend(
-            &mut self.rgb,
-            &restored,
-            enhancer.mask(),
-            &m,
-            self.enhance_strength,
-        )?;
+        let mask = match occluded {
+            Some(face) => std::borrow::Cow::Owned(
+                enhancer
+                    .mask()
+                    .iter()
+                    .zip(face)
+                    .map(|(b, f)| b.min(f))
+                    .collect(),
+            ),
+            None => std::borrow::Cow::Borrowed(enhancer.mask()),
+        };
+        enhance::paste_blend(&mut self.rgb, &restored, &mask, &m, self.enhance_strength)?;
         drop(enhancers);
-        self.times.enhance += t.elapsed();
+        self.times.enhance += t.elapsed().saturating_sub(occluding);
         Ok(())
+    }
+
+    /// XSeg's face mask of the enhancer's `crop` in crop pixels, when the occlusion mask is
+    /// on and the engine has its model (timed as the occlusion mask's).
+    fn crop_occlusion(
+        &mut self,
+        engine: &FaceEngine,
+        crop: &RgbImage,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        if !self.occlusion {
+            return Ok(None);
+        }
+        let mut occluder = lock(&engine.occluder);
+        let Some(occluder) = occluder.as_mut() else {
+            return Ok(None);
+        };
+        let t = Instant::now();
+        let before = occluder.run_time;
+        let face = occluder.face_mask(crop)?;
+        self.times.occlude += t.elapsed();
+        let network = occluder.run_time.saturating_sub(before);
+        self.times.occlude_network += network;
+        self.times.networks += network;
+        Ok(Some(face))
     }
 
     /// Match the swapped face's colours to the frame's lighting (the default), or paste the
