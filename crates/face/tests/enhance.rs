@@ -340,3 +340,33 @@ fn with_the_enhancer_on_the_device_path_hands_over_to_the_cpu_path() {
         "the device path off by more than 3 on {off} values"
     );
 }
+
+/// With every face swapped, each face is restored, each with its own last answer kept for
+/// the frames between runs.
+#[test]
+fn every_swapped_face_is_enhanced() {
+    let img = studio_face::standin::faces(1280, 720, 3);
+    let frames = vec![img; 2];
+    let all = engine(&[EnhancerKind::GpenBfr256]);
+    let kind = on(EnhancerKind::GpenBfr256);
+    let settings = [VideoSetting::AllFaces(true), kind.clone()];
+    let (every, t, faces) = run(&all, &frames, &settings);
+    // The stand-in detector answers beside the patches too: as many as it swaps.
+    let n = faces.len() as u64;
+    assert!(n >= 3, "{n} faces swapped");
+    assert_eq!(t.enhance_runs, 2 * n, "every face, both frames");
+    let (second, t2, _) = run(
+        &all,
+        &frames,
+        &[
+            VideoSetting::AllFaces(true),
+            kind,
+            VideoSetting::EnhanceEvery(2),
+        ],
+    );
+    assert_eq!(
+        t2.enhance_runs, n,
+        "the second frame reuses each face's answer"
+    );
+    assert_eq!(second, every, "a still picture gives the same frames");
+}
