@@ -129,6 +129,12 @@ pub fn warp_crop(frame: &RgbImage, to_crop: &Affine, size: u32) -> Result<RgbIma
     // order, so every pixel is what one replicating pass would give.
     let mut out = RgbImage::new(size, size);
     align::warp_rgb_into(frame, &inv, out.data_mut(), (0, 0, size, size));
+    // A crop whose source lies a pixel clear of the frame's edges (a face inside the picture)
+    // has no tap beyond them.
+    let (x0, y0, x1, y1) = inv.map_rect_bounds(f64::from(size), f64::from(size));
+    if x0 >= 1.0 && y0 >= 1.0 && x1 < (w - 2) as f64 && y1 < (h - 2) as f64 {
+        return Ok(out);
+    }
     let sampler = Sampler::new(&inv);
     let data = frame.data();
     let px = |x: i64, y: i64| (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)) as usize * 3;
@@ -192,12 +198,16 @@ pub fn box_mask(size: u32, blur: f64) -> Vec<f32> {
 
 /// The model's input for a crop (RGB): `(v / 255 − 0.5) / 0.5` in f64, then f32, NCHW.
 pub fn prepare(crop: &RgbImage) -> Vec<f32> {
+    // Each of the 256 levels once, so the crop's values are looked up, not divided.
+    let level: [f32; 256] = std::array::from_fn(|v| ((v as f64 / 255.0 - 0.5) / 0.5) as f32);
     let plane = crop.width() as usize * crop.height() as usize;
     let mut out = vec![0f32; 3 * plane];
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
     for (i, px) in crop.data().chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            out[c * plane + i] = ((f64::from(px[c]) / 255.0 - 0.5) / 0.5) as f32;
-        }
+        r[i] = level[usize::from(px[0])];
+        g[i] = level[usize::from(px[1])];
+        b[i] = level[usize::from(px[2])];
     }
     out
 }
