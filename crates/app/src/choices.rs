@@ -42,6 +42,8 @@ pub struct Choices {
     pub enhancer: Option<String>,
     /// `None` in files from before the choice existed: the default.
     pub enhance_strength: Option<u8>,
+    /// `None` in files from before the choice existed: every frame.
+    pub enhance_every: Option<u32>,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -112,6 +114,7 @@ impl Choices {
             all_faces: snapshot.all_faces,
             enhancer: snapshot.enhancer.clone(),
             enhance_strength: Some(snapshot.enhance_strength),
+            enhance_every: Some(snapshot.enhance_every),
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -188,6 +191,7 @@ impl Choices {
             self.enhance_strength
                 .unwrap_or(crate::state::DEFAULT_ENHANCE_STRENGTH),
         ));
+        commands.push(Command::EnhanceEvery(self.enhance_every.unwrap_or(1)));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
             key: self.voice_key,
@@ -297,6 +301,7 @@ mod tests {
             Command::KeepHair(true),
             Command::Enhancer(Some("gpen_bfr_256".into())),
             Command::EnhanceStrength(55),
+            Command::EnhanceEvery(2),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -312,6 +317,7 @@ mod tests {
         assert!(choices.all_faces && choices.keep_hair);
         assert_eq!(choices.enhancer.as_deref(), Some("gpen_bfr_256"));
         assert_eq!(choices.enhance_strength, Some(55));
+        assert_eq!(choices.enhance_every, Some(2));
         assert_eq!(choices.match_colours, Some(false));
         assert_eq!((choices.voice_key, choices.voice_formant), (7.0, -1.0));
         assert_eq!((choices.input_gain_db, choices.output_gain_db), (3.5, -6.0));

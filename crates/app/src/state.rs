@@ -20,6 +20,10 @@ use studio_run::voice_file::voice_name;
 /// The face enhancer's strength until the person moves it: FaceFusion's default blend.
 pub const DEFAULT_ENHANCE_STRENGTH: u8 = 80;
 
+/// The most frames the window lets one enhancer answer serve (the server takes up to 30;
+/// beyond a few the restored detail visibly lags the face).
+pub const MAX_ENHANCE_EVERY: u32 = 4;
+
 /// Where the servers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -461,6 +465,8 @@ pub struct Snapshot {
     pub enhancer: Option<String>,
     /// How much of the enhanced face shows, 0 to 100.
     pub enhance_strength: u8,
+    /// The enhancer's network runs on every this many frames (1: all of them).
+    pub enhance_every: u32,
     /// Every face in the picture is swapped (a bounded number, largest first), not only the
     /// largest (off by default).
     pub all_faces: bool,
@@ -550,6 +556,8 @@ pub enum Command {
     Enhancer(Option<String>),
     /// How much of the enhanced face shows, 0 to 100.
     EnhanceStrength(u8),
+    /// Run the enhancer's network every this many frames (1 to [`MAX_ENHANCE_EVERY`]).
+    EnhanceEvery(u32),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -768,6 +776,7 @@ impl Store {
                 keep_hair: false,
                 enhancer: None,
                 enhance_strength: DEFAULT_ENHANCE_STRENGTH,
+                enhance_every: 1,
                 all_faces: false,
                 voices: config_voices.clone(),
                 voice_files: Vec::new(),
@@ -868,6 +877,14 @@ impl Store {
                 Role::Video,
                 Control::Enhancer {
                     model: Some(model.clone()),
+                },
+            ));
+        }
+        if self.state.enhance_every != 1 {
+            controls.push((
+                Role::Video,
+                Control::EnhanceEvery {
+                    frames: self.state.enhance_every,
                 },
             ));
         }
@@ -1236,6 +1253,14 @@ impl Store {
                 }
                 self.state.enhance_strength = strength;
                 self.live(Role::Video, Control::EnhancerStrength { strength })
+            }
+            Command::EnhanceEvery(frames) => {
+                let frames = frames.clamp(1, MAX_ENHANCE_EVERY);
+                if self.state.enhance_every == frames {
+                    return Vec::new();
+                }
+                self.state.enhance_every = frames;
+                self.live(Role::Video, Control::EnhanceEvery { frames })
             }
             Command::ChooseVoice(id) => {
                 // A choice made now wins over a voice file still on its way.
@@ -2487,6 +2512,9 @@ mod tests {
                 .is_empty()
         );
         assert!(store.command(Command::EnhanceStrength(60)).is_empty());
+        assert_eq!(store.snapshot().enhance_every, 1, "every frame by default");
+        assert!(store.command(Command::EnhanceEvery(9)).is_empty());
+        assert_eq!(store.snapshot().enhance_every, MAX_ENHANCE_EVERY);
         let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
             panic!("no start");
         };
@@ -2495,6 +2523,12 @@ mod tests {
         };
         assert!(controls.contains(&(Role::Video, chosen.clone())));
         assert!(controls.contains(&(Role::Video, Control::EnhancerStrength { strength: 60 })));
+        assert!(controls.contains(&(
+            Role::Video,
+            Control::EnhanceEvery {
+                frames: MAX_ENHANCE_EVERY
+            }
+        )));
         assert!(
             store
                 .apply(Event::ServerUp(Role::Video, true))

@@ -423,8 +423,8 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
     section(ui, "Target face", |ui| {
         face_picker(ui, snapshot, view, commands)
     });
-    section(ui, "Quality", |ui| quality(ui, snapshot, commands));
     section(ui, "Voice", |ui| voice_picker(ui, snapshot, commands));
+    section(ui, "Quality", |ui| quality(ui, snapshot, commands));
     section(ui, "Talk key", |ui| {
         let (state, hint) = if snapshot.talking {
             ("Talking", "Your converted voice goes out now.")
@@ -794,9 +794,17 @@ fn quality(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
         if labelled_slider(ui, "Enhancer strength", slider) {
             commands.push(Command::EnhanceStrength(strength));
         }
+        let mut every = snapshot.enhance_every;
+        let slider = egui::Slider::new(&mut every, 1..=crate::state::MAX_ENHANCE_EVERY)
+            .prefix("every ")
+            .suffix(" frames");
+        if labelled_slider(ui, "Enhancer runs", slider) {
+            commands.push(Command::EnhanceEvery(every));
+        }
         muted(
             ui,
-            "Restores detail in the swapped face; it costs a network run per face and frame.",
+            "Restores detail in the swapped face at a network run per face and frame; \
+             running it less often reuses its last answer in between.",
         );
     }
 }
