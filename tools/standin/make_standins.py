@@ -23,6 +23,13 @@ output names, shapes and operator kinds.
                       CelebAMask-HQ class. Not random: hair (class 17) where the pixel is
                       saturated blue (B - R - G above one half), skin (class 1) elsewhere, so
                       a blue lock of hair drawn over a face is what the region mask must keep.
+    gfpgan_1.4.onnx, gpen_bfr_256.onnx, gpen_bfr_512.onnx  face enhancers as FaceFusion ships
+                      them: input [1,3,S,S] (RGB in [-1, 1]) -> output [1,3,S,S], S 512, 256,
+                      512. A U-Net: strided convolutions with LeakyRelu down to S/16, a style
+                      from the deepest features (GlobalAveragePool, Gemm) modulating each
+                      decoder stage (Mul), nearest upsampling with skip connections (Add); the
+                      answer is the input plus the decoder's last convolution, so the face
+                      comes back changed but recognisably the same.
 
 `--size tiny` writes small files for tests (same interfaces, few channels). `--size full`
 writes the real models' width and depth, so inference costs what the real models cost
@@ -408,6 +415,44 @@ def bisenet_resnet_34(full):
     ), g.macs
 
 
+def face_enhancer(size, seed):
+    def build(full):
+        """Encoder-decoder with a style vector, as GFPGAN's and GPEN's generators are."""
+        g = Graph(seed)
+        widths = (32, 64, 128, 256, 512) if full else (4, 8, 8, 8, 8)
+        depth = 2 if full else 1
+        x, hw, skips = "input", size, []
+        cin = 3
+        for w in widths:
+            for _ in range(depth):
+                x = g.op("LeakyRelu", [g.conv(x, cin, w, 3, hw=hw)], alpha=0.2)
+                cin = w
+            skips.append((x, w, hw))
+            x = g.op("LeakyRelu", [g.conv(x, cin, w, 3, 2, hw=hw)], alpha=0.2)
+            hw //= 2
+        style = g.reshape(g.op("GlobalAveragePool", [x]), [1, cin])
+        for skip, w, shw in reversed(skips):
+            x = g.resize2(x)
+            hw *= 2
+            x = g.op("Add", [g.conv(x, cin, w, 3, hw=hw, gain=0.5), skip])
+            ws = g.rng.normal(0, 0.05, (cin, w)).astype(np.float32)
+            g.macs += cin * w
+            scale = g.op("Gemm", [style, g.const(ws), g.const(np.ones(w, np.float32), "b")])
+            x = g.op("Mul", [x, g.reshape(scale, [1, w, 1, 1])])
+            for _ in range(depth):
+                x = g.op("LeakyRelu", [g.conv(x, w, w, 3, hw=hw, gain=0.5)], alpha=0.2)
+            cin = w
+        residual = g.conv(x, cin, 3, 3, hw=hw, gain=0.3)
+        g.op("Add", ["input", g.op("Mul", [residual, g.const(np.array(0.5, np.float32), "half")])],
+             outputs=["output"])
+        return g.model(
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, size, size])],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])],
+            f"face_enhancer_{size}_standin",
+        ), g.macs
+    return build
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=["tiny", "full"], default="tiny")
@@ -418,7 +463,9 @@ def main():
     for fname, build in (("det_10g.onnx", det_10g), ("w600k_r50.onnx", w600k_r50), ("inswapper_128.onnx", inswapper_128),
                         ("xseg_1.onnx", xseg_1), ("bisenet_resnet_34.onnx", bisenet_resnet_34),
                         # The same network as inswapper_128 in half precision: at full size too.
-                        ("inswapper_128_fp16.onnx", inswapper_128_fp16)) + (() if full else (
+                        ("inswapper_128_fp16.onnx", inswapper_128_fp16),
+                        ("gfpgan_1.4.onnx", face_enhancer(512, 14)), ("gpen_bfr_256.onnx", face_enhancer(256, 256)),
+                        ("gpen_bfr_512.onnx", face_enhancer(512, 512))) + (() if full else (
                         ("hyperswap_1a_256.onnx", hyperswap_1a_256), ("simswap_256.onnx", simswap_256),
                         ("simswap_unofficial_512.onnx", simswap_unofficial_512),
                         ("crossface_simswap.onnx", crossface_simswap))):

@@ -45,6 +45,12 @@ pub struct Choices {
     pub pixel_boost: Option<u32>,
     /// `None` in files from before the choice existed: the default swapper.
     pub swapper: Option<String>,
+    /// The face enhancer's `models` id; `None` is off.
+    pub enhancer: Option<String>,
+    /// `None` in files from before the choice existed: the default.
+    pub enhance_strength: Option<u8>,
+    /// `None` in files from before the choice existed: every frame.
+    pub enhance_every: Option<u32>,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -125,6 +131,9 @@ impl Choices {
             all_faces: snapshot.all_faces,
             pixel_boost: Some(snapshot.pixel_boost),
             swapper: Some(snapshot.swapper.clone()),
+            enhancer: snapshot.enhancer.clone(),
+            enhance_strength: Some(snapshot.enhance_strength),
+            enhance_every: Some(snapshot.enhance_every),
             voice: snapshot.chosen_voice.clone(),
             voice_files: snapshot.voice_files
                 [snapshot.voice_files.len().saturating_sub(MAX_FACES)..]
@@ -214,6 +223,12 @@ impl Choices {
         if let Some(swapper) = &self.swapper {
             commands.push(Command::ChooseSwapper(swapper.clone()));
         }
+        commands.push(Command::Enhancer(self.enhancer.clone()));
+        commands.push(Command::EnhanceStrength(
+            self.enhance_strength
+                .unwrap_or(crate::state::DEFAULT_ENHANCE_STRENGTH),
+        ));
+        commands.push(Command::EnhanceEvery(self.enhance_every.unwrap_or(1)));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
             key: self.voice_key,
@@ -324,6 +339,9 @@ mod tests {
             Command::KeepHair(true),
             Command::PixelBoost(4),
             Command::ChooseSwapper("hyperswap_1b_256".into()),
+            Command::Enhancer(Some("gpen_bfr_256".into())),
+            Command::EnhanceStrength(55),
+            Command::EnhanceEvery(2),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -344,6 +362,9 @@ mod tests {
         assert_eq!(choices.voice_files, std::slice::from_ref(&voice));
         assert!(choices.accurate_pitch && choices.keep_mouth && choices.keep_occluders);
         assert!(choices.all_faces && choices.keep_hair);
+        assert_eq!(choices.enhancer.as_deref(), Some("gpen_bfr_256"));
+        assert_eq!(choices.enhance_strength, Some(55));
+        assert_eq!(choices.enhance_every, Some(2));
         assert_eq!(choices.match_colours, Some(false));
         assert_eq!(choices.pixel_boost, Some(4));
         assert_eq!(choices.swapper.as_deref(), Some("hyperswap_1b_256"));

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use studio_media::input::{AudioInput, VideoInput};
 use studio_media::output::{AudioOut, VideoOut};
-use studio_proto::config::{OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
+use studio_proto::config::{ENHANCER_MODEL_IDS, OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
 use studio_proto::config_file::LoadedConfig;
 use studio_run::manager::{ManagerOptions, find_server_binary};
 use studio_run::session_transport::Transport;
@@ -54,8 +54,8 @@ enum Command {
     /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
     /// [--frames N] [--faces N] [--device D] [--occlusion] [--region-mask] [--swapper FILE]
-    /// [--pixel-boost 1|2|4] [--json]` (the engines), or `studio bench transport [--json]`
-    /// (WebRTC's codecs against the raw transport).
+    /// [--pixel-boost 1|2|4] [--enhancer NAME] [--enhance-every N] [--json]` (the engines), or
+    /// `studio bench transport [--json]` (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
 
@@ -91,6 +91,13 @@ struct BenchArgs {
     /// Video: with the region mask on (bisenet_resnet_34.onnx beside the other models).
     #[arg(long)]
     region_mask: bool,
+    /// Video: with this face enhancer on (gfpgan_1.4, gpen_bfr_256 or gpen_bfr_512, its
+    /// `.onnx` beside the other models).
+    #[arg(long, value_name = "NAME")]
+    enhancer: Option<String>,
+    /// Video: run the enhancer's network every this many frames.
+    #[arg(long)]
+    enhance_every: Option<u32>,
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long)]
     faces: Option<u32>,
@@ -142,6 +149,12 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.region_mask {
         command.arg("--region-mask");
+    }
+    if let Some(enhancer) = &args.enhancer {
+        command.arg("--enhancer").arg(enhancer);
+    }
+    if let Some(n) = args.enhance_every {
+        command.arg("--enhance-every").arg(n.to_string());
     }
     if let Some(faces) = args.faces {
         command.arg("--faces").arg(faces.to_string());
@@ -267,6 +280,18 @@ struct RunArgs {
     /// simswap_unofficial_512, fetched with `--fetch-models` or `studio models fetch`).
     #[arg(long, requires = "face")]
     swapper: Option<String>,
+    /// With `--face`: restore the swapped face with this face enhancer: gfpgan_1.4,
+    /// gpen_bfr_256 (the fastest) or gpen_bfr_512 (fetched like xseg_1; without it the swap
+    /// goes out as it is).
+    #[arg(long, requires = "face", value_name = "NAME")]
+    enhancer: Option<String>,
+    /// With `--enhancer`: how much of the enhanced face shows, 0 to 100.
+    #[arg(long, requires = "enhancer", default_value_t = 80)]
+    enhance_strength: u8,
+    /// With `--enhancer`: run its network every this many frames (1 to 30), reusing its
+    /// last answer in between, when the computer cannot keep up.
+    #[arg(long, requires = "enhancer", default_value_t = 1)]
+    enhance_every: u32,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -369,6 +394,35 @@ fn run_controls(
             Role::Video,
             Control::PixelBoost {
                 factor: args.pixel_boost,
+            },
+        );
+    }
+    if let Some(model) = &args.enhancer {
+        if !ENHANCER_MODEL_IDS.contains(&model.as_str()) {
+            anyhow::bail!(
+                "--enhancer is one of {}, not {model:?}",
+                ENHANCER_MODEL_IDS.join(", ")
+            );
+        }
+        if args.enhance_strength > 100 || !(1..=30).contains(&args.enhance_every) {
+            anyhow::bail!("--enhance-strength is 0 to 100 and --enhance-every 1 to 30");
+        }
+        controls.set(
+            Role::Video,
+            Control::Enhancer {
+                model: Some(model.clone()),
+            },
+        );
+        controls.set(
+            Role::Video,
+            Control::EnhancerStrength {
+                strength: args.enhance_strength,
+            },
+        );
+        controls.set(
+            Role::Video,
+            Control::EnhanceEvery {
+                frames: args.enhance_every,
             },
         );
     }
@@ -544,6 +598,9 @@ async fn run_headless(loaded: &LoadedConfig, args: RunArgs) -> anyhow::Result<()
         }
         if let Some(swapper) = &args.swapper {
             models_cli::ensure_swapper_models(config, swapper, args.fetch_models).await?;
+        }
+        if let Some(id) = &args.enhancer {
+            models_cli::ensure_mask_model(config, id, "face enhancer", args.fetch_models).await?;
         }
     }
     if args.talk_key {

@@ -133,7 +133,7 @@ pub async fn ensure_mask_model(
     let Some(entry) = entries.get(id) else {
         eprintln!(
             "the {mask} needs model {id:?}, which the configuration does not list for this \
-             platform: the face is pasted whole"
+             platform: the {mask} is off"
         );
         return Ok(());
     };
@@ -144,7 +144,7 @@ pub async fn ensure_mask_model(
     if !fetch {
         eprintln!(
             "the {mask} needs {id} ({size}, licence: {}), which is not downloaded yet: \
-             the face is pasted whole until it is. Fetch it with:\n  studio models fetch {id}\n\
+             the {mask} is off until it is. Fetch it with:\n  studio models fetch {id}\n\
              or run again with --fetch-models.",
             entry.license
         );

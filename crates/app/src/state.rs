@@ -13,12 +13,19 @@ use studio_proto::Role;
 use studio_proto::api::{
     FaceAdded, ModelState, ServerStatus, VoiceAdded, VoiceEntry, VoiceFilePitch, VoiceKind,
 };
-use studio_proto::config::{Config, DEFAULT_SWAPPER, FACE_MODEL_IDS};
+use studio_proto::config::{Config, DEFAULT_SWAPPER, ENHANCER_MODEL_IDS, FACE_MODEL_IDS};
 use studio_proto::control::{
     Control, MAX_PEOPLE, PersonWears, VOICE_FORMANT_RANGE, VOICE_KEY_RANGE,
 };
 use studio_run::manager::ManagerEvent;
 use studio_run::voice_file::voice_name;
+
+/// The face enhancer's strength until the person moves it: FaceFusion's default blend.
+pub const DEFAULT_ENHANCE_STRENGTH: u8 = 80;
+
+/// The most frames the window lets one enhancer answer serve (the server takes up to 30;
+/// beyond a few the restored detail visibly lags the face).
+pub const MAX_ENHANCE_EVERY: u32 = 4;
 
 /// Where the servers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -468,6 +475,12 @@ pub struct Snapshot {
     /// The person's own hair, ears and neck are kept: the swapped face is pasted only where the
     /// face parser sees the face itself (off by default).
     pub keep_hair: bool,
+    /// The face enhancer restoring the swapped face (a `models` id), or `None` (the default).
+    pub enhancer: Option<String>,
+    /// How much of the enhanced face shows, 0 to 100.
+    pub enhance_strength: u8,
+    /// The enhancer's network runs on every this many frames (1: all of them).
+    pub enhance_every: u32,
     /// Every face in the picture is swapped (a bounded number, largest first), not only the
     /// largest (off by default).
     pub all_faces: bool,
@@ -578,6 +591,13 @@ pub enum Command {
     PixelBoost(u32),
     /// Run this swapper (one of the snapshot's `swappers`; others are ignored).
     ChooseSwapper(String),
+    /// Restore the swapped face with this face enhancer (one of `ENHANCER_MODEL_IDS`), or
+    /// not.
+    Enhancer(Option<String>),
+    /// How much of the enhanced face shows, 0 to 100.
+    EnhanceStrength(u8),
+    /// Run the enhancer's network every this many frames (1 to [`MAX_ENHANCE_EVERY`]).
+    EnhanceEvery(u32),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -798,6 +818,9 @@ impl Store {
                 match_colours: true,
                 keep_occluders: false,
                 keep_hair: false,
+                enhancer: None,
+                enhance_strength: DEFAULT_ENHANCE_STRENGTH,
+                enhance_every: 1,
                 all_faces: false,
                 pixel_boost: 1,
                 swapper: DEFAULT_SWAPPER.to_string(),
@@ -911,6 +934,30 @@ impl Store {
         if self.state.pixel_boost != 1 {
             let factor = self.state.pixel_boost;
             controls.push((Role::Video, Control::PixelBoost { factor }));
+        }
+        if let Some(model) = &self.state.enhancer {
+            controls.push((
+                Role::Video,
+                Control::Enhancer {
+                    model: Some(model.clone()),
+                },
+            ));
+        }
+        if self.state.enhance_every != 1 {
+            controls.push((
+                Role::Video,
+                Control::EnhanceEvery {
+                    frames: self.state.enhance_every,
+                },
+            ));
+        }
+        if self.state.enhance_strength != DEFAULT_ENHANCE_STRENGTH {
+            controls.push((
+                Role::Video,
+                Control::EnhancerStrength {
+                    strength: self.state.enhance_strength,
+                },
+            ));
         }
         // On is the server's default: only a change is sent.
         if !self.state.match_colours {
@@ -1350,6 +1397,35 @@ impl Store {
                 self.state.keep_hair = on;
                 self.mask_control(Control::RegionMask { on })
             }
+            Command::Enhancer(model) => {
+                if let Some(id) = &model
+                    && !ENHANCER_MODEL_IDS.contains(&id.as_str())
+                {
+                    self.info(format!("There is no face enhancer {id}."));
+                    return Vec::new();
+                }
+                if self.state.enhancer == model {
+                    return Vec::new();
+                }
+                self.state.enhancer = model.clone();
+                self.mask_control(Control::Enhancer { model })
+            }
+            Command::EnhanceStrength(strength) => {
+                let strength = strength.min(100);
+                if self.state.enhance_strength == strength {
+                    return Vec::new();
+                }
+                self.state.enhance_strength = strength;
+                self.live(Role::Video, Control::EnhancerStrength { strength })
+            }
+            Command::EnhanceEvery(frames) => {
+                let frames = frames.clamp(1, MAX_ENHANCE_EVERY);
+                if self.state.enhance_every == frames {
+                    return Vec::new();
+                }
+                self.state.enhance_every = frames;
+                self.live(Role::Video, Control::EnhanceEvery { frames })
+            }
             Command::ChooseVoice(id) => {
                 // A choice made now wins over a voice file still on its way.
                 self.wanted_voice_file = None;
@@ -1520,6 +1596,11 @@ impl Store {
         }
         if self.state.keep_hair {
             on.push(Control::RegionMask { on: true });
+        }
+        if let Some(model) = &self.state.enhancer {
+            on.push(Control::Enhancer {
+                model: Some(model.clone()),
+            });
         }
         on
     }
@@ -1924,6 +2005,9 @@ impl Store {
                 | Control::MapPeople { .. }
                 | Control::PixelBoost { .. }
                 | Control::Swapper { .. }
+                | Control::Enhancer { .. }
+                | Control::EnhancerStrength { .. }
+                | Control::EnhanceEvery { .. }
                 | Control::VoiceShift { .. },
                 _,
             ) => Vec::new(),
@@ -2753,6 +2837,73 @@ mod tests {
             )]
         );
         assert!(store.command(Command::AllFaces(false)).is_empty(), "once");
+    }
+
+    #[test]
+    fn the_enhancer_goes_with_the_start_and_live_and_has_its_model_fetched() {
+        let mut store = store();
+        assert_eq!(store.snapshot().enhancer, None, "off by default");
+        assert_eq!(store.snapshot().enhance_strength, 80, "FaceFusion's blend");
+        assert!(
+            store
+                .command(Command::Enhancer(Some("codeformer".into())))
+                .is_empty()
+        );
+        assert_eq!(store.snapshot().enhancer, None, "not one of ours");
+        assert!(
+            store
+                .command(Command::Enhancer(Some("gpen_bfr_256".into())))
+                .is_empty()
+        );
+        assert!(store.command(Command::EnhanceStrength(60)).is_empty());
+        assert_eq!(store.snapshot().enhance_every, 1, "every frame by default");
+        assert!(store.command(Command::EnhanceEvery(9)).is_empty());
+        assert_eq!(store.snapshot().enhance_every, MAX_ENHANCE_EVERY);
+        let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
+            panic!("no start");
+        };
+        let chosen = Control::Enhancer {
+            model: Some("gpen_bfr_256".into()),
+        };
+        assert!(controls.contains(&(Role::Video, chosen.clone())));
+        assert!(controls.contains(&(Role::Video, Control::EnhancerStrength { strength: 60 })));
+        assert!(controls.contains(&(
+            Role::Video,
+            Control::EnhanceEvery {
+                frames: MAX_ENHANCE_EVERY
+            }
+        )));
+        assert!(
+            store
+                .apply(Event::ServerUp(Role::Video, true))
+                .contains(&Effect::FetchMaskModel("gpen_bfr_256"))
+        );
+        assert_eq!(
+            store.command(Command::EnhanceStrength(90)),
+            [Effect::Control(
+                Role::Video,
+                Control::EnhancerStrength { strength: 90 }
+            )]
+        );
+        assert_eq!(
+            store.command(Command::Enhancer(Some("gfpgan_1.4".into()))),
+            [
+                Effect::Control(
+                    Role::Video,
+                    Control::Enhancer {
+                        model: Some("gfpgan_1.4".into())
+                    }
+                ),
+                Effect::FetchMaskModel("gfpgan_1.4")
+            ]
+        );
+        assert_eq!(
+            store.command(Command::Enhancer(None)),
+            [Effect::Control(
+                Role::Video,
+                Control::Enhancer { model: None }
+            )]
+        );
     }
 
     #[test]

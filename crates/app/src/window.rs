@@ -424,6 +424,7 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
         face_picker(ui, snapshot, view, commands)
     });
     section(ui, "Voice", |ui| voice_picker(ui, snapshot, commands));
+    section(ui, "Quality", |ui| quality(ui, snapshot, commands));
     section(ui, "Talk key", |ui| {
         let (state, hint) = if snapshot.talking {
             ("Talking", "Your converted voice goes out now.")
@@ -462,7 +463,6 @@ fn controls(ui: &mut Ui, snapshot: &Snapshot, view: &mut View, commands: &mut Ve
             );
         }
     });
-    section(ui, "Quality", |ui| quality(ui, snapshot, commands));
     section(ui, "In your call app", |ui| {
         call_devices(ui, snapshot, commands)
     });
@@ -809,8 +809,8 @@ fn people(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
     }
 }
 
-/// Which swapper runs (inswapper 128 by default) and how much detail the swapped face gets
-/// for its cost (the pixel boost, ×1 by default).
+/// Which swapper runs (inswapper 128 by default), how much detail the swapped face gets for
+/// its cost (the pixel boost, ×1 by default), the face enhancer and the masks.
 fn quality(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
     let label = ui.label(RichText::new("Swapper").color(MUTED).size(12.5));
     egui::ComboBox::from_id_salt("swapper")
@@ -858,6 +858,8 @@ fn quality(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
         "More detail in the face: ×2 and ×4 run the swapper 4 and 16 times a frame.",
     );
     ui.add_space(6.0);
+    enhancer_picker(ui, snapshot, commands);
+    ui.add_space(6.0);
     toggle(
         ui,
         snapshot.keep_mouth,
@@ -898,6 +900,52 @@ fn swapper_name(id: &str) -> String {
         "hyperswap_1c_256" => "HyperSwap 1C 256".into(),
         "simswap_unofficial_512" => "SimSwap 512".into(),
         other => other.into(),
+    }
+}
+
+/// The face enhancer (off, GFPGAN 1.4, GPEN-BFR 256 or 512) and its strength.
+fn enhancer_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    const CHOICES: [(Option<&str>, &str); 4] = [
+        (None, "Off"),
+        (Some("gfpgan_1.4"), "GFPGAN 1.4"),
+        (Some("gpen_bfr_256"), "GPEN-BFR 256 (faster)"),
+        (Some("gpen_bfr_512"), "GPEN-BFR 512"),
+    ];
+    let chosen = snapshot.enhancer.as_deref();
+    let shown = CHOICES
+        .iter()
+        .find(|(id, _)| *id == chosen)
+        .map_or("Off", |(_, name)| name);
+    let label = ui.label(RichText::new("Face enhancer").color(MUTED).size(12.5));
+    egui::ComboBox::from_id_salt("face enhancer")
+        .selected_text(shown)
+        .show_ui(ui, |ui| {
+            for (id, name) in CHOICES {
+                if ui.selectable_label(id == chosen, name).clicked() && id != chosen {
+                    commands.push(Command::Enhancer(id.map(str::to_string)));
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    if chosen.is_some() {
+        let mut strength = snapshot.enhance_strength;
+        let slider = egui::Slider::new(&mut strength, 0..=100).suffix(" %");
+        if labelled_slider(ui, "Enhancer strength", slider) {
+            commands.push(Command::EnhanceStrength(strength));
+        }
+        let mut every = snapshot.enhance_every;
+        let slider = egui::Slider::new(&mut every, 1..=crate::state::MAX_ENHANCE_EVERY)
+            .prefix("every ")
+            .suffix(" frames");
+        if labelled_slider(ui, "Enhancer runs", slider) {
+            commands.push(Command::EnhanceEvery(every));
+        }
+        muted(
+            ui,
+            "Restores detail in the swapped face at a network run per face and frame; \
+             running it less often reuses its last answer in between.",
+        );
     }
 }
 

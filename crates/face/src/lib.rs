@@ -9,6 +9,7 @@ pub mod colour;
 pub mod detect;
 pub mod device_graph;
 pub mod device_path;
+pub mod enhance;
 pub mod error;
 pub mod keep;
 pub mod latent;

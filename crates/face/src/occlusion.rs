@@ -168,7 +168,7 @@ fn reflect101(i: i64, n: usize) -> usize {
 
 /// OpenCV's `GaussianBlur(src, (0, 0), sigma)` of a float plane: the kernel's size is
 /// `round(8σ + 1) | 1`, its taps `exp(−x² / 2σ²)` normalised in f64, the border reflect-101.
-fn gaussian_blur(src: &[f32], w: u32, h: u32, sigma: f64) -> Vec<f32> {
+pub(crate) fn gaussian_blur(src: &[f32], w: u32, h: u32, sigma: f64) -> Vec<f32> {
     let size = ((sigma * 8.0 + 1.0).round() as i64) | 1;
     let r = size / 2;
     let mut kernel: Vec<f64> = (0..size)

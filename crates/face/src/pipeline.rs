@@ -4,6 +4,7 @@
 //! came. Target identities are uploaded once into a shared library and chosen live.
 
 use crate::device_path::DevicePath;
+use crate::enhance::{self, Enhancer, EnhancerKind};
 use crate::keep::Keep;
 use crate::mapping;
 use crate::models::{Detector, Embedder, ModelError, Swapper};
@@ -105,6 +106,9 @@ pub struct FaceEngine {
     /// While a half-precision swapper runs, the full-precision one it replaced: taken back
     /// when the half-precision one gives values that are not numbers.
     full_precision: Mutex<Option<Swapper>>,
+    /// The face enhancers there are (each optional, at most one of each kind): a session
+    /// that chose one uses it while it is here.
+    enhancers: Mutex<Vec<Enhancer>>,
     faces: Mutex<HashMap<String, TargetFace>>,
     detect_every: u32,
     next_id: Mutex<u64>,
@@ -130,6 +134,7 @@ impl FaceEngine {
             occluder: Mutex::new(None),
             parser: Mutex::new(None),
             full_precision: Mutex::new(None),
+            enhancers: Mutex::new(Vec::new()),
             faces: Mutex::new(HashMap::new()),
             detect_every,
             next_id: Mutex::new(1),
@@ -153,6 +158,13 @@ impl FaceEngine {
         }
         if let Some(p) = lock(&self.parser).as_ref() {
             out.push_str(&format!(", parser {}", b(p.model().backend())));
+        }
+        for e in lock(&self.enhancers).iter() {
+            out.push_str(&format!(
+                ", enhancer {} {}",
+                e.kind().id(),
+                b(e.model().backend())
+            ));
         }
         if let Some(o) = lock(&self.device_graphs).as_ref() {
             out.push_str(&format!(
@@ -199,6 +211,24 @@ impl FaceEngine {
     /// Whether the face parser is there.
     pub fn has_parser(&self) -> bool {
         lock(&self.parser).is_some()
+    }
+
+    /// Give the engine a face enhancer (each may come after the engine, or never), replacing
+    /// one of the same kind. Sessions that chose its kind use it from their next frame.
+    pub fn add_enhancer(&self, enhancer: Enhancer) {
+        let mut all = lock(&self.enhancers);
+        all.retain(|e| e.kind() != enhancer.kind());
+        all.push(enhancer);
+    }
+
+    /// Take the enhancer of `kind` away.
+    pub fn remove_enhancer(&self, kind: EnhancerKind) {
+        lock(&self.enhancers).retain(|e| e.kind() != kind);
+    }
+
+    /// Whether the enhancer of `kind` is there.
+    pub fn has_enhancer(&self, kind: EnhancerKind) -> bool {
+        lock(&self.enhancers).iter().any(|e| e.kind() == kind)
     }
 
     /// Find the largest face in `img`, embed it and keep it under a new id.
@@ -291,6 +321,11 @@ impl FaceEngine {
             occlusion: false,
             colour_transfer: true,
             region_mask: false,
+            enhancer: None,
+            enhance_strength: enhance::DEFAULT_STRENGTH,
+            enhance_every: 1,
+            enhance_frame: 0,
+            enhanced: Vec::new(),
             max_faces: 1,
             pixel_boost: PixelBoost::X1,
             faces: Vec::new(),
@@ -334,8 +369,14 @@ pub struct StageTimes {
     pub detect_network: Duration,
     /// Of `networks`, the occlusion model's.
     pub occlude_network: Duration,
-    /// Of `networks`, the face parser's (the rest is the swapper's).
+    /// Of `networks`, the face parser's.
     pub parse_network: Duration,
+    /// The face enhancer: its crop, network (or the reuse of its last answer) and paste.
+    pub enhance: Duration,
+    /// Of `networks`, the face enhancer's (the rest is the swapper's).
+    pub enhance_network: Duration,
+    /// How many faces the enhancer's network restored (the others reused its answer).
+    pub enhance_runs: u64,
 }
 
 impl StageTimes {
@@ -357,6 +398,9 @@ impl StageTimes {
             detect_network: d(self.detect_network, earlier.detect_network),
             occlude_network: d(self.occlude_network, earlier.occlude_network),
             parse_network: d(self.parse_network, earlier.parse_network),
+            enhance: d(self.enhance, earlier.enhance),
+            enhance_network: d(self.enhance_network, earlier.enhance_network),
+            enhance_runs: self.enhance_runs.saturating_sub(earlier.enhance_runs),
         }
     }
 
@@ -369,6 +413,7 @@ impl StageTimes {
             + self.swap
             + self.parse
             + self.blend
+            + self.enhance
             + self.encode
     }
 
@@ -383,7 +428,8 @@ impl StageTimes {
             .saturating_sub(self.detect_network)
             .saturating_sub(self.occlude_network)
             .saturating_sub(self.parse_network)
-            .saturating_sub(self.embed);
+            .saturating_sub(self.embed)
+            .saturating_sub(self.enhance_network);
         self.per_frame_ms()
             .into_iter()
             .map(|(name, v)| match name {
@@ -392,6 +438,7 @@ impl StageTimes {
                 "parse" => (name, (v - ms(self.parse_network)).max(0.0)),
                 // Face mapping's embedder, counted whole as network time.
                 "embed" => (name, 0.0),
+                "enhance" => (name, (v - ms(self.enhance_network)).max(0.0)),
                 "swap" => (name, (v - ms(swap_network)).max(0.0)),
                 _ => (name, v),
             })
@@ -411,6 +458,7 @@ impl StageTimes {
             ("swap", ms(self.swap)),
             ("parse", ms(self.parse)),
             ("blend", ms(self.blend)),
+            ("enhance", ms(self.enhance)),
             ("encode", ms(self.encode)),
         ]
     }
@@ -420,6 +468,10 @@ impl StageTimes {
 /// frame, so an unbounded crowd (or a detector answering a patterned wall with dozens of
 /// faces) would stall the stream.
 pub const MAX_FACES: usize = 8;
+
+/// The most frames one enhancer answer is reused for: beyond a second at 30 fps the face has
+/// moved on from the detail it restored.
+pub const MAX_ENHANCE_EVERY: u32 = 30;
 
 /// Swaps the largest face in each frame to the chosen identity (as Deep-Live-Cam does unless
 /// asked for many faces), or every face up to [`MAX_FACES`]; passes frames through untouched
@@ -440,6 +492,19 @@ pub struct FaceSwapProcessor {
     /// Whether the swapped face is pasted only on the face parser's face regions, when the
     /// engine has the parser.
     region_mask: bool,
+    /// The face enhancer the session chose (off when `None`), applied while the engine has
+    /// it.
+    enhancer: Option<EnhancerKind>,
+    /// How much of the enhanced face shows, 0 to 100.
+    enhance_strength: u8,
+    /// The enhancer's network runs on every `enhance_every`th frame; the frames between
+    /// reuse its last answer.
+    enhance_every: u32,
+    /// Frames enhanced since the enhancer was chosen, to count off `enhance_every`.
+    enhance_frame: u64,
+    /// Per face (in the order of `faces`), the last network answer as what it added to its
+    /// crop, for the frames that reuse it.
+    enhanced: Vec<Option<Residual>>,
     /// How many faces each frame swaps, largest first: 1 (the default) or up to
     /// [`MAX_FACES`].
     max_faces: usize,
@@ -604,6 +669,135 @@ impl FaceSwapProcessor {
         Ok(Some(mask))
     }
 
+    /// Restore each swapped face with the enhancer `kind` (`None`, the default, turns it
+    /// off), as FaceFusion's face enhancer does after its swapper. It takes effect while the
+    /// engine has that enhancer.
+    pub fn set_enhancer(&mut self, kind: Option<EnhancerKind>) {
+        if kind != self.enhancer {
+            self.enhancer = kind;
+            self.enhance_frame = 0;
+            self.enhanced.clear();
+        }
+    }
+
+    /// The enhancer the session chose.
+    pub fn enhancer(&self) -> Option<EnhancerKind> {
+        self.enhancer
+    }
+
+    /// How much of the enhanced face shows over the swapped one, 0 to 100 (FaceFusion's
+    /// `face_enhancer_blend`, 80 by default); 0 leaves the swap as it was.
+    pub fn set_enhance_strength(&mut self, strength: u8) {
+        self.enhance_strength = strength.min(100);
+    }
+
+    pub fn enhance_strength(&self) -> u8 {
+        self.enhance_strength
+    }
+
+    /// Run the enhancer's network on every `n`th frame only (clamped to
+    /// 1..=[`MAX_ENHANCE_EVERY`]; 1, the default, runs it on every frame). The frames between
+    /// add what its last run added to each face's crop to the crop they cut, so the restored
+    /// detail follows the face while the network rests.
+    pub fn set_enhance_every(&mut self, n: u32) {
+        self.enhance_every = n.clamp(1, MAX_ENHANCE_EVERY);
+    }
+
+    pub fn enhance_every(&self) -> u32 {
+        self.enhance_every
+    }
+
+    /// The enhancer this frame applies: the session's choice while the engine has it and the
+    /// strength shows it.
+    fn active_enhancer(&self, engine: &FaceEngine) -> Option<EnhancerKind> {
+        self.enhancer
+            .filter(|&k| self.enhance_strength > 0 && engine.has_enhancer(k))
+    }
+
+    /// Restore face `index` (`face`) in the session's RGB frame, after its swap: the
+    /// enhancer's crop, its network (or its last answer's residual on the frames between),
+    /// pasted and blended with the session's strength inside [`enhance_area`].
+    fn enhance_one(
+        &mut self,
+        engine: &FaceEngine,
+        kind: EnhancerKind,
+        index: usize,
+        face: &Detection,
+    ) -> Result<(), ModelError> {
+        let t = Instant::now();
+        let size = kind.size();
+        let m = enhance::crop_transform(&face.kps, kind.template(), size)?;
+        let crop = enhance::warp_crop(&self.rgb, &m, size)?;
+        // FaceFusion's enhancer keeps what is in front of the face too: XSeg on its own crop,
+        // the minimum of that and the box mask.
+        let occluding = Instant::now();
+        let occluded = self.crop_occlusion(engine, &crop)?;
+        let occluding = occluding.elapsed();
+        let mut enhancers = lock(&engine.enhancers);
+        let Some(enhancer) = enhancers.iter_mut().find(|e| e.kind() == kind) else {
+            return Ok(());
+        };
+        if self.enhanced.len() <= index {
+            self.enhanced.resize_with(index + 1, || None);
+        }
+        let due = self
+            .enhance_frame
+            .is_multiple_of(u64::from(self.enhance_every.max(1)));
+        let kept = self.enhanced[index].as_ref().filter(|r| r.kind == kind);
+        let restored = match kept {
+            Some(residual) if !due => residual.added_to(&crop)?,
+            _ => {
+                let before = enhancer.run_time;
+                let restored = enhancer.enhance(&crop)?;
+                let network = enhancer.run_time.saturating_sub(before);
+                self.times.enhance_network += network;
+                self.times.networks += network;
+                self.times.enhance_runs += 1;
+                self.enhanced[index] = Some(Residual::between(kind, &crop, &restored));
+                restored
+            }
+        };
+        let mask = match occluded {
+            Some(face) => std::borrow::Cow::Owned(
+                enhancer
+                    .mask()
+                    .iter()
+                    .zip(face)
+                    .map(|(b, f)| b.min(f))
+                    .collect(),
+            ),
+            None => std::borrow::Cow::Borrowed(enhancer.mask()),
+        };
+        enhance::paste_blend(&mut self.rgb, &restored, &mask, &m, self.enhance_strength)?;
+        drop(enhancers);
+        self.times.enhance += t.elapsed().saturating_sub(occluding);
+        Ok(())
+    }
+
+    /// XSeg's face mask of the enhancer's `crop` in crop pixels, when the occlusion mask is
+    /// on and the engine has its model (timed as the occlusion mask's).
+    fn crop_occlusion(
+        &mut self,
+        engine: &FaceEngine,
+        crop: &RgbImage,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        if !self.occlusion {
+            return Ok(None);
+        }
+        let mut occluder = lock(&engine.occluder);
+        let Some(occluder) = occluder.as_mut() else {
+            return Ok(None);
+        };
+        let t = Instant::now();
+        let before = occluder.run_time;
+        let face = occluder.face_mask(crop)?;
+        self.times.occlude += t.elapsed();
+        let network = occluder.run_time.saturating_sub(before);
+        self.times.occlude_network += network;
+        self.times.networks += network;
+        Ok(Some(face))
+    }
+
     /// Match the swapped face's colours to the frame's lighting (the default), or paste the
     /// swapper's colours as they are.
     pub fn set_colour_transfer(&mut self, on: bool) {
@@ -640,6 +834,7 @@ impl FaceSwapProcessor {
         self.smoother.reset();
         self.faces.clear();
         self.wears.clear();
+        self.enhanced.clear();
     }
 
     /// The uploaded face `id`, or why not.
@@ -733,6 +928,7 @@ impl FaceSwapProcessor {
                 &face,
                 128,
                 align::Template::Arcface128,
+                None,
                 &mut self.rgb,
             )?;
             let t = Instant::now();
@@ -774,8 +970,10 @@ impl FaceSwapProcessor {
         }
         let latent = self.latent.clone();
         let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
+        let on_device = self.device.is_some() && self.active_enhancer(&engine).is_none();
         let mut outcome = self.swap_locked(&engine, frame, &mut models, latent.as_ref());
         if let Err(e) = &outcome
+            && on_device
             && self.device.take().is_some()
         {
             // Nothing is written into the frame before a failure: the CPU path takes it,
@@ -812,11 +1010,17 @@ impl FaceSwapProcessor {
     ) -> Result<(), ModelError> {
         let size = models.swapper.size() * self.pixel_boost.factor();
         let template = models.swapper.spec().template;
+        // The device graphs are made for the swapper's own crop on the ArcFace template; the
+        // enhancer runs on the CPU path, so with it on a session's frames take that path.
+        let enhance = self.active_enhancer(engine);
+        let on_device = self.device.as_ref().is_some_and(|d| d.crop() == size)
+            && template == align::Template::Arcface128
+            && enhance.is_none();
         // The detector reads the frame as it comes; between detections the faces are known
         // (and smoothed before any pixel is read).
         if self.tracker.needs_detection() {
             let t = Instant::now();
-            let faces = match self.device.as_mut() {
+            let faces = match self.device.as_mut().filter(|_| on_device) {
                 Some(device) => {
                     let (blob, placement) = device.letterbox(&frame.image)?;
                     models.detector.detect_blob(blob, &placement)?
@@ -843,9 +1047,8 @@ impl FaceSwapProcessor {
         if self.faces.is_empty() || identities.len() != self.faces.len() {
             return Ok(());
         }
-        // The device graphs are made for the swapper's own crop on the ArcFace template.
-        let on_device = self.device.as_ref().is_some_and(|d| d.crop() == size)
-            && template == align::Template::Arcface128;
+        // A face's last enhancer answer is kept only while there are as many faces.
+        self.enhanced.truncate(self.faces.len());
         if on_device {
             // Each face reads the frame as the faces before it left it; the frame takes the
             // result once every face is done.
@@ -878,8 +1081,18 @@ impl FaceSwapProcessor {
         if self.rgb.width() != w || self.rgb.height() != h {
             self.rgb = RgbImage::new(w, h);
         }
-        for face in &self.faces {
-            rgb_around(&frame.image, face, size, template, &mut self.rgb)?;
+        // With the enhancer on, each face's neighbourhood also holds the enhancer's crop and
+        // everything its paste may change (FaceFusion's paste area, larger than the box).
+        let areas = self
+            .faces
+            .iter()
+            .map(|face| match enhance {
+                Some(kind) => enhance_area(face, kind, w, h),
+                None => Ok(None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (face, area) in self.faces.iter().zip(&areas) {
+            rgb_around(&frame.image, face, size, template, *area, &mut self.rgb)?;
         }
         self.times.decode += t.elapsed();
         // Each box's pixels as they came, for finding the changed ones; the pastes then work
@@ -888,19 +1101,29 @@ impl FaceSwapProcessor {
         let originals: Vec<(ChangedRect, Vec<u8>)> = self
             .faces
             .iter()
-            .filter_map(|face| ChangedRect::new(face.bbox, w, h))
+            .zip(&areas)
+            .filter_map(|(face, area)| ChangedRect::around(face.bbox, *area, w, h))
             .map(|rect| (rect, rect.copy_of(&self.rgb)))
             .collect();
         self.times.blend += t.elapsed();
         let faces = std::mem::take(&mut self.faces);
-        let swapped = faces
-            .iter()
-            .zip(&identities)
-            .try_for_each(|(face, latent)| {
-                self.swap_one(engine, models, latent, face, size, template)
-            });
+        let swapped =
+            faces
+                .iter()
+                .zip(&identities)
+                .enumerate()
+                .try_for_each(|(i, (face, latent))| {
+                    self.swap_one(engine, models, latent, face, size, template)?;
+                    match enhance {
+                        Some(kind) => self.enhance_one(engine, kind, i, face),
+                        None => Ok(()),
+                    }
+                });
         self.faces = faces;
         swapped?;
+        if enhance.is_some() {
+            self.enhance_frame += 1;
+        }
         let t = Instant::now();
         for (rect, original) in &originals {
             rect.write(&mut frame.image, original, &self.rgb)?;
@@ -1049,6 +1272,7 @@ fn rgb_around(
     face: &Detection,
     size: u32,
     template: align::Template,
+    extra: Option<(u32, u32, u32, u32)>,
     out: &mut RgbImage,
 ) -> Result<(), FaceError> {
     let (w, h) = (image.width(), image.height());
@@ -1071,6 +1295,9 @@ fn rgb_around(
     let mut y1 = clamp(by1.ceil() + 3.0, h);
     if let Some(r) = ChangedRect::new(face.bbox, w, h) {
         (x0, y0, x1, y1) = (x0.min(r.x0), y0.min(r.y0), x1.max(r.x1), y1.max(r.y1));
+    }
+    if let Some((ax0, ay0, ax1, ay1)) = extra {
+        (x0, y0, x1, y1) = (x0.min(ax0), y0.min(ay0), x1.max(ax1), y1.max(ay1));
     }
     let (x0, y0) = (x0 & !1, y0 & !1);
     let (x1, y1) = (((x1 + 1) & !1).min(w), ((y1 + 1) & !1).min(h));
@@ -1108,6 +1335,27 @@ impl ChangedRect {
         let y0 = clamp(bbox[1].floor(), h) & !1;
         let x1 = ((clamp(bbox[2].ceil() + 1.0, w) + 1) & !1).min(w);
         let y1 = ((clamp(bbox[3].ceil() + 1.0, h) + 1) & !1).min(h);
+        (x1 > x0 && y1 > y0).then_some(ChangedRect { x0, y0, x1, y1 })
+    }
+
+    /// The rectangle around a face's box and `area` (what else a face's processing may
+    /// change, inside the frame), even-aligned.
+    fn around(
+        bbox: [f32; 4],
+        area: Option<(u32, u32, u32, u32)>,
+        w: u32,
+        h: u32,
+    ) -> Option<ChangedRect> {
+        let boxed = ChangedRect::new(bbox, w, h);
+        let Some((ax0, ay0, ax1, ay1)) = area.filter(|a| a.2 <= w && a.3 <= h) else {
+            return boxed;
+        };
+        let (mut x0, mut y0, mut x1, mut y1) = (ax0, ay0, ax1, ay1);
+        if let Some(r) = boxed {
+            (x0, y0, x1, y1) = (x0.min(r.x0), y0.min(r.y0), x1.max(r.x1), y1.max(r.y1));
+        }
+        let (x0, y0) = (x0 & !1, y0 & !1);
+        let (x1, y1) = (((x1 + 1) & !1).min(w), ((y1 + 1) & !1).min(h));
         (x1 > x0 && y1 > y0).then_some(ChangedRect { x0, y0, x1, y1 })
     }
 
@@ -1189,6 +1437,65 @@ impl ChangedRect {
             }
         }
         Ok(())
+    }
+}
+
+/// The frame pixels the enhancer of `kind` reads and may change for `face`: FaceFusion's
+/// paste area of its crop, with the two pixels around it its bilinear taps reach.
+fn enhance_area(
+    face: &Detection,
+    kind: EnhancerKind,
+    w: u32,
+    h: u32,
+) -> Result<Option<(u32, u32, u32, u32)>, FaceError> {
+    let m = enhance::crop_transform(&face.kps, kind.template(), kind.size())?;
+    Ok(
+        enhance::paste_area(&m, kind.size(), w, h).map(|(x0, y0, x1, y1)| {
+            (
+                x0.saturating_sub(2),
+                y0.saturating_sub(2),
+                x1.saturating_add(2).min(w),
+                y1.saturating_add(2).min(h),
+            )
+        }),
+    )
+}
+
+/// What the enhancer's network added to one face's crop (`restored − crop`, per value),
+/// added to the crop of a frame that reuses it.
+struct Residual {
+    kind: EnhancerKind,
+    delta: Vec<i16>,
+}
+
+impl Residual {
+    fn between(kind: EnhancerKind, crop: &RgbImage, restored: &RgbImage) -> Residual {
+        let delta = restored
+            .data()
+            .iter()
+            .zip(crop.data())
+            .map(|(&r, &c)| i16::from(r) - i16::from(c))
+            .collect();
+        Residual { kind, delta }
+    }
+
+    fn added_to(&self, crop: &RgbImage) -> Result<RgbImage, FaceError> {
+        if crop.data().len() != self.delta.len() {
+            return Err(FaceError::Shape(format!(
+                "a residual of {} values for a {}x{} crop",
+                self.delta.len(),
+                crop.width(),
+                crop.height()
+            )));
+        }
+        let data = crop
+            .data()
+            .iter()
+            .zip(&self.delta)
+            .map(|(&c, &d)| (i16::from(c) + d).clamp(0, 255) as u8)
+            .collect();
+        RgbImage::from_data(crop.width(), crop.height(), data)
+            .map_err(|e| FaceError::Shape(e.to_string()))
     }
 }
 
@@ -1274,6 +1581,24 @@ impl VideoProcessor for FaceSwapProcessor {
                 self.set_pixel_boost(boost);
                 return Ok(());
             }
+            VideoSetting::Enhancer(id) => {
+                let kind = match id.as_deref() {
+                    None => None,
+                    Some(id) => Some(EnhancerKind::from_id(id).ok_or_else(|| {
+                        format!("no face enhancer {id:?}: gfpgan_1.4, gpen_bfr_256 or gpen_bfr_512")
+                    })?),
+                };
+                self.set_enhancer(kind);
+                return Ok(());
+            }
+            VideoSetting::EnhancerStrength(strength) => {
+                self.set_enhance_strength(*strength);
+                return Ok(());
+            }
+            VideoSetting::EnhanceEvery(n) => {
+                self.set_enhance_every(*n);
+                return Ok(());
+            }
         };
         match face_id {
             None => self.set_target(None),
@@ -1341,7 +1666,15 @@ mod tests {
             };
             let mut around = RgbImage::new(640, 360);
             around.data_mut().fill(0xab);
-            rgb_around(&frame, &face, 128, align::Template::Arcface128, &mut around).unwrap();
+            rgb_around(
+                &frame,
+                &face,
+                128,
+                align::Template::Arcface128,
+                None,
+                &mut around,
+            )
+            .unwrap();
             let (ours, _) = align::align_crop(&around, &face.kps, 128).unwrap();
             let (theirs, _) = align::align_crop(&full, &face.kps, 128).unwrap();
             assert!(ours == theirs, "crop at ({cx}, {cy}) {degrees}°");

@@ -6,6 +6,7 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
+use studio_face::enhance::{Enhancer, EnhancerKind};
 use studio_face::occlusion::{Occluder, face_mask, prepare};
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_face::standin::textured;
@@ -249,6 +250,44 @@ fn with_the_occlusion_mask_the_occluder_stays_as_it_came() {
         changed > 500,
         "only {changed} pixels swapped with the mask on"
     );
+}
+
+/// With the face enhancer on too, the enhancer keeps the occluder as the swap does (FaceFusion
+/// gives its enhancer the occlusion mask as well): the occluder still leaves as it came.
+#[test]
+fn with_the_enhancer_on_the_occluder_still_stays_as_it_came() {
+    let (img, square) = occluded_frame();
+    let input = img.to_i420();
+    let [x0, y0, x1, y1] = inner(square);
+    let with = engine(true);
+    // The GFPGAN stand-in is the one that changes saturated green (the GPEN ones clip it
+    // back to itself).
+    let kind = EnhancerKind::Gfpgan14;
+    let path = models_dir().join(format!("{}.onnx", kind.id()));
+    with.add_enhancer(Enhancer::load(&path, kind, &tract()).unwrap());
+    let target = with.add_face(&textured(320, 240, 7)).unwrap();
+    let mut p = with.processor();
+    p.apply(&VideoSetting::Occlusion(true)).unwrap();
+    p.apply(&VideoSetting::Enhancer(Some(kind.id().into())))
+        .unwrap();
+    p.apply(&VideoSetting::Face(Some(target.id))).unwrap();
+    let out = p.process(VideoFrame {
+        seq: 0,
+        capture: Timestamp(0),
+        image: input.clone(),
+    });
+    assert_eq!(p.last_error(), None);
+    assert_eq!(p.times().enhance_runs, 1);
+    let (yi, _, _) = input.planes();
+    let (yo, _, _) = out.image.planes();
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = (y * 640 + x) as usize;
+            assert_eq!(yo[i], yi[i], "luma ({x},{y}) of the occluder changed");
+        }
+    }
+    let changed = yi.iter().zip(yo).filter(|(a, b)| a != b).count();
+    assert!(changed > 500, "only {changed} pixels changed");
 }
 
 /// The occlusion mask's own cost per frame outside the network (its pre- and post-processing

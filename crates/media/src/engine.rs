@@ -31,6 +31,14 @@ pub enum VideoSetting {
     PixelBoost(u32),
     /// Run this swapper (a model id); the processor's owner loads it.
     Swapper(String),
+    /// Restore the swapped face with this face enhancer (a model id such as `gfpgan_1.4`);
+    /// `None` turns it off (the default).
+    Enhancer(Option<String>),
+    /// How much of the enhanced face shows over the swapped one, 0 to 100 (80 by default).
+    EnhancerStrength(u8),
+    /// Run the enhancer's network on every Nth frame only (1, the default, runs it on every
+    /// frame); the frames between reuse its last answer.
+    EnhanceEvery(u32),
 }
 
 /// A live setting for an audio processor.

@@ -42,6 +42,14 @@ pub enum Control {
     /// `formant` (±[`VOICE_FORMANT_RANGE`]), on top of the voice's own settings, for every
     /// voice from now on.
     VoiceShift { key: f32, formant: f32 },
+    /// Restore the swapped face with this face enhancer (one of
+    /// [`crate::config::ENHANCER_MODEL_IDS`]), or not (`None`, the default).
+    Enhancer { model: Option<String> },
+    /// How much of the enhanced face shows over the swapped one, 0 to 100 (80 by default).
+    EnhancerStrength { strength: u8 },
+    /// Run the enhancer's network on every `frames`th frame only (1, the default, runs it
+    /// on every frame); the frames between reuse its last answer.
+    EnhanceEvery { frames: u32 },
 }
 
 /// The most pairs [`Control::MapPeople`] holds: each person is a swap on every frame they
@@ -96,6 +104,9 @@ impl Control {
         match self {
             Control::Occlusion { on: true } => Some(crate::config::OCCLUSION_MODEL_ID),
             Control::RegionMask { on: true } => Some(crate::config::PARSER_MODEL_ID),
+            Control::Enhancer { model: Some(model) } => crate::config::ENHANCER_MODEL_IDS
+                .into_iter()
+                .find(|id| id == model),
             _ => None,
         }
     }
@@ -112,7 +123,10 @@ impl Control {
             | Control::Occlusion { .. }
             | Control::RegionMask { .. }
             | Control::AllFaces { .. }
-            | Control::MapPeople { .. } => Some(crate::Role::Video),
+            | Control::MapPeople { .. }
+            | Control::Enhancer { .. }
+            | Control::EnhancerStrength { .. }
+            | Control::EnhanceEvery { .. } => Some(crate::Role::Video),
             Control::PixelBoost { .. } | Control::Swapper { .. } => Some(crate::Role::Video),
         }
     }
@@ -156,6 +170,13 @@ pub struct LiveSettings {
     /// The voice shift's key and formant, in semitones.
     #[serde(default)]
     pub voice_shift: Option<(f32, f32)>,
+    /// The face enhancer's model id, `None` while it is off.
+    #[serde(default)]
+    pub enhancer: Option<String>,
+    #[serde(default)]
+    pub enhancer_strength: Option<u8>,
+    #[serde(default)]
+    pub enhance_every: Option<u32>,
 }
 
 impl LiveSettings {
@@ -175,6 +196,45 @@ impl LiveSettings {
             Control::PixelBoost { factor } => self.pixel_boost = Some(*factor),
             Control::Swapper { model_id } => self.swapper = Some(model_id.clone()),
             Control::VoiceShift { key, formant } => self.voice_shift = Some((*key, *formant)),
+            Control::Enhancer { model } => self.enhancer = model.clone(),
+            Control::EnhancerStrength { strength } => self.enhancer_strength = Some(*strength),
+            Control::EnhanceEvery { frames } => self.enhance_every = Some(*frames),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_enhancer_needs_its_own_model_and_reads_as_plain_json() {
+        let on = Control::Enhancer {
+            model: Some("gpen_bfr_256".into()),
+        };
+        assert_eq!(on.needs_model(), Some("gpen_bfr_256"));
+        assert_eq!(on.role(), Some(crate::Role::Video));
+        let unknown = Control::Enhancer {
+            model: Some("codeformer".into()),
+        };
+        assert_eq!(unknown.needs_model(), None, "not a model the config lists");
+        assert_eq!(Control::Enhancer { model: None }.needs_model(), None);
+        let json = serde_json::to_value(&on).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "enhancer", "model": "gpen_bfr_256"})
+        );
+        let strength: Control =
+            serde_json::from_str(r#"{"type":"enhancer_strength","strength":60}"#).unwrap();
+        assert_eq!(strength, Control::EnhancerStrength { strength: 60 });
+        let mut live = LiveSettings::default();
+        for c in [on, strength, Control::EnhanceEvery { frames: 3 }] {
+            live.apply(&c);
+        }
+        assert_eq!(live.enhancer.as_deref(), Some("gpen_bfr_256"));
+        assert_eq!(
+            (live.enhancer_strength, live.enhance_every),
+            (Some(60), Some(3))
+        );
     }
 }

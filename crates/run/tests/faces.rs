@@ -1,8 +1,8 @@
 //! A video server without face models, asked by the run to fetch them (`studio run --face
 //! PHOTO --fetch-models` on pods): `POST /v1/models/{id}` for each, progress on its status, and
 //! the face worn once its engine has loaded them; with the occlusion and region masks on,
-//! their models too, which the running engine takes up when they arrive. The models come from
-//! a loopback file server.
+//! their models too, and the chosen face enhancer's, which the running engine takes up when
+//! they arrive. The models come from a loopback file server.
 
 #[path = "../../models/tests/support/file_server.rs"]
 mod file_server;
@@ -15,6 +15,9 @@ use studio_client::ServerClient;
 use studio_proto::Role;
 use studio_proto::api::{ModelState, error_code};
 use studio_proto::config::{FACE_MODEL_IDS, OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
+
+/// The face enhancer the masks' test also turns on (its stand-in is the smallest).
+const ENHANCER: &str = "gpen_bfr_256";
 use studio_proto::control::Control;
 use studio_run::controls::LiveControls;
 use studio_run::faces::{FacePhoto, wear};
@@ -28,7 +31,7 @@ fn video_server(dir: &Path, files: &FileServer) -> support::ServerProcess {
         files.serve(name, bytes);
         files.url(name)
     });
-    for id in [OCCLUSION_MODEL_ID, PARSER_MODEL_ID] {
+    for id in [OCCLUSION_MODEL_ID, PARSER_MODEL_ID, ENHANCER] {
         let file = format!("{id}.onnx");
         let model = std::fs::read(support::standin_models().join(&file)).unwrap();
         let sha: String = <sha2::Sha256 as sha2::Digest>::digest(&model)
@@ -114,13 +117,19 @@ async fn with_the_masks_on_their_models_are_fetched_and_taken_up() {
     let controls = Arc::new(LiveControls::default());
     controls.set(Role::Video, Control::Occlusion { on: true });
     controls.set(Role::Video, Control::RegionMask { on: true });
+    controls.set(
+        Role::Video,
+        Control::Enhancer {
+            model: Some(ENHANCER.into()),
+        },
+    );
 
     wear(&client, &photo, &controls, true).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
         let status = client.status().await.unwrap();
         let both = status.engine.contains("occluder") && status.engine.contains("parser");
-        if both || std::time::Instant::now() > deadline {
+        if both && status.engine.contains(ENHANCER) || std::time::Instant::now() > deadline {
             break status;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -130,8 +139,15 @@ async fn with_the_masks_on_their_models_are_fetched_and_taken_up() {
         "{}",
         status.engine
     );
+    assert!(
+        status
+            .engine
+            .contains(&format!("enhancer {ENHANCER} tract")),
+        "{}",
+        status.engine
+    );
     assert!(!status.engine.contains("waits"), "{}", status.engine);
-    for id in [OCCLUSION_MODEL_ID, PARSER_MODEL_ID] {
+    for id in [OCCLUSION_MODEL_ID, PARSER_MODEL_ID, ENHANCER] {
         let model = status.models.iter().find(|m| m.id == id);
         assert_eq!(model.map(|m| m.state), Some(ModelState::Ready), "{id}");
         assert_eq!(files.requests(&format!("{id}.onnx")).len(), 1, "{id}");

@@ -2,7 +2,9 @@
 //! `--faces N`, all swapped), on the chosen backend and models, as a table or JSON (the app's
 //! `studio bench video` runs this). With `--occlusion` the occlusion mask is on, its model
 //! (`xseg_1.onnx`) read from the same folder, and its cost shows as the `occlude` stage; with
-//! `--region-mask` the face parser (`bisenet_resnet_34.onnx`) runs, shown as `parse`. With `--device-graphs` the same session
+//! `--region-mask` the face parser (`bisenet_resnet_34.onnx`) runs, shown as `parse`; with
+//! `--enhancer NAME` that face enhancer (`NAME.onnx`) restores each swapped face, shown as
+//! `enhance` (its network every `--enhance-every` frames). With `--device-graphs` the same session
 //! runs a second time with its pre- and post-processing as graphs on the models' backend and
 //! device (`studio_face::device_path`), and both are printed with the graphs' time per stage
 //! as a share of the CPU path's.
@@ -32,6 +34,12 @@ pub struct VideoBenchArgs {
     pub occlusion: bool,
     /// Turn the region mask on (its face parser `bisenet_resnet_34.onnx` beside the others).
     pub region_mask: bool,
+    /// Turn this face enhancer on (its model `<id>.onnx` beside the others).
+    pub enhancer: Option<String>,
+    /// The enhancer's strength, 0 to 100.
+    pub enhance_strength: u8,
+    /// Run the enhancer's network every this many frames.
+    pub enhance_every: u32,
     /// Faces in the picture, all of them swapped (1 to [`MAX_FACES`]).
     pub faces: u32,
     /// Also time the session with its pre- and post-processing as graphs.
@@ -100,12 +108,23 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
     if !(1..=MAX_FACES).contains(&wanted) {
         bail!("--faces is 1 to {MAX_FACES}, not {}", args.faces);
     }
+    let enhancer = match args.enhancer.as_deref() {
+        None => None,
+        Some(id) => Some(MaskModel::enhancer(id).with_context(|| {
+            format!("--enhancer is gfpgan_1.4, gpen_bfr_256 or gpen_bfr_512, not {id:?}")
+        })?),
+    };
+    let max_every = studio_face::pipeline::MAX_ENHANCE_EVERY;
+    if !(1..=max_every).contains(&args.enhance_every) || args.enhance_strength > 100 {
+        bail!("--enhance-every is 1 to {max_every} and --enhance-strength 0 to 100");
+    }
     let masks: Vec<MaskModel> = [
         (MaskModel::Occlusion, args.occlusion),
         (MaskModel::Regions, args.region_mask),
     ]
     .into_iter()
     .filter_map(|(mask, on)| on.then_some(mask))
+    .chain(enhancer)
     .collect();
     let dir = models_dir(&args.models, &masks)?;
     let options = ModelOptions {
@@ -188,6 +207,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             obj.insert((*name).into(), (*ms).into());
         }
         obj.insert("frames".into(), t.frames.into());
+        obj.insert("enhance_runs".into(), t.enhance_runs.into());
         obj.insert("width".into(), 1280.into());
         obj.insert("height".into(), 720.into());
         obj.insert("networks_ms".into(), networks_ms.into());
@@ -256,6 +276,12 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         println!(
             "  source embedding (once per target face): {embed_once_ms:.1} ms; load {load_ms:.0} ms"
         );
+        if let Some(id) = &args.enhancer {
+            println!(
+                "  enhancer {id}: network {} times in {} frames, strength {}",
+                t.enhance_runs, t.frames, args.enhance_strength
+            );
+        }
         if let Some((g, g_wall, on)) = &on_graphs {
             println!(
                 "pre- and post-processing as graphs ({on}): {:.2} fps",
@@ -320,6 +346,12 @@ fn time_session(
         .map_err(anyhow::Error::msg)?;
     p.apply(&VideoSetting::PixelBoost(args.pixel_boost))
         .map_err(|e| anyhow::anyhow!("--pixel-boost: {e}"))?;
+    p.apply(&VideoSetting::Enhancer(args.enhancer.clone()))
+        .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::EnhancerStrength(args.enhance_strength))
+        .map_err(anyhow::Error::msg)?;
+    p.apply(&VideoSetting::EnhanceEvery(args.enhance_every))
+        .map_err(anyhow::Error::msg)?;
     p.set_max_faces(args.faces as usize);
     let frame = |seq: u64| VideoFrame {
         seq,

@@ -153,6 +153,30 @@ impl Engine {
             (Engine::Video(p), Control::ColourTransfer { on }) => {
                 p.apply(&VideoSetting::ColourTransfer(*on))
             }
+            (Engine::Video(p), Control::Enhancer { model }) => {
+                if let Some(model) = model
+                    && !studio_proto::config::ENHANCER_MODEL_IDS.contains(&model.as_str())
+                {
+                    return Err(format!(
+                        "no face enhancer {model:?}: one of {}",
+                        studio_proto::config::ENHANCER_MODEL_IDS.join(", ")
+                    ));
+                }
+                p.apply(&VideoSetting::Enhancer(model.clone()))
+            }
+            (Engine::Video(p), Control::EnhancerStrength { strength }) => {
+                if *strength > 100 {
+                    return Err(format!("the strength is 0 to 100, not {strength}"));
+                }
+                p.apply(&VideoSetting::EnhancerStrength(*strength))
+            }
+            (Engine::Video(p), Control::EnhanceEvery { frames }) => {
+                let max = studio_face::pipeline::MAX_ENHANCE_EVERY;
+                if !(1..=max).contains(frames) {
+                    return Err(format!("enhance every 1 to {max} frames, not {frames}"));
+                }
+                p.apply(&VideoSetting::EnhanceEvery(*frames))
+            }
             (Engine::Audio(p), Control::PassThrough { active }) => {
                 p.apply(&AudioSetting::PassThrough(*active))
             }

@@ -1,5 +1,6 @@
-//! The face engine's optional mask models: the occlusion model (`xseg_1`) and the face parser
-//! (`bisenet_resnet_34`). The engine runs without them; one already on disk comes with the
+//! The face engine's optional models: the occlusion model (`xseg_1`), the face parser
+//! (`bisenet_resnet_34`) and the face enhancers (`gfpgan_1.4`, `gpen_bfr_256`,
+//! `gpen_bfr_512`). The engine runs without them; one already on disk comes with the
 //! engine, and one that arrives later (fetched with `POST /v1/models/{id}`, its SHA-256
 //! matched) is given to the running engine.
 
@@ -7,6 +8,7 @@ use crate::registry::Registry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use studio_face::enhance::{Enhancer, EnhancerKind};
 use studio_face::models::ModelError;
 use studio_face::occlusion::Occluder;
 use studio_face::parser::FaceParser;
@@ -15,17 +17,21 @@ use studio_infer::ModelOptions;
 use studio_models::Cached;
 use studio_proto::config::{OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
 
-/// One optional mask model.
+/// One optional model of the face engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaskModel {
     Occlusion,
     Regions,
+    /// A face enhancer, which restores the swapped face rather than masking it; it comes to
+    /// the engine the same way.
+    Enhancer(EnhancerKind),
 }
 
-/// A mask model loaded, ready for the engine.
+/// An optional model loaded, ready for the engine.
 pub enum LoadedMask {
     Occluder(Occluder),
     Parser(FaceParser),
+    Enhancer(Enhancer),
 }
 
 impl LoadedMask {
@@ -33,26 +39,40 @@ impl LoadedMask {
         match self {
             LoadedMask::Occluder(o) => engine.set_occluder(Some(o)),
             LoadedMask::Parser(p) => engine.set_parser(Some(p)),
+            LoadedMask::Enhancer(e) => engine.add_enhancer(e),
         }
     }
 }
 
 impl MaskModel {
-    pub const ALL: [MaskModel; 2] = [MaskModel::Occlusion, MaskModel::Regions];
+    pub const ALL: [MaskModel; 5] = [
+        MaskModel::Occlusion,
+        MaskModel::Regions,
+        MaskModel::Enhancer(EnhancerKind::Gfpgan14),
+        MaskModel::Enhancer(EnhancerKind::GpenBfr256),
+        MaskModel::Enhancer(EnhancerKind::GpenBfr512),
+    ];
+
+    /// The face enhancer whose `models` id is `id`.
+    pub fn enhancer(id: &str) -> Option<MaskModel> {
+        EnhancerKind::from_id(id).map(MaskModel::Enhancer)
+    }
 
     /// Its `models` id, also its file's stem.
     pub fn id(self) -> &'static str {
         match self {
             MaskModel::Occlusion => OCCLUSION_MODEL_ID,
             MaskModel::Regions => PARSER_MODEL_ID,
+            MaskModel::Enhancer(kind) => kind.id(),
         }
     }
 
-    /// The mask it makes, for messages.
+    /// What it does, for messages.
     pub fn mask(self) -> &'static str {
         match self {
             MaskModel::Occlusion => "occlusion mask",
             MaskModel::Regions => "region mask",
+            MaskModel::Enhancer(_) => "face enhancer",
         }
     }
 
@@ -61,6 +81,7 @@ impl MaskModel {
         match self {
             MaskModel::Occlusion => engine.has_occluder(),
             MaskModel::Regions => engine.has_parser(),
+            MaskModel::Enhancer(kind) => engine.has_enhancer(kind),
         }
     }
 
@@ -69,6 +90,9 @@ impl MaskModel {
         let loaded = match self {
             MaskModel::Occlusion => Occluder::load(path, options).map(LoadedMask::Occluder),
             MaskModel::Regions => FaceParser::load(path, options).map(LoadedMask::Parser),
+            MaskModel::Enhancer(kind) => {
+                Enhancer::load(path, kind, options).map(LoadedMask::Enhancer)
+            }
         };
         if let Err(e) = &loaded {
             tracing::error!(
@@ -160,7 +184,12 @@ impl MaskModel {
 /// The running engine's state: its networks, and the mask models it still waits for.
 pub fn ready_state(registry: &Registry, engine: &FaceEngine) -> String {
     let mut state = format!("ready: {}", engine.backends());
-    for mask in MaskModel::ALL {
+    // The enhancers are alternatives a session picks, each fetched when picked: one not
+    // there is not something the engine waits for.
+    let masks = MaskModel::ALL
+        .into_iter()
+        .filter(|m| !matches!(m, MaskModel::Enhancer(_)));
+    for mask in masks {
         if !mask.is_in(engine) && mask.configured(registry) {
             state.push_str(&mask.waiting_note());
         }

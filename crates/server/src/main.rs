@@ -143,6 +143,16 @@ struct BenchArgs {
     /// Video: with the region mask on (bisenet_resnet_34.onnx beside the other models).
     #[arg(long)]
     region_mask: bool,
+    /// Video: with a face enhancer on (`gfpgan_1.4`, `gpen_bfr_256` or `gpen_bfr_512`, its
+    /// `<name>.onnx` beside the other models).
+    #[arg(long, value_name = "NAME")]
+    enhancer: Option<String>,
+    /// Video: the enhancer's strength, 0 to 100.
+    #[arg(long, default_value_t = 80)]
+    enhance_strength: u8,
+    /// Video: run the enhancer's network every this many frames (1 to 30).
+    #[arg(long, default_value_t = 1)]
+    enhance_every: u32,
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long, default_value_t = 1)]
     faces: u32,
@@ -190,6 +200,9 @@ fn bench_main() {
             occlusion: args.occlusion,
             faces: args.faces,
             region_mask: args.region_mask,
+            enhancer: args.enhancer,
+            enhance_strength: args.enhance_strength,
+            enhance_every: args.enhance_every,
             device_graphs: args.device_graphs,
             swapper: args.swapper,
             pixel_boost: args.pixel_boost,

@@ -348,6 +348,40 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         SessionEvent::Video(back) => assert_ne!(back.image, frame.image, "swapped by HyperSwap"),
         other => panic!("expected a frame, got {other:?}"),
     }
+    // The face enhancer, on the stand-in GPEN-BFR 256 beside the other models; a name that
+    // is not one of the enhancers is refused, the choice before it kept.
+    session.sender.send_control(Control::Enhancer {
+        model: Some("gpen_bfr_256".into()),
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_control(Control::Enhancer {
+        model: Some("codeformer".into()),
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => {
+            let error = ack.error.expect("refused");
+            assert!(error.contains("gpen_bfr_256"), "{error}");
+        }
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session
+        .sender
+        .send_control(Control::EnhancerStrength { strength: 60 });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    session.sender.send_video(VideoFrame {
+        seq: 6,
+        ..frame.clone()
+    });
+    match next(&mut session.events).await {
+        SessionEvent::Video(back) => assert_ne!(back.image, frame.image, "still swapped"),
+        other => panic!("expected a frame, got {other:?}"),
+    }
     let health = http
         .get(format!("{}/v1/health", server.url))
         .send()
@@ -373,4 +407,10 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         "hyperswap_1a_256"
     );
     assert!(engine.contains("occluder"), "{engine}");
+    assert!(engine.contains("enhancer gpen_bfr_256"), "{engine}");
+    assert_eq!(
+        status["sessions"][0]["settings"]["enhancer"],
+        "gpen_bfr_256"
+    );
+    assert_eq!(status["sessions"][0]["settings"]["enhancer_strength"], 60);
 }

@@ -66,8 +66,13 @@ pub const OCCLUSION_MODEL_ID: &str = "xseg_1";
 /// The region mask's face parser (BiSeNet, `models` id): optional like the occlusion model.
 pub const PARSER_MODEL_ID: &str = "bisenet_resnet_34";
 
+/// The face enhancers (`models` ids), each optional like the occlusion model: GFPGAN 1.4,
+/// GPEN-BFR 256 and GPEN-BFR 512, as FaceFusion names them.
+pub const ENHANCER_MODEL_IDS: [&str; 3] = ["gfpgan_1.4", "gpen_bfr_256", "gpen_bfr_512"];
+
 /// A folder holding `det_10g.onnx`, `w600k_r50.onnx` and `inswapper_128.onnx` (and, for the
-/// occlusion and region masks, `xseg_1.onnx` and `bisenet_resnet_34.onnx`) that the video
+/// occlusion and region masks, `xseg_1.onnx` and `bisenet_resnet_34.onnx`, and the enhancers'
+/// `<id>.onnx`) that the video
 /// server uses instead of its model cache (your own copies, or stand-ins for tests).
 pub const FACE_MODELS_ENV: &str = "STUDIO_FACE_MODELS";
 
