@@ -276,6 +276,14 @@ impl OcclusionMask {
     }
 }
 
+/// A model that makes a crop's mask in frame pixels (the occlusion model, the face parser).
+pub trait CropMasker {
+    /// The mask for a crop cut by `to_crop` (frame → crop).
+    fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError>;
+    /// Time spent inside the network so far.
+    fn network_time(&self) -> Duration;
+}
+
 /// An XSeg model (`xseg_1` and its family): one NHWC image input, one single-channel mask out.
 pub struct Occluder {
     model: Model,
@@ -359,9 +367,10 @@ impl Occluder {
         }
         Ok(face_mask(&raw, w, h, crop.width(), crop.height())?)
     }
+}
 
-    /// The frame-space mask for a crop cut by `to_crop` (frame → crop).
-    pub fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError> {
+impl CropMasker for Occluder {
+    fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError> {
         let face = self.face_mask(crop)?;
         Ok(OcclusionMask::new(
             face,
@@ -369,6 +378,10 @@ impl Occluder {
             crop.height(),
             *to_crop,
         )?)
+    }
+
+    fn network_time(&self) -> Duration {
+        self.run_time
     }
 }
 

@@ -22,7 +22,7 @@
 use crate::FaceError;
 use crate::affine::Affine;
 use crate::models::{ModelError, infer_err, unsupported};
-use crate::occlusion::{OcclusionMask, face_mask, resize_8bit};
+use crate::occlusion::{CropMasker, OcclusionMask, face_mask, resize_8bit};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use studio_infer::{Dim, Model, ModelOptions, Tensor};
@@ -234,10 +234,11 @@ impl FaceParser {
             crop.height(),
         )?)
     }
+}
 
-    /// The frame-space mask for a crop cut by `to_crop` (frame → crop), FaceFusion's default
-    /// regions.
-    pub fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError> {
+/// The frame-space mask for a crop, FaceFusion's default regions.
+impl CropMasker for FaceParser {
+    fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError> {
         let face = self.region_mask(crop, &FACE_REGIONS)?;
         Ok(OcclusionMask::new(
             face,
@@ -245,6 +246,10 @@ impl FaceParser {
             crop.height(),
             *to_crop,
         )?)
+    }
+
+    fn network_time(&self) -> Duration {
+        self.run_time
     }
 }
 

@@ -9,7 +9,7 @@ use crate::keep::Keep;
 use crate::mapping;
 use crate::models::{Detector, Embedder, ModelError, Swapper};
 use crate::mouth::MouthMask;
-use crate::occlusion::{Occluder, OcclusionMask};
+use crate::occlusion::{CropMasker, Occluder, OcclusionMask};
 use crate::parser::FaceParser;
 use crate::smooth::Smoother;
 use crate::swapper::PixelBoost;
@@ -621,14 +621,9 @@ impl FaceSwapProcessor {
         let Some(occluder) = occluder.as_mut() else {
             return Ok(None);
         };
-        let t = Instant::now();
-        let before = occluder.run_time;
-        let mask = occluder.mask(crop, to_crop)?;
-        self.times.occlude += t.elapsed();
-        let network = occluder.run_time - before;
-        self.times.occlude_network += network;
-        self.times.networks += network;
-        Ok(Some(mask))
+        let times = &mut self.times;
+        let (stage, network) = (&mut times.occlude, &mut times.occlude_network);
+        timed_mask(occluder, crop, to_crop, stage, network, &mut times.networks).map(Some)
     }
 
     /// Paste the swapped face only where the face parser sees the face itself (skin, brows,
@@ -659,14 +654,9 @@ impl FaceSwapProcessor {
         let Some(parser) = parser.as_mut() else {
             return Ok(None);
         };
-        let t = Instant::now();
-        let before = parser.run_time;
-        let mask = parser.mask(crop, to_crop)?;
-        self.times.parse += t.elapsed();
-        let network = parser.run_time - before;
-        self.times.parse_network += network;
-        self.times.networks += network;
-        Ok(Some(mask))
+        let times = &mut self.times;
+        let (stage, network) = (&mut times.parse, &mut times.parse_network);
+        timed_mask(parser, crop, to_crop, stage, network, &mut times.networks).map(Some)
     }
 
     /// Restore each swapped face with the enhancer `kind` (`None`, the default, turns it
@@ -1230,6 +1220,26 @@ impl FaceSwapProcessor {
             },
         ))
     }
+}
+
+/// `masker`'s mask of `crop` (cut by `to_crop`), its time added to `stage`, and its network's
+/// to `network` and to all the networks'.
+fn timed_mask(
+    masker: &mut impl CropMasker,
+    crop: &RgbImage,
+    to_crop: &crate::Affine,
+    stage: &mut Duration,
+    network: &mut Duration,
+    networks: &mut Duration,
+) -> Result<OcclusionMask, ModelError> {
+    let t = Instant::now();
+    let before = masker.network_time();
+    let mask = masker.mask(crop, to_crop)?;
+    *stage += t.elapsed();
+    let spent = masker.network_time().saturating_sub(before);
+    *network += spent;
+    *networks += spent;
+    Ok(mask)
 }
 
 /// Whether `swapper` runs in half precision.

@@ -3,8 +3,9 @@
 //! network replaced by a fixed answer), and the enhancer stand-ins
 //! (`tools/standin/make_standins.py`) through the face swap.
 
-use serde_json::Value;
-use std::path::PathBuf;
+mod common;
+
+use common::{floats, index, models_dir, read, tract};
 use std::sync::Arc;
 use studio_face::Detection;
 use studio_face::enhance::{
@@ -13,36 +14,14 @@ use studio_face::enhance::{
 };
 use studio_face::pipeline::{FaceEngine, FaceModels, StageTimes};
 use studio_face::standin::textured;
-use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame};
-
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-fn read(entry: &Value) -> Vec<u8> {
-    let name = entry["file"].as_str().expect("a file name");
-    std::fs::read(golden_dir().join(name)).expect("a golden file")
-}
-
-fn floats(entry: &Value) -> Vec<f32> {
-    read(entry)
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
 
 fn bgr_to_rgb(mut v: Vec<u8>) -> Vec<u8> {
     for px in v.chunks_exact_mut(3) {
         px.swap(0, 2);
     }
     v
-}
-
-fn index() -> Value {
-    let text = std::fs::read_to_string(golden_dir().join("enhance.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 /// The golden's fixed answer for an input: `1.25 · input + pattern`, in f32 as numpy made it.
@@ -62,7 +41,7 @@ fn answer(input: &[f32], size: usize) -> Vec<f32> {
 /// The box mask within 1e-6 of OpenCV's blur (the same taps summed in another order).
 #[test]
 fn the_box_mask_matches_facefusion() {
-    let index = index();
+    let index = index("enhance.json");
     for case in index["box_masks"].as_array().unwrap() {
         let size = case["size"].as_u64().unwrap() as usize;
         let every = case["rows_every"].as_u64().unwrap() as usize;
@@ -87,7 +66,7 @@ fn the_box_mask_matches_facefusion() {
 /// (0.03% measured: the 8-bit truncation of the paste at the mask's faint edge).
 #[test]
 fn enhance_face_matches_facefusion() {
-    let index = index();
+    let index = index("enhance.json");
     let (w, h) = (
         index["frame"]["width"].as_u64().unwrap() as u32,
         index["frame"]["height"].as_u64().unwrap() as u32,
@@ -156,17 +135,6 @@ fn enhance_face_matches_facefusion() {
             "{name}: {moved} values changed that FaceFusion left"
         );
         assert!(ours != frame, "{name}: the paste changed something");
-    }
-}
-
-fn models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models")
-}
-
-fn tract() -> ModelOptions {
-    ModelOptions {
-        backend: BackendChoice::Tract,
-        ..ModelOptions::default()
     }
 }
 

@@ -2,34 +2,16 @@
 //! Rust face pipeline must reproduce them number for number within the stated tolerances.
 //! Channel order: the reference treats the test frame as BGR and feeds its networks RGB.
 
+mod common;
+
+use common::{floats, index, read};
 use serde_json::Value;
-use std::path::PathBuf;
 use studio_face::Affine;
 use studio_face::align::{align_crop, estimate_norm, warp_affine};
 use studio_face::blend::paste_back;
 use studio_face::detect::{RawOutputs, decode, letterbox_blob, nms};
 use studio_face::latent::source_latent;
 use studio_media::RgbImage;
-
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-fn index() -> Value {
-    let text = std::fs::read_to_string(dir().join("golden.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn bytes(entry: &Value) -> Vec<u8> {
-    std::fs::read(dir().join(entry["file"].as_str().unwrap())).unwrap()
-}
-
-fn floats(entry: &Value) -> Vec<f32> {
-    bytes(entry)
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
 
 fn matrix(v: &Value) -> Vec<Vec<f64>> {
     v.as_array()
@@ -47,7 +29,7 @@ fn matrix(v: &Value) -> Vec<Vec<f64>> {
 
 fn frame(g: &Value) -> RgbImage {
     let (w, h) = (g["width"].as_u64().unwrap(), g["height"].as_u64().unwrap());
-    RgbImage::from_data(w as u32, h as u32, bytes(&g["frame"])).unwrap()
+    RgbImage::from_data(w as u32, h as u32, read(&g["frame"])).unwrap()
 }
 
 fn swap_channels(img: &RgbImage) -> RgbImage {
@@ -80,7 +62,7 @@ fn compare_u8(ours: &[u8], theirs: &[u8]) -> (u8, f64) {
 /// same faces in the same order.
 #[test]
 fn golden_scrfd_decode_and_nms() {
-    let g = index();
+    let g = index("golden.json");
     let s = &g["scrfd"];
     let raw: Vec<Vec<f32>> = s["raw"].as_array().unwrap().iter().map(floats).collect();
     let (in_w, in_h) = (
@@ -128,7 +110,7 @@ fn golden_scrfd_decode_and_nms() {
 /// value, black padding included.
 #[test]
 fn golden_scrfd_letterbox_blob() {
-    let g = index();
+    let g = index("golden.json");
     let s = &g["scrfd"];
     let (in_w, in_h) = (
         s["input_width"].as_u64().unwrap() as u32,
@@ -140,7 +122,7 @@ fn golden_scrfd_letterbox_blob() {
         .iter()
         .map(|v| (v * 128.0 + 127.5).round() as u8)
         .collect();
-    let theirs = bytes(&s["letterbox_chw"]);
+    let theirs = read(&s["letterbox_chw"]);
     let (worst, share) = compare_u8(&ours, &theirs);
     assert_eq!(worst, 0, "{:.2}% of values differ", share * 100.0);
     let plane = (in_w * in_h) as usize;
@@ -157,7 +139,7 @@ fn golden_scrfd_letterbox_blob() {
 /// reference solves in float32 from float32 points; we solve in f64).
 #[test]
 fn golden_similarity_transform() {
-    let g = index();
+    let g = index("golden.json");
     let k = kps(&g);
     for (size, key) in [(112, "m112"), (128, "m128")] {
         let theirs = matrix(&g["align"][key]);
@@ -182,7 +164,7 @@ fn reference_transform(g: &Value, key: &str) -> Affine {
 /// isolates the warp); through our transform it may differ by a level where the float32
 /// solve and our f64 solve round a source position differently.
 fn check_crop(img: &RgbImage, key: &str, size: u32, theirs: &[u8]) {
-    let g = index();
+    let g = index("golden.json");
     let exact = warp_affine(img, &reference_transform(&g, key), size, size).unwrap();
     let (worst, share) = compare_u8(exact.data(), theirs);
     assert_eq!(worst, 0, "{:.2}% of values differ", share * 100.0);
@@ -195,22 +177,22 @@ fn check_crop(img: &RgbImage, key: &str, size: u32, theirs: &[u8]) {
 /// The 112 ArcFace crop (cv2.warpAffine, bilinear, border 0).
 #[test]
 fn golden_aligned_crop_112() {
-    let g = index();
-    check_crop(&frame(&g), "m112", 112, &bytes(&g["align"]["crop112"]));
+    let g = index("golden.json");
+    check_crop(&frame(&g), "m112", 112, &read(&g["align"]["crop112"]));
 }
 
 /// The 128 inswapper target crop, as the reference fed it to the network (RGB).
 #[test]
 fn golden_inswapper_target_crop_128() {
-    let g = index();
+    let g = index("golden.json");
     let rgb = swap_channels(&frame(&g));
-    check_crop(&rgb, "m128", 128, &bytes(&g["swap"]["crop128_rgb"]));
+    check_crop(&rgb, "m128", 128, &read(&g["swap"]["crop128_rgb"]));
 }
 
 /// The emap latent: `normalize(normalize(embedding) · emap)`, within 1e-6 per element.
 #[test]
 fn golden_emap_latent() {
-    let g = index();
+    let g = index("golden.json");
     // The same dense map the script builds: identity plus 0.05·sin(0.37 i + 0.11 j).
     let emap: Vec<f32> = (0..512 * 512)
         .map(|n| {
@@ -231,13 +213,13 @@ fn golden_emap_latent() {
 /// blur can move a value by one).
 #[test]
 fn golden_paste_back() {
-    let g = index();
+    let g = index("golden.json");
     let img = frame(&g);
     let m = estimate_norm(&kps(&g), 128).unwrap();
-    let fake = RgbImage::from_data(128, 128, bytes(&g["swap"]["fake_bgr"])).unwrap();
+    let fake = RgbImage::from_data(128, 128, read(&g["swap"]["fake_bgr"])).unwrap();
     let mut ours = img.clone();
     paste_back(&mut ours, &fake, &m, None).unwrap();
-    let theirs = bytes(&g["swap"]["pasted"]);
+    let theirs = read(&g["swap"]["pasted"]);
     let (worst, share) = compare_u8(ours.data(), &theirs);
     assert!(worst <= 1, "worst difference {worst}");
     assert!(share < 0.001, "{:.3}% of values differ", share * 100.0);

@@ -3,42 +3,16 @@
 //! (`tools/standin/make_standins.py`: saturated blue is hair) and the face swap with the mask
 //! on and off.
 
+mod common;
+
+use common::{floats, golden_dir, models_dir, read, tract};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::sync::Arc;
 use studio_face::parser::{CLASSES, FACE_REGIONS, FaceParser, prepare, region_mask};
 use studio_face::pipeline::{FaceEngine, FaceModels};
 use studio_face::standin::textured;
-use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::{RgbImage, Timestamp, VideoFrame};
-
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-fn models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models")
-}
-
-fn read(entry: &Value) -> Vec<u8> {
-    let name = entry["file"].as_str().expect("a file name");
-    std::fs::read(golden_dir().join(name)).expect("a golden file")
-}
-
-fn floats(entry: &Value) -> Vec<f32> {
-    read(entry)
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-fn tract() -> ModelOptions {
-    ModelOptions {
-        backend: BackendChoice::Tract,
-        ..ModelOptions::default()
-    }
-}
 
 /// FaceFusion's input to float precision (its 8-bit resize to 512×512, normalised the same
 /// way); its mask within 1e-5 (OpenCV's blur and resize in f32, summed in another order), and

@@ -3,8 +3,10 @@
 //! post-processing, identity vector and template, and pixel boost's tiles, must come out as
 //! FaceFusion computes them. The reference works in BGR; the crops are read back as RGB.
 
+mod common;
+
+use common::{floats, index, read};
 use serde_json::Value;
-use std::path::PathBuf;
 use studio_face::align::Template;
 use studio_face::latent::normalize;
 use studio_face::swapper::{SwapperSpec, explode, implode_rgb};
@@ -19,26 +21,6 @@ const BLOB_TOLERANCE: f32 = 1e-6;
 const RESULT_TOLERANCE: f32 = 1e-4;
 /// Largest difference allowed between the identity vectors.
 const SOURCE_TOLERANCE: f32 = 1e-6;
-
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-fn index() -> Value {
-    let text = std::fs::read_to_string(dir().join("swapper.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn bytes(entry: &Value) -> Vec<u8> {
-    std::fs::read(dir().join(entry["file"].as_str().unwrap())).unwrap()
-}
-
-fn floats(entry: &Value) -> Vec<f32> {
-    bytes(entry)
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
 
 /// Interleaved BGR ↔ RGB, for any pixel type.
 fn reverse_channels<T: Copy>(data: &[T]) -> Vec<T> {
@@ -82,7 +64,7 @@ fn template_name(t: Template) -> &'static str {
 
 #[test]
 fn each_family_prepares_and_finishes_its_crop_as_facefusion_does_with_pixel_boost() {
-    let g = index();
+    let g = index("swapper.json");
     let tile = g["tile"].as_u64().unwrap() as u32;
     let families = g["families"].as_object().unwrap();
     assert_eq!(families.len(), 4);
@@ -113,9 +95,9 @@ fn each_family_prepares_and_finishes_its_crop_as_facefusion_does_with_pixel_boos
         let k = f["boost"].as_u64().unwrap() as u32;
         let side = tile * k;
         let crop =
-            RgbImage::from_data(side, side, reverse_channels(&bytes(&f["crop_bgr"]))).unwrap();
+            RgbImage::from_data(side, side, reverse_channels(&read(&f["crop_bgr"]))).unwrap();
         let tiles = implode_rgb(&crop, k).unwrap();
-        let theirs_tiles = bytes(&f["tiles_bgr"]);
+        let theirs_tiles = read(&f["tiles_bgr"]);
         let per_tile = (tile * tile * 3) as usize;
         assert_eq!(tiles.len(), (k * k) as usize);
         let blobs = floats(&f["blobs"]);
@@ -169,7 +151,7 @@ fn each_family_prepares_and_finishes_its_crop_as_facefusion_does_with_pixel_boos
 
 #[test]
 fn identity_vectors_are_facefusions() {
-    let g = index();
+    let g = index("swapper.json");
     let s = &g["source"];
     let embedding = floats(&s["embedding"]);
     let converted = floats(&s["converted"]);
@@ -183,7 +165,7 @@ fn identity_vectors_are_facefusions() {
 
 #[test]
 fn templates_are_facefusions() {
-    let g = index();
+    let g = index("swapper.json");
     for (name, template) in [
         ("arcface_128", Template::Arcface128),
         ("arcface_112_v1", Template::Arcface112V1),
