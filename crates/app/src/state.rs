@@ -910,12 +910,8 @@ impl Store {
         if self.state.keep_mouth {
             controls.push((Role::Video, Control::MouthMask { on: true }));
         }
-        if self.state.keep_occluders {
-            controls.push((Role::Video, Control::Occlusion { on: true }));
-        }
-        if self.state.keep_hair {
-            controls.push((Role::Video, Control::RegionMask { on: true }));
-        }
+        // The masks and the enhancer, as their models' fetch at each start finds them.
+        controls.extend(self.mask_controls().into_iter().map(|c| (Role::Video, c)));
         if self.state.all_faces {
             controls.push((Role::Video, Control::AllFaces { on: true }));
         }
@@ -934,14 +930,6 @@ impl Store {
         if self.state.pixel_boost != 1 {
             let factor = self.state.pixel_boost;
             controls.push((Role::Video, Control::PixelBoost { factor }));
-        }
-        if let Some(model) = &self.state.enhancer {
-            controls.push((
-                Role::Video,
-                Control::Enhancer {
-                    model: Some(model.clone()),
-                },
-            ));
         }
         if self.state.enhance_every != 1 {
             controls.push((
@@ -1284,10 +1272,9 @@ impl Store {
                 effects
             }
             Command::MatchColours(on) => {
-                if self.state.match_colours == on {
+                if !self.switch(|s| &mut s.match_colours, on) {
                     return Vec::new();
                 }
-                self.state.match_colours = on;
                 self.live(Role::Video, Control::ColourTransfer { on })
             }
             Command::ShiftVoiceKey(key) => {
@@ -1312,17 +1299,15 @@ impl Store {
                 self.live(Role::Audio, Control::VoiceShift { key, formant })
             }
             Command::KeepMouth(on) => {
-                if self.state.keep_mouth == on {
+                if !self.switch(|s| &mut s.keep_mouth, on) {
                     return Vec::new();
                 }
-                self.state.keep_mouth = on;
                 self.live(Role::Video, Control::MouthMask { on })
             }
             Command::AllFaces(on) => {
-                if self.state.all_faces == on {
+                if !self.switch(|s| &mut s.all_faces, on) {
                     return Vec::new();
                 }
-                self.state.all_faces = on;
                 self.live(Role::Video, Control::AllFaces { on })
             }
             Command::AddPerson => {
@@ -1384,17 +1369,15 @@ impl Store {
                 self.live(Role::Video, Control::PixelBoost { factor })
             }
             Command::KeepOccluders(on) => {
-                if self.state.keep_occluders == on {
+                if !self.switch(|s| &mut s.keep_occluders, on) {
                     return Vec::new();
                 }
-                self.state.keep_occluders = on;
                 self.mask_control(Control::Occlusion { on })
             }
             Command::KeepHair(on) => {
-                if self.state.keep_hair == on {
+                if !self.switch(|s| &mut s.keep_hair, on) {
                     return Vec::new();
                 }
-                self.state.keep_hair = on;
                 self.mask_control(Control::RegionMask { on })
             }
             Command::Enhancer(model) => {
@@ -1588,7 +1571,15 @@ impl Store {
         effects
     }
 
-    /// The face masks that are on, as their controls.
+    /// Set the switch `field` of the snapshot to `on`; whether that changed it.
+    fn switch(&mut self, field: fn(&mut Snapshot) -> &mut bool, on: bool) -> bool {
+        let value = field(&mut self.state);
+        let changed = *value != on;
+        *value = on;
+        changed
+    }
+
+    /// The face masks and the enhancer that are on, as their controls (each may need a model).
     fn mask_controls(&self) -> Vec<Control> {
         let mut on = Vec::new();
         if self.state.keep_occluders {
