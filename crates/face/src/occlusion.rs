@@ -278,10 +278,22 @@ impl OcclusionMask {
 
 /// A model that makes a crop's mask in frame pixels (the occlusion model, the face parser).
 pub trait CropMasker {
-    /// The mask for a crop cut by `to_crop` (frame → crop).
-    fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError>;
+    /// The mask in crop pixels (1 = paste the swapped face), row after row.
+    fn crop_mask(&mut self, crop: &RgbImage) -> Result<Vec<f32>, ModelError>;
+
     /// Time spent inside the network so far.
     fn network_time(&self) -> Duration;
+
+    /// The mask for a crop cut by `to_crop` (frame → crop), carried to frame pixels.
+    fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError> {
+        let face = self.crop_mask(crop)?;
+        Ok(OcclusionMask::new(
+            face,
+            crop.width(),
+            crop.height(),
+            *to_crop,
+        )?)
+    }
 }
 
 /// An XSeg model (`xseg_1` and its family): one NHWC image input, one single-channel mask out.
@@ -370,14 +382,8 @@ impl Occluder {
 }
 
 impl CropMasker for Occluder {
-    fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError> {
-        let face = self.face_mask(crop)?;
-        Ok(OcclusionMask::new(
-            face,
-            crop.width(),
-            crop.height(),
-            *to_crop,
-        )?)
+    fn crop_mask(&mut self, crop: &RgbImage) -> Result<Vec<f32>, ModelError> {
+        self.face_mask(crop)
     }
 
     fn network_time(&self) -> Duration {

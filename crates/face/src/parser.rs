@@ -13,16 +13,15 @@
 //!   the regions ([`regions_of`]); that 0/1 plane goes through the occlusion mask's steps:
 //!   bilinear resize to the crop, `GaussianBlur(σ = 5)`, `(clip(v, 0.5, 1) − 0.5) · 2`;
 //! - the paste-back takes the minimum of this mask and the other masks, as it does the
-//!   occlusion mask's ([`OcclusionMask`] carries either to frame pixels).
+//!   occlusion mask's ([`OcclusionMask`](crate::occlusion::OcclusionMask) carries either to frame pixels).
 //!
 //! FaceFusion parses the crop the swapper gave back, not the camera's: the regions are where
 //! the new face has them. `tests/golden.rs` holds [`prepare`] and [`region_mask`] to vectors
 //! FaceFusion's own code made (`tools/golden/region_golden.py`).
 
 use crate::FaceError;
-use crate::affine::Affine;
 use crate::models::{ModelError, infer_err, unsupported};
-use crate::occlusion::{CropMasker, OcclusionMask, face_mask, resize_8bit};
+use crate::occlusion::{CropMasker, face_mask, resize_8bit};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use studio_infer::{Dim, Model, ModelOptions, Tensor};
@@ -236,16 +235,10 @@ impl FaceParser {
     }
 }
 
-/// The frame-space mask for a crop, FaceFusion's default regions.
+/// The region mask with FaceFusion's default regions.
 impl CropMasker for FaceParser {
-    fn mask(&mut self, crop: &RgbImage, to_crop: &Affine) -> Result<OcclusionMask, ModelError> {
-        let face = self.region_mask(crop, &FACE_REGIONS)?;
-        Ok(OcclusionMask::new(
-            face,
-            crop.width(),
-            crop.height(),
-            *to_crop,
-        )?)
+    fn crop_mask(&mut self, crop: &RgbImage) -> Result<Vec<f32>, ModelError> {
+        self.region_mask(crop, &FACE_REGIONS)
     }
 
     fn network_time(&self) -> Duration {
