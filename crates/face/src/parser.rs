@@ -13,7 +13,8 @@
 //!   the regions ([`regions_of`]); that 0/1 plane goes through the occlusion mask's steps:
 //!   bilinear resize to the crop, `GaussianBlur(σ = 5)`, `(clip(v, 0.5, 1) − 0.5) · 2`;
 //! - the paste-back takes the minimum of this mask and the other masks, as it does the
-//!   occlusion mask's ([`OcclusionMask`](crate::occlusion::OcclusionMask) carries either to frame pixels).
+//!   occlusion mask's ([`OcclusionMask`](crate::occlusion::OcclusionMask) carries either to
+//!   frame pixels).
 //!
 //! FaceFusion parses the crop the swapper gave back, not the camera's: the regions are where
 //! the new face has them. `tests/golden.rs` holds [`prepare`] and [`region_mask`] to vectors

@@ -699,6 +699,16 @@ impl FaceSwapProcessor {
 
     /// The enhancer this frame applies: the session's choice while the engine has it and the
     /// strength shows it.
+    /// Whether this frame's pre- and post-processing run as the device graphs. They are made
+    /// for the swapper's own crop on the ArcFace template, and the enhancer runs on the CPU
+    /// path, so with another crop or the enhancer on a session's frames take that path.
+    fn on_device(&self, engine: &FaceEngine, models: &FaceModels) -> bool {
+        let size = models.swapper.size() * self.pixel_boost.factor();
+        self.device.as_ref().is_some_and(|d| d.crop() == size)
+            && models.swapper.spec().template == align::Template::Arcface128
+            && self.active_enhancer(engine).is_none()
+    }
+
     fn active_enhancer(&self, engine: &FaceEngine) -> Option<EnhancerKind> {
         self.enhancer
             .filter(|&k| self.enhance_strength > 0 && engine.has_enhancer(k))
@@ -960,7 +970,7 @@ impl FaceSwapProcessor {
         }
         let latent = self.latent.clone();
         let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
-        let on_device = self.device.is_some() && self.active_enhancer(&engine).is_none();
+        let on_device = self.on_device(&engine, &models);
         let mut outcome = self.swap_locked(&engine, frame, &mut models, latent.as_ref());
         if let Err(e) = &outcome
             && on_device
@@ -1000,12 +1010,8 @@ impl FaceSwapProcessor {
     ) -> Result<(), ModelError> {
         let size = models.swapper.size() * self.pixel_boost.factor();
         let template = models.swapper.spec().template;
-        // The device graphs are made for the swapper's own crop on the ArcFace template; the
-        // enhancer runs on the CPU path, so with it on a session's frames take that path.
         let enhance = self.active_enhancer(engine);
-        let on_device = self.device.as_ref().is_some_and(|d| d.crop() == size)
-            && template == align::Template::Arcface128
-            && enhance.is_none();
+        let on_device = self.on_device(engine, models);
         // The detector reads the frame as it comes; between detections the faces are known
         // (and smoothed before any pixel is read).
         if self.tracker.needs_detection() {
