@@ -127,7 +127,7 @@ pub fn letterbox_blob(
 
 /// [`letterbox_blob`] of `image.to_rgb()`, value for value, without converting the whole
 /// frame to RGB first: a frame exactly twice the letterbox's size (720p into 640) is a 2×2
-/// mean of RGB pixels ([`I420Image::half_row_to_rgb`]); any other size converts the rows the
+/// mean of RGB pixels ([`I420Image::half_row_to_planes`]); any other size converts the rows the
 /// resize reads, one at a time.
 pub fn letterbox_blob_i420(
     image: &I420Image,
@@ -144,14 +144,16 @@ pub fn letterbox_blob_i420(
         // Zeroed memory comes cheapest from the allocator; every value is then written once,
         // the picture a half row at a time from a small buffer, then the black below it.
         let mut blob = vec![0f32; plane * 3];
-        let mut row = vec![0u8; nw * 3];
+        let mut rows = [vec![0u8; nw], vec![0u8; nw], vec![0u8; nw]];
         for y in 0..nh {
-            image.half_row_to_rgb(y as u32, &mut row);
-            for c in 0..3 {
+            let [r, g, b] = &mut rows;
+            image.half_row_to_planes(y as u32, [r, g, b]);
+            for (c, row) in rows.iter().enumerate() {
                 let dst = &mut blob[c * plane + y * iw..][..iw];
                 let (picture, black) = dst.split_at_mut(nw);
-                for (d, p) in picture.iter_mut().zip(row.chunks_exact(3)) {
-                    *d = NORMALISED[usize::from(p[c])];
+                // The table's own arithmetic, which vectorises where a lookup does not.
+                for (d, &p) in picture.iter_mut().zip(row) {
+                    *d = normalised(p);
                 }
                 black.fill(NORMALISED[0]);
             }
@@ -166,12 +168,17 @@ pub fn letterbox_blob_i420(
     })
 }
 
-/// `(v − 127.5) / 128` for every 8-bit value.
+/// `(v − 127.5) / 128`, the detector's normalisation of an 8-bit value.
+const fn normalised(v: u8) -> f32 {
+    (v as f32 - 127.5) / 128.0
+}
+
+/// [`normalised`] for every 8-bit value.
 static NORMALISED: [f32; 256] = {
     let mut t = [0f32; 256];
     let mut v = 0;
     while v < 256 {
-        t[v] = (v as f32 - 127.5) / 128.0;
+        t[v] = normalised(v as u8);
         v += 1;
     }
     t
@@ -307,23 +314,69 @@ pub fn nms(sorted: &[Detection], iou: f32) -> Vec<Detection> {
             continue;
         }
         keep.push(sorted[i]);
-        let (ax1, ay1, ax2, ay2, area_a) = (x1[i], y1[i], x2[i], y2[i], area[i]);
         let rest = i + 1..sorted.len();
-        let others = x1[rest.clone()]
-            .iter()
-            .zip(&y1[rest.clone()])
-            .zip(&x2[rest.clone()])
-            .zip(&y2[rest.clone()])
-            .zip(&area[rest.clone()]);
-        for (((((bx1, by1), bx2), by2), area_b), alive) in others.zip(&mut alive[rest]) {
-            let w = (ax2.min(*bx2) - ax1.max(*bx1) + 1.0).max(0.0);
-            let h = (ay2.min(*by2) - ay1.max(*by1) + 1.0).max(0.0);
-            let inter = w * h;
-            let overlaps = inter / (area_a + area_b - inter) > iou;
-            *alive &= !overlaps;
-        }
+        let others = Columns {
+            x1: &x1[rest.clone()],
+            y1: &y1[rest.clone()],
+            x2: &x2[rest.clone()],
+            y2: &y2[rest.clone()],
+            area: &area[rest.clone()],
+        };
+        let kept = [x1[i], y1[i], x2[i], y2[i], area[i]];
+        suppress_overlapping(kept, &others, &mut alive[rest], iou);
     }
     keep
+}
+
+/// Boxes as columns: left, top, right, bottom and area.
+struct Columns<'a> {
+    x1: &'a [f32],
+    y1: &'a [f32],
+    x2: &'a [f32],
+    y2: &'a [f32],
+    area: &'a [f32],
+}
+
+/// Mark dead every box of `others` whose IoU with `kept` (`[x1, y1, x2, y2, area]`) is above
+/// `iou`. A frame with hundreds of candidates spends most of NMS here, so it is compiled
+/// for AVX2 too where the CPU has it (eight boxes to a vector).
+fn suppress_overlapping(kept: [f32; 5], others: &Columns<'_>, alive: &mut [bool], iou: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { suppress_overlapping_avx2(kept, others, alive, iou) };
+    }
+    suppress_overlapping_portable(kept, others, alive, iou);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn suppress_overlapping_avx2(kept: [f32; 5], others: &Columns<'_>, alive: &mut [bool], iou: f32) {
+    suppress_overlapping_portable(kept, others, alive, iou);
+}
+
+#[inline(always)]
+fn suppress_overlapping_portable(
+    kept: [f32; 5],
+    others: &Columns<'_>,
+    alive: &mut [bool],
+    iou: f32,
+) {
+    let [ax1, ay1, ax2, ay2, area_a] = kept;
+    let boxes = others
+        .x1
+        .iter()
+        .zip(others.y1)
+        .zip(others.x2)
+        .zip(others.y2)
+        .zip(others.area);
+    for (((((bx1, by1), bx2), by2), area_b), alive) in boxes.zip(alive) {
+        let w = (ax2.min(*bx2) - ax1.max(*bx1) + 1.0).max(0.0);
+        let h = (ay2.min(*by2) - ay1.max(*by1) + 1.0).max(0.0);
+        let inter = w * h;
+        let overlaps = inter / (area_a + area_b - inter) > iou;
+        *alive &= !overlaps;
+    }
 }
 
 /// Decode and NMS in one step.
@@ -474,7 +527,10 @@ mod tests {
             s ^= s << 5;
             (s >> 8) as f32 / (1u32 << 24) as f32 * range
         };
-        for n in [0, 1, 2, 30, 400] {
+        for (n, nan) in [0, 1, 2, 30, 400, 2000]
+            .into_iter()
+            .flat_map(|n| [(n, false), (n, true)])
+        {
             let mut faces: Vec<Detection> = (0..n)
                 .map(|_| {
                     let (x, y, w, h) = (next(600.0), next(400.0), next(150.0), next(150.0));
@@ -485,13 +541,16 @@ mod tests {
                     }
                 })
                 .collect();
-            // Degenerate boxes too: zero area and a NaN.
-            if n > 2 {
+            // Degenerate boxes too: zero area, inside out, and a NaN.
+            if n > 3 {
                 faces[1].bbox = [5.0, 5.0, 4.0, 4.0];
-                faces[2].bbox[0] = f32::NAN;
+                faces[3].bbox = [300.0, 200.0, 100.0, 50.0];
+                if nan {
+                    faces[2].bbox[0] = f32::NAN;
+                }
             }
             faces.sort_by(|a, b| b.score.total_cmp(&a.score));
-            for iou in [0.0, 0.4, 0.9] {
+            for iou in [0.0, 0.4, 0.9, -0.1] {
                 let (ours, theirs) = (nms(&faces, iou), naive_nms(&faces, iou));
                 assert_eq!(ours.len(), theirs.len(), "{n} faces at {iou}");
                 for (a, b) in ours.iter().zip(&theirs) {

@@ -285,3 +285,29 @@ fn a_half_row_is_that_row_of_the_half_size_image() {
     }
     assert_eq!(image.half_row_to_rgb(10, &mut [0u8; 6]), 0);
 }
+
+/// The planar half row holds the interleaved one's values, channel by channel: across the
+/// conversion's chunk boundary (a 720p frame's 640-pixel half rows), on saturated colours, and
+/// for slices shorter than the row.
+#[test]
+fn a_planar_half_row_holds_the_interleaved_half_rows_values() {
+    for (w, h, seed) in [(1280, 8, 0x5eed_0001), (37, 21, 0x0bad_cafe), (130, 4, 7)] {
+        let image = random_i420(w, h, seed);
+        let hw = (w / 2) as usize;
+        for j in 0..h / 2 {
+            for len in [hw, 65, 64, 3] {
+                let mut rgb = vec![0u8; len * 3];
+                let n = image.half_row_to_rgb(j, &mut rgb);
+                let mut planes = [vec![0u8; len], vec![0u8; len], vec![0u8; len]];
+                let [r, g, b] = &mut planes;
+                assert_eq!(image.half_row_to_planes(j, [r, g, b]), n, "{w}x{h} row {j}");
+                for (x, px) in rgb.chunks_exact(3).take(n).enumerate() {
+                    let planar = [planes[0][x], planes[1][x], planes[2][x]];
+                    assert_eq!(planar, [px[0], px[1], px[2]], "{w}x{h} row {j} pixel {x}");
+                }
+            }
+        }
+        let (mut r, mut g, mut b) = ([0u8; 4], [0u8; 4], [0u8; 4]);
+        assert_eq!(image.half_row_to_planes(h / 2, [&mut r, &mut g, &mut b]), 0);
+    }
+}
