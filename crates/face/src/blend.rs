@@ -895,12 +895,6 @@ fn to_fixed(v: f64) -> Option<i64> {
     (f.is_finite() && f.abs() < 1e15).then_some(f as i64)
 }
 
-/// The cached paste's loop in integers: the crop and the mask sampled bilinearly with 8-bit
-/// weights at coordinates stepped along each row in 16.16 fixed point, the fence's fade from
-/// a table, the kept mouth's `1 − weight`, and the blend `(fake·a + old·(1 − a))`
-/// truncated, all at 12-bit alpha. It stays within two levels of the same loop in floats
-/// (the test `fixed_point_paste_matches_the_float_one` holds it to that); pixels whose crop
-/// taps fall outside the crop take the float sample.
 /// The bilinear sum of four taps (top left, top right, bottom left, bottom right) at
 /// weights `wx`, `wy` out of `2^WEIGHT_BITS`, scaled by `2^(2·WEIGHT_BITS)`. Taps up to
 /// `MASK_ONE` keep it under 2²⁹, so wrapping arithmetic is exact (and free of the checks
@@ -914,6 +908,12 @@ fn bilinear([p00, p01, p10, p11]: [u32; 4], wx: u32, wy: u32) -> u32 {
     top.wrapping_mul(iy).wrapping_add(bottom.wrapping_mul(wy))
 }
 
+/// The cached paste's loop in integers: the crop and the mask sampled bilinearly with 8-bit
+/// weights at coordinates stepped along each row in 16.16 fixed point, the fence's fade from
+/// a table, the kept mouth's `1 − weight`, and the blend `(fake·a + old·(1 − a))`
+/// truncated, all at 12-bit alpha. It stays within two levels of the same loop in floats
+/// (the test `fixed_point_paste_matches_the_float_one` holds it to that); pixels whose crop
+/// taps fall outside the crop take the float sample.
 #[allow(clippy::too_many_arguments)]
 fn paste_fixed(
     frame: &mut RgbImage,

@@ -339,29 +339,9 @@ struct Columns<'a> {
 
 /// Mark dead every box of `others` whose IoU with `kept` (`[x1, y1, x2, y2, area]`) is above
 /// `iou`. A frame with hundreds of candidates spends most of NMS here, so it is compiled
-/// for AVX2 too where the CPU has it (eight boxes to a vector).
+/// for AVX2 too (eight boxes to a vector), picked where the CPU has it.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
 fn suppress_overlapping(kept: [f32; 5], others: &Columns<'_>, alive: &mut [bool], iou: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { suppress_overlapping_avx2(kept, others, alive, iou) };
-    }
-    suppress_overlapping_portable(kept, others, alive, iou);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn suppress_overlapping_avx2(kept: [f32; 5], others: &Columns<'_>, alive: &mut [bool], iou: f32) {
-    suppress_overlapping_portable(kept, others, alive, iou);
-}
-
-#[inline(always)]
-fn suppress_overlapping_portable(
-    kept: [f32; 5],
-    others: &Columns<'_>,
-    alive: &mut [bool],
-    iou: f32,
-) {
     let [ax1, ay1, ax2, ay2, area_a] = kept;
     let boxes = others
         .x1

@@ -317,84 +317,7 @@ impl I420Image {
     /// interleaved row in between. Returns how many pixels were written (as many as the
     /// shortest slice holds and the half row has).
     pub fn half_row_to_planes(&self, j: u32, planes: [&mut [u8]; 3]) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.half_row_to_planes_avx2(j, planes) };
-        }
-        self.half_row_to_planes_portable(j, planes)
-    }
-
-    /// [`I420Image::half_row_to_planes`] compiled for AVX2: the same loops in vectors twice
-    /// as wide, with the 32-bit minimum and maximum the baseline instruction set lacks.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn half_row_to_planes_avx2(&self, j: u32, planes: [&mut [u8]; 3]) -> usize {
-        self.half_row_to_planes_portable(j, planes)
-    }
-
-    #[inline(always)]
-    fn half_row_to_planes_portable(&self, j: u32, planes: [&mut [u8]; 3]) -> usize {
-        let (hw, hh) = (self.width as usize / 2, self.height / 2);
-        if j >= hh {
-            return 0;
-        }
-        let [r_out, g_out, b_out] = planes;
-        let n = hw.min(r_out.len()).min(g_out.len()).min(b_out.len());
-        let (w, cw, j) = (
-            self.width as usize,
-            self.chroma_width() as usize,
-            j as usize,
-        );
-        let (y_plane, u_plane, v_plane) = self.planes();
-        let top = &y_plane[2 * j * w..][..2 * n];
-        let bottom = &y_plane[(2 * j + 1) * w..][..2 * n];
-        let u_row = &u_plane[j * cw..][..n];
-        let v_row = &v_plane[j * cw..][..n];
-        // A chunk at a time through fixed-size arrays: the four luma terms and the three
-        // chroma terms of each pixel first, then one straight loop per channel, which the
-        // compiler turns into vector instructions (the interleaved loop does not vectorise).
-        // Every term is below 2^25 in magnitude, so the wrapping operations never wrap; they
-        // only keep overflow checks out of the loops, which would stop the vectorising.
-        const CHUNK: usize = 64;
-        let mut start = 0;
-        while start < n {
-            let m = CHUNK.min(n - start);
-            let mut luma = [[0i32; CHUNK]; 4];
-            let mut chroma = [[0i32; CHUNK]; 3];
-            let (t, b) = (&top[2 * start..][..2 * m], &bottom[2 * start..][..2 * m]);
-            let term = |y: u8| (i32::from(y) - 16).wrapping_mul(RGB_Y);
-            for k in 0..m {
-                luma[0][k] = term(t[2 * k]);
-                luma[1][k] = term(t[2 * k + 1]);
-                luma[2][k] = term(b[2 * k]);
-                luma[3][k] = term(b[2 * k + 1]);
-                let u = i32::from(u_row[start + k]) - 128;
-                let v = i32::from(v_row[start + k]) - 128;
-                chroma[0][k] = R_CR.wrapping_mul(v).wrapping_add(HALF);
-                chroma[1][k] = G_CB
-                    .wrapping_mul(u)
-                    .wrapping_add(G_CR.wrapping_mul(v))
-                    .wrapping_add(HALF);
-                chroma[2][k] = B_CB.wrapping_mul(u).wrapping_add(HALF);
-            }
-            let channel = |terms: &[i32; CHUNK], out: &mut [u8]| {
-                let fix = |l: i32, c: i32| (l.wrapping_add(c) >> FIX).clamp(0, 255);
-                for (k, o) in out.iter_mut().enumerate() {
-                    let c = terms[k];
-                    let sum = fix(luma[0][k], c)
-                        .wrapping_add(fix(luma[1][k], c))
-                        .wrapping_add(fix(luma[2][k], c))
-                        .wrapping_add(fix(luma[3][k], c));
-                    *o = (sum.wrapping_add(2) >> 2) as u8;
-                }
-            };
-            channel(&chroma[0], &mut r_out[start..start + m]);
-            channel(&chroma[1], &mut g_out[start..start + m]);
-            channel(&chroma[2], &mut b_out[start..start + m]);
-            start += m;
-        }
-        n
+        half_row_planes(self, j, planes)
     }
 
     /// The image at half size in RGB, `width / 2 × height / 2` (an odd last row or column is
@@ -413,6 +336,72 @@ impl I420Image {
         }
         out
     }
+}
+
+/// [`I420Image::half_row_to_planes`]; compiled for AVX2 as well, whose vectors are twice as
+/// wide and have the 32-bit minimum and maximum the baseline instruction set lacks.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn half_row_planes(image: &I420Image, j: u32, planes: [&mut [u8]; 3]) -> usize {
+    let (hw, hh) = (image.width as usize / 2, image.height / 2);
+    if j >= hh {
+        return 0;
+    }
+    let [r_out, g_out, b_out] = planes;
+    let n = hw.min(r_out.len()).min(g_out.len()).min(b_out.len());
+    let (w, cw, j) = (
+        image.width as usize,
+        image.chroma_width() as usize,
+        j as usize,
+    );
+    let (y_plane, u_plane, v_plane) = image.planes();
+    let top = &y_plane[2 * j * w..][..2 * n];
+    let bottom = &y_plane[(2 * j + 1) * w..][..2 * n];
+    let u_row = &u_plane[j * cw..][..n];
+    let v_row = &v_plane[j * cw..][..n];
+    // A chunk at a time through fixed-size arrays: the four luma terms and the three
+    // chroma terms of each pixel first, then one straight loop per channel, which the
+    // compiler turns into vector instructions (the interleaved loop does not vectorise).
+    // Every term is below 2^25 in magnitude, so the wrapping operations never wrap; they
+    // only keep overflow checks out of the loops, which would stop the vectorising.
+    const CHUNK: usize = 64;
+    let mut start = 0;
+    while start < n {
+        let m = CHUNK.min(n - start);
+        let mut luma = [[0i32; CHUNK]; 4];
+        let mut chroma = [[0i32; CHUNK]; 3];
+        let (t, b) = (&top[2 * start..][..2 * m], &bottom[2 * start..][..2 * m]);
+        let term = |y: u8| (i32::from(y) - 16).wrapping_mul(RGB_Y);
+        for k in 0..m {
+            luma[0][k] = term(t[2 * k]);
+            luma[1][k] = term(t[2 * k + 1]);
+            luma[2][k] = term(b[2 * k]);
+            luma[3][k] = term(b[2 * k + 1]);
+            let u = i32::from(u_row[start + k]) - 128;
+            let v = i32::from(v_row[start + k]) - 128;
+            chroma[0][k] = R_CR.wrapping_mul(v).wrapping_add(HALF);
+            chroma[1][k] = G_CB
+                .wrapping_mul(u)
+                .wrapping_add(G_CR.wrapping_mul(v))
+                .wrapping_add(HALF);
+            chroma[2][k] = B_CB.wrapping_mul(u).wrapping_add(HALF);
+        }
+        let channel = |terms: &[i32; CHUNK], out: &mut [u8]| {
+            let fix = |l: i32, c: i32| (l.wrapping_add(c) >> FIX).clamp(0, 255);
+            for (k, o) in out.iter_mut().enumerate() {
+                let c = terms[k];
+                let sum = fix(luma[0][k], c)
+                    .wrapping_add(fix(luma[1][k], c))
+                    .wrapping_add(fix(luma[2][k], c))
+                    .wrapping_add(fix(luma[3][k], c));
+                *o = (sum.wrapping_add(2) >> 2) as u8;
+            }
+        };
+        channel(&chroma[0], &mut r_out[start..start + m]);
+        channel(&chroma[1], &mut g_out[start..start + m]);
+        channel(&chroma[2], &mut b_out[start..start + m]);
+        start += m;
+    }
+    n
 }
 
 /// One row split into R, G and B (or per-channel values) as `i32`, the layout the conversion
