@@ -229,7 +229,9 @@ impl Choices {
             self.enhance_strength
                 .unwrap_or(crate::state::DEFAULT_ENHANCE_STRENGTH),
         ));
-        commands.push(Command::EnhanceEvery(self.enhance_every.unwrap_or_default()));
+        commands.push(Command::EnhanceEvery(
+            self.enhance_every.unwrap_or_default(),
+        ));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
             key: self.voice_key,

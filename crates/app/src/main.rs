@@ -292,7 +292,12 @@ struct RunArgs {
     /// With `--enhancer`: run its network every this many frames (1 to 30), reusing its
     /// last answer in between, or `auto` (the default): the server runs it as often as the
     /// frames keep up with the camera.
-    #[arg(long, requires = "enhancer", default_value = "auto", value_name = "auto|N")]
+    #[arg(
+        long,
+        requires = "enhancer",
+        default_value = "auto",
+        value_name = "auto|N"
+    )]
     enhance_every: studio_proto::control::EnhanceEvery,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]

@@ -3435,7 +3435,10 @@ mod tests {
             enhancer_pace_text(&pace).as_deref(),
             Some("Enhancer: every 2nd frame to keep 30 fps.")
         );
-        let every = EnhancerPace { every: 1, ..pace.clone() };
+        let every = EnhancerPace {
+            every: 1,
+            ..pace.clone()
+        };
         assert_eq!(
             enhancer_pace_text(&every).as_deref(),
             Some("Enhancer: every frame, keeping 30 fps.")
@@ -3456,7 +3459,9 @@ mod tests {
         assert_eq!(enhancer_pace_text(&chosen), None, "the person knows");
         assert_eq!(
             [1, 2, 3, 4, 11, 12, 13, 21, 22, 23].map(ordinal),
-            ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd"]
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd"
+            ]
         );
 
         store.apply(Event::Status {

@@ -961,8 +961,7 @@ fn enhancer_rate(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) 
         .show_ui(ui, |ui| {
             let fixed = (1..=crate::state::MAX_ENHANCE_EVERY).map(EnhanceEvery::Frames);
             for every in std::iter::once(EnhanceEvery::Auto).chain(fixed) {
-                if ui.selectable_label(every == chosen, name(every)).clicked() && every != chosen
-                {
+                if ui.selectable_label(every == chosen, name(every)).clicked() && every != chosen {
                     commands.push(Command::EnhanceEvery(every));
                 }
             }

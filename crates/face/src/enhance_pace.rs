@@ -113,10 +113,8 @@ impl EnhancePace {
         {
             let frames = (seq - last_seq) as f64;
             let seconds = (capture_us - last_us) as f64 / 1e6 / frames;
-            self.interval.add(
-                seconds.clamp(MIN_INTERVAL_S, MAX_INTERVAL_S),
-                FRAME_WEIGHT,
-            );
+            self.interval
+                .add(seconds.clamp(MIN_INTERVAL_S, MAX_INTERVAL_S), FRAME_WEIGHT);
         }
         self.last_frame = Some((seq, capture_us));
     }

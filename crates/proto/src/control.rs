@@ -371,7 +371,10 @@ mod tests {
         assert!(EnhanceEvery::Frames(MAX_ENHANCE_EVERY + 1).check().is_err());
         assert_eq!(EnhanceEvery::Frames(7).to_string(), "7");
         // A status from an earlier server, its rate a number.
-        let live: LiveSettings = serde_json::from_str(r#"{"face_id":null,"voice_id":null,"talk":null,"enhance_every":5}"#).unwrap();
+        let live: LiveSettings = serde_json::from_str(
+            r#"{"face_id":null,"voice_id":null,"talk":null,"enhance_every":5}"#,
+        )
+        .unwrap();
         assert_eq!(live.enhance_every, Some(EnhanceEvery::Frames(5)));
     }
 }

@@ -17,8 +17,8 @@ use std::time::Instant;
 use studio_face::pipeline::{FaceEngine, FaceModels, MAX_FACES, StageTimes};
 use studio_infer::{BackendChoice, ModelOptions};
 use studio_media::engine::{EnhancerPace, VideoProcessor, VideoSetting};
-use studio_proto::control::EnhanceEvery;
 use studio_media::{Timestamp, VideoFrame};
+use studio_proto::control::EnhanceEvery;
 
 /// What `bench video` measures, and on what.
 #[derive(Debug, Clone)]

@@ -30,9 +30,8 @@ pub fn model_options(role: Role, config: &Config) -> studio_infer::ModelOptions 
 }
 
 // The wire's bound is the engine's.
-const _: () = assert!(
-    studio_proto::control::MAX_ENHANCE_EVERY == studio_face::pipeline::MAX_ENHANCE_EVERY
-);
+const _: () =
+    assert!(studio_proto::control::MAX_ENHANCE_EVERY == studio_face::pipeline::MAX_ENHANCE_EVERY);
 
 /// Makes each session's engine from the configuration, and describes what the role offers.
 pub struct EngineFactory {
@@ -103,12 +102,13 @@ impl Engine {
         let Engine::Video(p) = self else {
             return None;
         };
-        p.enhancer_pace().map(|pace| studio_proto::control::EnhancerPace {
-            every: pace.every,
-            automatic: pace.automatic,
-            fps: pace.fps.round(),
-            limit: pace.limit,
-        })
+        p.enhancer_pace()
+            .map(|pace| studio_proto::control::EnhancerPace {
+                every: pace.every,
+                automatic: pace.automatic,
+                fps: pace.fps.round(),
+                limit: pace.limit,
+            })
     }
 
     /// Blocks converted so far (audio), for status.
