@@ -33,7 +33,7 @@ pub fn enhancer_pace_text(pace: &EnhancerPace) -> Option<String> {
     }
     let fps = pace.fps.round();
     Some(match (&pace.limit, pace.every) {
-        (Some(limit), n) => format!("Enhancer: every {} frame at most; {limit}.", ordinal(n)),
+        (Some(limit), n) => format!("Enhancer: every {} frame; {limit}.", ordinal(n)),
         (None, 1) => format!("Enhancer: every frame, keeping {fps} fps."),
         (None, n) => format!("Enhancer: every {} frame to keep {fps} fps.", ordinal(n)),
     })
@@ -3445,12 +3445,17 @@ mod tests {
         );
         let slow = EnhancerPace {
             every: 30,
-            limit: Some("frames take 80 ms without the enhancer".into()),
+            limit: Some(
+                "between its runs frames take 80 ms, more than the 33 ms a 30 fps camera allows"
+                    .into(),
+            ),
             ..pace.clone()
         };
         assert_eq!(
             enhancer_pace_text(&slow).as_deref(),
-            Some("Enhancer: every 30th frame at most; frames take 80 ms without the enhancer.")
+            Some(
+                "Enhancer: every 30th frame; between its runs frames take 80 ms, more than the 33 ms a 30 fps camera allows."
+            )
         );
         let chosen = EnhancerPace {
             automatic: false,

@@ -199,11 +199,11 @@ impl EnhancePace {
         let fps = self.fps().round();
         Some(if rest > self.interval_s() * FIT {
             format!(
-                "frames take {ms:.0} ms without the enhancer, more than the {budget:.0} ms a {fps} fps camera allows"
+                "between its runs frames take {ms:.0} ms, more than the {budget:.0} ms a {fps} fps camera allows"
             )
         } else {
             format!(
-                "the enhancer takes {:.0} ms a run; even on every {MAX_ENHANCE_EVERY}th frame that is more than {fps} fps leaves",
+                "it takes {:.0} ms a run, too long for a {fps} fps camera even on every {MAX_ENHANCE_EVERY}th frame",
                 run * 1000.0
             )
         })
@@ -301,7 +301,7 @@ mod tests {
         let n = feed(&mut pace, 0, 100, 30.0, |_| 45.0, |_| 60.0);
         assert_eq!(*n.last().unwrap(), MAX_ENHANCE_EVERY);
         let why = pace.limit().unwrap();
-        assert!(why.contains("45 ms without the enhancer"), "{why}");
+        assert!(why.contains("frames take 45 ms"), "{why}");
         assert!(why.contains("30 fps"), "{why}");
 
         let mut pace = EnhancePace::new();

@@ -80,14 +80,19 @@ impl SessionEntry {
         f(&mut lock(&self.settings));
     }
 
-    /// Record how often the face enhancer runs; whether that changed.
+    /// Record how often the face enhancer runs; whether that changed in a way worth an
+    /// event: its rate, whether it is automatic, the frame rate, or whether it keeps up.
+    /// The reason's figures move with every frame's cost, so they alone wait for the next
+    /// status.
     pub fn set_enhancer(&self, pace: Option<EnhancerPace>) -> bool {
+        let key = |p: &Option<EnhancerPace>| {
+            p.as_ref()
+                .map(|p| (p.every, p.automatic, p.fps.to_bits(), p.limit.is_some()))
+        };
         let mut now = lock(&self.enhancer);
-        if *now == pace {
-            return false;
-        }
+        let changed = key(&now) != key(&pace);
         *now = pace;
-        true
+        changed
     }
 
     /// Where a WebRTC session's transport figures (its ICE-TCP drops) are read from.
