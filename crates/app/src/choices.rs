@@ -49,8 +49,9 @@ pub struct Choices {
     pub enhancer: Option<String>,
     /// `None` in files from before the choice existed: the default.
     pub enhance_strength: Option<u8>,
-    /// `None` in files from before the choice existed: every frame.
-    pub enhance_every: Option<u32>,
+    /// `None` in files from before the choice existed: automatic. A number, as earlier
+    /// files hold it, reads as that many frames.
+    pub enhance_every: Option<studio_proto::control::EnhanceEvery>,
     pub voice: Option<String>,
     /// Voices added from files, sent to the audio server at each start.
     pub voice_files: Vec<PathBuf>,
@@ -228,7 +229,9 @@ impl Choices {
             self.enhance_strength
                 .unwrap_or(crate::state::DEFAULT_ENHANCE_STRENGTH),
         ));
-        commands.push(Command::EnhanceEvery(self.enhance_every.unwrap_or(1)));
+        commands.push(Command::EnhanceEvery(
+            self.enhance_every.unwrap_or_default(),
+        ));
         commands.push(Command::AccuratePitch(self.accurate_pitch));
         commands.push(Command::ShiftVoice {
             key: self.voice_key,
@@ -341,7 +344,7 @@ mod tests {
             Command::ChooseSwapper("hyperswap_1b_256".into()),
             Command::Enhancer(Some("gpen_bfr_256".into())),
             Command::EnhanceStrength(55),
-            Command::EnhanceEvery(2),
+            Command::EnhanceEvery(studio_proto::control::EnhanceEvery::Frames(2)),
             Command::ChooseVoice("robot".into()),
             Command::SetGains {
                 input_db: 3.5,
@@ -364,7 +367,10 @@ mod tests {
         assert!(choices.all_faces && choices.keep_hair);
         assert_eq!(choices.enhancer.as_deref(), Some("gpen_bfr_256"));
         assert_eq!(choices.enhance_strength, Some(55));
-        assert_eq!(choices.enhance_every, Some(2));
+        assert_eq!(
+            choices.enhance_every,
+            Some(studio_proto::control::EnhanceEvery::Frames(2))
+        );
         assert_eq!(choices.match_colours, Some(false));
         assert_eq!(choices.pixel_boost, Some(4));
         assert_eq!(choices.swapper.as_deref(), Some("hyperswap_1b_256"));

@@ -95,9 +95,10 @@ struct BenchArgs {
     /// `.onnx` beside the other models).
     #[arg(long, value_name = "NAME")]
     enhancer: Option<String>,
-    /// Video: run the enhancer's network every this many frames.
-    #[arg(long)]
-    enhance_every: Option<u32>,
+    /// Video: run the enhancer's network every this many frames, or `auto` (the default):
+    /// as often as the frames keep up with the camera.
+    #[arg(long, value_name = "auto|N")]
+    enhance_every: Option<studio_proto::control::EnhanceEvery>,
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long)]
     faces: Option<u32>,
@@ -289,9 +290,15 @@ struct RunArgs {
     #[arg(long, requires = "enhancer", default_value_t = 80)]
     enhance_strength: u8,
     /// With `--enhancer`: run its network every this many frames (1 to 30), reusing its
-    /// last answer in between, when the computer cannot keep up.
-    #[arg(long, requires = "enhancer", default_value_t = 1)]
-    enhance_every: u32,
+    /// last answer in between, or `auto` (the default): the server runs it as often as the
+    /// frames keep up with the camera.
+    #[arg(
+        long,
+        requires = "enhancer",
+        default_value = "auto",
+        value_name = "auto|N"
+    )]
+    enhance_every: studio_proto::control::EnhanceEvery,
     /// Gain on the microphone before the audio server, in dB (−24 to 24).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_gain_db: f32,
@@ -404,8 +411,8 @@ fn run_controls(
                 ENHANCER_MODEL_IDS.join(", ")
             );
         }
-        if args.enhance_strength > 100 || !(1..=30).contains(&args.enhance_every) {
-            anyhow::bail!("--enhance-strength is 0 to 100 and --enhance-every 1 to 30");
+        if args.enhance_strength > 100 {
+            anyhow::bail!("--enhance-strength is 0 to 100");
         }
         controls.set(
             Role::Video,

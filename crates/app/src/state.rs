@@ -11,17 +11,45 @@ use studio_cloud::Secret;
 use studio_devices::outputs::is_virtual_microphone;
 use studio_proto::Role;
 use studio_proto::api::{
-    FaceAdded, ModelState, ServerStatus, VoiceAdded, VoiceEntry, VoiceFilePitch, VoiceKind,
+    FaceAdded, ModelState, ServerStatus, SessionState, VoiceAdded, VoiceEntry, VoiceFilePitch,
+    VoiceKind,
 };
 use studio_proto::config::{Config, DEFAULT_SWAPPER, ENHANCER_MODEL_IDS, FACE_MODEL_IDS};
 use studio_proto::control::{
-    Control, MAX_PEOPLE, PersonWears, VOICE_FORMANT_RANGE, VOICE_KEY_RANGE,
+    Control, EnhanceEvery, EnhancerPace, MAX_PEOPLE, PersonWears, VOICE_FORMANT_RANGE,
+    VOICE_KEY_RANGE,
 };
 use studio_run::manager::ManagerEvent;
 use studio_run::voice_file::voice_name;
 
 /// The face enhancer's strength until the person moves it: FaceFusion's default blend.
 pub const DEFAULT_ENHANCE_STRENGTH: u8 = 80;
+
+/// What the window says about an automatic enhancer rate: how often it runs for which frame
+/// rate, and why it cannot keep up when it cannot. `None` for a rate the person chose.
+pub fn enhancer_pace_text(pace: &EnhancerPace) -> Option<String> {
+    if !pace.automatic {
+        return None;
+    }
+    let fps = pace.fps.round();
+    Some(match (&pace.limit, pace.every) {
+        (Some(limit), n) => format!("Enhancer: every {} frame; {limit}.", ordinal(n)),
+        (None, 1) => format!("Enhancer: every frame, keeping {fps} fps."),
+        (None, n) => format!("Enhancer: every {} frame to keep {fps} fps.", ordinal(n)),
+    })
+}
+
+/// `2nd`, `3rd`, `11th`, `21st`.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
 
 /// The most frames the window lets one enhancer answer serve (the server takes up to 30;
 /// beyond a few the restored detail visibly lags the face).
@@ -182,6 +210,8 @@ pub struct ServerCard {
     /// Capture-to-return latency of the newest frame or block.
     pub latency_ms: Option<f64>,
     pub session_open: bool,
+    /// How often the session's face enhancer runs, while one is on (video).
+    pub enhancer: Option<EnhancerPace>,
     last_total: Option<(Instant, u64)>,
 }
 
@@ -198,6 +228,7 @@ impl ServerCard {
             process_ms: None,
             latency_ms: None,
             session_open: false,
+            enhancer: None,
             last_total: None,
         }
     }
@@ -479,8 +510,9 @@ pub struct Snapshot {
     pub enhancer: Option<String>,
     /// How much of the enhanced face shows, 0 to 100.
     pub enhance_strength: u8,
-    /// The enhancer's network runs on every this many frames (1: all of them).
-    pub enhance_every: u32,
+    /// How often the enhancer's network runs: automatic (the default: the video server
+    /// picks the smallest N that keeps up with the camera) or every N frames.
+    pub enhance_every: EnhanceEvery,
     /// Every face in the picture is swapped (a bounded number, largest first), not only the
     /// largest (off by default).
     pub all_faces: bool,
@@ -596,8 +628,9 @@ pub enum Command {
     Enhancer(Option<String>),
     /// How much of the enhanced face shows, 0 to 100.
     EnhanceStrength(u8),
-    /// Run the enhancer's network every this many frames (1 to [`MAX_ENHANCE_EVERY`]).
-    EnhanceEvery(u32),
+    /// Run the enhancer's network automatically or every N frames (1 to
+    /// [`MAX_ENHANCE_EVERY`]).
+    EnhanceEvery(EnhanceEvery),
     ChooseVoice(String),
     Talk(bool),
     /// The own-voice button: held, the voice goes out unconverted.
@@ -820,7 +853,7 @@ impl Store {
                 keep_hair: false,
                 enhancer: None,
                 enhance_strength: DEFAULT_ENHANCE_STRENGTH,
-                enhance_every: 1,
+                enhance_every: EnhanceEvery::Auto,
                 all_faces: false,
                 pixel_boost: 1,
                 swapper: DEFAULT_SWAPPER.to_string(),
@@ -931,7 +964,7 @@ impl Store {
             let factor = self.state.pixel_boost;
             controls.push((Role::Video, Control::PixelBoost { factor }));
         }
-        if self.state.enhance_every != 1 {
+        if self.state.enhance_every != EnhanceEvery::Auto {
             controls.push((
                 Role::Video,
                 Control::EnhanceEvery {
@@ -1402,7 +1435,10 @@ impl Store {
                 self.live(Role::Video, Control::EnhancerStrength { strength })
             }
             Command::EnhanceEvery(frames) => {
-                let frames = frames.clamp(1, MAX_ENHANCE_EVERY);
+                let frames = match frames {
+                    EnhanceEvery::Auto => EnhanceEvery::Auto,
+                    EnhanceEvery::Frames(n) => EnhanceEvery::Frames(n.clamp(1, MAX_ENHANCE_EVERY)),
+                };
                 if self.state.enhance_every == frames {
                     return Vec::new();
                 }
@@ -2078,6 +2114,11 @@ impl Store {
         } else {
             card.last_total = Some((at, total));
         }
+        card.enhancer = status
+            .sessions
+            .iter()
+            .filter(|s| s.state == SessionState::Open)
+            .find_map(|s| s.enhancer.clone());
         let role = status.role;
         card.models = status
             .models
@@ -2847,9 +2888,20 @@ mod tests {
                 .is_empty()
         );
         assert!(store.command(Command::EnhanceStrength(60)).is_empty());
-        assert_eq!(store.snapshot().enhance_every, 1, "every frame by default");
-        assert!(store.command(Command::EnhanceEvery(9)).is_empty());
-        assert_eq!(store.snapshot().enhance_every, MAX_ENHANCE_EVERY);
+        assert_eq!(
+            store.snapshot().enhance_every,
+            EnhanceEvery::Auto,
+            "automatic by default"
+        );
+        assert!(
+            store
+                .command(Command::EnhanceEvery(EnhanceEvery::Frames(9)))
+                .is_empty()
+        );
+        assert_eq!(
+            store.snapshot().enhance_every,
+            EnhanceEvery::Frames(MAX_ENHANCE_EVERY)
+        );
         let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
             panic!("no start");
         };
@@ -2861,7 +2913,7 @@ mod tests {
         assert!(controls.contains(&(
             Role::Video,
             Control::EnhanceEvery {
-                frames: MAX_ENHANCE_EVERY
+                frames: EnhanceEvery::Frames(MAX_ENHANCE_EVERY)
             }
         )));
         assert!(
@@ -3305,5 +3357,123 @@ mod tests {
         // Trying it again clears the old refusal until the server answers.
         store.command(Command::ChooseFace(Some(1)));
         assert_eq!(store.snapshot().faces[1].refused, None);
+    }
+
+    /// The enhancer's rate is automatic unless the person picks one, goes back to automatic
+    /// live, and the video server's word on the rate it runs at reaches the video card as a
+    /// short line (only while automatic).
+    #[test]
+    fn the_enhancers_rate_is_automatic_or_chosen_and_its_pace_is_shown() {
+        let mut store = store();
+        store.command(Command::Enhancer(Some("gfpgan_1.4".into())));
+        let Some(Effect::StartRun { controls, .. }) = store.command(Command::Start).pop() else {
+            panic!("no start");
+        };
+        assert!(
+            !controls
+                .iter()
+                .any(|(_, c)| matches!(c, Control::EnhanceEvery { .. })),
+            "automatic is the server's default: nothing to send"
+        );
+        assert_eq!(
+            store.command(Command::EnhanceEvery(EnhanceEvery::Frames(2))),
+            [Effect::Control(
+                Role::Video,
+                Control::EnhanceEvery {
+                    frames: EnhanceEvery::Frames(2)
+                }
+            )]
+        );
+        assert_eq!(
+            store.command(Command::EnhanceEvery(EnhanceEvery::Auto)),
+            [Effect::Control(
+                Role::Video,
+                Control::EnhanceEvery {
+                    frames: EnhanceEvery::Auto
+                }
+            )]
+        );
+        assert!(
+            store
+                .command(Command::EnhanceEvery(EnhanceEvery::Auto))
+                .is_empty(),
+            "no change, nothing sent"
+        );
+
+        let pace = EnhancerPace {
+            every: 2,
+            automatic: true,
+            fps: 30.0,
+            limit: None,
+        };
+        let session = |state, enhancer| studio_proto::api::SessionStatus {
+            id: "s".into(),
+            transport: studio_proto::api::TransportKind::Raw,
+            state,
+            frames_in: 0,
+            frames_out: 0,
+            frames_dropped: 0,
+            samples_in: 0,
+            samples_out: 0,
+            converted_blocks: 0,
+            settings: Default::default(),
+            queue_drops: Default::default(),
+            enhancer,
+        };
+        let mut with = status(Role::Video, Vec::new(), 10);
+        with.sessions = vec![
+            session(SessionState::Closed, None),
+            session(SessionState::Open, Some(pace.clone())),
+        ];
+        store.apply(Event::Status {
+            status: with,
+            at: Instant::now(),
+        });
+        let card = &store.snapshot().servers[role_index(Role::Video)];
+        assert_eq!(card.enhancer.as_ref(), Some(&pace));
+        assert_eq!(
+            enhancer_pace_text(&pace).as_deref(),
+            Some("Enhancer: every 2nd frame to keep 30 fps.")
+        );
+        let every = EnhancerPace {
+            every: 1,
+            ..pace.clone()
+        };
+        assert_eq!(
+            enhancer_pace_text(&every).as_deref(),
+            Some("Enhancer: every frame, keeping 30 fps.")
+        );
+        let slow = EnhancerPace {
+            every: 30,
+            limit: Some(
+                "between its runs frames take 80 ms, more than the 33 ms a 30 fps camera allows"
+                    .into(),
+            ),
+            ..pace.clone()
+        };
+        assert_eq!(
+            enhancer_pace_text(&slow).as_deref(),
+            Some(
+                "Enhancer: every 30th frame; between its runs frames take 80 ms, more than the 33 ms a 30 fps camera allows."
+            )
+        );
+        let chosen = EnhancerPace {
+            automatic: false,
+            ..pace
+        };
+        assert_eq!(enhancer_pace_text(&chosen), None, "the person knows");
+        assert_eq!(
+            [1, 2, 3, 4, 11, 12, 13, 21, 22, 23].map(ordinal),
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd"
+            ]
+        );
+
+        store.apply(Event::Status {
+            status: status(Role::Video, Vec::new(), 20),
+            at: Instant::now(),
+        });
+        let card = &store.snapshot().servers[role_index(Role::Video)];
+        assert_eq!(card.enhancer, None, "no session, no pace");
     }
 }

@@ -19,6 +19,7 @@ use studio_media::{I420Image, VideoFrame};
 use studio_models::cache::human_bytes;
 use studio_proto::Role;
 use studio_proto::api::{ModelState, VoiceKind};
+use studio_proto::control::EnhanceEvery;
 
 /// Previews are converted at this width at most: plenty for a window, cheap per frame.
 const PREVIEW_WIDTH: u32 = 480;
@@ -934,18 +935,46 @@ fn enhancer_picker(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>
         if labelled_slider(ui, "Enhancer strength", slider) {
             commands.push(Command::EnhanceStrength(strength));
         }
-        let mut every = snapshot.enhance_every;
-        let slider = egui::Slider::new(&mut every, 1..=crate::state::MAX_ENHANCE_EVERY)
-            .prefix("every ")
-            .suffix(" frames");
-        if labelled_slider(ui, "Enhancer runs", slider) {
-            commands.push(Command::EnhanceEvery(every));
-        }
+        enhancer_rate(ui, snapshot, commands);
         muted(
             ui,
             "Restores detail in the swapped face at a network run per face and frame; \
              running it less often reuses its last answer in between.",
         );
+    }
+}
+
+/// How often the enhancer runs: automatic (as often as the frames keep up with the camera)
+/// or every N frames, with the server's word on the automatic rate while a session runs.
+fn enhancer_rate(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
+    let name = |every: EnhanceEvery| match every {
+        EnhanceEvery::Auto => "Automatic".to_string(),
+        EnhanceEvery::Frames(1) => "Every frame".to_string(),
+        EnhanceEvery::Frames(2) => "Every 2nd frame".to_string(),
+        EnhanceEvery::Frames(3) => "Every 3rd frame".to_string(),
+        EnhanceEvery::Frames(n) => format!("Every {n}th frame"),
+    };
+    let chosen = snapshot.enhance_every;
+    let label = ui.label(RichText::new("Enhancer runs").color(MUTED).size(12.5));
+    egui::ComboBox::from_id_salt("enhancer rate")
+        .selected_text(name(chosen))
+        .show_ui(ui, |ui| {
+            let fixed = (1..=crate::state::MAX_ENHANCE_EVERY).map(EnhanceEvery::Frames);
+            for every in std::iter::once(EnhanceEvery::Auto).chain(fixed) {
+                if ui.selectable_label(every == chosen, name(every)).clicked() && every != chosen {
+                    commands.push(Command::EnhanceEvery(every));
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    let pace = snapshot
+        .servers
+        .iter()
+        .find(|card| card.role == Role::Video)
+        .and_then(|card| card.enhancer.as_ref());
+    if let Some(text) = pace.and_then(crate::state::enhancer_pace_text) {
+        muted(ui, text);
     }
 }
 

@@ -20,7 +20,7 @@ use studio_proto::api::{
     TransportKind, VoiceAdded, VoiceEntry, VoiceKind,
 };
 use studio_proto::config::Config;
-use studio_proto::control::LiveSettings;
+use studio_proto::control::{EnhancerPace, LiveSettings};
 use studio_run::manager::ManagerEvent;
 
 const SIZE: egui::Vec2 = egui::Vec2::new(1280.0, 800.0);
@@ -61,6 +61,7 @@ fn status_at(
                     converted_blocks: 0,
                     settings: LiveSettings::default(),
                     queue_drops: Default::default(),
+                    enhancer: None,
                 })
                 .collect(),
             load: Load {
@@ -212,6 +213,10 @@ fn starting() -> Snapshot {
 }
 
 fn running() -> Snapshot {
+    running_store().snapshot()
+}
+
+fn running_store() -> Store {
     let mut store = store();
     let face = PathBuf::from("/home/sam/Pictures/ada.jpg");
     store.command(Command::AddFace(face.clone()));
@@ -249,7 +254,7 @@ fn running() -> Snapshot {
     store.command(Command::ChooseVoice("robot".into()));
     store.apply(Event::Latency(Role::Video, 41.3));
     store.apply(Event::Latency(Role::Audio, 23.8));
-    store.snapshot()
+    store
 }
 
 fn error() -> Snapshot {
@@ -464,4 +469,38 @@ fn face_models_fetching() {
     harness.get_by_label("Fetching the face models…");
     assert!(harness.query_by_label("Fetch face models").is_none());
     harness.snapshot("fetching-face-models");
+}
+
+/// Running with GFPGAN on and its rate left to the video server, which says how often it
+/// runs it to keep up with the camera.
+fn running_with_the_enhancer() -> Snapshot {
+    let mut store = running_store();
+    store.command(Command::Enhancer(Some("gfpgan_1.4".into())));
+    let mut event = status_at(Role::Video, vec![], 360, 1, Instant::now());
+    if let Event::Status { status, .. } = &mut event {
+        status.sessions[0].enhancer = Some(EnhancerPace {
+            every: 2,
+            automatic: true,
+            fps: 30.0,
+            limit: None,
+        });
+    }
+    store.apply(event);
+    store.snapshot()
+}
+
+#[test]
+fn the_enhancer_left_automatic_says_how_often_it_runs() {
+    let snapshot = running_with_the_enhancer();
+    let mut harness = harness(snapshot, Some(test_frame()));
+    // Tall enough that the quality section is in the picture.
+    harness.set_size(egui::Vec2::new(SIZE.x, 2000.0));
+    harness.run();
+    harness.get(
+        egui_kittest::kittest::by()
+            .label("Enhancer runs")
+            .value("Automatic"),
+    );
+    harness.get_by_label("Enhancer: every 2nd frame to keep 30 fps.");
+    harness.snapshot("enhancer-automatic");
 }

@@ -10,6 +10,7 @@ pub mod detect;
 pub mod device_graph;
 pub mod device_path;
 pub mod enhance;
+pub mod enhance_pace;
 pub mod error;
 pub mod keep;
 pub mod latent;

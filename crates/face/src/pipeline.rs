@@ -5,6 +5,8 @@
 
 use crate::device_path::DevicePath;
 use crate::enhance::{self, Enhancer, EnhancerKind};
+use crate::enhance_pace::EnhancePace;
+pub use crate::enhance_pace::MAX_ENHANCE_EVERY;
 use crate::keep::Keep;
 use crate::mapping;
 use crate::models::{Detector, Embedder, ModelError, Swapper};
@@ -20,7 +22,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use studio_infer::ModelOptions;
-use studio_media::engine::{VideoProcessor, VideoSetting};
+use studio_media::engine::{EnhancerPace, VideoProcessor, VideoSetting};
 use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame, rgb_block_to_i420};
 
 /// The three networks, loaded once per server and shared by its sessions.
@@ -323,7 +325,8 @@ impl FaceEngine {
             region_mask: false,
             enhancer: None,
             enhance_strength: enhance::DEFAULT_STRENGTH,
-            enhance_every: 1,
+            enhance_every: None,
+            pace: EnhancePace::new(),
             enhance_frame: 0,
             enhanced: Vec::new(),
             max_faces: 1,
@@ -469,10 +472,6 @@ impl StageTimes {
 /// faces) would stall the stream.
 pub const MAX_FACES: usize = 8;
 
-/// The most frames one enhancer answer is reused for: beyond a second at 30 fps the face has
-/// moved on from the detail it restored.
-pub const MAX_ENHANCE_EVERY: u32 = 30;
-
 /// Swaps the largest face in each frame to the chosen identity (as Deep-Live-Cam does unless
 /// asked for many faces), or every face up to [`MAX_FACES`]; passes frames through untouched
 /// while no identity is chosen.
@@ -498,8 +497,10 @@ pub struct FaceSwapProcessor {
     /// How much of the enhanced face shows, 0 to 100.
     enhance_strength: u8,
     /// The enhancer's network runs on every `enhance_every`th frame; the frames between
-    /// reuse its last answer.
-    enhance_every: u32,
+    /// reuse its last answer. `None`: `pace` picks N from the frame budget.
+    enhance_every: Option<u32>,
+    /// The enhancer's rate from the frame budget, fed every frame's capture time and cost.
+    pace: EnhancePace,
     /// Frames enhanced since the enhancer was chosen, to count off `enhance_every`.
     enhance_frame: u64,
     /// Per face (in the order of `faces`), the last network answer as what it added to its
@@ -667,6 +668,7 @@ impl FaceSwapProcessor {
             self.enhancer = kind;
             self.enhance_frame = 0;
             self.enhanced.clear();
+            self.pace.restart();
         }
     }
 
@@ -686,15 +688,27 @@ impl FaceSwapProcessor {
     }
 
     /// Run the enhancer's network on every `n`th frame only (clamped to
-    /// 1..=[`MAX_ENHANCE_EVERY`]; 1, the default, runs it on every frame). The frames between
-    /// add what its last run added to each face's crop to the crop they cut, so the restored
-    /// detail follows the face while the network rests.
-    pub fn set_enhance_every(&mut self, n: u32) {
-        self.enhance_every = n.clamp(1, MAX_ENHANCE_EVERY);
+    /// 1..=[`MAX_ENHANCE_EVERY`]; 1 runs it on every frame), or, with `None` (the default),
+    /// on every Nth frame for the smallest N that keeps up with the camera
+    /// ([`EnhancePace`]). The frames between add what its last run added to each face's
+    /// crop to the crop they cut, so the restored detail follows the face while the network
+    /// rests.
+    pub fn set_enhance_every(&mut self, n: Option<u32>) {
+        let n = n.map(|n| n.clamp(1, MAX_ENHANCE_EVERY));
+        if n.is_none() && self.enhance_every.is_some() {
+            self.pace.restart();
+        }
+        self.enhance_every = n;
     }
 
-    pub fn enhance_every(&self) -> u32 {
+    /// The session's choice: every `n`th frame, or `None` for the automatic rate.
+    pub fn enhance_every(&self) -> Option<u32> {
         self.enhance_every
+    }
+
+    /// The enhancer's network runs on every this many frames now.
+    pub fn enhance_every_now(&self) -> u32 {
+        self.enhance_every.unwrap_or_else(|| self.pace.every())
     }
 
     /// The enhancer this frame applies: the session's choice while the engine has it and the
@@ -742,7 +756,7 @@ impl FaceSwapProcessor {
         }
         let due = self
             .enhance_frame
-            .is_multiple_of(u64::from(self.enhance_every.max(1)));
+            .is_multiple_of(u64::from(self.enhance_every_now().max(1)));
         let kept = self.enhanced[index].as_ref().filter(|r| r.kind == kind);
         let restored = match kept {
             Some(residual) if !due => residual.added_to(&crop)?,
@@ -1541,9 +1555,23 @@ impl VideoProcessor for FaceSwapProcessor {
     }
 
     fn process(&mut self, mut frame: VideoFrame) -> VideoFrame {
+        let started = Instant::now();
+        self.pace.frame_captured(frame.seq, frame.capture.0);
+        let before = (
+            self.times.enhance,
+            self.times.enhance_network,
+            self.times.enhance_runs,
+        );
         match self.swap_frame(&mut frame) {
             Ok(()) => {
                 self.times.frames += 1;
+                // Only frames the enhancer worked on tell what it costs to keep it on.
+                if self.enhance_every.is_none() && self.times.enhance > before.0 {
+                    let ran = self.times.enhance_runs > before.2;
+                    let network = self.times.enhance_network.saturating_sub(before.1);
+                    self.pace
+                        .frame_done(started.elapsed(), ran.then_some(network));
+                }
                 frame
             }
             Err(e) => {
@@ -1554,6 +1582,17 @@ impl VideoProcessor for FaceSwapProcessor {
                 frame
             }
         }
+    }
+
+    fn enhancer_pace(&self) -> Option<EnhancerPace> {
+        self.active_enhancer(&self.engine)?;
+        let automatic = self.enhance_every.is_none();
+        Some(EnhancerPace {
+            every: self.enhance_every_now(),
+            automatic,
+            fps: self.pace.fps(),
+            limit: if automatic { self.pace.limit() } else { None },
+        })
     }
 
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {

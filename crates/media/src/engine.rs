@@ -36,9 +36,24 @@ pub enum VideoSetting {
     Enhancer(Option<String>),
     /// How much of the enhanced face shows over the swapped one, 0 to 100 (80 by default).
     EnhancerStrength(u8),
-    /// Run the enhancer's network on every Nth frame only (1, the default, runs it on every
-    /// frame); the frames between reuse its last answer.
-    EnhanceEvery(u32),
+    /// Run the enhancer's network on every Nth frame only (`Some(1)` on every frame); the
+    /// frames between reuse its last answer. `None`, the default, leaves N to the processor,
+    /// which picks the smallest that keeps up with the camera.
+    EnhanceEvery(Option<u32>),
+}
+
+/// How often a video processor's face enhancer runs its network, for status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnhancerPace {
+    /// The network runs on every `every`th frame.
+    pub every: u32,
+    /// Whether the processor picked `every` from the frame budget (else the session did).
+    pub automatic: bool,
+    /// The camera's frame rate as the processor measured it.
+    pub fps: f64,
+    /// Why even the rarest runs do not keep up with the camera, in words; `None` while they
+    /// do.
+    pub limit: Option<String>,
 }
 
 /// A live setting for an audio processor.
@@ -63,6 +78,10 @@ pub trait VideoProcessor: Send {
     fn process(&mut self, frame: VideoFrame) -> VideoFrame;
     /// Apply a live setting from the next frame on. An error leaves the previous setting.
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String>;
+    /// How often the face enhancer runs, while one is on.
+    fn enhancer_pace(&self) -> Option<EnhancerPace> {
+        None
+    }
 }
 
 /// Turns microphone blocks into processed blocks of the same length, in order.

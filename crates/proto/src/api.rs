@@ -78,6 +78,9 @@ pub struct SessionStatus {
     /// What the session's bounded queues had to drop.
     #[serde(default)]
     pub queue_drops: QueueDrops,
+    /// How often the face enhancer runs, while one is on.
+    #[serde(default)]
+    pub enhancer: Option<crate::control::EnhancerPace>,
 }
 
 /// Items a session's bounded queues dropped because the engine fell that far behind.

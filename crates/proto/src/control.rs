@@ -47,9 +47,111 @@ pub enum Control {
     Enhancer { model: Option<String> },
     /// How much of the enhanced face shows over the swapped one, 0 to 100 (80 by default).
     EnhancerStrength { strength: u8 },
-    /// Run the enhancer's network on every `frames`th frame only (1, the default, runs it
-    /// on every frame); the frames between reuse its last answer.
-    EnhanceEvery { frames: u32 },
+    /// How often the enhancer's network runs: on every Nth frame, the frames between reusing
+    /// its last answer, or `"auto"` (the default): the server picks the smallest N that
+    /// keeps up with the camera. A number, as earlier apps send it, reads as that N.
+    EnhanceEvery { frames: EnhanceEvery },
+}
+
+/// The most frames one enhancer answer is reused for ([`Control::EnhanceEvery`]).
+pub const MAX_ENHANCE_EVERY: u32 = 30;
+
+/// How often the face enhancer's network runs: on the wire a number of frames or `"auto"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "EnhanceEveryWire", into = "EnhanceEveryWire")]
+pub enum EnhanceEvery {
+    /// The smallest N that keeps up with the camera, chosen and changed by the server.
+    #[default]
+    Auto,
+    /// On every this many frames, 1 to [`MAX_ENHANCE_EVERY`].
+    Frames(u32),
+}
+
+/// [`EnhanceEvery`] as JSON has it: `3` or `"auto"`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum EnhanceEveryWire {
+    Frames(u32),
+    Word(String),
+}
+
+impl TryFrom<EnhanceEveryWire> for EnhanceEvery {
+    type Error = String;
+    fn try_from(wire: EnhanceEveryWire) -> Result<Self, String> {
+        match wire {
+            EnhanceEveryWire::Frames(n) => Ok(EnhanceEvery::Frames(n)),
+            EnhanceEveryWire::Word(w) => w.parse(),
+        }
+    }
+}
+
+impl From<EnhanceEvery> for EnhanceEveryWire {
+    fn from(every: EnhanceEvery) -> Self {
+        match every {
+            EnhanceEvery::Auto => EnhanceEveryWire::Word("auto".into()),
+            EnhanceEvery::Frames(n) => EnhanceEveryWire::Frames(n),
+        }
+    }
+}
+
+impl EnhanceEvery {
+    /// Why it is refused, if it is: a number of frames out of range.
+    pub fn check(self) -> Result<(), String> {
+        match self {
+            EnhanceEvery::Frames(n) if !(1..=MAX_ENHANCE_EVERY).contains(&n) => Err(format!(
+                "the enhancer runs every 1 to {MAX_ENHANCE_EVERY} frames, or auto; not {n}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The number of frames, `None` for automatic.
+    pub fn frames(self) -> Option<u32> {
+        match self {
+            EnhanceEvery::Auto => None,
+            EnhanceEvery::Frames(n) => Some(n),
+        }
+    }
+}
+
+impl std::fmt::Display for EnhanceEvery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnhanceEvery::Auto => f.write_str("auto"),
+            EnhanceEvery::Frames(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// `auto` or a number of frames (as command lines take it), checked.
+impl std::str::FromStr for EnhanceEvery {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let every = match s.trim() {
+            "auto" => EnhanceEvery::Auto,
+            n => EnhanceEvery::Frames(n.parse().map_err(|_| {
+                format!("auto or a number of frames from 1 to {MAX_ENHANCE_EVERY}, not {s:?}")
+            })?),
+        };
+        every.check()?;
+        Ok(every)
+    }
+}
+
+/// How often a session's face enhancer runs now, as status reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnhancerPace {
+    /// The network runs on every `every`th frame.
+    pub every: u32,
+    /// Whether the server picked `every` from the frame budget (the session asked for
+    /// `auto`).
+    pub automatic: bool,
+    /// The camera's frame rate as the server measured it.
+    pub fps: f64,
+    /// Why even the rarest runs do not keep up with the camera, in words; `None` while they
+    /// do.
+    #[serde(default)]
+    pub limit: Option<String>,
 }
 
 /// The most pairs [`Control::MapPeople`] holds: each person is a swap on every frame they
@@ -176,7 +278,7 @@ pub struct LiveSettings {
     #[serde(default)]
     pub enhancer_strength: Option<u8>,
     #[serde(default)]
-    pub enhance_every: Option<u32>,
+    pub enhance_every: Option<EnhanceEvery>,
 }
 
 impl LiveSettings {
@@ -228,13 +330,51 @@ mod tests {
             serde_json::from_str(r#"{"type":"enhancer_strength","strength":60}"#).unwrap();
         assert_eq!(strength, Control::EnhancerStrength { strength: 60 });
         let mut live = LiveSettings::default();
-        for c in [on, strength, Control::EnhanceEvery { frames: 3 }] {
+        let every: Control =
+            serde_json::from_str(r#"{"type":"enhance_every","frames":3}"#).unwrap();
+        assert_eq!(
+            every,
+            Control::EnhanceEvery {
+                frames: EnhanceEvery::Frames(3)
+            },
+            "a number, as earlier apps send it"
+        );
+        for c in [on, strength, every] {
             live.apply(&c);
         }
         assert_eq!(live.enhancer.as_deref(), Some("gpen_bfr_256"));
         assert_eq!(
             (live.enhancer_strength, live.enhance_every),
-            (Some(60), Some(3))
+            (Some(60), Some(EnhanceEvery::Frames(3)))
         );
+    }
+
+    #[test]
+    fn the_enhancers_rate_is_auto_or_a_number_of_frames_on_the_wire() {
+        let auto = Control::EnhanceEvery {
+            frames: EnhanceEvery::Auto,
+        };
+        let json = serde_json::to_value(&auto).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "enhance_every", "frames": "auto"})
+        );
+        assert_eq!(serde_json::from_value::<Control>(json).unwrap(), auto);
+        let two = serde_json::to_value(EnhanceEvery::Frames(2)).unwrap();
+        assert_eq!(two, serde_json::json!(2));
+        assert!(serde_json::from_str::<EnhanceEvery>(r#""sometimes""#).is_err());
+        assert_eq!(EnhanceEvery::default(), EnhanceEvery::Auto);
+        assert_eq!("auto".parse(), Ok(EnhanceEvery::Auto));
+        assert_eq!("4".parse(), Ok(EnhanceEvery::Frames(4)));
+        assert!("0".parse::<EnhanceEvery>().is_err());
+        assert!("31".parse::<EnhanceEvery>().is_err());
+        assert!(EnhanceEvery::Frames(MAX_ENHANCE_EVERY + 1).check().is_err());
+        assert_eq!(EnhanceEvery::Frames(7).to_string(), "7");
+        // A status from an earlier server, its rate a number.
+        let live: LiveSettings = serde_json::from_str(
+            r#"{"face_id":null,"voice_id":null,"talk":null,"enhance_every":5}"#,
+        )
+        .unwrap();
+        assert_eq!(live.enhance_every, Some(EnhanceEvery::Frames(5)));
     }
 }

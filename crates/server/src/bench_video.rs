@@ -4,7 +4,7 @@
 //! (`xseg_1.onnx`) read from the same folder, and its cost shows as the `occlude` stage; with
 //! `--region-mask` the face parser (`bisenet_resnet_34.onnx`) runs, shown as `parse`; with
 //! `--enhancer NAME` that face enhancer (`NAME.onnx`) restores each swapped face, shown as
-//! `enhance` (its network every `--enhance-every` frames). With `--device-graphs` the same session
+//! `enhance` (its network every `--enhance-every` frames, by default as often as a `--fps` camera allows). With `--device-graphs` the same session
 //! runs a second time with its pre- and post-processing as graphs on the models' backend and
 //! device (`studio_face::device_path`), and both are printed with the graphs' time per stage
 //! as a share of the CPU path's.
@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use studio_face::pipeline::{FaceEngine, FaceModels, MAX_FACES, StageTimes};
 use studio_infer::{BackendChoice, ModelOptions};
-use studio_media::engine::{VideoProcessor, VideoSetting};
+use studio_media::engine::{EnhancerPace, VideoProcessor, VideoSetting};
 use studio_media::{Timestamp, VideoFrame};
+use studio_proto::control::EnhanceEvery;
 
 /// What `bench video` measures, and on what.
 #[derive(Debug, Clone)]
@@ -38,8 +39,11 @@ pub struct VideoBenchArgs {
     pub enhancer: Option<String>,
     /// The enhancer's strength, 0 to 100.
     pub enhance_strength: u8,
-    /// Run the enhancer's network every this many frames.
-    pub enhance_every: u32,
+    /// Run the enhancer's network every this many frames, or as often as `fps` allows.
+    pub enhance_every: EnhanceEvery,
+    /// The camera's frame rate the frames are stamped with: the automatic enhancer rate's
+    /// budget.
+    pub fps: u32,
     /// Faces in the picture, all of them swapped (1 to [`MAX_FACES`]).
     pub faces: u32,
     /// Also time the session with its pre- and post-processing as graphs.
@@ -114,9 +118,14 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             format!("--enhancer is gfpgan_1.4, gpen_bfr_256 or gpen_bfr_512, not {id:?}")
         })?),
     };
-    let max_every = studio_face::pipeline::MAX_ENHANCE_EVERY;
-    if !(1..=max_every).contains(&args.enhance_every) || args.enhance_strength > 100 {
-        bail!("--enhance-every is 1 to {max_every} and --enhance-strength 0 to 100");
+    args.enhance_every
+        .check()
+        .map_err(|e| anyhow::anyhow!("--enhance-every: {e}"))?;
+    if args.enhance_strength > 100 {
+        bail!("--enhance-strength is 0 to 100");
+    }
+    if !(1..=240).contains(&args.fps) {
+        bail!("--fps is 1 to 240, not {}", args.fps);
     }
     let masks: Vec<MaskModel> = [
         (MaskModel::Occlusion, args.occlusion),
@@ -177,6 +186,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         times: t,
         wall,
         boxes,
+        pace,
         ..
     } = time_session(&engine, &target.id, args, &img)?;
     let on_graphs = match graphs {
@@ -208,6 +218,13 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         }
         obj.insert("frames".into(), t.frames.into());
         obj.insert("enhance_runs".into(), t.enhance_runs.into());
+        if let Some(pace) = &pace {
+            // The N the session settled on, and whether it picked it for `--fps`.
+            obj.insert("enhance_every".into(), pace.every.into());
+            obj.insert("enhance_every_auto".into(), pace.automatic.into());
+            obj.insert("enhance_limit".into(), pace.limit.clone().into());
+        }
+        obj.insert("camera_fps".into(), args.fps.into());
         obj.insert("width".into(), 1280.into());
         obj.insert("height".into(), 720.into());
         obj.insert("networks_ms".into(), networks_ms.into());
@@ -282,6 +299,17 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
                 t.enhance_runs, t.frames, args.enhance_strength
             );
         }
+        if let Some(pace) = &pace {
+            let how = if pace.automatic {
+                format!("chosen for a {} fps camera", args.fps)
+            } else {
+                "as asked".to_string()
+            };
+            println!("  enhancer every {} frames, {how}", pace.every);
+            if let Some(limit) = &pace.limit {
+                println!("  {limit}");
+            }
+        }
         if let Some((g, g_wall, on)) = &on_graphs {
             println!(
                 "pre- and post-processing as graphs ({on}): {:.2} fps",
@@ -327,6 +355,8 @@ struct Timed {
     graphs_on: Option<String>,
     /// The boxes of the faces it swapped in its last frame.
     boxes: Vec<[f32; 4]>,
+    /// How often the enhancer ran at the end, while one was on.
+    pace: Option<EnhancerPace>,
 }
 
 /// One session's stage times over `args.frames` frames of `img` after a warm-up frame; an
@@ -350,12 +380,13 @@ fn time_session(
         .map_err(anyhow::Error::msg)?;
     p.apply(&VideoSetting::EnhancerStrength(args.enhance_strength))
         .map_err(anyhow::Error::msg)?;
-    p.apply(&VideoSetting::EnhanceEvery(args.enhance_every))
+    p.apply(&VideoSetting::EnhanceEvery(args.enhance_every.frames()))
         .map_err(anyhow::Error::msg)?;
     p.set_max_faces(args.faces as usize);
+    let interval_us = 1_000_000 / u64::from(args.fps.max(1));
     let frame = |seq: u64| VideoFrame {
         seq,
-        capture: Timestamp(seq * 33_333),
+        capture: Timestamp(seq * interval_us),
         image: img.to_i420(),
     };
     // Warm-up: first runs allocate and (tract) optimise for the shapes.
@@ -387,6 +418,7 @@ fn time_session(
         wall,
         graphs_on: on,
         boxes,
+        pace: p.enhancer_pace(),
     })
 }
 

@@ -29,6 +29,10 @@ pub fn model_options(role: Role, config: &Config) -> studio_infer::ModelOptions 
     }
 }
 
+// The wire's bound is the engine's.
+const _: () =
+    assert!(studio_proto::control::MAX_ENHANCE_EVERY == studio_face::pipeline::MAX_ENHANCE_EVERY);
+
 /// Makes each session's engine from the configuration, and describes what the role offers.
 pub struct EngineFactory {
     role: Role,
@@ -90,6 +94,21 @@ impl Engine {
             Role::Video => Engine::Video(Box::new(IdentityVideo)),
             Role::Audio => Engine::Audio(Box::new(IdentityAudio)),
         }
+    }
+
+    /// How often the face enhancer runs (video, while one is on), for status: its rate in
+    /// whole frames per second, so status changes only when something a person reads does.
+    pub fn enhancer_pace(&self) -> Option<studio_proto::control::EnhancerPace> {
+        let Engine::Video(p) = self else {
+            return None;
+        };
+        p.enhancer_pace()
+            .map(|pace| studio_proto::control::EnhancerPace {
+                every: pace.every,
+                automatic: pace.automatic,
+                fps: pace.fps.round(),
+                limit: pace.limit,
+            })
     }
 
     /// Blocks converted so far (audio), for status.
@@ -171,11 +190,8 @@ impl Engine {
                 p.apply(&VideoSetting::EnhancerStrength(*strength))
             }
             (Engine::Video(p), Control::EnhanceEvery { frames }) => {
-                let max = studio_face::pipeline::MAX_ENHANCE_EVERY;
-                if !(1..=max).contains(frames) {
-                    return Err(format!("enhance every 1 to {max} frames, not {frames}"));
-                }
-                p.apply(&VideoSetting::EnhanceEvery(*frames))
+                frames.check()?;
+                p.apply(&VideoSetting::EnhanceEvery(frames.frames()))
             }
             (Engine::Audio(p), Control::PassThrough { active }) => {
                 p.apply(&AudioSetting::PassThrough(*active))

@@ -180,6 +180,10 @@ impl VideoProcessor for SessionFaces {
         }
     }
 
+    fn enhancer_pace(&self) -> Option<studio_media::engine::EnhancerPace> {
+        self.swap.as_ref().and_then(|swap| swap.enhancer_pace())
+    }
+
     fn apply(&mut self, setting: &VideoSetting) -> Result<(), String> {
         match setting {
             // The swapper is the server's: the slot loads it for every session.

@@ -150,9 +150,14 @@ struct BenchArgs {
     /// Video: the enhancer's strength, 0 to 100.
     #[arg(long, default_value_t = 80)]
     enhance_strength: u8,
-    /// Video: run the enhancer's network every this many frames (1 to 30).
-    #[arg(long, default_value_t = 1)]
-    enhance_every: u32,
+    /// Video: run the enhancer's network every this many frames (1 to 30), or `auto`: the
+    /// smallest N whose frames keep up with --fps.
+    #[arg(long, default_value = "auto", value_name = "auto|N")]
+    enhance_every: studio_proto::control::EnhanceEvery,
+    /// Video: the camera's frame rate the frames are stamped with, the automatic enhancer
+    /// rate's budget.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
     /// Video: faces in the picture, all swapped (1 to 8).
     #[arg(long, default_value_t = 1)]
     faces: u32,
@@ -203,6 +208,7 @@ fn bench_main() {
             enhancer: args.enhancer,
             enhance_strength: args.enhance_strength,
             enhance_every: args.enhance_every,
+            fps: args.fps,
             device_graphs: args.device_graphs,
             swapper: args.swapper,
             pixel_boost: args.pixel_boost,

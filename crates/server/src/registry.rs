@@ -11,7 +11,7 @@ use studio_proto::api::{
     Load, ModelStatus, QueueDrops, ServerStatus, SessionState, SessionStatus, TransportKind,
 };
 use studio_proto::config::LimitsConfig;
-use studio_proto::control::LiveSettings;
+use studio_proto::control::{EnhancerPace, LiveSettings};
 use studio_transport::webrtc::PeerStats;
 use tokio::sync::{Notify, watch};
 
@@ -49,6 +49,8 @@ pub struct SessionEntry {
     started: Instant,
     /// A WebRTC session's peer figures, once it is answered.
     peer: std::sync::OnceLock<Arc<PeerStats>>,
+    /// How often the session's face enhancer runs, while one is on.
+    enhancer: Mutex<Option<EnhancerPace>>,
 }
 
 impl SessionEntry {
@@ -62,6 +64,7 @@ impl SessionEntry {
             cancel: Notify::new(),
             started: Instant::now(),
             peer: std::sync::OnceLock::new(),
+            enhancer: Mutex::new(None),
         }
     }
 
@@ -75,6 +78,21 @@ impl SessionEntry {
 
     pub fn update_settings(&self, f: impl FnOnce(&mut LiveSettings)) {
         f(&mut lock(&self.settings));
+    }
+
+    /// Record how often the face enhancer runs; whether that changed in a way worth an
+    /// event: its rate, whether it is automatic, the frame rate, or whether it keeps up.
+    /// The reason's figures move with every frame's cost, so they alone wait for the next
+    /// status.
+    pub fn set_enhancer(&self, pace: Option<EnhancerPace>) -> bool {
+        let key = |p: &Option<EnhancerPace>| {
+            p.as_ref()
+                .map(|p| (p.every, p.automatic, p.fps.to_bits(), p.limit.is_some()))
+        };
+        let mut now = lock(&self.enhancer);
+        let changed = key(&now) != key(&pace);
+        *now = pace;
+        changed
     }
 
     /// Where a WebRTC session's transport figures (its ICE-TCP drops) are read from.
@@ -125,6 +143,7 @@ impl SessionEntry {
                     .get()
                     .map_or(0, |p| p.tcp_packets_dropped.load(Ordering::Relaxed)),
             },
+            enhancer: lock(&self.enhancer).clone(),
         }
     }
 }

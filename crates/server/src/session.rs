@@ -192,6 +192,9 @@ fn run_engine(
                 };
                 registry.record_processing(started.elapsed());
                 counters.frames_out.fetch_add(1, Ordering::Relaxed);
+                if entry.set_enhancer(engine.enhancer_pace()) {
+                    registry.changed();
+                }
                 Message::Video(out)
             }
             Work::Audio(block) => {

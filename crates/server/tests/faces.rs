@@ -9,7 +9,7 @@ use std::time::Duration;
 use studio_client::ServerClient;
 use studio_face::standin::textured;
 use studio_media::{RgbImage, Timestamp, VideoFrame};
-use studio_proto::control::Control;
+use studio_proto::control::{Control, EnhanceEvery};
 use studio_transport::SessionEvent;
 
 const TOKEN: &str = "test-token-0123456789";
@@ -374,14 +374,50 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
         other => panic!("expected an ack, got {other:?}"),
     }
-    session.sender.send_video(VideoFrame {
-        seq: 6,
-        ..frame.clone()
+    // How often it runs: a number of frames out of range is refused; automatic, the
+    // default, is taken.
+    session.sender.send_control(Control::EnhanceEvery {
+        frames: EnhanceEvery::Frames(0),
     });
     match next(&mut session.events).await {
-        SessionEvent::Video(back) => assert_ne!(back.image, frame.image, "still swapped"),
-        other => panic!("expected a frame, got {other:?}"),
+        SessionEvent::ControlAck(ack) => {
+            let error = ack.error.expect("refused");
+            assert!(error.contains("1 to 30"), "{error}");
+        }
+        other => panic!("expected an ack, got {other:?}"),
     }
+    session.sender.send_control(Control::EnhanceEvery {
+        frames: EnhanceEvery::Auto,
+    });
+    match next(&mut session.events).await {
+        SessionEvent::ControlAck(ack) => assert_eq!(ack.error, None),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    // Status says how often the enhancer runs once the engine has it and a frame went
+    // through it.
+    let mut pace = serde_json::Value::Null;
+    for seq in 6..46 {
+        session.sender.send_video(VideoFrame {
+            seq,
+            // A 30 fps camera's, after the last frame's (captured at 0).
+            capture: Timestamp((seq - 5) * 33_333),
+            ..frame.clone()
+        });
+        match next(&mut session.events).await {
+            SessionEvent::Video(back) => assert_ne!(back.image, frame.image, "still swapped"),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+        let status: serde_json::Value =
+            common::get_json(&http, &server.url, "/v1/status", TOKEN).await;
+        pace = status["sessions"][0]["enhancer"].clone();
+        if !pace.is_null() {
+            break;
+        }
+    }
+    assert_eq!(pace["automatic"], true, "{pace}");
+    let every = pace["every"].as_u64().unwrap_or(0);
+    assert!((1..=30).contains(&every), "{pace}");
+    assert_eq!(pace["fps"], 30.0, "{pace}");
     let health = http
         .get(format!("{}/v1/health", server.url))
         .send()
@@ -413,4 +449,5 @@ async fn faces_upload_and_bad_images_get_clear_4xx_while_the_server_keeps_servin
         "gpen_bfr_256"
     );
     assert_eq!(status["sessions"][0]["settings"]["enhancer_strength"], 60);
+    assert_eq!(status["sessions"][0]["settings"]["enhance_every"], "auto");
 }
