@@ -6,6 +6,7 @@
 //! [`BackendChoice::Auto`] takes ONNX Runtime when a runtime library is found and tract
 //! otherwise, and [`Model::backend`] says which one runs, on what, and why.
 
+mod bound;
 mod builder;
 mod edit;
 mod error;
@@ -17,6 +18,7 @@ mod tensor;
 mod tract_backend;
 mod tract_tensor;
 
+pub use bound::BoundIo;
 pub use builder::{Attr, GraphBuilder, Value, onnx_code, onnx_type};
 pub use edit::GraphEdit;
 pub use error::InferError;
