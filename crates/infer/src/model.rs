@@ -140,6 +140,8 @@ pub struct Model {
     /// Tells this model's bindings from others'.
     id: u64,
     cuda_graph_source: Option<CudaGraphSource>,
+    /// [`ModelOptions::cuda_graphs`], so a binding says why it runs without them.
+    cuda_graphs_wanted: bool,
 }
 
 /// Model ids, so a binding is run only by the model that made it.
@@ -282,6 +284,7 @@ impl Model {
             backend,
             id: NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed),
             cuda_graph_source,
+            cuda_graphs_wanted: options.cuda_graphs,
         })
     }
 
@@ -431,7 +434,13 @@ impl Model {
                         inputs: host_inputs,
                         outputs: host_outputs,
                     },
-                    "host memory, copied into tract's tensors at each run".to_string(),
+                    if self.cuda_graphs_wanted {
+                        "host memory, copied into tract's tensors at each run (CUDA graphs \
+                         not used: tract runs on the CPU)"
+                            .to_string()
+                    } else {
+                        "host memory, copied into tract's tensors at each run".to_string()
+                    },
                 )
             }
             Inner::Ort(m) => {
@@ -442,11 +451,18 @@ impl Model {
                 };
                 if m.uses_cuda_graph() {
                     return Err(bind_error(
-                        "the model is already bound with CUDA graphs, which replay one                          binding's addresses"
+                        "the model is already bound with CUDA graphs, which replay one binding's \
+                         addresses"
                             .into(),
                     ));
                 }
-                let mut not_graphed = None;
+                let mut not_graphed = (self.cuda_graphs_wanted && self.cuda_graph_source.is_none())
+                    .then(|| {
+                        format!(
+                            "they need the CUDA or TensorRT provider, the model runs on {}",
+                            self.backend.provider
+                        )
+                    });
                 let mut graphed = None;
                 if let Some(graph_source) = &self.cuda_graph_source {
                     if outputs.iter().any(|o| o.shape.is_none()) {

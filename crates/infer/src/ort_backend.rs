@@ -467,24 +467,30 @@ impl OrtModel {
         outputs: &[SlotSpec],
     ) -> Result<(OrtBinding, String), String> {
         let on_nvidia = matches!(self.provider, "CUDA" | "TensorRT");
-        let host_allocator = if on_nvidia {
-            let pinned = |memory_type| {
-                MemoryInfo::new(
-                    AllocationDevice::CUDA_PINNED,
-                    self.device_index,
-                    AllocatorType::Device,
-                    memory_type,
-                )
-            };
-            let input = pinned(MemoryType::CPUInput)
-                .and_then(|info| Allocator::new(&self.session, info))
-                .map_err(|e| format!("pinned host memory: {e}"))?;
-            let output = pinned(MemoryType::CPUOutput)
-                .and_then(|info| Allocator::new(&self.session, info))
-                .map_err(|e| format!("pinned host memory: {e}"))?;
-            (input, output)
+        let pinned = |memory_type| {
+            MemoryInfo::new(
+                AllocationDevice::CUDA_PINNED,
+                self.device_index,
+                AllocatorType::Device,
+                memory_type,
+            )
+            .and_then(|info| Allocator::new(&self.session, info))
+            .map_err(|e| format!("pinned host memory: {e}"))
+        };
+        // Pinned memory makes each transfer one DMA copy; where the provider does not give
+        // it, pageable host memory still works (the driver stages it), so only CUDA graphs,
+        // which want the fastest copies around a replay, give up without it.
+        let (host_allocator, pinned_refused) = if on_nvidia {
+            match pinned(MemoryType::CPUInput).and_then(|i| Ok((i, pinned(MemoryType::CPUOutput)?)))
+            {
+                Ok(pair) => (pair, None),
+                Err(reason) if !self.cuda_graph => {
+                    ((Allocator::default(), Allocator::default()), Some(reason))
+                }
+                Err(reason) => return Err(reason),
+            }
         } else {
-            (Allocator::default(), Allocator::default())
+            ((Allocator::default(), Allocator::default()), None)
         };
         let mut binding = self.session.create_binding().map_err(|e| e.to_string())?;
         let mut host_inputs = Vec::with_capacity(inputs.len());
@@ -561,16 +567,22 @@ impl OrtModel {
                         .map_err(|e| format!("binding {}: {e}", spec.name))?;
                 }
             }
-            if on_nvidia {
-                (
+            match (on_nvidia, pinned_refused) {
+                (true, None) => (
                     BindMode::Pinned,
                     format!(
                         "{} with inputs and outputs in pinned host memory",
                         self.provider
                     ),
-                )
-            } else {
-                (BindMode::Host, "host memory".to_string())
+                ),
+                (true, Some(reason)) => (
+                    BindMode::Host,
+                    format!(
+                        "{} with inputs and outputs in pageable host memory ({reason})",
+                        self.provider
+                    ),
+                ),
+                (false, _) => (BindMode::Host, "host memory".to_string()),
             }
         };
         Ok((

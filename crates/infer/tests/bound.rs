@@ -70,7 +70,12 @@ fn bound_and_plain_runs_agree_and_follow_changed_inputs() {
     for backend in backends() {
         let mut model = Model::load_bytes("bound", bytes.clone(), &options(backend)).unwrap();
         let mut io = model.bind(&[]).unwrap();
-        assert!(!io.placement().is_empty());
+        let (name, placement) = match backend {
+            BackendChoice::Ort => ("ort", "host memory"),
+            _ => ("tract", "host memory, copied into tract's tensors at each run"),
+        };
+        assert_eq!(model.backend().backend, name);
+        assert_eq!(io.placement(), placement);
         for (seed, w, offset) in [(0.0, [1.0, 2.0, -1.0], 0), (1.5, [0.5, 0.0, 3.0], 7)] {
             let x = image(seed);
             io.input_f32("x").unwrap().copy_from_slice(&x);
@@ -219,5 +224,34 @@ fn half_precision_slots_are_written_and_read_as_f32() {
             )
             .unwrap();
         assert_eq!(plain.to_f32(), io.output_f32("y").unwrap());
+    }
+}
+
+/// CUDA graphs asked for where there is no CUDA provider: the model binds as it would
+/// without them, gives the same answers, and says why it runs without them.
+#[test]
+fn cuda_graphs_asked_for_on_the_cpu_fall_back_and_say_why() {
+    let bytes = affine_graph();
+    for backend in backends() {
+        let graphs = ModelOptions {
+            cuda_graphs: true,
+            ..options(backend)
+        };
+        let mut model = Model::load_bytes("bound", bytes.clone(), &graphs).unwrap();
+        let mut io = model.bind(&[]).unwrap();
+        assert!(
+            io.placement().contains("CUDA graphs not used"),
+            "{backend:?}: {}",
+            io.placement()
+        );
+        let x = image(0.25);
+        io.write_f32("x", &x).unwrap();
+        io.write_f32("w", &[1.0, -1.0, 0.5]).unwrap();
+        io.write_i64("offset", &[3]).unwrap();
+        model.run_bound(&mut io).unwrap();
+        // Plain runs still work on a model that is not replaying graphs.
+        let (y, s) = run_plain(&mut model, &x, &[1.0, -1.0, 0.5], 3);
+        assert_eq!(io.output_f32("y").unwrap(), y.as_slice());
+        assert_eq!(io.output_f32("s").unwrap(), s.as_slice());
     }
 }
