@@ -72,7 +72,10 @@ fn bound_and_plain_runs_agree_and_follow_changed_inputs() {
         let mut io = model.bind(&[]).unwrap();
         let (name, placement) = match backend {
             BackendChoice::Ort => ("ort", "host memory"),
-            _ => ("tract", "host memory, copied into tract's tensors at each run"),
+            _ => (
+                "tract",
+                "host memory, copied into tract's tensors at each run",
+            ),
         };
         assert_eq!(model.backend().backend, name);
         assert_eq!(io.placement(), placement);
@@ -253,5 +256,57 @@ fn cuda_graphs_asked_for_on_the_cpu_fall_back_and_say_why() {
         let (y, s) = run_plain(&mut model, &x, &[1.0, -1.0, 0.5], 3);
         assert_eq!(io.output_f32("y").unwrap(), y.as_slice());
         assert_eq!(io.output_f32("s").unwrap(), s.as_slice());
+    }
+}
+
+/// A binding kept per shape set: asked for the same shapes it is the same buffers (what was
+/// written stays), asked for others it is bound anew, and each gives a plain run's answer.
+#[test]
+fn a_shaped_binding_follows_the_shapes_asked_for() {
+    use studio_infer::ShapedBinding;
+    let path = standin("synth_wokada_48k.onnx");
+    for backend in backends() {
+        let mut model = Model::load(&path, &options(backend)).unwrap();
+        let mut shaped = ShapedBinding::new();
+        for (step, t) in [10usize, 10, 16, 10].into_iter().enumerate() {
+            let shapes: [(&str, &[usize]); 5] = [
+                ("feats", &[1, t, 768]),
+                ("p_len", &[1]),
+                ("pitch", &[1, t]),
+                ("pitchf", &[1, t]),
+                ("sid", &[1]),
+            ];
+            let io = shaped.at(&mut model, &shapes).unwrap();
+            if step == 1 {
+                // The same shapes as before: the same buffers, still holding the last window.
+                assert!(io.input_f32("pitchf").unwrap().iter().all(|&f| f == 200.0));
+            }
+            let feats: Vec<f32> = (0..t * 768)
+                .map(|i| (i as f32 * 0.003).cos() * 0.1)
+                .collect();
+            io.write_f32("feats", &feats).unwrap();
+            io.write_i64("p_len", &[t as i64]).unwrap();
+            io.write_i64("pitch", &vec![60; t]).unwrap();
+            io.write_f32("pitchf", &vec![200.0; t]).unwrap();
+            io.write_i64("sid", &[0]).unwrap();
+            model.run_bound(io).unwrap();
+            let got = io.output_f32("audio").unwrap().to_vec();
+            let plain = model
+                .run_one(
+                    vec![
+                        ("feats".into(), Tensor::f32(&[1, t, 768], feats).unwrap()),
+                        ("p_len".into(), Tensor::i64(&[1], vec![t as i64]).unwrap()),
+                        ("pitch".into(), Tensor::i64(&[1, t], vec![60; t]).unwrap()),
+                        (
+                            "pitchf".into(),
+                            Tensor::f32(&[1, t], vec![200.0; t]).unwrap(),
+                        ),
+                        ("sid".into(), Tensor::i64(&[1], vec![0]).unwrap()),
+                    ],
+                    Some("audio"),
+                )
+                .unwrap();
+            assert_eq!(got, plain.to_f32(), "{backend:?} at {t} frames");
+        }
     }
 }
