@@ -9,25 +9,9 @@
 //! pinned buffers copied in and out around each run).
 
 use crate::ort_backend::OrtBinding;
-use crate::tensor::ElementType;
+use crate::tensor::{ElementType, SliceMut, SliceRef};
 use crate::{InferError, Tensor};
 use half::f16;
-
-/// A bound buffer's values as the backend holds them.
-pub(crate) enum SliceMut<'a> {
-    F32(&'a mut [f32]),
-    F16(&'a mut [f16]),
-    I64(&'a mut [i64]),
-    U8(&'a mut [u8]),
-}
-
-/// A bound buffer's values, read only.
-pub(crate) enum SliceRef<'a> {
-    F32(&'a [f32]),
-    F16(&'a [f16]),
-    I64(&'a [i64]),
-    U8(&'a [u8]),
-}
 
 fn tensor_mut(tensor: &mut Tensor) -> SliceMut<'_> {
     match tensor {

@@ -2,8 +2,7 @@
 //! session on the best execution provider the runtime offers (TensorRT > CUDA > CoreML >
 //! DirectML > CPU).
 
-use crate::bound::{SliceMut, SliceRef};
-use crate::tensor::ElementType;
+use crate::tensor::{ElementType, SliceMut, SliceRef};
 use crate::{InferError, Tensor};
 use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider};
