@@ -4,7 +4,9 @@
 
 use crate::{BoundIo, InferError, Model};
 
-/// A [`BoundIo`] for the shapes last asked for.
+/// A [`BoundIo`] for the shapes last asked for. A model replaying CUDA graphs
+/// ([`crate::ModelOptions::cuda_graphs`]) is bound once for good, so asking it for other
+/// shapes is an error: give such a model one shape set.
 #[derive(Default)]
 pub struct ShapedBinding {
     shapes: Vec<(String, Vec<usize>)>,
