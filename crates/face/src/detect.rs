@@ -127,23 +127,47 @@ pub fn letterbox_blob(
 
 /// [`letterbox_blob`] of `image.to_rgb()`, value for value, without converting the whole
 /// frame to RGB first: a frame exactly twice the letterbox's size (720p into 640) is a 2×2
-/// mean of RGB pixels ([`I420Image::half_row_to_planes`]); any other size converts the rows the
-/// resize reads, one at a time.
+/// mean of RGB pixels ([`I420Image::half_row_to_planes`]); any other size converts the rows
+/// the resize reads, one at a time.
 pub fn letterbox_blob_i420(
     image: &I420Image,
     in_w: u32,
     in_h: u32,
 ) -> Result<(Vec<f32>, Letterbox), FaceError> {
+    // Zeroed memory comes cheapest from the allocator; every value is then written once.
+    let mut blob = vec![0f32; 3 * in_w as usize * in_h as usize];
+    let lb = letterbox_i420_into(image, in_w, in_h, &mut blob, None)?;
+    Ok((blob, lb))
+}
+
+/// [`letterbox_blob_i420`] written into `blob` (`3 × in_w × in_h` values, a bound model
+/// input reused frame after frame). `written` is the letterbox `blob` already holds: when the
+/// frame's is the same, only the picture is written, the black around it being there
+/// already; otherwise (or with `None`) every value is.
+pub fn letterbox_i420_into(
+    image: &I420Image,
+    in_w: u32,
+    in_h: u32,
+    blob: &mut [f32],
+    written: Option<Letterbox>,
+) -> Result<Letterbox, FaceError> {
     let (w, h) = (image.width(), image.height());
     let lb = Letterbox::fit(w, h, in_w, in_h)?;
+    let (iw, plane) = (in_w as usize, in_w as usize * in_h as usize);
+    if blob.len() != plane * 3 {
+        return Err(FaceError::Shape(format!(
+            "a {in_w}x{in_h} letterbox needs {} values, the buffer holds {}",
+            plane * 3,
+            blob.len()
+        )));
+    }
+    let pad = written != Some(lb);
     if lb.width.checked_mul(2) == Some(w) && lb.height.checked_mul(2) == Some(h) {
         // Each output pixel's taps are its 2×2 block at weights ½ each: the resize's
         // fixed-point sum is exactly the block's rounded mean.
-        let (nw, nh, iw) = (lb.width as usize, lb.height as usize, in_w as usize);
-        let plane = iw * in_h as usize;
-        // Zeroed memory comes cheapest from the allocator; every value is then written once,
-        // the picture a half row at a time from a small buffer, then the black below it.
-        let mut blob = vec![0f32; plane * 3];
+        let (nw, nh) = (lb.width as usize, lb.height as usize);
+        // The picture a half row at a time, one plane per channel, then the black beside
+        // and below it where it is not there yet.
         let mut rows = [vec![0u8; nw], vec![0u8; nw], vec![0u8; nw]];
         for y in 0..nh {
             let [r, g, b] = &mut rows;
@@ -155,15 +179,19 @@ pub fn letterbox_blob_i420(
                 for (d, &p) in picture.iter_mut().zip(row) {
                     *d = normalised(p);
                 }
-                black.fill(NORMALISED[0]);
+                if pad {
+                    black.fill(NORMALISED[0]);
+                }
             }
         }
-        for c in 0..3 {
-            blob[c * plane + nh * iw..(c + 1) * plane].fill(NORMALISED[0]);
+        if pad {
+            for c in 0..3 {
+                blob[c * plane + nh * iw..(c + 1) * plane].fill(NORMALISED[0]);
+            }
         }
-        return Ok((blob, lb));
+        return Ok(lb);
     }
-    letterbox_rows(w, h, in_w, in_h, |y, out| {
+    letterbox_rows_into(w, h, in_w, in_h, blob, pad, |y, out| {
         image.row_to_rgb(y as u32, 0, out);
     })
 }
@@ -191,11 +219,36 @@ fn letterbox_rows(
     sh: u32,
     in_w: u32,
     in_h: u32,
-    mut read_row: impl FnMut(usize, &mut [u8]),
+    read_row: impl FnMut(usize, &mut [u8]),
 ) -> Result<(Vec<f32>, Letterbox), FaceError> {
+    let mut blob = vec![NORMALISED[0]; 3 * in_w as usize * in_h as usize];
+    let lb = letterbox_rows_into(sw, sh, in_w, in_h, &mut blob, false, read_row)?;
+    Ok((blob, lb))
+}
+
+/// [`letterbox_rows`] into `blob` (`3 × in_w × in_h` values), all of it black first when
+/// `pad`, else only the picture written.
+fn letterbox_rows_into(
+    sw: u32,
+    sh: u32,
+    in_w: u32,
+    in_h: u32,
+    blob: &mut [f32],
+    pad: bool,
+    mut read_row: impl FnMut(usize, &mut [u8]),
+) -> Result<Letterbox, FaceError> {
     let lb = Letterbox::fit(sw, sh, in_w, in_h)?;
     let plane = (in_w * in_h) as usize;
-    let mut blob = vec![NORMALISED[0]; plane * 3];
+    if blob.len() != plane * 3 {
+        return Err(FaceError::Shape(format!(
+            "a {in_w}x{in_h} letterbox needs {} values, the buffer holds {}",
+            plane * 3,
+            blob.len()
+        )));
+    }
+    if pad {
+        blob.fill(NORMALISED[0]);
+    }
     let xt = resize_taps(lb.width, sw);
     let yt = resize_taps(lb.height, sh);
     let mut src_row = vec![0u8; sw as usize * 3];
@@ -234,7 +287,7 @@ fn letterbox_rows(
             }
         }
     }
-    Ok((blob, lb))
+    Ok(lb)
 }
 
 /// The nine raw outputs in insightface's order: scores s8, s16, s32, boxes s8..s32,

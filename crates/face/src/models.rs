@@ -4,7 +4,7 @@
 
 use crate::align::align_crop;
 use crate::detect::{
-    DecodeParams, Letterbox, RawOutputs, detect_from_outputs, letterbox_blob, letterbox_blob_i420,
+    DecodeParams, Letterbox, RawOutputs, detect_from_outputs, letterbox_blob, letterbox_i420_into,
 };
 use crate::latent::{normalize, source_latent};
 use crate::swapper::{
@@ -13,7 +13,7 @@ use crate::swapper::{
 use crate::{Detection, FaceError};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use studio_infer::{Dim, Model, ModelOptions, Tensor};
+use studio_infer::{BoundIo, Dim, Model, ModelOptions, Tensor};
 use studio_media::{I420Image, RgbImage};
 
 /// What can go wrong running the face networks.
@@ -67,9 +67,15 @@ fn rgb_blob(img: &RgbImage, mean: f32, std: f32) -> Result<Tensor, ModelError> {
     Tensor::f32(&[1, 3, h, w], data).map_err(infer_err("building an input"))
 }
 
-/// SCRFD (det_10g and its family with keypoints): 9 outputs, 3 strides, 2 anchors.
+/// SCRFD (det_10g and its family with keypoints): 9 outputs, 3 strides, 2 anchors. Its
+/// input and outputs are bound once: the letterbox is written straight into the input.
 pub struct Detector {
     model: Model,
+    io: BoundIo,
+    /// The letterbox the bound input holds (its black border written), so a frame of the
+    /// same size writes only the picture; `None` after anything else wrote it.
+    written: Option<Letterbox>,
+    outputs: Vec<String>,
     /// Time spent inside the network (not pre/post-processing), summed.
     pub run_time: Duration,
     input: String,
@@ -101,13 +107,27 @@ impl Detector {
             fixed(input.shape.get(2)).unwrap_or(640),
         );
         let input = input.name.clone();
+        let outputs = info.outputs.iter().map(|o| o.name.clone()).collect();
+        let mut model = model;
+        let shape = [1, 3, size.1 as usize, size.0 as usize];
+        let io = model
+            .bind(&[(input.as_str(), &shape)])
+            .map_err(infer_err("binding the detector's input and outputs"))?;
         Ok(Detector {
             model,
+            io,
+            written: None,
+            outputs,
             run_time: Duration::ZERO,
             input,
             size,
             params: DecodeParams::default(),
         })
+    }
+
+    /// Where the detector's bound input and outputs live, in words.
+    pub fn placement(&self) -> &str {
+        self.io.placement()
     }
 
     pub fn model(&self) -> &Model {
@@ -125,8 +145,16 @@ impl Detector {
     /// RGB: the same input for the network, value for value, so the same faces.
     pub fn detect_i420(&mut self, image: &I420Image) -> Result<Vec<Detection>, ModelError> {
         let (w, h) = self.size;
-        let (blob, lb) = letterbox_blob_i420(image, w, h)?;
-        self.detect_blob(blob, &lb)
+        // Nobody else writes the input between frames (the `written` mark is dropped first
+        // in case the letterbox fails half way).
+        let written = self.written.take();
+        let input = self
+            .io
+            .input_f32(&self.input)
+            .map_err(infer_err("writing the detector input"))?;
+        let lb = letterbox_i420_into(image, w, h, input, written)?;
+        self.written = Some(lb);
+        self.run_bound(&lb)
     }
 
     /// The detector's input size, `(w, h)`.
@@ -140,33 +168,37 @@ impl Detector {
         blob: Vec<f32>,
         lb: &Letterbox,
     ) -> Result<Vec<Detection>, ModelError> {
-        let (w, h) = self.size;
-        let blob = Tensor::f32(&[1, 3, h as usize, w as usize], blob)
+        self.written = None;
+        self.io
+            .write_f32(&self.input, &blob)
             .map_err(infer_err("building the detector input"))?;
+        self.run_bound(lb)
+    }
+
+    /// Runs on the bound input and decodes the nine outputs, read where they lie.
+    fn run_bound(&mut self, lb: &Letterbox) -> Result<Vec<Detection>, ModelError> {
+        let (w, h) = self.size;
         let t = Instant::now();
-        let outs = self
-            .model
-            .run(vec![(self.input.clone(), blob)])
+        self.model
+            .run_bound(&mut self.io)
             .map_err(infer_err("running the detector"))?;
         self.run_time += t.elapsed();
-        // f32 outputs are read where they lie; any other type is converted.
-        let v: Vec<std::borrow::Cow<'_, [f32]>> = outs
-            .iter()
-            .map(|(_, t)| match t {
-                Tensor::F32 { data, .. } => std::borrow::Cow::Borrowed(data.as_slice()),
-                other => std::borrow::Cow::Owned(other.to_f32()),
-            })
-            .collect();
-        if v.len() != 9 {
+        if self.outputs.len() != 9 {
             return Err(unsupported(
                 &self.model,
-                format!("expected 9 outputs, got {}", v.len()),
+                format!("expected 9 outputs, got {}", self.outputs.len()),
             ));
         }
+        let v = self
+            .outputs
+            .iter()
+            .map(|name| self.io.output_f32(name))
+            .collect::<Result<Vec<&[f32]>, _>>()
+            .map_err(infer_err("reading the detector outputs"))?;
         let raw = RawOutputs {
-            scores: [&v[0], &v[1], &v[2]],
-            boxes: [&v[3], &v[4], &v[5]],
-            kps: [&v[6], &v[7], &v[8]],
+            scores: [v[0], v[1], v[2]],
+            boxes: [v[3], v[4], v[5]],
+            kps: [v[6], v[7], v[8]],
         };
         Ok(detect_from_outputs(&raw, w, h, lb, &self.params)?)
     }
@@ -223,6 +255,9 @@ impl Embedder {
 /// identity vector) is told from its inputs and outputs ([`SwapperSpec::recognise`]).
 pub struct Swapper {
     model: Model,
+    /// The crop and identity inputs and the outputs, bound once (every swapper's shapes are
+    /// fixed by its size).
+    io: BoundIo,
     /// Time spent inside the network (the converter's included), summed.
     pub run_time: Duration,
     spec: SwapperSpec,
@@ -279,8 +314,17 @@ impl Swapper {
             }
             _ => None,
         };
+        let side = spec.size as usize;
+        let mut model = model;
+        let io = model
+            .bind(&[
+                (spec.target_input.as_str(), &[1, 3, side, side]),
+                (spec.source_input.as_str(), &[1, 512]),
+            ])
+            .map_err(infer_err("binding the swapper's inputs and outputs"))?;
         Ok(Swapper {
             model,
+            io,
             run_time: Duration::ZERO,
             spec,
             emap,
@@ -331,33 +375,38 @@ impl Swapper {
         }
     }
 
-    /// Swap the aligned `crop` (RGB, `size × size`) to the identity `latent`.
+    /// Where the swapper's bound inputs and outputs live, in words.
+    pub fn placement(&self) -> &str {
+        self.io.placement()
+    }
+
+    /// Swap the aligned `crop` (RGB, `size × size`) to the identity `latent`: the crop
+    /// written straight into the bound input, the output read where it lies.
     pub fn swap(&mut self, crop: &RgbImage, latent: &[f32]) -> Result<RgbImage, ModelError> {
-        let (w, h) = (crop.width() as usize, crop.height() as usize);
-        let target = Tensor::f32(&[1, 3, h, w], self.spec.prepare_crop(crop)?)
+        let target = self
+            .io
+            .input_f32(&self.spec.target_input)
             .map_err(infer_err("building the swapper target"))?;
-        let source = Tensor::f32(&[1, latent.len()], latent.to_vec())
+        self.spec.prepare_crop_into(crop, target)?;
+        self.io
+            .write_f32(&self.spec.source_input, latent)
             .map_err(infer_err("building the swapper source"))?;
         let t = Instant::now();
-        let out = self
-            .model
-            .run_one(
-                vec![
-                    (self.spec.target_input.clone(), target),
-                    (self.spec.source_input.clone(), source),
-                ],
-                Some(&self.spec.image_output),
-            )
-            .map_err(infer_err("running the swapper"))?
-            .to_f32();
+        self.model
+            .run_bound(&mut self.io)
+            .map_err(infer_err("running the swapper"))?;
         self.run_time += t.elapsed();
+        let out = self
+            .io
+            .output_f32(&self.spec.image_output)
+            .map_err(infer_err("reading the swapper output"))?;
         if out.iter().any(|v| !v.is_finite()) {
             return Err(ModelError::NotFinite {
                 path: self.model.path().display().to_string(),
             });
         }
         self.spec
-            .finish_crop_u8(&out)
+            .finish_crop_u8(out)
             .map_err(|e| unsupported(&self.model, e.to_string()))
     }
 

@@ -197,9 +197,24 @@ impl SwapperSpec {
     /// The crop input: interleaved 8-bit RGB to `[1, 3, s, s]` of `(v / 255 − mean) / std`
     /// (FaceFusion's `prepare_crop_frame`, whose BGR crop is reversed to RGB first).
     pub fn prepare_crop(&self, crop: &RgbImage) -> Result<Vec<f32>, FaceError> {
+        let mut data = vec![0f32; crop.data().len()];
+        self.prepare_crop_into(crop, &mut data)?;
+        Ok(data)
+    }
+
+    /// [`SwapperSpec::prepare_crop`] written into `data` (`3 × s × s` values: the swapper's
+    /// bound input).
+    pub fn prepare_crop_into(&self, crop: &RgbImage, data: &mut [f32]) -> Result<(), FaceError> {
         self.check_side(crop)?;
         let plane = (crop.width() * crop.height()) as usize;
-        let mut data = vec![0f32; plane * 3];
+        if data.len() != plane * 3 {
+            return Err(FaceError::Shape(format!(
+                "a {0}x{0} crop input has {1} values, the buffer holds {2}",
+                crop.width(),
+                plane * 3,
+                data.len()
+            )));
+        }
         let plain = self.mean == [0.0; 3] && self.std == [1.0; 3];
         for (i, px) in crop.data().chunks_exact(3).enumerate() {
             for c in 0..3 {
@@ -211,7 +226,7 @@ impl SwapperSpec {
                 };
             }
         }
-        Ok(data)
+        Ok(())
     }
 
     /// The model's `[1, 3, s, s]` output to interleaved RGB values in `[0, 255]`

@@ -1,14 +1,20 @@
 //! [`Model`]: one ONNX file behind whichever backend was chosen.
 
+use crate::bound::{BoundIo, BoundStore, Slot, zeroed};
 use crate::edit::GraphEdit;
+use crate::graph::Dim;
 use crate::graph::{Graph, ModelInfo};
+use crate::ort_backend::SlotSpec;
 use crate::ort_backend::{self, OrtModel, OrtSource, Placement};
 use crate::runtime::find_onnxruntime;
 use crate::tensor::ElementType;
 use crate::tract_backend::TractModel;
+use crate::tract_tensor::{copy_from_tract, from_tract};
 use crate::{InferError, Tensor};
+use ort::environment::Environment;
 use prost::Message;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which backend to use (`servers.<role>.backend` in config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,6 +39,10 @@ pub struct ModelOptions {
     /// Where TensorRT keeps the engines it builds and its timing cache, so an engine is
     /// built once per model and GPU rather than at every start (minutes for a large model).
     pub engine_cache: Option<PathBuf>,
+    /// Whether a bound model ([`Model::bind`]) on CUDA or TensorRT replays CUDA graphs, where
+    /// every input and output shape is fixed: the kernels launched in one call rather than
+    /// one by one. Off by default: a second session is built for the binding.
+    pub cuda_graphs: bool,
 }
 
 impl Default for ModelOptions {
@@ -43,6 +53,7 @@ impl Default for ModelOptions {
             runtime_path: None,
             threads: None,
             engine_cache: None,
+            cuda_graphs: false,
         }
     }
 }
@@ -112,12 +123,29 @@ enum Inner {
     Tract(Box<TractModel>),
 }
 
+/// What building a CUDA-graph session for a binding needs, kept only where they were asked
+/// for ([`ModelOptions::cuda_graphs`]) on ONNX Runtime.
+struct CudaGraphSource {
+    env: &'static Environment,
+    source: OrtSource,
+    threads: Option<usize>,
+    engine_cache: Option<PathBuf>,
+}
+
 /// A loaded ONNX model. Not shared between threads: each engine owns its models.
 pub struct Model {
     graph: Graph,
     inner: Inner,
     backend: BackendInfo,
+    /// Tells this model's bindings from others'.
+    id: u64,
+    cuda_graph_source: Option<CudaGraphSource>,
+    /// [`ModelOptions::cuda_graphs`], so a binding says why it runs without them.
+    cuda_graphs_wanted: bool,
 }
+
+/// Model ids, so a binding is run only by the model that made it.
+static NEXT_MODEL_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Model {
     /// Reads and prepares `path` on the backend `options` selects.
@@ -178,6 +206,7 @@ impl Model {
             threads: options.threads,
             engine_cache: options.engine_cache.as_deref(),
         };
+        let mut cuda_graph_source = None;
         let (inner, backend) = match options.backend {
             BackendChoice::Tract => (
                 Inner::Tract(Box::new(TractModel::load(&graph)?)),
@@ -192,9 +221,13 @@ impl Model {
                 let search = find_onnxruntime(options.runtime_path.as_deref());
                 let ort = match (&search.found, search.source) {
                     (Some(lib), Some(source)) => ort_backend::environment(lib)
-                        .and_then(|env| OrtModel::load(env, path, &ort_source, &placement))
-                        .map(|(m, provider, device)| {
+                        .and_then(|env| {
+                            OrtModel::load(env, path, &ort_source, &placement)
+                                .map(|loaded| (env, loaded))
+                        })
+                        .map(|(env, (m, provider, device))| {
                             (
+                                env,
                                 m,
                                 BackendInfo {
                                     backend: "ort",
@@ -213,7 +246,18 @@ impl Model {
                     ))),
                 };
                 match ort {
-                    Ok((m, info)) => (Inner::Ort(Box::new(m)), info),
+                    Ok((env, m, info)) => {
+                        let on_nvidia = matches!(info.provider.as_str(), "CUDA" | "TensorRT");
+                        if options.cuda_graphs && on_nvidia {
+                            cuda_graph_source = Some(CudaGraphSource {
+                                env,
+                                source: ort_source,
+                                threads: options.threads,
+                                engine_cache: options.engine_cache.clone(),
+                            });
+                        }
+                        (Inner::Ort(Box::new(m)), info)
+                    }
                     Err(e) if choice == BackendChoice::Ort => return Err(e),
                     Err(InferError::Load { reason, .. }) => {
                         return Err(InferError::Load {
@@ -238,6 +282,9 @@ impl Model {
             graph,
             inner,
             backend,
+            id: NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed),
+            cuda_graph_source,
+            cuda_graphs_wanted: options.cuda_graphs,
         })
     }
 
@@ -296,6 +343,210 @@ impl Model {
         }
     }
 
+    /// Binds every input to a buffer allocated once, of the shape the graph fixes or `shapes`
+    /// gives (by input name; every dynamic input needs one), and every output whose shape
+    /// the graph fixes to one too (the others to host memory each run allocates). Write the
+    /// inputs in place ([`BoundIo::input_f32`]), run with [`Model::run_bound`], read the
+    /// outputs in place ([`BoundIo::output_f32`]).
+    ///
+    /// On ONNX Runtime with CUDA or TensorRT the buffers are pinned host memory; with
+    /// [`ModelOptions::cuda_graphs`] and every shape fixed, the model is loaded again with
+    /// CUDA graphs on and runs from device buffers at fixed addresses, from then on only
+    /// bound. Where that fails, the plain binding is used and [`BoundIo::placement`] says why.
+    pub fn bind(&mut self, shapes: &[(&str, &[usize])]) -> Result<BoundIo, InferError> {
+        let info = &self.graph.info;
+        if let Some((name, _)) = shapes.iter().find(|(n, _)| info.input(n).is_none()) {
+            return Err(InferError::Input {
+                name: name.to_string(),
+                reason: format!(
+                    "the model has no such input (it has {:?})",
+                    info.inputs
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                ),
+            });
+        }
+        let mut inputs = Vec::with_capacity(info.inputs.len());
+        for input in &info.inputs {
+            let given = shapes
+                .iter()
+                .find(|(n, _)| *n == input.name)
+                .map(|(_, s)| *s);
+            let shape = bound_shape(&input.name, &input.shape, given)?;
+            let element = match &self.inner {
+                Inner::Ort(m) => m.input_type(&input.name).unwrap_or(input.element_type),
+                Inner::Tract(_) => input.element_type,
+            };
+            inputs.push(SlotSpec {
+                name: input.name.clone(),
+                element,
+                shape: Some(shape),
+            });
+        }
+        let outputs: Vec<SlotSpec> = info
+            .outputs
+            .iter()
+            .map(|o| SlotSpec {
+                name: o.name.clone(),
+                element: o.element_type,
+                shape: o
+                    .shape
+                    .iter()
+                    .map(|d| match d {
+                        Dim::Fixed(n) => Some(*n),
+                        Dim::Symbolic(_) => None,
+                    })
+                    .collect::<Option<Vec<usize>>>()
+                    .filter(|s| !s.is_empty() || o.shape.is_empty()),
+            })
+            .collect();
+        let slots = |specs: &[SlotSpec]| -> Vec<Slot> {
+            specs
+                .iter()
+                .map(|s| Slot {
+                    name: s.name.clone(),
+                    element: s.element,
+                    staging: match (&s.shape, s.element) {
+                        (Some(shape), ElementType::F16) => vec![0.0; shape.iter().product()],
+                        _ => Vec::new(),
+                    },
+                })
+                .collect()
+        };
+        let (store, placement) = match &mut self.inner {
+            Inner::Tract(_) => {
+                let host_inputs = inputs
+                    .iter()
+                    .map(|s| zeroed(s.element, s.shape.as_deref().unwrap_or_default()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let host_outputs = outputs
+                    .iter()
+                    .map(|s| {
+                        s.shape
+                            .as_deref()
+                            .map(|shape| zeroed(s.element, shape))
+                            .transpose()
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                (
+                    BoundStore::Host {
+                        inputs: host_inputs,
+                        outputs: host_outputs,
+                    },
+                    if self.cuda_graphs_wanted {
+                        "host memory, copied into tract's tensors at each run (CUDA graphs \
+                         not used: tract runs on the CPU)"
+                            .to_string()
+                    } else {
+                        "host memory, copied into tract's tensors at each run".to_string()
+                    },
+                )
+            }
+            Inner::Ort(m) => {
+                let bind_error = |reason: String| InferError::Load {
+                    backend: "ort",
+                    path: self.graph.path.clone(),
+                    reason: format!("binding inputs and outputs: {reason}"),
+                };
+                if m.uses_cuda_graph() {
+                    return Err(bind_error(
+                        "the model is already bound with CUDA graphs, which replay one binding's \
+                         addresses"
+                            .into(),
+                    ));
+                }
+                let mut not_graphed = (self.cuda_graphs_wanted && self.cuda_graph_source.is_none())
+                    .then(|| {
+                        format!(
+                            "they need the CUDA or TensorRT provider, the model runs on {}",
+                            self.backend.provider
+                        )
+                    });
+                let mut graphed = None;
+                if let Some(graph_source) = &self.cuda_graph_source {
+                    if outputs.iter().any(|o| o.shape.is_none()) {
+                        not_graphed = Some("an output's shape is not fixed".to_string());
+                    } else {
+                        let placement = Placement {
+                            device: &self.backend.device,
+                            threads: graph_source.threads,
+                            engine_cache: graph_source.engine_cache.as_deref(),
+                        };
+                        let attempt = m
+                            .with_cuda_graph(graph_source.env, &graph_source.source, &placement)
+                            .and_then(|mut g| g.bind(&inputs, &outputs).map(|b| (g, b)));
+                        match attempt {
+                            Ok(done) => graphed = Some(done),
+                            Err(reason) => not_graphed = Some(reason),
+                        }
+                    }
+                }
+                match graphed {
+                    Some((graph_model, (binding, placement))) => {
+                        **m = graph_model;
+                        // The plain session is gone; its source is not needed any more.
+                        self.cuda_graph_source = None;
+                        (BoundStore::Ort(Box::new(binding)), placement)
+                    }
+                    None => {
+                        let (binding, placement) = m.bind(&inputs, &outputs).map_err(bind_error)?;
+                        let placement = match not_graphed {
+                            Some(reason) => {
+                                tracing::warn!(
+                                    "{}: CUDA graphs not used ({reason}); bound to {placement}",
+                                    self.graph.path.display()
+                                );
+                                format!("{placement} (CUDA graphs not used: {reason})")
+                            }
+                            None => placement,
+                        };
+                        (BoundStore::Ort(Box::new(binding)), placement)
+                    }
+                }
+            }
+        };
+        Ok(BoundIo {
+            owner: self.id,
+            inputs: slots(&inputs),
+            outputs: slots(&outputs),
+            store,
+            placement,
+            runs: 0,
+        })
+    }
+
+    /// Runs on what `io`'s inputs hold; its outputs then hold the answers.
+    pub fn run_bound(&mut self, io: &mut BoundIo) -> Result<(), InferError> {
+        if io.owner != self.id {
+            return Err(InferError::Run {
+                backend: self.backend.backend,
+                reason: "the binding belongs to another model".into(),
+            });
+        }
+        io.before_run()?;
+        match (&mut self.inner, &mut io.store) {
+            (Inner::Tract(m), BoundStore::Host { inputs, outputs }) => {
+                let ordered: Vec<&Tensor> = inputs.iter().collect();
+                let values = m.run_ordered(&ordered)?;
+                for (value, slot) in values.iter().zip(outputs.iter_mut()) {
+                    match slot {
+                        Some(tensor) => copy_from_tract(value, tensor)?,
+                        None => *slot = Some(from_tract(value)?),
+                    }
+                }
+            }
+            (Inner::Ort(m), BoundStore::Ort(binding)) => m.run_bound(binding)?,
+            _ => {
+                return Err(InferError::Run {
+                    backend: self.backend.backend,
+                    reason: "the binding was made for another backend".into(),
+                });
+            }
+        }
+        io.after_run()
+    }
+
     /// Runs and returns the named output (or the first one when `name` is `None`).
     pub fn run_one(
         &mut self,
@@ -314,5 +565,47 @@ impl Model {
                 name.unwrap_or("(first)")
             ),
         })
+    }
+}
+
+/// The shape an input is bound at: the caller's where given (the graph's fixed dimensions
+/// must agree), else the graph's, which must then be fixed.
+fn bound_shape(
+    name: &str,
+    declared: &[Dim],
+    given: Option<&[usize]>,
+) -> Result<Vec<usize>, InferError> {
+    let error = |reason: String| InferError::Input {
+        name: name.to_string(),
+        reason,
+    };
+    match given {
+        Some(shape) => {
+            if shape.len() != declared.len() {
+                return Err(error(format!(
+                    "shape {shape:?} has {} dimensions, the model declares {declared:?}",
+                    shape.len()
+                )));
+            }
+            for (&n, d) in shape.iter().zip(declared) {
+                if let Dim::Fixed(fixed) = d
+                    && *fixed != n
+                {
+                    return Err(error(format!(
+                        "shape {shape:?} does not fit the declared {declared:?}"
+                    )));
+                }
+            }
+            Ok(shape.to_vec())
+        }
+        None => declared
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => Ok(*n),
+                Dim::Symbolic(_) => Err(error(format!(
+                    "its shape {declared:?} is not fixed: give the shape to bind it at"
+                ))),
+            })
+            .collect(),
     }
 }

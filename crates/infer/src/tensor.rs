@@ -112,3 +112,20 @@ impl Tensor {
         }
     }
 }
+
+/// A bound buffer's values, typed, as a backend holds them (the bound run's view; see
+/// `bound.rs`).
+pub(crate) enum SliceMut<'a> {
+    F32(&'a mut [f32]),
+    F16(&'a mut [f16]),
+    I64(&'a mut [i64]),
+    U8(&'a mut [u8]),
+}
+
+/// A bound buffer's values, read only.
+pub(crate) enum SliceRef<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+    I64(&'a [i64]),
+    U8(&'a [u8]),
+}

@@ -41,7 +41,7 @@ impl TractModel {
         })
     }
 
-    fn plan(&mut self, inputs: &[Tensor]) -> Result<&Plan, InferError> {
+    fn plan(&mut self, inputs: &[&Tensor]) -> Result<&Plan, InferError> {
         let key: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
         if !self.plans.contains_key(&key) {
             let mut model = self.model.clone();
@@ -87,21 +87,35 @@ impl TractModel {
                 reason: "the model has no such input".into(),
             });
         }
-        let values: TVec<TValue> = ordered
-            .iter()
-            .map(to_tract)
-            .collect::<Result<TVec<_>, _>>()?
-            .into_iter()
-            .map(|t| t.into_tvalue())
-            .collect();
-        let plan = self.plan(&ordered)?;
-        let outputs = plan.run(values).map_err(|e| run_error(format!("{e:#}")))?;
+        let ordered: Vec<&Tensor> = ordered.iter().collect();
+        let outputs = self.run_ordered(&ordered)?;
         let names = self.output_names.clone();
         outputs
             .iter()
             .zip(names)
             .map(|(value, name)| from_tract(value).map(|t| (name, t)))
             .collect()
+    }
+
+    /// Runs on inputs in the graph's order, copied into tract's tensors; tract's outputs in
+    /// the graph's order.
+    pub fn run_ordered(&mut self, ordered: &[&Tensor]) -> Result<TVec<TValue>, InferError> {
+        if ordered.len() != self.input_names.len() {
+            return Err(run_error(format!(
+                "{} inputs given, the model has {}",
+                ordered.len(),
+                self.input_names.len()
+            )));
+        }
+        let values: TVec<TValue> = ordered
+            .iter()
+            .map(|t| to_tract(t))
+            .collect::<Result<TVec<_>, _>>()?
+            .into_iter()
+            .map(|t| t.into_tvalue())
+            .collect();
+        let plan = self.plan(ordered)?;
+        plan.run(values).map_err(|e| run_error(format!("{e:#}")))
     }
 }
 

@@ -66,6 +66,45 @@ pub(crate) fn from_tract(value: &tract_onnx::prelude::Tensor) -> Result<Tensor, 
     }
 }
 
+/// `value` into `into`, in place where its element type and shape are already `value`'s (a
+/// bound output, allocated once), else replacing it.
+pub(crate) fn copy_from_tract(
+    value: &tract_onnx::prelude::Tensor,
+    into: &mut Tensor,
+) -> Result<(), InferError> {
+    fn copy<T: tract_onnx::prelude::Datum + Copy>(
+        value: &tract_onnx::prelude::Tensor,
+        into: &mut [T],
+    ) -> Result<bool, InferError> {
+        let view = value
+            .to_plain_array_view::<T>()
+            .map_err(|e| InferError::Tensor(format!("{e:#}")))?;
+        match view.as_slice() {
+            Some(slice) if slice.len() == into.len() => into.copy_from_slice(slice),
+            _ if view.len() == into.len() => {
+                for (d, s) in into.iter_mut().zip(view.iter()) {
+                    *d = *s;
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+    let same_shape = into.shape() == value.shape();
+    let copied = same_shape
+        && match (value.datum_type(), &mut *into) {
+            (DatumType::F32, Tensor::F32 { data, .. }) => copy::<f32>(value, data)?,
+            (DatumType::F16, Tensor::F16 { data, .. }) => copy::<f16>(value, data)?,
+            (DatumType::I64, Tensor::I64 { data, .. }) => copy::<i64>(value, data)?,
+            (DatumType::U8, Tensor::U8 { data, .. }) => copy::<u8>(value, data)?,
+            _ => false,
+        };
+    if !copied {
+        *into = from_tract(value)?;
+    }
+    Ok(())
+}
+
 /// The tensor's elements in row-major order, copied out of tract (in one copy when they lie
 /// in order, as tract's outputs do: a large output, such as a face parser's 19 score planes,
 /// costs milliseconds element by element).

@@ -48,6 +48,8 @@ pub struct VideoBenchArgs {
     pub faces: u32,
     /// Also time the session with its pre- and post-processing as graphs.
     pub device_graphs: bool,
+    /// The bound detector and swapper replay CUDA graphs where they can.
+    pub cuda_graphs: bool,
     /// The swapper's file in the models folder (`inswapper_128.onnx` when `None`); a SimSwap
     /// takes `crossface_simswap.onnx` from the same folder.
     pub swapper: Option<String>,
@@ -138,6 +140,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
     let dir = models_dir(&args.models, &masks)?;
     let options = ModelOptions {
         backend: backend(&args.backend)?,
+        cuda_graphs: args.cuda_graphs,
         ..crate::engine::model_options(studio_proto::Role::Video, config)
     };
     let load = Instant::now();

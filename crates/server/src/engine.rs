@@ -26,6 +26,8 @@ pub fn model_options(role: Role, config: &Config) -> studio_infer::ModelOptions 
         // Beside the models, so a built engine is reused as long as they are.
         engine_cache: studio_models::resolve_cache_dir(config.servers.cache_dir.as_deref())
             .map(|dir| dir.join("tensorrt")),
+        // A second session per bound model; measured with `bench video --cuda-graphs` first.
+        cuda_graphs: false,
     }
 }
 

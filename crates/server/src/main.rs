@@ -165,6 +165,10 @@ struct BenchArgs {
     /// models' backend and device, after the CPU path.
     #[arg(long)]
     device_graphs: bool,
+    /// Video: the bound detector and swapper replay CUDA graphs (CUDA or TensorRT only;
+    /// where they cannot, they run bound without, and the log says why).
+    #[arg(long)]
+    cuda_graphs: bool,
     /// Video: the swapper's file in the models folder (inswapper_128.onnx if omitted; a
     /// SimSwap takes crossface_simswap.onnx beside it).
     #[arg(long)]
@@ -210,6 +214,7 @@ fn bench_main() {
             enhance_every: args.enhance_every,
             fps: args.fps,
             device_graphs: args.device_graphs,
+            cuda_graphs: args.cuda_graphs,
             swapper: args.swapper,
             pixel_boost: args.pixel_boost,
             json: args.json,

@@ -18,7 +18,7 @@ use crate::pitch_track::{PitchTrack, extractor_samples, fill_unvoiced};
 use crate::resample::WindowResampler;
 use crate::streamer::{BlockSizes, WindowConverter};
 use crate::yin;
-use studio_infer::{GraphEdit, Model, ModelInfo, ModelOptions, Tensor};
+use studio_infer::{GraphEdit, Model, ModelInfo, ModelOptions, ShapedBinding};
 use studio_proto::voices::{NeuralVoice, PitchMethod};
 
 /// The two synthesizer exports in circulation.
@@ -101,6 +101,11 @@ pub struct NeuralConverter {
     embed_input: String,
     embed_rank: usize,
     synth: Model,
+    /// Each model's inputs and outputs bound once per window size ([`ShapedBinding`]): the
+    /// shapes follow the block size, which changes only with a setting.
+    embed_io: ShapedBinding,
+    rmvpe_io: ShapedBinding,
+    synth_io: ShapedBinding,
     /// Whether the synthesizer's decoder was cut to the newest frames ([`cut_decoder`]).
     decoder_cut: bool,
     /// 2^(formant/12): how much longer the decoder's frames are made; 1 without a shift.
@@ -388,6 +393,9 @@ impl NeuralConverter {
             embed_input,
             embed_rank,
             synth,
+            embed_io: ShapedBinding::new(),
+            rmvpe_io: ShapedBinding::new(),
+            synth_io: ShapedBinding::new(),
             decoder_cut,
             format,
             uses_pitch,
@@ -484,13 +492,19 @@ impl NeuralConverter {
         } else {
             vec![1, audio16.len()]
         };
-        let input = Tensor::f32(&shape, audio16.to_vec()).map_err(|e| e.to_string())?;
-        let out = self
-            .embedder
-            .run_one(vec![(self.embed_input.clone(), input)], None)
-            .map_err(|e| e.to_string())?;
-        let dims = out.shape().to_vec();
-        let data = out.to_f32();
+        let e = |e: studio_infer::InferError| e.to_string();
+        let io = self
+            .embed_io
+            .at(&mut self.embedder, &[(self.embed_input.as_str(), &shape)])
+            .map_err(e)?;
+        io.write_f32(&self.embed_input, audio16).map_err(e)?;
+        self.embedder.run_bound(io).map_err(e)?;
+        let output = io
+            .output_names()
+            .next()
+            .ok_or("the feature extractor has no output")?;
+        let dims = io.output_shape(output).map_err(e)?;
+        let data = io.output_f32(output).map_err(e)?;
         // [1, T, D] as exported; [1, D, T] is accepted too.
         let (t, d, transposed) = match dims.as_slice() {
             [1, a, b] if *b == 768 || *b == 256 => (*a, *b, false),
@@ -545,22 +559,30 @@ impl NeuralConverter {
             Some(model) => {
                 let names: Vec<String> =
                     model.info().inputs.iter().map(|i| i.name.clone()).collect();
-                let mut inputs = Vec::new();
+                let mut shapes: Vec<(&str, &[usize])> = Vec::with_capacity(names.len());
+                let waveform = [1, segment.len()];
                 for name in &names {
-                    let tensor = match name.as_str() {
-                        "waveform" | "audio" | "input" => {
-                            Tensor::f32(&[1, segment.len()], segment.to_vec())
+                    match name.as_str() {
+                        "waveform" | "audio" | "input" => shapes.push((name, &waveform)),
+                        "threshold" => shapes.push((name, &[1])),
+                        other => {
+                            return Err(format!(
+                                "RMVPE input {other:?} is not supported (expected waveform, threshold)"
+                            ));
                         }
-                        "threshold" => Tensor::f32(&[1], vec![0.03]),
-                        other => return Err(format!("RMVPE input {other:?} is not supported (expected waveform, threshold)")),
                     }
-                    .map_err(|e| e.to_string())?;
-                    inputs.push((name.clone(), tensor));
                 }
-                let out = model
-                    .run_one(inputs, Some("pitchf"))
-                    .map_err(|e| format!("RMVPE: {e}"))?;
-                let mut f0 = out.to_f32();
+                let e = |e: studio_infer::InferError| format!("RMVPE: {e}");
+                let io = self.rmvpe_io.at(model, &shapes).map_err(e)?;
+                for name in &names {
+                    match name.as_str() {
+                        "threshold" => io.write_f32(name, &[0.03]),
+                        _ => io.write_f32(name, segment),
+                    }
+                    .map_err(e)?;
+                }
+                model.run_bound(io).map_err(e)?;
+                let mut f0 = io.output_f32("pitchf").map_err(e)?.to_vec();
                 f0.resize(estimates, *f0.last().unwrap_or(&0.0));
                 f0
             }
@@ -604,61 +626,69 @@ impl NeuralConverter {
         let f0 = self.pitch(&audio16, frames, sizes.block / 3)?;
         self.stage_ms.pitch += elapsed_ms(started);
         let t = |e: studio_infer::InferError| e.to_string();
-        let mut inputs = Vec::new();
         let (feats_name, len_name, speaker_name) = match self.format {
             SynthFormat::WOkada => ("feats", "p_len", "sid"),
             SynthFormat::Rvc => ("phone", "phone_lengths", "ds"),
         };
-        inputs.push((
-            feats_name.to_string(),
-            Tensor::f32(&[1, frames, dim], feats).map_err(t)?,
-        ));
-        inputs.push((
-            len_name.to_string(),
-            Tensor::i64(&[1], vec![frames as i64]).map_err(t)?,
-        ));
-        if self.uses_pitch {
-            let coarse: Vec<i64> = f0.iter().map(|&f| coarse_pitch(f)).collect();
-            inputs.push((
-                "pitch".to_string(),
-                Tensor::i64(&[1, frames], coarse).map_err(t)?,
-            ));
-            inputs.push((
-                "pitchf".to_string(),
-                Tensor::f32(&[1, frames], f0).map_err(t)?,
-            ));
-        }
-        inputs.push((
-            speaker_name.to_string(),
-            Tensor::i64(&[1], vec![self.speaker]).map_err(t)?,
-        ));
-        if self.format == SynthFormat::Rvc {
-            let noise: Vec<f32> = (0..192 * frames).map(|_| self.noise.normal()).collect();
-            inputs.push((
-                "rnd".to_string(),
-                Tensor::f32(&[1, 192, frames], noise).map_err(t)?,
-            ));
-        }
         // RVC's `return_length2 = ceil(return_length × factor)`.
         let stretched = if self.formant_factor == 1.0 {
             new_frames
         } else {
             ((new_frames as f64 * f64::from(self.formant_factor)).ceil() as usize).max(1)
         };
+        let (feats_shape, frame_shape, noise_shape) =
+            ([1, frames, dim], [1, frames], [1, 192, frames]);
+        let (new_shape, stretched_shape) = ([new_frames], [stretched]);
+        let mut shapes: Vec<(&str, &[usize])> = vec![
+            (feats_name, &feats_shape),
+            (len_name, &[1]),
+            (speaker_name, &[1]),
+        ];
+        if self.uses_pitch {
+            shapes.push(("pitch", &frame_shape));
+            shapes.push(("pitchf", &frame_shape));
+        }
+        if self.format == SynthFormat::Rvc {
+            shapes.push(("rnd", &noise_shape));
+        }
+        // The cut and the stretch are carried by these inputs' lengths alone: their values
+        // stay the zeros the binding starts with.
         if self.decoder_cut {
-            inputs.push((
-                NEW_FRAMES_INPUT.to_string(),
-                Tensor::f32(&[new_frames], vec![0.0; new_frames]).map_err(t)?,
-            ));
+            shapes.push((NEW_FRAMES_INPUT, &new_shape));
         }
         if self.stretchable {
-            inputs.push((
-                STRETCHED_FRAMES_INPUT.to_string(),
-                Tensor::f32(&[stretched], vec![0.0; stretched]).map_err(t)?,
-            ));
+            shapes.push((STRETCHED_FRAMES_INPUT, &stretched_shape));
+        }
+        let io = self.synth_io.at(&mut self.synth, &shapes).map_err(t)?;
+        io.write_f32(feats_name, &feats).map_err(t)?;
+        io.write_i64(len_name, &[frames as i64]).map_err(t)?;
+        if self.uses_pitch {
+            let coarse = io.input_i64("pitch").map_err(t)?;
+            if coarse.len() != f0.len() {
+                return Err(format!(
+                    "{} pitch values for {} frames",
+                    f0.len(),
+                    coarse.len()
+                ));
+            }
+            for (c, &f) in coarse.iter_mut().zip(&f0) {
+                *c = coarse_pitch(f);
+            }
+            io.write_f32("pitchf", &f0).map_err(t)?;
+        }
+        io.write_i64(speaker_name, &[self.speaker]).map_err(t)?;
+        if self.format == SynthFormat::Rvc {
+            for v in io.input_f32("rnd").map_err(t)? {
+                *v = self.noise.normal();
+            }
         }
         let started = std::time::Instant::now();
-        let mut audio = self.synth.run_one(inputs, None).map_err(t)?.to_f32();
+        self.synth.run_bound(io).map_err(t)?;
+        let output = io
+            .output_names()
+            .next()
+            .ok_or("the synthesizer has no output")?;
+        let mut audio = io.output_f32(output).map_err(t)?.to_vec();
         self.stage_ms.synth += elapsed_ms(started);
         let hop = self.model_rate as usize / 100;
         audio.resize(stretched * hop, 0.0);
