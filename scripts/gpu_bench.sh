@@ -103,6 +103,10 @@ for device in tensorrt:0 cuda:0; do
   run "video-$tag-graphs" video --backend ort --models "$faces" --frames "$frames" \
     --device "$device" --device-graphs "${video_args[@]}"
 done
+# CUDA graphs replay the swapper's and the detector's kernels with their inputs and outputs
+# bound at fixed device addresses (the CUDA provider only).
+run "video-cuda-0-cuda-graphs" video --backend ort --models "$faces" --frames "${FRAMES:-300}" \
+  --device cuda:0 --cuda-graphs "${video_args[@]}"
 for device in cuda:0 cpu; do
   tag=${device/:/-}
   run "audio-$tag" audio --voice wokada-yin --voice rvc-rmvpe --seconds "${SECONDS_OF_AUDIO:-10}" \

@@ -54,7 +54,8 @@ enum Command {
     /// Measure on this machine: `studio bench audio [--voice ID] [--device D] [--json]` and
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
     /// [--frames N] [--faces N] [--device D] [--occlusion] [--region-mask] [--swapper FILE]
-    /// [--pixel-boost 1|2|4] [--enhancer NAME] [--enhance-every N] [--json]` (the engines), or
+    /// [--pixel-boost 1|2|4] [--enhancer NAME] [--enhance-every auto|N] [--fps N] [--cuda-graphs]
+    /// [--json]` (the engines), or
     /// `studio bench transport [--json]` (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
@@ -108,6 +109,14 @@ struct BenchArgs {
     /// Video: swap at 1, 2 or 4 times the swapper's size, in tiles.
     #[arg(long)]
     pixel_boost: Option<u32>,
+    /// Video: the camera's frame rate the frames are stamped with (30 if omitted), which an
+    /// automatic enhancer rate keeps up with.
+    #[arg(long)]
+    fps: Option<u32>,
+    /// Video: the bound detector and swapper replay CUDA graphs (CUDA or TensorRT only;
+    /// where they cannot, they run bound without, and the log says why).
+    #[arg(long)]
+    cuda_graphs: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -165,6 +174,12 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(boost) = args.pixel_boost {
         command.arg("--pixel-boost").arg(boost.to_string());
+    }
+    if let Some(fps) = args.fps {
+        command.arg("--fps").arg(fps.to_string());
+    }
+    if args.cuda_graphs {
+        command.arg("--cuda-graphs");
     }
     if args.json {
         command.arg("--json");
