@@ -174,36 +174,12 @@ impl BoundIo {
     /// Copies `values` into the `f32` input `name`: an error, naming both lengths, unless
     /// they are exactly the input's size.
     pub fn write_f32(&mut self, name: &str, values: &[f32]) -> Result<(), InferError> {
-        let input = self.input_f32(name)?;
-        if input.len() != values.len() {
-            return Err(InferError::Input {
-                name: name.to_string(),
-                reason: format!(
-                    "{} values given, the bound input holds {}",
-                    values.len(),
-                    input.len()
-                ),
-            });
-        }
-        input.copy_from_slice(values);
-        Ok(())
+        copy_exact(name, self.input_f32(name)?, values)
     }
 
     /// Copies `values` into the `i64` input `name` (exactly its size).
     pub fn write_i64(&mut self, name: &str, values: &[i64]) -> Result<(), InferError> {
-        let input = self.input_i64(name)?;
-        if input.len() != values.len() {
-            return Err(InferError::Input {
-                name: name.to_string(),
-                reason: format!(
-                    "{} values given, the bound input holds {}",
-                    values.len(),
-                    input.len()
-                ),
-            });
-        }
-        input.copy_from_slice(values);
-        Ok(())
+        copy_exact(name, self.input_i64(name)?, values)
     }
 
     /// The last run's `f32` output `name`, read in place (a half-precision output converted
@@ -312,6 +288,22 @@ impl BoundIo {
         }
         Ok(())
     }
+}
+
+/// `values` into the bound input `name`, which must hold exactly as many.
+fn copy_exact<T: Copy>(name: &str, input: &mut [T], values: &[T]) -> Result<(), InferError> {
+    if input.len() != values.len() {
+        return Err(InferError::Input {
+            name: name.to_string(),
+            reason: format!(
+                "{} values given, the bound input holds {}",
+                values.len(),
+                input.len()
+            ),
+        });
+    }
+    input.copy_from_slice(values);
+    Ok(())
 }
 
 fn wrong_type(name: &str, element: ElementType, asked: &str) -> InferError {
