@@ -187,3 +187,28 @@ fn a_reset_drops_the_answer_in_flight_and_the_next_frame_detects_itself() {
     assert_ne!(out.image, frames[k].image);
     assert_eq!(ahead.faces(), &[truth[k]]);
 }
+
+/// On the device path the letterbox is made by its graph on the frame's thread and the worker
+/// detects on it: the faces used, frame by frame, are those of the CPU path detecting ahead.
+#[test]
+fn the_device_path_detects_ahead_on_its_letterbox_as_the_cpu_path_does() {
+    let _one = one_at_a_time();
+    let frames = moving_frames();
+    let (engine, _) = engine_and_truth(&frames);
+    let mut cpu = session(&engine, true);
+    engine.set_device_graphs(Some(common::tract()));
+    let mut device = session(&engine, true);
+    engine.set_device_graphs(None);
+    for (k, input) in frames.iter().enumerate() {
+        let theirs = cpu.process(input.clone());
+        let ours = device.process(input.clone());
+        assert_eq!(device.last_error(), None, "frame {k}");
+        assert!(device.device_graphs().is_some(), "the device path is off");
+        assert_eq!(device.faces(), cpu.faces(), "frame {k}");
+        assert_ne!(ours.image, input.image, "frame {k} went out unswapped");
+        assert_ne!(theirs.image, input.image, "frame {k} went out unswapped");
+        cpu.finish_detection();
+        device.finish_detection();
+    }
+    assert_eq!(device.detections_in_flight_peak(), 1);
+}
