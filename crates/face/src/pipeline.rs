@@ -609,9 +609,7 @@ impl FaceSwapProcessor {
 
     /// The most detections ahead that were in flight at once (0 before the first).
     pub fn detections_in_flight_peak(&self) -> u64 {
-        self.ahead
-            .as_ref()
-            .map_or(0, DetectAhead::peak_in_flight)
+        self.ahead.as_ref().map_or(0, DetectAhead::peak_in_flight)
     }
 
     /// Whether a detection ahead is in flight.
@@ -635,11 +633,7 @@ impl FaceSwapProcessor {
         let Some(ahead) = self.ahead.as_mut() else {
             return Ok(());
         };
-        let taken = if wait {
-            ahead.wait()
-        } else {
-            ahead.try_take()
-        };
+        let taken = if wait { ahead.wait() } else { ahead.try_take() };
         let found: Found = match taken {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(()),
@@ -686,11 +680,13 @@ impl FaceSwapProcessor {
         };
         let ahead = match self.ahead.as_mut() {
             Some(ahead) => ahead,
-            None => self.ahead.insert(
-                DetectAhead::start(Arc::clone(&models.detector)).map_err(|e| {
-                    ModelError::DetectAhead(format!("starting the detection worker: {e}"))
-                })?,
-            ),
+            None => self
+                .ahead
+                .insert(
+                    DetectAhead::start(Arc::clone(&models.detector)).map_err(|e| {
+                        ModelError::DetectAhead(format!("starting the detection worker: {e}"))
+                    })?,
+                ),
         };
         let job = Job {
             input,

@@ -49,7 +49,12 @@ fn engine_and_truth(frames: &[VideoFrame]) -> (Arc<FaceEngine>, Vec<Detection>) 
     let truth = frames
         .iter()
         .map(|f| {
-            let faces = models.detector.lock().unwrap().detect_i420(&f.image).unwrap();
+            let faces = models
+                .detector
+                .lock()
+                .unwrap()
+                .detect_i420(&f.image)
+                .unwrap();
             *detect::largest(&faces).expect("the stand-in detector found no face")
         })
         .collect();
@@ -104,10 +109,16 @@ fn detection_ahead_lags_one_interval_on_detection_frames_and_matches_elsewhere()
             k - k % EVERY
         };
         assert_eq!(ahead.faces(), &[truth[detected]], "frame {k}");
-        assert!(k - detected <= EVERY, "frame {k} lags more than an interval");
+        assert!(
+            k - detected <= EVERY,
+            "frame {k} lags more than an interval"
+        );
         assert_eq!(sync.faces(), &[truth[k - k % EVERY]], "frame {k}");
         if detected == k - k % EVERY {
-            assert!(out == expected, "frame {k} differs from the synchronous pipeline's");
+            assert!(
+                out == expected,
+                "frame {k} differs from the synchronous pipeline's"
+            );
         } else {
             // The face moved since: the frame differs, swapped where the older face was.
             assert_ne!(truth[detected], truth[k], "the face did not move");

@@ -9,7 +9,13 @@ use std::process::Command;
 fn bench(dir: &Path, config: Option<&str>, extra: &[&str]) -> serde_json::Value {
     let mut command = Command::new(env!("CARGO_BIN_EXE_studio-server"));
     command.args([
-        "bench", "video", "--backend", "tract", "--frames", "8", "--json",
+        "bench",
+        "video",
+        "--backend",
+        "tract",
+        "--frames",
+        "8",
+        "--json",
     ]);
     command.args(extra).env_remove("STUDIO_CONFIG");
     command.env("STUDIO_CACHE_DIR", dir.join("cache"));
@@ -30,7 +36,9 @@ fn bench(dir: &Path, config: Option<&str>, extra: &[&str]) -> serde_json::Value 
 }
 
 fn overlapped_ms(report: &serde_json::Value) -> f64 {
-    report["detect_overlapped_ms"].as_f64().expect("detect_overlapped_ms")
+    report["detect_overlapped_ms"]
+        .as_f64()
+        .expect("detect_overlapped_ms")
 }
 
 #[test]
@@ -38,9 +46,16 @@ fn the_config_turns_detection_ahead_on_by_default_and_off_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let on = bench(dir.path(), None, &[]);
     assert_eq!(on["detect_ahead"], true);
-    assert!(overlapped_ms(&on) > 0.0, "no detection ran on the worker: {on}");
+    assert!(
+        overlapped_ms(&on) > 0.0,
+        "no detection ran on the worker: {on}"
+    );
 
-    let off = bench(dir.path(), Some(r#"{"face": {"detect_ahead": false}}"#), &[]);
+    let off = bench(
+        dir.path(),
+        Some(r#"{"face": {"detect_ahead": false}}"#),
+        &[],
+    );
     assert_eq!(off["detect_ahead"], false);
     assert_eq!(overlapped_ms(&off), 0.0);
 
