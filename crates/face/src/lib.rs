@@ -7,6 +7,7 @@ pub mod align;
 pub mod blend;
 pub mod colour;
 pub mod detect;
+pub mod detect_ahead;
 pub mod device_graph;
 pub mod device_path;
 pub mod enhance;

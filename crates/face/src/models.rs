@@ -34,6 +34,9 @@ pub enum ModelError {
     /// overflowing, typically).
     #[error("{path} gave values that are not finite numbers")]
     NotFinite { path: String },
+    /// The detection worker failed, or its detector did (detection ahead).
+    #[error("{0}")]
+    DetectAhead(String),
 }
 
 pub(crate) fn infer_err(what: &str) -> impl FnOnce(studio_infer::InferError) -> ModelError + '_ {

@@ -3,6 +3,7 @@
 //! back into the I420 frame, so everything outside the faces' boxes leaves bit for bit as it
 //! came. Target identities are uploaded once into a shared library and chosen live.
 
+use crate::detect_ahead::{DetectAhead, Found, Input, Job};
 use crate::device_path::DevicePath;
 use crate::enhance::{self, Enhancer, EnhancerKind};
 use crate::enhance_pace::EnhancePace;
@@ -25,9 +26,10 @@ use studio_infer::ModelOptions;
 use studio_media::engine::{EnhancerPace, VideoProcessor, VideoSetting};
 use studio_media::{I420Image, RgbImage, Timestamp, VideoFrame, rgb_block_to_i420};
 
-/// The three networks, loaded once per server and shared by its sessions.
+/// The three networks, loaded once per server and shared by its sessions. The detector has a
+/// lock of its own, so a session's detection ahead runs while the swapper swaps.
 pub struct FaceModels {
-    pub detector: Detector,
+    pub detector: Arc<Mutex<Detector>>,
     pub embedder: Embedder,
     pub swapper: Swapper,
 }
@@ -41,7 +43,7 @@ impl FaceModels {
         options: &ModelOptions,
     ) -> Result<FaceModels, ModelError> {
         Ok(FaceModels {
-            detector: Detector::load(detector, options)?,
+            detector: Arc::new(Mutex::new(Detector::load(detector, options)?)),
             embedder: Embedder::load(embedder, options)?,
             swapper: Swapper::load(swapper, options)?,
         })
@@ -57,7 +59,7 @@ impl FaceModels {
         options: &ModelOptions,
     ) -> Result<FaceModels, ModelError> {
         Ok(FaceModels {
-            detector: Detector::load(detector, options)?,
+            detector: Arc::new(Mutex::new(Detector::load(detector, options)?)),
             embedder: Embedder::load(embedder, options)?,
             swapper: Swapper::load_with_converter(swapper, converter, options)?,
         })
@@ -113,6 +115,8 @@ pub struct FaceEngine {
     enhancers: Mutex<Vec<Enhancer>>,
     faces: Mutex<HashMap<String, TargetFace>>,
     detect_every: u32,
+    /// Whether new sessions detect ahead ([`FaceSwapProcessor::set_detect_ahead`]).
+    detect_ahead: std::sync::atomic::AtomicBool,
     next_id: Mutex<u64>,
     /// Where new sessions run their pre- and post-processing graphs (`device_path`); `None`
     /// runs the CPU path.
@@ -129,7 +133,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl FaceEngine {
     pub fn new(models: FaceModels, detect_every: u32) -> FaceEngine {
-        let device_graphs = DevicePath::options_for(models.detector.model().backend());
+        let device_graphs = DevicePath::options_for(lock(&models.detector).model().backend());
         FaceEngine {
             device_graphs: Mutex::new(device_graphs),
             models: Mutex::new(models),
@@ -139,6 +143,7 @@ impl FaceEngine {
             enhancers: Mutex::new(Vec::new()),
             faces: Mutex::new(HashMap::new()),
             detect_every,
+            detect_ahead: std::sync::atomic::AtomicBool::new(false),
             next_id: Mutex::new(1),
             swapper_generation: std::sync::atomic::AtomicU64::new(0),
         }
@@ -150,7 +155,7 @@ impl FaceEngine {
         let b = |i: &studio_infer::BackendInfo| format!("{}/{}", i.backend, i.provider);
         let mut out = format!(
             "detector {}, embedder {}, swapper {} ({})",
-            b(m.detector.model().backend()),
+            b(lock(&m.detector).model().backend()),
             b(m.embedder.model().backend()),
             b(m.swapper.model().backend()),
             m.swapper.spec().describe()
@@ -175,6 +180,18 @@ impl FaceEngine {
             ));
         }
         out
+    }
+
+    /// Whether sessions made from now on detect ahead of the swap (off by default; see
+    /// [`FaceSwapProcessor::set_detect_ahead`]).
+    pub fn set_detect_ahead(&self, on: bool) {
+        self.detect_ahead
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether new sessions detect ahead.
+    pub fn detect_ahead(&self) -> bool {
+        self.detect_ahead.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// What the loaded swapper is (family, size, normalisation).
@@ -236,7 +253,7 @@ impl FaceEngine {
     /// Find the largest face in `img`, embed it and keep it under a new id.
     pub fn add_face(&self, img: &RgbImage) -> Result<TargetFace, AddFaceError> {
         let mut models = lock(&self.models);
-        let faces = models.detector.detect(img)?;
+        let faces = lock(&models.detector).detect(img)?;
         let face = *detect::largest(&faces).ok_or(AddFaceError::NoFace)?;
         let embedding = models.embedder.embed_raw(img, &face)?;
         let latent = models.swapper.source_latent(&embedding)?;
@@ -317,6 +334,9 @@ impl FaceEngine {
         FaceSwapProcessor {
             engine: Arc::clone(self),
             tracker: Tracker::new(self.detect_every),
+            detect_ahead: self.detect_ahead(),
+            ahead: None,
+            epoch: 0,
             smoother: Smoother::default(),
             smoothing: true,
             mouth_mask: false,
@@ -345,7 +365,7 @@ impl FaceEngine {
             last_error: None,
             device: self.device_graphs().map(|options| {
                 let m = lock(&self.models);
-                DevicePath::new(options, m.detector.input_size(), m.swapper.size())
+                DevicePath::new(options, lock(&m.detector).input_size(), m.swapper.size())
             }),
         }
     }
@@ -370,6 +390,9 @@ pub struct StageTimes {
     pub networks: Duration,
     /// Of `networks`, the detector's.
     pub detect_network: Duration,
+    /// Of `detect`, the time the detector worked on its own thread while frames went on
+    /// (detection ahead): counted in `detect` but not spent on the frames' thread.
+    pub detect_overlapped: Duration,
     /// Of `networks`, the occlusion model's.
     pub occlude_network: Duration,
     /// Of `networks`, the face parser's.
@@ -399,6 +422,7 @@ impl StageTimes {
             encode: d(self.encode, earlier.encode),
             networks: d(self.networks, earlier.networks),
             detect_network: d(self.detect_network, earlier.detect_network),
+            detect_overlapped: d(self.detect_overlapped, earlier.detect_overlapped),
             occlude_network: d(self.occlude_network, earlier.occlude_network),
             parse_network: d(self.parse_network, earlier.parse_network),
             enhance: d(self.enhance, earlier.enhance),
@@ -478,6 +502,13 @@ pub const MAX_FACES: usize = 8;
 pub struct FaceSwapProcessor {
     engine: Arc<FaceEngine>,
     tracker: Tracker,
+    /// Whether a detection frame with faces known swaps at once with them while the detector
+    /// reads it on `ahead`'s thread.
+    detect_ahead: bool,
+    /// The detection worker, started by the first detection ahead.
+    ahead: Option<DetectAhead>,
+    /// Counts face resets: an answer from ahead for an older epoch is dropped.
+    epoch: u64,
     /// Steadies the tracker's faces from frame to frame, so the swap does not flicker.
     smoother: Smoother,
     smoothing: bool,
@@ -553,6 +584,120 @@ impl FaceSwapProcessor {
     /// (smoothed when smoothing is on); empty when there was none.
     pub fn faces(&self) -> &[Detection] {
         &self.faces
+    }
+
+    /// Detect ahead (off by default; the server turns it on): on a detection frame where
+    /// faces are already being followed, the frame is swapped at once with them while the
+    /// detector reads that same frame on a thread of the session's own; a later frame takes
+    /// up its faces (the first one processed after it is done; no frame waits for it). While
+    /// no face is known (the first frames, after losing the face or a reset) and with face
+    /// mapping (whose detections go through the embedder), detection stays on the frame's
+    /// own time. At most one detection is in flight. Off, the worker ends.
+    pub fn set_detect_ahead(&mut self, on: bool) {
+        self.detect_ahead = on;
+        if !on {
+            self.ahead = None;
+            // An answer that was in flight is for a worker that is gone.
+            self.epoch += 1;
+        }
+    }
+
+    /// Whether the session detects ahead.
+    pub fn detect_ahead(&self) -> bool {
+        self.detect_ahead
+    }
+
+    /// The most detections ahead that were in flight at once (0 before the first).
+    pub fn detections_in_flight_peak(&self) -> u64 {
+        self.ahead.as_ref().map_or(0, DetectAhead::peak_in_flight)
+    }
+
+    /// Whether a detection ahead is in flight.
+    pub fn detection_in_flight(&self) -> bool {
+        self.ahead.as_ref().is_some_and(DetectAhead::busy)
+    }
+
+    /// Wait for the detection ahead in flight, if any, and take up its faces now rather than
+    /// on the next frame (as that frame would take them up had it come after the detector
+    /// finished). An error goes to [`FaceSwapProcessor::last_error`], as a frame's does.
+    pub fn finish_detection(&mut self) {
+        if let Err(e) = self.take_up_ahead(true) {
+            self.last_error = Some(e.to_string());
+            self.reset_faces();
+        }
+    }
+
+    /// Take up the answer of the detection ahead, waiting for it when `wait`; nothing when
+    /// none is in flight or it is not done yet.
+    fn take_up_ahead(&mut self, wait: bool) -> Result<(), ModelError> {
+        let Some(ahead) = self.ahead.as_mut() else {
+            return Ok(());
+        };
+        let taken = if wait { ahead.wait() } else { ahead.try_take() };
+        let found: Found = match taken {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                // The worker is gone: the next detection ahead starts another.
+                self.ahead = None;
+                return Err(ModelError::DetectAhead(e));
+            }
+        };
+        self.times.detect += found.spent;
+        self.times.detect_overlapped += found.spent;
+        self.times.detect_network += found.network;
+        self.times.networks += found.network;
+        if found.epoch != self.epoch {
+            return Ok(());
+        }
+        let faces = found.faces.map_err(ModelError::DetectAhead)?;
+        // The smoother sees the faces with the frame that uses them next, as it sees faces
+        // followed between detections: feeding it the detected frame's (older) time would
+        // step its filters back in time.
+        self.tracker
+            .detected(detect::largest_n(&faces, self.max_faces));
+        Ok(())
+    }
+
+    /// Send `frame` to the detection worker (starting it the first time) unless a detection
+    /// is in flight: with the device graphs its letterbox is made here, otherwise the worker
+    /// gets a copy of the frame.
+    fn detect_ahead_of(
+        &mut self,
+        frame: &VideoFrame,
+        models: &FaceModels,
+        on_device: bool,
+    ) -> Result<(), ModelError> {
+        if self.detection_in_flight() {
+            return Ok(());
+        }
+        let input = match self.device.as_mut().filter(|_| on_device) {
+            Some(device) => {
+                let (blob, placement) = device.letterbox(&frame.image)?;
+                Input::Letterboxed(blob, placement)
+            }
+            None => Input::Frame(frame.image.clone()),
+        };
+        let ahead = match self.ahead.as_mut() {
+            Some(ahead) => ahead,
+            None => self
+                .ahead
+                .insert(
+                    DetectAhead::start(Arc::clone(&models.detector)).map_err(|e| {
+                        ModelError::DetectAhead(format!("starting the detection worker: {e}"))
+                    })?,
+                ),
+        };
+        let job = Job {
+            input,
+            capture: frame.capture,
+            epoch: self.epoch,
+        };
+        if let Err(e) = ahead.send(job) {
+            self.ahead = None;
+            return Err(ModelError::DetectAhead(e));
+        }
+        Ok(())
     }
 
     /// Swap the `n` largest faces of each frame (clamped to 1..=[`MAX_FACES`]); 1, the
@@ -844,6 +989,7 @@ impl FaceSwapProcessor {
 
     /// Forget the faces: the next frame detects again and starts its filters afresh.
     fn reset_faces(&mut self) {
+        self.epoch += 1;
         self.tracker.reset();
         self.smoother.reset();
         self.faces.clear();
@@ -983,7 +1129,7 @@ impl FaceSwapProcessor {
             }
         }
         let latent = self.latent.clone();
-        let (detector, swapper) = (models.detector.run_time, models.swapper.run_time);
+        let swapper = models.swapper.run_time;
         let on_device = self.on_device(&engine, &models);
         let mut outcome = self.swap_locked(&engine, frame, &mut models, latent.as_ref());
         if let Err(e) = &outcome
@@ -1006,9 +1152,7 @@ impl FaceSwapProcessor {
                 path: format!("{path} (half precision; full precision from the next frame)"),
             });
         }
-        let detected = models.detector.run_time.saturating_sub(detector);
-        self.times.detect_network += detected;
-        self.times.networks += detected + models.swapper.run_time.saturating_sub(swapper);
+        self.times.networks += models.swapper.run_time.saturating_sub(swapper);
         outcome
     }
 
@@ -1027,16 +1171,38 @@ impl FaceSwapProcessor {
         let enhance = self.active_enhancer(engine);
         let on_device = self.on_device(engine, models);
         // The detector reads the frame as it comes; between detections the faces are known
-        // (and smoothed before any pixel is read).
-        if self.tracker.needs_detection() {
+        // (and smoothed before any pixel is read). Detecting ahead, a detection done since
+        // the last frame is taken up first, and a detection frame with faces known is
+        // swapped with them while the worker reads it.
+        let ahead = self.detect_ahead && self.people.is_empty();
+        if ahead {
+            self.take_up_ahead(false)?;
+        }
+        if self.tracker.needs_detection() && ahead && !self.tracker.faces().is_empty() {
             let t = Instant::now();
+            self.detect_ahead_of(frame, models, on_device)?;
+            self.times.detect += t.elapsed();
+            self.tracker.followed();
+            self.update_faces(frame.capture);
+        } else if self.tracker.needs_detection() {
+            let t = Instant::now();
+            // This frame's faces are newer than any answer still in flight.
+            if self.detection_in_flight() {
+                self.epoch += 1;
+            }
+            let mut detector = lock(&models.detector);
+            let before = detector.run_time;
             let faces = match self.device.as_mut().filter(|_| on_device) {
                 Some(device) => {
                     let (blob, placement) = device.letterbox(&frame.image)?;
-                    models.detector.detect_blob(blob, &placement)?
+                    detector.detect_blob(blob, &placement)?
                 }
-                None => models.detector.detect_i420(&frame.image)?,
+                None => detector.detect_i420(&frame.image)?,
             };
+            let network = detector.run_time.saturating_sub(before);
+            drop(detector);
+            self.times.detect_network += network;
+            self.times.networks += network;
             // Only the faces that are swapped are followed and smoothed: the others would
             // cost their filters every frame and change nothing.
             if self.people.is_empty() {

@@ -31,6 +31,8 @@ pub struct VideoBenchArgs {
     pub frames: u32,
     /// Run the detector every this many frames (config `face.detect_every` when `None`).
     pub detect_every: Option<u32>,
+    /// Detect ahead of the swap (config `face.detect_ahead` when `None`).
+    pub detect_ahead: Option<bool>,
     /// Turn the occlusion mask on (its model `xseg_1.onnx` beside the others).
     pub occlusion: bool,
     /// Turn the region mask on (its face parser `bisenet_resnet_34.onnx` beside the others).
@@ -165,6 +167,8 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             .with_context(|| format!("loading the {} model {}", mask.mask(), path.display()))?
             .give_to(&engine);
     }
+    let detect_ahead = args.detect_ahead.unwrap_or(config.face.detect_ahead);
+    engine.set_detect_ahead(detect_ahead);
     let backends = engine.backends();
     let swapper = engine.swapper_spec().describe();
     // Faces clear of the frame's edges, as in a call. The processor swaps (and follows) only
@@ -228,6 +232,13 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             obj.insert("enhance_limit".into(), pace.limit.clone().into());
         }
         obj.insert("camera_fps".into(), args.fps.into());
+        obj.insert("detect_ahead".into(), detect_ahead.into());
+        // Of the `detect` stage, what the detector spent on its own thread while frames
+        // went on.
+        obj.insert(
+            "detect_overlapped_ms".into(),
+            (t.detect_overlapped.as_secs_f64() * 1000.0 / frames).into(),
+        );
         obj.insert("width".into(), 1280.into());
         obj.insert("height".into(), 720.into());
         obj.insert("networks_ms".into(), networks_ms.into());
@@ -295,6 +306,11 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         );
         println!(
             "  source embedding (once per target face): {embed_once_ms:.1} ms; load {load_ms:.0} ms"
+        );
+        println!(
+            "  detection ahead {}: {:.2} ms/frame of detect on its own thread",
+            if detect_ahead { "on" } else { "off" },
+            t.detect_overlapped.as_secs_f64() * 1000.0 / frames
         );
         if let Some(id) = &args.enhancer {
             println!(

@@ -37,6 +37,7 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
     }
     let options = crate::engine::model_options(Role::Video, config);
     let detect_every = config.face.detect_every;
+    let detect_ahead = config.face.detect_ahead;
     let registry = registry.clone();
     let from_env = std::env::var_os(FACE_MODELS_ENV).map(PathBuf::from);
     // Said before the server answers anything: an upload that comes while the models are
@@ -73,6 +74,7 @@ pub fn start(registry: &Arc<Registry>, config: &Config) {
         match loaded {
             Ok(Ok((models, masks))) => {
                 let engine = Arc::new(FaceEngine::new(models, detect_every));
+                engine.set_detect_ahead(detect_ahead);
                 let mut failed = String::new();
                 for (mask, loaded) in masks {
                     match loaded {

@@ -137,6 +137,10 @@ struct BenchArgs {
     /// Video: run the detector every this many frames (config `face.detect_every` if omitted).
     #[arg(long)]
     detect_every: Option<u32>,
+    /// Video: detect ahead of the swap, `on` or `off` (config `face.detect_ahead` if
+    /// omitted).
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    detect_ahead: Option<bool>,
     /// Video: with the occlusion mask on (xseg_1.onnx beside the other models).
     #[arg(long)]
     occlusion: bool,
@@ -206,6 +210,7 @@ fn bench_main() {
             models: args.models,
             frames: args.frames,
             detect_every: args.detect_every,
+            detect_ahead: args.detect_ahead,
             occlusion: args.occlusion,
             faces: args.faces,
             region_mask: args.region_mask,
@@ -419,5 +424,14 @@ async fn shutdown_signal(watch_stdin: bool) -> &'static str {
         _ = tokio::signal::ctrl_c() => "interrupted",
         _ = terminate => "terminated",
         _ = stdin_closed => "the parent closed stdin",
+    }
+}
+
+/// `on` or `off`, for switches that default to the config's value.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
     }
 }

@@ -147,6 +147,13 @@ config_section! {
             c.int_in(&f.path, f.value, 1, 120, "a frame count from 1 to 120")
                 .map(|n| n as u32)
         },
+        /// Detect ahead: a detection frame with faces known is swapped at once with them
+        /// while the detector reads it on a thread of its own, its faces taken up by a later
+        /// frame.
+        detect_ahead: bool = |c, f| match f.value {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => c.expected(&f.path, "true or false", f.value),
+        },
         /// Largest target-face upload `POST /v1/faces` accepts, in bytes.
         max_image_bytes: u64 = positive,
         /// Largest target-face image, in pixels (width × height), after decoding.
