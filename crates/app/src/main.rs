@@ -55,7 +55,7 @@ enum Command {
     /// `studio bench video [--backend ort|tract] [--models standin|standin-full|DIR]
     /// [--frames N] [--faces N] [--device D] [--occlusion] [--region-mask] [--swapper FILE]
     /// [--pixel-boost 1|2|4] [--enhancer NAME] [--enhance-every auto|N] [--fps N] [--cuda-graphs]
-    /// [--json]` (the engines), or
+    /// [--detect-ahead on|off] [--json]` (the engines), or
     /// `studio bench transport [--json]` (WebRTC's codecs against the raw transport).
     Bench(BenchArgs),
 }
@@ -117,6 +117,10 @@ struct BenchArgs {
     /// where they cannot, they run bound without, and the log says why).
     #[arg(long)]
     cuda_graphs: bool,
+    /// Video: detect ahead of the swap, `on` or `off` (config `face.detect_ahead` if
+    /// omitted).
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    detect_ahead: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -180,6 +184,9 @@ fn run_bench(loaded: &LoadedConfig, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.cuda_graphs {
         command.arg("--cuda-graphs");
+    }
+    if let Some(ahead) = &args.detect_ahead {
+        command.arg("--detect-ahead").arg(ahead);
     }
     if args.json {
         command.arg("--json");
