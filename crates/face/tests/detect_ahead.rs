@@ -6,11 +6,12 @@
 mod common;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use studio_face::models::Detector;
 use studio_face::pipeline::{FaceEngine, FaceModels, FaceSwapProcessor};
 use studio_face::standin::textured;
 use studio_face::{Detection, detect};
 use studio_media::engine::{VideoProcessor, VideoSetting};
-use studio_media::{RgbImage, Timestamp, VideoFrame};
+use studio_media::{Timestamp, VideoFrame};
 
 const EVERY: usize = 3;
 const FRAMES: usize = 12;
@@ -26,26 +27,27 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 fn moving_frames() -> Vec<VideoFrame> {
     let base = textured(640 + 4 * FRAMES as u32, 360, 11);
     (0..FRAMES as u32)
-        .map(|seq| {
-            let mut img = RgbImage::new(640, 360);
-            for y in 0..360 {
-                for x in 0..640 {
-                    let o = ((y * 640 + x) * 3) as usize;
-                    img.data_mut()[o..o + 3].copy_from_slice(&base.pixel(x + 4 * seq, y));
-                }
-            }
-            VideoFrame {
-                seq: u64::from(seq),
-                capture: Timestamp(u64::from(seq) * 33_333),
-                image: img.to_i420(),
-            }
+        .map(|seq| VideoFrame {
+            seq: u64::from(seq),
+            capture: Timestamp(u64::from(seq) * 33_333),
+            image: common::window_of(&base, 4 * seq).to_i420(),
         })
         .collect()
 }
 
 /// The engine, and each frame's largest face as the detector finds it on that frame.
 fn engine_and_truth(frames: &[VideoFrame]) -> (Arc<FaceEngine>, Vec<Detection>) {
+    let (engine, truth, _) = engine_truth_and_detector(frames);
+    (engine, truth)
+}
+
+/// [`engine_and_truth`], and a handle on the engine's detector, whose lock a test can hold
+/// to keep a detection busy.
+fn engine_truth_and_detector(
+    frames: &[VideoFrame],
+) -> (Arc<FaceEngine>, Vec<Detection>, Arc<Mutex<Detector>>) {
     let models = FaceModels::load_dir(&common::models_dir(), &common::tract()).unwrap();
+    let detector = Arc::clone(&models.detector);
     let truth = frames
         .iter()
         .map(|f| {
@@ -59,7 +61,7 @@ fn engine_and_truth(frames: &[VideoFrame]) -> (Arc<FaceEngine>, Vec<Detection>) 
         })
         .collect();
     let engine = Arc::new(FaceEngine::new(models, EVERY as u32));
-    (engine, truth)
+    (engine, truth, detector)
 }
 
 fn session(engine: &Arc<FaceEngine>, ahead: bool) -> FaceSwapProcessor {
@@ -222,4 +224,66 @@ fn the_device_path_detects_ahead_on_its_letterbox_as_the_cpu_path_does() {
         device.finish_detection();
     }
     assert_eq!(device.detections_in_flight_peak(), 1);
+}
+
+/// A detector that stays busy (its lock held elsewhere) holds up no frame: the detection frames
+/// after the one it works on send nothing more, every frame goes out swapped with the faces
+/// already followed, and one detection is in flight all along. Once the detector is free, its
+/// answer is taken up.
+#[test]
+fn a_busy_detector_holds_up_no_frame_and_nothing_queues_behind_it() {
+    let _one = one_at_a_time();
+    let frames = moving_frames();
+    let (engine, truth, detector) = engine_truth_and_detector(&frames);
+    let mut ahead = session(&engine, true);
+    ahead.process(frames[0].clone());
+    assert_eq!(ahead.faces(), &[truth[0]]);
+    let busy = detector.lock().unwrap();
+    // The frames run on a thread of their own, so a frame that waited for the detector would
+    // show as a timeout here rather than hang the test.
+    let (done, frames_out) = std::sync::mpsc::channel();
+    let rest = frames[1..].to_vec();
+    let worker = std::thread::spawn(move || {
+        for input in rest {
+            let out = ahead.process(input.clone());
+            let report = (
+                out.image != input.image,
+                ahead.faces().to_vec(),
+                ahead.detection_in_flight(),
+                ahead.last_error().map(str::to_string),
+            );
+            if done.send(report).is_err() {
+                break;
+            }
+        }
+        ahead
+    });
+    for k in 1..FRAMES {
+        let (swapped, faces, in_flight, error) = frames_out
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("frame {k} waited for the busy detector"));
+        assert_eq!(error, None, "frame {k}");
+        assert!(swapped, "frame {k} went out unswapped");
+        assert_eq!(
+            faces,
+            [truth[0]],
+            "frame {k}: only the first detection is known"
+        );
+        assert_eq!(in_flight, k >= EVERY, "frame {k}");
+    }
+    let mut ahead = worker.join().unwrap();
+    assert_eq!(ahead.detections_in_flight_peak(), 1);
+    drop(busy);
+    ahead.finish_detection();
+    // The next frame swaps with what the busy detection found.
+    let mut next = frames[FRAMES - 1].clone();
+    next.seq += 1;
+    next.capture = Timestamp(next.capture.0 + 33_333);
+    ahead.process(next);
+    assert_eq!(ahead.last_error(), None);
+    assert_eq!(
+        ahead.faces(),
+        &[truth[EVERY]],
+        "the busy detection's answer"
+    );
 }

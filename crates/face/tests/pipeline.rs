@@ -1,6 +1,8 @@
 //! The face swap on real (stand-in) networks through tract: a frame goes in as I420, and
 //! only pixels inside the detected faces' boxes may come out changed.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use studio_face::mouth::MouthMask;
@@ -225,16 +227,7 @@ fn smoothed_faces_bound_the_changed_pixels_on_a_moving_picture() {
     let base = textured(700, 360, 11);
     // Slide a 640-wide window across the wider picture, 4 px a frame.
     let frames: Vec<VideoFrame> = (0..6u32)
-        .map(|seq| {
-            let mut img = RgbImage::new(640, 360);
-            for y in 0..360 {
-                for x in 0..640 {
-                    let o = ((y * 640 + x) * 3) as usize;
-                    img.data_mut()[o..o + 3].copy_from_slice(&base.pixel(x + 4 * seq, y));
-                }
-            }
-            frame(u64::from(seq), &img)
-        })
+        .map(|seq| frame(u64::from(seq), &common::window_of(&base, 4 * seq)))
         .collect();
     let mut faces_used = Vec::new();
     for smoothing in [true, false] {

@@ -1,5 +1,5 @@
 //! What the face engine's tests share: the folders of the golden vectors and the stand-in
-//! models, the vectors' files, and tract as the backend.
+//! models, the vectors' files, tract as the backend, and a moving picture.
 
 // Each test file uses its own part of this.
 #![allow(dead_code)]
@@ -7,6 +7,7 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use studio_infer::{BackendChoice, ModelOptions};
+use studio_media::RgbImage;
 
 pub fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -41,4 +42,17 @@ pub fn tract() -> ModelOptions {
         backend: BackendChoice::Tract,
         ..ModelOptions::default()
     }
+}
+
+/// The 640×360 window of `base` whose left edge is at `x0`: sliding it a few pixels a frame
+/// across a wider picture moves the stand-in detector's faces with it.
+pub fn window_of(base: &RgbImage, x0: u32) -> RgbImage {
+    let (w, h) = (640usize, 360usize);
+    let mut img = RgbImage::new(w as u32, h as u32);
+    let stride = base.width() as usize * 3;
+    let x0 = x0 as usize * 3;
+    for (y, row) in img.data_mut().chunks_exact_mut(w * 3).enumerate() {
+        row.copy_from_slice(&base.data()[y * stride + x0..][..w * 3]);
+    }
+    img
 }
