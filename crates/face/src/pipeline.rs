@@ -182,6 +182,15 @@ impl FaceEngine {
         out
     }
 
+    /// Where the detector's and the swapper's bound inputs and outputs live, in words (host
+    /// memory, pinned host memory, device buffers replaying CUDA graphs, and why not where
+    /// they were asked for), for the bench.
+    pub fn bound_io(&self) -> String {
+        let m = lock(&self.models);
+        let detector = lock(&m.detector).placement().to_string();
+        format!("detector: {detector}; swapper: {}", m.swapper.placement())
+    }
+
     /// Whether sessions made from now on detect ahead of the swap (off by default; see
     /// [`FaceSwapProcessor::set_detect_ahead`]).
     pub fn set_detect_ahead(&self, on: bool) {

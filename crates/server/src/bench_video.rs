@@ -170,6 +170,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
     let detect_ahead = args.detect_ahead.unwrap_or(config.face.detect_ahead);
     engine.set_detect_ahead(detect_ahead);
     let backends = engine.backends();
+    let bound_io = engine.bound_io();
     let swapper = engine.swapper_spec().describe();
     // Faces clear of the frame's edges, as in a call. The processor swaps (and follows) only
     // the largest faces the detector finds, as many as were drawn; the stand-ins also answer
@@ -260,6 +261,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
         obj.insert("source_embed_once_ms".into(), embed_once_ms.into());
         obj.insert("load_ms".into(), load_ms.into());
         obj.insert("backends".into(), backends.into());
+        obj.insert("bound_io".into(), bound_io.into());
         obj.insert("swapper".into(), swapper.into());
         obj.insert("pixel_boost".into(), args.pixel_boost.into());
         obj.insert("models".into(), dir.display().to_string().into());
@@ -284,6 +286,7 @@ pub fn run(config: &studio_proto::config::Config, args: &VideoBenchArgs) -> Resu
             backends
         );
         println!("models: {}", display(&dir));
+        println!("bound inputs and outputs: {bound_io}");
         println!("swapper: {swapper}, pixel boost ×{}", args.pixel_boost);
         let sizes: Vec<String> = boxes
             .iter()

@@ -1,6 +1,7 @@
-//! `face.detect_ahead` reaches the face session: `studio-server bench video`, a real process
-//! running the server's own session on the stand-in models, reports whether its session
-//! detected ahead and how much of the detector's time it spent on its own thread.
+//! What `studio-server bench video`, a real process running the server's own session on the
+//! stand-in models, reports of that session: whether `face.detect_ahead` reached it (and how
+//! much of the detector's time it spent on its own thread), and where the detector's and the
+//! swapper's bound inputs and outputs live.
 
 use std::path::Path;
 use std::process::Command;
@@ -67,4 +68,44 @@ fn the_config_turns_detection_ahead_on_by_default_and_off_when_asked() {
     );
     assert_eq!(flag["detect_ahead"], true);
     assert!(overlapped_ms(&flag) > 0.0);
+}
+
+/// The bench says where the bound buffers are; CUDA graphs asked for where there is no CUDA
+/// provider are refused with the reason, and the run goes on bound in host memory.
+#[test]
+fn the_bench_says_where_the_bound_buffers_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = bench(dir.path(), None, &[]);
+    let bound = report["bound_io"].as_str().expect("bound_io");
+    assert!(
+        bound.starts_with("detector: host memory") && bound.contains("; swapper: host memory"),
+        "{bound}"
+    );
+    let Some(lib) = std::env::var_os("ORT_DYLIB_PATH") else {
+        eprintln!("ORT_DYLIB_PATH not set: the ort backend is not exercised here");
+        return;
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_studio-server"));
+    command
+        .args(["bench", "video", "--backend", "ort", "--device", "cpu"])
+        .args(["--frames", "4", "--cuda-graphs", "--json"])
+        .env_remove("STUDIO_CONFIG")
+        .env("STUDIO_CACHE_DIR", dir.path().join("cache"))
+        .env("ORT_DYLIB_PATH", lib);
+    let out = command.output().expect("run studio-server bench video");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a JSON line")).expect("the JSON");
+    let bound = report["bound_io"].as_str().expect("bound_io");
+    assert_eq!(
+        bound.matches("CUDA graphs not used").count(),
+        2,
+        "both models say why: {bound}"
+    );
+    assert!(report["fps"].as_f64().is_some_and(|f| f > 0.0), "{report}");
 }
