@@ -2196,6 +2196,17 @@ mod tests {
     use studio_proto::api::{Load, ModelStatus};
     use studio_proto::config::{OCCLUSION_MODEL_ID, PARSER_MODEL_ID};
 
+    /// A loaded face's thumbnail of one pixel, for a photo `side` pixels square.
+    fn one_pixel_thumbnail(side: u32) -> Arc<Thumbnail> {
+        Arc::new(Thumbnail {
+            width: 1,
+            height: 1,
+            rgba: vec![0; 4],
+            image_width: side,
+            image_height: side,
+        })
+    }
+
     fn store() -> Store {
         Store::new(&Config::defaults().unwrap())
     }
@@ -2440,13 +2451,7 @@ mod tests {
             store.command(Command::AddFace(path.clone()));
             store.apply(Event::FaceLoaded {
                 path: path.clone(),
-                result: Ok(Arc::new(Thumbnail {
-                    width: 1,
-                    height: 1,
-                    rgba: vec![0; 4],
-                    image_width: 10,
-                    image_height: 10,
-                })),
+                result: Ok(one_pixel_thumbnail(10)),
             });
         }
         store.command(Command::ChooseFace(Some(1)));
@@ -2545,13 +2550,7 @@ mod tests {
             store.command(Command::AddFace(path.clone())),
             [Effect::LoadFace(path.clone())]
         );
-        let thumbnail = Arc::new(Thumbnail {
-            width: 1,
-            height: 1,
-            rgba: vec![0; 4],
-            image_width: 10,
-            image_height: 10,
-        });
+        let thumbnail = one_pixel_thumbnail(10);
         // Not running: nothing to upload to yet.
         assert!(
             store
@@ -2609,13 +2608,7 @@ mod tests {
         let mut store = store();
         let path = PathBuf::from("/faces/ada.png");
         store.command(Command::AddFace(path.clone()));
-        let thumbnail = Arc::new(Thumbnail {
-            width: 1,
-            height: 1,
-            rgba: vec![0; 4],
-            image_width: 10,
-            image_height: 10,
-        });
+        let thumbnail = one_pixel_thumbnail(10);
         store.apply(Event::FaceLoaded {
             path: path.clone(),
             result: Ok(thumbnail),
@@ -2709,13 +2702,7 @@ mod tests {
             store.command(Command::AddFace(path.clone()));
             store.apply(Event::FaceLoaded {
                 path: path.clone(),
-                result: Ok(Arc::new(Thumbnail {
-                    width: 1,
-                    height: 1,
-                    rgba: vec![0; 4],
-                    image_width: 1,
-                    image_height: 1,
-                })),
+                result: Ok(one_pixel_thumbnail(1)),
             });
             store.command(Command::Start);
             let ready = Event::Manager(ManagerEvent::Ready {
@@ -3313,13 +3300,7 @@ mod tests {
     #[test]
     fn a_refused_face_goes_back_to_the_face_worn_before_and_is_marked() {
         let mut store = running_store();
-        let thumbnail = Arc::new(Thumbnail {
-            width: 1,
-            height: 1,
-            rgba: vec![0; 4],
-            image_width: 10,
-            image_height: 10,
-        });
+        let thumbnail = one_pixel_thumbnail(10);
         for (i, name) in ["a.png", "b.png"].into_iter().enumerate() {
             let path = PathBuf::from(name);
             store.command(Command::AddFace(path.clone()));

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{changed_luma, inside};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use studio_face::mouth::MouthMask;
@@ -32,11 +34,6 @@ fn frame(seq: u64, img: &RgbImage) -> VideoFrame {
     }
 }
 
-fn inside(b: &[f32; 4], x: u32, y: u32) -> bool {
-    let (x, y) = (x as f32, y as f32);
-    x >= b[0].floor() && x <= b[2].ceil() && y >= b[1].floor() && y <= b[3].ceil()
-}
-
 #[test]
 fn pixels_change_only_inside_detected_face_boxes() {
     let engine = engine(2);
@@ -54,18 +51,15 @@ fn pixels_change_only_inside_detected_face_boxes() {
         assert_eq!((out.seq, out.capture), (input.seq, input.capture));
         let faces = p.faces().to_vec();
         assert!(!faces.is_empty(), "the stand-in detector found no face");
-        let (yi, ui, vi) = input.image.planes();
-        let (yo, uo, vo) = out.image.planes();
-        for (i, (a, b)) in yi.iter().zip(yo).enumerate() {
-            if a != b {
-                let (x, y) = (i as u32 % 640, i as u32 / 640);
-                assert!(
-                    faces.iter().any(|f| inside(&f.bbox, x, y)),
-                    "luma ({x},{y}) changed outside every face box"
-                );
-                changed_total += 1;
-            }
+        for (x, y) in changed_luma(&input, &out) {
+            assert!(
+                faces.iter().any(|f| inside(&f.bbox, x, y)),
+                "luma ({x},{y}) changed outside every face box"
+            );
+            changed_total += 1;
         }
+        let (_, ui, vi) = input.image.planes();
+        let (_, uo, vo) = out.image.planes();
         for (i, ((a, b), (c, d))) in ui.iter().zip(uo).zip(vi.iter().zip(vo)).enumerate() {
             if a != b || c != d {
                 let (cx, cy) = (i as u32 % 320, i as u32 / 320);
@@ -91,19 +85,6 @@ fn pixels_change_only_inside_detected_face_boxes() {
     assert_eq!(t.frames, 3);
     // Detection every 2 frames: frames 0 and 2 ran the detector.
     assert!(t.detect > std::time::Duration::ZERO && t.swap > std::time::Duration::ZERO);
-}
-
-/// The luma positions `out` changed from `input`, as `(x, y)`.
-fn changed_luma(input: &VideoFrame, out: &VideoFrame) -> Vec<(u32, u32)> {
-    let w = input.image.width();
-    let (yi, _, _) = input.image.planes();
-    let (yo, _, _) = out.image.planes();
-    yi.iter()
-        .zip(yo)
-        .enumerate()
-        .filter(|(_, (a, b))| a != b)
-        .map(|(i, _)| (i as u32 % w, i as u32 / w))
-        .collect()
 }
 
 #[test]
@@ -242,16 +223,11 @@ fn smoothed_faces_bound_the_changed_pixels_on_a_moving_picture() {
             assert_eq!(p.last_error(), None);
             let faces = p.faces().to_vec();
             assert!(!faces.is_empty(), "the stand-in detector found no face");
-            let (yi, _, _) = input.image.planes();
-            let (yo, _, _) = out.image.planes();
-            for (i, (a, b)) in yi.iter().zip(yo).enumerate() {
-                if a != b {
-                    let (x, y) = (i as u32 % 640, i as u32 / 640);
-                    assert!(
-                        faces.iter().any(|f| inside(&f.bbox, x, y)),
-                        "luma ({x},{y}) changed outside every face used"
-                    );
-                }
+            for (x, y) in changed_luma(input, &out) {
+                assert!(
+                    faces.iter().any(|f| inside(&f.bbox, x, y)),
+                    "luma ({x},{y}) changed outside every face used"
+                );
             }
             used.push(faces);
         }

@@ -3,28 +3,20 @@
 //! and the swapped frame differs from the input inside the face and nowhere else, at each
 //! pixel boost.
 
+mod common;
+
+use common::{changed_luma, inside, tract};
 use std::path::PathBuf;
 use std::sync::Arc;
 use studio_face::pipeline::{FaceEngine, FaceModels, FaceSwapProcessor};
 use studio_face::standin::textured;
 use studio_face::swapper::{PixelBoost, SourceKind, SwapperFamily};
-use studio_infer::{BackendChoice, ElementType, ModelOptions};
+use studio_infer::ElementType;
 use studio_media::engine::{VideoProcessor, VideoSetting};
 use studio_media::{Timestamp, VideoFrame};
 
-fn models() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/models")
-}
-
-fn tract() -> ModelOptions {
-    ModelOptions {
-        backend: BackendChoice::Tract,
-        ..ModelOptions::default()
-    }
-}
-
 fn engine(swapper: &str, converter: Option<&str>) -> Arc<FaceEngine> {
-    let dir = models();
+    let dir = common::models_dir();
     let converter = converter.map(|c| dir.join(c));
     let models = FaceModels::load_with_converter(
         &dir.join("det_10g.onnx"),
@@ -35,11 +27,6 @@ fn engine(swapper: &str, converter: Option<&str>) -> Arc<FaceEngine> {
     )
     .unwrap_or_else(|e| panic!("{swapper}: {e}"));
     Arc::new(FaceEngine::new(models, 2))
-}
-
-fn inside(b: &[f32; 4], x: u32, y: u32) -> bool {
-    let (x, y) = (x as f32, y as f32);
-    x >= b[0].floor() && x <= b[2].ceil() && y >= b[1].floor() && y <= b[3].ceil()
 }
 
 /// Two frames through `p`; returns how many luma values changed, all inside the face's box.
@@ -59,17 +46,12 @@ fn changed_inside_only(p: &mut FaceSwapProcessor, what: &str) -> usize {
             !faces.is_empty(),
             "{what}: the stand-in detector found no face"
         );
-        let (yi, _, _) = input.image.planes();
-        let (yo, _, _) = out.image.planes();
-        for (i, (a, b)) in yi.iter().zip(yo).enumerate() {
-            if a != b {
-                let (x, y) = (i as u32 % 640, i as u32 / 640);
-                assert!(
-                    faces.iter().any(|f| inside(&f.bbox, x, y)),
-                    "{what}: luma ({x},{y}) changed outside the face"
-                );
-                changed += 1;
-            }
+        for (x, y) in changed_luma(&input, &out) {
+            assert!(
+                faces.iter().any(|f| inside(&f.bbox, x, y)),
+                "{what}: luma ({x},{y}) changed outside the face"
+            );
+            changed += 1;
         }
     }
     changed
@@ -151,7 +133,7 @@ fn simswap_swaps_inside_the_face_with_its_converter() {
 
 #[test]
 fn simswap_without_its_converter_is_refused_by_name() {
-    let dir = models();
+    let dir = common::models_dir();
     let err = FaceModels::load(
         &dir.join("det_10g.onnx"),
         &dir.join("w600k_r50.onnx"),
@@ -201,7 +183,7 @@ fn a_swapper_changed_while_running_swaps_the_next_frame_with_the_same_face() {
     };
     let by_inswapper = p.process(frame.clone());
     assert_eq!(p.last_error(), None);
-    let dir = models();
+    let dir = common::models_dir();
     let simswap = studio_face::models::Swapper::load_with_converter(
         &dir.join("simswap_256.onnx"),
         Some(&dir.join("crossface_simswap.onnx")),

@@ -6,19 +6,19 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The bench's JSON with the user config `config` (none when `None`) and `extra` flags.
+/// The bench's JSON on tract with the user config `config` (none when `None`) and `extra`
+/// flags.
 fn bench(dir: &Path, config: Option<&str>, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--backend", "tract", "--frames", "8"];
+    args.extend_from_slice(extra);
+    bench_with(dir, config, &args)
+}
+
+/// The JSON of `studio-server bench video` with `args` and the user config `config`.
+fn bench_with(dir: &Path, config: Option<&str>, args: &[&str]) -> serde_json::Value {
     let mut command = Command::new(env!("CARGO_BIN_EXE_studio-server"));
-    command.args([
-        "bench",
-        "video",
-        "--backend",
-        "tract",
-        "--frames",
-        "8",
-        "--json",
-    ]);
-    command.args(extra).env_remove("STUDIO_CONFIG");
+    command.args(["bench", "video", "--json"]).args(args);
+    command.env_remove("STUDIO_CONFIG");
     command.env("STUDIO_CACHE_DIR", dir.join("cache"));
     if let Some(text) = config {
         let path = dir.join("config.json");
@@ -81,26 +81,20 @@ fn the_bench_says_where_the_bound_buffers_live() {
         bound.starts_with("detector: host memory") && bound.contains("; swapper: host memory"),
         "{bound}"
     );
-    let Some(lib) = std::env::var_os("ORT_DYLIB_PATH") else {
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
         eprintln!("ORT_DYLIB_PATH not set: the ort backend is not exercised here");
         return;
-    };
-    let mut command = Command::new(env!("CARGO_BIN_EXE_studio-server"));
-    command
-        .args(["bench", "video", "--backend", "ort", "--device", "cpu"])
-        .args(["--frames", "4", "--cuda-graphs", "--json"])
-        .env_remove("STUDIO_CONFIG")
-        .env("STUDIO_CACHE_DIR", dir.path().join("cache"))
-        .env("ORT_DYLIB_PATH", lib);
-    let out = command.output().expect("run studio-server bench video");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let report: serde_json::Value =
-        serde_json::from_str(text.lines().last().expect("a JSON line")).expect("the JSON");
+    }
+    let args = [
+        "--backend",
+        "ort",
+        "--device",
+        "cpu",
+        "--frames",
+        "4",
+        "--cuda-graphs",
+    ];
+    let report = bench_with(dir.path(), None, &args);
     let bound = report["bound_io"].as_str().expect("bound_io");
     assert_eq!(
         bound.matches("CUDA graphs not used").count(),

@@ -1,5 +1,6 @@
 //! What the face engine's tests share: the folders of the golden vectors and the stand-in
-//! models, the vectors' files, tract as the backend, and a moving picture.
+//! models, the vectors' files, tract as the backend, a moving picture, and where a swap
+//! changed the picture.
 
 // Each test file uses its own part of this.
 #![allow(dead_code)]
@@ -7,7 +8,7 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use studio_infer::{BackendChoice, ModelOptions};
-use studio_media::RgbImage;
+use studio_media::{RgbImage, VideoFrame};
 
 pub fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -55,4 +56,23 @@ pub fn window_of(base: &RgbImage, x0: u32) -> RgbImage {
         row.copy_from_slice(&base.data()[y * stride + x0..][..w * 3]);
     }
     img
+}
+
+/// Whether pixel `(x, y)` lies in `b` (`[x1, y1, x2, y2]`), its edges rounded outwards.
+pub fn inside(b: &[f32; 4], x: u32, y: u32) -> bool {
+    let (x, y) = (x as f32, y as f32);
+    x >= b[0].floor() && x <= b[2].ceil() && y >= b[1].floor() && y <= b[3].ceil()
+}
+
+/// The luma positions `out` changed from `input`, as `(x, y)`.
+pub fn changed_luma(input: &VideoFrame, out: &VideoFrame) -> Vec<(u32, u32)> {
+    let w = input.image.width();
+    let (yi, _, _) = input.image.planes();
+    let (yo, _, _) = out.image.planes();
+    yi.iter()
+        .zip(yo)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, _)| (i as u32 % w, i as u32 / w))
+        .collect()
 }
