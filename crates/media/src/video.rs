@@ -274,48 +274,10 @@ impl I420Image {
         n
     }
 
-    /// Row `j` of [`I420Image::to_rgb_half`] into `out` (three bytes a pixel, as many pixels
-    /// as it holds and the half row has), without building the rest. Returns how many pixels
-    /// were written; none when `j` lies outside the half-size image.
-    pub fn half_row_to_rgb(&self, j: u32, out: &mut [u8]) -> usize {
-        let (hw, hh) = (self.width as usize / 2, self.height / 2);
-        if j >= hh {
-            return 0;
-        }
-        let n = (out.len() / 3).min(hw);
-        let (w, cw, j) = (
-            self.width as usize,
-            self.chroma_width() as usize,
-            j as usize,
-        );
-        let (y_plane, u_plane, v_plane) = self.planes();
-        let top = &y_plane[2 * j * w..][..2 * n];
-        let bottom = &y_plane[(2 * j + 1) * w..][..2 * n];
-        let u_row = &u_plane[j * cw..][..n];
-        let v_row = &v_plane[j * cw..][..n];
-        let blocks = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-        let chroma = u_row.iter().zip(v_row);
-        for ((px, (t, b)), (&u, &v)) in out.chunks_exact_mut(3).zip(blocks).zip(chroma) {
-            let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
-            let (r, g, bl) = (R_CR * v + HALF, G_CB * u + G_CR * v + HALF, B_CB * u + HALF);
-            let mut sum = [0i32; 3];
-            for &y in [t[0], t[1], b[0], b[1]].iter() {
-                let l = (i32::from(y) - 16) * RGB_Y;
-                sum[0] += i32::from(clamp_fix(l + r));
-                sum[1] += i32::from(clamp_fix(l + g));
-                sum[2] += i32::from(clamp_fix(l + bl));
-            }
-            px[0] = ((sum[0] + 2) >> 2) as u8;
-            px[1] = ((sum[1] + 2) >> 2) as u8;
-            px[2] = ((sum[2] + 2) >> 2) as u8;
-        }
-        n
-    }
-
-    /// [`I420Image::half_row_to_rgb`] with each channel in its own slice (`planes[0]` red,
-    /// then green, then blue), value for value: what a planar model input wants, without an
-    /// interleaved row in between. Returns how many pixels were written (as many as the
-    /// shortest slice holds and the half row has).
+    /// Row `j` of [`I420Image::to_rgb_half`] with each channel in its own slice (`planes[0]`
+    /// red, then green, then blue), without building the rest: what a planar model input
+    /// wants. Returns how many pixels were written (as many as the shortest slice holds and
+    /// the half row has); none when `j` lies outside the half-size image.
     pub fn half_row_to_planes(&self, j: u32, planes: [&mut [u8]; 3]) -> usize {
         half_row_planes(self, j, planes)
     }
@@ -330,9 +292,18 @@ impl I420Image {
         if hw == 0 || hh == 0 {
             return out;
         }
+        let mut planes = [
+            vec![0u8; hw as usize],
+            vec![0u8; hw as usize],
+            vec![0u8; hw as usize],
+        ];
         let rows = out.data.chunks_exact_mut(hw as usize * 3);
         for (j, out_row) in rows.enumerate() {
-            self.half_row_to_rgb(j as u32, out_row);
+            let [r, g, b] = &mut planes;
+            self.half_row_to_planes(j as u32, [r, g, b]);
+            for (x, px) in out_row.chunks_exact_mut(3).enumerate() {
+                px.copy_from_slice(&[planes[0][x], planes[1][x], planes[2][x]]);
+            }
         }
         out
     }

@@ -218,7 +218,16 @@ fn a_rows_pixels_convert_as_the_whole_image_does() {
 /// The half-size image is the rounded mean of each 2×2 block of the full conversion.
 #[test]
 fn the_half_size_image_averages_each_block_of_the_full_one() {
-    for (w, h) in [(1, 1), (2, 2), (6, 4), (37, 21), (64, 36)] {
+    // 1280 and 130 wide: half rows longer than the conversion's chunk of 64 pixels.
+    for (w, h) in [
+        (1, 1),
+        (2, 2),
+        (6, 4),
+        (37, 21),
+        (64, 36),
+        (130, 4),
+        (1280, 8),
+    ] {
         let image = random_i420(w, h, 0x5bd1_e995 ^ h);
         let (full, half) = (image.to_rgb(), image.to_rgb_half());
         assert_eq!((half.width(), half.height()), (w / 2, h / 2));
@@ -270,40 +279,28 @@ fn a_block_converts_as_the_whole_image_does() {
     }
 }
 
-/// A half row, or the start of one, is that row of the half-size image.
-#[test]
-fn a_half_row_is_that_row_of_the_half_size_image() {
-    let image = random_i420(37, 21, 0x0bad_cafe);
-    let half = image.to_rgb_half();
-    for j in 0..10 {
-        for len in [18, 5] {
-            let mut out = vec![0u8; len * 3];
-            assert_eq!(image.half_row_to_rgb(j, &mut out), len);
-            let o = (j * 18) as usize * 3;
-            assert_eq!(&out[..], &half.data()[o..o + len * 3]);
-        }
-    }
-    assert_eq!(image.half_row_to_rgb(10, &mut [0u8; 6]), 0);
-}
-
-/// The planar half row holds the interleaved one's values, channel by channel: across the
-/// conversion's chunk boundary (a 720p frame's 640-pixel half rows), on saturated colours, and
+/// A planar half row, or the start of one, holds that row of the half-size image channel by
+/// channel: across the conversion's chunk boundary (a 720p frame's 640-pixel half rows), and
 /// for slices shorter than the row.
 #[test]
-fn a_planar_half_row_holds_the_interleaved_half_rows_values() {
+fn a_planar_half_row_is_that_row_of_the_half_size_image() {
     for (w, h, seed) in [(1280, 8, 0x5eed_0001), (37, 21, 0x0bad_cafe), (130, 4, 7)] {
         let image = random_i420(w, h, seed);
+        let half = image.to_rgb_half();
         let hw = (w / 2) as usize;
         for j in 0..h / 2 {
             for len in [hw, 65, 64, 3] {
-                let mut rgb = vec![0u8; len * 3];
-                let n = image.half_row_to_rgb(j, &mut rgb);
                 let mut planes = [vec![0u8; len], vec![0u8; len], vec![0u8; len]];
                 let [r, g, b] = &mut planes;
-                assert_eq!(image.half_row_to_planes(j, [r, g, b]), n, "{w}x{h} row {j}");
-                for (x, px) in rgb.chunks_exact(3).take(n).enumerate() {
-                    let planar = [planes[0][x], planes[1][x], planes[2][x]];
-                    assert_eq!(planar, [px[0], px[1], px[2]], "{w}x{h} row {j} pixel {x}");
+                let n = image.half_row_to_planes(j, [r, g, b]);
+                assert_eq!(n, len.min(hw), "{w}x{h} row {j}");
+                let [r, g, b] = &planes;
+                for (x, ((&r, &g), &b)) in r.iter().zip(g).zip(b).take(n).enumerate() {
+                    assert_eq!(
+                        [r, g, b],
+                        half.pixel(x as u32, j),
+                        "{w}x{h} row {j} pixel {x}"
+                    );
                 }
             }
         }
