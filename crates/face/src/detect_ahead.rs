@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use studio_media::{I420Image, Timestamp};
+use studio_media::I420Image;
 
 /// What the detector reads: the frame as it came, or its letterbox made elsewhere (the device
 /// graphs).
@@ -22,8 +22,6 @@ pub enum Input {
 /// One frame to detect on.
 pub struct Job {
     pub input: Input,
-    /// The frame's capture time, which its faces are taken up with.
-    pub capture: Timestamp,
     /// The session's face epoch when the frame was sent: a result from an older epoch (the
     /// faces were reset since) is dropped.
     pub epoch: u64,
@@ -32,7 +30,6 @@ pub struct Job {
 /// The detector's answer for one [`Job`].
 pub struct Found {
     pub faces: Result<Vec<Detection>, String>,
-    pub capture: Timestamp,
     pub epoch: u64,
     /// Time the worker spent on the frame (the letterbox, network and decoding), not counting
     /// any wait for the detector another session held.
@@ -76,7 +73,6 @@ impl DetectAhead {
                     drop(d);
                     let found = Found {
                         faces: faces.map_err(|e| format!("detecting ahead: {e}")),
-                        capture: job.capture,
                         epoch: job.epoch,
                         spent: t.elapsed(),
                         network,

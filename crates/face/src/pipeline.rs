@@ -699,7 +699,6 @@ impl FaceSwapProcessor {
         };
         let job = Job {
             input,
-            capture: frame.capture,
             epoch: self.epoch,
         };
         if let Err(e) = ahead.send(job) {
