@@ -78,7 +78,8 @@ pub struct Detector {
     /// The letterbox the bound input holds (its black border written), so a frame of the
     /// same size writes only the picture; `None` after anything else wrote it.
     written: Option<Letterbox>,
-    outputs: Vec<String>,
+    /// The nine outputs' names in insightface's order (scores, boxes, keypoints per stride).
+    outputs: [String; 9],
     /// Time spent inside the network (not pre/post-processing), summed.
     pub run_time: Duration,
     input: String,
@@ -110,7 +111,8 @@ impl Detector {
             fixed(input.shape.get(2)).unwrap_or(640),
         );
         let input = input.name.clone();
-        let outputs = info.outputs.iter().map(|o| o.name.clone()).collect();
+        // Nine, as checked above.
+        let outputs = std::array::from_fn(|i| info.outputs[i].name.clone());
         let mut model = model;
         let shape = [1, 3, size.1 as usize, size.0 as usize];
         let io = model
@@ -186,18 +188,13 @@ impl Detector {
             .run_bound(&mut self.io)
             .map_err(infer_err("running the detector"))?;
         self.run_time += t.elapsed();
-        if self.outputs.len() != 9 {
-            return Err(unsupported(
-                &self.model,
-                format!("expected 9 outputs, got {}", self.outputs.len()),
-            ));
+        let mut v: [&[f32]; 9] = [&[]; 9];
+        for (out, name) in v.iter_mut().zip(&self.outputs) {
+            *out = self
+                .io
+                .output_f32(name)
+                .map_err(infer_err("reading the detector outputs"))?;
         }
-        let v = self
-            .outputs
-            .iter()
-            .map(|name| self.io.output_f32(name))
-            .collect::<Result<Vec<&[f32]>, _>>()
-            .map_err(infer_err("reading the detector outputs"))?;
         let raw = RawOutputs {
             scores: [v[0], v[1], v[2]],
             boxes: [v[3], v[4], v[5]],
