@@ -247,8 +247,7 @@ impl Model {
                 };
                 match ort {
                     Ok((env, m, info)) => {
-                        let on_nvidia = matches!(info.provider.as_str(), "CUDA" | "TensorRT");
-                        if options.cuda_graphs && on_nvidia {
+                        if options.cuda_graphs && m.on_nvidia() {
                             cuda_graph_source = Some(CudaGraphSource {
                                 env,
                                 source: ort_source,

@@ -241,7 +241,7 @@ impl OrtModel {
         source: &OrtSource,
         placement: &Placement,
     ) -> Result<OrtModel, String> {
-        if !matches!(self.provider, "CUDA" | "TensorRT") {
+        if !self.on_nvidia() {
             return Err(format!(
                 "CUDA graphs need the CUDA or TensorRT provider, the model runs on {}",
                 self.provider
@@ -268,6 +268,12 @@ impl OrtModel {
             device_index: self.device_index,
             cuda_graph: true,
         })
+    }
+
+    /// Whether the session runs on one of NVIDIA's providers, the ones with CUDA graphs and
+    /// pinned host memory.
+    pub fn on_nvidia(&self) -> bool {
+        matches!(self.provider, "CUDA" | "TensorRT")
     }
 
     /// Whether the session replays CUDA graphs (and so runs only bound).
@@ -465,7 +471,7 @@ impl OrtModel {
         inputs: &[SlotSpec],
         outputs: &[SlotSpec],
     ) -> Result<(OrtBinding, String), String> {
-        let on_nvidia = matches!(self.provider, "CUDA" | "TensorRT");
+        let on_nvidia = self.on_nvidia();
         let pinned = |memory_type| {
             MemoryInfo::new(
                 AllocationDevice::CUDA_PINNED,
